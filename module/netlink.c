@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Generic netlink family "kulink": events to the multicast group and to
+ * every registered unicast subscriber, SUBSCRIBE / UNSUBSCRIBE, GET_STATS.
+ * A subscriber whose socket closes is dropped through the netlink notifier.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/netlink.h>
+#include <linux/notifier.h>
+#include <linux/rculist.h>
+#include <linux/slab.h>
+#include <net/genetlink.h>
+#include <net/netlink.h>
+
+#include "compat.h"
+#include "kulink.h"
+
+enum kulink_mcgrp_index { KULINK_MCGRP_EVENTS_IDX };
+
+struct kulink_subscriber {
+	struct list_head node;
+	struct rcu_head rcu;
+	u32 portid;
+};
+
+/* No request carries attributes; strict validation rejects any. */
+static const struct nla_policy kulink_genl_policy[KULINK_A_MAX + 1] = {
+	[KULINK_A_EVENT] = { .type = NLA_REJECT },
+	[KULINK_A_STATS] = { .type = NLA_REJECT },
+};
+
+static struct genl_family kulink_family;
+
+static size_t kulink_event_msg_size(void)
+{
+	return nla_total_size(0) +			/* KULINK_A_EVENT */
+	       2 * nla_total_size_64bit(sizeof(u64)) +	/* seq, tstamp */
+	       5 * nla_total_size(sizeof(u32)) +	/* ifindex, addrs, len, flags */
+	       2 * nla_total_size(sizeof(u16)) +	/* echo id, seq */
+	       2 * nla_total_size(sizeof(u8));		/* type, code */
+}
+
+static int kulink_put_event(struct sk_buff *skb, const struct kulink_event *ev)
+{
+	struct nlattr *nest = nla_nest_start(skb, KULINK_A_EVENT);
+
+	if (!nest ||
+	    nla_put_u64_64bit(skb, KULINK_EV_SEQ, ev->seq, KULINK_EV_PAD) ||
+	    nla_put_u64_64bit(skb, KULINK_EV_TSTAMP_NS, ev->tstamp_ns,
+			      KULINK_EV_PAD) ||
+	    nla_put_u32(skb, KULINK_EV_IFINDEX, ev->ifindex) ||
+	    nla_put_in_addr(skb, KULINK_EV_SADDR, ev->saddr) ||
+	    nla_put_in_addr(skb, KULINK_EV_DADDR, ev->daddr) ||
+	    nla_put_u8(skb, KULINK_EV_TYPE, ev->type) ||
+	    nla_put_u8(skb, KULINK_EV_CODE, ev->code) ||
+	    nla_put_u16(skb, KULINK_EV_ECHO_ID, ev->echo_id) ||
+	    nla_put_u16(skb, KULINK_EV_ECHO_SEQ, ev->echo_seq) ||
+	    nla_put_u32(skb, KULINK_EV_LEN, ev->len) ||
+	    nla_put_u32(skb, KULINK_EV_FLAGS, ev->flags))
+		return -EMSGSIZE;
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+static struct sk_buff *kulink_event_msg(const struct kulink_event *ev)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = genlmsg_new(kulink_event_msg_size(), GFP_ATOMIC);
+	if (!skb)
+		return NULL;
+	hdr = genlmsg_put(skb, 0, 0, &kulink_family, 0, KULINK_CMD_EVENT);
+	if (!hdr || kulink_put_event(skb, ev)) {
+		nlmsg_free(skb);
+		return NULL;
+	}
+	genlmsg_end(skb, hdr);
+	return skb;
+}
+
+static void kulink_deliver_multicast(struct kulink_net *kn,
+				     const struct kulink_event *ev)
+{
+	struct sk_buff *skb;
+	int err;
+
+	if (!genl_has_listeners(&kulink_family, kn->net,
+				KULINK_MCGRP_EVENTS_IDX)) {
+		atomic64_inc(&kn->stats.mcast_no_listener);
+		return;
+	}
+	skb = kulink_event_msg(ev);
+	if (!skb) {
+		atomic64_inc(&kn->stats.mcast_failed);
+		return;
+	}
+	err = genlmsg_multicast_netns(&kulink_family, kn->net, skb, 0,
+				      KULINK_MCGRP_EVENTS_IDX, GFP_ATOMIC);
+	if (!err)
+		atomic64_inc(&kn->stats.mcast_sent);
+	else if (err == -ESRCH)
+		atomic64_inc(&kn->stats.mcast_no_listener);
+	else
+		atomic64_inc(&kn->stats.mcast_failed);
+}
+
+/* Caller holds kn->sub_lock. */
+static void kulink_subscriber_del(struct kulink_net *kn,
+				  struct kulink_subscriber *sub)
+{
+	list_del_rcu(&sub->node);
+	kn->nr_subscribers--;
+	kfree_rcu(sub, rcu);
+}
+
+/* Drops @portid if subscribed; true when it was. Any context. */
+static bool kulink_subscriber_remove(struct kulink_net *kn, u32 portid)
+{
+	struct kulink_subscriber *sub;
+	unsigned long flags;
+	bool found = false;
+
+	spin_lock_irqsave(&kn->sub_lock, flags);
+	list_for_each_entry(sub, &kn->subscribers, node) {
+		if (sub->portid == portid) {
+			kulink_subscriber_del(kn, sub);
+			found = true;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&kn->sub_lock, flags);
+	return found;
+}
+
+static void kulink_deliver_unicast(struct kulink_net *kn,
+				   const struct kulink_event *ev)
+{
+	struct kulink_subscriber *sub;
+	struct sk_buff *skb;
+	int err;
+
+	/* The hook runs inside an RCU read-side section. */
+	list_for_each_entry_rcu(sub, &kn->subscribers, node) {
+		skb = kulink_event_msg(ev);
+		if (!skb) {
+			atomic64_inc(&kn->stats.unicast_failed);
+			continue;
+		}
+		/* Non-blocking: a full receiver yields -EAGAIN, never a sleep. */
+		err = genlmsg_unicast(kn->net, skb, sub->portid);
+		if (!err) {
+			atomic64_inc(&kn->stats.unicast_sent);
+		} else if (err == -ECONNREFUSED) {
+			/* Socket gone before its release notifier ran. */
+			if (kulink_subscriber_remove(kn, sub->portid))
+				atomic64_inc(&kn->stats.subscribers_closed);
+		} else {
+			atomic64_inc(&kn->stats.unicast_failed);
+		}
+	}
+}
+
+void kulink_netlink_deliver(struct kulink_net *kn,
+			    const struct kulink_event *ev)
+{
+	kulink_deliver_multicast(kn, ev);
+	kulink_deliver_unicast(kn, ev);
+}
+
+static int kulink_cmd_subscribe(struct sk_buff *skb, struct genl_info *info)
+{
+	struct kulink_net *kn = kulink_pernet(genl_info_net(info));
+	struct kulink_subscriber *sub, *pos;
+	unsigned long flags;
+	int err = 0;
+
+	sub = kzalloc(sizeof(*sub), GFP_KERNEL);
+	if (!sub)
+		return -ENOMEM;
+	sub->portid = info->snd_portid;
+
+	spin_lock_irqsave(&kn->sub_lock, flags);
+	list_for_each_entry(pos, &kn->subscribers, node) {
+		if (pos->portid == sub->portid) {
+			err = -EEXIST;
+			break;
+		}
+	}
+	if (!err && kn->nr_subscribers >= KULINK_MAX_SUBSCRIBERS)
+		err = -ENOSPC;
+	if (!err) {
+		list_add_tail_rcu(&sub->node, &kn->subscribers);
+		kn->nr_subscribers++;
+	}
+	spin_unlock_irqrestore(&kn->sub_lock, flags);
+
+	if (err == -EEXIST)
+		NL_SET_ERR_MSG(info->extack, "port already subscribed");
+	else if (err == -ENOSPC)
+		NL_SET_ERR_MSG(info->extack, "too many subscribers");
+	if (err)
+		kfree(sub);
+	return err;
+}
+
+static int kulink_cmd_unsubscribe(struct sk_buff *skb, struct genl_info *info)
+{
+	struct kulink_net *kn = kulink_pernet(genl_info_net(info));
+
+	if (!kulink_subscriber_remove(kn, info->snd_portid)) {
+		NL_SET_ERR_MSG(info->extack, "port is not subscribed");
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static int kulink_put_stats(struct sk_buff *skb, struct kulink_net *kn)
+{
+	const struct kulink_stats *s = &kn->stats;
+	struct nlattr *nest = nla_nest_start(skb, KULINK_A_STATS);
+	const struct {
+		int attr;
+		u64 value;
+	} rows[] = {
+		{ KULINK_STAT_PACKETS_SEEN, atomic64_read(&s->packets_seen) },
+		{ KULINK_STAT_ICMP_SEEN, atomic64_read(&s->icmp_seen) },
+		{ KULINK_STAT_ICMP_TRUNCATED, atomic64_read(&s->icmp_truncated) },
+		{ KULINK_STAT_EVENTS_BUILT, atomic64_read(&s->events_built) },
+		{ KULINK_STAT_MCAST_SENT, atomic64_read(&s->mcast_sent) },
+		{ KULINK_STAT_MCAST_NO_LISTENER,
+		  atomic64_read(&s->mcast_no_listener) },
+		{ KULINK_STAT_MCAST_FAILED, atomic64_read(&s->mcast_failed) },
+		{ KULINK_STAT_UNICAST_SENT, atomic64_read(&s->unicast_sent) },
+		{ KULINK_STAT_UNICAST_FAILED, atomic64_read(&s->unicast_failed) },
+		{ KULINK_STAT_SUBSCRIBERS, READ_ONCE(kn->nr_subscribers) },
+		{ KULINK_STAT_SUBSCRIBERS_CLOSED,
+		  atomic64_read(&s->subscribers_closed) },
+	};
+	int i;
+
+	if (!nest)
+		return -EMSGSIZE;
+	for (i = 0; i < ARRAY_SIZE(rows); i++)
+		if (nla_put_u64_64bit(skb, rows[i].attr, rows[i].value,
+				      KULINK_STAT_PAD))
+			return -EMSGSIZE;
+	nla_nest_end(skb, nest);
+	return 0;
+}
+
+static int kulink_cmd_get_stats(struct sk_buff *skb, struct genl_info *info)
+{
+	struct kulink_net *kn = kulink_pernet(genl_info_net(info));
+	struct sk_buff *msg;
+	void *hdr;
+
+	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
+	if (!msg)
+		return -ENOMEM;
+	hdr = genlmsg_put_reply(msg, info, &kulink_family, 0,
+				KULINK_CMD_GET_STATS);
+	if (!hdr || kulink_put_stats(msg, kn)) {
+		nlmsg_free(msg);
+		return -EMSGSIZE;
+	}
+	genlmsg_end(msg, hdr);
+	return genlmsg_reply(msg, info);
+}
+
+static const struct genl_ops kulink_genl_ops[] = {
+	{
+		.cmd = KULINK_CMD_SUBSCRIBE,
+		.doit = kulink_cmd_subscribe,
+		.policy = kulink_genl_policy,
+		.maxattr = KULINK_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = KULINK_CMD_UNSUBSCRIBE,
+		.doit = kulink_cmd_unsubscribe,
+		.policy = kulink_genl_policy,
+		.maxattr = KULINK_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
+	},
+	{
+		.cmd = KULINK_CMD_GET_STATS,
+		.doit = kulink_cmd_get_stats,
+		.policy = kulink_genl_policy,
+		.maxattr = KULINK_A_MAX,
+	},
+};
+
+static const struct genl_multicast_group kulink_mcgrps[] = {
+	[KULINK_MCGRP_EVENTS_IDX] = {
+		.name = KULINK_MCGRP_EVENTS,
+		.flags = KULINK_MCGRP_FLAGS,
+	},
+};
+
+static struct genl_family kulink_family __ro_after_init = {
+	.name = KULINK_GENL_NAME,
+	.version = KULINK_GENL_VERSION,
+	.netnsok = true,
+	.parallel_ops = true,
+	.module = THIS_MODULE,
+	.ops = kulink_genl_ops,
+	.n_ops = ARRAY_SIZE(kulink_genl_ops),
+	.mcgrps = kulink_mcgrps,
+	.n_mcgrps = ARRAY_SIZE(kulink_mcgrps),
+};
+
+/* A generic netlink socket closed: forget it if it was a subscriber. */
+static int kulink_netlink_release(struct notifier_block *nb,
+				  unsigned long state, void *ptr)
+{
+	struct netlink_notify *n = ptr;
+	struct kulink_net *kn;
+
+	if (state != NETLINK_URELEASE || n->protocol != NETLINK_GENERIC ||
+	    !n->portid)
+		return NOTIFY_DONE;
+	kn = kulink_pernet(n->net);
+	if (kulink_subscriber_remove(kn, n->portid))
+		atomic64_inc(&kn->stats.subscribers_closed);
+	return NOTIFY_DONE;
+}
+
+static struct notifier_block kulink_netlink_notifier = {
+	.notifier_call = kulink_netlink_release,
+};
+
+void kulink_netlink_net_exit(struct kulink_net *kn)
+{
+	struct kulink_subscriber *sub, *tmp;
+	unsigned long flags;
+
+	spin_lock_irqsave(&kn->sub_lock, flags);
+	list_for_each_entry_safe(sub, tmp, &kn->subscribers, node)
+		kulink_subscriber_del(kn, sub);
+	spin_unlock_irqrestore(&kn->sub_lock, flags);
+}
+
+int kulink_netlink_init(void)
+{
+	int err;
+
+	err = genl_register_family(&kulink_family);
+	if (err) {
+		pr_err("cannot register generic netlink family: %d\n", err);
+		return err;
+	}
+	err = netlink_register_notifier(&kulink_netlink_notifier);
+	if (err)
+		genl_unregister_family(&kulink_family);
+	return err;
+}
+
+void kulink_netlink_exit(void)
+{
+	netlink_unregister_notifier(&kulink_netlink_notifier);
+	genl_unregister_family(&kulink_family);
+}

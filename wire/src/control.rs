@@ -1,0 +1,107 @@
+//! The host <-> agent protocol: one JSON object per line over virtio-serial.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Event, Stats};
+
+/// Name of the virtio-serial port that carries this protocol.
+pub const PORT_NAME: &str = "kulink.ctl";
+
+/// Channel names as they appear in events and in `kulink run --json`.
+pub mod channel {
+    pub const NETLINK_MULTICAST: &str = "netlink-multicast";
+    pub const NETLINK_UNICAST: &str = "netlink-unicast";
+}
+
+/// Agent -> host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "msg", rename_all = "snake_case")]
+pub enum AgentMsg {
+    /// Sent once, when every channel is listening.
+    Ready(Ready),
+    Event {
+        channel: String,
+        /// Which unicast subscriber got it; `None` for shared channels.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscriber: Option<String>,
+        /// Kernel timestamp to user-space receipt, both CLOCK_MONOTONIC.
+        latency_ns: u64,
+        event: Event,
+    },
+    /// The kernel dropped messages for this socket (ENOBUFS); the agent goes on.
+    Overrun {
+        channel: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        subscriber: Option<String>,
+        total: u64,
+    },
+    Reply {
+        id: u64,
+        result: Result<Reply, String>,
+    },
+    /// A problem the agent survived, for the host's log.
+    Warning { message: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ready {
+    /// Guest CLOCK_BOOTTIME when the agent became ready.
+    pub boot_ms: u64,
+    pub kernel: String,
+    pub eth0_ifindex: u32,
+    pub lo_ifindex: u32,
+    /// Unicast subscribers already registered at start.
+    pub subscribers: Vec<String>,
+}
+
+/// Host -> agent: a numbered request answered by one `AgentMsg::Reply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: u64,
+    pub cmd: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    /// Open a new unicast subscriber socket and send SUBSCRIBE.
+    Subscribe { name: String },
+    /// Send UNSUBSCRIBE, then close the socket.
+    Unsubscribe { name: String },
+    /// Close the socket without UNSUBSCRIBE, as a killed process would.
+    Close { name: String },
+    /// GET_STATS over generic netlink.
+    Stats,
+    /// Power the guest off.
+    Shutdown,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reply {
+    Done,
+    Stats(Stats),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_single_json_lines_that_round_trip() {
+        let msgs = [
+            AgentMsg::Overrun { channel: channel::NETLINK_UNICAST.into(), subscriber: Some("a".into()), total: 3 },
+            AgentMsg::Reply { id: 9, result: Ok(Reply::Stats(Stats { events_built: 4, ..Default::default() })) },
+            AgentMsg::Reply { id: 10, result: Err("no such subscriber".into()) },
+        ];
+        for m in msgs {
+            let line = serde_json::to_string(&m).unwrap();
+            assert!(!line.contains('\n'));
+            assert_eq!(serde_json::from_str::<AgentMsg>(&line).unwrap(), m);
+        }
+        let req = Request { id: 1, cmd: Command::Close { name: "a".into() } };
+        let line = serde_json::to_string(&req).unwrap();
+        assert_eq!(line, r#"{"id":1,"cmd":{"cmd":"close","name":"a"}}"#);
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), req);
+    }
+}

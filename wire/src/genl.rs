@@ -1,0 +1,343 @@
+//! A small generic netlink codec: message headers, attributes, nests.
+//! Pure byte work, so the agent's socket code stays thin and this stays testable.
+
+use std::fmt;
+
+pub const NLMSG_HDRLEN: usize = 16;
+pub const GENL_HDRLEN: usize = 4;
+pub const NLA_HDRLEN: usize = 4;
+
+pub const NLM_F_REQUEST: u16 = 0x1;
+pub const NLM_F_ACK: u16 = 0x4;
+pub const NLMSG_NOOP: u16 = 0x1;
+pub const NLMSG_ERROR: u16 = 0x2;
+pub const NLMSG_DONE: u16 = 0x3;
+pub const NLMSG_OVERRUN: u16 = 0x4;
+pub const NLA_F_NESTED: u16 = 1 << 15;
+const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | (1 << 14));
+
+pub const GENL_ID_CTRL: u16 = 0x10;
+pub const CTRL_CMD_GETFAMILY: u8 = 3;
+pub const CTRL_ATTR_FAMILY_ID: u16 = 1;
+pub const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+pub const CTRL_ATTR_MCAST_GROUPS: u16 = 7;
+pub const CTRL_ATTR_MCAST_GRP_NAME: u16 = 1;
+pub const CTRL_ATTR_MCAST_GRP_ID: u16 = 2;
+
+pub const fn align4(n: usize) -> usize {
+    (n + 3) & !3
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    Truncated { what: &'static str, need: usize, have: usize },
+    BadLength { what: &'static str, len: usize },
+    Missing(&'static str),
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated { what, need, have } => {
+                write!(f, "truncated {what}: need {need} bytes, have {have}")
+            }
+            Self::BadLength { what, len } => write!(f, "{what} has invalid length {len}"),
+            Self::Missing(what) => write!(f, "missing attribute {what}"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Builds one netlink message with a generic netlink header.
+pub struct MsgBuilder {
+    buf: Vec<u8>,
+    nests: Vec<usize>,
+}
+
+impl MsgBuilder {
+    pub fn new(family: u16, flags: u16, seq: u32, cmd: u8, version: u8) -> Self {
+        let mut buf = Vec::with_capacity(64);
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // length, set in finish()
+        buf.extend_from_slice(&family.to_ne_bytes());
+        buf.extend_from_slice(&flags.to_ne_bytes());
+        buf.extend_from_slice(&seq.to_ne_bytes());
+        buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
+        buf.extend_from_slice(&[cmd, version, 0, 0]);
+        Self { buf, nests: Vec::new() }
+    }
+
+    pub fn attr(mut self, kind: u16, payload: &[u8]) -> Self {
+        self.put_attr(kind, payload);
+        self
+    }
+
+    fn put_attr(&mut self, kind: u16, payload: &[u8]) {
+        let len = NLA_HDRLEN + payload.len();
+        self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
+        self.buf.extend_from_slice(&kind.to_ne_bytes());
+        self.buf.extend_from_slice(payload);
+        self.buf.resize(align4(self.buf.len()), 0);
+    }
+
+    pub fn begin_nest(mut self, kind: u16) -> Self {
+        self.nests.push(self.buf.len());
+        self.put_attr(kind | NLA_F_NESTED, &[]);
+        self
+    }
+
+    pub fn end_nest(mut self) -> Self {
+        let start = self.nests.pop().expect("end_nest without begin_nest");
+        let len = (self.buf.len() - start) as u16;
+        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+        self
+    }
+
+    pub fn finish(mut self) -> Vec<u8> {
+        assert!(self.nests.is_empty(), "unclosed nest");
+        let len = self.buf.len() as u32;
+        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
+        self.buf
+    }
+}
+
+/// One netlink message as found in a receive buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Msg<'a> {
+    pub kind: u16,
+    pub flags: u16,
+    pub seq: u32,
+    pub portid: u32,
+    /// Everything after the netlink header.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Msg<'a> {
+    /// For `NLMSG_ERROR`: the errno (0 for an ACK), negated as the kernel sends it.
+    pub fn error_code(&self) -> Result<i32, DecodeError> {
+        let raw = self.payload.get(0..4).ok_or(DecodeError::Truncated {
+            what: "nlmsgerr",
+            need: 4,
+            have: self.payload.len(),
+        })?;
+        Ok(i32::from_ne_bytes(raw.try_into().unwrap()))
+    }
+
+    /// For generic netlink messages: the command and the attributes.
+    pub fn genl(&self) -> Result<(u8, Attrs<'a>), DecodeError> {
+        if self.payload.len() < GENL_HDRLEN {
+            return Err(DecodeError::Truncated {
+                what: "genlmsghdr",
+                need: GENL_HDRLEN,
+                have: self.payload.len(),
+            });
+        }
+        Ok((self.payload[0], Attrs(&self.payload[GENL_HDRLEN..])))
+    }
+}
+
+/// Iterates the netlink messages in one datagram.
+pub fn messages(buf: &[u8]) -> impl Iterator<Item = Result<Msg<'_>, DecodeError>> {
+    let mut rest = buf;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        if rest.len() < NLMSG_HDRLEN {
+            let have = rest.len();
+            rest = &[];
+            return Some(Err(DecodeError::Truncated { what: "nlmsghdr", need: NLMSG_HDRLEN, have }));
+        }
+        let u32_at = |i: usize| u32::from_ne_bytes(rest[i..i + 4].try_into().unwrap());
+        let u16_at = |i: usize| u16::from_ne_bytes(rest[i..i + 2].try_into().unwrap());
+        let len = u32_at(0) as usize;
+        if len < NLMSG_HDRLEN || len > rest.len() {
+            rest = &[];
+            return Some(Err(DecodeError::BadLength { what: "nlmsghdr", len }));
+        }
+        let msg = Msg {
+            kind: u16_at(4),
+            flags: u16_at(6),
+            seq: u32_at(8),
+            portid: u32_at(12),
+            payload: &rest[NLMSG_HDRLEN..len],
+        };
+        rest = &rest[align4(len).min(rest.len())..];
+        Some(Ok(msg))
+    })
+}
+
+/// A run of netlink attributes.
+#[derive(Debug, Clone, Copy)]
+pub struct Attrs<'a>(pub &'a [u8]);
+
+/// One attribute: its type (flags masked off) and payload.
+#[derive(Debug, Clone, Copy)]
+pub struct Attr<'a> {
+    pub kind: u16,
+    pub payload: &'a [u8],
+}
+
+impl<'a> Attrs<'a> {
+    pub fn iter(&self) -> impl Iterator<Item = Result<Attr<'a>, DecodeError>> {
+        let mut rest = self.0;
+        std::iter::from_fn(move || {
+            if rest.len() < NLA_HDRLEN {
+                return None;
+            }
+            let len = u16::from_ne_bytes([rest[0], rest[1]]) as usize;
+            let kind = u16::from_ne_bytes([rest[2], rest[3]]) & NLA_TYPE_MASK;
+            if len < NLA_HDRLEN || len > rest.len() {
+                rest = &[];
+                return Some(Err(DecodeError::BadLength { what: "nlattr", len }));
+            }
+            let attr = Attr { kind, payload: &rest[NLA_HDRLEN..len] };
+            rest = &rest[align4(len).min(rest.len())..];
+            Some(Ok(attr))
+        })
+    }
+
+    /// The first attribute of `kind`, if any.
+    pub fn find(&self, kind: u16) -> Result<Option<Attr<'a>>, DecodeError> {
+        for attr in self.iter() {
+            let attr = attr?;
+            if attr.kind == kind {
+                return Ok(Some(attr));
+            }
+        }
+        Ok(None)
+    }
+}
+
+impl<'a> Attr<'a> {
+    pub fn nested(&self) -> Attrs<'a> {
+        Attrs(self.payload)
+    }
+
+    fn fixed<const N: usize>(&self, what: &'static str) -> Result<[u8; N], DecodeError> {
+        self.payload
+            .try_into()
+            .map_err(|_| DecodeError::BadLength { what, len: self.payload.len() })
+    }
+
+    pub fn u8(&self) -> Result<u8, DecodeError> {
+        Ok(self.fixed::<1>("u8 attribute")?[0])
+    }
+    pub fn u16(&self) -> Result<u16, DecodeError> {
+        Ok(u16::from_ne_bytes(self.fixed("u16 attribute")?))
+    }
+    pub fn u32(&self) -> Result<u32, DecodeError> {
+        Ok(u32::from_ne_bytes(self.fixed("u32 attribute")?))
+    }
+    pub fn u64(&self) -> Result<u64, DecodeError> {
+        Ok(u64::from_ne_bytes(self.fixed("u64 attribute")?))
+    }
+    pub fn bytes4(&self) -> Result<[u8; 4], DecodeError> {
+        self.fixed("4-byte attribute")
+    }
+    /// A NUL-terminated string attribute.
+    pub fn str(&self) -> Result<&'a str, DecodeError> {
+        let raw = self.payload.split(|&b| b == 0).next().unwrap_or_default();
+        std::str::from_utf8(raw).map_err(|_| DecodeError::BadLength { what: "string attribute", len: raw.len() })
+    }
+}
+
+/// `CTRL_CMD_GETFAMILY` request for `name`.
+pub fn get_family_request(name: &str, seq: u32) -> Vec<u8> {
+    let mut cname = name.as_bytes().to_vec();
+    cname.push(0);
+    MsgBuilder::new(GENL_ID_CTRL, NLM_F_REQUEST, seq, CTRL_CMD_GETFAMILY, 1)
+        .attr(CTRL_ATTR_FAMILY_NAME, &cname)
+        .finish()
+}
+
+/// A family as the controller describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Family {
+    pub id: u16,
+    pub groups: Vec<(String, u32)>,
+}
+
+impl Family {
+    pub fn group(&self, name: &str) -> Option<u32> {
+        self.groups.iter().find(|(n, _)| n == name).map(|&(_, id)| id)
+    }
+
+    /// Parses the attributes of a `CTRL_CMD_NEWFAMILY` reply.
+    pub fn parse(attrs: Attrs<'_>) -> Result<Self, DecodeError> {
+        let id = attrs.find(CTRL_ATTR_FAMILY_ID)?.ok_or(DecodeError::Missing("CTRL_ATTR_FAMILY_ID"))?.u16()?;
+        let mut groups = Vec::new();
+        if let Some(list) = attrs.find(CTRL_ATTR_MCAST_GROUPS)? {
+            for grp in list.nested().iter() {
+                let grp = grp?.nested();
+                let name = grp.find(CTRL_ATTR_MCAST_GRP_NAME)?.ok_or(DecodeError::Missing("CTRL_ATTR_MCAST_GRP_NAME"))?;
+                let gid = grp.find(CTRL_ATTR_MCAST_GRP_ID)?.ok_or(DecodeError::Missing("CTRL_ATTR_MCAST_GRP_ID"))?;
+                groups.push((name.str()?.to_owned(), gid.u32()?));
+            }
+        }
+        Ok(Self { id, groups })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_pads_attributes_and_sets_lengths() {
+        let msg = MsgBuilder::new(0x20, NLM_F_REQUEST, 7, 2, 1).attr(5, &[1, 2, 3]).finish();
+        assert_eq!(msg.len(), NLMSG_HDRLEN + GENL_HDRLEN + 8);
+        let parsed: Vec<_> = messages(&msg).collect::<Result<_, _>>().unwrap();
+        assert_eq!(parsed.len(), 1);
+        assert_eq!((parsed[0].kind, parsed[0].flags, parsed[0].seq), (0x20, NLM_F_REQUEST, 7));
+        let (cmd, attrs) = parsed[0].genl().unwrap();
+        assert_eq!(cmd, 2);
+        let attr = attrs.find(5).unwrap().unwrap();
+        assert_eq!(attr.payload, &[1, 2, 3]);
+    }
+
+    #[test]
+    fn nests_round_trip() {
+        let msg = MsgBuilder::new(0x20, 0, 1, 1, 1)
+            .begin_nest(1)
+            .attr(2, &9u32.to_ne_bytes())
+            .attr(3, &[7])
+            .end_nest()
+            .finish();
+        let m = messages(&msg).next().unwrap().unwrap();
+        let (_, attrs) = m.genl().unwrap();
+        let nest = attrs.find(1).unwrap().expect("nest type is found with NLA_F_NESTED masked");
+        assert_eq!(nest.nested().find(2).unwrap().unwrap().u32().unwrap(), 9);
+        assert_eq!(nest.nested().find(3).unwrap().unwrap().u8().unwrap(), 7);
+    }
+
+    #[test]
+    fn truncated_and_oversized_lengths_are_errors_not_panics() {
+        let mut msg = MsgBuilder::new(0x20, 0, 1, 1, 1).attr(2, &[0; 8]).finish();
+        assert!(matches!(messages(&msg[..10]).next(), Some(Err(DecodeError::Truncated { .. }))));
+        msg[0] = 200; // claims more than the buffer holds
+        assert!(matches!(messages(&msg).next(), Some(Err(DecodeError::BadLength { .. }))));
+        let bad_attr = Attrs(&[40, 0, 1, 0, 0, 0, 0, 0]);
+        assert!(bad_attr.iter().next().unwrap().is_err());
+        let short = Attr { kind: 1, payload: &[1, 2] };
+        assert!(short.u32().is_err());
+    }
+
+    #[test]
+    fn family_reply_parses_groups() {
+        let msg = MsgBuilder::new(GENL_ID_CTRL, 0, 1, 1, 1)
+            .attr(CTRL_ATTR_FAMILY_ID, &0x1eu16.to_ne_bytes())
+            .begin_nest(CTRL_ATTR_MCAST_GROUPS)
+            .begin_nest(1)
+            .attr(CTRL_ATTR_MCAST_GRP_ID, &9u32.to_ne_bytes())
+            .attr(CTRL_ATTR_MCAST_GRP_NAME, b"events\0")
+            .end_nest()
+            .end_nest()
+            .finish();
+        let m = messages(&msg).next().unwrap().unwrap();
+        let fam = Family::parse(m.genl().unwrap().1).unwrap();
+        assert_eq!(fam.id, 0x1e);
+        assert_eq!(fam.group("events"), Some(9));
+        assert_eq!(fam.group("other"), None);
+    }
+}

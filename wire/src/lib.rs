@@ -1,0 +1,10 @@
+//! What crosses kulink's boundaries: the kernel ABI from `module/uapi/kulink.h`
+//! (mirrored in [`uapi`] and checked against the header by a test), a small
+//! generic netlink codec, the typed events, and the host <-> agent protocol.
+
+pub mod control;
+pub mod event;
+pub mod genl;
+pub mod uapi;
+
+pub use event::{Event, Stats};

@@ -1,0 +1,101 @@
+//! The Rust mirror must equal `module/uapi/kulink.h`: this test compiles the
+//! header with the host C compiler and compares every value and offset, and
+//! fails on any KULINK_* name the mirror does not know.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use kulink_wire::uapi;
+
+fn header_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../module/uapi")
+}
+
+/// Runs a C program that includes the header and prints `name=value` lines.
+fn probe(body: &str) -> BTreeMap<String, String> {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("kulink-uapi-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("probe.c");
+    let exe = dir.join("probe");
+    let program = format!(
+        "#include <stdio.h>\n#include <stddef.h>\n#include \"kulink.h\"\nint main(void) {{\n{body}return 0;\n}}\n"
+    );
+    std::fs::write(&src, program).unwrap();
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let out = Command::new(&cc)
+        .arg("-Wall")
+        .arg("-Werror")
+        .arg("-I")
+        .arg(header_dir())
+        .arg(&src)
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the C compiler `{cc}` (install gcc): {e}"));
+    assert!(out.status.success(), "probe failed to compile:\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(&exe).output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once('=').unwrap();
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn numeric_constants_match_the_header() {
+    let body: String = uapi::CONSTANTS
+        .iter()
+        .map(|(name, _)| format!("printf(\"{name}=%llu\\n\", (unsigned long long)({name}));\n"))
+        .collect();
+    let values = probe(&body);
+    for (name, rust) in uapi::CONSTANTS {
+        assert_eq!(values[*name], rust.to_string(), "{name} differs between kulink.h and uapi.rs");
+    }
+}
+
+#[test]
+fn string_constants_match_the_header() {
+    let body: String = uapi::STRINGS.iter().map(|(name, _)| format!("printf(\"{name}=%s\\n\", {name});\n")).collect();
+    let values = probe(&body);
+    for (name, rust) in uapi::STRINGS {
+        assert_eq!(values[*name], *rust, "{name} differs between kulink.h and uapi.rs");
+    }
+}
+
+#[test]
+fn event_record_layout_matches_the_header() {
+    let (size, fields) = uapi::raw_event_layout();
+    let mut body = String::from("printf(\"size=%zu\\n\", sizeof(struct kulink_event));\n");
+    for (field, _) in &fields {
+        body += &format!("printf(\"{field}=%zu\\n\", offsetof(struct kulink_event, {field}));\n");
+    }
+    let values = probe(&body);
+    assert_eq!(values["size"], size.to_string(), "sizeof(struct kulink_event)");
+    for (field, offset) in fields {
+        assert_eq!(values[field], offset.to_string(), "offset of {field}");
+    }
+}
+
+#[test]
+fn every_header_name_is_mirrored() {
+    let header = std::fs::read_to_string(header_dir().join("kulink.h")).unwrap();
+    let known: BTreeSet<&str> =
+        uapi::CONSTANTS.iter().map(|(n, _)| *n).chain(uapi::STRINGS.iter().map(|(n, _)| *n)).collect();
+    let unmirrored: Vec<String> = header
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("KULINK_") && !w.ends_with("_UNSPEC") && !w.ends_with("_H"))
+        .filter(|w| !known.contains(w))
+        .map(str::to_owned)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(unmirrored.is_empty(), "kulink.h names missing from uapi.rs: {unmirrored:?}");
+}
