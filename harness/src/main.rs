@@ -1,1 +1,134 @@
-fn main() {}
+//! The `kulink` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+use kulink::artifacts::KernelChoice;
+use kulink::job::{self, JobOptions};
+use kulink::qemu::AccelChoice;
+use kulink::{kernels, EXIT_FAILED, EXIT_INFRA};
+
+#[derive(Parser)]
+#[command(name = "kulink", version, about = "Prove that what a kernel module sends reaches user space intact")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Boot a kernel, inject ICMP, and show what every channel saw.
+    Run {
+        /// A kernel id from kernel-config/kernels.toml, or a bzImage path (with --kdir).
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Build directory of the --kernel image (needs Module.symvers).
+        #[arg(long, requires = "kernel")]
+        kdir: Option<PathBuf>,
+        /// A kernel source tree or tarball to build with kulink's config fragment.
+        #[arg(long, conflicts_with_all = ["kernel", "kdir"])]
+        kernel_src: Option<PathBuf>,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelChoice,
+        /// Echo requests to inject (other frames come on top).
+        #[arg(long, default_value_t = 32)]
+        echoes: u16,
+    },
+    /// The kernels kulink knows.
+    Kernels {
+        #[command(subcommand)]
+        command: KernelsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum KernelsCmd {
+    /// List the kernels and whether each is built.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fetch and build a kernel (or `all`) into the cache.
+    Build { id: String },
+}
+
+fn kernel_choice(kernel: Option<String>, kdir: Option<PathBuf>, src: Option<PathBuf>) -> Result<KernelChoice> {
+    Ok(match (kernel, kdir, src) {
+        (_, _, Some(src)) => KernelChoice::Source(src),
+        (Some(image), Some(kdir), None) => KernelChoice::Prebuilt { bzimage: image.into(), kdir },
+        (Some(id), None, None) if std::path::Path::new(&id).is_file() => {
+            bail!("--kernel {id} is an image file: also give its build directory with --kdir")
+        }
+        (id, None, None) => KernelChoice::Listed(id),
+        (None, Some(_), None) => unreachable!("clap requires --kernel with --kdir"),
+    })
+}
+
+fn main() -> ExitCode {
+    match real_main(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("kulink: error: {e:#}");
+            ExitCode::from(EXIT_INFRA as u8)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Cmd::Run { kernel, kdir, kernel_src, json, accel, echoes } => {
+            let opts = JobOptions { kernel: kernel_choice(kernel, kdir, kernel_src)?, accel, echoes };
+            let report = job::run(&opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.table());
+            }
+            Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
+        }
+        Cmd::Kernels { command: KernelsCmd::List { json } } => {
+            let rows: Vec<serde_json::Value> = kernels::list()?
+                .iter()
+                .map(|k| {
+                    serde_json::json!({
+                        "id": k.id,
+                        "version": k.version,
+                        "kind": "source",
+                        "default": k.default,
+                        "fragments": k.fragments,
+                        "cached": kernels::cached_build(k).is_some(),
+                    })
+                })
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:<10} {:<8} {:<8} {:<7} default", "id", "version", "kind", "cached");
+                for r in &rows {
+                    println!(
+                        "{:<10} {:<8} {:<8} {:<7} {}",
+                        r["id"].as_str().unwrap_or(""),
+                        r["version"].as_str().unwrap_or(""),
+                        r["kind"].as_str().unwrap_or(""),
+                        if r["cached"] == true { "yes" } else { "no" },
+                        if r["default"] == true { "yes" } else { "" },
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Kernels { command: KernelsCmd::Build { id } } => {
+            let specs = if id == "all" { kernels::list()? } else { vec![kernels::find(&id)?] };
+            for spec in specs {
+                let built = kernels::ensure_built(&spec)?;
+                println!("{} {} {}", built.id, built.release, built.bzimage.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

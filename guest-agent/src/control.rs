@@ -1,0 +1,66 @@
+//! The host link: JSON lines over the virtio-serial port named `kulink.ctl`.
+
+use std::fs::OpenOptions;
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use kulink_wire::control::{AgentMsg, Request, PORT_NAME};
+use tokio::sync::mpsc;
+
+/// `/dev/vportNpM` whose sysfs name is `kulink.ctl`.
+fn find_port() -> Result<PathBuf> {
+    let dir = "/sys/class/virtio-ports";
+    for entry in std::fs::read_dir(dir).with_context(|| format!("read {dir} (no virtio-serial device?)"))? {
+        let entry = entry?;
+        let name = std::fs::read_to_string(entry.path().join("name")).unwrap_or_default();
+        if name.trim() == PORT_NAME {
+            return Ok(PathBuf::from("/dev").join(entry.file_name()));
+        }
+    }
+    anyhow::bail!("no virtio-serial port named {PORT_NAME}")
+}
+
+pub struct Link {
+    pub outbox: mpsc::UnboundedSender<AgentMsg>,
+    pub requests: mpsc::UnboundedReceiver<Result<Request, String>>,
+    /// Finishes once every queued message was written.
+    pub writer: std::thread::JoinHandle<()>,
+}
+
+/// Opens the port; a reader and a writer thread bridge it to channels.
+pub fn open() -> Result<Link> {
+    let path = find_port()?;
+    let port = OpenOptions::new().read(true).write(true).open(&path).with_context(|| format!("open {path:?}"))?;
+    let reader = port.try_clone()?;
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<AgentMsg>();
+    let (req_tx, req_rx) = mpsc::unbounded_channel();
+
+    let writer = std::thread::spawn(move || {
+        let mut port = std::io::BufWriter::new(port);
+        while let Some(msg) = out_rx.blocking_recv() {
+            let line = serde_json::to_string(&msg).expect("agent messages serialize");
+            if writeln!(port, "{line}").is_err() {
+                return;
+            }
+            // Flush when the queue runs dry, so batches go out in one write.
+            if out_rx.is_empty() && port.flush().is_err() {
+                return;
+            }
+        }
+        let _ = port.flush();
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(reader).lines() {
+            let Ok(line) = line else { return };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let req = serde_json::from_str::<Request>(&line).map_err(|e| format!("bad request {line:?}: {e}"));
+            if req_tx.send(req).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(Link { outbox: out_tx, requests: req_rx, writer })
+}

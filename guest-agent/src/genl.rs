@@ -1,0 +1,155 @@
+//! An async generic netlink socket on top of netlink-sys and tokio's AsyncFd.
+//! The codec lives in kulink-wire; this file only moves datagrams.
+
+use std::io;
+
+use anyhow::{bail, Context, Result};
+use kulink_wire::genl::{self, Family, Msg, MsgBuilder, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST};
+use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
+use tokio::io::unix::AsyncFd;
+
+/// Big enough that a burst at TCG speed does not overrun a reader.
+const RCVBUF: usize = 4 << 20;
+
+pub enum Datagram<'a> {
+    Data(&'a [u8]),
+    /// The kernel dropped messages for this socket (ENOBUFS).
+    Overrun,
+}
+
+pub struct GenlSocket {
+    fd: AsyncFd<Socket>,
+    buf: Vec<u8>,
+    seq: u32,
+}
+
+impl GenlSocket {
+    pub fn open() -> Result<Self> {
+        let mut sock = Socket::new(NETLINK_GENERIC).context("generic netlink socket")?;
+        sock.bind_auto().context("bind generic netlink socket")?;
+        sock.set_non_blocking(true)?;
+        force_rcvbuf(&sock, RCVBUF);
+        sock.set_ext_ack(true).ok();
+        // SAFETY: the Socket owns its fd, keeps it open until dropped and
+        // always reports the same one; AsyncFd owns the Socket from here.
+        let fd = unsafe { AsyncFd::register(sock) }.map_err(|e| anyhow::anyhow!("register netlink socket: {e}"))?;
+        Ok(Self { fd, buf: Vec::with_capacity(64 << 10), seq: 0 })
+    }
+
+    pub fn join(&self, group: u32) -> Result<()> {
+        // setsockopt works for group numbers above 32, unlike bind().
+        self.fd.get_ref().add_membership(group).with_context(|| format!("join multicast group {group}"))
+    }
+
+    pub fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    pub async fn send(&self, msg: &[u8]) -> Result<()> {
+        loop {
+            let mut guard = self.fd.writable().await?;
+            match guard.try_io(|fd| fd.get_ref().send(msg, 0)) {
+                Ok(res) => {
+                    res.context("send to generic netlink")?;
+                    return Ok(());
+                }
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    pub async fn recv(&mut self) -> io::Result<Datagram<'_>> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            self.buf.clear();
+            let buf = &mut self.buf;
+            match guard.try_io(|fd| fd.get_ref().recv(buf, 0)) {
+                Ok(Ok(_)) => return Ok(Datagram::Data(&self.buf)),
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(Datagram::Overrun),
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// Sends a request and waits for its ACK or reply. Unrelated messages that
+    /// arrive meanwhile (events) go to `other`, so nothing is lost.
+    pub async fn request(
+        &mut self,
+        build: impl FnOnce(u32) -> MsgBuilder,
+        mut other: impl FnMut(Datagram<'_>),
+    ) -> Result<Option<Vec<u8>>> {
+        let seq = self.next_seq();
+        let msg = build(seq).finish();
+        self.send(&msg).await?;
+        loop {
+            let dgram = self.recv().await?;
+            let Datagram::Data(bytes) = dgram else {
+                other(Datagram::Overrun);
+                continue;
+            };
+            let mut answer = None;
+            for m in genl::messages(bytes) {
+                let m = m?;
+                if m.seq != seq {
+                    continue;
+                }
+                answer = Some(if m.kind == NLMSG_ERROR { ack_result(&m).map(|()| None)? } else { Some(bytes.to_vec()) });
+            }
+            match answer {
+                Some(result) => return Ok(result),
+                None => other(Datagram::Data(bytes)),
+            }
+        }
+    }
+
+    /// Looks a family up through the generic netlink controller.
+    pub async fn resolve(&mut self, name: &str) -> Result<Family> {
+        let reply = self
+            .request(
+                |seq| {
+                    let mut cname = name.as_bytes().to_vec();
+                    cname.push(0);
+                    MsgBuilder::new(genl::GENL_ID_CTRL, NLM_F_REQUEST, seq, genl::CTRL_CMD_GETFAMILY, 1)
+                        .attr(genl::CTRL_ATTR_FAMILY_NAME, &cname)
+                },
+                |_| {},
+            )
+            .await
+            .with_context(|| format!("resolve generic netlink family {name} (is the module loaded?)"))?
+            .context("controller sent no family")?;
+        let msg = genl::messages(&reply).next().context("empty controller reply")??;
+        Ok(Family::parse(msg.genl()?.1)?)
+    }
+}
+
+/// Request flags for a command that wants an ACK.
+pub const REQUEST_ACK: u16 = NLM_F_REQUEST | NLM_F_ACK;
+
+fn ack_result(msg: &Msg<'_>) -> Result<()> {
+    let code = msg.error_code()?;
+    if code != 0 {
+        bail!("kernel answered {}", io::Error::from_raw_os_error(-code));
+    }
+    Ok(())
+}
+
+/// Raises the receive buffer past rmem_max (we are root); falls back to SO_RCVBUF.
+fn force_rcvbuf(sock: &Socket, bytes: usize) {
+    use std::os::fd::AsRawFd;
+    let val = bytes as libc::c_int;
+    // SAFETY: a valid socket fd and a c_int option value.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUFFORCE,
+            (&val as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        let _ = sock.set_rx_buf_sz(bytes);
+    }
+}

@@ -1,0 +1,164 @@
+//! The two generic netlink delivery modes: the `events` multicast group, and
+//! unicast subscribers registered with SUBSCRIBE (and dropped with UNSUBSCRIBE
+//! or simply by closing the socket).
+
+use anyhow::{Context, Result};
+use kulink_wire::control::{channel, AgentMsg};
+use kulink_wire::genl::{self, Family, MsgBuilder};
+use kulink_wire::{uapi, Event, Stats};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::genl::{Datagram, GenlSocket, REQUEST_ACK};
+use crate::system::monotonic_ns;
+
+pub type Outbox = mpsc::UnboundedSender<AgentMsg>;
+
+/// Turns received datagrams into typed messages for the host.
+struct Emitter {
+    family: u16,
+    channel: &'static str,
+    subscriber: Option<String>,
+    overruns: u64,
+    out: Outbox,
+}
+
+impl Emitter {
+    fn handle(&mut self, dgram: Datagram<'_>) {
+        let bytes = match dgram {
+            Datagram::Data(bytes) => bytes,
+            Datagram::Overrun => {
+                self.overruns += 1;
+                self.send(AgentMsg::Overrun {
+                    channel: self.channel.into(),
+                    subscriber: self.subscriber.clone(),
+                    total: self.overruns,
+                });
+                return;
+            }
+        };
+        let received = monotonic_ns();
+        for msg in genl::messages(bytes) {
+            let events = msg.and_then(|m| match m.genl() {
+                Ok((uapi::CMD_EVENT, attrs)) if m.kind == self.family => Event::all_from_msg(attrs),
+                Ok(_) => Ok(Vec::new()),
+                Err(e) => Err(e),
+            });
+            match events {
+                Ok(events) => {
+                    for event in events {
+                        self.send(AgentMsg::Event {
+                            channel: self.channel.into(),
+                            subscriber: self.subscriber.clone(),
+                            latency_ns: received.saturating_sub(event.tstamp_ns),
+                            event,
+                        });
+                    }
+                }
+                Err(e) => self.send(AgentMsg::Warning { message: format!("{}: undecodable message: {e}", self.channel) }),
+            }
+        }
+    }
+
+    fn send(&self, msg: AgentMsg) {
+        // The host end may be gone during shutdown; nothing left to tell it.
+        let _ = self.out.send(msg);
+    }
+}
+
+fn kulink_msg(family: &Family, flags: u16, cmd: u8) -> impl FnOnce(u32) -> MsgBuilder {
+    let id = family.id;
+    move |seq| MsgBuilder::new(id, flags, seq, cmd, uapi::GENL_VERSION)
+}
+
+/// Joins the `events` group; the returned task forwards every event.
+pub fn listen_multicast(family: &Family, out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
+    let group = family.group(uapi::MCGRP_EVENTS).context("family kulink has no `events` group")?;
+    let mut sock = GenlSocket::open()?;
+    sock.join(group)?;
+    let mut emitter =
+        Emitter { family: family.id, channel: channel::NETLINK_MULTICAST, subscriber: None, overruns: 0, out };
+    Ok(tokio::spawn(async move {
+        loop {
+            match sock.recv().await {
+                Ok(dgram) => emitter.handle(dgram),
+                Err(e) => {
+                    emitter.send(AgentMsg::Warning { message: format!("multicast socket: {e}") });
+                    return;
+                }
+            }
+        }
+    }))
+}
+
+/// How a subscriber leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leave {
+    /// UNSUBSCRIBE, then close.
+    Unsubscribe,
+    /// Close without a word, like a killed process.
+    Close,
+}
+
+/// A unicast subscriber: its own socket, registered with SUBSCRIBE.
+pub struct Subscriber {
+    leave: mpsc::Sender<(Leave, oneshot::Sender<Result<()>>)>,
+}
+
+impl Subscriber {
+    pub async fn start(family: &Family, name: &str, out: Outbox) -> Result<Self> {
+        let mut sock = GenlSocket::open()?;
+        let mut emitter = Emitter {
+            family: family.id,
+            channel: channel::NETLINK_UNICAST,
+            subscriber: Some(name.to_owned()),
+            overruns: 0,
+            out,
+        };
+        sock.request(kulink_msg(family, REQUEST_ACK, uapi::CMD_SUBSCRIBE), |d| emitter.handle(d))
+            .await
+            .with_context(|| format!("SUBSCRIBE for {name}"))?;
+        let (tx, mut rx) = mpsc::channel::<(Leave, oneshot::Sender<Result<()>>)>(1);
+        let unsubscribe = kulink_msg(family, REQUEST_ACK, uapi::CMD_UNSUBSCRIBE);
+        tokio::spawn(async move {
+            let (how, done) = loop {
+                tokio::select! {
+                    dgram = sock.recv() => match dgram {
+                        Ok(d) => emitter.handle(d),
+                        Err(e) => {
+                            emitter.send(AgentMsg::Warning { message: format!("unicast socket: {e}") });
+                            return;
+                        }
+                    },
+                    cmd = rx.recv() => match cmd {
+                        Some(cmd) => break cmd,
+                        None => return,
+                    },
+                }
+            };
+            let result = match how {
+                Leave::Unsubscribe => sock.request(unsubscribe, |d| emitter.handle(d)).await.map(drop),
+                Leave::Close => Ok(()),
+            };
+            drop(sock);
+            let _ = done.send(result);
+        });
+        Ok(Self { leave: tx })
+    }
+
+    pub async fn leave(self, how: Leave) -> Result<()> {
+        let (done_tx, done_rx) = oneshot::channel();
+        self.leave.send((how, done_tx)).await.context("subscriber task ended")?;
+        done_rx.await.context("subscriber task ended")?
+    }
+}
+
+/// GET_STATS on a socket of its own (it receives no events).
+pub async fn get_stats(sock: &mut GenlSocket, family: &Family) -> Result<Stats> {
+    let reply = sock
+        .request(kulink_msg(family, genl::NLM_F_REQUEST, uapi::CMD_GET_STATS), |_| {})
+        .await?
+        .context("GET_STATS got no reply")?;
+    let msg = genl::messages(&reply).next().context("empty GET_STATS reply")??;
+    let nest = msg.genl()?.1.find(uapi::A_STATS)?.context("GET_STATS reply lacks KULINK_A_STATS")?;
+    Ok(Stats::from_attrs(nest.nested())?)
+}

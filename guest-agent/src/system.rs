@@ -1,0 +1,153 @@
+//! PID 1 chores: mounts, kernel log, module loading, clocks, power-off.
+
+use std::ffi::CString;
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::sync::Mutex;
+
+use anyhow::{bail, Context, Result};
+
+static KMSG: Mutex<Option<File>> = Mutex::new(None);
+
+/// Logs to the kernel log, which the host keeps as the console log.
+pub fn log(message: &str) {
+    let mut kmsg = KMSG.lock().unwrap_or_else(|e| e.into_inner());
+    if kmsg.is_none() {
+        *kmsg = OpenOptions::new().write(true).open("/dev/kmsg").ok();
+    }
+    match kmsg.as_mut() {
+        Some(f) => {
+            // One write() is one kernel log record.
+            let _ = f.write_all(format!("kulink-agent: {message}\n").as_bytes());
+        }
+        None => eprintln!("kulink-agent: {message}"),
+    }
+}
+
+fn mount(source: &str, target: &str, fstype: &str) -> Result<()> {
+    std::fs::create_dir_all(target).with_context(|| format!("mkdir {target}"))?;
+    let c = |s: &str| CString::new(s).expect("no NUL in mount arguments");
+    let (src, tgt, fs) = (c(source), c(target), c(fstype));
+    // SAFETY: valid NUL-terminated strings, no data argument.
+    let rc = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EBUSY) {
+            return Err(err).with_context(|| format!("mount {fstype} on {target}"));
+        }
+    }
+    Ok(())
+}
+
+/// The file systems every channel needs.
+pub fn mount_basics() -> Result<()> {
+    mount("proc", "/proc", "proc")?;
+    mount("sysfs", "/sys", "sysfs")?;
+    mount("devtmpfs", "/dev", "devtmpfs")?;
+    // debugfs is optional: a distro kernel may have it disabled.
+    let _ = mount("debugfs", "/sys/kernel/debug", "debugfs");
+    Ok(())
+}
+
+/// Loads a kernel module from a file (finit_module).
+pub fn load_module(path: &str) -> Result<()> {
+    let file = File::open(path).with_context(|| format!("open module {path}"))?;
+    let params = CString::default();
+    // SAFETY: a valid fd and an empty parameter string.
+    let rc = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), params.as_ptr(), 0) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        if err.raw_os_error() == Some(libc::EEXIST) {
+            return Ok(());
+        }
+        return Err(err).with_context(|| format!("finit_module {path}"));
+    }
+    Ok(())
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: ts is a valid out-pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// CLOCK_MONOTONIC, the clock of the module's event timestamps.
+pub fn monotonic_ns() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// Time since the guest booted.
+pub fn boottime_ms() -> u64 {
+    clock_ns(libc::CLOCK_BOOTTIME) / 1_000_000
+}
+
+pub fn kernel_release() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default()
+}
+
+/// Ends the VM: the harness runs QEMU with -no-reboot, so a reboot exits it.
+pub fn power_off() -> ! {
+    // SAFETY: plain syscalls; nothing to clean up in an initramfs.
+    unsafe {
+        libc::sync();
+        libc::reboot(libc::RB_AUTOBOOT);
+    }
+    // Not PID 1 (a developer running it by hand): just leave.
+    std::process::exit(0)
+}
+
+/// Agent settings from the kernel command line (`kulink.<key>=<value>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub module: String,
+    pub addr: std::net::Ipv4Addr,
+    pub prefix: u8,
+    pub subscribers: Vec<String>,
+}
+
+impl Config {
+    pub fn from_cmdline(cmdline: &str) -> Result<Self> {
+        let get = |key: &str| {
+            cmdline.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
+        };
+        let module = get("kulink.module").unwrap_or("/lib/modules/kulink.ko").to_owned();
+        let Some(addr) = get("kulink.addr") else { bail!("kernel command line lacks kulink.addr=A.B.C.D/N") };
+        let (ip, prefix) = addr.split_once('/').context("kulink.addr needs a /prefix")?;
+        let prefix: u8 = prefix.parse().context("kulink.addr prefix")?;
+        if prefix > 32 {
+            bail!("kulink.addr prefix {prefix} is over 32");
+        }
+        let subscribers =
+            get("kulink.subscribers").map(|s| s.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect());
+        Ok(Self {
+            module,
+            addr: ip.parse().with_context(|| format!("kulink.addr {ip}"))?,
+            prefix,
+            subscribers: subscribers.unwrap_or_default(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_reads_kulink_keys_only() {
+        let c = Config::from_cmdline("console=ttyS0 kulink.addr=192.0.2.15/24 kulink.subscribers=a,b quiet").unwrap();
+        assert_eq!(c.addr, std::net::Ipv4Addr::new(192, 0, 2, 15));
+        assert_eq!(c.prefix, 24);
+        assert_eq!(c.subscribers, vec!["a", "b"]);
+        assert_eq!(c.module, "/lib/modules/kulink.ko");
+    }
+
+    #[test]
+    fn config_rejects_bad_addresses() {
+        assert!(Config::from_cmdline("quiet").is_err());
+        assert!(Config::from_cmdline("kulink.addr=192.0.2.15").is_err());
+        assert!(Config::from_cmdline("kulink.addr=192.0.2.15/33").is_err());
+        assert!(Config::from_cmdline("kulink.addr=300.0.2.15/24").is_err());
+    }
+}

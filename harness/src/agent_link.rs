@@ -1,0 +1,136 @@
+//! The host end of the control port: typed JSON lines to and from the agent.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use kulink_wire::control::{AgentMsg, Command, Reply, Request};
+use kulink_wire::Event;
+use serde::Serialize;
+
+/// One event as one channel delivered it to the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Received {
+    pub channel: String,
+    pub subscriber: Option<String>,
+    pub latency_ns: u64,
+    pub event: Event,
+}
+
+/// Where an event came from: a channel, and for unicast the subscriber.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Listener {
+    pub channel: String,
+    pub subscriber: Option<String>,
+}
+
+impl Received {
+    pub fn listener(&self) -> Listener {
+        Listener { channel: self.channel.clone(), subscriber: self.subscriber.clone() }
+    }
+}
+
+pub struct AgentLink {
+    writer: UnixStream,
+    rx: Receiver<Result<AgentMsg, String>>,
+    next_id: u64,
+    /// Every event so far, in arrival order.
+    pub events: Vec<Received>,
+    /// (listener, total) for each overrun the agent reported.
+    pub overruns: Vec<(Listener, u64)>,
+    pub warnings: Vec<String>,
+}
+
+impl AgentLink {
+    pub fn new(stream: UnixStream) -> Result<Self> {
+        let reader = stream.try_clone()?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(reader).lines() {
+                let Ok(line) = line else { return };
+                let msg = serde_json::from_str::<AgentMsg>(&line).map_err(|e| format!("bad agent line {line:?}: {e}"));
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Self { writer: stream, rx, next_id: 1, events: Vec::new(), overruns: Vec::new(), warnings: Vec::new() })
+    }
+
+    /// The next message that is not an event, overrun or warning (those are
+    /// recorded), or `None` at the deadline.
+    fn next_other(&mut self, deadline: Instant) -> Result<Option<AgentMsg>> {
+        loop {
+            let wait = deadline.saturating_duration_since(Instant::now());
+            let msg = match self.rx.recv_timeout(wait) {
+                Ok(msg) => msg.map_err(|e| anyhow!(e))?,
+                Err(RecvTimeoutError::Timeout) => return Ok(None),
+                Err(RecvTimeoutError::Disconnected) => bail!("the agent closed the control port"),
+            };
+            match msg {
+                AgentMsg::Event { channel, subscriber, latency_ns, event } => {
+                    self.events.push(Received { channel, subscriber, latency_ns, event })
+                }
+                AgentMsg::Overrun { channel, subscriber, total } => {
+                    self.overruns.push((Listener { channel, subscriber }, total))
+                }
+                AgentMsg::Warning { message } => self.warnings.push(message),
+                other => return Ok(Some(other)),
+            }
+        }
+    }
+
+    /// Waits for the agent's Ready.
+    pub fn ready(&mut self, timeout: Duration) -> Result<Option<kulink_wire::control::Ready>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.next_other(deadline)? {
+                Some(AgentMsg::Ready(r)) => return Ok(Some(r)),
+                Some(other) => self.warnings.push(format!("unexpected before ready: {other:?}")),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Records events until `done` holds for them or the deadline passes.
+    pub fn collect_until(&mut self, timeout: Duration, mut done: impl FnMut(&[Received]) -> bool) -> Result<bool> {
+        let deadline = Instant::now() + timeout;
+        let poll = Duration::from_millis(20);
+        loop {
+            if done(&self.events) {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            if let Some(other) = self.next_other((Instant::now() + poll).min(deadline))? {
+                self.warnings.push(format!("unexpected message: {other:?}"));
+            }
+        }
+    }
+
+    /// Sends a command and waits for its reply (events meanwhile are recorded).
+    pub fn request(&mut self, cmd: Command, timeout: Duration) -> Result<Reply> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let line = serde_json::to_string(&Request { id, cmd: cmd.clone() })?;
+        writeln!(self.writer, "{line}").context("write to the control port")?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.next_other(deadline)? {
+                Some(AgentMsg::Reply { id: got, result }) if got == id => {
+                    return result.map_err(|e| anyhow!("agent: {cmd:?} failed: {e}"));
+                }
+                Some(other) => self.warnings.push(format!("unexpected message: {other:?}")),
+                None => bail!("the agent did not answer {cmd:?} within {timeout:?}"),
+            }
+        }
+    }
+
+    /// Removes and returns every event recorded so far.
+    pub fn take_events(&mut self) -> Vec<Received> {
+        std::mem::take(&mut self.events)
+    }
+}

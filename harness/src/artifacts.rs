@@ -1,0 +1,129 @@
+//! Everything a boot needs besides QEMU: the kernel, kulink.ko built against
+//! it, and the static agent. Each is cached and rebuilt only when it changed.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::kernels::{self, BuiltKernel};
+use crate::{paths, tools};
+
+/// Which kernel to boot.
+#[derive(Debug, Clone)]
+pub enum KernelChoice {
+    /// An id from kernel-config/kernels.toml; `None` is the default kernel.
+    Listed(Option<String>),
+    /// A user's tree or tarball, built with the base fragment.
+    Source(PathBuf),
+    /// A prebuilt image and its build directory.
+    Prebuilt { bzimage: PathBuf, kdir: PathBuf },
+}
+
+pub struct Artifacts {
+    pub kernel: BuiltKernel,
+    pub module: PathBuf,
+    pub agent: PathBuf,
+}
+
+impl Artifacts {
+    pub fn prepare(choice: &KernelChoice) -> Result<Self> {
+        let kernel = match choice {
+            KernelChoice::Listed(None) => kernels::ensure_built(&kernels::default_spec()?)?,
+            KernelChoice::Listed(Some(id)) => kernels::ensure_built(&kernels::find(id)?)?,
+            KernelChoice::Source(path) => kernels::ensure_built(&kernels::spec_for_source(path)?)?,
+            KernelChoice::Prebuilt { bzimage, kdir } => kernels::prebuilt(bzimage, kdir)?,
+        };
+        let module = build_module(&kernel)?;
+        let agent = build_agent()?;
+        Ok(Self { kernel, module, agent })
+    }
+}
+
+/// Files of module/ that go into the build, in a stable order.
+fn module_sources(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for sub in [dir.to_owned(), dir.join("uapi")] {
+        for e in fs::read_dir(&sub).with_context(|| format!("read {}", sub.display()))? {
+            let p = e?.path();
+            let name = p.file_name().unwrap_or_default().to_string_lossy();
+            if name.ends_with(".c") || name.ends_with(".h") || name == "Kbuild" {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// Builds kulink.ko against the kernel's build dir, out of the source tree.
+/// Any compiler warning fails the build.
+pub fn build_module(kernel: &BuiltKernel) -> Result<PathBuf> {
+    let src = paths::repo_root().join("module");
+    let files = module_sources(&src)?;
+    let mut h = Sha256::new();
+    for f in &files {
+        h.update(f.strip_prefix(&src).unwrap_or(f).to_string_lossy().as_bytes());
+        h.update(fs::read(f)?);
+    }
+    let hash: String = h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let out = paths::cache_dir().join("modules").join(format!("{}-{hash}", kernel.key));
+    let ko = out.join("kulink.ko");
+    let _lock = kernels::lock(&out.with_extension("lock"), "kulink.ko")?;
+    if ko.exists() {
+        return Ok(ko);
+    }
+    tools::require_all(&[tools::MAKE, tools::GCC])?;
+    let _ = fs::remove_dir_all(&out);
+    for f in &files {
+        let dest = out.join(f.strip_prefix(&src).expect("listed under src"));
+        fs::create_dir_all(dest.parent().expect("has a parent"))?;
+        fs::copy(f, &dest)?;
+    }
+    eprintln!("kulink: building kulink.ko for {}", kernel.release);
+    let output = Command::new("make")
+        .arg("-C")
+        .arg(&kernel.kdir)
+        .arg(format!("M={}", out.display()))
+        .arg("modules")
+        .output()
+        .context("run make for kulink.ko")?;
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    fs::write(out.join("build.log"), &text)?;
+    if !output.status.success() || !ko.exists() {
+        bail!("kulink.ko failed to build against {}:\n{}", kernel.kdir.display(), tools::tail(&text, 40));
+    }
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("warning:")).collect();
+    if !warnings.is_empty() {
+        fs::remove_file(&ko)?;
+        bail!("kulink.ko must build without warnings against {}:\n{}", kernel.release, warnings.join("\n"));
+    }
+    Ok(ko)
+}
+
+pub const AGENT_TARGET: &str = "x86_64-unknown-linux-gnu";
+
+/// Builds the agent as a static glibc binary (`KULINK_AGENT` names a prebuilt one).
+pub fn build_agent() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("KULINK_AGENT") {
+        return Ok(PathBuf::from(p));
+    }
+    let root = paths::repo_root();
+    let target_dir = root.join("target/agent");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .current_dir(&root)
+        .args(["build", "--quiet", "--release", "--locked", "-p", "kulink-agent", "--target", AGENT_TARGET])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        // Only the agent is static: target rustflags skip build scripts and proc macros.
+        .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static")
+        .output()
+        .with_context(|| format!("run {cargo:?} to build the agent"))?;
+    if !output.status.success() {
+        bail!("building kulink-agent failed:\n{}", tools::tail(&String::from_utf8_lossy(&output.stderr), 40));
+    }
+    Ok(target_dir.join(AGENT_TARGET).join("release/kulink-agent"))
+}

@@ -1,0 +1,445 @@
+//! Kernels: the list in `kernel-config/kernels.toml`, source fetching, and
+//! cached builds keyed by version + config hash.
+
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::{kconfig, paths, tools};
+
+/// Bump when the build recipe changes in a way the hash cannot see.
+const RECIPE: &str = "tinyconfig + fragments, make all, v1";
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A Debian `linux-source-X` package, fetched with apt.
+    Debian(String),
+    /// A local tree or tarball (`--kernel-src`).
+    Path(PathBuf),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct KernelSpec {
+    pub id: String,
+    pub version: String,
+    #[serde(default)]
+    pub default: bool,
+    pub fragments: Vec<String>,
+    pub sources: Vec<Source>,
+}
+
+#[derive(Debug, Deserialize)]
+struct KernelList {
+    kernel: Vec<KernelSpec>,
+}
+
+/// A bootable kernel and the build directory modules are built against.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuiltKernel {
+    pub id: String,
+    /// `uname -r` of the kernel.
+    pub release: String,
+    pub bzimage: PathBuf,
+    pub kdir: PathBuf,
+    /// Identifies this exact build in the module cache.
+    pub key: String,
+}
+
+pub fn config_dir() -> PathBuf {
+    paths::repo_root().join("kernel-config")
+}
+
+pub fn list() -> Result<Vec<KernelSpec>> {
+    let path = config_dir().join("kernels.toml");
+    let text = fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    parse_list(&text).with_context(|| format!("parse {}", path.display()))
+}
+
+fn parse_list(text: &str) -> Result<Vec<KernelSpec>> {
+    let list: KernelList = toml::from_str(text)?;
+    let defaults = list.kernel.iter().filter(|k| k.default).count();
+    if defaults != 1 {
+        bail!("exactly one kernel must be marked default = true, found {defaults}");
+    }
+    Ok(list.kernel)
+}
+
+pub fn find(id: &str) -> Result<KernelSpec> {
+    let all = list()?;
+    let ids: Vec<String> = all.iter().map(|k| k.id.clone()).collect();
+    all.into_iter()
+        .find(|k| k.id == id)
+        .with_context(|| format!("no kernel `{id}` in kernel-config/kernels.toml (known: {})", ids.join(", ")))
+}
+
+pub fn default_spec() -> Result<KernelSpec> {
+    Ok(list()?.into_iter().find(|k| k.default).expect("parse_list checked one default"))
+}
+
+/// A spec for a user's kernel tree or tarball, built with the base fragment.
+pub fn spec_for_source(path: &Path) -> Result<KernelSpec> {
+    let path = path.canonicalize().with_context(|| format!("kernel source {}", path.display()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(KernelSpec {
+        id: format!("src-{name}"),
+        version: String::new(),
+        default: false,
+        fragments: vec!["base.config".into()],
+        sources: vec![Source::Path(path)],
+    })
+}
+
+/// A prebuilt kernel image with the build dir it came from.
+pub fn prebuilt(bzimage: &Path, kdir: &Path) -> Result<BuiltKernel> {
+    if !bzimage.is_file() {
+        bail!("kernel image {} does not exist", bzimage.display());
+    }
+    if !kdir.join("Makefile").is_file() {
+        bail!("{} is not a kernel build directory (no Makefile)", kdir.display());
+    }
+    if !kdir.join("Module.symvers").is_file() {
+        bail!("{} has no Module.symvers: run `make modules_prepare` or a full `make` there", kdir.display());
+    }
+    let release = fs::read_to_string(kdir.join("include/config/kernel.release"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    let key = short_hash(&[bzimage.to_string_lossy().as_bytes(), kdir.to_string_lossy().as_bytes()]);
+    Ok(BuiltKernel {
+        id: format!("prebuilt-{release}"),
+        release,
+        bzimage: bzimage.canonicalize()?,
+        kdir: kdir.canonicalize()?,
+        key,
+    })
+}
+
+fn short_hash(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Fragment files in order, with their contents.
+fn fragments(spec: &KernelSpec) -> Result<Vec<(PathBuf, String)>> {
+    spec.fragments
+        .iter()
+        .map(|f| {
+            let path = config_dir().join(f);
+            let text = fs::read_to_string(&path).with_context(|| format!("read fragment {}", path.display()))?;
+            Ok((path, text))
+        })
+        .collect()
+}
+
+fn compiler_identity() -> String {
+    Command::new("gcc")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// The cache key: what was built (source + version) and how (fragments, compiler, recipe).
+pub fn build_key(spec: &KernelSpec, source_version: &str) -> Result<String> {
+    let frags = fragments(spec)?;
+    let mut parts: Vec<Vec<u8>> = vec![RECIPE.into(), spec.id.clone().into(), source_version.into()];
+    parts.push(compiler_identity().into());
+    for (path, text) in &frags {
+        parts.push(path.file_name().unwrap_or_default().to_string_lossy().into_owned().into());
+        parts.push(text.clone().into());
+    }
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    Ok(format!("{}-{}-{}", spec.id, sanitize(source_version), short_hash(&refs)))
+}
+
+fn sanitize(s: &str) -> String {
+    s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
+}
+
+/// An exclusive lock on a file in the cache, held while the value lives.
+pub struct CacheLock(#[allow(dead_code)] File);
+
+pub fn lock(path: &Path, what: &str) -> Result<CacheLock> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    }
+    let file = File::create(path).with_context(|| format!("create lock {}", path.display()))?;
+    // SAFETY: flock on an fd we own.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!("kulink: waiting for another kulink that is building {what}");
+        // SAFETY: as above, blocking this time.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            bail!("lock {}: {}", path.display(), std::io::Error::last_os_error());
+        }
+    }
+    Ok(CacheLock(file))
+}
+
+/// The version apt would fetch for a package, or a clear error.
+fn debian_candidate(package: &str) -> Result<String> {
+    tools::APT_GET.require()?;
+    let out = tools::run(Command::new("apt-cache").args(["policy", package]))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.lines().find_map(|l| l.trim().strip_prefix("Candidate:")).map(str::trim) {
+        Some(v) if !v.is_empty() && v != "(none)" => Ok(v.to_owned()),
+        _ => bail!("apt knows no version of {package}: run `sudo apt-get update` (and enable the suite that has it)"),
+    }
+}
+
+/// Unpacks a Debian linux-source package; returns the kernel tree.
+fn fetch_debian(package: &str, version: &str) -> Result<PathBuf> {
+    let dir = paths::cache_dir().join("src").join(format!("{package}_{}", sanitize(version)));
+    let done = dir.join(".kulink-complete");
+    let _lock = lock(&dir.with_extension("lock"), &format!("{package} {version}"))?;
+    if !done.exists() {
+        tools::require_all(&[tools::DPKG_DEB, tools::TAR, tools::XZ])?;
+        let _ = fs::remove_dir_all(&dir);
+        let tmp = dir.with_extension("download");
+        let _ = fs::remove_dir_all(&tmp);
+        fs::create_dir_all(&tmp)?;
+        eprintln!("kulink: fetching {package} {version} with apt-get download");
+        let status = Command::new("apt-get")
+            .args(["download", &format!("{package}={version}")])
+            .current_dir(&tmp)
+            .status()
+            .context("run apt-get download")?;
+        if !status.success() {
+            bail!("apt-get download {package}={version} failed: is the archive reachable (`sudo apt-get update`)?");
+        }
+        let deb = only_file(&tmp, ".deb")?;
+        tools::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(tmp.join("x")))?;
+        let tarball = only_file(&tmp.join("x/usr/src"), ".tar.xz")?;
+        eprintln!("kulink: unpacking {}", tarball.file_name().unwrap_or_default().to_string_lossy());
+        fs::create_dir_all(&dir)?;
+        tools::run(Command::new("tar").arg("-C").arg(&dir).arg("-xf").arg(&tarball))?;
+        fs::remove_dir_all(&tmp)?;
+        fs::write(&done, version)?;
+    }
+    kernel_tree_in(&dir)
+}
+
+fn only_file(dir: &Path, suffix: &str) -> Result<PathBuf> {
+    let mut found = Vec::new();
+    for e in fs::read_dir(dir).with_context(|| format!("read {}", dir.display()))? {
+        let p = e?.path();
+        if p.to_string_lossy().ends_with(suffix) {
+            found.push(p);
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        n => bail!("expected one {suffix} in {}, found {n}", dir.display()),
+    }
+}
+
+/// The directory holding the top-level kernel Makefile: `dir` or its only child.
+fn kernel_tree_in(dir: &Path) -> Result<PathBuf> {
+    if dir.join("Kbuild").is_file() && dir.join("Makefile").is_file() {
+        return Ok(dir.to_owned());
+    }
+    for e in fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.join("Kbuild").is_file() && p.join("Makefile").is_file() {
+            return Ok(p);
+        }
+    }
+    bail!("no kernel source tree in {}", dir.display())
+}
+
+/// A user's tree is used in place; a tarball is unpacked once into the cache.
+fn local_tree(path: &Path) -> Result<(PathBuf, String)> {
+    if path.is_dir() {
+        let tree = kernel_tree_in(path)?;
+        let out = tools::run(Command::new("make").arg("-s").arg("-C").arg(&tree).arg("kernelversion"))?;
+        let version = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        // A tree can change under us: key it by path, and let make rebuild.
+        return Ok((tree.clone(), format!("{version}-tree-{}", short_hash(&[tree.to_string_lossy().as_bytes()]))));
+    }
+    let meta = fs::metadata(path).with_context(|| format!("kernel source {}", path.display()))?;
+    let stamp = format!("{}:{}:{:?}", path.display(), meta.len(), meta.modified().ok());
+    let hash = short_hash(&[stamp.as_bytes()]);
+    let dir = paths::cache_dir().join("src").join(format!("tarball-{hash}"));
+    let _lock = lock(&dir.with_extension("lock"), &path.display().to_string())?;
+    if !dir.join(".kulink-complete").exists() {
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir)?;
+        eprintln!("kulink: unpacking {}", path.display());
+        tools::run(Command::new("tar").arg("-C").arg(&dir).arg("-xf").arg(path))?;
+        fs::write(dir.join(".kulink-complete"), &stamp)?;
+    }
+    Ok((kernel_tree_in(&dir)?, format!("tarball-{hash}")))
+}
+
+/// Finds a source in the spec's order; returns the tree and its version string.
+fn resolve_source(spec: &KernelSpec) -> Result<(PathBuf, String)> {
+    let mut errors = Vec::new();
+    for source in &spec.sources {
+        let attempt = match source {
+            Source::Debian(pkg) => debian_candidate(pkg).and_then(|v| Ok((fetch_debian(pkg, &v)?, v))),
+            Source::Path(p) => local_tree(p),
+        };
+        match attempt {
+            Ok(found) => return Ok(found),
+            Err(e) => errors.push(format!("{source:?}: {e:#}")),
+        }
+    }
+    bail!("no source for kernel {} worked:\n  {}", spec.id, errors.join("\n  "))
+}
+
+/// Builds (or finds in the cache) the kernel a spec describes.
+pub fn ensure_built(spec: &KernelSpec) -> Result<BuiltKernel> {
+    tools::require_all(tools::KERNEL_BUILD)?;
+    let (tree, source_version) = resolve_source(spec)?;
+    let key = build_key(spec, &source_version)?;
+    let build = paths::cache_dir().join("kernels").join(&key);
+    let stamp = build.join(".kulink-built");
+    let is_tree = matches!(spec.sources.first(), Some(Source::Path(p)) if p.is_dir());
+    let _lock = lock(&build.with_extension("lock"), &format!("kernel {key}"))?;
+    if !stamp.exists() || is_tree {
+        build_kernel(spec, &tree, &build)?;
+        fs::write(&stamp, &source_version)?;
+    }
+    let release = fs::read_to_string(build.join("include/config/kernel.release"))?.trim().to_owned();
+    Ok(BuiltKernel { id: spec.id.clone(), release, bzimage: build.join("arch/x86/boot/bzImage"), kdir: build, key })
+}
+
+/// Is this spec's build already in the cache? (No fetching, no building.)
+pub fn cached_build(spec: &KernelSpec) -> Option<PathBuf> {
+    let dir = paths::cache_dir().join("kernels");
+    let prefix = format!("{}-", spec.id);
+    let mut found: Vec<PathBuf> = fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
+        .filter(|p| p.join(".kulink-built").exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+fn build_kernel(spec: &KernelSpec, tree: &Path, build: &Path) -> Result<()> {
+    fs::create_dir_all(build)?;
+    let frags = fragments(spec)?;
+    let make = |args: &[&str]| {
+        let mut c = Command::new("make");
+        c.arg("-C").arg(tree).arg(format!("O={}", build.display())).args(args);
+        c
+    };
+    eprintln!("kulink: configuring kernel {} in {}", spec.id, build.display());
+    tools::run(&mut make(&["tinyconfig"]))?;
+    let mut merge = Command::new(tree.join("scripts/kconfig/merge_config.sh"));
+    merge.current_dir(tree).arg("-m").arg("-O").arg(build).arg(build.join(".config"));
+    for (path, _) in &frags {
+        merge.arg(path);
+    }
+    tools::run(&mut merge)?;
+    tools::run(&mut make(&["olddefconfig"]))?;
+
+    let requested: kconfig::Options = frags.iter().flat_map(|(_, text)| kconfig::parse(text)).collect();
+    let final_config = fs::read_to_string(build.join(".config"))?;
+    let unmet = kconfig::unmet(&requested, &final_config);
+    if !unmet.is_empty() {
+        bail!(
+            "kernel {}: olddefconfig dropped or changed requested options (missing dependency or option renamed?):\n  {}",
+            spec.id,
+            unmet.join("\n  ")
+        );
+    }
+
+    let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    make_with_progress(make(&[&format!("-j{jobs}")]), &spec.id, &build.join("build.log"))
+}
+
+/// Runs the kernel build, printing a progress line every few seconds and
+/// keeping the full output in `log`.
+fn make_with_progress(mut cmd: Command, id: &str, log: &Path) -> Result<()> {
+    let started = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("start make")?;
+    let stderr = child.stderr.take().expect("piped");
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            s.push_str(&line);
+            s.push('\n');
+        }
+        s
+    });
+    let mut out = String::new();
+    let (mut compiled, mut last) = (0usize, Instant::now());
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines().map_while(Result::ok) {
+        if line.trim_start().starts_with("CC") {
+            compiled += 1;
+        }
+        out.push_str(&line);
+        out.push('\n');
+        if last.elapsed() > Duration::from_secs(10) {
+            eprintln!("kulink: building kernel {id}: {compiled} files compiled, {}s", started.elapsed().as_secs());
+            last = Instant::now();
+        }
+    }
+    let status = child.wait()?;
+    let err = err_thread.join().unwrap_or_default();
+    fs::write(log, format!("{out}\n--- stderr ---\n{err}"))?;
+    if !status.success() {
+        bail!("kernel {id} build failed (full log: {}):\n{}", log.display(), tools::tail(&err, 40));
+    }
+    eprintln!("kulink: kernel {id} built in {}s ({compiled} files)", started.elapsed().as_secs());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_parses_sources_and_requires_one_default() {
+        let text = r#"
+            [[kernel]]
+            id = "6.1"
+            version = "6.1"
+            default = true
+            fragments = ["base.config"]
+            sources = [{ debian = "linux-source-6.1" }, { path = "/src/linux" }]
+        "#;
+        let list = parse_list(text).unwrap();
+        assert_eq!(list[0].id, "6.1");
+        assert!(matches!(&list[0].sources[0], Source::Debian(p) if p == "linux-source-6.1"));
+        assert!(matches!(&list[0].sources[1], Source::Path(p) if p == Path::new("/src/linux")));
+        assert!(parse_list(&text.replace("default = true", "")).is_err());
+    }
+
+    #[test]
+    fn the_shipped_list_is_valid() {
+        let list = list().unwrap();
+        assert!(list.iter().any(|k| k.default));
+        for k in &list {
+            fragments(k).unwrap();
+        }
+    }
+
+    #[test]
+    fn build_key_changes_with_version_and_fragments() {
+        let spec = default_spec().unwrap();
+        let a = build_key(&spec, "6.1.1-1").unwrap();
+        assert_eq!(a, build_key(&spec, "6.1.1-1").unwrap(), "stable for the same input");
+        assert_ne!(a, build_key(&spec, "6.1.2-1").unwrap());
+        assert!(a.starts_with(&format!("{}-6.1.1-1-", spec.id)));
+    }
+}

@@ -1,0 +1,192 @@
+//! What the peer sends, and what each frame must produce on every channel.
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use pnet_packet::ethernet::{EtherTypes, EthernetPacket};
+use pnet_packet::ip::IpNextHeaderProtocols;
+use pnet_packet::ipv4::Ipv4Packet;
+use pnet_packet::Packet;
+use serde::Serialize;
+
+use crate::frames::{self, Wire};
+use crate::peer::GuestIcmp;
+
+/// The fields of an event the harness can predict from the frame it sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct Expected {
+    pub src: Ipv4Addr,
+    pub dst: Ipv4Addr,
+    pub icmp_type: u8,
+    pub code: u8,
+    pub echo_id: u16,
+    pub echo_seq: u16,
+    pub len: u32,
+}
+
+impl Expected {
+    pub fn of(ev: &kulink_wire::Event) -> Self {
+        Self {
+            src: ev.src,
+            dst: ev.dst,
+            icmp_type: ev.icmp_type,
+            code: ev.code,
+            echo_id: ev.echo_id,
+            echo_seq: ev.echo_seq,
+            len: ev.len,
+        }
+    }
+
+    /// What an ICMP frame the harness built should be reported as; `None`
+    /// for anything that is not a complete IPv4 ICMP header.
+    pub fn from_frame(frame: &[u8]) -> Option<Self> {
+        let eth = EthernetPacket::new(frame)?;
+        if eth.get_ethertype() != EtherTypes::Ipv4 {
+            return None;
+        }
+        let ip = Ipv4Packet::new(eth.payload())?;
+        let icmp = ip.payload();
+        if ip.get_next_level_protocol() != IpNextHeaderProtocols::Icmp || icmp.len() < 8 {
+            return None;
+        }
+        let carries_id = matches!(icmp[0], 0 | 8 | 13 | 14);
+        let word = |i: usize| if carries_id { u16::from_be_bytes([icmp[i], icmp[i + 1]]) } else { 0 };
+        Some(Self {
+            src: ip.get_source(),
+            dst: ip.get_destination(),
+            icmp_type: icmp[0],
+            code: icmp[1],
+            echo_id: word(4),
+            echo_seq: word(6),
+            len: u32::from(ip.get_total_length()),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Injection {
+    pub label: &'static str,
+    pub frame: Vec<u8>,
+    pub expect: Option<Expected>,
+}
+
+/// An ordered list of frames; the last one is an echo request that serves as
+/// the barrier: once a channel delivered it, it delivered everything before it.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub injections: Vec<Injection>,
+    /// Gap between frames, so a TCG guest's queue never overflows.
+    pub gap: Duration,
+}
+
+/// The marker's echo id: no other frame uses it.
+pub const MARKER_ID: u16 = 0xffff;
+
+impl Plan {
+    fn push(&mut self, label: &'static str, frame: Vec<u8>) {
+        let expect = Expected::from_frame(&frame);
+        self.injections.push(Injection { label, frame, expect });
+    }
+
+    fn finish(mut self, wire: &Wire, marker_seq: u16) -> Self {
+        self.push("marker echo request", frames::echo_request(wire, MARKER_ID, marker_seq, 16));
+        self
+    }
+
+    fn empty() -> Self {
+        Self { injections: Vec::new(), gap: Duration::from_millis(2) }
+    }
+
+    /// Echo requests with distinct id/seq, other ICMP types, non-ICMP frames
+    /// interleaved (which must give no event), and a truncated ICMP packet.
+    pub fn standard(wire: &Wire, echoes: u16) -> Self {
+        let mut p = Self::empty();
+        for i in 0..echoes {
+            p.push("echo request", frames::echo_request(wire, 0x1000 + i, i + 1, 56));
+            match i % 8 {
+                2 => p.push("udp datagram", frames::udp_datagram(wire, 9, b"not icmp")),
+                4 => p.push("tcp syn", frames::tcp_syn(wire, 80)),
+                6 => p.push("arp request", frames::arp_probe(wire)),
+                _ => {}
+            }
+        }
+        p.push("timestamp request", frames::timestamp_request(wire, 0x2000, 1));
+        p.push("port unreachable", frames::dest_unreachable(wire, 3, Ipv4Addr::new(198, 51, 100, 7), 53));
+        p.push("host unreachable", frames::dest_unreachable(wire, 1, Ipv4Addr::new(198, 51, 100, 8), 123));
+        p.push("truncated icmp", frames::truncated_icmp(wire));
+        p.finish(wire, 1)
+    }
+
+    /// `count` echo requests whose ids start at `first_id`; the marker's
+    /// sequence number tells batches apart.
+    pub fn echoes(wire: &Wire, first_id: u16, count: u16, batch: u16) -> Self {
+        let mut p = Self::empty();
+        for i in 0..count {
+            p.push("echo request", frames::echo_request(wire, first_id + i, i + 1, 32));
+        }
+        p.finish(wire, batch)
+    }
+
+    /// Only frames that must produce no event, then the marker.
+    pub fn silent(wire: &Wire) -> Self {
+        let mut p = Self::empty();
+        p.push("udp datagram", frames::udp_datagram(wire, 9, b"x"));
+        p.push("tcp syn", frames::tcp_syn(wire, 22));
+        p.push("arp request", frames::arp_probe(wire));
+        p.push("truncated icmp", frames::truncated_icmp(wire));
+        p.finish(wire, 1)
+    }
+
+    pub fn expected(&self) -> Vec<Expected> {
+        self.injections.iter().filter_map(|i| i.expect).collect()
+    }
+
+    pub fn marker(&self) -> Expected {
+        self.injections.last().and_then(|i| i.expect).expect("every plan ends with the marker")
+    }
+
+    pub fn count(&self, label: &str) -> usize {
+        self.injections.iter().filter(|i| i.label == label).count()
+    }
+
+    /// The echo replies the guest owes: one per echo request, same id/seq.
+    pub fn echo_replies(&self) -> Vec<GuestIcmp> {
+        self.expected()
+            .iter()
+            .filter(|e| e.icmp_type == 8)
+            .map(|e| GuestIcmp { icmp_type: frames::ECHO_REPLY, code: 0, id: e.echo_id, seq: e.echo_seq })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn standard_plan_has_distinct_events_and_silent_frames() {
+        let p = Plan::standard(&Wire::default(), 32);
+        let expected = p.expected();
+        // 32 echoes + timestamp + 2 unreachables + marker.
+        assert_eq!(expected.len(), 36);
+        assert_eq!(expected.iter().collect::<BTreeSet<_>>().len(), expected.len(), "events are distinct");
+        assert_eq!(p.count("udp datagram") + p.count("tcp syn") + p.count("arp request"), 12);
+        assert_eq!(p.count("truncated icmp"), 1);
+        assert!(p.injections.iter().filter(|i| i.label == "truncated icmp").all(|i| i.expect.is_none()));
+        assert_eq!(p.marker().echo_id, MARKER_ID);
+        assert_eq!(p.echo_replies().len(), 33);
+    }
+
+    #[test]
+    fn expected_fields_come_from_the_frame() {
+        let w = Wire::default();
+        let e = Expected::from_frame(&frames::echo_request(&w, 0x1234, 9, 56)).unwrap();
+        assert_eq!((e.src, e.dst, e.icmp_type, e.code), (w.peer_ip, w.guest_ip, 8, 0));
+        assert_eq!((e.echo_id, e.echo_seq, e.len), (0x1234, 9, 20 + 8 + 56));
+        let u = Expected::from_frame(&frames::dest_unreachable(&w, 3, Ipv4Addr::new(198, 51, 100, 7), 53)).unwrap();
+        assert_eq!((u.icmp_type, u.code, u.echo_id, u.echo_seq), (3, 3, 0, 0));
+        assert!(Expected::from_frame(&frames::udp_datagram(&w, 9, b"x")).is_none());
+        assert!(Expected::from_frame(&frames::truncated_icmp(&w)).is_none());
+    }
+}

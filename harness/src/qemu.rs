@@ -1,0 +1,227 @@
+//! QEMU command lines, built by small pure functions, and the accelerator
+//! verdict (KVM only where it is proven to boot, TCG otherwise).
+
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::{Deserialize, Serialize};
+
+use crate::frames::Wire;
+use crate::paths;
+use kulink_wire::control::PORT_NAME;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// What the user asked for; `Auto` tries KVM under a watchdog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AccelChoice {
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+/// Everything one QEMU process needs.
+#[derive(Debug, Clone)]
+pub struct QemuConfig {
+    pub accel: Accel,
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub cmdline: String,
+    pub memory_mb: u32,
+    pub console_log: PathBuf,
+    pub control_socket: PathBuf,
+    /// The guest NIC's socket (QEMU binds it) and the peer's (the harness binds it).
+    pub wire_guest: PathBuf,
+    pub wire_peer: PathBuf,
+    pub wire: Wire,
+}
+
+fn os(items: &[&str]) -> Vec<OsString> {
+    items.iter().map(OsString::from).collect()
+}
+
+pub fn machine_args(accel: Accel, memory_mb: u32) -> Vec<OsString> {
+    let mut args = os(&["-M", "pc", "-accel", accel.name(), "-m", &memory_mb.to_string(), "-smp", "1"]);
+    if accel == Accel::Kvm {
+        args.extend(os(&["-cpu", "host"]));
+    }
+    args.extend(os(&["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]));
+    args
+}
+
+pub fn boot_args(kernel: &Path, initrd: &Path, cmdline: &str) -> Vec<OsString> {
+    vec!["-kernel".into(), kernel.into(), "-initrd".into(), initrd.into(), "-append".into(), cmdline.into()]
+}
+
+pub fn console_args(log: &Path) -> Vec<OsString> {
+    let mut file = OsString::from("file:");
+    file.push(log);
+    vec!["-serial".into(), file]
+}
+
+pub fn control_args(socket: &Path) -> Vec<OsString> {
+    let mut chardev = OsString::from("socket,id=ctl,path=");
+    chardev.push(socket);
+    vec![
+        "-device".into(),
+        "virtio-serial-pci,id=vser".into(),
+        "-chardev".into(),
+        chardev,
+        "-device".into(),
+        format!("virtserialport,bus=vser.0,chardev=ctl,name={PORT_NAME}").into(),
+    ]
+}
+
+/// One Ethernet frame per unix datagram: no TAP, no root.
+pub fn wire_args(guest: &Path, peer: &Path, wire: &Wire) -> Vec<OsString> {
+    let netdev = format!(
+        "dgram,id=wire,local.type=unix,local.path={},remote.type=unix,remote.path={}",
+        guest.display(),
+        peer.display()
+    );
+    vec![
+        "-netdev".into(),
+        netdev.into(),
+        "-device".into(),
+        format!("virtio-net-pci,netdev=wire,mac={}", wire.guest_mac).into(),
+    ]
+}
+
+/// The kernel command line: console for the splat scan, panic ends QEMU,
+/// and the agent's settings.
+pub fn kernel_cmdline(wire: &Wire, subscribers: &[String], extra: &str) -> String {
+    let mut c = format!(
+        "console=ttyS0 loglevel=5 panic=-1 8250.nr_uarts=1 kulink.addr={}/{}",
+        wire.guest_ip, wire.prefix
+    );
+    if !subscribers.is_empty() {
+        c += &format!(" kulink.subscribers={}", subscribers.join(","));
+    }
+    if !extra.is_empty() {
+        c.push(' ');
+        c.push_str(extra);
+    }
+    c
+}
+
+pub fn all_args(cfg: &QemuConfig) -> Vec<OsString> {
+    let mut args = machine_args(cfg.accel, cfg.memory_mb);
+    args.extend(boot_args(&cfg.kernel, &cfg.initrd, &cfg.cmdline));
+    args.extend(console_args(&cfg.console_log));
+    args.extend(control_args(&cfg.control_socket));
+    args.extend(wire_args(&cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
+    args
+}
+
+/// Can this process open /dev/kvm at all? (Not proof that guests run.)
+pub fn kvm_openable() -> bool {
+    fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
+}
+
+/// Remembered per host kernel and QEMU version: did a KVM guest boot?
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Verdicts(std::collections::BTreeMap<String, bool>);
+
+fn verdict_file() -> PathBuf {
+    paths::cache_dir().join("kvm-verdicts.json")
+}
+
+fn host_key() -> String {
+    let qemu = Command::new("qemu-system-x86_64")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .unwrap_or_default();
+    let host = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("{} | {}", host.trim(), qemu)
+}
+
+/// `Some(true)`: KVM booted here before; `Some(false)`: it hung; `None`: unknown.
+pub fn kvm_verdict() -> Option<bool> {
+    let v: Verdicts = serde_json::from_slice(&fs::read(verdict_file()).ok()?).ok()?;
+    v.0.get(&host_key()).copied()
+}
+
+pub fn record_kvm_verdict(works: bool) {
+    let mut v: Verdicts =
+        fs::read(verdict_file()).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    v.0.insert(host_key(), works);
+    let _ = fs::create_dir_all(paths::cache_dir());
+    let _ = fs::write(verdict_file(), serde_json::to_vec_pretty(&v).unwrap_or_default());
+}
+
+/// The first accelerator to try for a choice.
+pub fn first_accel(choice: AccelChoice) -> Accel {
+    match choice {
+        AccelChoice::Kvm => Accel::Kvm,
+        AccelChoice::Tcg => Accel::Tcg,
+        AccelChoice::Auto if kvm_openable() && kvm_verdict() != Some(false) => Accel::Kvm,
+        AccelChoice::Auto => Accel::Tcg,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(v: Vec<OsString>) -> Vec<String> {
+        v.into_iter().map(|s| s.into_string().unwrap()).collect()
+    }
+
+    #[test]
+    fn tcg_machine_has_no_host_cpu_and_never_reboots() {
+        let a = strings(machine_args(Accel::Tcg, 256));
+        assert_eq!(&a[..4], ["-M", "pc", "-accel", "tcg"]);
+        assert!(!a.contains(&"host".to_string()));
+        assert!(a.contains(&"-no-reboot".to_string()));
+        assert!(a.windows(2).any(|w| w == ["-m", "256"]));
+        let k = strings(machine_args(Accel::Kvm, 256));
+        assert!(k.windows(2).any(|w| w == ["-cpu", "host"]));
+    }
+
+    #[test]
+    fn wire_is_a_unix_dgram_netdev_with_the_guest_mac() {
+        let a = strings(wire_args(Path::new("/r/g.sock"), Path::new("/r/p.sock"), &Wire::default()));
+        assert_eq!(
+            a[1],
+            "dgram,id=wire,local.type=unix,local.path=/r/g.sock,remote.type=unix,remote.path=/r/p.sock"
+        );
+        assert_eq!(a[3], "virtio-net-pci,netdev=wire,mac=52:54:00:6b:75:02");
+    }
+
+    #[test]
+    fn control_port_carries_the_agreed_name() {
+        let a = strings(control_args(Path::new("/r/ctl.sock")));
+        assert_eq!(a[3], "socket,id=ctl,path=/r/ctl.sock");
+        assert_eq!(a[5], "virtserialport,bus=vser.0,chardev=ctl,name=kulink.ctl");
+    }
+
+    #[test]
+    fn cmdline_tells_the_agent_its_address_and_subscribers() {
+        let c = kernel_cmdline(&Wire::default(), &["u1".into(), "u2".into()], "kulink.extra=1");
+        assert!(c.starts_with("console=ttyS0 "));
+        assert!(c.contains(" panic=-1 "));
+        assert!(c.contains(" kulink.addr=192.0.2.15/24"));
+        assert!(c.contains(" kulink.subscribers=u1,u2"));
+        assert!(c.ends_with(" kulink.extra=1"));
+        assert!(!kernel_cmdline(&Wire::default(), &[], "").contains("subscribers"));
+    }
+}

@@ -1,0 +1,112 @@
+//! Finds kernel splats in a console log: a clean log is part of every verdict.
+
+/// Markers of a kernel problem, and the name we report for each.
+const MARKERS: &[(&str, &str)] = &[
+    ("Oops", "Oops:"),
+    ("BUG", "BUG:"),
+    ("BUG", "kernel BUG at"),
+    ("WARN", "WARNING:"),
+    ("KASAN", "KASAN:"),
+    ("lockdep", "possible recursive locking detected"),
+    ("lockdep", "possible circular locking dependency"),
+    ("lockdep", "inconsistent lock state"),
+    ("lockdep", "suspicious RCU usage"),
+    ("Call Trace", "Call Trace:"),
+    ("panic", "Kernel panic"),
+    ("UBSAN", "UBSAN:"),
+    ("kmemleak", "kmemleak:"),
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Splat {
+    pub kind: &'static str,
+    /// 1-based line number in the console log.
+    pub line: usize,
+    pub text: String,
+}
+
+/// Every splat line, in log order.
+pub fn scan(log: &str) -> Vec<Splat> {
+    log.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let body = strip_timestamp(line);
+            MARKERS.iter().find(|(_, marker)| body.contains(marker)).map(|(kind, _)| Splat {
+                kind,
+                line: i + 1,
+                text: line.trim_end().to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// Drops a leading `[    1.234567]` so markers are matched in the message.
+fn strip_timestamp(line: &str) -> &str {
+    let t = line.trim_start();
+    match t.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((_, rest)) => rest,
+        None => t,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLEAN: &str = "\
+[    0.000000] Linux version 6.1.192 (gcc 12)
+[    0.779236] Run /init as init process
+[    0.840725] kulink: loading out-of-tree module taints kernel.
+[    0.845426] kulink: loaded, generic netlink family kulink
+[    0.931845] kulink-agent: ready
+";
+
+    const WARN: &str = "\
+[    1.000000] ------------[ cut here ]------------
+[    1.000100] WARNING: CPU: 0 PID: 1 at net/netlink/genetlink.c:383 genl_validate_ops+0x1/0x2
+[    1.000200] Modules linked in: kulink(O)
+[    1.000300] Call Trace:
+[    1.000400]  <TASK>
+";
+
+    const OOPS: &str = "\
+[    2.1] BUG: kernel NULL pointer dereference, address: 0000000000000008
+[    2.2] Oops: 0002 [#1] PREEMPT SMP NOPTI
+[    2.3] Kernel panic - not syncing: Fatal exception in interrupt
+";
+
+    const LOCKDEP: &str = "\
+[    3.0] ============================================
+[    3.1] WARNING: possible recursive locking detected
+[    3.2] BUG: KASAN: slab-out-of-bounds in kulink_hook+0x10/0x20
+";
+
+    #[test]
+    fn clean_log_has_no_splat() {
+        assert!(scan(CLEAN).is_empty());
+    }
+
+    #[test]
+    fn warn_with_trace_is_found() {
+        let s = scan(WARN);
+        assert_eq!(s.iter().map(|s| (s.kind, s.line)).collect::<Vec<_>>(), vec![("WARN", 2), ("Call Trace", 4)]);
+    }
+
+    #[test]
+    fn oops_bug_and_panic_are_found() {
+        let kinds: Vec<_> = scan(OOPS).into_iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, vec!["BUG", "Oops", "panic"]);
+    }
+
+    #[test]
+    fn lockdep_and_kasan_are_found() {
+        let kinds: Vec<_> = scan(LOCKDEP).into_iter().map(|s| s.kind).collect();
+        assert_eq!(kinds, vec!["WARN", "BUG"]);
+        assert!(scan(LOCKDEP)[1].text.contains("KASAN"));
+    }
+
+    #[test]
+    fn a_word_inside_a_message_is_not_a_splat() {
+        assert!(scan("[ 1.0] kulink: counting BUGs is not a BUG\n[ 1.1] debug: warning count 0\n").is_empty());
+    }
+}

@@ -1,0 +1,200 @@
+//! Compares what a channel delivered with what was injected: every event
+//! exactly once, field by field, in order, on the right interface.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+
+use crate::agent_link::{Listener, Received};
+use crate::plan::Expected;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChannelResult {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subscriber: Option<String>,
+    pub injected: usize,
+    pub received: usize,
+    pub matched: usize,
+    pub lost: usize,
+    pub duplicates: usize,
+    pub unexpected: usize,
+    pub wrong_ifindex: usize,
+    /// Arrival order equals injection order, and kernel sequence numbers rise.
+    pub in_order: bool,
+    pub latency_p50_us: Option<f64>,
+    pub latency_p99_us: Option<f64>,
+    /// The first few differences, for people.
+    pub problems: Vec<String>,
+}
+
+impl ChannelResult {
+    pub fn passed(&self) -> bool {
+        self.matched == self.injected
+            && self.lost == 0
+            && self.duplicates == 0
+            && self.unexpected == 0
+            && self.wrong_ifindex == 0
+            && self.in_order
+    }
+}
+
+const MAX_PROBLEMS: usize = 8;
+
+/// Checks one listener's events against the expected list.
+pub fn check(listener: &Listener, expected: &[Expected], received: &[&Received], ifindex: u32) -> ChannelResult {
+    let position: BTreeMap<Expected, usize> = expected.iter().enumerate().map(|(i, e)| (*e, i)).collect();
+    let mut seen = BTreeSet::new();
+    let (mut duplicates, mut unexpected, mut wrong_ifindex) = (0, 0, 0);
+    let mut in_order = true;
+    let (mut last_pos, mut last_seq) = (None, None);
+    let mut problems = Vec::new();
+    let mut note = |p: String| {
+        if problems.len() < MAX_PROBLEMS {
+            problems.push(p)
+        }
+    };
+    for r in received {
+        let key = Expected::of(&r.event);
+        if last_seq.is_some_and(|s| r.event.seq <= s) {
+            in_order = false;
+            note(format!("kernel seq {} after {}", r.event.seq, last_seq.unwrap_or_default()));
+        }
+        last_seq = Some(r.event.seq);
+        let Some(&pos) = position.get(&key) else {
+            unexpected += 1;
+            note(format!("unexpected event {:?}", r.event));
+            continue;
+        };
+        if !seen.insert(pos) {
+            duplicates += 1;
+            note(format!("duplicate event {:?}", r.event));
+            continue;
+        }
+        if r.event.ifindex != ifindex {
+            wrong_ifindex += 1;
+            note(format!("event on ifindex {} (want {ifindex}): {:?}", r.event.ifindex, r.event));
+        }
+        if last_pos.is_some_and(|p| pos < p) {
+            in_order = false;
+            note(format!("event {pos} arrived after event {}", last_pos.unwrap_or_default()));
+        }
+        last_pos = Some(pos);
+    }
+    for (i, e) in expected.iter().enumerate() {
+        if !seen.contains(&i) {
+            note(format!("lost: {e:?}"));
+        }
+    }
+    let mut latencies: Vec<u64> = received.iter().map(|r| r.latency_ns).collect();
+    latencies.sort_unstable();
+    ChannelResult {
+        name: listener.channel.clone(),
+        subscriber: listener.subscriber.clone(),
+        injected: expected.len(),
+        received: received.len(),
+        matched: seen.len(),
+        lost: expected.len() - seen.len(),
+        duplicates,
+        unexpected,
+        wrong_ifindex,
+        in_order,
+        latency_p50_us: percentile_us(&latencies, 0.50),
+        latency_p99_us: percentile_us(&latencies, 0.99),
+        problems,
+    }
+}
+
+/// Nearest-rank percentile of sorted nanoseconds, in microseconds.
+pub fn percentile_us(sorted_ns: &[u64], q: f64) -> Option<f64> {
+    if sorted_ns.is_empty() {
+        return None;
+    }
+    let rank = ((q * sorted_ns.len() as f64).ceil() as usize).clamp(1, sorted_ns.len());
+    Some(sorted_ns[rank - 1] as f64 / 1000.0)
+}
+
+/// The events one listener got, in arrival order.
+pub fn of_listener<'a>(events: &'a [Received], listener: &Listener) -> Vec<&'a Received> {
+    events.iter().filter(|r| r.channel == listener.channel && r.subscriber == listener.subscriber).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kulink_wire::Event;
+    use std::net::Ipv4Addr;
+
+    fn ev(seq: u64, id: u16) -> Event {
+        Event {
+            seq,
+            tstamp_ns: 0,
+            ifindex: 2,
+            src: Ipv4Addr::new(192, 0, 2, 1),
+            dst: Ipv4Addr::new(192, 0, 2, 15),
+            icmp_type: 8,
+            code: 0,
+            echo_id: id,
+            echo_seq: 1,
+            len: 84,
+            flags: 0,
+        }
+    }
+
+    fn rec(seq: u64, id: u16, latency_ns: u64) -> Received {
+        Received { channel: "c".into(), subscriber: None, latency_ns, event: ev(seq, id) }
+    }
+
+    fn listener() -> Listener {
+        Listener { channel: "c".into(), subscriber: None }
+    }
+
+    #[test]
+    fn exact_delivery_passes() {
+        let expected: Vec<_> = (1..=3).map(|i| Expected::of(&ev(0, i))).collect();
+        let got = [rec(1, 1, 1000), rec(2, 2, 2000), rec(3, 3, 3000)];
+        let r = check(&listener(), &expected, &got.iter().collect::<Vec<_>>(), 2);
+        assert!(r.passed(), "{r:?}");
+        assert_eq!((r.matched, r.received), (3, 3));
+        assert_eq!(r.latency_p50_us, Some(2.0));
+        assert_eq!(r.latency_p99_us, Some(3.0));
+    }
+
+    #[test]
+    fn loss_duplicates_strangers_and_reordering_fail() {
+        let expected: Vec<_> = (1..=3).map(|i| Expected::of(&ev(0, i))).collect();
+        let got = [rec(1, 2, 0), rec(2, 1, 0), rec(3, 1, 0), rec(4, 9, 0)];
+        let r = check(&listener(), &expected, &got.iter().collect::<Vec<_>>(), 2);
+        assert!(!r.passed());
+        assert_eq!((r.matched, r.lost, r.duplicates, r.unexpected), (2, 1, 1, 1));
+        assert!(!r.in_order);
+    }
+
+    #[test]
+    fn a_wrong_field_is_not_a_match() {
+        let expected = vec![Expected::of(&ev(0, 1))];
+        let mut bad = rec(1, 1, 0);
+        bad.event.len = 85;
+        let r = check(&listener(), &expected, &[&bad], 2);
+        assert_eq!((r.matched, r.lost, r.unexpected), (0, 1, 1));
+    }
+
+    #[test]
+    fn wrong_interface_and_falling_kernel_seq_fail() {
+        let expected: Vec<_> = (1..=2).map(|i| Expected::of(&ev(0, i))).collect();
+        let mut a = rec(5, 1, 0);
+        a.event.ifindex = 1;
+        let b = rec(4, 2, 0);
+        let r = check(&listener(), &expected, &[&a, &b], 2);
+        assert_eq!(r.wrong_ifindex, 1);
+        assert!(!r.in_order);
+    }
+
+    #[test]
+    fn percentiles_use_nearest_rank() {
+        let v: Vec<u64> = (1..=100).map(|i| i * 1000).collect();
+        assert_eq!(percentile_us(&v, 0.5), Some(50.0));
+        assert_eq!(percentile_us(&v, 0.99), Some(99.0));
+        assert_eq!(percentile_us(&[], 0.5), None);
+    }
+}

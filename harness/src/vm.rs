@@ -1,0 +1,253 @@
+//! One guest: QEMU with the kulink initramfs, its wire, its control port.
+
+use std::fs;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use kulink_wire::control::{Command as AgentCommand, Ready, Reply};
+use kulink_wire::Stats;
+
+use crate::agent_link::AgentLink;
+use crate::artifacts::Artifacts;
+use crate::frames::Wire;
+use crate::peer::{self, Peer};
+use crate::qemu::{self, Accel, AccelChoice, QemuConfig};
+use crate::splat::{self, Splat};
+use crate::{initramfs, tools};
+
+/// A KVM guest that is not ready by then is taken as hung.
+const KVM_WATCHDOG: Duration = Duration::from_secs(10);
+/// Generous for TCG on a loaded 2-core host.
+const TCG_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Clone)]
+pub struct BootOptions {
+    pub accel: AccelChoice,
+    /// Unicast subscribers the agent registers before it reports ready.
+    pub subscribers: Vec<String>,
+    pub wire: Wire,
+    pub memory_mb: u32,
+}
+
+impl Default for BootOptions {
+    fn default() -> Self {
+        Self { accel: AccelChoice::Auto, subscribers: Vec::new(), wire: Wire::default(), memory_mb: 256 }
+    }
+}
+
+/// What the guest left behind once it stopped.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub console: String,
+    pub splats: Vec<Splat>,
+}
+
+pub struct Vm {
+    child: Child,
+    dir: PathBuf,
+    pub link: AgentLink,
+    pub peer: Peer,
+    pub ready: Ready,
+    pub accel: Accel,
+    /// Host wall time from QEMU start to the agent's Ready.
+    pub wall_boot: Duration,
+    pub wire: Wire,
+}
+
+enum BootError {
+    /// The guest never became ready: a hung accelerator or a broken guest.
+    NotReady(anyhow::Error),
+    Other(anyhow::Error),
+}
+
+impl Vm {
+    pub fn boot(art: &Artifacts, opts: &BootOptions) -> Result<Self> {
+        tools::QEMU.require()?;
+        let mut accel = qemu::first_accel(opts.accel);
+        loop {
+            match Self::try_boot(art, opts, accel) {
+                Ok(vm) => {
+                    if accel == Accel::Kvm && opts.accel == AccelChoice::Auto {
+                        qemu::record_kvm_verdict(true);
+                    }
+                    return Ok(vm);
+                }
+                Err(BootError::NotReady(e)) if accel == Accel::Kvm && opts.accel == AccelChoice::Auto => {
+                    eprintln!(
+                        "kulink: the KVM guest was not ready within {}s; using TCG from now on ({e:#})",
+                        KVM_WATCHDOG.as_secs()
+                    );
+                    qemu::record_kvm_verdict(false);
+                    accel = Accel::Tcg;
+                }
+                Err(BootError::NotReady(e) | BootError::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn try_boot(art: &Artifacts, opts: &BootOptions, accel: Accel) -> Result<Self, BootError> {
+        let other = BootError::Other;
+        let dir = run_dir().map_err(other)?;
+        let cfg = QemuConfig {
+            accel,
+            kernel: art.kernel.bzimage.clone(),
+            initrd: dir.join("initramfs.cpio.gz"),
+            cmdline: qemu::kernel_cmdline(&opts.wire, &opts.subscribers, ""),
+            memory_mb: opts.memory_mb,
+            console_log: dir.join("console.log"),
+            control_socket: dir.join("ctl.sock"),
+            wire_guest: dir.join("guest.sock"),
+            wire_peer: dir.join("peer.sock"),
+            wire: opts.wire,
+        };
+        initramfs::write(&cfg.initrd, &art.agent, &art.module).map_err(other)?;
+        let listener = UnixListener::bind(&cfg.control_socket).context("bind the control socket").map_err(other)?;
+        let peer = Peer::bind(&cfg.wire_peer, &cfg.wire_guest, opts.wire).map_err(other)?;
+
+        let started = Instant::now();
+        let qemu_log = fs::File::create(dir.join("qemu.log")).context("create qemu.log").map_err(other)?;
+        let mut child = Command::new("qemu-system-x86_64")
+            .args(qemu::all_args(&cfg))
+            .stdin(Stdio::null())
+            .stdout(qemu_log.try_clone().map_err(|e| other(e.into()))?)
+            .stderr(qemu_log)
+            .spawn()
+            .context("start qemu-system-x86_64")
+            .map_err(other)?;
+
+        let setup = (|| {
+            let stream = accept(&listener, &mut child, &dir, Duration::from_secs(10))?;
+            peer::wait_for_socket(&cfg.wire_guest, Duration::from_secs(10))?;
+            AgentLink::new(stream)
+        })();
+        let mut link = match setup {
+            Ok(link) => link,
+            Err(e) => {
+                let _ = child.kill();
+                return Err(other(e));
+            }
+        };
+        let timeout = if accel == Accel::Kvm { KVM_WATCHDOG } else { TCG_BOOT_TIMEOUT };
+        let ready = match link.ready(timeout) {
+            Ok(Some(ready)) => ready,
+            result => {
+                let _ = child.kill();
+                let _ = child.wait();
+                let why = match result {
+                    Err(e) => format!("{e:#}"),
+                    _ => format!("not ready within {}s", timeout.as_secs()),
+                };
+                return Err(BootError::NotReady(anyhow::anyhow!(
+                    "guest ({}) did not come up: {why}\n--- console tail ({}) ---\n{}",
+                    accel.name(),
+                    cfg.console_log.display(),
+                    console_tail(&dir, 30)
+                )));
+            }
+        };
+        Ok(Self { child, dir, link, peer, ready, accel, wall_boot: started.elapsed(), wire: opts.wire })
+    }
+
+    pub fn request(&mut self, cmd: AgentCommand) -> Result<Reply> {
+        self.link.request(cmd, REQUEST_TIMEOUT)
+    }
+
+    pub fn stats(&mut self) -> Result<Stats> {
+        match self.request(AgentCommand::Stats)? {
+            Reply::Stats(s) => Ok(s),
+            other => bail!("GET_STATS answered {other:?}"),
+        }
+    }
+
+    pub fn console(&self) -> String {
+        fs::read_to_string(self.dir.join("console.log")).unwrap_or_default()
+    }
+
+    /// Powers the guest off and scans its console for splats.
+    pub fn shutdown(mut self) -> Result<Finished> {
+        let asked = self.request(AgentCommand::Shutdown);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let exited = loop {
+            match self.child.try_wait()? {
+                Some(_) => break true,
+                None if Instant::now() >= deadline => break false,
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let console = self.console();
+        if let Err(e) = asked {
+            bail!("shutdown failed: {e:#}\n--- console tail ---\n{}", tools::tail(&console, 30));
+        }
+        if !exited {
+            bail!("the guest did not power off\n--- console tail ---\n{}", tools::tail(&console, 30));
+        }
+        let splats = splat::scan(&console);
+        Ok(Finished { console, splats })
+    }
+}
+
+impl Drop for Vm {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::env::var_os("KULINK_KEEP").is_some() {
+            eprintln!("kulink: kept {}", self.dir.display());
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A fresh directory for one guest's sockets, image and logs. Unix socket
+/// paths are short-limited, so it lives under the temp dir, not the cache.
+fn run_dir() -> Result<PathBuf> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("kulink-{}-{n}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}
+
+fn console_tail(dir: &Path, lines: usize) -> String {
+    let console = fs::read_to_string(dir.join("console.log")).unwrap_or_default();
+    let qemu = fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+    let mut s = tools::tail(&console, lines);
+    if !qemu.trim().is_empty() {
+        s += &format!("\n--- qemu ---\n{}", tools::tail(&qemu, 10));
+    }
+    s
+}
+
+/// Accepts QEMU's connection to the control socket, or explains why not.
+fn accept(
+    listener: &UnixListener,
+    child: &mut Child,
+    dir: &Path,
+    timeout: Duration,
+) -> Result<std::os::unix::net::UnixStream> {
+    listener.set_nonblocking(true)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false)?;
+                return Ok(stream);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e).context("accept the control connection"),
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("qemu-system-x86_64 exited at start-up ({status}):\n{}", console_tail(dir, 10));
+        }
+        if Instant::now() >= deadline {
+            bail!("QEMU did not connect to the control socket within {}s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
