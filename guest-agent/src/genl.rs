@@ -95,7 +95,8 @@ impl GenlSocket {
                 if m.seq != seq {
                     continue;
                 }
-                answer = Some(if m.kind == NLMSG_ERROR { ack_result(&m).map(|()| None)? } else { Some(bytes.to_vec()) });
+                answer =
+                    Some(if m.kind == NLMSG_ERROR { ack_result(&m).map(|()| None)? } else { Some(bytes.to_vec()) });
             }
             match answer {
                 Some(result) => return Ok(result),

@@ -18,9 +18,11 @@ use crate::netlink::{Leave, Outbox, Subscriber};
 
 fn main() {
     let pid1 = std::process::id() == 1;
-    let result = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Into::into).and_then(
-        |rt| rt.block_on(run(pid1)),
-    );
+    let result = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Into::into)
+        .and_then(|rt| rt.block_on(run(pid1)));
     if let Err(e) = &result {
         system::log(&format!("fatal: {e:#}"));
         eprintln!("kulink-agent: fatal: {e:#}");

@@ -54,7 +54,9 @@ impl Emitter {
                         });
                     }
                 }
-                Err(e) => self.send(AgentMsg::Warning { message: format!("{}: undecodable message: {e}", self.channel) }),
+                Err(e) => {
+                    self.send(AgentMsg::Warning { message: format!("{}: undecodable message: {e}", self.channel) })
+                }
             }
         }
     }

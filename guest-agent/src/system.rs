@@ -109,9 +109,8 @@ pub struct Config {
 
 impl Config {
     pub fn from_cmdline(cmdline: &str) -> Result<Self> {
-        let get = |key: &str| {
-            cmdline.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')))
-        };
+        let get =
+            |key: &str| cmdline.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')));
         let module = get("kulink.module").unwrap_or("/lib/modules/kulink.ko").to_owned();
         let Some(addr) = get("kulink.addr") else { bail!("kernel command line lacks kulink.addr=A.B.C.D/N") };
         let (ip, prefix) = addr.split_once('/').context("kulink.addr needs a /prefix")?;

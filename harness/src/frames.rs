@@ -2,6 +2,7 @@
 
 use std::net::Ipv4Addr;
 
+use pnet_base::MacAddr;
 use pnet_packet::arp::{ArpHardwareTypes, ArpOperation, ArpOperations, ArpPacket, MutableArpPacket};
 use pnet_packet::ethernet::{EtherType, EtherTypes, EthernetPacket, MutableEthernetPacket};
 use pnet_packet::icmp::{IcmpPacket, IcmpTypes, MutableIcmpPacket};
@@ -9,7 +10,6 @@ use pnet_packet::ip::{IpNextHeaderProtocol, IpNextHeaderProtocols};
 use pnet_packet::ipv4::{self, Ipv4Packet, MutableIpv4Packet};
 use pnet_packet::tcp::{self, MutableTcpPacket, TcpFlags};
 use pnet_packet::udp::{self, MutableUdpPacket};
-use pnet_base::MacAddr;
 use pnet_packet::Packet;
 
 const ETH_LEN: usize = 14;
@@ -183,8 +183,17 @@ pub fn arp_probe(wire: &Wire) -> Vec<u8> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FromGuest {
     /// The guest asks who has this address.
-    ArpRequest { target: Ipv4Addr },
-    Icmp { src: Ipv4Addr, dst: Ipv4Addr, icmp_type: u8, code: u8, id: u16, seq: u16 },
+    ArpRequest {
+        target: Ipv4Addr,
+    },
+    Icmp {
+        src: Ipv4Addr,
+        dst: Ipv4Addr,
+        icmp_type: u8,
+        code: u8,
+        id: u16,
+        seq: u16,
+    },
     Other,
 }
 

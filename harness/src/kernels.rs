@@ -211,9 +211,11 @@ fn fetch_debian(package: &str, version: &str) -> Result<PathBuf> {
         let _ = fs::remove_dir_all(&tmp);
         fs::create_dir_all(&tmp)?;
         eprintln!("kulink: fetching {package} {version} with apt-get download");
+        // apt's output goes to stderr: stdout may be carrying --json.
         let status = Command::new("apt-get")
-            .args(["download", &format!("{package}={version}")])
+            .args(["-o", "APT::Sandbox::User=root", "download", &format!("{package}={version}")])
             .current_dir(&tmp)
+            .stdout(std::io::stderr())
             .status()
             .context("run apt-get download")?;
         if !status.success() {
@@ -367,11 +369,7 @@ fn build_kernel(spec: &KernelSpec, tree: &Path, build: &Path) -> Result<()> {
 /// keeping the full output in `log`.
 fn make_with_progress(mut cmd: Command, id: &str, log: &Path) -> Result<()> {
     let started = Instant::now();
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("start make")?;
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context("start make")?;
     let stderr = child.stderr.take().expect("piped");
     let err_thread = std::thread::spawn(move || {
         let mut s = String::new();

@@ -16,8 +16,8 @@ pub fn cache_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("KULINK_CACHE") {
         return PathBuf::from(p);
     }
-    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache")
-    });
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache"));
     base.join("kulink")
 }

@@ -98,10 +98,10 @@ fn listen(
             Err(_) => return,
         };
         match frames::parse(&buf[..n]) {
-            FromGuest::ArpRequest { target } if target == wire.peer_ip => {
-                if sock.send_to(&frames::arp_reply(wire), guest).is_ok() {
-                    *arp_answered.lock().expect("peer lock") += 1;
-                }
+            FromGuest::ArpRequest { target }
+                if target == wire.peer_ip && sock.send_to(&frames::arp_reply(wire), guest).is_ok() =>
+            {
+                *arp_answered.lock().expect("peer lock") += 1;
             }
             FromGuest::Icmp { icmp_type, code, id, seq, .. } => {
                 seen.lock().expect("peer lock").push(GuestIcmp { icmp_type, code, id, seq })

@@ -106,10 +106,8 @@ pub fn wire_args(guest: &Path, peer: &Path, wire: &Wire) -> Vec<OsString> {
 /// The kernel command line: console for the splat scan, panic ends QEMU,
 /// and the agent's settings.
 pub fn kernel_cmdline(wire: &Wire, subscribers: &[String], extra: &str) -> String {
-    let mut c = format!(
-        "console=ttyS0 loglevel=5 panic=-1 8250.nr_uarts=1 kulink.addr={}/{}",
-        wire.guest_ip, wire.prefix
-    );
+    let mut c =
+        format!("console=ttyS0 loglevel=5 panic=-1 8250.nr_uarts=1 kulink.addr={}/{}", wire.guest_ip, wire.prefix);
     if !subscribers.is_empty() {
         c += &format!(" kulink.subscribers={}", subscribers.join(","));
     }
@@ -200,10 +198,7 @@ mod tests {
     #[test]
     fn wire_is_a_unix_dgram_netdev_with_the_guest_mac() {
         let a = strings(wire_args(Path::new("/r/g.sock"), Path::new("/r/p.sock"), &Wire::default()));
-        assert_eq!(
-            a[1],
-            "dgram,id=wire,local.type=unix,local.path=/r/g.sock,remote.type=unix,remote.path=/r/p.sock"
-        );
+        assert_eq!(a[1], "dgram,id=wire,local.type=unix,local.path=/r/g.sock,remote.type=unix,remote.path=/r/p.sock");
         assert_eq!(a[3], "virtio-net-pci,netdev=wire,mac=52:54:00:6b:75:02");
     }
 

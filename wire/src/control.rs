@@ -40,7 +40,9 @@ pub enum AgentMsg {
         result: Result<Reply, String>,
     },
     /// A problem the agent survived, for the host's log.
-    Warning { message: String },
+    Warning {
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -126,11 +126,7 @@ impl<'a> Msg<'a> {
     /// For generic netlink messages: the command and the attributes.
     pub fn genl(&self) -> Result<(u8, Attrs<'a>), DecodeError> {
         if self.payload.len() < GENL_HDRLEN {
-            return Err(DecodeError::Truncated {
-                what: "genlmsghdr",
-                need: GENL_HDRLEN,
-                have: self.payload.len(),
-            });
+            return Err(DecodeError::Truncated { what: "genlmsghdr", need: GENL_HDRLEN, have: self.payload.len() });
         }
         Ok((self.payload[0], Attrs(&self.payload[GENL_HDRLEN..])))
     }
@@ -215,9 +211,7 @@ impl<'a> Attr<'a> {
     }
 
     fn fixed<const N: usize>(&self, what: &'static str) -> Result<[u8; N], DecodeError> {
-        self.payload
-            .try_into()
-            .map_err(|_| DecodeError::BadLength { what, len: self.payload.len() })
+        self.payload.try_into().map_err(|_| DecodeError::BadLength { what, len: self.payload.len() })
     }
 
     pub fn u8(&self) -> Result<u8, DecodeError> {
@@ -270,7 +264,8 @@ impl Family {
         if let Some(list) = attrs.find(CTRL_ATTR_MCAST_GROUPS)? {
             for grp in list.nested().iter() {
                 let grp = grp?.nested();
-                let name = grp.find(CTRL_ATTR_MCAST_GRP_NAME)?.ok_or(DecodeError::Missing("CTRL_ATTR_MCAST_GRP_NAME"))?;
+                let name =
+                    grp.find(CTRL_ATTR_MCAST_GRP_NAME)?.ok_or(DecodeError::Missing("CTRL_ATTR_MCAST_GRP_NAME"))?;
                 let gid = grp.find(CTRL_ATTR_MCAST_GRP_ID)?.ok_or(DecodeError::Missing("CTRL_ATTR_MCAST_GRP_ID"))?;
                 groups.push((name.str()?.to_owned(), gid.u32()?));
             }

@@ -103,10 +103,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
 ];
 
 /// String constants of the header, for the same test.
-pub const STRINGS: &[(&str, &str)] = &[
-    ("KULINK_GENL_NAME", GENL_NAME),
-    ("KULINK_MCGRP_EVENTS", MCGRP_EVENTS),
-];
+pub const STRINGS: &[(&str, &str)] = &[("KULINK_GENL_NAME", GENL_NAME), ("KULINK_MCGRP_EVENTS", MCGRP_EVENTS)];
 
 /// `(field, offset)` of `struct kulink_event`, plus its size, for the same test.
 pub fn raw_event_layout() -> (usize, Vec<(&'static str, usize)>) {

@@ -1,0 +1,138 @@
+//! Generic netlink delivery, multicast and unicast, proven on a real kernel.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use kulink::plan::{Expected, Plan};
+use kulink::session::{self, multicast, unicast};
+use kulink::verify;
+use kulink_wire::control::Command;
+
+#[test]
+fn multicast_events_equal_injected_field_by_field() {
+    let mut vm = common::boot(&[]);
+    let plan = Plan::standard(&vm.wire, 24);
+    let events = session::inject(&mut vm, &plan, &[multicast()]).unwrap();
+    let got = verify::of_listener(&events, &multicast());
+
+    // Exactly the reported frames, in the order sent, each field as sent.
+    let got_fields: Vec<Expected> = got.iter().map(|r| Expected::of(&r.event)).collect();
+    assert_eq!(got_fields, plan.expected());
+    for r in &got {
+        assert_eq!(r.event.ifindex, vm.ready.eth0_ifindex, "reported on eth0: {:?}", r.event);
+        assert_eq!(r.event.flags, 0, "wire events are not synthetic");
+        assert!(r.event.tstamp_ns > 0 && r.latency_ns > 0);
+    }
+    // Kernel sequence numbers: 1, 2, 3, ... with no gap.
+    let seqs: Vec<u64> = got.iter().map(|r| r.event.seq).collect();
+    assert_eq!(seqs, (1..=plan.expected().len() as u64).collect::<Vec<_>>());
+    // Nobody subscribed for unicast, so nothing went that way.
+    assert!(events.iter().all(|r| r.listener() == multicast()));
+
+    let stats = vm.stats().unwrap();
+    assert_eq!(stats.events_built, plan.expected().len() as u64);
+    assert_eq!(stats.mcast_sent, plan.expected().len() as u64);
+    assert_eq!((stats.unicast_sent, stats.mcast_failed, stats.subscribers), (0, 0, 0));
+    common::finish(vm);
+}
+
+#[test]
+fn two_unicast_subscribers_both_get_every_event() {
+    let mut vm = common::boot(&["a", "b"]);
+    let plan = Plan::echoes(&vm.wire, 0x3000, 40, 1);
+    let listeners = [unicast("a"), unicast("b"), multicast()];
+    let events = session::inject(&mut vm, &plan, &listeners).unwrap();
+    for l in &listeners {
+        let r = verify::check(l, &plan.expected(), &verify::of_listener(&events, l), vm.ready.eth0_ifindex);
+        assert!(r.passed(), "{l:?}: {r:#?}");
+        assert_eq!(r.matched, 41);
+    }
+    let stats = vm.stats().unwrap();
+    assert_eq!(stats.subscribers, 2);
+    assert_eq!(stats.unicast_sent, 2 * 41);
+    assert_eq!(stats.unicast_failed, 0);
+    common::finish(vm);
+}
+
+/// The "Ctrl+C and start it again" case: a subscriber's process dies without
+/// UNSUBSCRIBE; the module must forget it, and a new one gets every later
+/// event exactly once.
+#[test]
+fn closed_subscriber_is_dropped_and_its_successor_gets_every_later_event() {
+    let mut vm = common::boot(&["first"]);
+    let before = Plan::echoes(&vm.wire, 0x4000, 10, 1);
+    let events = session::inject(&mut vm, &before, &[unicast("first")]).unwrap();
+    let first = verify::check(
+        &unicast("first"),
+        &before.expected(),
+        &verify::of_listener(&events, &unicast("first")),
+        vm.ready.eth0_ifindex,
+    );
+    assert!(first.passed(), "{first:#?}");
+
+    vm.request(Command::Close { name: "first".into() }).unwrap();
+    let stats = vm.stats().unwrap();
+    assert_eq!((stats.subscribers, stats.subscribers_closed), (0, 1), "closing the socket unsubscribes: {stats:?}");
+
+    vm.request(Command::Subscribe { name: "second".into() }).unwrap();
+    let after = Plan::echoes(&vm.wire, 0x5000, 10, 2);
+    let events = session::inject(&mut vm, &after, &[unicast("second"), multicast()]).unwrap();
+    let second = verify::check(
+        &unicast("second"),
+        &after.expected(),
+        &verify::of_listener(&events, &unicast("second")),
+        vm.ready.eth0_ifindex,
+    );
+    assert!(second.passed(), "{second:#?}");
+    assert!(verify::of_listener(&events, &unicast("first")).is_empty(), "the closed subscriber got nothing more");
+
+    let stats = vm.stats().unwrap();
+    assert_eq!((stats.subscribers, stats.subscribers_closed), (1, 1));
+    assert_eq!(stats.unicast_sent, 22, "11 events to `first`, then 11 to `second`");
+    assert_eq!(stats.unicast_failed, 0);
+
+    // An explicit UNSUBSCRIBE is not counted as a closed socket.
+    vm.request(Command::Unsubscribe { name: "second".into() }).unwrap();
+    let stats = vm.stats().unwrap();
+    assert_eq!((stats.subscribers, stats.subscribers_closed), (0, 1));
+    common::finish(vm);
+}
+
+#[test]
+fn non_icmp_and_truncated_frames_give_no_event() {
+    let mut vm = common::boot(&["u"]);
+    let plan = Plan::silent(&vm.wire);
+    let before = vm.stats().unwrap();
+    let events = session::inject(&mut vm, &plan, &[multicast(), unicast("u")]).unwrap();
+    // Only the marker comes through, once per listener.
+    let marker = plan.marker();
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert!(events.iter().all(|r| Expected::of(&r.event) == marker));
+
+    let after = vm.stats().unwrap();
+    // Every IPv4 frame passed the hook (ARP is not IPv4), one ICMP was truncated.
+    let ipv4_frames = (plan.injections.len() - plan.count("arp request")) as u64;
+    assert_eq!(after.packets_seen - before.packets_seen, ipv4_frames);
+    assert_eq!(after.icmp_truncated - before.icmp_truncated, 1);
+    assert_eq!(after.events_built - before.events_built, 1);
+    common::finish(vm);
+}
+
+#[test]
+fn echo_replies_come_back_on_the_wire() {
+    let mut vm = common::boot(&[]);
+    let plan = Plan::echoes(&vm.wire, 0x6000, 20, 1);
+    session::inject(&mut vm, &plan, &[multicast()]).unwrap();
+    let want = plan.echo_replies();
+    let seen = vm.peer.wait_for(&want, Duration::from_secs(10));
+    let missing: Vec<_> = want.iter().filter(|w| !seen.contains(w)).collect();
+    assert!(missing.is_empty(), "no echo reply for {missing:?}");
+    // One reply per request, not more.
+    let replies: Vec<_> = seen.iter().filter(|s| s.icmp_type == 0).collect();
+    assert_eq!(replies.len(), want.len());
+    assert_eq!(replies.iter().map(|r| (r.id, r.seq)).collect::<BTreeSet<_>>().len(), want.len());
+    assert!(vm.peer.arp_answered() >= 1, "the guest resolved its peer through our ARP reply");
+    common::finish(vm);
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job: boot the default kernel, inject ICMP, show what every channel
+# saw. Installs what it needs first. Extra arguments go to `kulink run`,
+# e.g. ./run.sh --json, ./run.sh --kernel 6.1.
+set -euo pipefail
+cd "$(dirname "$0")"
+. scripts/setup.sh
+kulink_setup
+cargo build --quiet --release --locked -p kulink
+exec target/release/kulink run "$@"

@@ -1,0 +1,28 @@
+# Sourced by run.sh and test.sh: installs what kulink needs on a Debian or
+# Ubuntu host, once. Safe to run again; it only installs what is missing.
+
+kulink_packages="qemu-system-x86 build-essential bc flex bison libelf-dev libssl-dev xz-utils cpio kmod"
+
+kulink_as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+kulink_setup() {
+	local missing=()
+	for pkg in $kulink_packages; do
+		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+	done
+	# Kernel sources are fetched with apt: its lists must know them.
+	if [ ${#missing[@]} -gt 0 ] || ! apt-cache policy linux-source-6.1 | grep -q 'Candidate: [0-9]'; then
+		echo "kulink: apt-get update" >&2
+		kulink_as_root apt-get update -qq
+	fi
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "kulink: installing ${missing[*]}" >&2
+		kulink_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+	fi
+	if ! command -v cargo >/dev/null; then
+		echo "kulink: cargo not found: install Rust with rustup (https://rustup.rs), then run this again" >&2
+		return 1
+	fi
+}
