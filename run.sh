@@ -6,5 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/setup.sh
 kulink_setup
-cargo build --quiet --release --locked -p kulink
-exec target/release/kulink run "$@"
+exec cargo run --quiet --locked -p kulink -- run "$@"

@@ -10,8 +10,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 	cargo install --locked cargo-nextest
 fi
 # Build the kernel up front, with progress, so tests only boot it.
-cargo build --quiet --release --locked -p kulink
-target/release/kulink kernels build "${KULINK_KERNEL:-6.1}"
+cargo run --quiet --locked -p kulink -- kernels build "${KULINK_KERNEL:-6.1}"
 profile=default
 [ "${CI:-}" = true ] && profile=ci
 exec cargo nextest run --workspace --locked --profile "$profile" "$@"

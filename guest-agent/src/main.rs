@@ -4,6 +4,7 @@
 
 mod control;
 mod genl;
+mod loopback;
 mod net;
 mod netlink;
 mod system;
@@ -83,6 +84,7 @@ async fn run(pid1: bool) -> Result<()> {
             Command::Unsubscribe { name } => leave(&mut subscribers, &name, Leave::Unsubscribe).await,
             Command::Close { name } => leave(&mut subscribers, &name, Leave::Close).await,
             Command::Stats => netlink::get_stats(&mut ctl, &family).await.map(Reply::Stats),
+            Command::PingLoopback { id, count } => loopback::ping(id, count).map(|()| Reply::Done),
             Command::Shutdown => Ok(Reply::Done),
         };
         send(&link.outbox, AgentMsg::Reply { id, result: result.map_err(|e| format!("{e:#}")) });

@@ -96,8 +96,12 @@ impl Vm {
         let cfg = QemuConfig {
             accel,
             kernel: art.kernel.bzimage.clone(),
-            initrd: dir.join("initramfs.cpio.gz"),
-            cmdline: qemu::kernel_cmdline(&opts.wire, &opts.subscribers, ""),
+            initrd: dir.join("initramfs.cpio"),
+            cmdline: qemu::kernel_cmdline(
+                &opts.wire,
+                &opts.subscribers,
+                &if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() },
+            ),
             memory_mb: opts.memory_mb,
             console_log: dir.join("console.log"),
             control_socket: dir.join("ctl.sock"),

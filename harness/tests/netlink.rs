@@ -136,3 +136,26 @@ fn echo_replies_come_back_on_the_wire() {
     assert!(vm.peer.arp_answered() >= 1, "the guest resolved its peer through our ARP reply");
     common::finish(vm);
 }
+
+/// Loopback traffic crosses PRE_ROUTING too: kulink reports it like any other
+/// packet, with `lo`'s ifindex, so a consumer can tell it from wire traffic.
+#[test]
+fn loopback_icmp_is_reported_with_the_loopback_ifindex() {
+    let mut vm = common::boot(&[]);
+    vm.request(Command::PingLoopback { id: 0x7000, count: 3 }).unwrap();
+    let delivered = vm.link.collect_until(Duration::from_secs(20), |events| events.len() >= 6).unwrap();
+    assert!(delivered, "got {:#?}", vm.link.events);
+    let events = vm.link.take_events();
+    let localhost = std::net::Ipv4Addr::LOCALHOST;
+    let mut got: Vec<(u8, u16, u16)> = Vec::new();
+    for r in &events {
+        assert_eq!(r.listener(), multicast());
+        assert_eq!(r.event.ifindex, vm.ready.lo_ifindex, "{:?}", r.event);
+        assert_eq!((r.event.src, r.event.dst), (localhost, localhost));
+        got.push((r.event.icmp_type, r.event.echo_id, r.event.echo_seq));
+    }
+    // Each request, then the kernel's own reply to it, in that order.
+    let want: Vec<(u8, u16, u16)> = (1..=3).flat_map(|seq| [(8, 0x7000, seq), (0, 0x7000, seq)]).collect();
+    assert_eq!(got, want);
+    common::finish(vm);
+}

@@ -74,6 +74,8 @@ pub enum Command {
     Close { name: String },
     /// GET_STATS over generic netlink.
     Stats,
+    /// Send `count` ICMP echo requests to 127.0.0.1 with this id (seq 1..=count).
+    PingLoopback { id: u16, count: u16 },
     /// Power the guest off.
     Shutdown,
 }
