@@ -37,10 +37,7 @@ pub fn run(opts: &JobOptions) -> Result<RunReport> {
     let stats = vm.stats()?;
 
     let expected = plan.expected();
-    let channels = listeners
-        .iter()
-        .map(|l| verify::check(l, &expected, &verify::of_listener(&events, l), vm.ready.eth0_ifindex))
-        .collect();
+    let channels = listeners.iter().map(|l| verify::check(l, &expected, &events, vm.ready.eth0_ifindex)).collect();
     let n = expected.len() as u64;
     let checks = vec![
         Check::equal("stats: events built", stats.events_built, n),

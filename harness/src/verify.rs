@@ -41,8 +41,10 @@ impl ChannelResult {
 
 const MAX_PROBLEMS: usize = 8;
 
-/// Checks one listener's events against the expected list.
-pub fn check(listener: &Listener, expected: &[Expected], received: &[&Received], ifindex: u32) -> ChannelResult {
+/// Checks the events one listener got (picked out of `events`) against the
+/// expected list.
+pub fn check(listener: &Listener, expected: &[Expected], events: &[Received], ifindex: u32) -> ChannelResult {
+    let received = of_listener(events, listener);
     let position: BTreeMap<Expected, usize> = expected.iter().enumerate().map(|(i, e)| (*e, i)).collect();
     let mut seen = BTreeSet::new();
     let (mut duplicates, mut unexpected, mut wrong_ifindex) = (0, 0, 0);
@@ -54,7 +56,7 @@ pub fn check(listener: &Listener, expected: &[Expected], received: &[&Received],
             problems.push(p)
         }
     };
-    for r in received {
+    for r in &received {
         let key = Expected::of(&r.event);
         if last_seq.is_some_and(|s| r.event.seq <= s) {
             in_order = false;
@@ -153,7 +155,7 @@ mod tests {
     fn exact_delivery_passes() {
         let expected: Vec<_> = (1..=3).map(|i| Expected::of(&ev(0, i))).collect();
         let got = [rec(1, 1, 1000), rec(2, 2, 2000), rec(3, 3, 3000)];
-        let r = check(&listener(), &expected, &got.iter().collect::<Vec<_>>(), 2);
+        let r = check(&listener(), &expected, &got, 2);
         assert!(r.passed(), "{r:?}");
         assert_eq!((r.matched, r.received), (3, 3));
         assert_eq!(r.latency_p50_us, Some(2.0));
@@ -164,7 +166,7 @@ mod tests {
     fn loss_duplicates_strangers_and_reordering_fail() {
         let expected: Vec<_> = (1..=3).map(|i| Expected::of(&ev(0, i))).collect();
         let got = [rec(1, 2, 0), rec(2, 1, 0), rec(3, 1, 0), rec(4, 9, 0)];
-        let r = check(&listener(), &expected, &got.iter().collect::<Vec<_>>(), 2);
+        let r = check(&listener(), &expected, &got, 2);
         assert!(!r.passed());
         assert_eq!((r.matched, r.lost, r.duplicates, r.unexpected), (2, 1, 1, 1));
         assert!(!r.in_order);
@@ -175,7 +177,7 @@ mod tests {
         let expected = vec![Expected::of(&ev(0, 1))];
         let mut bad = rec(1, 1, 0);
         bad.event.len = 85;
-        let r = check(&listener(), &expected, &[&bad], 2);
+        let r = check(&listener(), &expected, &[bad], 2);
         assert_eq!((r.matched, r.lost, r.unexpected), (0, 1, 1));
     }
 
@@ -185,7 +187,7 @@ mod tests {
         let mut a = rec(5, 1, 0);
         a.event.ifindex = 1;
         let b = rec(4, 2, 0);
-        let r = check(&listener(), &expected, &[&a, &b], 2);
+        let r = check(&listener(), &expected, &[a, b], 2);
         assert_eq!(r.wrong_ifindex, 1);
         assert!(!r.in_order);
     }

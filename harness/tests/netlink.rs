@@ -45,7 +45,7 @@ fn two_unicast_subscribers_both_get_every_event() {
     let listeners = [unicast("a"), unicast("b"), multicast()];
     let events = session::inject(&mut vm, &plan, &listeners).unwrap();
     for l in &listeners {
-        let r = verify::check(l, &plan.expected(), &verify::of_listener(&events, l), vm.ready.eth0_ifindex);
+        let r = verify::check(l, &plan.expected(), &events, vm.ready.eth0_ifindex);
         assert!(r.passed(), "{l:?}: {r:#?}");
         assert_eq!(r.matched, 41);
     }
@@ -64,12 +64,7 @@ fn closed_subscriber_is_dropped_and_its_successor_gets_every_later_event() {
     let mut vm = common::boot(&["first"]);
     let before = Plan::echoes(&vm.wire, 0x4000, 10, 1);
     let events = session::inject(&mut vm, &before, &[unicast("first")]).unwrap();
-    let first = verify::check(
-        &unicast("first"),
-        &before.expected(),
-        &verify::of_listener(&events, &unicast("first")),
-        vm.ready.eth0_ifindex,
-    );
+    let first = verify::check(&unicast("first"), &before.expected(), &events, vm.ready.eth0_ifindex);
     assert!(first.passed(), "{first:#?}");
 
     vm.request(Command::Close { name: "first".into() }).unwrap();
@@ -79,12 +74,7 @@ fn closed_subscriber_is_dropped_and_its_successor_gets_every_later_event() {
     vm.request(Command::Subscribe { name: "second".into() }).unwrap();
     let after = Plan::echoes(&vm.wire, 0x5000, 10, 2);
     let events = session::inject(&mut vm, &after, &[unicast("second"), multicast()]).unwrap();
-    let second = verify::check(
-        &unicast("second"),
-        &after.expected(),
-        &verify::of_listener(&events, &unicast("second")),
-        vm.ready.eth0_ifindex,
-    );
+    let second = verify::check(&unicast("second"), &after.expected(), &events, vm.ready.eth0_ifindex);
     assert!(second.passed(), "{second:#?}");
     assert!(verify::of_listener(&events, &unicast("first")).is_empty(), "the closed subscriber got nothing more");
 
