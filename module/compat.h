@@ -3,6 +3,8 @@
 #ifndef _KULINK_COMPAT_H
 #define _KULINK_COMPAT_H
 
+#include <linux/mm.h>
+#include <linux/timer.h>
 #include <linux/version.h>
 #include <net/genetlink.h>
 
@@ -11,6 +13,47 @@
 #define KULINK_MCGRP_FLAGS GENL_MCAST_CAP_NET_ADMIN
 #else
 #define KULINK_MCGRP_FLAGS 0
+#endif
+
+/* 6.2 renamed del_timer_sync; 6.16 renamed from_timer. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 2, 0)
+#define timer_delete_sync del_timer_sync
+#endif
+#ifndef timer_container_of
+#define timer_container_of from_timer
+#endif
+
+/*
+ * sysctl: handlers take a const table from 6.11; tables lose their empty
+ * sentinel entry (6.6 accepts both, 6.12 rejects it).
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
+#define KULINK_CTL_TABLE const struct ctl_table
+#else
+#define KULINK_CTL_TABLE struct ctl_table
+#endif
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
+#define KULINK_CTL_SENTINEL
+#else
+#define KULINK_CTL_SENTINEL {}
+#endif
+
+/* 6.12 dropped no_llseek: a NULL llseek means the same. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
+#define KULINK_NO_LLSEEK .llseek = no_llseek,
+#else
+#define KULINK_NO_LLSEEK
+#endif
+
+/* vm_flags became read-only behind helpers in 6.3. */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
+static inline void kulink_vm_flags_set(struct vm_area_struct *vma,
+				       unsigned long flags)
+{
+	vma->vm_flags |= flags;
+}
+#else
+#define kulink_vm_flags_set vm_flags_set
 #endif
 
 #endif /* _KULINK_COMPAT_H */

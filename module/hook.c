@@ -8,7 +8,7 @@
 #include <linux/timekeeping.h>
 #include <net/ip.h>
 
-#include "kulink.h"
+#include "internal.h"
 
 /* Types whose header carries an identifier and a sequence number. */
 static bool icmp_has_id_seq(u8 type)
@@ -33,18 +33,24 @@ static unsigned int kulink_hook(void *priv, struct sk_buff *skb,
 	const struct icmphdr *ih;
 	struct icmphdr buf;
 
-	atomic64_inc(&kn->stats.packets_seen);
+	kulink_count(kn, PACKETS_SEEN);
 	if (iph->protocol != IPPROTO_ICMP)
 		return NF_ACCEPT;
 	/* Only the first fragment carries the ICMP header. */
 	if (ntohs(iph->frag_off) & IP_OFFSET)
 		return NF_ACCEPT;
-	atomic64_inc(&kn->stats.icmp_seen);
+	kulink_count(kn, ICMP_SEEN);
 
 	/* Copies when the header is not linear; NULL when it is truncated. */
 	ih = skb_header_pointer(skb, ip_hdrlen(skb), sizeof(buf), &buf);
 	if (!ih) {
-		atomic64_inc(&kn->stats.icmp_truncated);
+		kulink_count(kn, ICMP_TRUNCATED);
+		return NF_ACCEPT;
+	}
+
+	if (!READ_ONCE(kulink_config.enabled) || ih->type >= 32 ||
+	    !(READ_ONCE(kulink_config.icmp_types) & BIT(ih->type))) {
+		kulink_count(kn, FILTERED);
 		return NF_ACCEPT;
 	}
 

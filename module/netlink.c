@@ -14,9 +14,9 @@
 #include <net/netlink.h>
 
 #include "compat.h"
-#include "kulink.h"
+#include "internal.h"
 
-enum kulink_mcgrp_index { KULINK_MCGRP_EVENTS_IDX };
+enum kulink_mcgrp_index { KULINK_MCGRP_EVENTS_IDX, KULINK_MCGRP_RELAY_IDX };
 
 struct kulink_subscriber {
 	struct list_head node;
@@ -63,12 +63,13 @@ static int kulink_put_event(struct sk_buff *skb, const struct kulink_event *ev)
 	return 0;
 }
 
-static struct sk_buff *kulink_event_msg(const struct kulink_event *ev)
+static struct sk_buff *kulink_event_msg(const struct kulink_event *ev,
+					gfp_t gfp)
 {
 	struct sk_buff *skb;
 	void *hdr;
 
-	skb = genlmsg_new(kulink_event_msg_size(), GFP_ATOMIC);
+	skb = genlmsg_new(kulink_event_msg_size(), gfp);
 	if (!skb)
 		return NULL;
 	hdr = genlmsg_put(skb, 0, 0, &kulink_family, 0, KULINK_CMD_EVENT);
@@ -80,30 +81,124 @@ static struct sk_buff *kulink_event_msg(const struct kulink_event *ev)
 	return skb;
 }
 
+static void kulink_multicast_send(struct kulink_net *kn, struct sk_buff *skb)
+{
+	int err;
+
+	err = genlmsg_multicast_netns(&kulink_family, kn->net, skb, 0,
+				      KULINK_MCGRP_EVENTS_IDX, GFP_ATOMIC);
+	if (!err)
+		kulink_count(kn, MCAST_SENT);
+	else if (err == -ESRCH)
+		kulink_count(kn, MCAST_NO_LISTENER);
+	else
+		kulink_count(kn, MCAST_FAILED);
+}
+
+/* Sends the pending batch, if any. Caller holds kn->batch_lock. */
+static void kulink_batch_flush(struct kulink_net *kn)
+{
+	struct sk_buff *skb = kn->batch_skb;
+
+	if (!skb)
+		return;
+	genlmsg_end(skb, kn->batch_hdr);
+	kn->batch_skb = NULL;
+	kn->batch_count = 0;
+	kulink_multicast_send(kn, skb);
+}
+
+/* Starts a batch; a timer sends it if it does not fill up in a tick. */
+static bool kulink_batch_start(struct kulink_net *kn)
+{
+	kn->batch_skb = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
+	if (!kn->batch_skb)
+		return false;
+	kn->batch_hdr = genlmsg_put(kn->batch_skb, 0, 0, &kulink_family, 0,
+				    KULINK_CMD_EVENT);
+	if (!kn->batch_hdr) {
+		nlmsg_free(kn->batch_skb);
+		kn->batch_skb = NULL;
+		return false;
+	}
+	mod_timer(&kn->batch_timer, jiffies + 1);
+	return true;
+}
+
+static void kulink_batch_add(struct kulink_net *kn,
+			     const struct kulink_event *ev, int batch)
+{
+	spin_lock_bh(&kn->batch_lock);
+	if (kn->batch_skb && kulink_put_event(kn->batch_skb, ev)) {
+		/* No room left: send what we have, start again. */
+		kulink_batch_flush(kn);
+	}
+	if (!kn->batch_skb) {
+		if (!kulink_batch_start(kn) ||
+		    kulink_put_event(kn->batch_skb, ev)) {
+			kulink_count(kn, MCAST_FAILED);
+			goto out;
+		}
+	}
+	if (++kn->batch_count >= batch)
+		kulink_batch_flush(kn);
+out:
+	spin_unlock_bh(&kn->batch_lock);
+}
+
+static void kulink_batch_timeout(struct timer_list *t)
+{
+	struct kulink_net *kn = timer_container_of(kn, t, batch_timer);
+
+	spin_lock_bh(&kn->batch_lock);
+	kulink_batch_flush(kn);
+	spin_unlock_bh(&kn->batch_lock);
+}
+
 static void kulink_deliver_multicast(struct kulink_net *kn,
 				     const struct kulink_event *ev)
+{
+	int batch = READ_ONCE(kulink_config.batch);
+	struct sk_buff *skb;
+
+	if (!genl_has_listeners(&kulink_family, kn->net,
+				KULINK_MCGRP_EVENTS_IDX)) {
+		kulink_count(kn, MCAST_NO_LISTENER);
+		return;
+	}
+	if (batch > 1) {
+		kulink_batch_add(kn, ev, batch);
+		return;
+	}
+	skb = kulink_event_msg(ev, GFP_ATOMIC);
+	if (!skb) {
+		kulink_count(kn, MCAST_FAILED);
+		return;
+	}
+	kulink_multicast_send(kn, skb);
+}
+
+bool kulink_netlink_relay_wanted(struct kulink_net *kn)
+{
+	return genl_has_listeners(&kulink_family, kn->net,
+				  KULINK_MCGRP_RELAY_IDX);
+}
+
+/* Called by the relay kthread, in process context. */
+int kulink_netlink_relay(struct kulink_net *kn, const struct kulink_event *ev)
 {
 	struct sk_buff *skb;
 	int err;
 
 	if (!genl_has_listeners(&kulink_family, kn->net,
-				KULINK_MCGRP_EVENTS_IDX)) {
-		atomic64_inc(&kn->stats.mcast_no_listener);
-		return;
-	}
-	skb = kulink_event_msg(ev);
-	if (!skb) {
-		atomic64_inc(&kn->stats.mcast_failed);
-		return;
-	}
+				KULINK_MCGRP_RELAY_IDX))
+		return -ESRCH;
+	skb = kulink_event_msg(ev, GFP_KERNEL);
+	if (!skb)
+		return -ENOMEM;
 	err = genlmsg_multicast_netns(&kulink_family, kn->net, skb, 0,
-				      KULINK_MCGRP_EVENTS_IDX, GFP_ATOMIC);
-	if (!err)
-		atomic64_inc(&kn->stats.mcast_sent);
-	else if (err == -ESRCH)
-		atomic64_inc(&kn->stats.mcast_no_listener);
-	else
-		atomic64_inc(&kn->stats.mcast_failed);
+				      KULINK_MCGRP_RELAY_IDX, GFP_KERNEL);
+	return err;
 }
 
 /* Caller holds kn->sub_lock. */
@@ -143,21 +238,21 @@ static void kulink_deliver_unicast(struct kulink_net *kn,
 
 	/* The hook runs inside an RCU read-side section. */
 	list_for_each_entry_rcu(sub, &kn->subscribers, node) {
-		skb = kulink_event_msg(ev);
+		skb = kulink_event_msg(ev, GFP_ATOMIC);
 		if (!skb) {
-			atomic64_inc(&kn->stats.unicast_failed);
+			kulink_count(kn, UNICAST_FAILED);
 			continue;
 		}
 		/* Non-blocking: a full receiver yields -EAGAIN, never a sleep. */
 		err = genlmsg_unicast(kn->net, skb, sub->portid);
 		if (!err) {
-			atomic64_inc(&kn->stats.unicast_sent);
+			kulink_count(kn, UNICAST_SENT);
 		} else if (err == -ECONNREFUSED) {
 			/* Socket gone before its release notifier ran. */
 			if (kulink_subscriber_remove(kn, sub->portid))
-				atomic64_inc(&kn->stats.subscribers_closed);
+				kulink_count(kn, SUBSCRIBERS_CLOSED);
 		} else {
-			atomic64_inc(&kn->stats.unicast_failed);
+			kulink_count(kn, UNICAST_FAILED);
 		}
 	}
 }
@@ -218,34 +313,17 @@ static int kulink_cmd_unsubscribe(struct sk_buff *skb, struct genl_info *info)
 
 static int kulink_put_stats(struct sk_buff *skb, struct kulink_net *kn)
 {
-	const struct kulink_stats *s = &kn->stats;
 	struct nlattr *nest = nla_nest_start(skb, KULINK_A_STATS);
-	const struct {
-		int attr;
-		u64 value;
-	} rows[] = {
-		{ KULINK_STAT_PACKETS_SEEN, atomic64_read(&s->packets_seen) },
-		{ KULINK_STAT_ICMP_SEEN, atomic64_read(&s->icmp_seen) },
-		{ KULINK_STAT_ICMP_TRUNCATED, atomic64_read(&s->icmp_truncated) },
-		{ KULINK_STAT_EVENTS_BUILT, atomic64_read(&s->events_built) },
-		{ KULINK_STAT_MCAST_SENT, atomic64_read(&s->mcast_sent) },
-		{ KULINK_STAT_MCAST_NO_LISTENER,
-		  atomic64_read(&s->mcast_no_listener) },
-		{ KULINK_STAT_MCAST_FAILED, atomic64_read(&s->mcast_failed) },
-		{ KULINK_STAT_UNICAST_SENT, atomic64_read(&s->unicast_sent) },
-		{ KULINK_STAT_UNICAST_FAILED, atomic64_read(&s->unicast_failed) },
-		{ KULINK_STAT_SUBSCRIBERS, READ_ONCE(kn->nr_subscribers) },
-		{ KULINK_STAT_SUBSCRIBERS_CLOSED,
-		  atomic64_read(&s->subscribers_closed) },
-	};
-	int i;
+	int attr;
 
 	if (!nest)
 		return -EMSGSIZE;
-	for (i = 0; i < ARRAY_SIZE(rows); i++)
-		if (nla_put_u64_64bit(skb, rows[i].attr, rows[i].value,
+	for (attr = 0; attr < __KULINK_STAT_MAX; attr++) {
+		if (kulink_stat_is_counter(attr) &&
+		    nla_put_u64_64bit(skb, attr, kulink_stat_value(kn, attr),
 				      KULINK_STAT_PAD))
 			return -EMSGSIZE;
+	}
 	nla_nest_end(skb, nest);
 	return 0;
 }
@@ -297,6 +375,10 @@ static const struct genl_multicast_group kulink_mcgrps[] = {
 		.name = KULINK_MCGRP_EVENTS,
 		.flags = KULINK_MCGRP_FLAGS,
 	},
+	[KULINK_MCGRP_RELAY_IDX] = {
+		.name = KULINK_MCGRP_RELAY,
+		.flags = KULINK_MCGRP_FLAGS,
+	},
 };
 
 static struct genl_family kulink_family __ro_after_init = {
@@ -323,7 +405,7 @@ static int kulink_netlink_release(struct notifier_block *nb,
 		return NOTIFY_DONE;
 	kn = kulink_pernet(n->net);
 	if (kulink_subscriber_remove(kn, n->portid))
-		atomic64_inc(&kn->stats.subscribers_closed);
+		kulink_count(kn, SUBSCRIBERS_CLOSED);
 	return NOTIFY_DONE;
 }
 
@@ -331,10 +413,20 @@ static struct notifier_block kulink_netlink_notifier = {
 	.notifier_call = kulink_netlink_release,
 };
 
+void kulink_netlink_net_init(struct kulink_net *kn)
+{
+	spin_lock_init(&kn->batch_lock);
+	timer_setup(&kn->batch_timer, kulink_batch_timeout, 0);
+}
+
 void kulink_netlink_net_exit(struct kulink_net *kn)
 {
 	struct kulink_subscriber *sub, *tmp;
 	unsigned long flags;
+
+	timer_delete_sync(&kn->batch_timer);
+	if (kn->batch_skb)
+		nlmsg_free(kn->batch_skb);
 
 	spin_lock_irqsave(&kn->sub_lock, flags);
 	list_for_each_entry_safe(sub, tmp, &kn->subscribers, node)

@@ -1,29 +1,53 @@
 //! kulink-agent: PID 1 of the kulink guest. Mounts the basics, loads
 //! kulink.ko, configures the network, listens on every channel and streams
 //! typed events to the host over virtio-serial until told to power off.
+//!
+//! The same binary is also the kernel's usermode helper (run as
+//! `kulink-notify`) and a short-lived signal registrant (`kulink-sigchild`).
 
+mod chardev;
+mod checks;
 mod control;
 mod genl;
+mod kulinkfs;
 mod loopback;
+mod mmap_ring;
 mod net;
 mod netlink;
+mod procfs;
+mod signal;
+mod sockopt;
+mod sysctl;
+mod sysfs;
 mod system;
+mod text_log;
+mod usermode_helper;
 
 use std::collections::BTreeMap;
 
-use anyhow::{anyhow, Context, Result};
-use kulink_wire::control::{AgentMsg, Command, Ready, Reply, Request};
+use anyhow::{anyhow, bail, Context, Result};
+use kulink_wire::control::{channel, AgentMsg, Command, Ready, Reply, Request};
 use kulink_wire::uapi;
+use kulink_wire::Family;
 
 use crate::netlink::{Leave, Outbox, Subscriber};
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let argv0 = args.first().map(String::as_str).unwrap_or_default();
+    if usermode_helper::is_helper(argv0) {
+        std::process::exit(usermode_helper::helper_main(&args[1..]));
+    }
+    if argv0.ends_with("kulink-sigchild") {
+        std::process::exit(signal::child_main());
+    }
+
     let pid1 = std::process::id() == 1;
-    let result = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Into::into)
-        .and_then(|rt| rt.block_on(run(pid1)));
+    // Before any thread exists, so that every thread inherits the mask.
+    let result = signal::block().and_then(|()| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(run(pid1))
+    });
     if let Err(e) = &result {
         system::log(&format!("fatal: {e:#}"));
         eprintln!("kulink-agent: fatal: {e:#}");
@@ -34,6 +58,14 @@ fn main() {
     std::process::exit(i32::from(result.is_err()));
 }
 
+/// Everything a request handler may need.
+struct Agent {
+    family: Family,
+    ctl: genl::GenlSocket,
+    outbox: Outbox,
+    subscribers: BTreeMap<String, Subscriber>,
+}
+
 async fn run(pid1: bool) -> Result<()> {
     if pid1 {
         system::mount_basics()?;
@@ -42,18 +74,28 @@ async fn run(pid1: bool) -> Result<()> {
     let config = system::Config::from_cmdline(&cmdline)?;
     system::load_module(&config.module)?;
     let links = net::configure(config.addr, config.prefix).await?;
+    kulinkfs::mount()?;
     let mut link = control::open()?;
+    let outbox = link.outbox.clone();
 
     let mut ctl = genl::GenlSocket::open()?;
     let family = ctl.resolve(uapi::GENL_NAME).await?;
-    let multicast = netlink::listen_multicast(&family, link.outbox.clone())?;
-    let mut subscribers = BTreeMap::new();
+    let tasks = vec![
+        netlink::listen_multicast(&family, uapi::MCGRP_EVENTS, channel::NETLINK_MULTICAST, outbox.clone())?,
+        netlink::listen_multicast(&family, uapi::MCGRP_RELAY, channel::KTHREAD_RELAY, outbox.clone())?,
+        chardev::spawn_reader(outbox.clone())?,
+        mmap_ring::spawn(outbox.clone())?,
+        signal::spawn(outbox.clone())?,
+        usermode_helper::spawn(outbox.clone())?,
+    ];
+    let mut agent = Agent { family, ctl, outbox: outbox.clone(), subscribers: BTreeMap::new() };
     for name in &config.subscribers {
-        subscribers.insert(name.clone(), Subscriber::start(&family, name, link.outbox.clone()).await?);
+        let sub = Subscriber::start(&agent.family, name, outbox.clone()).await?;
+        agent.subscribers.insert(name.clone(), sub);
     }
 
     send(
-        &link.outbox,
+        &outbox,
         AgentMsg::Ready(Ready {
             boot_ms: system::boottime_ms(),
             kernel: system::kernel_release(),
@@ -68,44 +110,100 @@ async fn run(pid1: bool) -> Result<()> {
         let Request { id, cmd } = match req {
             Ok(req) => req,
             Err(message) => {
-                send(&link.outbox, AgentMsg::Warning { message });
+                send(&outbox, AgentMsg::Warning { message });
                 continue;
             }
         };
         let shutdown = cmd == Command::Shutdown;
-        let result = match cmd {
-            Command::Subscribe { name } if subscribers.contains_key(&name) => {
-                Err(anyhow!("subscriber {name} already exists"))
-            }
-            Command::Subscribe { name } => Subscriber::start(&family, &name, link.outbox.clone()).await.map(|s| {
-                subscribers.insert(name, s);
-                Reply::Done
-            }),
-            Command::Unsubscribe { name } => leave(&mut subscribers, &name, Leave::Unsubscribe).await,
-            Command::Close { name } => leave(&mut subscribers, &name, Leave::Close).await,
-            Command::Stats => netlink::get_stats(&mut ctl, &family).await.map(Reply::Stats),
-            Command::PingLoopback { id, count } => loopback::ping(id, count).map(|()| Reply::Done),
-            Command::Shutdown => Ok(Reply::Done),
-        };
-        send(&link.outbox, AgentMsg::Reply { id, result: result.map_err(|e| format!("{e:#}")) });
+        let result = agent.handle(cmd).await;
+        send(&outbox, AgentMsg::Reply { id, result: result.map_err(|e| format!("{e:#}")) });
         if shutdown {
             break;
         }
     }
     // Stop every producer, then let the writer drain what is queued
     // before the VM goes away.
-    multicast.abort();
-    drop(subscribers);
+    for task in tasks {
+        task.abort();
+    }
+    drop(agent);
+    drop(outbox);
     drop(link.outbox);
     let writer = link.writer;
     tokio::task::spawn_blocking(move || writer.join()).await.ok();
     Ok(())
 }
 
-async fn leave(subscribers: &mut BTreeMap<String, Subscriber>, name: &str, how: Leave) -> Result<Reply> {
-    let sub = subscribers.remove(name).with_context(|| format!("no subscriber named {name}"))?;
-    sub.leave(how).await?;
-    Ok(Reply::Done)
+impl Agent {
+    async fn handle(&mut self, cmd: Command) -> Result<Reply> {
+        Ok(match cmd {
+            Command::Subscribe { name } => {
+                if self.subscribers.contains_key(&name) {
+                    bail!("subscriber {name} already exists");
+                }
+                let sub = Subscriber::start(&self.family, &name, self.outbox.clone()).await?;
+                self.subscribers.insert(name, sub);
+                Reply::Done
+            }
+            Command::Unsubscribe { name } => self.leave(&name, Leave::Unsubscribe).await?,
+            Command::Close { name } => self.leave(&name, Leave::Close).await?,
+            Command::Stats => Reply::Stats(self.stats().await?),
+            Command::PingLoopback { id, count } => {
+                loopback::ping(id, count)?;
+                Reply::Done
+            }
+            Command::Collect { channel } => Reply::Collected {
+                events: match channel.as_str() {
+                    channel::PROCFS => procfs::collect(&self.outbox)?,
+                    channel::KULINKFS => kulinkfs::collect(&self.outbox)?,
+                    other => bail!("{other} is not a channel read on request"),
+                },
+            },
+            Command::Check { channel } => Reply::Check(match channel.as_str() {
+                channel::SYSCTL => sysctl::check()?,
+                channel::SYSFS => sysfs::check(&self.stats().await?)?,
+                channel::SOCKOPT => sockopt::check(&self.stats().await?)?,
+                channel::CHARDEV => chardev::check(&self.stats().await?)?,
+                other => bail!("{other} has no check"),
+            }),
+            Command::ReadFile { path } => {
+                Reply::Text(std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?)
+            }
+            Command::WriteFile { path, data } => {
+                use std::io::Write;
+                // One write(), as `echo data > path` does.
+                let mut f = std::fs::OpenOptions::new().write(true).open(&path).with_context(|| format!("open {path}"))?;
+                f.write_all(data.as_bytes()).with_context(|| format!("write {path}"))?;
+                Reply::Done
+            }
+            Command::WriteEvent { event } => {
+                chardev::write_synthetic(&event)?;
+                Reply::Done
+            }
+            Command::SignalChild => {
+                use std::os::unix::process::CommandExt;
+                let status = std::process::Command::new("/proc/self/exe")
+                    .arg0("kulink-sigchild")
+                    .status()
+                    .context("start the signal child")?;
+                if !status.success() {
+                    bail!("the signal child failed: {status}");
+                }
+                Reply::Done
+            }
+            Command::Shutdown => Reply::Done,
+        })
+    }
+
+    async fn stats(&mut self) -> Result<kulink_wire::Stats> {
+        netlink::get_stats(&mut self.ctl, &self.family).await
+    }
+
+    async fn leave(&mut self, name: &str, how: Leave) -> Result<Reply> {
+        let sub = self.subscribers.remove(name).ok_or_else(|| anyhow!("no subscriber named {name}"))?;
+        sub.leave(how).await?;
+        Ok(Reply::Done)
+    }
 }
 
 fn send(outbox: &Outbox, msg: AgentMsg) {

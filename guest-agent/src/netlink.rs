@@ -49,7 +49,7 @@ impl Emitter {
                         self.send(AgentMsg::Event {
                             channel: self.channel.into(),
                             subscriber: self.subscriber.clone(),
-                            latency_ns: received.saturating_sub(event.tstamp_ns),
+                            latency_ns: Some(received.saturating_sub(event.tstamp_ns)),
                             event,
                         });
                     }
@@ -72,19 +72,24 @@ fn kulink_msg(family: &Family, flags: u16, cmd: u8) -> impl FnOnce(u32) -> MsgBu
     move |seq| MsgBuilder::new(id, flags, seq, cmd, uapi::GENL_VERSION)
 }
 
-/// Joins the `events` group; the returned task forwards every event.
-pub fn listen_multicast(family: &Family, out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
-    let group = family.group(uapi::MCGRP_EVENTS).context("family kulink has no `events` group")?;
+/// Joins a multicast group (`events`: sent from the hook; `relay`: sent by
+/// the kthread); the returned task forwards every event as `channel`.
+pub fn listen_multicast(
+    family: &Family,
+    group: &str,
+    channel: &'static str,
+    out: Outbox,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let id = family.group(group).with_context(|| format!("family kulink has no `{group}` group"))?;
     let mut sock = GenlSocket::open()?;
-    sock.join(group)?;
-    let mut emitter =
-        Emitter { family: family.id, channel: channel::NETLINK_MULTICAST, subscriber: None, overruns: 0, out };
+    sock.join(id)?;
+    let mut emitter = Emitter { family: family.id, channel, subscriber: None, overruns: 0, out };
     Ok(tokio::spawn(async move {
         loop {
             match sock.recv().await {
                 Ok(dgram) => emitter.handle(dgram),
                 Err(e) => {
-                    emitter.send(AgentMsg::Warning { message: format!("multicast socket: {e}") });
+                    emitter.send(AgentMsg::Warning { message: format!("{channel} socket: {e}") });
                     return;
                 }
             }

@@ -25,7 +25,7 @@ pub fn log(message: &str) {
     }
 }
 
-fn mount(source: &str, target: &str, fstype: &str) -> Result<()> {
+pub fn mount(source: &str, target: &str, fstype: &str) -> Result<()> {
     std::fs::create_dir_all(target).with_context(|| format!("mkdir {target}"))?;
     let c = |s: &str| CString::new(s).expect("no NUL in mount arguments");
     let (src, tgt, fs) = (c(source), c(target), c(fstype));

@@ -15,8 +15,17 @@ use serde::Serialize;
 pub struct Received {
     pub channel: String,
     pub subscriber: Option<String>,
-    pub latency_ns: u64,
+    /// `None` for channels read on request.
+    pub latency_ns: Option<u64>,
     pub event: Event,
+}
+
+/// A notification that names an event only by its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notified {
+    pub channel: String,
+    pub seq: u64,
+    pub received_ns: u64,
 }
 
 /// Where an event came from: a channel, and for unicast the subscriber.
@@ -38,6 +47,8 @@ pub struct AgentLink {
     next_id: u64,
     /// Every event so far, in arrival order.
     pub events: Vec<Received>,
+    /// Every sequence-number notification so far (real-time signals).
+    pub notified: Vec<Notified>,
     /// (listener, total) for each overrun the agent reported.
     pub overruns: Vec<(Listener, u64)>,
     pub warnings: Vec<String>,
@@ -56,7 +67,15 @@ impl AgentLink {
                 }
             }
         });
-        Ok(Self { writer: stream, rx, next_id: 1, events: Vec::new(), overruns: Vec::new(), warnings: Vec::new() })
+        Ok(Self {
+            writer: stream,
+            rx,
+            next_id: 1,
+            events: Vec::new(),
+            notified: Vec::new(),
+            overruns: Vec::new(),
+            warnings: Vec::new(),
+        })
     }
 
     /// The next message that is not an event, overrun or warning (those are
@@ -72,6 +91,9 @@ impl AgentLink {
             match msg {
                 AgentMsg::Event { channel, subscriber, latency_ns, event } => {
                     self.events.push(Received { channel, subscriber, latency_ns, event })
+                }
+                AgentMsg::Notify { channel, seq, received_ns } => {
+                    self.notified.push(Notified { channel, seq, received_ns })
                 }
                 AgentMsg::Overrun { channel, subscriber, total } => {
                     self.overruns.push((Listener { channel, subscriber }, total))
@@ -95,11 +117,11 @@ impl AgentLink {
     }
 
     /// Records events until `done` holds for them or the deadline passes.
-    pub fn collect_until(&mut self, timeout: Duration, mut done: impl FnMut(&[Received]) -> bool) -> Result<bool> {
+    pub fn collect_until(&mut self, timeout: Duration, mut done: impl FnMut(&Self) -> bool) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         let poll = Duration::from_millis(20);
         loop {
-            if done(&self.events) {
+            if done(self) {
                 return Ok(true);
             }
             if Instant::now() >= deadline {
@@ -132,5 +154,10 @@ impl AgentLink {
     /// Removes and returns every event recorded so far.
     pub fn take_events(&mut self) -> Vec<Received> {
         std::mem::take(&mut self.events)
+    }
+
+    /// Removes and returns every notification recorded so far.
+    pub fn take_notified(&mut self) -> Vec<Notified> {
+        std::mem::take(&mut self.notified)
     }
 }

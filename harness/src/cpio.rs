@@ -5,11 +5,13 @@ use std::io::{self, Write};
 const S_IFDIR: u32 = 0o040000;
 const S_IFREG: u32 = 0o100000;
 const S_IFCHR: u32 = 0o020000;
+const S_IFLNK: u32 = 0o120000;
 
 pub enum Entry<'a> {
     Dir { path: &'a str, mode: u32 },
     File { path: &'a str, mode: u32, data: &'a [u8] },
     CharDev { path: &'a str, mode: u32, major: u32, minor: u32 },
+    Symlink { path: &'a str, target: &'a str },
 }
 
 pub struct Writer<W: Write> {
@@ -28,6 +30,7 @@ impl<W: Write> Writer<W> {
             Entry::Dir { path, mode } => (path, S_IFDIR | mode, &[][..], (0, 0)),
             Entry::File { path, mode, data } => (path, S_IFREG | mode, data, (0, 0)),
             Entry::CharDev { path, mode, major, minor } => (path, S_IFCHR | mode, &[][..], (major, minor)),
+            Entry::Symlink { path, target } => (path, S_IFLNK | 0o777, target.as_bytes(), (0, 0)),
         };
         let nlink = if mode & S_IFDIR != 0 { 2 } else { 1 };
         let ino = self.next_ino;
@@ -107,6 +110,17 @@ mod tests {
         let out = w.finish().unwrap();
         assert_eq!(field(&out, 1), S_IFDIR | 0o755);
         assert_eq!(field(&out, 4), 2, "directories have two links");
+    }
+
+    #[test]
+    fn symlinks_carry_their_target_as_data() {
+        let mut w = Writer::new(Vec::new());
+        w.add(&Entry::Symlink { path: "sbin/x", target: "/init" }).unwrap();
+        let out = w.finish().unwrap();
+        assert_eq!(field(&out, 1), S_IFLNK | 0o777);
+        assert_eq!(field(&out, 6), 5);
+        // 110 + "sbin/x\0" = 117, padded to 120.
+        assert_eq!(&out[120..125], b"/init");
     }
 
     #[test]

@@ -18,13 +18,16 @@ pub fn write(out: &Path, agent: &Path, module: &Path) -> Result<()> {
     let module_bin = fs::read(module).with_context(|| format!("read module {}", module.display()))?;
     let file = File::create(out).with_context(|| format!("create {}", out.display()))?;
     let mut w = Writer::new(BufWriter::new(file));
-    for dir in ["dev", "proc", "sys", "tmp", "lib", "lib/modules", "sbin"] {
+    for dir in ["dev", "proc", "sys", "tmp", "run", "mnt", "lib", "lib/modules", "sbin"] {
         w.add(&Entry::Dir { path: dir, mode: 0o755 })?;
     }
     // The kernel opens /dev/console for PID 1 before devtmpfs is mounted.
     w.add(&Entry::CharDev { path: "dev/console", mode: 0o600, major: 5, minor: 1 })?;
     w.add(&Entry::File { path: "init", mode: 0o755, data: &agent_bin })?;
     w.add(&Entry::File { path: MODULE_PATH, mode: 0o644, data: &module_bin })?;
+    // The kernel's usermode helper is the agent under another name.
+    let helper = kulink_wire::uapi::UMH_PATH.trim_start_matches('/');
+    w.add(&Entry::Symlink { path: helper, target: "/init" })?;
     w.finish()?.into_inner().map_err(|e| e.into_error())?;
     Ok(())
 }

@@ -3,13 +3,15 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use kulink_wire::control::channel;
 
+use crate::agent_link::Received;
 use crate::artifacts::{Artifacts, KernelChoice};
 use crate::plan::Plan;
 use crate::qemu::AccelChoice;
-use crate::report::{Check, EchoReplies, RunReport};
-use crate::session;
-use crate::verify;
+use crate::report::{ChannelReport, Check, CheckChannel, EchoReplies, RunReport};
+use crate::session::{self, listener};
+use crate::verify::{self, Order};
 use crate::vm::{BootOptions, Vm};
 
 #[derive(Debug, Clone)]
@@ -23,6 +25,23 @@ pub struct JobOptions {
 /// The unicast subscriber the main job registers.
 pub const SUBSCRIBER: &str = "u1";
 
+/// Every channel, in the order reports list them.
+pub const CHANNELS: [&str; 13] = [
+    channel::NETLINK_MULTICAST,
+    channel::NETLINK_UNICAST,
+    channel::PROCFS,
+    channel::SYSCTL,
+    channel::SYSFS,
+    channel::CHARDEV,
+    channel::MMAP_RING,
+    channel::SIGNAL_SIGIO,
+    channel::SIGNAL_RT,
+    channel::SOCKOPT,
+    channel::USERMODE_HELPER,
+    channel::KULINKFS,
+    channel::KTHREAD_RELAY,
+];
+
 /// Infrastructure problems are errors; a failed assertion is a report with
 /// `passed: false`.
 pub fn run(opts: &JobOptions) -> Result<RunReport> {
@@ -30,20 +49,55 @@ pub fn run(opts: &JobOptions) -> Result<RunReport> {
     let boot = BootOptions { accel: opts.accel, subscribers: vec![SUBSCRIBER.into()], ..Default::default() };
     let mut vm = Vm::boot(&art, &boot)?;
     let plan = Plan::standard(&vm.wire, opts.echoes);
-    let listeners = [session::multicast(), session::unicast(SUBSCRIBER)];
-    let events = session::inject(&mut vm, &plan, &listeners)?;
+    let mut push = session::push_listeners();
+    push.push(session::unicast(SUBSCRIBER));
+    let collected = session::inject(&mut vm, &plan, &push, true)?;
     let replies = plan.echo_replies();
     let seen = vm.peer.wait_for(&replies, Duration::from_secs(10));
+
+    let mut events = collected.events;
+    let multicast = verify::of_listener(&events, &session::multicast());
+    let rt = verify::resolve_notified(&collected.notified, &multicast);
+    events.extend(rt);
+    for pull in [channel::PROCFS, channel::KULINKFS] {
+        events.extend(session::collect(&mut vm, pull)?);
+    }
+    let checks_in_guest: Vec<(&str, _)> = [channel::SYSCTL, channel::SYSFS, channel::SOCKOPT]
+        .into_iter()
+        .map(|c| Ok((c, session::check(&mut vm, c)?)))
+        .collect::<Result<_>>()?;
     let stats = vm.stats()?;
 
     let expected = plan.expected();
-    let channels = listeners.iter().map(|l| verify::check(l, &expected, &events, vm.ready.eth0_ifindex)).collect();
+    let eth0 = vm.ready.eth0_ifindex;
+    let channels = CHANNELS
+        .iter()
+        .map(|&name| match checks_in_guest.iter().find(|(c, _)| *c == name) {
+            Some((_, result)) => ChannelReport::Check(CheckChannel::new(name, result.clone())),
+            None => ChannelReport::Events(event_channel(name, &expected, &events, eth0)),
+        })
+        .collect();
     let n = expected.len() as u64;
     let checks = vec![
         Check::equal("stats: events built", stats.events_built, n),
         Check::equal("stats: multicast sent", stats.mcast_sent, n),
         Check::equal("stats: unicast sent", stats.unicast_sent, n),
-        Check::equal("stats: delivery failures", stats.mcast_failed + stats.unicast_failed, 0),
+        Check::equal("stats: relay sent", stats.relay_sent, n),
+        Check::equal("stats: usermode helper runs", stats.umh_run, n),
+        Check::equal("stats: ring records", stats.ring_written, n),
+        Check::equal("stats: real-time signals", stats.sigrt_sent, n),
+        Check::equal(
+            "stats: failures and drops",
+            stats.mcast_failed
+                + stats.unicast_failed
+                + stats.chardev_dropped
+                + stats.ring_overflow
+                + stats.sigrt_failed
+                + stats.relay_dropped
+                + stats.umh_limited
+                + stats.umh_failed,
+            0,
+        ),
         Check::equal("stats: truncated ICMP counted", stats.icmp_truncated, plan.count("truncated icmp") as u64),
         Check::equal("stats: subscribers", stats.subscribers, 1),
     ];
@@ -73,4 +127,15 @@ pub fn run(opts: &JobOptions) -> Result<RunReport> {
         passed: false,
     }
     .finish())
+}
+
+fn event_channel(
+    name: &str,
+    expected: &[crate::plan::Expected],
+    events: &[Received],
+    ifindex: u32,
+) -> verify::ChannelResult {
+    let l = if name == channel::NETLINK_UNICAST { session::unicast(SUBSCRIBER) } else { listener(name) };
+    let order = if name == channel::USERMODE_HELPER { Order::Free } else { Order::Kept };
+    verify::check_ordered(&l, expected, events, ifindex, order)
 }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use kulink_wire::control::CheckResult;
 use kulink_wire::Stats;
 use serde::Serialize;
 
@@ -18,6 +19,45 @@ pub struct Check {
 impl Check {
     pub fn equal(name: &str, got: u64, want: u64) -> Self {
         Self { name: name.into(), passed: got == want, detail: format!("{got} (want {want})") }
+    }
+}
+
+/// A channel that carries configuration rather than events: a named check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckChannel {
+    pub name: String,
+    /// Always "check".
+    pub kind: &'static str,
+    pub passed: bool,
+    pub detail: Vec<String>,
+}
+
+impl CheckChannel {
+    pub fn new(name: &str, result: CheckResult) -> Self {
+        Self { name: name.into(), kind: "check", passed: result.passed, detail: result.detail }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum ChannelReport {
+    Events(ChannelResult),
+    Check(CheckChannel),
+}
+
+impl ChannelReport {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Events(c) => &c.name,
+            Self::Check(c) => &c.name,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        match self {
+            Self::Events(c) => c.passed,
+            Self::Check(c) => c.passed,
+        }
     }
 }
 
@@ -40,7 +80,7 @@ pub struct RunReport {
     pub injected: usize,
     /// Every frame sent, including those that must produce nothing.
     pub frames_sent: usize,
-    pub channels: Vec<ChannelResult>,
+    pub channels: Vec<ChannelReport>,
     pub echo_replies: EchoReplies,
     pub stats: Stats,
     pub checks: Vec<Check>,
@@ -54,10 +94,11 @@ pub struct RunReport {
 impl RunReport {
     /// Derives `passed` from every part of the verdict.
     pub fn finish(mut self) -> Self {
-        self.passed = self.channels.iter().all(ChannelResult::passed)
+        self.passed = self.channels.iter().all(ChannelReport::passed)
             && self.checks.iter().all(|c| c.passed)
             && self.echo_replies.received == self.echo_replies.expected
             && self.overruns == 0
+            && self.warnings.is_empty()
             && self.kernel_log_clean;
         self
     }
@@ -79,28 +120,39 @@ impl RunReport {
             "channel", "subscriber", "injected", "received", "matched", "lost", "p50 µs", "p99 µs"
         );
         let us = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
-        for c in &self.channels {
-            let _ = writeln!(
-                s,
-                "{:<18} {:<10} {:>8} {:>8} {:>7} {:>5} {:>9} {:>9}  {}",
-                c.name,
-                c.subscriber.as_deref().unwrap_or("-"),
-                c.injected,
-                c.received,
-                c.matched,
-                c.lost,
-                us(c.latency_p50_us),
-                us(c.latency_p99_us),
-                if c.passed() { "ok" } else { "FAIL" }
-            );
-            for p in &c.problems {
-                let _ = writeln!(s, "    {p}");
+        let verdict = |ok: bool| if ok { "ok" } else { "FAIL" };
+        for channel in &self.channels {
+            match channel {
+                ChannelReport::Events(c) => {
+                    let _ = writeln!(
+                        s,
+                        "{:<18} {:<10} {:>8} {:>8} {:>7} {:>5} {:>9} {:>9}  {}",
+                        c.name,
+                        c.subscriber.as_deref().unwrap_or("-"),
+                        c.injected,
+                        c.received,
+                        c.matched,
+                        c.lost,
+                        us(c.latency_p50_us),
+                        us(c.latency_p99_us),
+                        verdict(c.passed)
+                    );
+                    for p in &c.problems {
+                        let _ = writeln!(s, "    {p}");
+                    }
+                }
+                ChannelReport::Check(c) => {
+                    let steps = format!("check, {} steps", c.detail.len());
+                    let _ = writeln!(s, "{:<18} {:<10} {:>59}  {}", c.name, "-", steps, verdict(c.passed));
+                    for d in c.detail.iter().filter(|_| !c.passed) {
+                        let _ = writeln!(s, "    {d}");
+                    }
+                }
             }
         }
-        let _ =
-            writeln!(s, "\necho replies on the wire: {}/{}", self.echo_replies.received, self.echo_replies.expected);
+        let _ = writeln!(s, "\necho replies on the wire: {}/{}", self.echo_replies.received, self.echo_replies.expected);
         for c in &self.checks {
-            let _ = writeln!(s, "check {:<34} {:<4} {}", c.name, if c.passed { "ok" } else { "FAIL" }, c.detail);
+            let _ = writeln!(s, "check {:<34} {:<4} {}", c.name, verdict(c.passed), c.detail);
         }
         if self.overruns > 0 {
             let _ = writeln!(s, "socket overruns: {}", self.overruns);

@@ -5,12 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::agent_link::{Listener, Received};
+use crate::agent_link::{Listener, Notified, Received};
 use crate::plan::Expected;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChannelResult {
     pub name: String,
+    /// Always "events": the channel carries events (see `report::CheckChannel`).
+    pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriber: Option<String>,
     pub injected: usize,
@@ -26,17 +28,15 @@ pub struct ChannelResult {
     pub latency_p99_us: Option<f64>,
     /// The first few differences, for people.
     pub problems: Vec<String>,
+    pub passed: bool,
 }
 
-impl ChannelResult {
-    pub fn passed(&self) -> bool {
-        self.matched == self.injected
-            && self.lost == 0
-            && self.duplicates == 0
-            && self.unexpected == 0
-            && self.wrong_ifindex == 0
-            && self.in_order
-    }
+/// Whether a channel promises arrival in the order events happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    Kept,
+    /// Usermode helper runs are concurrent processes: their reports may swap.
+    Free,
 }
 
 const MAX_PROBLEMS: usize = 8;
@@ -44,6 +44,16 @@ const MAX_PROBLEMS: usize = 8;
 /// Checks the events one listener got (picked out of `events`) against the
 /// expected list.
 pub fn check(listener: &Listener, expected: &[Expected], events: &[Received], ifindex: u32) -> ChannelResult {
+    check_ordered(listener, expected, events, ifindex, Order::Kept)
+}
+
+pub fn check_ordered(
+    listener: &Listener,
+    expected: &[Expected],
+    events: &[Received],
+    ifindex: u32,
+    order: Order,
+) -> ChannelResult {
     let received = of_listener(events, listener);
     let position: BTreeMap<Expected, usize> = expected.iter().enumerate().map(|(i, e)| (*e, i)).collect();
     let mut seen = BTreeSet::new();
@@ -58,7 +68,7 @@ pub fn check(listener: &Listener, expected: &[Expected], events: &[Received], if
     };
     for r in &received {
         let key = Expected::of(&r.event);
-        if last_seq.is_some_and(|s| r.event.seq <= s) {
+        if order == Order::Kept && last_seq.is_some_and(|s| r.event.seq <= s) {
             in_order = false;
             note(format!("kernel seq {} after {}", r.event.seq, last_seq.unwrap_or_default()));
         }
@@ -77,7 +87,7 @@ pub fn check(listener: &Listener, expected: &[Expected], events: &[Received], if
             wrong_ifindex += 1;
             note(format!("event on ifindex {} (want {ifindex}): {:?}", r.event.ifindex, r.event));
         }
-        if last_pos.is_some_and(|p| pos < p) {
+        if order == Order::Kept && last_pos.is_some_and(|p| pos < p) {
             in_order = false;
             note(format!("event {pos} arrived after event {}", last_pos.unwrap_or_default()));
         }
@@ -88,15 +98,18 @@ pub fn check(listener: &Listener, expected: &[Expected], events: &[Received], if
             note(format!("lost: {e:?}"));
         }
     }
-    let mut latencies: Vec<u64> = received.iter().map(|r| r.latency_ns).collect();
+    let mut latencies: Vec<u64> = received.iter().filter_map(|r| r.latency_ns).collect();
     latencies.sort_unstable();
+    let lost = expected.len() - seen.len();
+    let passed = seen.len() == expected.len() && duplicates == 0 && unexpected == 0 && wrong_ifindex == 0 && in_order;
     ChannelResult {
         name: listener.channel.clone(),
+        kind: "events",
         subscriber: listener.subscriber.clone(),
         injected: expected.len(),
         received: received.len(),
         matched: seen.len(),
-        lost: expected.len() - seen.len(),
+        lost,
         duplicates,
         unexpected,
         wrong_ifindex,
@@ -104,7 +117,39 @@ pub fn check(listener: &Listener, expected: &[Expected], events: &[Received], if
         latency_p50_us: percentile_us(&latencies, 0.50),
         latency_p99_us: percentile_us(&latencies, 0.99),
         problems,
+        passed,
     }
+}
+
+/// Turns sequence-number notifications into events of their own channel, by
+/// looking each number up among `reference` events (another channel's copy).
+/// A number nobody reported becomes an event that matches nothing.
+pub fn resolve_notified(notified: &[Notified], reference: &[&Received]) -> Vec<Received> {
+    notified
+        .iter()
+        .map(|n| {
+            let known = reference.iter().find(|r| r.event.seq == n.seq);
+            let event = known.map(|r| r.event).unwrap_or(kulink_wire::Event {
+                seq: n.seq,
+                tstamp_ns: 0,
+                ifindex: 0,
+                src: std::net::Ipv4Addr::UNSPECIFIED,
+                dst: std::net::Ipv4Addr::UNSPECIFIED,
+                icmp_type: 0,
+                code: 0,
+                echo_id: 0,
+                echo_seq: 0,
+                len: 0,
+                flags: 0,
+            });
+            Received {
+                channel: n.channel.clone(),
+                subscriber: None,
+                latency_ns: known.map(|r| n.received_ns.saturating_sub(r.event.tstamp_ns)),
+                event,
+            }
+        })
+        .collect()
 }
 
 /// Nearest-rank percentile of sorted nanoseconds, in microseconds.
@@ -144,7 +189,7 @@ mod tests {
     }
 
     fn rec(seq: u64, id: u16, latency_ns: u64) -> Received {
-        Received { channel: "c".into(), subscriber: None, latency_ns, event: ev(seq, id) }
+        Received { channel: "c".into(), subscriber: None, latency_ns: Some(latency_ns), event: ev(seq, id) }
     }
 
     fn listener() -> Listener {
@@ -156,7 +201,7 @@ mod tests {
         let expected: Vec<_> = (1..=3).map(|i| Expected::of(&ev(0, i))).collect();
         let got = [rec(1, 1, 1000), rec(2, 2, 2000), rec(3, 3, 3000)];
         let r = check(&listener(), &expected, &got, 2);
-        assert!(r.passed(), "{r:?}");
+        assert!(r.passed, "{r:?}");
         assert_eq!((r.matched, r.received), (3, 3));
         assert_eq!(r.latency_p50_us, Some(2.0));
         assert_eq!(r.latency_p99_us, Some(3.0));
@@ -167,7 +212,7 @@ mod tests {
         let expected: Vec<_> = (1..=3).map(|i| Expected::of(&ev(0, i))).collect();
         let got = [rec(1, 2, 0), rec(2, 1, 0), rec(3, 1, 0), rec(4, 9, 0)];
         let r = check(&listener(), &expected, &got, 2);
-        assert!(!r.passed());
+        assert!(!r.passed);
         assert_eq!((r.matched, r.lost, r.duplicates, r.unexpected), (2, 1, 1, 1));
         assert!(!r.in_order);
     }
@@ -190,6 +235,32 @@ mod tests {
         let r = check(&listener(), &expected, &[a, b], 2);
         assert_eq!(r.wrong_ifindex, 1);
         assert!(!r.in_order);
+    }
+
+    #[test]
+    fn free_order_forgives_swaps_but_not_loss() {
+        let expected: Vec<_> = (1..=2).map(|i| Expected::of(&ev(0, i))).collect();
+        let got = [rec(2, 2, 0), rec(1, 1, 0)];
+        assert!(check_ordered(&listener(), &expected, &got, 2, Order::Free).passed);
+        assert!(!check_ordered(&listener(), &expected, &got, 2, Order::Kept).passed);
+        assert!(!check_ordered(&listener(), &expected, &got[..1], 2, Order::Free).passed);
+    }
+
+    #[test]
+    fn notifications_resolve_through_another_channel() {
+        let reference = [rec(7, 1, 0)];
+        let refs: Vec<&Received> = reference.iter().collect();
+        let notified = [
+            Notified { channel: "rt".into(), seq: 7, received_ns: 5_000 },
+            Notified { channel: "rt".into(), seq: 99, received_ns: 1 },
+        ];
+        let got = resolve_notified(&notified, &refs);
+        assert_eq!(got[0].event, reference[0].event);
+        assert_eq!(got[0].latency_ns, Some(5_000));
+        assert_eq!((got[1].event.seq, got[1].latency_ns), (99, None));
+        let expected = vec![Expected::of(&ev(0, 1))];
+        let r = check(&Listener { channel: "rt".into(), subscriber: None }, &expected, &got, 2);
+        assert_eq!((r.matched, r.unexpected), (1, 1));
     }
 
     #[test]

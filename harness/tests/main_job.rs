@@ -3,23 +3,34 @@
 mod common;
 
 use kulink::artifacts::KernelChoice;
-use kulink::job::{self, JobOptions};
+use kulink::job::{self, JobOptions, CHANNELS};
 use kulink::qemu::AccelChoice;
-use kulink_wire::control::channel;
+use kulink::report::ChannelReport;
 
 #[test]
-fn main_job_matches_every_event_on_both_channels_with_a_clean_kernel_log() {
+fn main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log() {
     common::artifacts(); // build once, with the shared error message
     let kernel = KernelChoice::Listed(std::env::var("KULINK_KERNEL").ok());
     let report = job::run(&JobOptions { kernel, accel: AccelChoice::Auto, echoes: 32 }).unwrap();
     assert!(report.passed, "{}", report.table());
     assert_eq!(report.injected, 36);
-    let names: Vec<&str> = report.channels.iter().map(|c| c.name.as_str()).collect();
-    assert_eq!(names, [channel::NETLINK_MULTICAST, channel::NETLINK_UNICAST]);
-    for c in &report.channels {
-        assert_eq!((c.received, c.matched, c.lost), (36, 36, 0), "{c:#?}");
-        assert!(c.latency_p50_us.is_some() && c.latency_p99_us >= c.latency_p50_us);
+    let names: Vec<&str> = report.channels.iter().map(ChannelReport::name).collect();
+    assert_eq!(names, CHANNELS);
+    let (mut events, mut checks) = (0, 0);
+    for channel in &report.channels {
+        match channel {
+            ChannelReport::Events(c) => {
+                events += 1;
+                assert_eq!((c.received, c.matched, c.lost, c.duplicates), (36, 36, 0, 0), "{c:#?}");
+                assert!(c.passed, "{c:#?}");
+            }
+            ChannelReport::Check(c) => {
+                checks += 1;
+                assert!(c.passed && !c.detail.is_empty(), "{c:#?}");
+            }
+        }
     }
+    assert_eq!((events, checks), (10, 3));
     assert_eq!(report.echo_replies.received, 33);
     assert!(report.kernel_log_clean && report.splats.is_empty());
     assert!(report.boot_ms > 0);
@@ -29,8 +40,9 @@ fn main_job_matches_every_event_on_both_channels_with_a_clean_kernel_log() {
         assert!(json.get(key).is_some(), "--json lacks {key}");
     }
     for c in json["channels"].as_array().unwrap() {
-        for key in ["name", "received", "matched", "lost"] {
-            assert!(c.get(key).is_some(), "channel lacks {key}");
+        let keys: &[&str] = if c["kind"] == "check" { &["name", "passed"] } else { &["name", "received", "matched", "lost"] };
+        for key in keys {
+            assert!(c.get(key).is_some(), "channel {} lacks {key}", c["name"]);
         }
     }
 }

@@ -7,11 +7,13 @@
 #ifndef _UAPI_KULINK_H
 #define _UAPI_KULINK_H
 
+#include <linux/ioctl.h>
 #include <linux/types.h>
 
 #define KULINK_GENL_NAME	"kulink"
 #define KULINK_GENL_VERSION	1
-#define KULINK_MCGRP_EVENTS	"events"
+#define KULINK_MCGRP_EVENTS	"events"	/* sent from the hook (softirq) */
+#define KULINK_MCGRP_RELAY	"relay"		/* sent by the relay kthread */
 
 enum kulink_cmd {
 	KULINK_CMD_UNSPEC,
@@ -66,12 +68,36 @@ enum kulink_stat_attr {
 	KULINK_STAT_SUBSCRIBERS,	/* u64: unicast subscribers now */
 	KULINK_STAT_SUBSCRIBERS_CLOSED,	/* u64: dropped because socket closed */
 	KULINK_STAT_PAD,
+	KULINK_STAT_FILTERED,		/* u64: ICMP not reported (sysctl) */
+	KULINK_STAT_SYNTHETIC,		/* u64: events written to /dev/kulink */
+	KULINK_STAT_CHARDEV_QUEUED,	/* u64: records queued for read() */
+	KULINK_STAT_CHARDEV_DROPPED,	/* u64: a reader's queue was full */
+	KULINK_STAT_RING_WRITTEN,	/* u64: records put in mmap rings */
+	KULINK_STAT_RING_OVERFLOW,	/* u64: a ring was full */
+	KULINK_STAT_SIGIO_SENT,		/* u64: SIGIO notifications */
+	KULINK_STAT_SIGRT_SENT,		/* u64: real-time signals queued */
+	KULINK_STAT_SIGRT_FAILED,	/* u64: real-time signals refused */
+	KULINK_STAT_RELAY_SENT,		/* u64: events the kthread delivered */
+	KULINK_STAT_RELAY_DROPPED,	/* u64: relay queue full or send failed */
+	KULINK_STAT_UMH_RUN,		/* u64: helper runs started */
+	KULINK_STAT_UMH_LIMITED,	/* u64: events over the helper rate */
+	KULINK_STAT_UMH_FAILED,		/* u64: helper runs that failed */
 	__KULINK_STAT_MAX,
 };
 #define KULINK_STAT_MAX (__KULINK_STAT_MAX - 1)
 
 /* Most unicast subscribers one network namespace accepts. */
 #define KULINK_MAX_SUBSCRIBERS	16
+
+/*
+ * One event as a line of text (/proc/kulink/events, kulinkfs `log`, and
+ * the usermode helper's arguments). Arguments in order: seq, tstamp_ns,
+ * ifindex, the four source octets, the four destination octets, type,
+ * code, echo_id, echo_seq, len, flags.
+ */
+#define KULINK_EVENT_TEXT_FMT \
+	"seq=%llu ts=%llu ifindex=%u src=%u.%u.%u.%u dst=%u.%u.%u.%u " \
+	"type=%u code=%u id=%u echo_seq=%u len=%u flags=%u\n"
 
 /* Fixed-layout binary form of one event (character device records). */
 struct kulink_event {
@@ -88,5 +114,77 @@ struct kulink_event {
 	__u8 code;
 	__u8 reserved[6];
 };
+
+/* KULINK_IOC_GET_STATS: every counter, in attribute order. */
+struct kulink_stats_rec {
+	__u64 packets_seen;
+	__u64 icmp_seen;
+	__u64 icmp_truncated;
+	__u64 events_built;
+	__u64 mcast_sent;
+	__u64 mcast_no_listener;
+	__u64 mcast_failed;
+	__u64 unicast_sent;
+	__u64 unicast_failed;
+	__u64 subscribers;
+	__u64 subscribers_closed;
+	__u64 filtered;
+	__u64 synthetic;
+	__u64 chardev_queued;
+	__u64 chardev_dropped;
+	__u64 ring_written;
+	__u64 ring_overflow;
+	__u64 sigio_sent;
+	__u64 sigrt_sent;
+	__u64 sigrt_failed;
+	__u64 relay_sent;
+	__u64 relay_dropped;
+	__u64 umh_run;
+	__u64 umh_limited;
+	__u64 umh_failed;
+};
+
+/* /dev/kulink ioctls. */
+#define KULINK_IOC_MAGIC	0xB8
+#define KULINK_IOC_GET_STATS	_IOR(KULINK_IOC_MAGIC, 1, struct kulink_stats_rec)
+/* This reader's ICMP type mask (bit N: type N), get_user/put_user. */
+#define KULINK_IOC_SET_FILTER	_IOW(KULINK_IOC_MAGIC, 2, __u32)
+#define KULINK_IOC_GET_FILTER	_IOR(KULINK_IOC_MAGIC, 3, __u32)
+/* Zero every counter. */
+#define KULINK_IOC_RESET	_IO(KULINK_IOC_MAGIC, 4)
+/* Queue signal N (SIGRTMIN..SIGRTMAX, si_int = event seq) to the caller
+ * for each event; 0 unregisters. Dropped when the file is closed.
+ */
+#define KULINK_IOC_SET_SIGNAL	_IOW(KULINK_IOC_MAGIC, 5, __s32)
+
+/*
+ * mmap() of /dev/kulink: one header page, then ring_pages data pages of
+ * records. The kernel produces at head, user space consumes at tail;
+ * both are free-running counters, published with release and read with
+ * acquire ordering. A full ring drops the new record and counts it.
+ */
+#define KULINK_RING_VERSION	1
+struct kulink_ring_header {
+	__u32 version;
+	__u32 record_size;	/* sizeof(struct kulink_event) */
+	__u32 capacity;		/* records in the data area */
+	__u32 data_offset;	/* bytes from the start of the mapping */
+	__u64 head;		/* written by the kernel */
+	__u64 tail;		/* written by user space */
+	__u64 overflow;		/* records dropped: ring full */
+};
+
+/* nf_sockopt range on IPv4 sockets (CAP_NET_ADMIN). */
+#define KULINK_SO_BASE		3200
+#define KULINK_SO_SET_MSG	(KULINK_SO_BASE)	/* set: a string */
+/* get: KULINK_SO_REPLY, then ", you said: <msg>" once a message was set */
+#define KULINK_SO_GET_MSG	(KULINK_SO_BASE)
+#define KULINK_SO_GET_STATS	(KULINK_SO_BASE + 1)	/* get: kulink_stats_rec */
+#define KULINK_SO_MAX		(KULINK_SO_BASE + 1)
+#define KULINK_SO_MSG_MAX	128
+#define KULINK_SO_REPLY		"a message from kernel"
+
+/* Where the usermode helper lives in the guest. */
+#define KULINK_UMH_PATH		"/sbin/kulink-notify"
 
 #endif /* _UAPI_KULINK_H */

@@ -11,6 +11,17 @@ pub const PORT_NAME: &str = "kulink.ctl";
 pub mod channel {
     pub const NETLINK_MULTICAST: &str = "netlink-multicast";
     pub const NETLINK_UNICAST: &str = "netlink-unicast";
+    pub const PROCFS: &str = "procfs";
+    pub const SYSCTL: &str = "sysctl";
+    pub const SYSFS: &str = "sysfs";
+    pub const CHARDEV: &str = "chardev";
+    pub const MMAP_RING: &str = "mmap-ring";
+    pub const SIGNAL_SIGIO: &str = "signal-sigio";
+    pub const SIGNAL_RT: &str = "signal-rt";
+    pub const SOCKOPT: &str = "sockopt";
+    pub const USERMODE_HELPER: &str = "usermode-helper";
+    pub const KULINKFS: &str = "kulinkfs";
+    pub const KTHREAD_RELAY: &str = "kthread-relay";
 }
 
 /// Agent -> host.
@@ -24,10 +35,14 @@ pub enum AgentMsg {
         /// Which unicast subscriber got it; `None` for shared channels.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         subscriber: Option<String>,
-        /// Kernel timestamp to user-space receipt, both CLOCK_MONOTONIC.
-        latency_ns: u64,
+        /// Kernel timestamp to user-space receipt, both CLOCK_MONOTONIC;
+        /// `None` for channels read on request (procfs, kulinkfs).
+        latency_ns: Option<u64>,
         event: Event,
     },
+    /// A notification that carries only an event's sequence number (the
+    /// real-time signal's si_int), received at `received_ns` (CLOCK_MONOTONIC).
+    Notify { channel: String, seq: u64, received_ns: u64 },
     /// The kernel dropped messages for this socket (ENOBUFS); the agent goes on.
     Overrun {
         channel: String,
@@ -76,6 +91,16 @@ pub enum Command {
     Stats,
     /// Send `count` ICMP echo requests to 127.0.0.1 with this id (seq 1..=count).
     PingLoopback { id: u16, count: u16 },
+    /// Read a pull channel (procfs, kulinkfs) and send its events.
+    Collect { channel: String },
+    /// Run a channel's own checks (sysctl, sysfs, sockopt, chardev).
+    Check { channel: String },
+    ReadFile { path: String },
+    WriteFile { path: String, data: String },
+    /// write() this event to /dev/kulink, as a synthetic event.
+    WriteEvent { event: Event },
+    /// Start a process that registers for real-time signals, then exits.
+    SignalChild,
     /// Power the guest off.
     Shutdown,
 }
@@ -85,6 +110,17 @@ pub enum Command {
 pub enum Reply {
     Done,
     Stats(Stats),
+    Text(String),
+    Collected { events: usize },
+    Check(CheckResult),
+}
+
+/// The verdict of a channel that carries configuration rather than events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub passed: bool,
+    /// Each step and its outcome, for people.
+    pub detail: Vec<String>,
 }
 
 #[cfg(test)]
@@ -94,6 +130,11 @@ mod tests {
     #[test]
     fn messages_are_single_json_lines_that_round_trip() {
         let msgs = [
+            AgentMsg::Notify { channel: channel::SIGNAL_RT.into(), seq: 4, received_ns: 9 },
+            AgentMsg::Reply {
+                id: 3,
+                result: Ok(Reply::Check(CheckResult { passed: true, detail: vec!["ok".into()] })),
+            },
             AgentMsg::Overrun { channel: channel::NETLINK_UNICAST.into(), subscriber: Some("a".into()), total: 3 },
             AgentMsg::Reply { id: 9, result: Ok(Reply::Stats(Stats { events_built: 4, ..Default::default() })) },
             AgentMsg::Reply { id: 10, result: Err("no such subscriber".into()) },

@@ -7,4 +7,5 @@ pub mod event;
 pub mod genl;
 pub mod uapi;
 
-pub use event::{Event, Stats};
+pub use event::{Event, Stats, TextError};
+pub use genl::Family;

@@ -4,6 +4,7 @@
 pub const GENL_NAME: &str = "kulink";
 pub const GENL_VERSION: u8 = 1;
 pub const MCGRP_EVENTS: &str = "events";
+pub const MCGRP_RELAY: &str = "relay";
 pub const MAX_SUBSCRIBERS: usize = 16;
 
 pub const CMD_EVENT: u8 = 1;
@@ -41,6 +42,48 @@ pub const STAT_UNICAST_FAILED: u16 = 9;
 pub const STAT_SUBSCRIBERS: u16 = 10;
 pub const STAT_SUBSCRIBERS_CLOSED: u16 = 11;
 pub const STAT_PAD: u16 = 12;
+pub const STAT_FILTERED: u16 = 13;
+pub const STAT_SYNTHETIC: u16 = 14;
+pub const STAT_CHARDEV_QUEUED: u16 = 15;
+pub const STAT_CHARDEV_DROPPED: u16 = 16;
+pub const STAT_RING_WRITTEN: u16 = 17;
+pub const STAT_RING_OVERFLOW: u16 = 18;
+pub const STAT_SIGIO_SENT: u16 = 19;
+pub const STAT_SIGRT_SENT: u16 = 20;
+pub const STAT_SIGRT_FAILED: u16 = 21;
+pub const STAT_RELAY_SENT: u16 = 22;
+pub const STAT_RELAY_DROPPED: u16 = 23;
+pub const STAT_UMH_RUN: u16 = 24;
+pub const STAT_UMH_LIMITED: u16 = 25;
+pub const STAT_UMH_FAILED: u16 = 26;
+pub const STAT_MAX: u16 = 26;
+
+/// `KULINK_EVENT_TEXT_FMT`, the text form of an event (see `Event::parse_text`).
+pub const EVENT_TEXT_FMT: &str = "seq=%llu ts=%llu ifindex=%u src=%u.%u.%u.%u dst=%u.%u.%u.%u type=%u code=%u id=%u echo_seq=%u len=%u flags=%u\n";
+
+const IOC_WRITE: u32 = 1;
+const IOC_READ: u32 = 2;
+const fn ioc(dir: u32, nr: u32, size: usize) -> u32 {
+    (dir << 30) | ((size as u32) << 16) | ((IOC_MAGIC as u32) << 8) | nr
+}
+pub const IOC_MAGIC: u8 = 0xB8;
+pub const IOC_GET_STATS: u32 = ioc(IOC_READ, 1, std::mem::size_of::<RawStats>());
+pub const IOC_SET_FILTER: u32 = ioc(IOC_WRITE, 2, 4);
+pub const IOC_GET_FILTER: u32 = ioc(IOC_READ, 3, 4);
+pub const IOC_RESET: u32 = ioc(0, 4, 0);
+pub const IOC_SET_SIGNAL: u32 = ioc(IOC_WRITE, 5, 4);
+
+pub const RING_VERSION: u32 = 1;
+
+pub const SO_BASE: i32 = 3200;
+pub const SO_SET_MSG: i32 = SO_BASE;
+pub const SO_GET_MSG: i32 = SO_BASE;
+pub const SO_GET_STATS: i32 = SO_BASE + 1;
+pub const SO_MAX: i32 = SO_BASE + 1;
+pub const SO_MSG_MAX: usize = 128;
+pub const SO_REPLY: &str = "a message from kernel";
+
+pub const UMH_PATH: &str = "/sbin/kulink-notify";
 
 /// `struct kulink_event`: the fixed-layout binary record.
 #[repr(C)]
@@ -60,6 +103,28 @@ pub struct RawEvent {
     pub code: u8,
     pub reserved: [u8; 6],
 }
+
+/// Plain-old-data structs of the ABI: any bit pattern is a valid value.
+pub trait Record: Copy + Default {
+    /// Reads one record from the start of `bytes`; `None` if too short.
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        (bytes.len() >= std::mem::size_of::<Self>())
+            // SAFETY: Self is a repr(C) struct of integers and byte arrays
+            // (see the impls below), the length was checked, and
+            // read_unaligned copes with any alignment.
+            .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Self>()) })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: as above; the struct has no padding (checked against the
+        // C layout by the header test), so every byte is initialised.
+        unsafe { std::slice::from_raw_parts((self as *const Self).cast::<u8>(), std::mem::size_of::<Self>()) }
+    }
+}
+
+impl Record for RawEvent {}
+impl Record for RawStats {}
+impl Record for RingHeader {}
 
 /// Every named value above, as the header spells it, for the header test.
 pub const CONSTANTS: &[(&str, u64)] = &[
@@ -99,11 +164,128 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("KULINK_STAT_SUBSCRIBERS", STAT_SUBSCRIBERS as u64),
     ("KULINK_STAT_SUBSCRIBERS_CLOSED", STAT_SUBSCRIBERS_CLOSED as u64),
     ("KULINK_STAT_PAD", STAT_PAD as u64),
-    ("KULINK_STAT_MAX", STAT_PAD as u64),
+    ("KULINK_STAT_FILTERED", STAT_FILTERED as u64),
+    ("KULINK_STAT_SYNTHETIC", STAT_SYNTHETIC as u64),
+    ("KULINK_STAT_CHARDEV_QUEUED", STAT_CHARDEV_QUEUED as u64),
+    ("KULINK_STAT_CHARDEV_DROPPED", STAT_CHARDEV_DROPPED as u64),
+    ("KULINK_STAT_RING_WRITTEN", STAT_RING_WRITTEN as u64),
+    ("KULINK_STAT_RING_OVERFLOW", STAT_RING_OVERFLOW as u64),
+    ("KULINK_STAT_SIGIO_SENT", STAT_SIGIO_SENT as u64),
+    ("KULINK_STAT_SIGRT_SENT", STAT_SIGRT_SENT as u64),
+    ("KULINK_STAT_SIGRT_FAILED", STAT_SIGRT_FAILED as u64),
+    ("KULINK_STAT_RELAY_SENT", STAT_RELAY_SENT as u64),
+    ("KULINK_STAT_RELAY_DROPPED", STAT_RELAY_DROPPED as u64),
+    ("KULINK_STAT_UMH_RUN", STAT_UMH_RUN as u64),
+    ("KULINK_STAT_UMH_LIMITED", STAT_UMH_LIMITED as u64),
+    ("KULINK_STAT_UMH_FAILED", STAT_UMH_FAILED as u64),
+    ("KULINK_STAT_MAX", STAT_MAX as u64),
+    ("KULINK_IOC_MAGIC", IOC_MAGIC as u64),
+    ("KULINK_IOC_GET_STATS", IOC_GET_STATS as u64),
+    ("KULINK_IOC_SET_FILTER", IOC_SET_FILTER as u64),
+    ("KULINK_IOC_GET_FILTER", IOC_GET_FILTER as u64),
+    ("KULINK_IOC_RESET", IOC_RESET as u64),
+    ("KULINK_IOC_SET_SIGNAL", IOC_SET_SIGNAL as u64),
+    ("KULINK_RING_VERSION", RING_VERSION as u64),
+    ("KULINK_SO_BASE", SO_BASE as u64),
+    ("KULINK_SO_SET_MSG", SO_SET_MSG as u64),
+    ("KULINK_SO_GET_MSG", SO_GET_MSG as u64),
+    ("KULINK_SO_GET_STATS", SO_GET_STATS as u64),
+    ("KULINK_SO_MAX", SO_MAX as u64),
+    ("KULINK_SO_MSG_MAX", SO_MSG_MAX as u64),
 ];
 
 /// String constants of the header, for the same test.
-pub const STRINGS: &[(&str, &str)] = &[("KULINK_GENL_NAME", GENL_NAME), ("KULINK_MCGRP_EVENTS", MCGRP_EVENTS)];
+pub const STRINGS: &[(&str, &str)] = &[
+    ("KULINK_GENL_NAME", GENL_NAME),
+    ("KULINK_MCGRP_EVENTS", MCGRP_EVENTS),
+    ("KULINK_MCGRP_RELAY", MCGRP_RELAY),
+    ("KULINK_EVENT_TEXT_FMT", EVENT_TEXT_FMT),
+    ("KULINK_SO_REPLY", SO_REPLY),
+    ("KULINK_UMH_PATH", UMH_PATH),
+];
+
+/// `struct kulink_stats_rec`: every counter, in `KULINK_STAT_*` order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RawStats {
+    pub packets_seen: u64,
+    pub icmp_seen: u64,
+    pub icmp_truncated: u64,
+    pub events_built: u64,
+    pub mcast_sent: u64,
+    pub mcast_no_listener: u64,
+    pub mcast_failed: u64,
+    pub unicast_sent: u64,
+    pub unicast_failed: u64,
+    pub subscribers: u64,
+    pub subscribers_closed: u64,
+    pub filtered: u64,
+    pub synthetic: u64,
+    pub chardev_queued: u64,
+    pub chardev_dropped: u64,
+    pub ring_written: u64,
+    pub ring_overflow: u64,
+    pub sigio_sent: u64,
+    pub sigrt_sent: u64,
+    pub sigrt_failed: u64,
+    pub relay_sent: u64,
+    pub relay_dropped: u64,
+    pub umh_run: u64,
+    pub umh_limited: u64,
+    pub umh_failed: u64,
+}
+
+/// `struct kulink_ring_header`: the first page of the mmap ring.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RingHeader {
+    pub version: u32,
+    pub record_size: u32,
+    pub capacity: u32,
+    pub data_offset: u32,
+    pub head: u64,
+    pub tail: u64,
+    pub overflow: u64,
+}
+
+/// A C struct's size and some of its fields' offsets, for the header test.
+pub struct Layout {
+    pub name: &'static str,
+    pub size: usize,
+    pub fields: Vec<(&'static str, usize)>,
+}
+
+pub fn layouts() -> Vec<Layout> {
+    use std::mem::{offset_of, size_of};
+    let (event_size, event_fields) = raw_event_layout();
+    vec![
+        Layout { name: "kulink_event", size: event_size, fields: event_fields },
+        Layout {
+            name: "kulink_ring_header",
+            size: size_of::<RingHeader>(),
+            fields: vec![
+                ("version", offset_of!(RingHeader, version)),
+                ("record_size", offset_of!(RingHeader, record_size)),
+                ("capacity", offset_of!(RingHeader, capacity)),
+                ("data_offset", offset_of!(RingHeader, data_offset)),
+                ("head", offset_of!(RingHeader, head)),
+                ("tail", offset_of!(RingHeader, tail)),
+                ("overflow", offset_of!(RingHeader, overflow)),
+            ],
+        },
+        Layout {
+            name: "kulink_stats_rec",
+            size: size_of::<RawStats>(),
+            fields: vec![
+                ("packets_seen", offset_of!(RawStats, packets_seen)),
+                ("subscribers", offset_of!(RawStats, subscribers)),
+                ("filtered", offset_of!(RawStats, filtered)),
+                ("ring_overflow", offset_of!(RawStats, ring_overflow)),
+                ("umh_failed", offset_of!(RawStats, umh_failed)),
+            ],
+        },
+    ]
+}
 
 /// `(field, offset)` of `struct kulink_event`, plus its size, for the same test.
 pub fn raw_event_layout() -> (usize, Vec<(&'static str, usize)>) {
@@ -123,4 +305,29 @@ pub fn raw_event_layout() -> (usize, Vec<(&'static str, usize)>) {
         ("reserved", offset_of!(RawEvent, reserved)),
     ];
     (size_of::<RawEvent>(), fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_through_bytes() {
+        let ev = RawEvent { seq: 9, saddr: [192, 0, 2, 1], icmp_type: 8, ..Default::default() };
+        let bytes = ev.as_bytes().to_vec();
+        assert_eq!(bytes.len(), 48);
+        assert_eq!(RawEvent::from_bytes(&bytes), Some(ev));
+        assert_eq!(RawEvent::from_bytes(&bytes[..47]), None);
+        // Unaligned input is fine.
+        let mut shifted = vec![0u8];
+        shifted.extend_from_slice(&bytes);
+        assert_eq!(RawEvent::from_bytes(&shifted[1..]), Some(ev));
+    }
+
+    #[test]
+    fn ioctl_numbers_follow_the_asm_generic_encoding() {
+        // _IOR(0xB8, 1, 200-byte struct): read bit, size, magic, number.
+        assert_eq!(IOC_GET_STATS, (2 << 30) | (200 << 16) | (0xB8 << 8) | 1);
+        assert_eq!(IOC_RESET, (0xB8 << 8) | 4);
+    }
 }

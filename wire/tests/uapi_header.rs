@@ -63,25 +63,53 @@ fn numeric_constants_match_the_header() {
 
 #[test]
 fn string_constants_match_the_header() {
-    let body: String = uapi::STRINGS.iter().map(|(name, _)| format!("printf(\"{name}=%s\\n\", {name});\n")).collect();
+    // Strings are printed escaped, one per line, so formats with newlines compare too.
+    let body: String = uapi::STRINGS
+        .iter()
+        .map(|(name, _)| {
+            format!(
+                "printf(\"{name}=\"); for (const char *c = {name}; *c; c++) \
+                 printf(*c == '\\n' ? \"\\\\n\" : \"%c\", *c); printf(\"\\n\");\n"
+            )
+        })
+        .collect();
     let values = probe(&body);
     for (name, rust) in uapi::STRINGS {
-        assert_eq!(values[*name], *rust, "{name} differs between kulink.h and uapi.rs");
+        assert_eq!(values[*name], rust.replace('\n', "\\n"), "{name} differs between kulink.h and uapi.rs");
     }
 }
 
 #[test]
-fn event_record_layout_matches_the_header() {
-    let (size, fields) = uapi::raw_event_layout();
-    let mut body = String::from("printf(\"size=%zu\\n\", sizeof(struct kulink_event));\n");
-    for (field, _) in &fields {
-        body += &format!("printf(\"{field}=%zu\\n\", offsetof(struct kulink_event, {field}));\n");
+fn struct_layouts_match_the_header() {
+    for uapi::Layout { name, size, fields } in uapi::layouts() {
+        let mut body = format!("printf(\"size=%zu\\n\", sizeof(struct {name}));\n");
+        for (field, _) in &fields {
+            body += &format!("printf(\"{field}=%zu\\n\", offsetof(struct {name}, {field}));\n");
+        }
+        let values = probe(&body);
+        assert_eq!(values["size"], size.to_string(), "sizeof(struct {name})");
+        for (field, offset) in fields {
+            assert_eq!(values[field], offset.to_string(), "offset of {name}.{field}");
+        }
     }
-    let values = probe(&body);
-    assert_eq!(values["size"], size.to_string(), "sizeof(struct kulink_event)");
-    for (field, offset) in fields {
-        assert_eq!(values[field], offset.to_string(), "offset of {field}");
-    }
+}
+
+/// The C format and the Rust parser agree: a line printed with
+/// KULINK_EVENT_TEXT_FMT parses back to the same event.
+#[test]
+fn event_text_printed_by_c_parses_in_rust() {
+    let values = probe(
+        "printf(\"line=\" KULINK_EVENT_TEXT_FMT, 42ULL, 123456789ULL, 2u, 192u, 0u, 2u, 1u, \
+         192u, 0u, 2u, 15u, 8u, 0u, 4660u, 7u, 84u, 1u);\n",
+    );
+    let event = kulink_wire::Event::parse_text(&values["line"]).unwrap();
+    assert_eq!(event.seq, 42);
+    assert_eq!(event.tstamp_ns, 123456789);
+    assert_eq!(event.ifindex, 2);
+    assert_eq!(event.src, std::net::Ipv4Addr::new(192, 0, 2, 1));
+    assert_eq!(event.dst, std::net::Ipv4Addr::new(192, 0, 2, 15));
+    assert_eq!((event.icmp_type, event.code, event.echo_id, event.echo_seq), (8, 0, 4660, 7));
+    assert_eq!((event.len, event.flags), (84, 1));
 }
 
 #[test]

@@ -1,0 +1,125 @@
+//! The signal channels of /dev/kulink, received through a signalfd:
+//! `signal-sigio` (O_ASYNC + F_SETOWN: SIGIO, then read what is queued) and
+//! `signal-rt` (a real-time signal per event, si_int = its sequence number).
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use anyhow::{Context, Result};
+use kulink_wire::control::{channel, AgentMsg};
+use kulink_wire::uapi;
+use tokio::io::unix::AsyncFd;
+
+use crate::chardev;
+use crate::netlink::Outbox;
+use crate::system::monotonic_ns;
+
+/// The real-time signal kulink is asked to send.
+pub fn rt_signal() -> i32 {
+    libc::SIGRTMIN() + 1
+}
+
+fn mask() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data initialised by sigemptyset.
+    unsafe {
+        let mut set = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGIO);
+        libc::sigaddset(&mut set, rt_signal());
+        set
+    }
+}
+
+/// Blocks the signals before any thread starts, so every thread inherits
+/// the mask and they are only ever taken from the signalfd.
+pub fn block() -> Result<()> {
+    let set = mask();
+    // SAFETY: a valid set; the old mask is not needed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc)).context("block SIGIO and the real-time signal");
+    }
+    Ok(())
+}
+
+fn signalfd() -> Result<OwnedFd> {
+    let set = mask();
+    // SAFETY: a new signalfd for a valid set.
+    let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error()).context("signalfd");
+    }
+    // SAFETY: fd is fresh and owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Arms a /dev/kulink file for SIGIO to us and for the real-time signal.
+fn arm(file: &File) -> Result<()> {
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a valid fd with integer arguments.
+    unsafe {
+        if libc::fcntl(fd, libc::F_SETOWN, libc::getpid()) < 0 {
+            return Err(io::Error::last_os_error()).context("F_SETOWN");
+        }
+        let flags = libc::fcntl(fd, libc::F_GETFL);
+        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_ASYNC | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error()).context("F_SETFL O_ASYNC");
+        }
+    }
+    register_rt(file, rt_signal())
+}
+
+pub fn register_rt(file: &File, sig: i32) -> Result<()> {
+    let mut sig = sig;
+    // SAFETY: the request takes a pointer to an s32.
+    if unsafe { libc::ioctl(file.as_raw_fd(), uapi::IOC_SET_SIGNAL as libc::c_ulong, &mut sig) } < 0 {
+        return Err(io::Error::last_os_error()).context("KULINK_IOC_SET_SIGNAL");
+    }
+    Ok(())
+}
+
+pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
+    let file = chardev::open(true).context("open /dev/kulink for signals")?;
+    arm(&file)?;
+    // SAFETY: the OwnedFd keeps the signalfd open for the AsyncFd's life.
+    let sfd = unsafe { AsyncFd::register(signalfd()?) }.map_err(|e| anyhow::anyhow!("register signalfd: {e}"))?;
+    Ok(tokio::spawn(async move {
+        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+        let size = std::mem::size_of::<libc::signalfd_siginfo>();
+        loop {
+            let Ok(mut guard) = sfd.readable().await else { return };
+            loop {
+                // SAFETY: reading one siginfo into a buffer of its size.
+                let n = unsafe { libc::read(sfd.get_ref().as_raw_fd(), (&raw mut info).cast(), size) };
+                if n != size as isize {
+                    break;
+                }
+                let received = monotonic_ns();
+                if info.ssi_signo == libc::SIGIO as u32 {
+                    if let Err(e) = chardev::drain(&file, channel::SIGNAL_SIGIO, &out) {
+                        let _ = out.send(AgentMsg::Warning { message: format!("read after SIGIO: {e}") });
+                    }
+                } else {
+                    let _ = out.send(AgentMsg::Notify {
+                        channel: channel::SIGNAL_RT.into(),
+                        seq: u64::from(info.ssi_int as u32),
+                        received_ns: received,
+                    });
+                }
+            }
+            guard.clear_ready();
+        }
+    }))
+}
+
+/// Child mode: register for the real-time signal, then exit at once.
+pub fn child_main() -> i32 {
+    match chardev::open(false).map_err(anyhow::Error::from).and_then(|f| register_rt(&f, rt_signal())) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("kulink-sigchild: {e:#}");
+            1
+        }
+    }
+}

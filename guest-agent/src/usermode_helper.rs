@@ -1,0 +1,70 @@
+//! The `usermode-helper` channel. The kernel runs /sbin/kulink-notify (this
+//! binary under another name) with the event's fields as arguments; that
+//! process hands the line to the agent over a unix datagram socket.
+
+use std::os::unix::net::UnixDatagram as StdDatagram;
+
+use anyhow::{Context, Result};
+use kulink_wire::control::{channel, AgentMsg};
+use kulink_wire::Event;
+use tokio::net::UnixDatagram;
+
+use crate::netlink::Outbox;
+use crate::system::monotonic_ns;
+
+const SOCKET: &str = "/run/kulink-notify.sock";
+
+/// Is this process the helper? (argv[0] names it.)
+pub fn is_helper(argv0: &str) -> bool {
+    argv0.rsplit('/').next() == Some("kulink-notify")
+}
+
+/// Helper mode: send our arguments to the agent and exit.
+pub fn helper_main(args: &[String]) -> i32 {
+    let line = args.join(" ");
+    let sent = StdDatagram::unbound().and_then(|s| s.send_to(line.as_bytes(), SOCKET));
+    match sent {
+        Ok(_) => 0,
+        Err(e) => {
+            eprintln!("kulink-notify: cannot reach the agent at {SOCKET}: {e}");
+            1
+        }
+    }
+}
+
+pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
+    std::fs::create_dir_all("/run").context("mkdir /run")?;
+    let _ = std::fs::remove_file(SOCKET);
+    let sock = UnixDatagram::bind(SOCKET).with_context(|| format!("bind {SOCKET}"))?;
+    Ok(tokio::spawn(async move {
+        let mut buf = vec![0u8; 1024];
+        loop {
+            let Ok(n) = sock.recv(&mut buf).await else { return };
+            let received = monotonic_ns();
+            let line = String::from_utf8_lossy(&buf[..n]);
+            let msg = match Event::parse_text(&line) {
+                Ok(event) => AgentMsg::Event {
+                    channel: channel::USERMODE_HELPER.into(),
+                    subscriber: None,
+                    latency_ns: Some(received.saturating_sub(event.tstamp_ns)),
+                    event,
+                },
+                Err(e) => AgentMsg::Warning { message: format!("usermode helper sent {line:?}: {e}") },
+            };
+            let _ = out.send(msg);
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_helper_is_recognised_by_its_name() {
+        assert!(is_helper("/sbin/kulink-notify"));
+        assert!(is_helper("kulink-notify"));
+        assert!(!is_helper("/init"));
+        assert!(!is_helper("/sbin/kulink-notify-not"));
+    }
+}

@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /proc/kulink: `stats` (the GET_STATS counters), `events` (the most recent
+ * events as text) and `control` (write "reset"). Each file shows the
+ * network namespace of the process that opened it.
+ */
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <linux/slab.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+
+#include "internal.h"
+
+static struct proc_dir_entry *kulink_proc_dir;
+
+static struct kulink_net *kulink_current_net(void)
+{
+	return kulink_pernet(current->nsproxy->net_ns);
+}
+
+static int kulink_stats_show(struct seq_file *m, void *v)
+{
+	char buf[KULINK_STATS_TEXT_MAX];
+	int len = kulink_stats_text(kulink_current_net(), buf, sizeof(buf));
+
+	seq_write(m, buf, len);
+	return 0;
+}
+
+static int kulink_events_show(struct seq_file *m, void *v)
+{
+	size_t len;
+	char *text = kulink_log_render(kulink_current_net(), &len);
+
+	if (!text)
+		return -ENOMEM;
+	seq_write(m, text, len);
+	kfree(text);
+	return 0;
+}
+
+static int kulink_stats_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, kulink_stats_show, NULL);
+}
+
+static int kulink_events_open(struct inode *inode, struct file *file)
+{
+	/* Room for every line at once: seq_file retries with more otherwise. */
+	return single_open_size(file, kulink_events_show, NULL,
+				KULINK_LOG_SIZE * 160);
+}
+
+static ssize_t kulink_control_write(struct file *file, const char __user *ubuf,
+				    size_t count, loff_t *ppos)
+{
+	char cmd[16];
+
+	if (count == 0 || count >= sizeof(cmd))
+		return -EINVAL;
+	if (copy_from_user(cmd, ubuf, count))
+		return -EFAULT;
+	cmd[count] = '\0';
+	if (strcmp(strim(cmd), "reset"))
+		return -EINVAL;
+	kulink_stats_reset(kulink_current_net());
+	return count;
+}
+
+static const struct proc_ops kulink_stats_ops = {
+	.proc_open = kulink_stats_open,
+	.proc_read = seq_read,
+	.proc_lseek = seq_lseek,
+	.proc_release = single_release,
+};
+
+static const struct proc_ops kulink_events_ops = {
+	.proc_open = kulink_events_open,
+	.proc_read = seq_read,
+	.proc_lseek = seq_lseek,
+	.proc_release = single_release,
+};
+
+static const struct proc_ops kulink_control_ops = {
+	.proc_write = kulink_control_write,
+};
+
+int kulink_procfs_init(void)
+{
+	kulink_proc_dir = proc_mkdir("kulink", NULL);
+	if (!kulink_proc_dir)
+		return -ENOMEM;
+	if (!proc_create("stats", 0444, kulink_proc_dir, &kulink_stats_ops) ||
+	    !proc_create("events", 0444, kulink_proc_dir, &kulink_events_ops) ||
+	    !proc_create("control", 0200, kulink_proc_dir,
+			 &kulink_control_ops)) {
+		proc_remove(kulink_proc_dir);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void kulink_procfs_exit(void)
+{
+	proc_remove(kulink_proc_dir);
+}

@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * setsockopt/getsockopt on any IPv4 socket, registered with
+ * nf_register_sockopt: user space sets a message, the kernel answers
+ * "a message from kernel" (and what it was told) on get, plus a stats get.
+ * CAP_NET_ADMIN in the socket's network namespace is required.
+ */
+#include <linux/capability.h>
+#include <linux/mutex.h>
+#include <linux/netfilter.h>
+#include <linux/sockptr.h>
+#include <linux/uaccess.h>
+#include <net/sock.h>
+
+#include "internal.h"
+
+static DEFINE_MUTEX(kulink_so_lock);
+static char kulink_so_msg[KULINK_SO_MSG_MAX];
+
+static bool kulink_so_allowed(struct sock *sk)
+{
+	return ns_capable(sock_net(sk)->user_ns, CAP_NET_ADMIN);
+}
+
+static int kulink_so_set(struct sock *sk, int optval, sockptr_t arg,
+			 unsigned int len)
+{
+	char msg[KULINK_SO_MSG_MAX];
+
+	if (!kulink_so_allowed(sk))
+		return -EPERM;
+	if (optval != KULINK_SO_SET_MSG || !len || len >= sizeof(msg))
+		return -EINVAL;
+	if (copy_from_sockptr(msg, arg, len))
+		return -EFAULT;
+	msg[len] = '\0';
+	mutex_lock(&kulink_so_lock);
+	strscpy(kulink_so_msg, msg, sizeof(kulink_so_msg));
+	mutex_unlock(&kulink_so_lock);
+	return 0;
+}
+
+static int kulink_so_get(struct sock *sk, int optval, void __user *user,
+			 int *len)
+{
+	char reply[sizeof(KULINK_SO_REPLY) + sizeof(", you said: ") +
+		   KULINK_SO_MSG_MAX];
+	struct kulink_stats_rec rec;
+	int n;
+
+	if (!kulink_so_allowed(sk))
+		return -EPERM;
+	switch (optval) {
+	case KULINK_SO_GET_MSG:
+		mutex_lock(&kulink_so_lock);
+		if (kulink_so_msg[0])
+			n = scnprintf(reply, sizeof(reply), "%s, you said: %s",
+				      KULINK_SO_REPLY, kulink_so_msg);
+		else
+			n = scnprintf(reply, sizeof(reply), "%s",
+				      KULINK_SO_REPLY);
+		mutex_unlock(&kulink_so_lock);
+		n++;	/* the NUL goes too */
+		if (*len < n)
+			return -EINVAL;
+		if (copy_to_user(user, reply, n))
+			return -EFAULT;
+		*len = n;
+		return 0;
+	case KULINK_SO_GET_STATS:
+		if (*len != sizeof(rec))
+			return -EINVAL;
+		kulink_stats_fill(kulink_pernet(sock_net(sk)), &rec);
+		return copy_to_user(user, &rec, sizeof(rec)) ? -EFAULT : 0;
+	}
+	return -ENOPROTOOPT;
+}
+
+static struct nf_sockopt_ops kulink_sockopt_ops = {
+	.pf = PF_INET,
+	.set_optmin = KULINK_SO_SET_MSG,
+	.set_optmax = KULINK_SO_SET_MSG + 1,
+	.set = kulink_so_set,
+	.get_optmin = KULINK_SO_BASE,
+	.get_optmax = KULINK_SO_MAX + 1,
+	.get = kulink_so_get,
+	.owner = THIS_MODULE,
+};
+
+int kulink_sockopt_init(void)
+{
+	return nf_register_sockopt(&kulink_sockopt_ops);
+}
+
+void kulink_sockopt_exit(void)
+{
+	nf_unregister_sockopt(&kulink_sockopt_ops);
+}
