@@ -136,8 +136,16 @@ pub fn check(netlink: &Stats) -> Result<CheckResult> {
     steps.errno("O_NONBLOCK read() of an empty queue", (&file).read(&mut one).map(drop), libc::EAGAIN);
     steps.errno("write() of a wrong size", (&file).write(&[0u8; 10]).map(drop), libc::EINVAL);
     let mut bad_event = RawEvent { reserved: [1, 0, 0, 0, 0, 0], ..Default::default() };
-    steps.errno("write() of an event with reserved bytes set", (&file).write(bad_event.as_bytes()).map(drop), libc::EINVAL);
+    steps.errno(
+        "write() of an event with reserved bytes set",
+        (&file).write(bad_event.as_bytes()).map(drop),
+        libc::EINVAL,
+    );
     bad_event = RawEvent { seq: 5, ..Default::default() };
-    steps.errno("write() of an event that names its own seq", (&file).write(bad_event.as_bytes()).map(drop), libc::EINVAL);
+    steps.errno(
+        "write() of an event that names its own seq",
+        (&file).write(bad_event.as_bytes()).map(drop),
+        libc::EINVAL,
+    );
     Ok(steps.finish())
 }

@@ -172,7 +172,8 @@ impl Agent {
             Command::WriteFile { path, data } => {
                 use std::io::Write;
                 // One write(), as `echo data > path` does.
-                let mut f = std::fs::OpenOptions::new().write(true).open(&path).with_context(|| format!("open {path}"))?;
+                let mut f =
+                    std::fs::OpenOptions::new().write(true).open(&path).with_context(|| format!("open {path}"))?;
                 f.write_all(data.as_bytes()).with_context(|| format!("write {path}"))?;
                 Reply::Done
             }

@@ -72,7 +72,8 @@ fn map(fd: i32) -> Result<Ring> {
     }
     // SAFETY: the first page is the header, mapped just above.
     let hdr = unsafe { std::ptr::read_volatile(base.cast::<RingHeader>()) };
-    let ring = Ring { base: base.cast(), len, capacity: u64::from(hdr.capacity), data_offset: hdr.data_offset as usize };
+    let ring =
+        Ring { base: base.cast(), len, capacity: u64::from(hdr.capacity), data_offset: hdr.data_offset as usize };
     if hdr.version != uapi::RING_VERSION || hdr.record_size as usize != std::mem::size_of::<RawEvent>() {
         bail!("unexpected ring header {hdr:?}");
     }

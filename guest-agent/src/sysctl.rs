@@ -36,7 +36,11 @@ pub fn check() -> Result<CheckResult> {
     }
     for name in ["enabled", "icmp_types", "batch", "ring_pages", "umh_rate"] {
         let value = read(name);
-        steps.expect(&format!("{name} reads as a number"), value.as_ref().is_ok_and(|v| v.parse::<i64>().is_ok()), &value);
+        steps.expect(
+            &format!("{name} reads as a number"),
+            value.as_ref().is_ok_and(|v| v.parse::<i64>().is_ok()),
+            &value,
+        );
     }
     Ok(steps.finish())
 }

@@ -18,7 +18,11 @@ pub fn check(stats: &Stats) -> Result<CheckResult> {
     let mut steps = Steps::default();
     let version = read("version");
     let module = std::fs::read_to_string("/sys/module/kulink/version").map(|s| s.trim().to_owned());
-    steps.expect("version equals the module's", version.is_ok() && version.as_ref().ok() == module.as_ref().ok(), &version);
+    steps.expect(
+        "version equals the module's",
+        version.is_ok() && version.as_ref().ok() == module.as_ref().ok(),
+        &version,
+    );
     let counters = [
         ("events", stats.events_built),
         ("netlink_multicast", stats.mcast_sent),

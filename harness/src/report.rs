@@ -150,7 +150,8 @@ impl RunReport {
                 }
             }
         }
-        let _ = writeln!(s, "\necho replies on the wire: {}/{}", self.echo_replies.received, self.echo_replies.expected);
+        let _ =
+            writeln!(s, "\necho replies on the wire: {}/{}", self.echo_replies.received, self.echo_replies.expected);
         for c in &self.checks {
             let _ = writeln!(s, "check {:<34} {:<4} {}", c.name, verdict(c.passed), c.detail);
         }

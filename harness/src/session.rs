@@ -66,7 +66,8 @@ pub fn inject(vm: &mut Vm, plan: &Plan, listeners: &[Listener], rt_signals: bool
         });
         let marker_seq = link.events.iter().find(|r| Expected::of(&r.event) == marker).map(|r| r.event.seq);
         let signalled = !rt_signals
-            || marker_seq.is_some_and(|seq| link.notified.iter().any(|n| n.seq == seq && n.channel == channel::SIGNAL_RT));
+            || marker_seq
+                .is_some_and(|seq| link.notified.iter().any(|n| n.seq == seq && n.channel == channel::SIGNAL_RT));
         all_delivered && signalled
     })?;
     Ok(Collected { events: vm.link.take_events(), notified: vm.link.take_notified() })

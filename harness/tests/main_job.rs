@@ -40,7 +40,8 @@ fn main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log() {
         assert!(json.get(key).is_some(), "--json lacks {key}");
     }
     for c in json["channels"].as_array().unwrap() {
-        let keys: &[&str] = if c["kind"] == "check" { &["name", "passed"] } else { &["name", "received", "matched", "lost"] };
+        let keys: &[&str] =
+            if c["kind"] == "check" { &["name", "passed"] } else { &["name", "received", "matched", "lost"] };
         for key in keys {
             assert!(c.get(key).is_some(), "channel {} lacks {key}", c["name"]);
         }

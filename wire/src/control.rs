@@ -42,7 +42,11 @@ pub enum AgentMsg {
     },
     /// A notification that carries only an event's sequence number (the
     /// real-time signal's si_int), received at `received_ns` (CLOCK_MONOTONIC).
-    Notify { channel: String, seq: u64, received_ns: u64 },
+    Notify {
+        channel: String,
+        seq: u64,
+        received_ns: u64,
+    },
     /// The kernel dropped messages for this socket (ENOBUFS); the agent goes on.
     Overrun {
         channel: String,
@@ -82,23 +86,43 @@ pub struct Request {
 #[serde(tag = "cmd", rename_all = "snake_case")]
 pub enum Command {
     /// Open a new unicast subscriber socket and send SUBSCRIBE.
-    Subscribe { name: String },
+    Subscribe {
+        name: String,
+    },
     /// Send UNSUBSCRIBE, then close the socket.
-    Unsubscribe { name: String },
+    Unsubscribe {
+        name: String,
+    },
     /// Close the socket without UNSUBSCRIBE, as a killed process would.
-    Close { name: String },
+    Close {
+        name: String,
+    },
     /// GET_STATS over generic netlink.
     Stats,
     /// Send `count` ICMP echo requests to 127.0.0.1 with this id (seq 1..=count).
-    PingLoopback { id: u16, count: u16 },
+    PingLoopback {
+        id: u16,
+        count: u16,
+    },
     /// Read a pull channel (procfs, kulinkfs) and send its events.
-    Collect { channel: String },
+    Collect {
+        channel: String,
+    },
     /// Run a channel's own checks (sysctl, sysfs, sockopt, chardev).
-    Check { channel: String },
-    ReadFile { path: String },
-    WriteFile { path: String, data: String },
+    Check {
+        channel: String,
+    },
+    ReadFile {
+        path: String,
+    },
+    WriteFile {
+        path: String,
+        data: String,
+    },
     /// write() this event to /dev/kulink, as a synthetic event.
-    WriteEvent { event: Event },
+    WriteEvent {
+        event: Event,
+    },
     /// Start a process that registers for real-time signals, then exits.
     SignalChild,
     /// Power the guest off.

@@ -273,7 +273,16 @@ mod tests {
         let ev = sample();
         let line = format!(
             "seq={} ts={} ifindex={} src={} dst={} type={} code={} id={} echo_seq={} len={} flags={}\n",
-            ev.seq, ev.tstamp_ns, ev.ifindex, ev.src, ev.dst, ev.icmp_type, ev.code, ev.echo_id, ev.echo_seq, ev.len,
+            ev.seq,
+            ev.tstamp_ns,
+            ev.ifindex,
+            ev.src,
+            ev.dst,
+            ev.icmp_type,
+            ev.code,
+            ev.echo_id,
+            ev.echo_seq,
+            ev.len,
             ev.flags
         );
         assert_eq!(Event::parse_text(&line).unwrap(), ev);

@@ -59,7 +59,8 @@ pub const STAT_UMH_FAILED: u16 = 26;
 pub const STAT_MAX: u16 = 26;
 
 /// `KULINK_EVENT_TEXT_FMT`, the text form of an event (see `Event::parse_text`).
-pub const EVENT_TEXT_FMT: &str = "seq=%llu ts=%llu ifindex=%u src=%u.%u.%u.%u dst=%u.%u.%u.%u type=%u code=%u id=%u echo_seq=%u len=%u flags=%u\n";
+pub const EVENT_TEXT_FMT: &str =
+    "seq=%llu ts=%llu ifindex=%u src=%u.%u.%u.%u dst=%u.%u.%u.%u type=%u code=%u id=%u echo_seq=%u len=%u flags=%u\n";
 
 const IOC_WRITE: u32 = 1;
 const IOC_READ: u32 = 2;

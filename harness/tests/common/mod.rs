@@ -33,3 +33,15 @@ pub fn finish(vm: Vm) {
         finished.console
     );
 }
+
+/// Asserts that `listener` got exactly the plan's events, in order.
+pub fn assert_delivered(
+    vm: &Vm,
+    plan: &kulink::plan::Plan,
+    events: &[kulink::agent_link::Received],
+    listener: &kulink::agent_link::Listener,
+) {
+    let r = kulink::verify::check(listener, &plan.expected(), events, vm.ready.eth0_ifindex);
+    assert!(r.passed, "{listener:?}: {r:#?}");
+    assert_eq!(r.matched, plan.expected().len());
+}

@@ -1,0 +1,24 @@
+//! The kthread relay: the hook queues, a kernel thread delivers on the
+//! `relay` multicast group.
+
+mod common;
+
+use kulink::plan::Plan;
+use kulink::session::{self, listener, multicast};
+use kulink::verify;
+use kulink_wire::control::channel;
+
+#[test]
+fn relay_delivers_every_event_as_the_hook_saw_it() {
+    let mut vm = common::boot(&[]);
+    let plan = Plan::standard(&vm.wire, 24);
+    let relay = listener(channel::KTHREAD_RELAY);
+    let events = session::inject(&mut vm, &plan, &[relay.clone(), multicast()], false).unwrap().events;
+    common::assert_delivered(&vm, &plan, &events, &relay);
+    let relayed: Vec<_> = verify::of_listener(&events, &relay).iter().map(|r| r.event).collect();
+    let direct: Vec<_> = verify::of_listener(&events, &multicast()).iter().map(|r| r.event).collect();
+    assert_eq!(relayed, direct, "same seq and timestamp: the thread only carries it");
+    let stats = vm.stats().unwrap();
+    assert_eq!((stats.relay_sent, stats.relay_dropped), (plan.expected().len() as u64, 0));
+    common::finish(vm);
+}

@@ -1,0 +1,23 @@
+//! kulinkfs: the module's own file system, `log` and `stats` read with cat.
+
+mod common;
+
+use kulink::plan::Plan;
+use kulink::session::{self, listener};
+use kulink_wire::control::channel;
+use kulink_wire::Stats;
+
+#[test]
+fn kulinkfs_log_and_stats() {
+    let mut vm = common::boot(&[]);
+    let plan = Plan::standard(&vm.wire, 16);
+    // Every push channel done (usermode helpers last), so counters are still.
+    session::inject(&mut vm, &plan, &session::push_listeners(), false).unwrap();
+    let events = session::collect(&mut vm, channel::KULINKFS).unwrap();
+    common::assert_delivered(&vm, &plan, &events, &listener(channel::KULINKFS));
+    let text = session::read(&mut vm, "/mnt/kulink/stats").unwrap();
+    assert_eq!(Stats::parse_text(&text).unwrap(), vm.stats().unwrap());
+    let mounts = session::read(&mut vm, "/proc/mounts").unwrap();
+    assert!(mounts.lines().any(|l| l.contains(" /mnt/kulink kulinkfs ")), "{mounts}");
+    common::finish(vm);
+}

@@ -1,0 +1,50 @@
+//! Signals: SIGIO via fasync, and a real-time signal whose si_int is the
+//! event's sequence number.
+
+mod common;
+
+use kulink::plan::Plan;
+use kulink::session::{self, listener, multicast};
+use kulink::verify;
+use kulink_wire::control::{channel, Command};
+
+#[test]
+fn sigio_announces_every_event() {
+    let mut vm = common::boot(&[]);
+    let plan = Plan::standard(&vm.wire, 16);
+    let sigio = listener(channel::SIGNAL_SIGIO);
+    let events = session::inject(&mut vm, &plan, &[sigio.clone()], false).unwrap().events;
+    common::assert_delivered(&vm, &plan, &events, &sigio);
+    assert!(vm.stats().unwrap().sigio_sent >= plan.expected().len() as u64);
+    common::finish(vm);
+}
+
+#[test]
+fn rt_signal_carries_each_event_seq() {
+    let mut vm = common::boot(&[]);
+    let plan = Plan::standard(&vm.wire, 16);
+    let collected = session::inject(&mut vm, &plan, &[multicast()], true).unwrap();
+    let reference = verify::of_listener(&collected.events, &multicast());
+    let seqs: Vec<u64> = collected.notified.iter().map(|n| n.seq).collect();
+    let want: Vec<u64> = reference.iter().map(|r| r.event.seq).collect();
+    assert_eq!(seqs, want, "one signal per event, in order, si_int = seq");
+    let rt = verify::resolve_notified(&collected.notified, &reference);
+    common::assert_delivered(&vm, &plan, &rt, &listener(channel::SIGNAL_RT));
+    let stats = vm.stats().unwrap();
+    assert_eq!((stats.sigrt_sent, stats.sigrt_failed), (want.len() as u64, 0));
+    common::finish(vm);
+}
+
+/// A process that registered and exited leaves nothing behind: later events
+/// signal only the agent, and nothing is attempted for the dead process.
+#[test]
+fn rt_registration_ends_with_the_process() {
+    let mut vm = common::boot(&[]);
+    vm.request(Command::SignalChild).unwrap();
+    let plan = Plan::echoes(&vm.wire, 0x1500, 8, 1);
+    let collected = session::inject(&mut vm, &plan, &[multicast()], true).unwrap();
+    assert_eq!(collected.notified.len(), 9);
+    let stats = vm.stats().unwrap();
+    assert_eq!((stats.sigrt_sent, stats.sigrt_failed), (9, 0), "{stats:?}");
+    common::finish(vm);
+}

@@ -1,0 +1,21 @@
+//! /sys/kernel/kulink: version and per-channel counters.
+
+mod common;
+
+use kulink::plan::Plan;
+use kulink::session;
+use kulink_wire::control::channel;
+
+#[test]
+fn sysfs_counters_equal_get_stats_after_traffic() {
+    let mut vm = common::boot(&["u"]);
+    let plan = Plan::echoes(&vm.wire, 0x1400, 12, 1);
+    session::inject(&mut vm, &plan, &session::push_listeners(), false).unwrap();
+    let result = session::check(&mut vm, channel::SYSFS).unwrap();
+    assert!(result.passed, "{:#?}", result.detail);
+    let events = session::read(&mut vm, "/sys/kernel/kulink/events").unwrap();
+    assert_eq!(events.trim(), "13");
+    let unicast = session::read(&mut vm, "/sys/kernel/kulink/netlink_unicast").unwrap();
+    assert_eq!(unicast.trim(), "13");
+    common::finish(vm);
+}
