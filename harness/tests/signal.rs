@@ -13,7 +13,7 @@ fn sigio_announces_every_event() {
     let mut vm = common::boot(&[]);
     let plan = Plan::standard(&vm.wire, 16);
     let sigio = listener(channel::SIGNAL_SIGIO);
-    let events = session::inject(&mut vm, &plan, &[sigio.clone()], false).unwrap().events;
+    let events = session::inject(&mut vm, &plan, std::slice::from_ref(&sigio), false).unwrap().events;
     common::assert_delivered(&vm, &plan, &events, &sigio);
     assert!(vm.stats().unwrap().sigio_sent >= plan.expected().len() as u64);
     common::finish(vm);
