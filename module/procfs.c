@@ -4,6 +4,7 @@
  * events as text) and `control` (write "reset"). Each file shows the
  * network namespace of the process that opened it.
  */
+#include <linux/nsproxy.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>

@@ -72,6 +72,7 @@ async fn run(pid1: bool) -> Result<()> {
     }
     let cmdline = std::fs::read_to_string("/proc/cmdline").context("read /proc/cmdline")?;
     let config = system::Config::from_cmdline(&cmdline)?;
+    system::load_listed_modules("/lib/modules/preload.list")?;
     system::load_module(&config.module)?;
     let links = net::configure(config.addr, config.prefix).await?;
     kulinkfs::mount()?;

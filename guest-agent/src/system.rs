@@ -50,6 +50,13 @@ pub fn mount_basics() -> Result<()> {
     Ok(())
 }
 
+/// Loads the modules listed in `list` (one path a line, in order), if any:
+/// drivers a distribution kernel builds as modules.
+pub fn load_listed_modules(list: &str) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(list) else { return Ok(()) };
+    text.lines().filter(|l| !l.trim().is_empty()).try_for_each(|path| load_module(path.trim()))
+}
+
 /// Loads a kernel module from a file (finit_module).
 pub fn load_module(path: &str) -> Result<()> {
     let file = File::open(path).with_context(|| format!("open module {path}"))?;

@@ -12,18 +12,37 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{kconfig, paths, tools};
+use crate::apt::{self, Apt};
+use crate::{distro, kconfig, paths, tools};
 
 /// Bump when the build recipe changes in a way the hash cannot see.
 const RECIPE: &str = "tinyconfig + fragments, make all, v1";
 
+/// Where a kernel comes from; a spec lists several, tried in order.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(untagged, deny_unknown_fields)]
 pub enum Source {
-    /// A Debian `linux-source-X` package, fetched with apt.
-    Debian(String),
+    /// A Debian `linux-source-X` package, through the host's apt (with
+    /// `suites`: the host's mirror, those suites).
+    Debian {
+        debian: String,
+        #[serde(default)]
+        suites: Vec<String>,
+    },
+    /// A release tarball to download (any URL curl takes).
+    Tarball { tarball: String },
     /// A local tree or tarball (`--kernel-src`).
-    Path(PathBuf),
+    Path { path: PathBuf },
+}
+
+/// What kind of kernel a spec describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Built here from source with kulink's fragments.
+    Source,
+    /// An unmodified distribution kernel package with its headers.
+    Distro,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -32,8 +51,27 @@ pub struct KernelSpec {
     pub version: String,
     #[serde(default)]
     pub default: bool,
+    #[serde(default)]
     pub fragments: Vec<String>,
+    #[serde(default)]
     pub sources: Vec<Source>,
+    /// For a distribution kernel: the Debian image package (a metapackage
+    /// such as linux-image-cloud-amd64 is followed to the real one).
+    #[serde(default)]
+    pub distro: Option<String>,
+    /// Extra kernel command line (e.g. panic_on_warn=1 for debug builds).
+    #[serde(default)]
+    pub cmdline: String,
+}
+
+impl KernelSpec {
+    pub fn kind(&self) -> Kind {
+        if self.distro.is_some() {
+            Kind::Distro
+        } else {
+            Kind::Source
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -51,6 +89,11 @@ pub struct BuiltKernel {
     pub kdir: PathBuf,
     /// Identifies this exact build in the module cache.
     pub key: String,
+    /// Extra kernel command line from the spec.
+    pub cmdline: String,
+    /// Modules to load before kulink.ko, in dependency order (distro
+    /// kernels build virtio as modules).
+    pub preload: Vec<PathBuf>,
 }
 
 pub fn config_dir() -> PathBuf {
@@ -68,6 +111,22 @@ fn parse_list(text: &str) -> Result<Vec<KernelSpec>> {
     let defaults = list.kernel.iter().filter(|k| k.default).count();
     if defaults != 1 {
         bail!("exactly one kernel must be marked default = true, found {defaults}");
+    }
+    for k in &list.kernel {
+        match k.kind() {
+            Kind::Source if k.sources.is_empty() || k.fragments.is_empty() => {
+                bail!("kernel {} needs sources and fragments", k.id)
+            }
+            Kind::Distro if !k.sources.is_empty() || !k.fragments.is_empty() => {
+                bail!("distribution kernel {} takes no sources or fragments", k.id)
+            }
+            _ => {}
+        }
+    }
+    let mut ids: Vec<&str> = list.kernel.iter().map(|k| k.id.as_str()).collect();
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        bail!("kernel ids must be unique");
     }
     Ok(list.kernel)
 }
@@ -93,7 +152,9 @@ pub fn spec_for_source(path: &Path) -> Result<KernelSpec> {
         version: String::new(),
         default: false,
         fragments: vec!["base.config".into()],
-        sources: vec![Source::Path(path)],
+        sources: vec![Source::Path { path }],
+        distro: None,
+        cmdline: String::new(),
     })
 }
 
@@ -118,6 +179,8 @@ pub fn prebuilt(bzimage: &Path, kdir: &Path) -> Result<BuiltKernel> {
         bzimage: bzimage.canonicalize()?,
         kdir: kdir.canonicalize()?,
         key,
+        cmdline: String::new(),
+        preload: Vec::new(),
     })
 }
 
@@ -188,19 +251,8 @@ pub fn lock(path: &Path, what: &str) -> Result<CacheLock> {
     Ok(CacheLock(file))
 }
 
-/// The version apt would fetch for a package, or a clear error.
-fn debian_candidate(package: &str) -> Result<String> {
-    tools::APT_GET.require()?;
-    let out = tools::run(Command::new("apt-cache").args(["policy", package]))?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    match text.lines().find_map(|l| l.trim().strip_prefix("Candidate:")).map(str::trim) {
-        Some(v) if !v.is_empty() && v != "(none)" => Ok(v.to_owned()),
-        _ => bail!("apt knows no version of {package}: run `sudo apt-get update` (and enable the suite that has it)"),
-    }
-}
-
 /// Unpacks a Debian linux-source package; returns the kernel tree.
-fn fetch_debian(package: &str, version: &str) -> Result<PathBuf> {
+fn fetch_debian(apt: &Apt, package: &str, version: &str) -> Result<PathBuf> {
     let dir = paths::cache_dir().join("src").join(format!("{package}_{}", sanitize(version)));
     let done = dir.join(".kulink-complete");
     let _lock = lock(&dir.with_extension("lock"), &format!("{package} {version}"))?;
@@ -209,20 +261,8 @@ fn fetch_debian(package: &str, version: &str) -> Result<PathBuf> {
         let _ = fs::remove_dir_all(&dir);
         let tmp = dir.with_extension("download");
         let _ = fs::remove_dir_all(&tmp);
-        fs::create_dir_all(&tmp)?;
-        eprintln!("kulink: fetching {package} {version} with apt-get download");
-        // apt's output goes to stderr: stdout may be carrying --json.
-        let status = Command::new("apt-get")
-            .args(["-o", "APT::Sandbox::User=root", "download", &format!("{package}={version}")])
-            .current_dir(&tmp)
-            .stdout(std::io::stderr())
-            .status()
-            .context("run apt-get download")?;
-        if !status.success() {
-            bail!("apt-get download {package}={version} failed: is the archive reachable (`sudo apt-get update`)?");
-        }
-        let deb = only_file(&tmp, ".deb")?;
-        tools::run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(tmp.join("x")))?;
+        let deb = apt.download(package, version, &tmp)?;
+        apt::extract(&deb, &tmp.join("x"))?;
         let tarball = only_file(&tmp.join("x/usr/src"), ".tar.xz")?;
         eprintln!("kulink: unpacking {}", tarball.file_name().unwrap_or_default().to_string_lossy());
         fs::create_dir_all(&dir)?;
@@ -231,6 +271,23 @@ fn fetch_debian(package: &str, version: &str) -> Result<PathBuf> {
         fs::write(&done, version)?;
     }
     kernel_tree_in(&dir)
+}
+
+/// Downloads a release tarball once into the cache.
+fn fetch_tarball(url: &str) -> Result<PathBuf> {
+    let name = url.rsplit('/').next().filter(|n| !n.is_empty()).context("tarball URL has no file name")?;
+    let dir = paths::cache_dir().join("downloads");
+    let dest = dir.join(name);
+    let _lock = lock(&dest.with_extension("lock"), name)?;
+    if !dest.exists() {
+        tools::CURL.require()?;
+        fs::create_dir_all(&dir)?;
+        eprintln!("kulink: downloading {url}");
+        let part = dest.with_extension("part");
+        tools::run(Command::new("curl").args(["-fL", "--retry", "2", "--connect-timeout", "20", "-o"]).arg(&part).arg(url))?;
+        fs::rename(&part, &dest)?;
+    }
+    Ok(dest)
 }
 
 fn only_file(dir: &Path, suffix: &str) -> Result<PathBuf> {
@@ -290,8 +347,12 @@ fn resolve_source(spec: &KernelSpec) -> Result<(PathBuf, String)> {
     let mut errors = Vec::new();
     for source in &spec.sources {
         let attempt = match source {
-            Source::Debian(pkg) => debian_candidate(pkg).and_then(|v| Ok((fetch_debian(pkg, &v)?, v))),
-            Source::Path(p) => local_tree(p),
+            Source::Debian { debian, suites } => Apt::for_suites(suites).and_then(|apt| {
+                let version = apt.candidate(debian)?;
+                Ok((fetch_debian(&apt, debian, &version)?, version))
+            }),
+            Source::Tarball { tarball } => fetch_tarball(tarball).and_then(|t| local_tree(&t)),
+            Source::Path { path } => local_tree(path),
         };
         match attempt {
             Ok(found) => return Ok(found),
@@ -303,19 +364,30 @@ fn resolve_source(spec: &KernelSpec) -> Result<(PathBuf, String)> {
 
 /// Builds (or finds in the cache) the kernel a spec describes.
 pub fn ensure_built(spec: &KernelSpec) -> Result<BuiltKernel> {
+    if spec.kind() == Kind::Distro {
+        return distro::ensure(spec);
+    }
     tools::require_all(tools::KERNEL_BUILD)?;
     let (tree, source_version) = resolve_source(spec)?;
     let key = build_key(spec, &source_version)?;
     let build = paths::cache_dir().join("kernels").join(&key);
     let stamp = build.join(".kulink-built");
-    let is_tree = matches!(spec.sources.first(), Some(Source::Path(p)) if p.is_dir());
+    let is_tree = matches!(spec.sources.first(), Some(Source::Path { path }) if path.is_dir());
     let _lock = lock(&build.with_extension("lock"), &format!("kernel {key}"))?;
     if !stamp.exists() || is_tree {
         build_kernel(spec, &tree, &build)?;
         fs::write(&stamp, &source_version)?;
     }
     let release = fs::read_to_string(build.join("include/config/kernel.release"))?.trim().to_owned();
-    Ok(BuiltKernel { id: spec.id.clone(), release, bzimage: build.join("arch/x86/boot/bzImage"), kdir: build, key })
+    Ok(BuiltKernel {
+        id: spec.id.clone(),
+        release,
+        bzimage: build.join("arch/x86/boot/bzImage"),
+        kdir: build,
+        key,
+        cmdline: spec.cmdline.clone(),
+        preload: Vec::new(),
+    })
 }
 
 /// Is this spec's build already in the cache? (No fetching, no building.)
@@ -414,13 +486,27 @@ mod tests {
             version = "6.1"
             default = true
             fragments = ["base.config"]
-            sources = [{ debian = "linux-source-6.1" }, { path = "/src/linux" }]
+            sources = [
+                { debian = "linux-source-6.1" },
+                { debian = "linux-source-7.3", suites = ["sid"] },
+                { tarball = "https://example.org/linux-6.1.1.tar.xz" },
+                { path = "/src/linux" },
+            ]
+
+            [[kernel]]
+            id = "distro"
+            version = "6.1"
+            distro = "linux-image-cloud-amd64"
         "#;
         let list = parse_list(text).unwrap();
         assert_eq!(list[0].id, "6.1");
-        assert!(matches!(&list[0].sources[0], Source::Debian(p) if p == "linux-source-6.1"));
-        assert!(matches!(&list[0].sources[1], Source::Path(p) if p == Path::new("/src/linux")));
+        assert!(matches!(&list[0].sources[0], Source::Debian { debian, suites } if debian == "linux-source-6.1" && suites.is_empty()));
+        assert!(matches!(&list[0].sources[1], Source::Debian { suites, .. } if suites == &["sid"]));
+        assert!(matches!(&list[0].sources[2], Source::Tarball { tarball } if tarball.ends_with("6.1.1.tar.xz")));
+        assert!(matches!(&list[0].sources[3], Source::Path { path } if path == Path::new("/src/linux")));
+        assert_eq!((list[0].kind(), list[1].kind()), (Kind::Source, Kind::Distro));
         assert!(parse_list(&text.replace("default = true", "")).is_err());
+        assert!(parse_list(&text.replace("id = \"distro\"", "id = \"6.1\"")).is_err(), "ids are unique");
     }
 
     #[test]

@@ -7,8 +7,10 @@
 //! [`report`] judge what came back; [`job`] is the main job end to end.
 
 pub mod agent_link;
+pub mod apt;
 pub mod artifacts;
 pub mod cpio;
+pub mod distro;
 pub mod frames;
 pub mod initramfs;
 pub mod job;

@@ -21,6 +21,8 @@ pub const TAR: Tool = Tool { program: "tar", package: "tar" };
 pub const XZ: Tool = Tool { program: "xz", package: "xz-utils" };
 pub const APT_GET: Tool = Tool { program: "apt-get", package: "apt" };
 pub const DPKG_DEB: Tool = Tool { program: "dpkg-deb", package: "dpkg" };
+pub const CURL: Tool = Tool { program: "curl", package: "curl" };
+pub const MODINFO: Tool = Tool { program: "modinfo", package: "kmod" };
 
 /// Tools a kernel build from source needs.
 pub const KERNEL_BUILD: &[Tool] = &[MAKE, GCC, FLEX, BISON, BC, TAR, XZ];

@@ -97,11 +97,10 @@ impl Vm {
             accel,
             kernel: art.kernel.bzimage.clone(),
             initrd: dir.join("initramfs.cpio"),
-            cmdline: qemu::kernel_cmdline(
-                &opts.wire,
-                &opts.subscribers,
-                &if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() },
-            ),
+            cmdline: qemu::kernel_cmdline(&opts.wire, &opts.subscribers, &{
+                let clock = if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() };
+                format!("{clock} {}", art.kernel.cmdline).trim().to_owned()
+            }),
             memory_mb: opts.memory_mb,
             console_log: dir.join("console.log"),
             control_socket: dir.join("ctl.sock"),
@@ -109,7 +108,7 @@ impl Vm {
             wire_peer: dir.join("peer.sock"),
             wire: opts.wire,
         };
-        initramfs::write(&cfg.initrd, &art.agent, &art.module).map_err(other)?;
+        initramfs::write(&cfg.initrd, &art.agent, &art.module, &art.kernel.preload).map_err(other)?;
         let listener = UnixListener::bind(&cfg.control_socket).context("bind the control socket").map_err(other)?;
         let peer = Peer::bind(&cfg.wire_peer, &cfg.wire_guest, opts.wire).map_err(other)?;
 

@@ -1,0 +1,188 @@
+//! Debian packages through apt: the host's own configuration, or, for other
+//! suites, a private apt configuration in the cache that points at the same
+//! mirror the host uses (never a mirror of our own choosing).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{bail, Context, Result};
+
+use crate::{paths, tools};
+
+/// Refresh a private package list once it is older than this.
+const LISTS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+
+/// How to call apt: the host's configuration, or a private one.
+#[derive(Debug, Clone, Default)]
+pub struct Apt {
+    options: Vec<String>,
+}
+
+impl Apt {
+    /// The host's apt, as configured.
+    pub fn host() -> Self {
+        Self::default()
+    }
+
+    /// A private apt that knows `suites` of the host's Debian mirror.
+    /// `KULINK_DEBIAN_MIRROR` names the mirror when the host has none.
+    pub fn for_suites(suites: &[String]) -> Result<Self> {
+        if suites.is_empty() {
+            return Ok(Self::host());
+        }
+        let mirror = match std::env::var("KULINK_DEBIAN_MIRROR") {
+            Ok(m) => m,
+            Err(_) => host_debian_mirror()?,
+        };
+        let dir = paths::cache_dir().join("apt").join(suites.join("+"));
+        for sub in ["lists/partial", "cache/archives/partial"] {
+            fs::create_dir_all(dir.join(sub))?;
+        }
+        let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
+        let list: String =
+            suites.iter().map(|s| format!("deb [signed-by={keyring}] {mirror} {s} main\n")).collect();
+        let list_path = dir.join("sources.list");
+        let changed = fs::read_to_string(&list_path).ok().as_deref() != Some(list.as_str());
+        fs::write(&list_path, &list)?;
+        let apt = Self {
+            options: vec![
+                format!("Dir::Etc::SourceList={}", list_path.display()),
+                "Dir::Etc::SourceParts=/nonexistent".into(),
+                format!("Dir::State::Lists={}", dir.join("lists").display()),
+                format!("Dir::Cache={}", dir.join("cache").display()),
+                "Dir::State::Status=/dev/null".into(),
+                "APT::Sandbox::User=root".into(),
+            ],
+        };
+        let stamp = dir.join("updated");
+        let stale = fs::metadata(&stamp)
+            .and_then(|m| m.modified())
+            .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > LISTS_MAX_AGE)
+            .unwrap_or(true);
+        if changed || stale {
+            eprintln!("kulink: apt-get update for {} from the host's mirror", suites.join(", "));
+            let out = apt.command("apt-get").arg("update").stdout(Stdio::null()).output()?;
+            if !out.status.success() {
+                bail!("apt-get update for {suites:?} failed:\n{}", tools::tail(&String::from_utf8_lossy(&out.stderr), 10));
+            }
+            fs::write(&stamp, "")?;
+        }
+        Ok(apt)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        for o in &self.options {
+            c.arg("-o").arg(o);
+        }
+        c
+    }
+
+    /// The version apt would fetch, or a clear error.
+    pub fn candidate(&self, package: &str) -> Result<String> {
+        tools::APT_GET.require()?;
+        let out = tools::run(self.command("apt-cache").args(["policy", package]))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.lines().find_map(|l| l.trim().strip_prefix("Candidate:")).map(str::trim) {
+            Some(v) if !v.is_empty() && v != "(none)" => Ok(v.to_owned()),
+            _ => bail!("apt knows no version of {package}: run `sudo apt-get update` (and enable the suite that has it)"),
+        }
+    }
+
+    /// The package a virtual or meta package depends on first (e.g. the
+    /// versioned image behind `linux-image-cloud-amd64`).
+    pub fn first_dependency(&self, package: &str) -> Result<String> {
+        let out = tools::run(self.command("apt-cache").args(["depends", "--no-recommends", package]))?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("Depends:").map(|d| d.trim().to_owned()))
+            .with_context(|| format!("{package} depends on nothing"))
+    }
+
+    /// Downloads `package=version` into `dir`; returns the .deb.
+    pub fn download(&self, package: &str, version: &str, dir: &Path) -> Result<PathBuf> {
+        fs::create_dir_all(dir)?;
+        eprintln!("kulink: fetching {package} {version} with apt-get download");
+        // apt's output goes to stderr: stdout may be carrying --json.
+        let status = self
+            .command("apt-get")
+            .args(["-o", "APT::Sandbox::User=root", "download", &format!("{package}={version}")])
+            .current_dir(dir)
+            .stdout(std::io::stderr())
+            .status()
+            .context("run apt-get download")?;
+        if !status.success() {
+            bail!("apt-get download {package}={version} failed: is the archive reachable (`sudo apt-get update`)?");
+        }
+        let prefix = format!("{package}_");
+        fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
+            .with_context(|| format!("apt-get download left no {package} .deb in {}", dir.display()))
+    }
+}
+
+/// Unpacks a .deb's files under `root` (no install, no scripts).
+pub fn extract(deb: &Path, root: &Path) -> Result<()> {
+    tools::DPKG_DEB.require()?;
+    tools::run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(root)).map(drop)
+}
+
+/// The first Debian archive URI in the host's apt sources (not the security
+/// archive, whose layout differs).
+pub fn host_debian_mirror() -> Result<String> {
+    let mut texts = Vec::new();
+    if let Ok(t) = fs::read_to_string("/etc/apt/sources.list") {
+        texts.push(t);
+    }
+    if let Ok(dir) = fs::read_dir("/etc/apt/sources.list.d") {
+        for e in dir.flatten() {
+            let p = e.path();
+            if p.extension().is_some_and(|x| x == "sources" || x == "list") {
+                texts.extend(fs::read_to_string(&p).ok());
+            }
+        }
+    }
+    texts
+        .iter()
+        .find_map(|t| debian_mirror_in(t))
+        .context("the host's apt sources name no Debian mirror: set KULINK_DEBIAN_MIRROR to one")
+}
+
+/// Finds a Debian mirror in one sources file, one-line or deb822 format.
+fn debian_mirror_in(text: &str) -> Option<String> {
+    let is_debian = |uri: &str| {
+        let uri = uri.trim_end_matches('/');
+        uri.ends_with("/debian") && (uri.starts_with("http://") || uri.starts_with("https://"))
+    };
+    for line in text.lines().map(str::trim) {
+        if let Some(rest) = line.strip_prefix("deb ") {
+            let uri = rest.split_whitespace().find(|w| w.contains("://"))?;
+            if is_debian(uri) {
+                return Some(uri.trim_end_matches('/').to_owned());
+            }
+        }
+        if let Some(uris) = line.strip_prefix("URIs:") {
+            if let Some(uri) = uris.split_whitespace().find(|u| is_debian(u)) {
+                return Some(uri.trim_end_matches('/').to_owned());
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mirror_is_found_in_both_source_formats_but_not_security() {
+        let deb822 = "Types: deb\nURIs: http://mirror.example/debian-security\n\nTypes: deb\nURIs: http://mirror.example/debian/\nSuites: bookworm\n";
+        assert_eq!(debian_mirror_in(deb822).as_deref(), Some("http://mirror.example/debian"));
+        let one_line = "# comment\ndeb [arch=amd64] https://m.example/debian bookworm main\n";
+        assert_eq!(debian_mirror_in(one_line).as_deref(), Some("https://m.example/debian"));
+        assert_eq!(debian_mirror_in("deb http://archive.example/ubuntu noble main\n"), None);
+    }
+}
