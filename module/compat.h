@@ -23,15 +23,7 @@
 #define timer_container_of from_timer
 #endif
 
-/*
- * sysctl: handlers take a const table from 6.11; tables lose their empty
- * sentinel entry (6.6 accepts both, 6.12 rejects it).
- */
-#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 11, 0)
-#define KULINK_CTL_TABLE const struct ctl_table
-#else
-#define KULINK_CTL_TABLE struct ctl_table
-#endif
+/* sysctl tables lose their empty sentinel (6.6 accepts both, 6.12 not). */
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 6, 0)
 #define KULINK_CTL_SENTINEL
 #else

@@ -11,7 +11,7 @@ static int kulink_batch_max = 64;
 static int kulink_ring_pages_max = 256;
 static int kulink_umh_rate_max = 1000;
 
-static KULINK_CTL_TABLE kulink_sysctl_table[] = {
+static struct ctl_table kulink_sysctl_table[] = {
 	{
 		.procname = "enabled",
 		.data = &kulink_config.enabled,

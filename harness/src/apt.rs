@@ -41,8 +41,7 @@ impl Apt {
             fs::create_dir_all(dir.join(sub))?;
         }
         let keyring = "/usr/share/keyrings/debian-archive-keyring.gpg";
-        let list: String =
-            suites.iter().map(|s| format!("deb [signed-by={keyring}] {mirror} {s} main\n")).collect();
+        let list: String = suites.iter().map(|s| format!("deb [signed-by={keyring}] {mirror} {s} main\n")).collect();
         let list_path = dir.join("sources.list");
         let changed = fs::read_to_string(&list_path).ok().as_deref() != Some(list.as_str());
         fs::write(&list_path, &list)?;
@@ -65,7 +64,10 @@ impl Apt {
             eprintln!("kulink: apt-get update for {} from the host's mirror", suites.join(", "));
             let out = apt.command("apt-get").arg("update").stdout(Stdio::null()).output()?;
             if !out.status.success() {
-                bail!("apt-get update for {suites:?} failed:\n{}", tools::tail(&String::from_utf8_lossy(&out.stderr), 10));
+                bail!(
+                    "apt-get update for {suites:?} failed:\n{}",
+                    tools::tail(&String::from_utf8_lossy(&out.stderr), 10)
+                );
             }
             fs::write(&stamp, "")?;
         }
@@ -87,7 +89,9 @@ impl Apt {
         let text = String::from_utf8_lossy(&out.stdout);
         match text.lines().find_map(|l| l.trim().strip_prefix("Candidate:")).map(str::trim) {
             Some(v) if !v.is_empty() && v != "(none)" => Ok(v.to_owned()),
-            _ => bail!("apt knows no version of {package}: run `sudo apt-get update` (and enable the suite that has it)"),
+            _ => {
+                bail!("apt knows no version of {package}: run `sudo apt-get update` (and enable the suite that has it)")
+            }
         }
     }
 

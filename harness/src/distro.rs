@@ -51,7 +51,15 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
         bail!("{image} {version} did not unpack to a kernel and headers in {}", root.display());
     }
     let preload = preload_order(&root.join(format!("lib/modules/{flavour}")), NEEDED)?;
-    Ok(BuiltKernel { id: spec.id.clone(), release: flavour, bzimage, kdir, key, cmdline: spec.cmdline.clone(), preload })
+    Ok(BuiltKernel {
+        id: spec.id.clone(),
+        release: flavour,
+        bzimage,
+        kdir,
+        key,
+        cmdline: spec.cmdline.clone(),
+        preload,
+    })
 }
 
 /// linux-headers-X needs its -common part and linux-kbuild (host tools).

@@ -284,7 +284,9 @@ fn fetch_tarball(url: &str) -> Result<PathBuf> {
         fs::create_dir_all(&dir)?;
         eprintln!("kulink: downloading {url}");
         let part = dest.with_extension("part");
-        tools::run(Command::new("curl").args(["-fL", "--retry", "2", "--connect-timeout", "20", "-o"]).arg(&part).arg(url))?;
+        tools::run(
+            Command::new("curl").args(["-fL", "--retry", "2", "--connect-timeout", "20", "-o"]).arg(&part).arg(url),
+        )?;
         fs::rename(&part, &dest)?;
     }
     Ok(dest)
@@ -500,7 +502,9 @@ mod tests {
         "#;
         let list = parse_list(text).unwrap();
         assert_eq!(list[0].id, "6.1");
-        assert!(matches!(&list[0].sources[0], Source::Debian { debian, suites } if debian == "linux-source-6.1" && suites.is_empty()));
+        assert!(
+            matches!(&list[0].sources[0], Source::Debian { debian, suites } if debian == "linux-source-6.1" && suites.is_empty())
+        );
         assert!(matches!(&list[0].sources[1], Source::Debian { suites, .. } if suites == &["sid"]));
         assert!(matches!(&list[0].sources[2], Source::Tarball { tarball } if tarball.ends_with("6.1.1.tar.xz")));
         assert!(matches!(&list[0].sources[3], Source::Path { path } if path == Path::new("/src/linux")));

@@ -1,6 +1,7 @@
 //! /dev/kulink: binary records through read(), synthetic events through
 //! write(), and the ioctls with their error codes.
 
+#[macro_use]
 mod common;
 
 use kulink::plan::{Expected, Plan};
@@ -9,9 +10,8 @@ use kulink::verify;
 use kulink_wire::control::{channel, Command};
 use kulink_wire::{uapi, Event};
 
-#[test]
-fn chardev_read_returns_every_event() {
-    let mut vm = common::boot(&[]);
+fn chardev_read_returns_every_event(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 16);
     let events = session::inject(&mut vm, &plan, &[listener(channel::CHARDEV)], false).unwrap().events;
     common::assert_delivered(&vm, &plan, &events, &listener(channel::CHARDEV));
@@ -22,9 +22,8 @@ fn chardev_read_returns_every_event() {
     common::finish(vm);
 }
 
-#[test]
-fn chardev_ioctls_and_bad_arguments() {
-    let mut vm = common::boot(&[]);
+fn chardev_ioctls_and_bad_arguments(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let result = session::check(&mut vm, channel::CHARDEV).unwrap();
     assert!(result.passed, "{:#?}", result.detail);
     for errno in ["Bad address", "Inappropriate ioctl for device", "Invalid argument", "Resource temporarily"] {
@@ -35,9 +34,8 @@ fn chardev_ioctls_and_bad_arguments() {
 
 /// An event written to the device is numbered by the kernel and goes out
 /// on every channel, marked synthetic.
-#[test]
-fn a_written_event_appears_on_every_channel_marked_synthetic() {
-    let mut vm = common::boot(&["u"]);
+fn a_written_event_appears_on_every_channel_marked_synthetic(kernel: &str) {
+    let mut vm = common::boot(kernel, &["u"]);
     let event = Event {
         seq: 0,
         tstamp_ns: 0,
@@ -75,3 +73,9 @@ fn a_written_event_appears_on_every_channel_marked_synthetic() {
     assert_eq!((stats.synthetic, stats.events_built), (1, 1));
     common::finish(vm);
 }
+
+matrix!(
+    chardev_read_returns_every_event,
+    chardev_ioctls_and_bad_arguments,
+    a_written_event_appears_on_every_channel_marked_synthetic
+);

@@ -1,6 +1,7 @@
 //! The kthread relay: the hook queues, a kernel thread delivers on the
 //! `relay` multicast group.
 
+#[macro_use]
 mod common;
 
 use kulink::plan::Plan;
@@ -8,9 +9,8 @@ use kulink::session::{self, listener, multicast};
 use kulink::verify;
 use kulink_wire::control::channel;
 
-#[test]
-fn relay_delivers_every_event_as_the_hook_saw_it() {
-    let mut vm = common::boot(&[]);
+fn relay_delivers_every_event_as_the_hook_saw_it(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 24);
     let relay = listener(channel::KTHREAD_RELAY);
     let events = session::inject(&mut vm, &plan, &[relay.clone(), multicast()], false).unwrap().events;
@@ -22,3 +22,5 @@ fn relay_delivers_every_event_as_the_hook_saw_it() {
     assert_eq!((stats.relay_sent, stats.relay_dropped), (plan.expected().len() as u64, 0));
     common::finish(vm);
 }
+
+matrix!(relay_delivers_every_event_as_the_hook_saw_it);

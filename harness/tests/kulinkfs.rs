@@ -1,5 +1,6 @@
 //! kulinkfs: the module's own file system, `log` and `stats` read with cat.
 
+#[macro_use]
 mod common;
 
 use kulink::plan::Plan;
@@ -7,9 +8,8 @@ use kulink::session::{self, listener};
 use kulink_wire::control::channel;
 use kulink_wire::Stats;
 
-#[test]
-fn kulinkfs_log_and_stats() {
-    let mut vm = common::boot(&[]);
+fn kulinkfs_log_and_stats(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 16);
     // Every push channel done (usermode helpers last), so counters are still.
     session::inject(&mut vm, &plan, &session::push_listeners(), false).unwrap();
@@ -21,3 +21,5 @@ fn kulinkfs_log_and_stats() {
     assert!(mounts.lines().any(|l| l.contains(" /mnt/kulink kulinkfs ")), "{mounts}");
     common::finish(vm);
 }
+
+matrix!(kulinkfs_log_and_stats);

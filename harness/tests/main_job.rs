@@ -1,5 +1,6 @@
 //! `kulink run` end to end: the report users see, and its verdict.
 
+#[macro_use]
 mod common;
 
 use kulink::artifacts::KernelChoice;
@@ -7,11 +8,10 @@ use kulink::job::{self, JobOptions, CHANNELS};
 use kulink::qemu::AccelChoice;
 use kulink::report::ChannelReport;
 
-#[test]
-fn main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log() {
-    common::artifacts(); // build once, with the shared error message
-    let kernel = KernelChoice::Listed(std::env::var("KULINK_KERNEL").ok());
-    let report = job::run(&JobOptions { kernel, accel: AccelChoice::Auto, echoes: 32 }).unwrap();
+fn main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log(kernel: &str) {
+    common::artifacts(kernel); // build once, with the shared error message
+    let choice = KernelChoice::Listed(Some(kernel.to_owned()));
+    let report = job::run(&JobOptions { kernel: choice, accel: AccelChoice::Auto, echoes: 32 }).unwrap();
     assert!(report.passed, "{}", report.table());
     assert_eq!(report.injected, 36);
     let names: Vec<&str> = report.channels.iter().map(ChannelReport::name).collect();
@@ -47,3 +47,5 @@ fn main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log() {
         }
     }
 }
+
+matrix!(main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log);

@@ -1,6 +1,7 @@
 //! The mmap ring: read in place by the agent, every record equal to the
 //! generic netlink copy of the same event.
 
+#[macro_use]
 mod common;
 
 use kulink::plan::Plan;
@@ -8,9 +9,8 @@ use kulink::session::{self, listener, multicast};
 use kulink::verify;
 use kulink_wire::control::channel;
 
-#[test]
-fn ring_records_equal_the_netlink_copy() {
-    let mut vm = common::boot(&[]);
+fn ring_records_equal_the_netlink_copy(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 24);
     let ring = listener(channel::MMAP_RING);
     let events = session::inject(&mut vm, &plan, &[ring.clone(), multicast()], false).unwrap().events;
@@ -22,3 +22,5 @@ fn ring_records_equal_the_netlink_copy() {
     assert_eq!((stats.ring_written, stats.ring_overflow), (plan.expected().len() as u64, 0));
     common::finish(vm);
 }
+
+matrix!(ring_records_equal_the_netlink_copy);

@@ -1,5 +1,6 @@
 //! Generic netlink delivery, multicast and unicast, proven on a real kernel.
 
+#[macro_use]
 mod common;
 
 use std::collections::BTreeSet;
@@ -10,9 +11,8 @@ use kulink::session::{self, multicast, unicast};
 use kulink::verify;
 use kulink_wire::control::{channel, Command};
 
-#[test]
-fn multicast_events_equal_injected_field_by_field() {
-    let mut vm = common::boot(&[]);
+fn multicast_events_equal_injected_field_by_field(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 24);
     let events = session::inject(&mut vm, &plan, &[multicast()], false).unwrap().events;
     let got = verify::of_listener(&events, &multicast());
@@ -38,9 +38,8 @@ fn multicast_events_equal_injected_field_by_field() {
     common::finish(vm);
 }
 
-#[test]
-fn two_unicast_subscribers_both_get_every_event() {
-    let mut vm = common::boot(&["a", "b"]);
+fn two_unicast_subscribers_both_get_every_event(kernel: &str) {
+    let mut vm = common::boot(kernel, &["a", "b"]);
     let plan = Plan::echoes(&vm.wire, 0x3000, 40, 1);
     let listeners = [unicast("a"), unicast("b"), multicast()];
     let events = session::inject(&mut vm, &plan, &listeners, false).unwrap().events;
@@ -59,9 +58,8 @@ fn two_unicast_subscribers_both_get_every_event() {
 /// The "Ctrl+C and start it again" case: a subscriber's process dies without
 /// UNSUBSCRIBE; the module must forget it, and a new one gets every later
 /// event exactly once.
-#[test]
-fn closed_subscriber_is_dropped_and_its_successor_gets_every_later_event() {
-    let mut vm = common::boot(&["first"]);
+fn closed_subscriber_is_dropped_and_its_successor_gets_every_later_event(kernel: &str) {
+    let mut vm = common::boot(kernel, &["first"]);
     let before = Plan::echoes(&vm.wire, 0x4000, 10, 1);
     let events = session::inject(&mut vm, &before, &[unicast("first")], false).unwrap().events;
     let first = verify::check(&unicast("first"), &before.expected(), &events, vm.ready.eth0_ifindex);
@@ -90,9 +88,8 @@ fn closed_subscriber_is_dropped_and_its_successor_gets_every_later_event() {
     common::finish(vm);
 }
 
-#[test]
-fn non_icmp_and_truncated_frames_give_no_event() {
-    let mut vm = common::boot(&["u"]);
+fn non_icmp_and_truncated_frames_give_no_event(kernel: &str) {
+    let mut vm = common::boot(kernel, &["u"]);
     let plan = Plan::silent(&vm.wire);
     let before = vm.stats().unwrap();
     let listeners = [multicast(), unicast("u")];
@@ -114,9 +111,8 @@ fn non_icmp_and_truncated_frames_give_no_event() {
     common::finish(vm);
 }
 
-#[test]
-fn echo_replies_come_back_on_the_wire() {
-    let mut vm = common::boot(&[]);
+fn echo_replies_come_back_on_the_wire(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let plan = Plan::echoes(&vm.wire, 0x6000, 20, 1);
     session::inject(&mut vm, &plan, &[multicast()], false).unwrap();
     let want = plan.echo_replies();
@@ -133,9 +129,8 @@ fn echo_replies_come_back_on_the_wire() {
 
 /// Loopback traffic crosses PRE_ROUTING too: kulink reports it like any other
 /// packet, with `lo`'s ifindex, so a consumer can tell it from wire traffic.
-#[test]
-fn loopback_icmp_is_reported_with_the_loopback_ifindex() {
-    let mut vm = common::boot(&[]);
+fn loopback_icmp_is_reported_with_the_loopback_ifindex(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     vm.request(Command::PingLoopback { id: 0x7000, count: 3 }).unwrap();
     let delivered = vm
         .link
@@ -156,3 +151,12 @@ fn loopback_icmp_is_reported_with_the_loopback_ifindex() {
     assert_eq!(got, want);
     common::finish(vm);
 }
+
+matrix!(
+    multicast_events_equal_injected_field_by_field,
+    two_unicast_subscribers_both_get_every_event,
+    closed_subscriber_is_dropped_and_its_successor_gets_every_later_event,
+    non_icmp_and_truncated_frames_give_no_event,
+    echo_replies_come_back_on_the_wire,
+    loopback_icmp_is_reported_with_the_loopback_ifindex
+);

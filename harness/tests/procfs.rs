@@ -1,5 +1,6 @@
 //! /proc/kulink: recent events as text, the counters, and the control file.
 
+#[macro_use]
 mod common;
 
 use kulink::plan::Plan;
@@ -7,9 +8,8 @@ use kulink::session::{self, listener};
 use kulink_wire::control::channel;
 use kulink_wire::Stats;
 
-#[test]
-fn procfs_events_stats_and_control() {
-    let mut vm = common::boot(&[]);
+fn procfs_events_stats_and_control(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 16);
     // Every push channel done (usermode helpers last), so counters are still.
     session::inject(&mut vm, &plan, &session::push_listeners(), false).unwrap();
@@ -33,3 +33,5 @@ fn procfs_events_stats_and_control() {
     assert_eq!((after.events_built, after.packets_seen, after.mcast_sent), (0, 0, 0), "{after:?}");
     common::finish(vm);
 }
+
+matrix!(procfs_events_stats_and_control);

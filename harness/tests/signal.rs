@@ -1,6 +1,7 @@
 //! Signals: SIGIO via fasync, and a real-time signal whose si_int is the
 //! event's sequence number.
 
+#[macro_use]
 mod common;
 
 use kulink::plan::Plan;
@@ -8,9 +9,8 @@ use kulink::session::{self, listener, multicast};
 use kulink::verify;
 use kulink_wire::control::{channel, Command};
 
-#[test]
-fn sigio_announces_every_event() {
-    let mut vm = common::boot(&[]);
+fn sigio_announces_every_event(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 16);
     let sigio = listener(channel::SIGNAL_SIGIO);
     let events = session::inject(&mut vm, &plan, std::slice::from_ref(&sigio), false).unwrap().events;
@@ -19,9 +19,8 @@ fn sigio_announces_every_event() {
     common::finish(vm);
 }
 
-#[test]
-fn rt_signal_carries_each_event_seq() {
-    let mut vm = common::boot(&[]);
+fn rt_signal_carries_each_event_seq(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 16);
     let collected = session::inject(&mut vm, &plan, &[multicast()], true).unwrap();
     let reference = verify::of_listener(&collected.events, &multicast());
@@ -37,9 +36,8 @@ fn rt_signal_carries_each_event_seq() {
 
 /// A process that registered and exited leaves nothing behind: later events
 /// signal only the agent, and nothing is attempted for the dead process.
-#[test]
-fn rt_registration_ends_with_the_process() {
-    let mut vm = common::boot(&[]);
+fn rt_registration_ends_with_the_process(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     vm.request(Command::SignalChild).unwrap();
     let plan = Plan::echoes(&vm.wire, 0x1500, 8, 1);
     let collected = session::inject(&mut vm, &plan, &[multicast()], true).unwrap();
@@ -48,3 +46,5 @@ fn rt_registration_ends_with_the_process() {
     assert_eq!((stats.sigrt_sent, stats.sigrt_failed), (9, 0), "{stats:?}");
     common::finish(vm);
 }
+
+matrix!(sigio_announces_every_event, rt_signal_carries_each_event_seq, rt_registration_ends_with_the_process);

@@ -1,13 +1,13 @@
 //! setsockopt/getsockopt registered by the module with nf_register_sockopt.
 
+#[macro_use]
 mod common;
 
 use kulink::session;
 use kulink_wire::control::channel;
 
-#[test]
-fn sockopt_round_trip_lengths_and_capability() {
-    let mut vm = common::boot(&[]);
+fn sockopt_round_trip_lengths_and_capability(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let result = session::check(&mut vm, channel::SOCKOPT).unwrap();
     assert!(result.passed, "{:#?}", result.detail);
     let detail = result.detail.join("\n");
@@ -15,3 +15,5 @@ fn sockopt_round_trip_lengths_and_capability() {
     assert!(detail.contains("without CAP_NET_ADMIN fails with \"Operation not permitted"), "{detail}");
     common::finish(vm);
 }
+
+matrix!(sockopt_round_trip_lengths_and_capability);

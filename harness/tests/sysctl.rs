@@ -1,6 +1,7 @@
 //! /proc/sys/kulink: each setting changes what is reported; bad values fail
 //! and change nothing.
 
+#[macro_use]
 mod common;
 
 use kulink::plan::Plan;
@@ -8,18 +9,16 @@ use kulink::session::{self, multicast};
 use kulink::{frames, verify};
 use kulink_wire::control::channel;
 
-#[test]
-fn out_of_range_writes_fail_and_change_nothing() {
-    let mut vm = common::boot(&[]);
+fn out_of_range_writes_fail_and_change_nothing(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     let result = session::check(&mut vm, channel::SYSCTL).unwrap();
     assert!(result.passed, "{:#?}", result.detail);
     assert!(result.detail.len() >= 20, "every bad value and its read-back: {:#?}", result.detail);
     common::finish(vm);
 }
 
-#[test]
-fn enabled_zero_stops_events_and_the_type_mask_filters() {
-    let mut vm = common::boot(&[]);
+fn enabled_zero_stops_events_and_the_type_mask_filters(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     session::write(&mut vm, "/proc/sys/kulink/enabled", "0\n").unwrap();
     let quiet = Plan::echoes(&vm.wire, 0x1100, 5, 1);
     for injection in &quiet.injections {
@@ -43,9 +42,8 @@ fn enabled_zero_stops_events_and_the_type_mask_filters() {
     common::finish(vm);
 }
 
-#[test]
-fn batch_packs_several_events_into_one_message() {
-    let mut vm = common::boot(&[]);
+fn batch_packs_several_events_into_one_message(kernel: &str) {
+    let mut vm = common::boot(kernel, &[]);
     session::write(&mut vm, "/proc/sys/kulink/batch", "8\n").unwrap();
     let plan = Plan::echoes(&vm.wire, 0x1300, 23, 1);
     let events = session::inject(&mut vm, &plan, &[multicast()], false).unwrap().events;
@@ -57,3 +55,9 @@ fn batch_packs_several_events_into_one_message() {
     assert!(stats.mcast_sent < 24 && stats.mcast_sent >= 3, "{stats:?}");
     common::finish(vm);
 }
+
+matrix!(
+    out_of_range_writes_fail_and_change_nothing,
+    enabled_zero_stops_events_and_the_type_mask_filters,
+    batch_packs_several_events_into_one_message
+);

@@ -1,14 +1,14 @@
 //! /sys/kernel/kulink: version and per-channel counters.
 
+#[macro_use]
 mod common;
 
 use kulink::plan::Plan;
 use kulink::session;
 use kulink_wire::control::channel;
 
-#[test]
-fn sysfs_counters_equal_get_stats_after_traffic() {
-    let mut vm = common::boot(&["u"]);
+fn sysfs_counters_equal_get_stats_after_traffic(kernel: &str) {
+    let mut vm = common::boot(kernel, &["u"]);
     let plan = Plan::echoes(&vm.wire, 0x1400, 12, 1);
     session::inject(&mut vm, &plan, &session::push_listeners(), false).unwrap();
     let result = session::check(&mut vm, channel::SYSFS).unwrap();
@@ -19,3 +19,5 @@ fn sysfs_counters_equal_get_stats_after_traffic() {
     assert_eq!(unicast.trim(), "13");
     common::finish(vm);
 }
+
+matrix!(sysfs_counters_equal_get_stats_after_traffic);

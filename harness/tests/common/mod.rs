@@ -3,24 +3,29 @@
 // Each test binary uses a subset of these helpers.
 #![allow(dead_code)]
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::Mutex;
 
 use kulink::artifacts::{Artifacts, KernelChoice};
 use kulink::vm::{BootOptions, Vm};
 
-/// Kernel, module and agent, prepared once per test process. `KULINK_KERNEL`
-/// picks a kernel id from kernel-config/kernels.toml (default: the default one).
-pub fn artifacts() -> &'static Artifacts {
-    static ART: OnceLock<Artifacts> = OnceLock::new();
-    ART.get_or_init(|| {
-        let id = std::env::var("KULINK_KERNEL").ok();
-        Artifacts::prepare(&KernelChoice::Listed(id)).unwrap_or_else(|e| panic!("cannot prepare the guest: {e:#}"))
+// `matrix!(test_fn, ...)`: one test per kernel in kernels.toml (build.rs).
+include!(concat!(env!("OUT_DIR"), "/matrix.rs"));
+
+/// Kernel, module and agent for a kernel id, prepared once per test process.
+pub fn artifacts(kernel: &str) -> &'static Artifacts {
+    static ART: Mutex<Option<HashMap<String, &'static Artifacts>>> = Mutex::new(None);
+    let mut map = ART.lock().unwrap_or_else(|e| e.into_inner());
+    map.get_or_insert_with(HashMap::new).entry(kernel.to_owned()).or_insert_with(|| {
+        let art = Artifacts::prepare(&KernelChoice::Listed(Some(kernel.to_owned())))
+            .unwrap_or_else(|e| panic!("cannot prepare the guest for kernel {kernel}: {e:#}"));
+        Box::leak(Box::new(art))
     })
 }
 
-pub fn boot(subscribers: &[&str]) -> Vm {
+pub fn boot(kernel: &str, subscribers: &[&str]) -> Vm {
     let opts = BootOptions { subscribers: subscribers.iter().map(|s| s.to_string()).collect(), ..Default::default() };
-    Vm::boot(artifacts(), &opts).unwrap_or_else(|e| panic!("boot failed: {e:#}"))
+    Vm::boot(artifacts(kernel), &opts).unwrap_or_else(|e| panic!("boot failed on kernel {kernel}: {e:#}"))
 }
 
 /// Powers the guest off and fails on any kernel splat in its console log.
