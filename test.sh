@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test suite: unit tests and end-to-end tests on a real kernel in QEMU.
-# Installs what it needs first. Extra arguments go to `cargo nextest run`.
+# The test suite: unit tests, and every end-to-end test on every kernel in
+# kernel-config/kernels.toml, in QEMU. Installs what it needs first.
+# KULINK_KERNEL=ID limits the end-to-end tests to one kernel. Extra
+# arguments go to `cargo nextest run`.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/setup.sh
@@ -9,8 +11,15 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 	echo "kulink: installing cargo-nextest" >&2
 	cargo install --locked cargo-nextest
 fi
-# Build the kernel up front, with progress, so tests only boot it.
-cargo run --quiet --locked -p kulink -- kernels build "${KULINK_KERNEL:-6.1}"
+# Build the kernels up front, with progress, so tests only boot them.
+filter=()
+if [ -n "${KULINK_KERNEL:-}" ]; then
+	cargo run --quiet --locked -p kulink -- kernels build "$KULINK_KERNEL"
+	module="kernel_$(printf '%s' "$KULINK_KERNEL" | tr -c '[:alnum:]' '_')"
+	filter=(-E "not test(/^kernel_/) | test(/^${module}::/)")
+else
+	cargo run --quiet --locked -p kulink -- kernels build all
+fi
 profile=default
 [ "${CI:-}" = true ] && profile=ci
-exec cargo nextest run --workspace --locked --profile "$profile" "$@"
+exec cargo nextest run --workspace --locked --profile "$profile" "${filter[@]}" "$@"

@@ -1,7 +1,7 @@
 # Sourced by run.sh and test.sh: installs what kulink needs on a Debian or
 # Ubuntu host, once. Safe to run again; it only installs what is missing.
 
-kulink_packages="qemu-system-x86 build-essential bc flex bison libelf-dev libssl-dev xz-utils cpio kmod"
+kulink_packages="qemu-system-x86 build-essential bc flex bison libelf-dev libssl-dev xz-utils cpio kmod curl ca-certificates"
 
 kulink_as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -12,8 +12,8 @@ kulink_setup() {
 	for pkg in $kulink_packages; do
 		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 	done
-	# Kernel sources are fetched with apt: its lists must know them.
-	if [ ${#missing[@]} -gt 0 ] || ! apt-cache policy linux-source-6.1 | grep -q 'Candidate: [0-9]'; then
+	# Kernel sources and images come through apt: its lists must exist.
+	if [ ${#missing[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
 		echo "kulink: apt-get update" >&2
 		kulink_as_root apt-get update -qq
 	fi

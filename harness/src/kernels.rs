@@ -393,6 +393,8 @@ pub fn ensure_built(spec: &KernelSpec) -> Result<BuiltKernel> {
 }
 
 /// Is this spec's build already in the cache? (No fetching, no building.)
+/// A build directory counts when its name is the key its recorded source
+/// version gives with today's fragments, compiler and recipe.
 pub fn cached_build(spec: &KernelSpec) -> Option<PathBuf> {
     let dir = paths::cache_dir().join("kernels");
     let prefix = format!("{}-", spec.id);
@@ -400,7 +402,14 @@ pub fn cached_build(spec: &KernelSpec) -> Option<PathBuf> {
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
-        .filter(|p| p.join(".kulink-built").exists())
+        .filter(|p| {
+            let Ok(version) = fs::read_to_string(p.join(".kulink-built")) else { return false };
+            let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            match spec.kind() {
+                Kind::Source => build_key(spec, &version).is_ok_and(|key| key == name),
+                Kind::Distro => name.ends_with(&format!("-{}", version.replace(['~', ':', '+'], "_"))),
+            }
+        })
         .collect();
     found.sort();
     found.pop()
@@ -511,6 +520,47 @@ mod tests {
         assert_eq!((list[0].kind(), list[1].kind()), (Kind::Source, Kind::Distro));
         assert!(parse_list(&text.replace("default = true", "")).is_err());
         assert!(parse_list(&text.replace("id = \"distro\"", "id = \"6.1\"")).is_err(), "ids are unique");
+    }
+
+    /// Sources are tried in order: a Debian package apt does not know, a
+    /// tarball URL that does not exist, then a tarball that does.
+    #[test]
+    fn sources_fall_back_in_order() {
+        if tools::CURL.find().is_none() || tools::TAR.find().is_none() {
+            eprintln!("curl or tar missing: fallback not exercised");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("kulink-fallback-{}", std::process::id()));
+        let tree = dir.join("linux-9.9");
+        fs::create_dir_all(&tree).unwrap();
+        fs::write(tree.join("Kbuild"), "").unwrap();
+        fs::write(tree.join("Makefile"), "").unwrap();
+        let tarball = dir.join("linux-9.9.tar");
+        tools::run(Command::new("tar").arg("-C").arg(&dir).arg("-cf").arg(&tarball).arg("linux-9.9")).unwrap();
+        // SAFETY (env): nextest runs each test in a process of its own.
+        std::env::set_var("KULINK_CACHE", dir.join("cache"));
+        let spec = KernelSpec {
+            id: "fallback".into(),
+            version: "9.9".into(),
+            default: false,
+            fragments: vec!["base.config".into()],
+            sources: vec![
+                Source::Debian { debian: "kulink-no-such-package".into(), suites: vec![] },
+                Source::Tarball { tarball: format!("file://{}/missing.tar", dir.display()) },
+                Source::Tarball { tarball: format!("file://{}", tarball.display()) },
+            ],
+            distro: None,
+            cmdline: String::new(),
+        };
+        let (found, version) = resolve_source(&spec).unwrap();
+        assert!(found.ends_with("linux-9.9"), "{found:?}");
+        assert!(found.starts_with(dir.join("cache")), "unpacked into the cache: {found:?}");
+        assert!(version.starts_with("tarball-"));
+        let err = resolve_source(&KernelSpec { sources: spec.sources[..2].to_vec(), ..spec }).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("kulink-no-such-package") && msg.contains("missing.tar"), "names every failure: {msg}");
+        std::env::remove_var("KULINK_CACHE");
+        let _ = fs::remove_dir_all(&dir);
     }
 
     #[test]

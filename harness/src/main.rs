@@ -21,7 +21,7 @@ struct Cli {
 enum Cmd {
     /// Boot a kernel, inject ICMP, and show what every channel saw.
     Run {
-        /// A kernel id from kernel-config/kernels.toml, or a bzImage path (with --kdir).
+        /// A kernel id from kernel-config/kernels.toml, `all`, or a bzImage path (with --kdir).
         #[arg(long)]
         kernel: Option<String>,
         /// Build directory of the --kernel image (needs Module.symvers).
@@ -52,6 +52,9 @@ enum KernelsCmd {
     List {
         #[arg(long)]
         json: bool,
+        /// Only the ids, as a JSON array (for CI matrices).
+        #[arg(long, conflicts_with = "json")]
+        ids: bool,
     },
     /// Fetch and build a kernel (or `all`) into the cache.
     Build { id: String },
@@ -82,36 +85,58 @@ fn main() -> ExitCode {
 fn real_main(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Cmd::Run { kernel, kdir, kernel_src, json, accel, echoes } => {
-            let opts = JobOptions { kernel: kernel_choice(kernel, kdir, kernel_src)?, accel, echoes };
-            let report = job::run(&opts)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.table());
+            let choices = match kernel.as_deref() {
+                Some("all") => kernels::list()?.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect(),
+                _ => vec![kernel_choice(kernel, kdir, kernel_src)?],
+            };
+            let mut reports = Vec::new();
+            for choice in choices {
+                let report = job::run(&JobOptions { kernel: choice, accel, echoes })?;
+                if !json {
+                    print!("{}", report.table());
+                    println!();
+                }
+                reports.push(report);
             }
-            Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
+            if json {
+                let out = match reports.as_slice() {
+                    [one] => serde_json::to_string_pretty(one)?,
+                    many => serde_json::to_string_pretty(many)?,
+                };
+                println!("{out}");
+            }
+            let passed = reports.iter().all(|r| r.passed);
+            Ok(if passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
         }
-        Cmd::Kernels { command: KernelsCmd::List { json } } => {
-            let rows: Vec<serde_json::Value> = kernels::list()?
+        Cmd::Kernels { command: KernelsCmd::List { json, ids } } => {
+            let specs = kernels::list()?;
+            if ids {
+                println!("{}", serde_json::to_string(&specs.iter().map(|k| &k.id).collect::<Vec<_>>())?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let rows: Vec<serde_json::Value> = specs
                 .iter()
                 .map(|k| {
+                    let cached = kernels::cached_build(k);
                     serde_json::json!({
                         "id": k.id,
                         "version": k.version,
-                        "kind": "source",
+                        "kind": k.kind(),
                         "default": k.default,
                         "fragments": k.fragments,
-                        "cached": kernels::cached_build(k).is_some(),
+                        "distro": k.distro,
+                        "cached": cached.is_some(),
+                        "cache_dir": cached,
                     })
                 })
                 .collect();
             if json {
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:<10} {:<8} {:<8} {:<7} default", "id", "version", "kind", "cached");
+                println!("{:<12} {:<8} {:<8} {:<7} default", "id", "version", "kind", "cached");
                 for r in &rows {
                     println!(
-                        "{:<10} {:<8} {:<8} {:<7} {}",
+                        "{:<12} {:<8} {:<8} {:<7} {}",
                         r["id"].as_str().unwrap_or(""),
                         r["version"].as_str().unwrap_or(""),
                         r["kind"].as_str().unwrap_or(""),
