@@ -48,4 +48,15 @@ static inline void kulink_vm_flags_set(struct vm_area_struct *vma,
 #define kulink_vm_flags_set vm_flags_set
 #endif
 
+/*
+ * simple_fill_super() trees were torn down with kill_litter_super() until
+ * it was removed in the 7.0 cycle; after that kill_anon_super() does it.
+ * Kbuild probes the tree for the function.
+ */
+#ifdef KULINK_HAVE_KILL_LITTER_SUPER
+#define kulink_kill_super kill_litter_super
+#else
+#define kulink_kill_super kill_anon_super
+#endif
+
 #endif /* _KULINK_COMPAT_H */

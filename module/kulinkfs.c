@@ -11,6 +11,7 @@
 #include <linux/nsproxy.h>
 #include <linux/slab.h>
 
+#include "compat.h"
 #include "internal.h"
 
 #define KULINKFS_MAGIC 0x6b6c6e6b	/* "klnk" */
@@ -131,7 +132,7 @@ static void kulinkfs_kill_sb(struct super_block *sb)
 {
 	struct net *net = sb->s_fs_info;
 
-	kill_litter_super(sb);
+	kulink_kill_super(sb);
 	if (net)
 		put_net(net);
 }
