@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The usermode helper: for each event the kernel runs KULINK_UMH_PATH with
- * the event's text fields as arguments. Never from the hook: the hook only
- * queues, and a work item calls call_usermodehelper() in process context.
+ * The usermode helper: for each event the kernel runs umh_path (by default
+ * KULINK_UMH_PATH) with the event's text fields as arguments. Never from
+ * the hook: the hook only queues, and a work item calls
+ * call_usermodehelper() in process context.
  * The sysctl umh_rate caps runs per second. The helper runs in the initial
  * namespaces, so only events of the initial netns start it.
  */
 #include <linux/jiffies.h>
 #include <linux/kfifo.h>
+#include <linux/moduleparam.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/umh.h>
@@ -16,6 +18,11 @@
 #include "internal.h"
 
 #define KULINK_UMH_QUEUE 256
+
+/* Where the helper is; a guest whose root is read-only puts it elsewhere. */
+static char *umh_path = KULINK_UMH_PATH;
+module_param(umh_path, charp, 0444);
+MODULE_PARM_DESC(umh_path, "usermode helper to run for each event");
 
 static DEFINE_SPINLOCK(kulink_umh_lock);
 static DEFINE_KFIFO(kulink_umh_fifo, struct kulink_event, KULINK_UMH_QUEUE);
@@ -29,7 +36,7 @@ static void kulink_umh_run(const struct kulink_event *ev, struct kulink_net *kn)
 	int len, err = -ENOMEM;
 
 	/* argv: the helper's path, then one "key=value" per event field. */
-	len = scnprintf(line, sizeof(line), "%s ", KULINK_UMH_PATH);
+	len = scnprintf(line, sizeof(line), "%s ", umh_path);
 	kulink_event_text(ev, line + len, sizeof(line) - len);
 	argv = argv_split(GFP_KERNEL, line, NULL);
 	envp = argv_split(GFP_KERNEL, "HOME=/ PATH=/sbin:/bin", NULL);

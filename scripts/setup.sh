@@ -1,7 +1,7 @@
 # Sourced by run.sh and test.sh: installs what kulink needs on a Debian or
 # Ubuntu host, once. Safe to run again; it only installs what is missing.
 
-kulink_packages="qemu-system-x86 build-essential bc flex bison libelf-dev libssl-dev xz-utils cpio kmod curl ca-certificates"
+kulink_packages="qemu-system-x86 build-essential bc flex bison libelf-dev libssl-dev xz-utils cpio kmod curl ca-certificates python3-pip"
 
 kulink_as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -20,6 +20,13 @@ kulink_setup() {
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "kulink: installing ${missing[*]}" >&2
 		kulink_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+	fi
+	if ! command -v vng >/dev/null; then
+		# The virtme-ng backend; kulink works without it.
+		echo "kulink: installing virtme-ng" >&2
+		python3 -m pip install --quiet virtme-ng >&2 ||
+			python3 -m pip install --quiet --user --break-system-packages virtme-ng >&2 ||
+			echo "kulink: could not install virtme-ng; the vng backend stays off" >&2
 	fi
 	if ! command -v cargo >/dev/null; then
 		echo "kulink: cargo not found: install Rust with rustup (https://rustup.rs), then run this again" >&2

@@ -60,6 +60,7 @@ fn main() {
 
 /// Everything a request handler may need.
 struct Agent {
+    fsdir: String,
     family: Family,
     ctl: genl::GenlSocket,
     outbox: Outbox,
@@ -73,9 +74,16 @@ async fn run(pid1: bool) -> Result<()> {
     let cmdline = std::fs::read_to_string("/proc/cmdline").context("read /proc/cmdline")?;
     let config = system::Config::from_cmdline(&cmdline)?;
     system::load_listed_modules("/lib/modules/preload.list")?;
-    system::load_module(&config.module)?;
+    let params = match &config.umh {
+        Some(path) => {
+            usermode_helper::link_helper(path)?;
+            format!("umh_path={path}")
+        }
+        None => String::new(),
+    };
+    system::load_module(&config.module, &params)?;
     let links = net::configure(config.addr, config.prefix).await?;
-    kulinkfs::mount()?;
+    kulinkfs::mount(&config.fsdir)?;
     let mut link = control::open()?;
     let outbox = link.outbox.clone();
 
@@ -89,7 +97,8 @@ async fn run(pid1: bool) -> Result<()> {
         signal::spawn(outbox.clone())?,
         usermode_helper::spawn(outbox.clone())?,
     ];
-    let mut agent = Agent { family, ctl, outbox: outbox.clone(), subscribers: BTreeMap::new() };
+    let mut agent =
+        Agent { fsdir: config.fsdir.clone(), family, ctl, outbox: outbox.clone(), subscribers: BTreeMap::new() };
     for name in &config.subscribers {
         let sub = Subscriber::start(&agent.family, name, outbox.clone()).await?;
         agent.subscribers.insert(name.clone(), sub);
@@ -156,7 +165,7 @@ impl Agent {
             Command::Collect { channel } => Reply::Collected {
                 events: match channel.as_str() {
                     channel::PROCFS => procfs::collect(&self.outbox)?,
-                    channel::KULINKFS => kulinkfs::collect(&self.outbox)?,
+                    channel::KULINKFS => kulinkfs::collect(&self.fsdir, &self.outbox)?,
                     other => bail!("{other} is not a channel read on request"),
                 },
             },

@@ -54,13 +54,13 @@ pub fn mount_basics() -> Result<()> {
 /// drivers a distribution kernel builds as modules.
 pub fn load_listed_modules(list: &str) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(list) else { return Ok(()) };
-    text.lines().filter(|l| !l.trim().is_empty()).try_for_each(|path| load_module(path.trim()))
+    text.lines().filter(|l| !l.trim().is_empty()).try_for_each(|path| load_module(path.trim(), ""))
 }
 
-/// Loads a kernel module from a file (finit_module).
-pub fn load_module(path: &str) -> Result<()> {
+/// Loads a kernel module from a file (finit_module), with parameters.
+pub fn load_module(path: &str, params: &str) -> Result<()> {
     let file = File::open(path).with_context(|| format!("open module {path}"))?;
-    let params = CString::default();
+    let params = CString::new(params).context("module parameters")?;
     // SAFETY: a valid fd and an empty parameter string.
     let rc = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), params.as_ptr(), 0) };
     if rc != 0 {
@@ -109,6 +109,11 @@ pub fn power_off() -> ! {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub module: String,
+    /// Where kulinkfs is mounted.
+    pub fsdir: String,
+    /// Where the usermode helper is linked when not at its default path
+    /// (a guest whose root file system is read-only, such as virtme-ng's).
+    pub umh: Option<String>,
     pub addr: std::net::Ipv4Addr,
     pub prefix: u8,
     pub subscribers: Vec<String>,
@@ -119,6 +124,8 @@ impl Config {
         let get =
             |key: &str| cmdline.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')));
         let module = get("kulink.module").unwrap_or("/lib/modules/kulink.ko").to_owned();
+        let fsdir = get("kulink.fsdir").unwrap_or("/mnt/kulink").to_owned();
+        let umh = get("kulink.umh").map(str::to_owned);
         let Some(addr) = get("kulink.addr") else { bail!("kernel command line lacks kulink.addr=A.B.C.D/N") };
         let (ip, prefix) = addr.split_once('/').context("kulink.addr needs a /prefix")?;
         let prefix: u8 = prefix.parse().context("kulink.addr prefix")?;
@@ -129,6 +136,8 @@ impl Config {
             get("kulink.subscribers").map(|s| s.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect());
         Ok(Self {
             module,
+            fsdir,
+            umh,
             addr: ip.parse().with_context(|| format!("kulink.addr {ip}"))?,
             prefix,
             subscribers: subscribers.unwrap_or_default(),
@@ -147,6 +156,9 @@ mod tests {
         assert_eq!(c.prefix, 24);
         assert_eq!(c.subscribers, vec!["a", "b"]);
         assert_eq!(c.module, "/lib/modules/kulink.ko");
+        assert_eq!((c.fsdir.as_str(), c.umh.as_deref()), ("/mnt/kulink", None));
+        let c = Config::from_cmdline("kulink.addr=192.0.2.15/24 kulink.fsdir=/run/k kulink.umh=/run/n").unwrap();
+        assert_eq!((c.fsdir.as_str(), c.umh.as_deref()), ("/run/k", Some("/run/n")));
     }
 
     #[test]

@@ -32,6 +32,16 @@ pub fn helper_main(args: &[String]) -> i32 {
     }
 }
 
+/// Puts a link to this binary at `path`, where the module will run it.
+pub fn link_helper(path: &str) -> Result<()> {
+    let exe = std::fs::read_link("/proc/self/exe").context("find this binary")?;
+    if let Some(dir) = std::path::Path::new(path).parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("mkdir {}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(path);
+    std::os::unix::fs::symlink(&exe, path).with_context(|| format!("link {path} to {}", exe.display()))
+}
+
 pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
     std::fs::create_dir_all("/run").context("mkdir /run")?;
     let _ = std::fs::remove_file(SOCKET);

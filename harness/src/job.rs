@@ -12,11 +12,12 @@ use crate::qemu::AccelChoice;
 use crate::report::{ChannelReport, Check, CheckChannel, EchoReplies, RunReport};
 use crate::session::{self, listener};
 use crate::verify::{self, Order};
-use crate::vm::{BootOptions, Vm};
+use crate::vm::{Backend, BootOptions, Vm};
 
 #[derive(Debug, Clone)]
 pub struct JobOptions {
     pub kernel: KernelChoice,
+    pub backend: Backend,
     pub accel: AccelChoice,
     /// Echo requests in the standard plan.
     pub echoes: u16,
@@ -46,7 +47,12 @@ pub const CHANNELS: [&str; 13] = [
 /// `passed: false`.
 pub fn run(opts: &JobOptions) -> Result<RunReport> {
     let art = Artifacts::prepare(&opts.kernel)?;
-    let boot = BootOptions { accel: opts.accel, subscribers: vec![SUBSCRIBER.into()], ..Default::default() };
+    let boot = BootOptions {
+        backend: opts.backend,
+        accel: opts.accel,
+        subscribers: vec![SUBSCRIBER.into()],
+        ..Default::default()
+    };
     let mut vm = Vm::boot(&art, &boot)?;
     let plan = Plan::standard(&vm.wire, opts.echoes);
     let mut push = session::push_listeners();

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use kulink::artifacts::KernelChoice;
 use kulink::job::{self, JobOptions};
 use kulink::qemu::AccelChoice;
+use kulink::vm::Backend;
 use kulink::{kernels, EXIT_FAILED, EXIT_INFRA};
 
 #[derive(Parser)]
@@ -35,6 +36,9 @@ enum Cmd {
         json: bool,
         #[arg(long, value_enum, default_value = "auto")]
         accel: AccelChoice,
+        /// What starts the guest: QEMU with kulink's initramfs, or virtme-ng.
+        #[arg(long, value_enum, default_value = "qemu")]
+        backend: Backend,
         /// Echo requests to inject (other frames come on top).
         #[arg(long, default_value_t = 32)]
         echoes: u16,
@@ -84,14 +88,14 @@ fn main() -> ExitCode {
 
 fn real_main(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Cmd::Run { kernel, kdir, kernel_src, json, accel, echoes } => {
+        Cmd::Run { kernel, kdir, kernel_src, json, accel, backend, echoes } => {
             let choices = match kernel.as_deref() {
                 Some("all") => kernels::list()?.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect(),
                 _ => vec![kernel_choice(kernel, kdir, kernel_src)?],
             };
             let mut reports = Vec::new();
             for choice in choices {
-                let report = job::run(&JobOptions { kernel: choice, accel, echoes })?;
+                let report = job::run(&JobOptions { kernel: choice, backend, accel, echoes })?;
                 if !json {
                     print!("{}", report.table());
                     println!();

@@ -147,6 +147,37 @@ fn host_tsc_khz() -> Option<u64> {
     None
 }
 
+/// virtme-ng: the same devices as ours, passed through --qemu-opts; the
+/// agent runs with --exec on the host's root, so the module and agent are
+/// host paths, and kulinkfs and the usermode helper live under /run (the
+/// root is read-only).
+pub fn vng_args(cfg: &QemuConfig, agent: &Path, module: &Path, extra: &str) -> Vec<OsString> {
+    let mut devices = control_args(&cfg.control_socket);
+    devices.extend(wire_args(&cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
+    let devices: Vec<String> = devices.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    let append = format!(
+        "{} kulink.module={} kulink.fsdir=/run/kulink-fs kulink.umh=/run/kulink-notify {extra}",
+        cfg.cmdline
+            .split_whitespace()
+            .filter(|w| w.starts_with("kulink.") || w.starts_with("tsc_"))
+            .collect::<Vec<_>>()
+            .join(" "),
+        module.display(),
+    );
+    let mut args = os(&["--run"]);
+    args.push(cfg.kernel.clone().into());
+    args.extend(os(&["--disable-microvm", "--force-9p", "--verbose", "--cpus", "1"]));
+    args.extend(os(&["--memory", &format!("{}M", cfg.memory_mb)]));
+    if cfg.accel == Accel::Tcg {
+        args.push("--disable-kvm".into());
+    }
+    args.extend(os(&["--append", append.trim()]));
+    args.extend(os(&["--qemu-opts", &devices.join(" ")]));
+    args.push("--exec".into());
+    args.push(agent.into());
+    args
+}
+
 pub fn all_args(cfg: &QemuConfig) -> Vec<OsString> {
     let mut args = machine_args(cfg.accel, cfg.memory_mb);
     args.extend(boot_args(&cfg.kernel, &cfg.initrd, &cfg.cmdline));
@@ -245,6 +276,34 @@ mod tests {
             let khz: u64 = khz.parse().unwrap();
             assert!((100_000..20_000_000).contains(&khz), "{khz} kHz");
         }
+    }
+
+    #[test]
+    fn vng_gets_our_devices_and_host_paths() {
+        let cfg = QemuConfig {
+            accel: Accel::Tcg,
+            kernel: "/k/bzImage".into(),
+            initrd: "/r/unused".into(),
+            cmdline: kernel_cmdline(&Wire::default(), &["u1".into()], "tsc_early_khz=1000"),
+            memory_mb: 256,
+            console_log: "/r/console.log".into(),
+            control_socket: "/r/ctl.sock".into(),
+            wire_guest: "/r/g.sock".into(),
+            wire_peer: "/r/p.sock".into(),
+            wire: Wire::default(),
+        };
+        let a = strings(vng_args(&cfg, Path::new("/a/agent"), Path::new("/m/kulink.ko"), "panic_on_warn=1"));
+        assert_eq!(&a[..2], ["--run", "/k/bzImage"]);
+        assert!(a.contains(&"--disable-kvm".to_string()), "TCG means no KVM for vng either");
+        let append = &a[a.iter().position(|x| x == "--append").unwrap() + 1];
+        assert!(append.contains("kulink.addr=192.0.2.15/24") && append.contains("kulink.subscribers=u1"));
+        assert!(append.contains("kulink.module=/m/kulink.ko") && append.contains("kulink.umh=/run/kulink-notify"));
+        assert!(append.contains("tsc_early_khz=1000") && append.ends_with("panic_on_warn=1"));
+        assert!(!append.contains("console="), "vng picks its own console");
+        let opts = &a[a.iter().position(|x| x == "--qemu-opts").unwrap() + 1];
+        assert!(opts.contains("virtserialport,bus=vser.0,chardev=ctl,name=kulink.ctl"));
+        assert!(opts.contains("-netdev dgram,id=wire,local.type=unix,local.path=/r/g.sock"));
+        assert_eq!(a.last().unwrap(), "/a/agent");
     }
 
     #[test]

@@ -5,24 +5,25 @@ use std::process::{Command, Output};
 
 use anyhow::{bail, Context, Result};
 
-/// A host program and the Debian/Ubuntu package that provides it.
+/// A host program and the command that installs it on Debian/Ubuntu.
 pub struct Tool {
     pub program: &'static str,
-    pub package: &'static str,
+    pub install: &'static str,
 }
 
-pub const QEMU: Tool = Tool { program: "qemu-system-x86_64", package: "qemu-system-x86" };
-pub const MAKE: Tool = Tool { program: "make", package: "build-essential" };
-pub const GCC: Tool = Tool { program: "gcc", package: "build-essential" };
-pub const FLEX: Tool = Tool { program: "flex", package: "flex" };
-pub const BISON: Tool = Tool { program: "bison", package: "bison" };
-pub const BC: Tool = Tool { program: "bc", package: "bc" };
-pub const TAR: Tool = Tool { program: "tar", package: "tar" };
-pub const XZ: Tool = Tool { program: "xz", package: "xz-utils" };
-pub const APT_GET: Tool = Tool { program: "apt-get", package: "apt" };
-pub const DPKG_DEB: Tool = Tool { program: "dpkg-deb", package: "dpkg" };
-pub const CURL: Tool = Tool { program: "curl", package: "curl" };
-pub const MODINFO: Tool = Tool { program: "modinfo", package: "kmod" };
+pub const QEMU: Tool = Tool { program: "qemu-system-x86_64", install: "sudo apt-get install qemu-system-x86" };
+pub const MAKE: Tool = Tool { program: "make", install: "sudo apt-get install build-essential" };
+pub const GCC: Tool = Tool { program: "gcc", install: "sudo apt-get install build-essential" };
+pub const FLEX: Tool = Tool { program: "flex", install: "sudo apt-get install flex" };
+pub const BISON: Tool = Tool { program: "bison", install: "sudo apt-get install bison" };
+pub const BC: Tool = Tool { program: "bc", install: "sudo apt-get install bc" };
+pub const TAR: Tool = Tool { program: "tar", install: "sudo apt-get install tar" };
+pub const XZ: Tool = Tool { program: "xz", install: "sudo apt-get install xz-utils" };
+pub const APT_GET: Tool = Tool { program: "apt-get", install: "sudo apt-get install apt" };
+pub const DPKG_DEB: Tool = Tool { program: "dpkg-deb", install: "sudo apt-get install dpkg" };
+pub const CURL: Tool = Tool { program: "curl", install: "sudo apt-get install curl" };
+pub const VNG: Tool = Tool { program: "vng", install: "pip install virtme-ng" };
+pub const MODINFO: Tool = Tool { program: "modinfo", install: "sudo apt-get install kmod" };
 
 /// Tools a kernel build from source needs.
 pub const KERNEL_BUILD: &[Tool] = &[MAKE, GCC, FLEX, BISON, BC, TAR, XZ];
@@ -37,9 +38,9 @@ impl Tool {
         match self.find() {
             Some(p) => Ok(p),
             None => bail!(
-                "`{}` is not installed: run `sudo apt-get install {}` (or ./setup.sh, which installs everything)",
+                "`{}` is not installed: run `{}` (./run.sh and ./test.sh install everything they need)",
                 self.program,
-                self.package
+                self.install
             ),
         }
     }
@@ -71,7 +72,7 @@ mod tests {
 
     #[test]
     fn missing_tool_names_its_package() {
-        let t = Tool { program: "kulink-no-such-tool", package: "kulink-pkg" };
+        let t = Tool { program: "kulink-no-such-tool", install: "sudo apt-get install kulink-pkg" };
         let err = t.require().unwrap_err().to_string();
         assert!(err.contains("kulink-no-such-tool") && err.contains("apt-get install kulink-pkg"), "{err}");
     }

@@ -25,8 +25,19 @@ const KVM_WATCHDOG: Duration = Duration::from_secs(10);
 const TCG_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// What starts the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// QEMU directly, with kulink's own initramfs (the agent is PID 1).
+    Qemu,
+    /// virtme-ng: the host's root file system over 9p, the agent run with
+    /// --exec. Needs a kernel with vng.config (e.g. `6.1-vng`).
+    Vng,
+}
+
 #[derive(Debug, Clone)]
 pub struct BootOptions {
+    pub backend: Backend,
     pub accel: AccelChoice,
     /// Unicast subscribers the agent registers before it reports ready.
     pub subscribers: Vec<String>,
@@ -36,7 +47,13 @@ pub struct BootOptions {
 
 impl Default for BootOptions {
     fn default() -> Self {
-        Self { accel: AccelChoice::Auto, subscribers: Vec::new(), wire: Wire::default(), memory_mb: 256 }
+        Self {
+            backend: Backend::Qemu,
+            accel: AccelChoice::Auto,
+            subscribers: Vec::new(),
+            wire: Wire::default(),
+            memory_mb: 256,
+        }
     }
 }
 
@@ -68,6 +85,9 @@ enum BootError {
 impl Vm {
     pub fn boot(art: &Artifacts, opts: &BootOptions) -> Result<Self> {
         tools::QEMU.require()?;
+        if opts.backend == Backend::Vng {
+            tools::VNG.require()?;
+        }
         let mut accel = qemu::first_accel(opts.accel);
         loop {
             match Self::try_boot(art, opts, accel) {
@@ -93,14 +113,16 @@ impl Vm {
     fn try_boot(art: &Artifacts, opts: &BootOptions, accel: Accel) -> Result<Self, BootError> {
         let other = BootError::Other;
         let dir = run_dir().map_err(other)?;
+        let clock = if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() };
         let cfg = QemuConfig {
             accel,
             kernel: art.kernel.bzimage.clone(),
             initrd: dir.join("initramfs.cpio"),
-            cmdline: qemu::kernel_cmdline(&opts.wire, &opts.subscribers, &{
-                let clock = if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() };
-                format!("{clock} {}", art.kernel.cmdline).trim().to_owned()
-            }),
+            cmdline: qemu::kernel_cmdline(
+                &opts.wire,
+                &opts.subscribers,
+                format!("{clock} {}", art.kernel.cmdline).trim(),
+            ),
             memory_mb: opts.memory_mb,
             console_log: dir.join("console.log"),
             control_socket: dir.join("ctl.sock"),
@@ -108,20 +130,30 @@ impl Vm {
             wire_peer: dir.join("peer.sock"),
             wire: opts.wire,
         };
-        initramfs::write(&cfg.initrd, &art.agent, &art.module, &art.kernel.preload).map_err(other)?;
         let listener = UnixListener::bind(&cfg.control_socket).context("bind the control socket").map_err(other)?;
         let peer = Peer::bind(&cfg.wire_peer, &cfg.wire_guest, opts.wire).map_err(other)?;
+        let log = fs::File::create(dir.join("qemu.log")).context("create qemu.log").map_err(other)?;
+        let mut command = match opts.backend {
+            Backend::Qemu => {
+                initramfs::write(&cfg.initrd, &art.agent, &art.module, &art.kernel.preload).map_err(other)?;
+                let mut c = Command::new("qemu-system-x86_64");
+                c.args(qemu::all_args(&cfg)).stdout(log.try_clone().map_err(|e| other(e.into()))?).stderr(log);
+                c
+            }
+            Backend::Vng => {
+                // vng prints the console: it is the log the splat scan reads.
+                let console = fs::File::create(&cfg.console_log).context("create console.log").map_err(other)?;
+                let mut c = Command::new("vng");
+                c.args(qemu::vng_args(&cfg, &art.agent, &art.module, &art.kernel.cmdline))
+                    .stdout(console.try_clone().map_err(|e| other(e.into()))?)
+                    .stderr(console);
+                c
+            }
+        };
 
         let started = Instant::now();
-        let qemu_log = fs::File::create(dir.join("qemu.log")).context("create qemu.log").map_err(other)?;
-        let mut child = Command::new("qemu-system-x86_64")
-            .args(qemu::all_args(&cfg))
-            .stdin(Stdio::null())
-            .stdout(qemu_log.try_clone().map_err(|e| other(e.into()))?)
-            .stderr(qemu_log)
-            .spawn()
-            .context("start qemu-system-x86_64")
-            .map_err(other)?;
+        let mut child =
+            command.stdin(Stdio::null()).spawn().context("start the guest's virtual machine").map_err(other)?;
 
         let setup = (|| {
             let stream = accept(&listener, &mut child, &dir, Duration::from_secs(10))?;

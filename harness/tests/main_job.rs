@@ -7,11 +7,13 @@ use kulink::artifacts::KernelChoice;
 use kulink::job::{self, JobOptions, CHANNELS};
 use kulink::qemu::AccelChoice;
 use kulink::report::ChannelReport;
+use kulink::vm::Backend;
 
 fn main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log(kernel: &str) {
     common::artifacts(kernel); // build once, with the shared error message
     let choice = KernelChoice::Listed(Some(kernel.to_owned()));
-    let report = job::run(&JobOptions { kernel: choice, accel: AccelChoice::Auto, echoes: 32 }).unwrap();
+    let report =
+        job::run(&JobOptions { kernel: choice, backend: Backend::Qemu, accel: AccelChoice::Auto, echoes: 32 }).unwrap();
     assert!(report.passed, "{}", report.table());
     assert_eq!(report.injected, 36);
     let names: Vec<&str> = report.channels.iter().map(ChannelReport::name).collect();
