@@ -172,7 +172,8 @@ pub fn vng_args(cfg: &QemuConfig, agent: &Path, module: &Path, extra: &str) -> V
         args.push("--disable-kvm".into());
     }
     args.extend(os(&["--append", append.trim()]));
-    args.extend(os(&["--qemu-opts", &devices.join(" ")]));
+    // One word: vng's parser would take a value starting with '-' for an option.
+    args.push(format!("--qemu-opts={}", devices.join(" ")).into());
     args.push("--exec".into());
     args.push(agent.into());
     args
@@ -300,7 +301,7 @@ mod tests {
         assert!(append.contains("kulink.module=/m/kulink.ko") && append.contains("kulink.umh=/run/kulink-notify"));
         assert!(append.contains("tsc_early_khz=1000") && append.ends_with("panic_on_warn=1"));
         assert!(!append.contains("console="), "vng picks its own console");
-        let opts = &a[a.iter().position(|x| x == "--qemu-opts").unwrap() + 1];
+        let opts = a.iter().find_map(|x| x.strip_prefix("--qemu-opts=")).unwrap();
         assert!(opts.contains("virtserialport,bus=vser.0,chardev=ctl,name=kulink.ctl"));
         assert!(opts.contains("-netdev dgram,id=wire,local.type=unix,local.path=/r/g.sock"));
         assert_eq!(a.last().unwrap(), "/a/agent");

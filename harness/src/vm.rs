@@ -210,8 +210,15 @@ impl Vm {
         let exited = loop {
             match self.child.try_wait()? {
                 Some(_) => break true,
+                // A kernel without ACPI (virtme-ng's init powers off) halts
+                // instead: the guest is done, QEMU just does not notice.
+                None if self.console().contains("reboot: System halted") => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break true;
+                }
                 None if Instant::now() >= deadline => break false,
-                None => std::thread::sleep(Duration::from_millis(20)),
+                None => std::thread::sleep(Duration::from_millis(50)),
             }
         };
         let console = self.console();
@@ -278,7 +285,7 @@ fn accept(
             Err(e) => return Err(e).context("accept the control connection"),
         }
         if let Some(status) = child.try_wait()? {
-            bail!("qemu-system-x86_64 exited at start-up ({status}):\n{}", console_tail(dir, 10));
+            bail!("the virtual machine exited at start-up ({status}):\n{}", console_tail(dir, 10));
         }
         if Instant::now() >= deadline {
             bail!("QEMU did not connect to the control socket within {}s", timeout.as_secs());
