@@ -7,6 +7,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/module.h>
+#include <linux/slab.h>
 #include <net/netns/generic.h>
 
 #include "internal.h"
@@ -98,7 +99,7 @@ void kulink_stats_reset(struct kulink_net *kn)
 		atomic64_set(&kn->stats.count[attr], 0);
 }
 
-int kulink_stats_text(struct kulink_net *kn, char *buf, size_t size)
+static int kulink_stats_text(struct kulink_net *kn, char *buf, size_t size)
 {
 	int attr, len = 0;
 
@@ -108,6 +109,15 @@ int kulink_stats_text(struct kulink_net *kn, char *buf, size_t size)
 					 kulink_stat_names[attr],
 					 kulink_stat_value(kn, attr));
 	return len;
+}
+
+char *kulink_stats_render(struct kulink_net *kn, size_t *len)
+{
+	char *buf = kmalloc(KULINK_STATS_TEXT_MAX, GFP_KERNEL);
+
+	if (buf)
+		*len = kulink_stats_text(kn, buf, KULINK_STATS_TEXT_MAX);
+	return buf;
 }
 
 int kulink_event_text(const struct kulink_event *ev, char *buf, size_t size)

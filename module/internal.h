@@ -89,12 +89,12 @@ void kulink_stats_reset(struct kulink_net *kn);
 
 /* "seq=... flags=...\n" into @buf; returns the length written. */
 int kulink_event_text(const struct kulink_event *ev, char *buf, size_t size);
-/* "name value\n" for every counter; returns the length written. */
-int kulink_stats_text(struct kulink_net *kn, char *buf, size_t size);
+/* Room for every counter as "name value\n". */
 #define KULINK_STATS_TEXT_MAX 1024
 
 /* Text files shared by procfs and kulinkfs: kmalloc'ed, caller frees. */
 char *kulink_log_render(struct kulink_net *kn, size_t *len);
+char *kulink_stats_render(struct kulink_net *kn, size_t *len);
 
 int kulink_hook_register(struct net *net);
 void kulink_hook_unregister(struct net *net);

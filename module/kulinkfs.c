@@ -45,15 +45,6 @@ static int kulinkfs_open(struct inode *inode, struct file *file,
 	return 0;
 }
 
-static char *kulinkfs_render_stats(struct kulink_net *kn, size_t *len)
-{
-	char *buf = kmalloc(KULINK_STATS_TEXT_MAX, GFP_KERNEL);
-
-	if (buf)
-		*len = kulink_stats_text(kn, buf, KULINK_STATS_TEXT_MAX);
-	return buf;
-}
-
 static int kulinkfs_log_open(struct inode *inode, struct file *file)
 {
 	return kulinkfs_open(inode, file, kulink_log_render);
@@ -61,7 +52,7 @@ static int kulinkfs_log_open(struct inode *inode, struct file *file)
 
 static int kulinkfs_stats_open(struct inode *inode, struct file *file)
 {
-	return kulinkfs_open(inode, file, kulinkfs_render_stats);
+	return kulinkfs_open(inode, file, kulink_stats_render);
 }
 
 static ssize_t kulinkfs_read(struct file *file, char __user *buf,

@@ -20,25 +20,28 @@ static struct kulink_net *kulink_current_net(void)
 	return kulink_pernet(current->nsproxy->net_ns);
 }
 
-static int kulink_stats_show(struct seq_file *m, void *v)
-{
-	char buf[KULINK_STATS_TEXT_MAX];
-	int len = kulink_stats_text(kulink_current_net(), buf, sizeof(buf));
-
-	seq_write(m, buf, len);
-	return 0;
-}
-
-static int kulink_events_show(struct seq_file *m, void *v)
+/* Shows a rendered text file; the renderers allocate, we free. */
+static int kulink_text_show(struct seq_file *m,
+			    char *(*render)(struct kulink_net *kn, size_t *len))
 {
 	size_t len;
-	char *text = kulink_log_render(kulink_current_net(), &len);
+	char *text = render(kulink_current_net(), &len);
 
 	if (!text)
 		return -ENOMEM;
 	seq_write(m, text, len);
 	kfree(text);
 	return 0;
+}
+
+static int kulink_stats_show(struct seq_file *m, void *v)
+{
+	return kulink_text_show(m, kulink_stats_render);
+}
+
+static int kulink_events_show(struct seq_file *m, void *v)
+{
+	return kulink_text_show(m, kulink_log_render);
 }
 
 static int kulink_stats_open(struct inode *inode, struct file *file)
