@@ -59,7 +59,8 @@ static int kulink_open(struct inode *inode, struct file *file)
 	spin_lock_init(&kf->lock);
 	INIT_KFIFO(kf->queue);
 	init_waitqueue_head(&kf->wait);
-	mutex_init(&kf->user_lock);
+	mutex_init(&kf->read_lock);
+	mutex_init(&kf->mmap_lock);
 	file->private_data = kf;
 
 	spin_lock_bh(&kf->kn->files_lock);
@@ -100,7 +101,7 @@ static ssize_t kulink_read(struct file *file, char __user *buf, size_t count,
 		  KULINK_READ_BATCH);
 
 	/* One reader at a time, so a failed copy can leave the queue as is. */
-	if (mutex_lock_interruptible(&kf->user_lock))
+	if (mutex_lock_interruptible(&kf->read_lock))
 		return -ERESTARTSYS;
 	for (;;) {
 		unsigned int got;
@@ -116,11 +117,11 @@ static ssize_t kulink_read(struct file *file, char __user *buf, size_t count,
 			err = -EAGAIN;
 			goto out;
 		}
-		mutex_unlock(&kf->user_lock);
+		mutex_unlock(&kf->read_lock);
 		if (wait_event_interruptible(kf->wait,
 					     !kfifo_is_empty(&kf->queue)))
 			return -ERESTARTSYS;
-		if (mutex_lock_interruptible(&kf->user_lock))
+		if (mutex_lock_interruptible(&kf->read_lock))
 			return -ERESTARTSYS;
 	}
 	if (copy_to_user(buf, batch, n * sizeof(struct kulink_event))) {
@@ -133,7 +134,7 @@ static ssize_t kulink_read(struct file *file, char __user *buf, size_t count,
 		kfifo_skip(&kf->queue);
 	spin_unlock_bh(&kf->lock);
 out:
-	mutex_unlock(&kf->user_lock);
+	mutex_unlock(&kf->read_lock);
 	return err;
 }
 

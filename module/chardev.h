@@ -33,9 +33,16 @@ struct kulink_file {
 	struct pid *sig_pid;		/* real-time signal target (signal.c) */
 	int sig_no;
 
-	/* Set once by mmap(); then records go to the ring, not the queue. */
+	/* One reader at a time; held across copy_to_user(). */
+	struct mutex read_lock;
+
+	/*
+	 * Set once by mmap(); then records go to the ring, not the queue.
+	 * mmap() runs under mmap_lock, so its mutex must never be held where
+	 * user memory can fault (read_lock is): two locks, no cycle.
+	 */
 	struct kulink_ring *ring;
-	struct mutex user_lock;		/* readers and mmap() */
+	struct mutex mmap_lock;
 };
 
 /* ring.c */

@@ -25,7 +25,7 @@ int kulink_ring_mmap(struct kulink_file *kf, struct vm_area_struct *vma)
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
 
-	mutex_lock(&kf->user_lock);
+	mutex_lock(&kf->mmap_lock);
 	if (kf->ring)
 		goto out;	/* one ring per open file */
 	err = -ENOMEM;
@@ -55,7 +55,7 @@ int kulink_ring_mmap(struct kulink_file *kf, struct vm_area_struct *vma)
 	/* Publish a fully set-up ring: from here on delivery fills it. */
 	smp_store_release(&kf->ring, ring);
 out:
-	mutex_unlock(&kf->user_lock);
+	mutex_unlock(&kf->mmap_lock);
 	return err;
 }
 
