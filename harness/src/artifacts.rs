@@ -71,7 +71,7 @@ pub fn build_module(kernel: &BuiltKernel) -> Result<PathBuf> {
     let hash: String = h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
     let out = paths::cache_dir().join("modules").join(format!("{}-{hash}", kernel.key));
     let ko = out.join("kulink.ko");
-    let _lock = kernels::lock(&out.with_extension("lock"), "kulink.ko")?;
+    let _lock = kernels::lock(&paths::sibling(&out, "lock"), "kulink.ko")?;
     if ko.exists() {
         return Ok(ko);
     }

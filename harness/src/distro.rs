@@ -29,13 +29,13 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
     let key = format!("{}-{flavour}-{}", spec.id, version.replace(['~', ':', '+'], "_"));
     let root = paths::cache_dir().join("kernels").join(&key);
     let stamp = root.join(".kulink-built");
-    let _lock = lock(&root.with_extension("lock"), &image)?;
+    let _lock = lock(&paths::sibling(&root, "lock"), &image)?;
     if !stamp.exists() {
         let _ = fs::remove_dir_all(&root);
         let headers = format!("linux-headers-{flavour}");
         let mut packages = vec![image.clone(), headers.clone()];
         packages.extend(header_dependencies(&headers)?);
-        let downloads = root.with_extension("download");
+        let downloads = paths::sibling(&root, "download");
         for pkg in &packages {
             let v = apt.candidate(pkg)?;
             let deb = apt.download(pkg, &v, &downloads)?;

@@ -255,11 +255,11 @@ pub fn lock(path: &Path, what: &str) -> Result<CacheLock> {
 fn fetch_debian(apt: &Apt, package: &str, version: &str) -> Result<PathBuf> {
     let dir = paths::cache_dir().join("src").join(format!("{package}_{}", sanitize(version)));
     let done = dir.join(".kulink-complete");
-    let _lock = lock(&dir.with_extension("lock"), &format!("{package} {version}"))?;
+    let _lock = lock(&paths::sibling(&dir, "lock"), &format!("{package} {version}"))?;
     if !done.exists() {
         tools::require_all(&[tools::DPKG_DEB, tools::TAR, tools::XZ])?;
         let _ = fs::remove_dir_all(&dir);
-        let tmp = dir.with_extension("download");
+        let tmp = paths::sibling(&dir, "download");
         let _ = fs::remove_dir_all(&tmp);
         let deb = apt.download(package, version, &tmp)?;
         apt::extract(&deb, &tmp.join("x"))?;
@@ -278,12 +278,12 @@ fn fetch_tarball(url: &str) -> Result<PathBuf> {
     let name = url.rsplit('/').next().filter(|n| !n.is_empty()).context("tarball URL has no file name")?;
     let dir = paths::cache_dir().join("downloads");
     let dest = dir.join(name);
-    let _lock = lock(&dest.with_extension("lock"), name)?;
+    let _lock = lock(&paths::sibling(&dest, "lock"), name)?;
     if !dest.exists() {
         tools::CURL.require()?;
         fs::create_dir_all(&dir)?;
         eprintln!("kulink: downloading {url}");
-        let part = dest.with_extension("part");
+        let part = paths::sibling(&dest, "part");
         tools::run(
             Command::new("curl").args(["-fL", "--retry", "2", "--connect-timeout", "20", "-o"]).arg(&part).arg(url),
         )?;
@@ -333,7 +333,7 @@ fn local_tree(path: &Path) -> Result<(PathBuf, String)> {
     let stamp = format!("{}:{}:{:?}", path.display(), meta.len(), meta.modified().ok());
     let hash = short_hash(&[stamp.as_bytes()]);
     let dir = paths::cache_dir().join("src").join(format!("tarball-{hash}"));
-    let _lock = lock(&dir.with_extension("lock"), &path.display().to_string())?;
+    let _lock = lock(&paths::sibling(&dir, "lock"), &path.display().to_string())?;
     if !dir.join(".kulink-complete").exists() {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir)?;
@@ -375,7 +375,7 @@ pub fn ensure_built(spec: &KernelSpec) -> Result<BuiltKernel> {
     let build = paths::cache_dir().join("kernels").join(&key);
     let stamp = build.join(".kulink-built");
     let is_tree = matches!(spec.sources.first(), Some(Source::Path { path }) if path.is_dir());
-    let _lock = lock(&build.with_extension("lock"), &format!("kernel {key}"))?;
+    let _lock = lock(&paths::sibling(&build, "lock"), &format!("kernel {key}"))?;
     if !stamp.exists() || is_tree {
         build_kernel(spec, &tree, &build)?;
         fs::write(&stamp, &source_version)?;

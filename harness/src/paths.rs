@@ -1,6 +1,6 @@
 //! Where things live: the source tree and the build cache outside it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The kulink source tree (`KULINK_REPO` overrides the build-time location).
 pub fn repo_root() -> PathBuf {
@@ -20,4 +20,26 @@ pub fn cache_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_else(|| "/tmp".into())).join(".cache"));
     base.join("kulink")
+}
+
+/// `path` with `.suffix` appended: a lock, temporary or partial file beside
+/// it. (`with_extension` would cut names like `6.1-6.1.192-2-ab12` at their
+/// last dot and let different builds share one lock.)
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(".");
+    name.push(suffix);
+    path.with_file_name(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn siblings_keep_the_whole_name() {
+        let p = Path::new("/c/kernels/6.1-6.1.192-2-ab12");
+        assert_eq!(sibling(p, "lock"), Path::new("/c/kernels/6.1-6.1.192-2-ab12.lock"));
+        assert_ne!(sibling(p, "lock"), sibling(Path::new("/c/kernels/6.1-6.1.190-1-ab12"), "lock"));
+    }
 }
