@@ -13,7 +13,7 @@ use kulink_wire::{Event, Stats};
 use tokio::io::unix::AsyncFd;
 
 use crate::checks::Steps;
-use crate::netlink::Outbox;
+use crate::netlink::{self, Outbox};
 use crate::system::monotonic_ns;
 
 pub const DEV: &str = "/dev/kulink";
@@ -36,12 +36,7 @@ pub fn emit_records(bytes: &[u8], channel: &str, out: &Outbox) {
     let received = monotonic_ns();
     for chunk in bytes.chunks_exact(RECORD) {
         let event = Event::from_raw(&RawEvent::from_bytes(chunk).expect("chunk is one record"));
-        let _ = out.send(AgentMsg::Event {
-            channel: channel.into(),
-            subscriber: None,
-            latency_ns: Some(received.saturating_sub(event.tstamp_ns)),
-            event,
-        });
+        let _ = out.send(netlink::event_msg(channel, None, received, event));
     }
 }
 

@@ -11,7 +11,7 @@ use kulink_wire::Event;
 use std::os::fd::AsRawFd;
 
 use crate::chardev;
-use crate::netlink::Outbox;
+use crate::netlink::{self, Outbox};
 use crate::system::monotonic_ns;
 
 const PAGE: usize = 4096;
@@ -100,12 +100,7 @@ pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
             while tail != head {
                 let event = Event::from_raw(&ring.record(tail));
                 tail += 1;
-                let _ = out.send(AgentMsg::Event {
-                    channel: channel::MMAP_RING.into(),
-                    subscriber: None,
-                    latency_ns: Some(received.saturating_sub(event.tstamp_ns)),
-                    event,
-                });
+                let _ = out.send(netlink::event_msg(channel::MMAP_RING, None, received, event));
             }
             ring.set_tail(tail);
             guard.clear_ready();

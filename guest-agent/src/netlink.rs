@@ -13,6 +13,17 @@ use crate::system::monotonic_ns;
 
 pub type Outbox = mpsc::UnboundedSender<AgentMsg>;
 
+/// An event a push channel received at `received_ns` (CLOCK_MONOTONIC);
+/// latency runs from the kernel's timestamp to then.
+pub fn event_msg(channel: &str, subscriber: Option<String>, received_ns: u64, event: Event) -> AgentMsg {
+    AgentMsg::Event {
+        channel: channel.into(),
+        subscriber,
+        latency_ns: Some(received_ns.saturating_sub(event.tstamp_ns)),
+        event,
+    }
+}
+
 /// Turns received datagrams into typed messages for the host.
 struct Emitter {
     family: u16,
@@ -46,12 +57,7 @@ impl Emitter {
             match events {
                 Ok(events) => {
                     for event in events {
-                        self.send(AgentMsg::Event {
-                            channel: self.channel.into(),
-                            subscriber: self.subscriber.clone(),
-                            latency_ns: Some(received.saturating_sub(event.tstamp_ns)),
-                            event,
-                        });
+                        self.send(event_msg(self.channel, self.subscriber.clone(), received, event));
                     }
                 }
                 Err(e) => {

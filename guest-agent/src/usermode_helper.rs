@@ -9,7 +9,7 @@ use kulink_wire::control::{channel, AgentMsg};
 use kulink_wire::Event;
 use tokio::net::UnixDatagram;
 
-use crate::netlink::Outbox;
+use crate::netlink::{self, Outbox};
 use crate::system::monotonic_ns;
 
 const SOCKET: &str = "/run/kulink-notify.sock";
@@ -53,12 +53,7 @@ pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
             let received = monotonic_ns();
             let line = String::from_utf8_lossy(&buf[..n]);
             let msg = match Event::parse_text(&line) {
-                Ok(event) => AgentMsg::Event {
-                    channel: channel::USERMODE_HELPER.into(),
-                    subscriber: None,
-                    latency_ns: Some(received.saturating_sub(event.tstamp_ns)),
-                    event,
-                },
+                Ok(event) => netlink::event_msg(channel::USERMODE_HELPER, None, received, event),
                 Err(e) => AgentMsg::Warning { message: format!("usermode helper sent {line:?}: {e}") },
             };
             let _ = out.send(msg);

@@ -95,14 +95,19 @@ impl Apt {
         }
     }
 
+    /// What a package depends on, in apt's order.
+    pub fn dependencies(&self, package: &str) -> Result<Vec<String>> {
+        let out = tools::run(self.command("apt-cache").args(["depends", "--no-recommends", package]))?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("Depends:").map(|d| d.trim().to_owned()))
+            .collect())
+    }
+
     /// The package a virtual or meta package depends on first (e.g. the
     /// versioned image behind `linux-image-cloud-amd64`).
     pub fn first_dependency(&self, package: &str) -> Result<String> {
-        let out = tools::run(self.command("apt-cache").args(["depends", "--no-recommends", package]))?;
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("Depends:").map(|d| d.trim().to_owned()))
-            .with_context(|| format!("{package} depends on nothing"))
+        self.dependencies(package)?.into_iter().next().with_context(|| format!("{package} depends on nothing"))
     }
 
     /// Downloads `package=version` into `dir`; returns the .deb.

@@ -34,7 +34,12 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
         let _ = fs::remove_dir_all(&root);
         let headers = format!("linux-headers-{flavour}");
         let mut packages = vec![image.clone(), headers.clone()];
-        packages.extend(header_dependencies(&headers)?);
+        // The headers need their -common part and linux-kbuild (host tools).
+        packages.extend(
+            apt.dependencies(&headers)?
+                .into_iter()
+                .filter(|d| d.starts_with("linux-headers-") || d.starts_with("linux-kbuild-")),
+        );
         let downloads = paths::sibling(&root, "download");
         for pkg in &packages {
             let v = apt.candidate(pkg)?;
@@ -60,17 +65,6 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
         cmdline: spec.cmdline.clone(),
         preload,
     })
-}
-
-/// linux-headers-X needs its -common part and linux-kbuild (host tools).
-fn header_dependencies(headers: &str) -> Result<Vec<String>> {
-    let out = tools::run(Command::new("apt-cache").args(["depends", "--no-recommends", headers]))?;
-    Ok(String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Depends:").map(str::trim))
-        .filter(|d| d.starts_with("linux-headers-") || d.starts_with("linux-kbuild-"))
-        .map(str::to_owned)
-        .collect())
 }
 
 /// The headers' Makefile includes /usr/src/...-common by absolute path:
