@@ -2,8 +2,9 @@
 /*
  * /dev/kulink, a misc device: read() returns binary event records (blocking,
  * O_NONBLOCK, poll), write() injects a validated synthetic event, ioctl()
- * reads counters and sets this reader's filter. Each open file gets every
- * event of its network namespace in a queue of its own.
+ * reads counters and sets this reader's filter. Each open file holds the
+ * network namespace it was opened in and gets every event of it in a
+ * queue of its own. Opening needs CAP_NET_ADMIN over that namespace.
  */
 #include <linux/miscdevice.h>
 #include <linux/module.h>
@@ -21,7 +22,7 @@
 
 static bool kulink_wants(const struct kulink_file *kf, u8 type)
 {
-	return type < 32 && (READ_ONCE(kf->filter) & BIT(type));
+	return type < KULINK_ICMP_TYPES && (READ_ONCE(kf->filter) & BIT(type));
 }
 
 /* Softirq (or BH-disabled) context, under RCU. */
@@ -34,8 +35,7 @@ void kulink_chardev_deliver(struct kulink_net *kn,
 		if (!kulink_wants(kf, ev->type))
 			continue;
 		spin_lock(&kf->lock);
-		/* Pairs with the release in kulink_ring_mmap(). */
-		if (smp_load_acquire(&kf->ring))
+		if (kf->ring)
 			kulink_ring_put(kf, ev);
 		else if (kfifo_put(&kf->queue, *ev))
 			kulink_count(kn, CHARDEV_QUEUED);
@@ -49,12 +49,17 @@ void kulink_chardev_deliver(struct kulink_net *kn,
 
 static int kulink_open(struct inode *inode, struct file *file)
 {
+	struct net *net = current->nsproxy->net_ns;
 	struct kulink_file *kf;
 
+	if (!kulink_net_admin(net))
+		return -EPERM;
 	kf = kzalloc(sizeof(*kf), GFP_KERNEL);
 	if (!kf)
 		return -ENOMEM;
-	kf->kn = kulink_pernet(current->nsproxy->net_ns);
+	/* The file may outlive every process of its namespace: hold it. */
+	kf->net = get_net(net);
+	kf->kn = kulink_pernet(net);
 	kf->filter = ~0U;
 	spin_lock_init(&kf->lock);
 	INIT_KFIFO(kf->queue);
@@ -80,6 +85,7 @@ static int kulink_release(struct inode *inode, struct file *file)
 	synchronize_rcu();
 	kulink_signal_release(kf);
 	kulink_ring_free(kf);
+	put_net(kf->net);
 	kfree(kf);
 	return 0;
 }
@@ -94,9 +100,6 @@ static ssize_t kulink_read(struct file *file, char __user *buf, size_t count,
 
 	if (count < sizeof(struct kulink_event))
 		return -EINVAL;
-	/* A mapped file is read through its ring; pairs with mmap's release. */
-	if (smp_load_acquire(&kf->ring))
-		return -EBUSY;
 	n = min_t(size_t, count / sizeof(struct kulink_event),
 		  KULINK_READ_BATCH);
 
@@ -105,13 +108,20 @@ static ssize_t kulink_read(struct file *file, char __user *buf, size_t count,
 		return -ERESTARTSYS;
 	for (;;) {
 		unsigned int got;
+		bool mapped;
 
 		spin_lock_bh(&kf->lock);
 		got = kfifo_out_peek(&kf->queue, batch, n);
+		mapped = !!kf->ring;
 		spin_unlock_bh(&kf->lock);
 		if (got) {
 			n = got;
 			break;
+		}
+		/* What was queued is read; new records are in the ring. */
+		if (mapped) {
+			err = -EBUSY;
+			goto out;
 		}
 		if (file->f_flags & O_NONBLOCK) {
 			err = -EAGAIN;
@@ -119,7 +129,8 @@ static ssize_t kulink_read(struct file *file, char __user *buf, size_t count,
 		}
 		mutex_unlock(&kf->read_lock);
 		if (wait_event_interruptible(kf->wait,
-					     !kfifo_is_empty(&kf->queue)))
+					     !kfifo_is_empty(&kf->queue) ||
+					     READ_ONCE(kf->ring)))
 			return -ERESTARTSYS;
 		if (mutex_lock_interruptible(&kf->read_lock))
 			return -ERESTARTSYS;
@@ -140,12 +151,15 @@ out:
 
 static bool kulink_event_valid(const struct kulink_event *ev)
 {
-	return !ev->seq && !ev->tstamp_ns &&
+	return !ev->seq && !ev->tstamp_ns && ev->type < KULINK_ICMP_TYPES &&
 	       !(ev->flags & ~KULINK_EVF_SYNTHETIC) &&
 	       !memchr_inv(ev->reserved, 0, sizeof(ev->reserved));
 }
 
-/* A synthetic event: numbered and timestamped here, sent everywhere. */
+/*
+ * A synthetic event: numbered and timestamped here, then subject to the
+ * same rule as the wire's before any channel sees it.
+ */
 static ssize_t kulink_write(struct file *file, const char __user *buf,
 			    size_t count, loff_t *ppos)
 {
@@ -178,11 +192,11 @@ static __poll_t kulink_poll(struct file *file, poll_table *wait)
 	bool readable;
 
 	poll_wait(file, &kf->wait, wait);
-	/* Pairs with the release in kulink_ring_mmap(). */
-	if (smp_load_acquire(&kf->ring))
-		readable = kulink_ring_readable(kf);
-	else
-		readable = !kfifo_is_empty(&kf->queue);
+	/* The lock keeps the ring from going away under us. */
+	spin_lock_bh(&kf->lock);
+	readable = !kfifo_is_empty(&kf->queue) ||
+		   (kf->ring && kulink_ring_readable(kf));
+	spin_unlock_bh(&kf->lock);
 	if (readable)
 		mask |= EPOLLIN | EPOLLRDNORM;
 	return mask;

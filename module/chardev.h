@@ -18,10 +18,12 @@ struct kulink_ring {
 	u64 head;			/* records produced, kernel's copy */
 	u32 capacity;
 	size_t size;			/* bytes mapped */
+	unsigned int maps;		/* vmas mapping it, under mmap_lock */
 };
 
 struct kulink_file {
 	struct list_head node;		/* in kn->files, RCU */
+	struct net *net;		/* the opener's, held while open */
 	struct kulink_net *kn;
 	u32 filter;			/* ICMP type mask for this reader */
 
@@ -37,9 +39,11 @@ struct kulink_file {
 	struct mutex read_lock;
 
 	/*
-	 * Set once by mmap(); then records go to the ring, not the queue.
-	 * mmap() runs under mmap_lock, so its mutex must never be held where
-	 * user memory can fault (read_lock is): two locks, no cycle.
+	 * Set by mmap() and cleared when the last mapping goes, both under
+	 * the spinlock too: while set, records go to the ring, not the queue.
+	 * mmap() and the vma callbacks run under the mm's mmap_lock, so this
+	 * mutex must never be held where user memory can fault (read_lock
+	 * is): two locks, no cycle.
 	 */
 	struct kulink_ring *ring;
 	struct mutex mmap_lock;
@@ -47,6 +51,7 @@ struct kulink_file {
 
 /* ring.c */
 int kulink_ring_mmap(struct kulink_file *kf, struct vm_area_struct *vma);
+/* Callers of these two hold kf->lock and saw kf->ring set. */
 void kulink_ring_put(struct kulink_file *kf, const struct kulink_event *ev);
 bool kulink_ring_readable(struct kulink_file *kf);
 void kulink_ring_free(struct kulink_file *kf);

@@ -39,13 +39,13 @@
 
 /* vm_flags became read-only behind helpers in 6.3. */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 3, 0)
-static inline void kulink_vm_flags_set(struct vm_area_struct *vma,
-				       unsigned long flags)
+static inline void kulink_vm_flags_mod(struct vm_area_struct *vma,
+				       unsigned long set, unsigned long clear)
 {
-	vma->vm_flags |= flags;
+	vma->vm_flags = (vma->vm_flags | set) & ~clear;
 }
 #else
-#define kulink_vm_flags_set vm_flags_set
+#define kulink_vm_flags_mod vm_flags_mod
 #endif
 
 /*

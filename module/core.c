@@ -6,6 +6,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/capability.h>
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <net/netns/generic.h>
@@ -27,8 +28,23 @@ struct kulink_net *kulink_pernet(const struct net *net)
 	return net_generic(net, kulink_net_id);
 }
 
-void kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev)
+bool kulink_net_admin(const struct net *net)
 {
+	return ns_capable(net->user_ns, CAP_NET_ADMIN);
+}
+
+static bool kulink_event_wanted(u8 type)
+{
+	return READ_ONCE(kulink_config.enabled) && type < KULINK_ICMP_TYPES &&
+	       (READ_ONCE(kulink_config.icmp_types) & BIT(type));
+}
+
+bool kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev)
+{
+	if (!kulink_event_wanted(ev->type)) {
+		kulink_count(kn, FILTERED);
+		return false;
+	}
 	ev->seq = atomic64_inc_return(&kn->next_seq);
 	kulink_count(kn, EVENTS_BUILT);
 	kulink_netlink_deliver(kn, ev);
@@ -36,6 +52,7 @@ void kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev)
 	kulink_chardev_deliver(kn, ev);
 	kulink_relay_queue(kn, ev);
 	kulink_umh_queue(kn, ev);
+	return true;
 }
 
 /* Names for text output, in KULINK_STAT_* order. */
@@ -142,6 +159,7 @@ static int __net_init kulink_state_init(struct net *net)
 	spin_lock_init(&kn->files_lock);
 	INIT_LIST_HEAD(&kn->files);
 	spin_lock_init(&kn->log.lock);
+	mutex_init(&kn->so_lock);
 	kulink_netlink_net_init(kn);
 	return kulink_relay_net_init(kn);
 }
@@ -150,6 +168,8 @@ static void __net_exit kulink_state_exit(struct net *net)
 {
 	struct kulink_net *kn = kulink_pernet(net);
 
+	/* Every open /dev/kulink holds its namespace: none can be left. */
+	WARN_ON(!list_empty(&kn->files));
 	kulink_relay_net_exit(kn);
 	kulink_netlink_net_exit(kn);
 }

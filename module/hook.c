@@ -48,12 +48,6 @@ static unsigned int kulink_hook(void *priv, struct sk_buff *skb,
 		return NF_ACCEPT;
 	}
 
-	if (!READ_ONCE(kulink_config.enabled) || ih->type >= 32 ||
-	    !(READ_ONCE(kulink_config.icmp_types) & BIT(ih->type))) {
-		kulink_count(kn, FILTERED);
-		return NF_ACCEPT;
-	}
-
 	ev.tstamp_ns = ktime_get_ns();
 	ev.ifindex = state->in ? state->in->ifindex : 0;
 	ev.saddr = iph->saddr;

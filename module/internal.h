@@ -6,6 +6,7 @@
 #include <linux/atomic.h>
 #include <linux/kfifo.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/spinlock.h>
 #include <linux/wait.h>
 #include <net/net_namespace.h>
@@ -69,6 +70,10 @@ struct kulink_net {
 	spinlock_t files_lock;
 	struct list_head files;
 
+	/* The sockopt message (sockopt.c), this namespace's own. */
+	struct mutex so_lock;
+	char so_msg[KULINK_SO_MSG_MAX];
+
 	/* The relay kthread and its queue (relay.c). */
 	struct task_struct *relay_thread;
 	wait_queue_head_t relay_wait;
@@ -78,10 +83,21 @@ struct kulink_net {
 
 struct kulink_net *kulink_pernet(const struct net *net);
 
-/* Number an event and hand it to every channel. Call with BHs disabled
- * inside an RCU read-side section (the hook's context).
+/*
+ * Who may do what (README, "Security model"): counters are anyone's;
+ * reading events and changing a namespace's state need CAP_NET_ADMIN over
+ * that network namespace; global settings need it in the initial one.
  */
-void kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev);
+bool kulink_net_admin(const struct net *net);
+
+/*
+ * The one rule for every event, from the wire or written to /dev/kulink:
+ * reported only when enabled, of a type below KULINK_ICMP_TYPES and
+ * selected in icmp_types; otherwise counted as filtered. A reported event
+ * is numbered and handed to every channel; returns whether it was. Call
+ * with BHs disabled inside an RCU read-side section (the hook's context).
+ */
+bool kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev);
 void kulink_stats_fill(struct kulink_net *kn, struct kulink_stats_rec *rec);
 bool kulink_stat_is_counter(int attr);
 u64 kulink_stat_value(struct kulink_net *kn, int attr);

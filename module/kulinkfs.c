@@ -2,13 +2,12 @@
 /*
  * kulinkfs: `mount -t kulinkfs none /mnt/kulink` gives `log` (the most
  * recent events as text) and `stats`, readable with cat. Built on
- * fs_context + simple_fill_super; the mount shows the network namespace of
- * the process that mounted it.
+ * fs_context + simple_fill_super; the mount holds and shows the network
+ * namespace it was mounted in. `log` needs CAP_NET_ADMIN over that one.
  */
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/module.h>
-#include <linux/nsproxy.h>
 #include <linux/slab.h>
 
 #include "compat.h"
@@ -21,13 +20,6 @@ struct kulinkfs_text {
 	char *buf;
 };
 
-static struct kulink_net *kulinkfs_net(struct file *file)
-{
-	struct net *net = file_inode(file)->i_sb->s_fs_info;
-
-	return kulink_pernet(net);
-}
-
 /* Each open takes a snapshot; reads then page through it. */
 static int kulinkfs_open(struct inode *inode, struct file *file,
 			 char *(*render)(struct kulink_net *kn, size_t *len))
@@ -36,7 +28,7 @@ static int kulinkfs_open(struct inode *inode, struct file *file,
 
 	if (!text)
 		return -ENOMEM;
-	text->buf = render(kulinkfs_net(file), &text->len);
+	text->buf = render(kulink_pernet(inode->i_sb->s_fs_info), &text->len);
 	if (!text->buf) {
 		kfree(text);
 		return -ENOMEM;
@@ -47,6 +39,8 @@ static int kulinkfs_open(struct inode *inode, struct file *file,
 
 static int kulinkfs_log_open(struct inode *inode, struct file *file)
 {
+	if (!kulink_net_admin(inode->i_sb->s_fs_info))
+		return -EPERM;
 	return kulinkfs_open(inode, file, kulink_log_render);
 }
 
@@ -100,7 +94,7 @@ static int kulinkfs_fill_super(struct super_block *sb, struct fs_context *fc)
 
 	if (err)
 		return err;
-	sb->s_fs_info = get_net(current->nsproxy->net_ns);
+	sb->s_fs_info = get_net(fc->net_ns);
 	return 0;
 }
 

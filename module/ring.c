@@ -5,6 +5,10 @@
  * consumer (the process that mapped it). The producer publishes records
  * with a release store of head and reads tail with acquire; the consumer
  * does the mirror image, so a record is complete before it is visible.
+ *
+ * The ring lives as long as a mapping of it: vma open/close count them,
+ * and the last close hands unread records back to the file's queue, so
+ * the file keeps one ordered stream across mmap and munmap.
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -12,6 +16,57 @@
 
 #include "chardev.h"
 #include "compat.h"
+
+static void kulink_ring_vm_open(struct vm_area_struct *vma)
+{
+	struct kulink_file *kf = vma->vm_private_data;
+
+	/* A split or a move of the mapping: one more vma to close. */
+	mutex_lock(&kf->mmap_lock);
+	kf->ring->maps++;
+	mutex_unlock(&kf->mmap_lock);
+}
+
+/* Records the consumer has not taken yet, back to the queue, in order. */
+static void kulink_ring_to_queue(struct kulink_file *kf,
+				 struct kulink_ring *ring)
+{
+	/* The shared page is user-writable: trust no tail out of range. */
+	u64 tail = smp_load_acquire(&ring->hdr->tail);
+
+	if (ring->head - tail > ring->capacity)
+		return;
+	for (; tail != ring->head; tail++) {
+		if (!kfifo_put(&kf->queue, ring->data[tail % ring->capacity]))
+			kulink_count(kf->kn, CHARDEV_DROPPED);
+	}
+}
+
+static void kulink_ring_vm_close(struct vm_area_struct *vma)
+{
+	struct kulink_file *kf = vma->vm_private_data;
+	struct kulink_ring *ring;
+
+	mutex_lock(&kf->mmap_lock);
+	ring = kf->ring;
+	if (--ring->maps) {
+		mutex_unlock(&kf->mmap_lock);
+		return;
+	}
+	spin_lock_bh(&kf->lock);
+	kulink_ring_to_queue(kf, ring);
+	WRITE_ONCE(kf->ring, NULL);
+	spin_unlock_bh(&kf->lock);
+	mutex_unlock(&kf->mmap_lock);
+	wake_up_interruptible(&kf->wait);
+	vfree(ring->hdr);
+	kfree(ring);
+}
+
+static const struct vm_operations_struct kulink_ring_vm_ops = {
+	.open = kulink_ring_vm_open,
+	.close = kulink_ring_vm_close,
+};
 
 int kulink_ring_mmap(struct kulink_file *kf, struct vm_area_struct *vma)
 {
@@ -21,6 +76,9 @@ int kulink_ring_mmap(struct kulink_file *kf, struct vm_area_struct *vma)
 	int err = -EBUSY;
 
 	if (vma->vm_pgoff || vma->vm_end - vma->vm_start != size)
+		return -EINVAL;
+	/* A private copy would stop seeing records at its first write. */
+	if (!(vma->vm_flags & VM_MAYSHARE))
 		return -EINVAL;
 	if (vma->vm_flags & VM_EXEC)
 		return -EPERM;
@@ -51,15 +109,22 @@ int kulink_ring_mmap(struct kulink_file *kf, struct vm_area_struct *vma)
 		kfree(ring);
 		goto out;
 	}
-	kulink_vm_flags_set(vma, VM_DONTCOPY);
-	/* Publish a fully set-up ring: from here on delivery fills it. */
-	smp_store_release(&kf->ring, ring);
+	/* Never executable, not even after mprotect(); never inherited. */
+	kulink_vm_flags_mod(vma, VM_DONTCOPY, VM_MAYEXEC);
+	vma->vm_ops = &kulink_ring_vm_ops;
+	vma->vm_private_data = kf;
+	ring->maps = 1;
+	/* From here on delivery fills the ring (it reads kf->ring locked). */
+	spin_lock_bh(&kf->lock);
+	WRITE_ONCE(kf->ring, ring);
+	spin_unlock_bh(&kf->lock);
+	/* A reader blocked on the queue must learn that the ring took over. */
+	wake_up_interruptible(&kf->wait);
 out:
 	mutex_unlock(&kf->mmap_lock);
 	return err;
 }
 
-/* Caller holds kf->lock. */
 void kulink_ring_put(struct kulink_file *kf, const struct kulink_event *ev)
 {
 	struct kulink_ring *ring = kf->ring;
@@ -86,13 +151,18 @@ bool kulink_ring_readable(struct kulink_file *kf)
 	struct kulink_ring *ring = kf->ring;
 
 	/* Pairs with the consumer's release of tail. */
-	return READ_ONCE(ring->head) != smp_load_acquire(&ring->hdr->tail);
+	return ring->head != smp_load_acquire(&ring->hdr->tail);
 }
 
+/*
+ * At release, for a ring no vma close freed: mmap_region() failing after
+ * ->mmap succeeded does not call ->close on every kernel.
+ */
 void kulink_ring_free(struct kulink_file *kf)
 {
 	if (!kf->ring)
 		return;
 	vfree(kf->ring->hdr);
 	kfree(kf->ring);
+	kf->ring = NULL;
 }

@@ -31,24 +31,41 @@ pub fn async_fd(file: File) -> Result<AsyncFd<File>> {
     unsafe { AsyncFd::register(file) }.map_err(|e| anyhow::anyhow!("register {DEV} with tokio: {e}"))
 }
 
+/// The whole records in `bytes`.
+pub fn records(bytes: &[u8]) -> impl Iterator<Item = Event> + '_ {
+    bytes.chunks_exact(RECORD).map(|chunk| Event::from_raw(&RawEvent::from_bytes(chunk).expect("chunk is one record")))
+}
+
 /// Sends every whole record in `bytes` as an event of `channel`.
 pub fn emit_records(bytes: &[u8], channel: &str, out: &Outbox) {
     let received = monotonic_ns();
-    for chunk in bytes.chunks_exact(RECORD) {
-        let event = Event::from_raw(&RawEvent::from_bytes(chunk).expect("chunk is one record"));
+    for event in records(bytes) {
         let _ = out.send(netlink::event_msg(channel, None, received, event));
     }
 }
 
+/// Every record queued on a non-blocking file, oldest first.
+pub fn read_queued(file: &File) -> io::Result<Vec<Event>> {
+    let mut events = Vec::new();
+    read_each(file, |bytes| events.extend(records(bytes)))?;
+    Ok(events)
+}
+
 /// Reads everything queued on a non-blocking file; `Ok(true)` if anything came.
 pub fn drain(file: &File, channel: &str, out: &Outbox) -> io::Result<bool> {
+    read_each(file, |bytes| emit_records(bytes, channel, out))
+}
+
+/// Hands each read() of a non-blocking file to `got` until the queue is
+/// empty; `Ok(true)` if anything came.
+fn read_each(file: &File, mut got: impl FnMut(&[u8])) -> io::Result<bool> {
     let mut buf = [0u8; 8 * RECORD];
     let mut any = false;
     loop {
         match (&*file).read(&mut buf) {
             Ok(0) => return Ok(any),
             Ok(n) => {
-                emit_records(&buf[..n], channel, out);
+                got(&buf[..n]);
                 any = true;
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(any),
@@ -76,15 +93,20 @@ pub fn spawn_reader(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
 
 /// write() of one synthetic event.
 pub fn write_synthetic(event: &Event) -> Result<()> {
+    write_event(&open(false)?, event).context("write a synthetic event")
+}
+
+/// write() of one synthetic event to an open file.
+pub fn write_event(file: &File, event: &Event) -> io::Result<()> {
     let mut raw = event.to_raw();
     // The kernel numbers and timestamps it.
     raw.seq = 0;
     raw.tstamp_ns = 0;
     raw.flags = uapi::EVF_SYNTHETIC;
-    open(false)?.write_all(raw.as_bytes()).context("write a synthetic event")
+    (&*file).write(raw.as_bytes()).map(drop)
 }
 
-fn ioctl<T>(file: &File, request: u32, arg: *mut T) -> io::Result<()> {
+pub fn ioctl<T>(file: &File, request: u32, arg: *mut T) -> io::Result<()> {
     // SAFETY: `arg` points to a live T of the size the request encodes, or
     // is a deliberately bad pointer the kernel must reject without touching.
     let rc = unsafe { libc::ioctl(file.as_raw_fd(), request as libc::c_ulong, arg) };

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use kulink_wire::genl::{self, Family, Msg, MsgBuilder, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST};
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
 use tokio::io::unix::AsyncFd;
@@ -131,7 +131,8 @@ pub const REQUEST_ACK: u16 = NLM_F_REQUEST | NLM_F_ACK;
 fn ack_result(msg: &Msg<'_>) -> Result<()> {
     let code = msg.error_code()?;
     if code != 0 {
-        bail!("kernel answered {}", io::Error::from_raw_os_error(-code));
+        // Kept as an io::Error so callers can read the errno back.
+        return Err(io::Error::from_raw_os_error(-code)).context("the kernel refused the request");
     }
     Ok(())
 }

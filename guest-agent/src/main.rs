@@ -14,6 +14,7 @@ mod loopback;
 mod mmap_ring;
 mod net;
 mod netlink;
+mod probe;
 mod procfs;
 mod signal;
 mod sockopt;
@@ -40,6 +41,9 @@ fn main() {
     }
     if argv0.ends_with("kulink-sigchild") {
         std::process::exit(signal::child_main());
+    }
+    if argv0.ends_with(probe::ARGV0) {
+        std::process::exit(probe::child_main(&args[1..]));
     }
 
     let pid1 = std::process::id() == 1;
@@ -202,6 +206,7 @@ impl Agent {
                 }
                 Reply::Done
             }
+            Command::Probe { probe } => Reply::Probe(Box::new(probe::run(probe).await?)),
             Command::Shutdown => Reply::Done,
         })
     }

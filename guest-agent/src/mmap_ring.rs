@@ -16,7 +16,7 @@ use crate::system::monotonic_ns;
 
 const PAGE: usize = 4096;
 
-struct Ring {
+pub struct Ring {
     base: *mut u8,
     len: usize,
     capacity: u64,
@@ -31,22 +31,34 @@ impl Ring {
         self.base.cast()
     }
 
-    fn head(&self) -> u64 {
+    pub fn head(&self) -> u64 {
         // SAFETY: the header page stays mapped while self lives; the kernel
         // writes head with a release store.
         unsafe { AtomicU64::from_ptr(&raw mut (*self.header()).head) }.load(Ordering::Acquire)
     }
 
-    fn set_tail(&self, tail: u64) {
+    pub fn set_tail(&self, tail: u64) {
         // SAFETY: as above; tail is ours to write.
         unsafe { AtomicU64::from_ptr(&raw mut (*self.header()).tail) }.store(tail, Ordering::Release)
     }
 
-    fn record(&self, index: u64) -> RawEvent {
+    pub fn record(&self, index: u64) -> RawEvent {
         let offset = self.data_offset + (index % self.capacity) as usize * std::mem::size_of::<RawEvent>();
         // SAFETY: offset is inside the data pages (index modulo capacity);
         // the acquire load of head made the record's bytes visible.
         unsafe { std::ptr::read_volatile(self.base.add(offset).cast::<RawEvent>()) }
+    }
+}
+
+impl Ring {
+    /// munmap(), with its result.
+    pub fn unmap(self) -> std::io::Result<()> {
+        let ring = std::mem::ManuallyDrop::new(self);
+        // SAFETY: unmapping exactly what mmap returned, once: Drop is skipped.
+        if unsafe { libc::munmap(ring.base.cast(), ring.len) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
     }
 }
 
@@ -57,13 +69,19 @@ impl Drop for Ring {
     }
 }
 
-fn map(fd: i32) -> Result<Ring> {
+/// Bytes of a ring mapping: the header page and ring_pages data pages.
+pub fn ring_len() -> Result<usize> {
     let pages: usize = std::fs::read_to_string("/proc/sys/kulink/ring_pages")
         .context("read ring_pages")?
         .trim()
         .parse()
         .context("parse ring_pages")?;
-    let len = (pages + 1) * PAGE;
+    Ok((pages + 1) * PAGE)
+}
+
+/// Maps a /dev/kulink file shared and read-write, as a consumer must.
+pub fn map(fd: i32) -> Result<Ring> {
+    let len = ring_len()?;
     // SAFETY: a fresh shared mapping of the device; checked for failure.
     let base =
         unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0) };

@@ -22,6 +22,15 @@ async fn set_up(handle: &Handle, index: u32) -> Result<()> {
     Ok(())
 }
 
+/// Brings `lo` up in the caller's network namespace (a new one starts down).
+pub async fn loopback_up() -> Result<()> {
+    let (connection, handle, _) = rtnetlink::new_connection().context("rtnetlink socket")?;
+    let conn = tokio::spawn(connection);
+    let result = set_up(&handle, index_of(&handle, "lo").await?).await.context("bring lo up");
+    conn.abort();
+    result
+}
+
 pub async fn configure(addr: Ipv4Addr, prefix: u8) -> Result<Links> {
     let (connection, handle, _) = rtnetlink::new_connection().context("rtnetlink socket")?;
     let conn = tokio::spawn(connection);

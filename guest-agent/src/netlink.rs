@@ -49,12 +49,7 @@ impl Emitter {
         };
         let received = monotonic_ns();
         for msg in genl::messages(bytes) {
-            let events = msg.and_then(|m| match m.genl() {
-                Ok((uapi::CMD_EVENT, attrs)) if m.kind == self.family => Event::all_from_msg(attrs),
-                Ok(_) => Ok(Vec::new()),
-                Err(e) => Err(e),
-            });
-            match events {
+            match msg.and_then(|m| events_of(self.family, &m)) {
                 Ok(events) => {
                     for event in events {
                         self.send(event_msg(self.channel, self.subscriber.clone(), received, event));
@@ -73,7 +68,15 @@ impl Emitter {
     }
 }
 
-fn kulink_msg(family: &Family, flags: u16, cmd: u8) -> impl FnOnce(u32) -> MsgBuilder {
+/// The events one message carries: none unless it is a kulink EVENT.
+pub fn events_of(family: u16, msg: &genl::Msg<'_>) -> Result<Vec<Event>, genl::DecodeError> {
+    match msg.genl()? {
+        (uapi::CMD_EVENT, attrs) if msg.kind == family => Event::all_from_msg(attrs),
+        _ => Ok(Vec::new()),
+    }
+}
+
+pub fn kulink_msg(family: &Family, flags: u16, cmd: u8) -> impl FnOnce(u32) -> MsgBuilder {
     let id = family.id;
     move |seq| MsgBuilder::new(id, flags, seq, cmd, uapi::GENL_VERSION)
 }

@@ -15,7 +15,7 @@ use crate::checks::Steps;
 const MESSAGE: &str = "a message from userspace";
 const CAP_NET_ADMIN: u32 = 12;
 
-fn socket() -> Result<OwnedFd> {
+pub fn socket() -> Result<OwnedFd> {
     // SAFETY: plain socket(2), owned right away.
     let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
@@ -25,7 +25,7 @@ fn socket() -> Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn set(fd: &OwnedFd, opt: i32, value: &[u8]) -> io::Result<()> {
+pub fn set(fd: &OwnedFd, opt: i32, value: &[u8]) -> io::Result<()> {
     // SAFETY: value is valid for its length.
     let rc = unsafe {
         libc::setsockopt(fd.as_raw_fd(), libc::IPPROTO_IP, opt, value.as_ptr().cast(), value.len() as libc::socklen_t)
@@ -37,7 +37,7 @@ fn set(fd: &OwnedFd, opt: i32, value: &[u8]) -> io::Result<()> {
     }
 }
 
-fn get(fd: &OwnedFd, opt: i32, len: usize) -> io::Result<Vec<u8>> {
+pub fn get(fd: &OwnedFd, opt: i32, len: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len];
     let mut n = len as libc::socklen_t;
     // SAFETY: buf has room for n bytes; n is updated by the kernel.
@@ -49,13 +49,18 @@ fn get(fd: &OwnedFd, opt: i32, len: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The kernel's answer to KULINK_SO_GET_MSG, without its NUL.
+pub fn message(fd: &OwnedFd) -> io::Result<String> {
+    get(fd, uapi::SO_GET_MSG, 256).map(|b| String::from_utf8_lossy(&b).trim_end_matches('\0').to_owned())
+}
+
 pub fn check(netlink: &Stats) -> Result<CheckResult> {
     let fd = socket()?;
     let mut steps = Steps::default();
 
     let sent = set(&fd, uapi::SO_SET_MSG, MESSAGE.as_bytes());
     steps.expect("set \"a message from userspace\"", sent.is_ok(), &sent);
-    let reply = get(&fd, uapi::SO_GET_MSG, 256).map(|b| String::from_utf8_lossy(&b).trim_end_matches('\0').to_owned());
+    let reply = message(&fd);
     let want = format!("{}, you said: {MESSAGE}", uapi::SO_REPLY);
     steps.expect(&format!("get answers {want:?}"), reply.as_deref().ok() == Some(want.as_str()), &reply);
     let stats = get(&fd, uapi::SO_GET_STATS, std::mem::size_of::<RawStats>())

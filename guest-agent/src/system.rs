@@ -40,6 +40,15 @@ pub fn mount(source: &str, target: &str, fstype: &str) -> Result<()> {
     Ok(())
 }
 
+pub fn unmount(target: &str) -> Result<()> {
+    let tgt = CString::new(target).expect("no NUL in a mount point");
+    // SAFETY: a valid NUL-terminated path.
+    if unsafe { libc::umount2(tgt.as_ptr(), 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| format!("unmount {target}"));
+    }
+    Ok(())
+}
+
 /// The file systems every channel needs.
 pub fn mount_basics() -> Result<()> {
     mount("proc", "/proc", "proc")?;

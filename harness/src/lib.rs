@@ -19,6 +19,7 @@ pub mod kernels;
 pub mod paths;
 pub mod peer;
 pub mod plan;
+pub mod process_tree;
 pub mod qemu;
 pub mod report;
 pub mod session;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use kulink_wire::control::{Command as AgentCommand, Ready, Reply};
+use kulink_wire::probe::{Probe, ProbeReport};
 use kulink_wire::Stats;
 
 use crate::agent_link::AgentLink;
@@ -17,13 +18,15 @@ use crate::frames::Wire;
 use crate::peer::{self, Peer};
 use crate::qemu::{self, Accel, AccelChoice, QemuConfig};
 use crate::splat::{self, Splat};
-use crate::{initramfs, tools};
+use crate::{initramfs, process_tree, tools};
 
 /// A KVM guest that is not ready by then is taken as hung.
 const KVM_WATCHDOG: Duration = Duration::from_secs(10);
 /// Generous for TCG on a loaded 2-core host.
 const TCG_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Probes wait for namespaces to go away and for blocked calls to return.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// What starts the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -163,7 +166,7 @@ impl Vm {
         let mut link = match setup {
             Ok(link) => link,
             Err(e) => {
-                let _ = child.kill();
+                process_tree::kill(&mut child);
                 return Err(other(e));
             }
         };
@@ -171,8 +174,7 @@ impl Vm {
         let ready = match link.ready(timeout) {
             Ok(Some(ready)) => ready,
             result => {
-                let _ = child.kill();
-                let _ = child.wait();
+                process_tree::kill(&mut child);
                 let why = match result {
                     Err(e) => format!("{e:#}"),
                     _ => format!("not ready within {}s", timeout.as_secs()),
@@ -189,13 +191,29 @@ impl Vm {
     }
 
     pub fn request(&mut self, cmd: AgentCommand) -> Result<Reply> {
-        self.link.request(cmd, REQUEST_TIMEOUT)
+        self.request_within(cmd, REQUEST_TIMEOUT)
+    }
+
+    /// A request; on failure the console's tail tells why (a kernel panic
+    /// ends the agent too).
+    fn request_within(&mut self, cmd: AgentCommand, timeout: Duration) -> Result<Reply> {
+        self.link
+            .request(cmd, timeout)
+            .map_err(|e| e.context(format!("--- console tail ---\n{}", tools::tail(&self.console(), 40))))
     }
 
     pub fn stats(&mut self) -> Result<Stats> {
         match self.request(AgentCommand::Stats)? {
             Reply::Stats(s) => Ok(s),
             other => bail!("GET_STATS answered {other:?}"),
+        }
+    }
+
+    /// Runs a probe in a child process of the agent and returns its report.
+    pub fn probe(&mut self, probe: Probe) -> Result<ProbeReport> {
+        match self.request_within(AgentCommand::Probe { probe }, PROBE_TIMEOUT)? {
+            Reply::Probe(report) => Ok(*report),
+            other => bail!("probe {probe:?} answered {other:?}"),
         }
     }
 
@@ -213,8 +231,7 @@ impl Vm {
                 // A kernel without ACPI (virtme-ng's init powers off) halts
                 // instead: the guest is done, QEMU just does not notice.
                 None if self.console().contains("reboot: System halted") => {
-                    let _ = self.child.kill();
-                    let _ = self.child.wait();
+                    process_tree::kill(&mut self.child);
                     break true;
                 }
                 None if Instant::now() >= deadline => break false,
@@ -235,8 +252,7 @@ impl Vm {
 
 impl Drop for Vm {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        process_tree::kill(&mut self.child);
         if std::env::var_os("KULINK_KEEP").is_some() {
             eprintln!("kulink: kept {}", self.dir.display());
         } else {

@@ -74,8 +74,64 @@ fn a_written_event_appears_on_every_channel_marked_synthetic(kernel: &str) {
     common::finish(vm);
 }
 
+/// Defect: a synthetic event bypassed `enabled` and `icmp_types`, and a type
+/// of 32 or more was reported on some channels and dropped on others. Now
+/// one rule decides before any channel sees the event.
+fn synthetic_events_obey_the_rules_of_wire_events(kernel: &str) {
+    let mut vm = common::boot(kernel, &["u"]);
+    let event = |icmp_type: u8, echo_seq: u16| Event {
+        seq: 0,
+        tstamp_ns: 0,
+        ifindex: 0,
+        src: "198.51.100.1".parse().unwrap(),
+        dst: "198.51.100.2".parse().unwrap(),
+        icmp_type,
+        code: 0,
+        echo_id: 0x5252,
+        echo_seq,
+        len: 84,
+        flags: 0,
+    };
+    // A type that is never reported is a bad field.
+    let refused = vm.request(Command::WriteEvent { event: event(200, 1) }).unwrap_err();
+    assert!(format!("{refused:#}").contains("Invalid argument"), "{refused:#}");
+    // Reporting off, then echo requests left out: accepted, filtered.
+    session::write(&mut vm, "/proc/sys/kulink/enabled", "0").unwrap();
+    vm.request(Command::WriteEvent { event: event(8, 2) }).unwrap();
+    session::write(&mut vm, "/proc/sys/kulink/enabled", "1").unwrap();
+    session::write(&mut vm, "/proc/sys/kulink/icmp_types", "1").unwrap();
+    vm.request(Command::WriteEvent { event: event(8, 3) }).unwrap();
+    session::write(&mut vm, "/proc/sys/kulink/icmp_types", "4294967295").unwrap();
+    vm.request(Command::WriteEvent { event: event(8, 4) }).unwrap();
+
+    let mut listeners = session::push_listeners();
+    listeners.push(session::unicast("u"));
+    let arrived = vm
+        .link
+        .collect_until(std::time::Duration::from_secs(20), |link| {
+            listeners.iter().all(|l| !verify::of_listener(&link.events, l).is_empty())
+        })
+        .unwrap();
+    assert!(arrived, "{:#?}", vm.link.events);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut events = vm.link.take_events();
+    for pull in [channel::PROCFS, channel::KULINKFS] {
+        events.extend(session::collect(&mut vm, pull).unwrap());
+        listeners.push(session::listener(pull));
+    }
+    for l in &listeners {
+        let got: Vec<(u64, u16)> =
+            verify::of_listener(&events, l).iter().map(|r| (r.event.seq, r.event.echo_seq)).collect();
+        assert_eq!(got, [(1, 4)], "{l:?}: only the event the rules let through, numbered 1");
+    }
+    let stats = vm.stats().unwrap();
+    assert_eq!((stats.synthetic, stats.filtered, stats.events_built), (3, 2, 1), "{stats:?}");
+    common::finish(vm);
+}
+
 matrix!(
     chardev_read_returns_every_event,
+    synthetic_events_obey_the_rules_of_wire_events,
     chardev_ioctls_and_bad_arguments,
     a_written_event_appears_on_every_channel_marked_synthetic
 );

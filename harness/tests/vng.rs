@@ -22,6 +22,8 @@ fn vng_backend_passes_the_main_job() {
         return;
     }
     common::artifacts(KERNEL);
+    // virtme-run and QEMU run below vng: an orphan must stay visible.
+    common::adopt_orphans();
     let opts = JobOptions {
         kernel: KernelChoice::Listed(Some(KERNEL.into())),
         backend: Backend::Vng,
@@ -36,4 +38,7 @@ fn vng_backend_passes_the_main_job() {
             assert_eq!((c.matched, c.lost), (report.injected, 0), "{c:#?}");
         }
     }
+    // The kernel halts instead of powering off: vng, virtme-run and QEMU
+    // must all be ended by the harness.
+    common::assert_no_process_left("after the vng job");
 }

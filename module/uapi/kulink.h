@@ -51,6 +51,9 @@ enum kulink_event_attr {
 };
 #define KULINK_EV_MAX (__KULINK_EV_MAX - 1)
 
+/* ICMP types 0..KULINK_ICMP_TYPES-1 can be reported (bits of icmp_types). */
+#define KULINK_ICMP_TYPES	32
+
 /* The event did not come from the wire but from a user-space write. */
 #define KULINK_EVF_SYNTHETIC	(1U << 0)
 
@@ -68,7 +71,7 @@ enum kulink_stat_attr {
 	KULINK_STAT_SUBSCRIBERS,	/* u64: unicast subscribers now */
 	KULINK_STAT_SUBSCRIBERS_CLOSED,	/* u64: dropped because socket closed */
 	KULINK_STAT_PAD,
-	KULINK_STAT_FILTERED,		/* u64: ICMP not reported (sysctl) */
+	KULINK_STAT_FILTERED,		/* u64: events not reported (sysctl) */
 	KULINK_STAT_SYNTHETIC,		/* u64: events written to /dev/kulink */
 	KULINK_STAT_CHARDEV_QUEUED,	/* u64: records queued for read() */
 	KULINK_STAT_CHARDEV_DROPPED,	/* u64: a reader's queue was full */
@@ -162,6 +165,11 @@ struct kulink_stats_rec {
  * records. The kernel produces at head, user space consumes at tail;
  * both are free-running counters, published with release and read with
  * acquire ordering. A full ring drops the new record and counts it.
+ * The mapping must be MAP_SHARED and is never executable. While a file is
+ * mapped its new records go to the ring; read() still returns what was
+ * queued before, then fails with EBUSY. Once the last mapping is gone,
+ * records the ring still held (tail to head) go back to the queue, in
+ * order, and read() goes on; the file may be mapped again.
  */
 #define KULINK_RING_VERSION	1
 struct kulink_ring_header {
@@ -174,7 +182,10 @@ struct kulink_ring_header {
 	__u64 overflow;		/* records dropped: ring full */
 };
 
-/* nf_sockopt range on IPv4 sockets (CAP_NET_ADMIN). */
+/*
+ * nf_sockopt range on IPv4 sockets. The message is per network namespace
+ * and needs CAP_NET_ADMIN over it; the stats get needs nothing.
+ */
 #define KULINK_SO_BASE		3200
 #define KULINK_SO_SET_MSG	(KULINK_SO_BASE)	/* set: a string */
 /* get: KULINK_SO_REPLY, then ", you said: <msg>" once a message was set */

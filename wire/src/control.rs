@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::probe::{Probe, ProbeReport};
 use crate::{Event, Stats};
 
 /// Name of the virtio-serial port that carries this protocol.
@@ -125,6 +126,11 @@ pub enum Command {
     },
     /// Start a process that registers for real-time signals, then exits.
     SignalChild,
+    /// Run a scripted sequence in a child process of its own (namespaces,
+    /// lowered privileges, file life cycles) and report every step.
+    Probe {
+        probe: Probe,
+    },
     /// Power the guest off.
     Shutdown,
 }
@@ -137,6 +143,7 @@ pub enum Reply {
     Text(String),
     Collected { events: usize },
     Check(CheckResult),
+    Probe(Box<ProbeReport>),
 }
 
 /// The verdict of a channel that carries configuration rather than events.

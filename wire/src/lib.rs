@@ -5,6 +5,7 @@
 pub mod control;
 pub mod event;
 pub mod genl;
+pub mod probe;
 pub mod uapi;
 
 pub use event::{Event, Stats, TextError};

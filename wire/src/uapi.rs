@@ -28,6 +28,9 @@ pub const EV_LEN: u16 = 10;
 pub const EV_FLAGS: u16 = 11;
 pub const EV_PAD: u16 = 12;
 
+/// ICMP types below this can be reported (bits of the icmp_types sysctl).
+pub const ICMP_TYPES: u8 = 32;
+
 pub const EVF_SYNTHETIC: u32 = 1;
 
 pub const STAT_PACKETS_SEEN: u16 = 1;
@@ -152,6 +155,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("KULINK_EV_FLAGS", EV_FLAGS as u64),
     ("KULINK_EV_PAD", EV_PAD as u64),
     ("KULINK_EV_MAX", EV_PAD as u64),
+    ("KULINK_ICMP_TYPES", ICMP_TYPES as u64),
     ("KULINK_EVF_SYNTHETIC", EVF_SYNTHETIC as u64),
     ("KULINK_STAT_PACKETS_SEEN", STAT_PACKETS_SEEN as u64),
     ("KULINK_STAT_ICMP_SEEN", STAT_ICMP_SEEN as u64),

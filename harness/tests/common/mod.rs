@@ -50,3 +50,67 @@ pub fn assert_delivered(
     assert!(r.passed, "{listener:?}: {r:#?}");
     assert_eq!(r.matched, plan.expected().len());
 }
+
+/// (ICMP type, echo id, echo seq) of each event: how pings are compared.
+pub fn pings(events: &[kulink_wire::Event]) -> Vec<(u8, u16, u16)> {
+    events.iter().map(|e| (e.icmp_type, e.echo_id, e.echo_seq)).collect()
+}
+
+/// What `count` pings of 127.0.0.1 with `id` give: each request and the
+/// kernel's reply to it, sorted as [`sorted_pings`] sorts. How requests and
+/// replies interleave depends on when the loopback softirq runs.
+pub fn loopback_pings(id: u16, count: u16) -> Vec<(u8, u16, u16)> {
+    (1..=count).flat_map(|seq| [(8, id, seq), (0, id, seq)]).collect()
+}
+
+/// [`pings`], by echo seq, each request before its reply.
+pub fn sorted_pings(events: &[kulink_wire::Event]) -> Vec<(u8, u16, u16)> {
+    let mut got = pings(events);
+    got.sort_by_key(|&(ty, id, seq)| (seq, std::cmp::Reverse(ty), id));
+    got
+}
+
+/// Kernel sequence numbers rise: the events arrived in the kernel's order.
+pub fn in_kernel_order(events: &[kulink_wire::Event]) -> bool {
+    events.windows(2).all(|w| w[0].seq < w[1].seq)
+}
+
+/// Collects every mismatch of a probe before failing, so one run shows
+/// each defect rather than only the first.
+#[derive(Default)]
+pub struct Mismatches(Vec<String>);
+
+impl Mismatches {
+    pub fn check<T: PartialEq + std::fmt::Debug>(&mut self, what: &str, got: &T, want: &T) {
+        if got != want {
+            self.0.push(format!("{what}: got {got:?}, want {want:?}"));
+        }
+    }
+
+    pub fn assert_none(self, context: &str) {
+        assert!(self.0.is_empty(), "{context}:\n{}", self.0.join("\n"));
+    }
+}
+
+/// Makes this test process the reaper of every orphan below it, so that a
+/// process a guest leaves behind still shows up as one of our descendants.
+pub fn adopt_orphans() {
+    // SAFETY: prctl with integer arguments.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    assert_eq!(rc, 0, "PR_SET_CHILD_SUBREAPER: {}", std::io::Error::last_os_error());
+}
+
+/// Fails if any process below this one is still there (see [`adopt_orphans`]).
+pub fn assert_no_process_left(when: &str) {
+    // Reap zombies first: they are gone in all but name.
+    // SAFETY: waitpid with WNOHANG on any child; no status wanted.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+    let left: Vec<String> = kulink::process_tree::descendants(std::process::id())
+        .into_iter()
+        .map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            format!("{pid}: {}", String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        })
+        .collect();
+    assert!(left.is_empty(), "{when}, these processes are left:\n{}", left.join("\n"));
+}
