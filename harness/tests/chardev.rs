@@ -4,9 +4,13 @@
 #[macro_use]
 mod common;
 
+use std::time::Duration;
+
+use kulink::agent_link::Listener;
 use kulink::plan::{Expected, Plan};
 use kulink::session::{self, listener};
 use kulink::verify;
+use kulink::vm::Vm;
 use kulink_wire::control::{channel, Command};
 use kulink_wire::{uapi, Event};
 
@@ -36,29 +40,9 @@ fn chardev_ioctls_and_bad_arguments(kernel: &str) {
 /// on every channel, marked synthetic.
 fn a_written_event_appears_on_every_channel_marked_synthetic(kernel: &str) {
     let mut vm = common::boot(kernel, &["u"]);
-    let event = Event {
-        seq: 0,
-        tstamp_ns: 0,
-        ifindex: 0,
-        src: "198.51.100.1".parse().unwrap(),
-        dst: "198.51.100.2".parse().unwrap(),
-        icmp_type: 8,
-        code: 0,
-        echo_id: 0x5151,
-        echo_seq: 1,
-        len: 99,
-        flags: 0,
-    };
+    let event = written(8, 0x5151, 1);
     vm.request(Command::WriteEvent { event }).unwrap();
-    let mut listeners = session::push_listeners();
-    listeners.push(session::unicast("u"));
-    let arrived = vm
-        .link
-        .collect_until(std::time::Duration::from_secs(20), |link| {
-            listeners.iter().all(|l| !verify::of_listener(&link.events, l).is_empty())
-        })
-        .unwrap();
-    assert!(arrived, "{:#?}", vm.link.events);
+    let listeners = wait_on_every_push_listener(&mut vm, "u");
     let events = vm.link.take_events();
     let want = Expected::of(&event);
     for l in &listeners {
@@ -79,19 +63,7 @@ fn a_written_event_appears_on_every_channel_marked_synthetic(kernel: &str) {
 /// one rule decides before any channel sees the event.
 fn synthetic_events_obey_the_rules_of_wire_events(kernel: &str) {
     let mut vm = common::boot(kernel, &["u"]);
-    let event = |icmp_type: u8, echo_seq: u16| Event {
-        seq: 0,
-        tstamp_ns: 0,
-        ifindex: 0,
-        src: "198.51.100.1".parse().unwrap(),
-        dst: "198.51.100.2".parse().unwrap(),
-        icmp_type,
-        code: 0,
-        echo_id: 0x5252,
-        echo_seq,
-        len: 84,
-        flags: 0,
-    };
+    let event = |icmp_type, echo_seq| written(icmp_type, 0x5252, echo_seq);
     // A type that is never reported is a bad field.
     let refused = vm.request(Command::WriteEvent { event: event(200, 1) }).unwrap_err();
     assert!(format!("{refused:#}").contains("Invalid argument"), "{refused:#}");
@@ -104,16 +76,8 @@ fn synthetic_events_obey_the_rules_of_wire_events(kernel: &str) {
     session::write(&mut vm, "/proc/sys/kulink/icmp_types", "4294967295").unwrap();
     vm.request(Command::WriteEvent { event: event(8, 4) }).unwrap();
 
-    let mut listeners = session::push_listeners();
-    listeners.push(session::unicast("u"));
-    let arrived = vm
-        .link
-        .collect_until(std::time::Duration::from_secs(20), |link| {
-            listeners.iter().all(|l| !verify::of_listener(&link.events, l).is_empty())
-        })
-        .unwrap();
-    assert!(arrived, "{:#?}", vm.link.events);
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let mut listeners = wait_on_every_push_listener(&mut vm, "u");
+    std::thread::sleep(Duration::from_millis(500));
     let mut events = vm.link.take_events();
     for pull in [channel::PROCFS, channel::KULINKFS] {
         events.extend(session::collect(&mut vm, pull).unwrap());
@@ -127,6 +91,38 @@ fn synthetic_events_obey_the_rules_of_wire_events(kernel: &str) {
     let stats = vm.stats().unwrap();
     assert_eq!((stats.synthetic, stats.filtered, stats.events_built), (3, 2, 1), "{stats:?}");
     common::finish(vm);
+}
+
+/// An event to write to /dev/kulink: the kernel fills in seq and time.
+fn written(icmp_type: u8, echo_id: u16, echo_seq: u16) -> Event {
+    Event {
+        seq: 0,
+        tstamp_ns: 0,
+        ifindex: 0,
+        src: "198.51.100.1".parse().unwrap(),
+        dst: "198.51.100.2".parse().unwrap(),
+        icmp_type,
+        code: 0,
+        echo_id,
+        echo_seq,
+        len: 99,
+        flags: 0,
+    }
+}
+
+/// Waits until every push channel and `subscriber` delivered something;
+/// returns those listeners.
+fn wait_on_every_push_listener(vm: &mut Vm, subscriber: &str) -> Vec<Listener> {
+    let mut listeners = session::push_listeners();
+    listeners.push(session::unicast(subscriber));
+    let arrived = vm
+        .link
+        .collect_until(Duration::from_secs(20), |link| {
+            listeners.iter().all(|l| !verify::of_listener(&link.events, l).is_empty())
+        })
+        .unwrap();
+    assert!(arrived, "{:#?}", vm.link.events);
+    listeners
 }
 
 matrix!(
