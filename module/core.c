@@ -20,7 +20,7 @@ struct kulink_config kulink_config __read_mostly = {
 	.icmp_types = ~0U,
 	.batch = 1,
 	.ring_pages = 4,
-	.umh_rate = 100,
+	.umh_rate = KULINK_UMH_RATE_DEFAULT,
 };
 
 struct kulink_net *kulink_pernet(const struct net *net)

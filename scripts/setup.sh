@@ -8,6 +8,11 @@ kulink_as_root() {
 }
 
 kulink_setup() {
+	# Before installing anything: without Rust nothing else is of use.
+	if ! command -v cargo >/dev/null; then
+		echo "kulink: cargo not found: install Rust with rustup (https://rustup.rs), then run this again" >&2
+		return 1
+	fi
 	local missing=()
 	for pkg in $kulink_packages; do
 		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -27,9 +32,5 @@ kulink_setup() {
 		python3 -m pip install --quiet virtme-ng >&2 ||
 			python3 -m pip install --quiet --user --break-system-packages virtme-ng >&2 ||
 			echo "kulink: could not install virtme-ng; the vng backend stays off" >&2
-	fi
-	if ! command -v cargo >/dev/null; then
-		echo "kulink: cargo not found: install Rust with rustup (https://rustup.rs), then run this again" >&2
-		return 1
 	fi
 }

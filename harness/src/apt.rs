@@ -26,17 +26,37 @@ impl Apt {
         Self::default()
     }
 
-    /// A private apt that knows `suites` of the host's Debian mirror.
-    /// `KULINK_DEBIAN_MIRROR` names the mirror when the host has none.
+    /// A private apt that knows `suites` of the Debian mirror:
+    /// `KULINK_DEBIAN_MIRROR`, else the one the host's apt uses. With no
+    /// suites, the host's apt as it is.
     pub fn for_suites(suites: &[String]) -> Result<Self> {
         if suites.is_empty() {
             return Ok(Self::host());
         }
-        let mirror = match std::env::var("KULINK_DEBIAN_MIRROR") {
-            Ok(m) => m,
-            Err(_) => host_debian_mirror()?,
-        };
         let dir = paths::cache_dir().join("apt").join(suites.join("+"));
+        let (apt, changed) = Self::configure(&dir, &debian_mirror()?, suites)?;
+        let stamp = dir.join("updated");
+        let stale = fs::metadata(&stamp)
+            .and_then(|m| m.modified())
+            .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > LISTS_MAX_AGE)
+            .unwrap_or(true);
+        if changed || stale {
+            eprintln!("kulink: apt-get update for {} from the host's mirror", suites.join(", "));
+            let out = apt.command("apt-get").arg("update").stdout(Stdio::null()).output()?;
+            if !out.status.success() {
+                bail!(
+                    "apt-get update for {suites:?} failed:\n{}",
+                    tools::tail(&String::from_utf8_lossy(&out.stderr), 10)
+                );
+            }
+            fs::write(&stamp, "")?;
+        }
+        Ok(apt)
+    }
+
+    /// Writes a private apt configuration for `suites` of `mirror` in `dir`;
+    /// says whether its sources changed (the package lists are then stale).
+    fn configure(dir: &Path, mirror: &str, suites: &[String]) -> Result<(Self, bool)> {
         for sub in ["lists/partial", "cache/archives/partial"] {
             fs::create_dir_all(dir.join(sub))?;
         }
@@ -55,23 +75,7 @@ impl Apt {
                 "APT::Sandbox::User=root".into(),
             ],
         };
-        let stamp = dir.join("updated");
-        let stale = fs::metadata(&stamp)
-            .and_then(|m| m.modified())
-            .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > LISTS_MAX_AGE)
-            .unwrap_or(true);
-        if changed || stale {
-            eprintln!("kulink: apt-get update for {} from the host's mirror", suites.join(", "));
-            let out = apt.command("apt-get").arg("update").stdout(Stdio::null()).output()?;
-            if !out.status.success() {
-                bail!(
-                    "apt-get update for {suites:?} failed:\n{}",
-                    tools::tail(&String::from_utf8_lossy(&out.stderr), 10)
-                );
-            }
-            fs::write(&stamp, "")?;
-        }
-        Ok(apt)
+        Ok((apt, changed))
     }
 
     fn command(&self, program: &str) -> Command {
@@ -139,6 +143,15 @@ pub fn extract(deb: &Path, root: &Path) -> Result<()> {
     tools::run(Command::new("dpkg-deb").arg("-x").arg(deb).arg(root)).map(drop)
 }
 
+/// The Debian mirror kulink's private apt uses: `KULINK_DEBIAN_MIRROR`,
+/// else the host's.
+pub fn debian_mirror() -> Result<String> {
+    match std::env::var("KULINK_DEBIAN_MIRROR") {
+        Ok(m) if !m.trim().is_empty() => Ok(m.trim().trim_end_matches('/').to_owned()),
+        _ => host_debian_mirror(),
+    }
+}
+
 /// The first Debian archive URI in the host's apt sources (not the security
 /// archive, whose layout differs).
 pub fn host_debian_mirror() -> Result<String> {
@@ -157,7 +170,7 @@ pub fn host_debian_mirror() -> Result<String> {
     texts
         .iter()
         .find_map(|t| debian_mirror_in(t))
-        .context("the host's apt sources name no Debian mirror: set KULINK_DEBIAN_MIRROR to one")
+        .context("the host's apt sources name no Debian mirror: set KULINK_DEBIAN_MIRROR to a Debian mirror's URL")
 }
 
 /// Finds a Debian mirror in one sources file, one-line or deb822 format.
@@ -185,6 +198,26 @@ fn debian_mirror_in(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// No network: what the private configuration says is checked, not used.
+    #[test]
+    fn the_private_configuration_names_kulink_debian_mirror() {
+        let dir = std::env::temp_dir().join(format!("kulink-apt-{}", std::process::id()));
+        // SAFETY (env): nextest runs each test in a process of its own.
+        std::env::set_var("KULINK_DEBIAN_MIRROR", "http://mirror.invalid/debian/");
+        let mirror = debian_mirror().unwrap();
+        std::env::remove_var("KULINK_DEBIAN_MIRROR");
+        assert_eq!(mirror, "http://mirror.invalid/debian");
+        let (apt, changed) = Apt::configure(&dir, &mirror, &["bookworm".into()]).unwrap();
+        assert!(changed);
+        let list = fs::read_to_string(dir.join("sources.list")).unwrap();
+        assert!(list.ends_with(" http://mirror.invalid/debian bookworm main\n"), "{list}");
+        let source_list = format!("Dir::Etc::SourceList={}", dir.join("sources.list").display());
+        assert!(apt.options.contains(&source_list), "{:?}", apt.options);
+        assert!(apt.options.iter().any(|o| o == "Dir::Etc::SourceParts=/nonexistent"), "the host's lists stay out");
+        assert!(!Apt::configure(&dir, &mirror, &["bookworm".into()]).unwrap().1, "unchanged the second time");
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn mirror_is_found_in_both_source_formats_but_not_security() {

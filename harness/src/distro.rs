@@ -17,7 +17,7 @@ use crate::{paths, tools};
 const NEEDED: &[&str] = &["virtio_pci", "virtio_net", "virtio_console"];
 
 pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
-    let apt = Apt::host();
+    let apt = Apt::for_suites(&spec.suites)?;
     let meta = spec.distro.as_deref().context("not a distribution kernel")?;
     let image = if meta.starts_with("linux-image-") && meta.chars().nth(12).is_some_and(|c| c.is_ascii_digit()) {
         meta.to_owned()

@@ -11,6 +11,7 @@ use crate::plan::Plan;
 use crate::qemu::AccelChoice;
 use crate::report::{ChannelReport, Check, CheckChannel, EchoReplies, RunReport};
 use crate::session::{self, listener};
+use crate::usage_error;
 use crate::verify::{self, Order};
 use crate::vm::{Backend, BootOptions, Vm};
 
@@ -43,9 +44,26 @@ pub const CHANNELS: [&str; 13] = [
     channel::KTHREAD_RELAY,
 ];
 
+impl JobOptions {
+    /// Checks what the user chose, before anything is fetched or booted.
+    pub fn check(&self) -> Result<()> {
+        if !Plan::ECHOES.contains(&self.echoes) {
+            return Err(usage_error(format!(
+                "--echoes {} is out of range: give {} to {} (every event must fit the usermode helper's rate of {}/s)",
+                self.echoes,
+                Plan::ECHOES.start(),
+                Plan::ECHOES.end(),
+                kulink_wire::uapi::UMH_RATE_DEFAULT
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Infrastructure problems are errors; a failed assertion is a report with
 /// `passed: false`.
 pub fn run(opts: &JobOptions) -> Result<RunReport> {
+    opts.check()?;
     let art = Artifacts::prepare(&opts.kernel)?;
     let boot = BootOptions {
         backend: opts.backend,

@@ -9,75 +9,16 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::apt::{self, Apt};
-use crate::{distro, kconfig, paths, tools};
+use crate::{catalog, distro, kconfig, paths, tools, usage_error};
 
 /// Bump when the build recipe changes in a way the hash cannot see.
 const RECIPE: &str = "tinyconfig + fragments, make all, v1";
 
-/// Where a kernel comes from; a spec lists several, tried in order.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(untagged, deny_unknown_fields)]
-pub enum Source {
-    /// A Debian `linux-source-X` package, through the host's apt (with
-    /// `suites`: the host's mirror, those suites).
-    Debian {
-        debian: String,
-        #[serde(default)]
-        suites: Vec<String>,
-    },
-    /// A release tarball to download (any URL curl takes).
-    Tarball { tarball: String },
-    /// A local tree or tarball (`--kernel-src`).
-    Path { path: PathBuf },
-}
-
-/// What kind of kernel a spec describes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// Built here from source with kulink's fragments.
-    Source,
-    /// An unmodified distribution kernel package with its headers.
-    Distro,
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-pub struct KernelSpec {
-    pub id: String,
-    pub version: String,
-    #[serde(default)]
-    pub default: bool,
-    #[serde(default)]
-    pub fragments: Vec<String>,
-    #[serde(default)]
-    pub sources: Vec<Source>,
-    /// For a distribution kernel: the Debian image package (a metapackage
-    /// such as linux-image-cloud-amd64 is followed to the real one).
-    #[serde(default)]
-    pub distro: Option<String>,
-    /// Extra kernel command line (e.g. panic_on_warn=1 for debug builds).
-    #[serde(default)]
-    pub cmdline: String,
-}
-
-impl KernelSpec {
-    pub fn kind(&self) -> Kind {
-        if self.distro.is_some() {
-            Kind::Distro
-        } else {
-            Kind::Source
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct KernelList {
-    kernel: Vec<KernelSpec>,
-}
+pub use crate::catalog::{KernelSpec, Kind, Source};
 
 /// A bootable kernel and the build directory modules are built against.
 #[derive(Debug, Clone, Serialize)]
@@ -100,43 +41,55 @@ pub fn config_dir() -> PathBuf {
     paths::repo_root().join("kernel-config")
 }
 
+/// The kernel list, checked: a mistake in it is the user's to fix (exit 2).
 pub fn list() -> Result<Vec<KernelSpec>> {
     let path = config_dir().join("kernels.toml");
     let text = fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
-    parse_list(&text).with_context(|| format!("parse {}", path.display()))
+    let specs = catalog::parse_list(&text)
+        .and_then(|specs| catalog::check_fragments(&specs, &config_dir()).map(|()| specs))
+        .map_err(|e| usage_error(format!("{}: {e:#}", path.display())))?;
+    Ok(specs)
 }
 
-fn parse_list(text: &str) -> Result<Vec<KernelSpec>> {
-    let list: KernelList = toml::from_str(text)?;
-    let defaults = list.kernel.iter().filter(|k| k.default).count();
-    if defaults != 1 {
-        bail!("exactly one kernel must be marked default = true, found {defaults}");
+/// The kernels a run of the whole matrix covers: `KULINK_KERNELS` (ids,
+/// comma-separated; `KULINK_KERNEL` is the one-id form), else every listed
+/// kernel; minus `KULINK_SKIP_KERNELS`. An unknown id is a usage error.
+pub fn selected() -> Result<Vec<KernelSpec>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let chosen = var("KULINK_KERNELS").or_else(|| var("KULINK_KERNEL"));
+    select(list()?, chosen.as_deref(), var("KULINK_SKIP_KERNELS").as_deref())
+}
+
+fn select(all: Vec<KernelSpec>, chosen: Option<&str>, skipped: Option<&str>) -> Result<Vec<KernelSpec>> {
+    let ids = |list: Option<&str>| -> Vec<String> {
+        list.map(|l| l.split(',').map(str::trim).filter(|i| !i.is_empty()).map(str::to_owned).collect())
+            .unwrap_or_default()
+    };
+    let (chosen, skipped) = (ids(chosen), ids(skipped));
+    let known: Vec<&str> = all.iter().map(|k| k.id.as_str()).collect();
+    if let Some(unknown) = chosen.iter().chain(&skipped).find(|i| !known.contains(&i.as_str())) {
+        return Err(usage_error(format!(
+            "KULINK_KERNELS or KULINK_SKIP_KERNELS names `{unknown}`, which is not in kernel-config/kernels.toml (known: {})",
+            known.join(", ")
+        )));
     }
-    for k in &list.kernel {
-        match k.kind() {
-            Kind::Source if k.sources.is_empty() || k.fragments.is_empty() => {
-                bail!("kernel {} needs sources and fragments", k.id)
-            }
-            Kind::Distro if !k.sources.is_empty() || !k.fragments.is_empty() => {
-                bail!("distribution kernel {} takes no sources or fragments", k.id)
-            }
-            _ => {}
-        }
+    let picked: Vec<KernelSpec> = all
+        .into_iter()
+        .filter(|k| chosen.is_empty() || chosen.contains(&k.id))
+        .filter(|k| !skipped.contains(&k.id))
+        .collect();
+    if picked.is_empty() {
+        return Err(usage_error("KULINK_KERNELS and KULINK_SKIP_KERNELS leave no kernel to test"));
     }
-    let mut ids: Vec<&str> = list.kernel.iter().map(|k| k.id.as_str()).collect();
-    ids.sort_unstable();
-    if ids.windows(2).any(|w| w[0] == w[1]) {
-        bail!("kernel ids must be unique");
-    }
-    Ok(list.kernel)
+    Ok(picked)
 }
 
 pub fn find(id: &str) -> Result<KernelSpec> {
     let all = list()?;
     let ids: Vec<String> = all.iter().map(|k| k.id.clone()).collect();
-    all.into_iter()
-        .find(|k| k.id == id)
-        .with_context(|| format!("no kernel `{id}` in kernel-config/kernels.toml (known: {})", ids.join(", ")))
+    all.into_iter().find(|k| k.id == id).ok_or_else(|| {
+        usage_error(format!("no kernel `{id}` in kernel-config/kernels.toml (known: {})", ids.join(", ")))
+    })
 }
 
 pub fn default_spec() -> Result<KernelSpec> {
@@ -154,6 +107,7 @@ pub fn spec_for_source(path: &Path) -> Result<KernelSpec> {
         fragments: vec!["base.config".into()],
         sources: vec![Source::Path { path }],
         distro: None,
+        suites: Vec::new(),
         cmdline: String::new(),
     })
 }
@@ -489,39 +443,6 @@ fn make_with_progress(mut cmd: Command, id: &str, log: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn list_parses_sources_and_requires_one_default() {
-        let text = r#"
-            [[kernel]]
-            id = "6.1"
-            version = "6.1"
-            default = true
-            fragments = ["base.config"]
-            sources = [
-                { debian = "linux-source-6.1" },
-                { debian = "linux-source-7.3", suites = ["sid"] },
-                { tarball = "https://example.org/linux-6.1.1.tar.xz" },
-                { path = "/src/linux" },
-            ]
-
-            [[kernel]]
-            id = "distro"
-            version = "6.1"
-            distro = "linux-image-cloud-amd64"
-        "#;
-        let list = parse_list(text).unwrap();
-        assert_eq!(list[0].id, "6.1");
-        assert!(
-            matches!(&list[0].sources[0], Source::Debian { debian, suites } if debian == "linux-source-6.1" && suites.is_empty())
-        );
-        assert!(matches!(&list[0].sources[1], Source::Debian { suites, .. } if suites == &["sid"]));
-        assert!(matches!(&list[0].sources[2], Source::Tarball { tarball } if tarball.ends_with("6.1.1.tar.xz")));
-        assert!(matches!(&list[0].sources[3], Source::Path { path } if path == Path::new("/src/linux")));
-        assert_eq!((list[0].kind(), list[1].kind()), (Kind::Source, Kind::Distro));
-        assert!(parse_list(&text.replace("default = true", "")).is_err());
-        assert!(parse_list(&text.replace("id = \"distro\"", "id = \"6.1\"")).is_err(), "ids are unique");
-    }
-
     /// Sources are tried in order: a Debian package apt does not know, a
     /// tarball URL that does not exist, then a tarball that does.
     #[test]
@@ -550,6 +471,7 @@ mod tests {
                 Source::Tarball { tarball: format!("file://{}", tarball.display()) },
             ],
             distro: None,
+            suites: Vec::new(),
             cmdline: String::new(),
         };
         let (found, version) = resolve_source(&spec).unwrap();
@@ -570,6 +492,21 @@ mod tests {
         for k in &list {
             fragments(k).unwrap();
         }
+    }
+
+    #[test]
+    fn a_selection_keeps_list_order_and_names_unknown_ids() {
+        let ids = |chosen, skipped| -> Result<Vec<String>> {
+            Ok(select(list()?, chosen, skipped)?.into_iter().map(|k| k.id).collect())
+        };
+        let all = ids(None, None).unwrap();
+        assert_eq!(all.len(), list().unwrap().len());
+        assert_eq!(ids(Some("6.12, 6.1"), None).unwrap(), ["6.1", "6.12"]);
+        assert_eq!(ids(None, Some("6.1-cloud")).unwrap().len(), all.len() - 1);
+        let err = ids(Some("6.1,9.9"), None).unwrap_err();
+        assert_eq!(crate::exit_code(&err), crate::EXIT_USAGE);
+        assert!(format!("{err:#}").contains("`9.9`"), "{err:#}");
+        assert!(ids(Some("6.1"), Some("6.1")).is_err(), "nothing left");
     }
 
     #[test]

@@ -3,16 +3,42 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use kulink::artifacts::KernelChoice;
 use kulink::job::{self, JobOptions};
+use kulink::plan::Plan;
 use kulink::qemu::AccelChoice;
 use kulink::vm::Backend;
-use kulink::{kernels, EXIT_FAILED, EXIT_INFRA};
+use kulink::{kernels, paths, usage_error, EXIT_FAILED};
+
+/// Shown under --help: what the exit code means and what the environment changes.
+const AFTER_HELP: &str = "\
+Exit codes:
+  0  passed
+  1  an assertion failed: the guest ran, and something it reported was wrong or missing
+  2  a usage or configuration mistake: a bad flag or value, an unknown kernel id, a bad
+     kernel-config/kernels.toml; nothing was fetched or built
+  3  an infrastructure problem: a missing tool, a failed download or build, a guest that
+     never came up, an unusable cache
+
+Environment:
+  KULINK_CACHE           the build cache (default $XDG_CACHE_HOME/kulink or ~/.cache/kulink)
+  KULINK_DEBIAN_MIRROR   the Debian mirror for kulink's private apt configuration (default:
+                         the one the host's apt uses)
+  KULINK_KERNELS         kernel ids to test, comma-separated (KULINK_KERNEL: one id); all by default
+  KULINK_SKIP_KERNELS    kernel ids to leave out of the test matrix
+  KULINK_KEEP            keep each guest's directory (console log, image, sockets)
+  KULINK_AGENT           a prebuilt guest agent instead of building it
+  KULINK_REPO            the kulink source tree, when the binary runs from elsewhere";
 
 #[derive(Parser)]
-#[command(name = "kulink", version, about = "Prove that what a kernel module sends reaches user space intact")]
+#[command(
+    name = "kulink",
+    version,
+    about = "Prove that what a kernel module sends reaches user space intact",
+    after_help = AFTER_HELP
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -40,7 +66,7 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "qemu")]
         backend: Backend,
         /// Echo requests to inject (other frames come on top).
-        #[arg(long, default_value_t = 32)]
+        #[arg(long, default_value_t = 32, value_parser = echoes_in_range())]
         echoes: u16,
     },
     /// The kernels kulink knows.
@@ -56,12 +82,20 @@ enum KernelsCmd {
     List {
         #[arg(long)]
         json: bool,
-        /// Only the ids, as a JSON array (for CI matrices).
+        /// Only the ids of the kernels KULINK_KERNELS and
+        /// KULINK_SKIP_KERNELS select, as a JSON array (for CI matrices).
         #[arg(long, conflicts_with = "json")]
         ids: bool,
     },
-    /// Fetch and build a kernel (or `all`) into the cache.
-    Build { id: String },
+    /// Fetch and build kernels into the cache: ids (comma-separated) or
+    /// `all`. Goes on past a failure and reports every one at the end.
+    Build { ids: String },
+}
+
+/// `--echoes` within what a standard plan allows (`Plan::ECHOES`).
+fn echoes_in_range() -> clap::builder::RangedI64ValueParser<u16> {
+    let range = Plan::ECHOES;
+    clap::value_parser!(u16).range(i64::from(*range.start())..=i64::from(*range.end()))
 }
 
 fn kernel_choice(kernel: Option<String>, kdir: Option<PathBuf>, src: Option<PathBuf>) -> Result<KernelChoice> {
@@ -69,7 +103,9 @@ fn kernel_choice(kernel: Option<String>, kdir: Option<PathBuf>, src: Option<Path
         (_, _, Some(src)) => KernelChoice::Source(src),
         (Some(image), Some(kdir), None) => KernelChoice::Prebuilt { bzimage: image.into(), kdir },
         (Some(id), None, None) if std::path::Path::new(&id).is_file() => {
-            bail!("--kernel {id} is an image file: also give its build directory with --kdir")
+            return Err(usage_error(format!(
+                "--kernel {id} is an image file: also give its build directory with --kdir"
+            )))
         }
         (id, None, None) => KernelChoice::Listed(id),
         (None, Some(_), None) => unreachable!("clap requires --kernel with --kdir"),
@@ -81,21 +117,30 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("kulink: error: {e:#}");
-            ExitCode::from(EXIT_INFRA as u8)
+            ExitCode::from(kulink::exit_code(&e) as u8)
         }
     }
 }
 
 fn real_main(cli: Cli) -> Result<ExitCode> {
+    paths::checked_cache_dir()?;
     match cli.command {
         Cmd::Run { kernel, kdir, kernel_src, json, accel, backend, echoes } => {
-            let choices = match kernel.as_deref() {
+            let choices: Vec<KernelChoice> = match kernel.as_deref() {
                 Some("all") => kernels::list()?.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect(),
                 _ => vec![kernel_choice(kernel, kdir, kernel_src)?],
             };
+            for choice in &choices {
+                if let KernelChoice::Listed(Some(id)) = choice {
+                    kernels::find(id)?;
+                }
+            }
+            let jobs: Vec<JobOptions> =
+                choices.into_iter().map(|kernel| JobOptions { kernel, backend, accel, echoes }).collect();
+            jobs.iter().try_for_each(JobOptions::check)?;
             let mut reports = Vec::new();
-            for choice in choices {
-                let report = job::run(&JobOptions { kernel: choice, backend, accel, echoes })?;
+            for opts in &jobs {
+                let report = job::run(opts)?;
                 if !json {
                     print!("{}", report.table());
                     println!();
@@ -113,11 +158,12 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             Ok(if passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
         }
         Cmd::Kernels { command: KernelsCmd::List { json, ids } } => {
-            let specs = kernels::list()?;
             if ids {
-                println!("{}", serde_json::to_string(&specs.iter().map(|k| &k.id).collect::<Vec<_>>())?);
+                let selected = kernels::selected()?;
+                println!("{}", serde_json::to_string(&selected.iter().map(|k| &k.id).collect::<Vec<_>>())?);
                 return Ok(ExitCode::SUCCESS);
             }
+            let specs = kernels::list()?;
             let rows: Vec<serde_json::Value> = specs
                 .iter()
                 .map(|k| {
@@ -151,11 +197,28 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Kernels { command: KernelsCmd::Build { id } } => {
-            let specs = if id == "all" { kernels::list()? } else { vec![kernels::find(&id)?] };
+        Cmd::Kernels { command: KernelsCmd::Build { ids } } => {
+            let specs = if ids == "all" {
+                kernels::list()?
+            } else {
+                ids.split(',').map(str::trim).filter(|i| !i.is_empty()).map(kernels::find).collect::<Result<_>>()?
+            };
+            let mut failed = Vec::new();
             for spec in specs {
-                let built = kernels::ensure_built(&spec)?;
-                println!("{} {} {}", built.id, built.release, built.bzimage.display());
+                match kernels::ensure_built(&spec) {
+                    Ok(built) => println!("{} {} {}", built.id, built.release, built.bzimage.display()),
+                    Err(e) => {
+                        eprintln!("kulink: kernel {} failed: {e:#}", spec.id);
+                        failed.push(format!("{}: {e:#}", spec.id));
+                    }
+                }
+            }
+            if !failed.is_empty() {
+                anyhow::bail!(
+                    "{} kernel(s) failed to build; leave them out with KULINK_SKIP_KERNELS=ID[,ID...]:\n{}",
+                    failed.len(),
+                    failed.join("\n")
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -22,6 +22,20 @@ pub fn cache_dir() -> PathBuf {
     base.join("kulink")
 }
 
+/// [`cache_dir`], checked to be usable: a `KULINK_CACHE` that names
+/// something other than a directory is an error that names the variable.
+pub fn checked_cache_dir() -> anyhow::Result<PathBuf> {
+    let dir = cache_dir();
+    if dir.exists() && !dir.is_dir() {
+        let from = if std::env::var_os("KULINK_CACHE").is_some() { "KULINK_CACHE" } else { "the cache path" };
+        anyhow::bail!(
+            "{from}={} is not a directory: point KULINK_CACHE at a directory kulink may fill, or unset it",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
 /// `path` with `.suffix` appended: a lock, temporary or partial file beside
 /// it. (`with_extension` would cut names like `6.1-6.1.192-2-ab12` at their
 /// last dot and let different builds share one lock.)
@@ -35,6 +49,15 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_that_is_a_file_names_kulink_cache() {
+        // SAFETY (env): nextest runs each test in a process of its own.
+        std::env::set_var("KULINK_CACHE", "/etc/passwd");
+        let msg = format!("{:#}", checked_cache_dir().unwrap_err());
+        std::env::remove_var("KULINK_CACHE");
+        assert!(msg.starts_with("KULINK_CACHE=/etc/passwd is not a directory"), "{msg}");
+    }
 
     #[test]
     fn siblings_keep_the_whole_name() {

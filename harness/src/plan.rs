@@ -9,6 +9,8 @@ use pnet_packet::ipv4::Ipv4Packet;
 use pnet_packet::Packet;
 use serde::Serialize;
 
+use kulink_wire::uapi;
+
 use crate::frames::{self, Wire};
 use crate::peer::GuestIcmp;
 
@@ -97,6 +99,15 @@ impl Plan {
         Self { injections: Vec::new(), gap: Duration::from_millis(2) }
     }
 
+    /// The echo requests a standard plan may hold: 1 up to what keeps every
+    /// event of the plan within the usermode helper's rate at load, so the
+    /// helper channel must see them all.
+    pub const ECHOES: std::ops::RangeInclusive<u16> = 1..=(uapi::UMH_RATE_DEFAULT - Self::STANDARD_EXTRA_EVENTS);
+
+    /// Events a standard plan reports besides its echo requests: the
+    /// timestamp request, two unreachables and the marker.
+    const STANDARD_EXTRA_EVENTS: u16 = 4;
+
     /// Echo requests with distinct id/seq, other ICMP types, non-ICMP frames
     /// interleaved (which must give no event), and a truncated ICMP packet.
     pub fn standard(wire: &Wire, echoes: u16) -> Self {
@@ -176,6 +187,12 @@ mod tests {
         assert!(p.injections.iter().filter(|i| i.label == "truncated icmp").all(|i| i.expect.is_none()));
         assert_eq!(p.marker().echo_id, MARKER_ID);
         assert_eq!(p.echo_replies().len(), 33);
+    }
+
+    #[test]
+    fn the_largest_standard_plan_fits_the_helper_rate() {
+        let most = *Plan::ECHOES.end();
+        assert_eq!(Plan::standard(&Wire::default(), most).expected().len(), usize::from(uapi::UMH_RATE_DEFAULT));
     }
 
     #[test]

@@ -92,6 +92,9 @@ enum kulink_stat_attr {
 /* Most unicast subscribers one network namespace accepts. */
 #define KULINK_MAX_SUBSCRIBERS	16
 
+/* Usermode helper runs per second at load (sysctl umh_rate). */
+#define KULINK_UMH_RATE_DEFAULT	100
+
 /*
  * One event as a line of text (/proc/kulink/events, kulinkfs `log`, and
  * the usermode helper's arguments). Arguments in order: seq, tstamp_ns,

@@ -6,6 +6,8 @@ pub const GENL_VERSION: u8 = 1;
 pub const MCGRP_EVENTS: &str = "events";
 pub const MCGRP_RELAY: &str = "relay";
 pub const MAX_SUBSCRIBERS: usize = 16;
+/// Usermode helper runs per second at load (sysctl `umh_rate`).
+pub const UMH_RATE_DEFAULT: u16 = 100;
 
 pub const CMD_EVENT: u8 = 1;
 pub const CMD_SUBSCRIBE: u8 = 2;
@@ -134,6 +136,7 @@ impl Record for RingHeader {}
 pub const CONSTANTS: &[(&str, u64)] = &[
     ("KULINK_GENL_VERSION", GENL_VERSION as u64),
     ("KULINK_MAX_SUBSCRIBERS", MAX_SUBSCRIBERS as u64),
+    ("KULINK_UMH_RATE_DEFAULT", UMH_RATE_DEFAULT as u64),
     ("KULINK_CMD_EVENT", CMD_EVENT as u64),
     ("KULINK_CMD_SUBSCRIBE", CMD_SUBSCRIBE as u64),
     ("KULINK_CMD_UNSUBSCRIBE", CMD_UNSUBSCRIBE as u64),
