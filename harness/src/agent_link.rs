@@ -41,8 +41,34 @@ impl Received {
     }
 }
 
+/// The agent answered a request with an error: the guest is fine, the
+/// request was refused (which a test may want).
+#[derive(Debug)]
+pub struct Refused(String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Every line to and from the agent, in order: `>` host to agent, `<` back.
+#[derive(Clone)]
+struct Transcript(std::sync::Arc<std::sync::Mutex<std::fs::File>>);
+
+impl Transcript {
+    fn note(&self, direction: char, line: &str) {
+        let mut file = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        // Evidence only: a failed write must not fail the run.
+        let _ = writeln!(file, "{direction} {line}");
+    }
+}
+
 pub struct AgentLink {
     writer: UnixStream,
+    transcript: Transcript,
     rx: Receiver<Result<AgentMsg, String>>,
     next_id: u64,
     /// Every event so far, in arrival order.
@@ -55,12 +81,17 @@ pub struct AgentLink {
 }
 
 impl AgentLink {
-    pub fn new(stream: UnixStream) -> Result<Self> {
+    /// A link over `stream` that keeps its transcript in `transcript`.
+    pub fn new(stream: UnixStream, transcript: &std::path::Path) -> Result<Self> {
         let reader = stream.try_clone()?;
+        let file = std::fs::File::create(transcript).with_context(|| format!("create {}", transcript.display()))?;
+        let transcript = Transcript(std::sync::Arc::new(std::sync::Mutex::new(file)));
         let (tx, rx) = mpsc::channel();
+        let incoming = transcript.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(reader).lines() {
                 let Ok(line) = line else { return };
+                incoming.note('<', &line);
                 let msg = serde_json::from_str::<AgentMsg>(&line).map_err(|e| format!("bad agent line {line:?}: {e}"));
                 if tx.send(msg).is_err() {
                     return;
@@ -69,6 +100,7 @@ impl AgentLink {
         });
         Ok(Self {
             writer: stream,
+            transcript,
             rx,
             next_id: 1,
             events: Vec::new(),
@@ -138,12 +170,13 @@ impl AgentLink {
         let id = self.next_id;
         self.next_id += 1;
         let line = serde_json::to_string(&Request { id, cmd: cmd.clone() })?;
+        self.transcript.note('>', &line);
         writeln!(self.writer, "{line}").context("write to the control port")?;
         let deadline = Instant::now() + timeout;
         loop {
             match self.next_other(deadline)? {
                 Some(AgentMsg::Reply { id: got, result }) if got == id => {
-                    return result.map_err(|e| anyhow!("agent: {cmd:?} failed: {e}"));
+                    return result.map_err(|e| anyhow::Error::new(Refused(format!("agent: {cmd:?} failed: {e}"))));
                 }
                 Some(other) => self.warnings.push(format!("unexpected message: {other:?}")),
                 None => bail!("the agent did not answer {cmd:?} within {timeout:?}"),

@@ -128,8 +128,8 @@ pub fn run(opts: &JobOptions) -> Result<RunReport> {
     let (kernel, release, accel) = (art.kernel.id.clone(), vm.ready.kernel.clone(), vm.accel.name().to_owned());
     let (boot_ms, wall_boot_ms) = (vm.ready.boot_ms, vm.wall_boot.as_millis() as u64);
     let (overruns, warnings) = (vm.link.overruns.len(), vm.link.warnings.clone());
-    let finished = vm.shutdown()?;
-    Ok(RunReport {
+    let finished = vm.power_off()?;
+    let report = RunReport {
         kernel,
         kernel_release: release,
         accel,
@@ -150,7 +150,11 @@ pub fn run(opts: &JobOptions) -> Result<RunReport> {
         splats: finished.splats,
         passed: false,
     }
-    .finish())
+    .finish();
+    if !report.passed {
+        vm.keep_evidence();
+    }
+    Ok(report)
 }
 
 fn event_channel(

@@ -318,6 +318,66 @@ fn resolve_source(spec: &KernelSpec) -> Result<(PathBuf, String)> {
     bail!("no source for kernel {} worked:\n  {}", spec.id, errors.join("\n  "))
 }
 
+/// Checks, without downloading or building, that each kernel has a source
+/// that answers (an apt candidate, a reachable or cached tarball, a path
+/// that exists) and that the build tools are there. Names every kernel
+/// that has none, with the fix, so a long build never starts in vain.
+pub fn preflight(specs: &[KernelSpec]) -> Result<()> {
+    if specs.iter().any(|s| s.kind() == Kind::Source) {
+        tools::require_all(tools::KERNEL_BUILD)?;
+    }
+    let problems: Vec<String> = specs.iter().filter_map(|spec| source_answers(spec).err()).collect();
+    if !problems.is_empty() {
+        bail!(
+            "{} kernel(s) have no source kulink can fetch; fix it, or leave them out with KULINK_SKIP_KERNELS:\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+    }
+    Ok(())
+}
+
+fn source_answers(spec: &KernelSpec) -> std::result::Result<(), String> {
+    let mut tried = Vec::new();
+    if let Some(meta) = &spec.distro {
+        let fix = "set KULINK_DEBIAN_MIRROR to a Debian mirror's URL";
+        return Apt::for_suites(&spec.suites)
+            .and_then(|apt| apt.candidate(meta))
+            .map(drop)
+            .map_err(|e| format!("{}: {meta}: {e:#} ({fix})", spec.id));
+    }
+    for source in &spec.sources {
+        let answer = match source {
+            Source::Debian { debian, suites } => Apt::for_suites(suites)
+                .and_then(|apt| apt.candidate(debian))
+                .map(drop)
+                .with_context(|| format!("{debian}: enable its suite in apt, or set KULINK_DEBIAN_MIRROR")),
+            Source::Tarball { tarball } => tarball_answers(tarball),
+            Source::Path { path } if path.exists() => Ok(()),
+            Source::Path { path } => Err(anyhow::anyhow!("{} does not exist", path.display())),
+        };
+        match answer {
+            Ok(()) => return Ok(()),
+            Err(e) => tried.push(format!("{e:#}")),
+        }
+    }
+    Err(format!("{}: {}", spec.id, tried.join("; ")))
+}
+
+/// A tarball already downloaded, or a URL whose server answers.
+fn tarball_answers(url: &str) -> Result<()> {
+    let name = url.rsplit('/').next().unwrap_or_default();
+    if !name.is_empty() && paths::cache_dir().join("downloads").join(name).is_file() {
+        return Ok(());
+    }
+    tools::CURL.require()?;
+    let out = Command::new("curl").args(["-fsIL", "--max-time", "15", "-o", "/dev/null", url]).status()?;
+    if !out.success() {
+        bail!("{url} does not answer: check the network, or download it and name it with {{ path = \"FILE\" }}");
+    }
+    Ok(())
+}
+
 /// Builds (or finds in the cache) the kernel a spec describes.
 pub fn ensure_built(spec: &KernelSpec) -> Result<BuiltKernel> {
     if spec.kind() == Kind::Distro {

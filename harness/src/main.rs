@@ -203,6 +203,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             } else {
                 ids.split(',').map(str::trim).filter(|i| !i.is_empty()).map(kernels::find).collect::<Result<_>>()?
             };
+            kernels::preflight(&specs)?;
             let mut failed = Vec::new();
             for spec in specs {
                 match kernels::ensure_built(&spec) {

@@ -148,6 +148,18 @@ impl Plan {
         p.finish(wire, 1)
     }
 
+    /// One line per frame, in order: what it is, the event it must give
+    /// (or none), and its bytes in hex.
+    pub fn describe(&self) -> String {
+        self.injections
+            .iter()
+            .map(|i| {
+                let hex: String = i.frame.iter().map(|b| format!("{b:02x}")).collect();
+                format!("{:<20} {:<90} {hex}\n", i.label, format!("{:?}", i.expect))
+            })
+            .collect()
+    }
+
     pub fn expected(&self) -> Vec<Expected> {
         self.injections.iter().filter_map(|i| i.expect).collect()
     }

@@ -52,6 +52,7 @@ pub struct Collected {
 /// waits for the real-time signal carrying the marker's sequence number.
 /// Returns everything received since the last call.
 pub fn inject(vm: &mut Vm, plan: &Plan, listeners: &[Listener], rt_signals: bool) -> Result<Collected> {
+    vm.note_plan(plan);
     for injection in &plan.injections {
         vm.peer.send(&injection.frame)?;
         std::thread::sleep(plan.gap);

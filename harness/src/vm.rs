@@ -12,7 +12,7 @@ use kulink_wire::control::{Command as AgentCommand, Ready, Reply};
 use kulink_wire::probe::{Probe, ProbeReport};
 use kulink_wire::Stats;
 
-use crate::agent_link::AgentLink;
+use crate::agent_link::{AgentLink, Refused};
 use crate::artifacts::Artifacts;
 use crate::frames::Wire;
 use crate::peer::{self, Peer};
@@ -25,6 +25,11 @@ const KVM_WATCHDOG: Duration = Duration::from_secs(10);
 /// Generous for TCG on a loaded 2-core host.
 const TCG_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// Files a guest's directory keeps: what evidence a failed run leaves.
+const CONSOLE: &str = "console.log";
+const TRANSCRIPT: &str = "transcript.log";
+const PLAN: &str = "plan.txt";
+
 /// Probes wait for namespaces to go away and for blocked calls to return.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -77,6 +82,8 @@ pub struct Vm {
     /// Host wall time from QEMU start to the agent's Ready.
     pub wall_boot: Duration,
     pub wire: Wire,
+    /// Keep `dir` when the guest goes: something failed.
+    keep: bool,
 }
 
 enum BootError {
@@ -127,7 +134,7 @@ impl Vm {
                 format!("{clock} {}", art.kernel.cmdline).trim(),
             ),
             memory_mb: opts.memory_mb,
-            console_log: dir.join("console.log"),
+            console_log: dir.join(CONSOLE),
             control_socket: dir.join("ctl.sock"),
             wire_guest: dir.join("guest.sock"),
             wire_peer: dir.join("peer.sock"),
@@ -161,7 +168,7 @@ impl Vm {
         let setup = (|| {
             let stream = accept(&listener, &mut child, &dir, Duration::from_secs(10))?;
             peer::wait_for_socket(&cfg.wire_guest, Duration::from_secs(10))?;
-            AgentLink::new(stream)
+            AgentLink::new(stream, &dir.join(TRANSCRIPT))
         })();
         let mut link = match setup {
             Ok(link) => link,
@@ -187,19 +194,39 @@ impl Vm {
                 )));
             }
         };
-        Ok(Self { child, dir, link, peer, ready, accel, wall_boot: started.elapsed(), wire: opts.wire })
+        Ok(Self { child, dir, link, peer, ready, accel, wall_boot: started.elapsed(), wire: opts.wire, keep: false })
     }
 
     pub fn request(&mut self, cmd: AgentCommand) -> Result<Reply> {
         self.request_within(cmd, REQUEST_TIMEOUT)
     }
 
-    /// A request; on failure the console's tail tells why (a kernel panic
-    /// ends the agent too).
+    /// A request. When the agent did not answer (a kernel panic ends it
+    /// too), the console's tail tells why and the evidence is kept.
     fn request_within(&mut self, cmd: AgentCommand, timeout: Duration) -> Result<Reply> {
-        self.link
-            .request(cmd, timeout)
-            .map_err(|e| e.context(format!("--- console tail ---\n{}", tools::tail(&self.console(), 40))))
+        self.link.request(cmd, timeout).map_err(|e| {
+            if e.is::<Refused>() {
+                return e;
+            }
+            self.keep = true;
+            e.context(format!("--- console tail ---\n{}", tools::tail(&self.console(), 40)))
+        })
+    }
+
+    /// This guest's directory: sockets, image, console log, transcript, plan.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Keeps this guest's console log, agent transcript and plan when it
+    /// goes (a failed run), and says where.
+    pub fn keep_evidence(&mut self) {
+        self.keep = true;
+    }
+
+    /// Records what is about to be sent, for the evidence of a failed run.
+    pub fn note_plan(&self, plan: &crate::plan::Plan) {
+        let _ = fs::write(self.dir.join(PLAN), plan.describe());
     }
 
     pub fn stats(&mut self) -> Result<Stats> {
@@ -218,11 +245,17 @@ impl Vm {
     }
 
     pub fn console(&self) -> String {
-        fs::read_to_string(self.dir.join("console.log")).unwrap_or_default()
+        fs::read_to_string(self.dir.join(CONSOLE)).unwrap_or_default()
     }
 
     /// Powers the guest off and scans its console for splats.
     pub fn shutdown(mut self) -> Result<Finished> {
+        self.power_off()
+    }
+
+    /// [`Vm::shutdown`], keeping the `Vm` (and with it the evidence) until
+    /// the caller has judged the run.
+    pub fn power_off(&mut self) -> Result<Finished> {
         let asked = self.request(AgentCommand::Shutdown);
         let deadline = Instant::now() + Duration::from_secs(15);
         let exited = loop {
@@ -240,12 +273,15 @@ impl Vm {
         };
         let console = self.console();
         if let Err(e) = asked {
+            self.keep = true;
             bail!("shutdown failed: {e:#}\n--- console tail ---\n{}", tools::tail(&console, 30));
         }
         if !exited {
+            self.keep = true;
             bail!("the guest did not power off\n--- console tail ---\n{}", tools::tail(&console, 30));
         }
         let splats = splat::scan(&console);
+        self.keep |= !splats.is_empty();
         Ok(Finished { console, splats })
     }
 }
@@ -253,7 +289,12 @@ impl Vm {
 impl Drop for Vm {
     fn drop(&mut self) {
         process_tree::kill(&mut self.child);
-        if std::env::var_os("KULINK_KEEP").is_some() {
+        if self.keep || std::thread::panicking() {
+            eprintln!(
+                "kulink: the evidence of a failed run is in {}: {CONSOLE}, {TRANSCRIPT} (the agent's messages), {PLAN}",
+                self.dir.display()
+            );
+        } else if std::env::var_os("KULINK_KEEP").is_some() {
             eprintln!("kulink: kept {}", self.dir.display());
         } else {
             let _ = fs::remove_dir_all(&self.dir);
@@ -273,7 +314,7 @@ fn run_dir() -> Result<PathBuf> {
 }
 
 fn console_tail(dir: &Path, lines: usize) -> String {
-    let console = fs::read_to_string(dir.join("console.log")).unwrap_or_default();
+    let console = fs::read_to_string(dir.join(CONSOLE)).unwrap_or_default();
     let qemu = fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
     let mut s = tools::tail(&console, lines);
     if !qemu.trim().is_empty() {

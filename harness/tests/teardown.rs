@@ -1,0 +1,48 @@
+//! What a guest leaves behind when it ends, whichever way it ends: no
+//! process, and its evidence only when something failed.
+
+#[macro_use]
+mod common;
+
+use kulink::plan::Plan;
+use kulink::session;
+
+fn no_process_outlives_a_guest(kernel: &str) {
+    common::adopt_orphans();
+    let vm = common::boot(kernel, &[]);
+    assert!(!kulink::process_tree::descendants(std::process::id()).is_empty(), "the guest runs below us");
+    common::finish(vm);
+    common::assert_no_process_left("after a shutdown");
+    // The path of a failing or panicking test: the guest is dropped running.
+    drop(common::boot(kernel, &[]));
+    common::assert_no_process_left("after a guest was dropped");
+}
+
+/// A failed run keeps the console log, the agent's transcript and the plan;
+/// a passing one leaves nothing.
+fn a_failed_run_keeps_its_evidence(kernel: &str) {
+    let vm = common::boot(kernel, &[]);
+    let passing = vm.dir().to_owned();
+    common::finish(vm);
+    assert!(!passing.exists(), "a passing guest's directory is removed");
+
+    let mut vm = common::boot(kernel, &[]);
+    let plan = Plan::silent(&vm.wire);
+    session::inject(&mut vm, &plan, &[session::multicast()], false).unwrap();
+    vm.stats().unwrap();
+    let dir = vm.dir().to_owned();
+    vm.keep_evidence();
+    drop(vm);
+    let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(read("console.log").contains("kulink-agent: ready"), "the console log");
+    let transcript = read("transcript.log");
+    assert!(transcript.lines().any(|l| l.starts_with("< {\"msg\":\"ready\"")), "{transcript}");
+    assert!(transcript.lines().any(|l| l.starts_with("> {\"id\":1,\"cmd\":{\"cmd\":\"stats\"}}")), "{transcript}");
+    assert!(transcript.lines().any(|l| l.starts_with("< {\"msg\":\"reply\",\"id\":1,")), "{transcript}");
+    let frames = read("plan.txt");
+    assert_eq!(frames.lines().count(), plan.injections.len(), "{frames}");
+    assert!(frames.lines().last().is_some_and(|l| l.starts_with("marker echo request")), "{frames}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+matrix!(no_process_outlives_a_guest, a_failed_run_keeps_its_evidence);
