@@ -22,6 +22,18 @@ pub enum KernelChoice {
     Prebuilt { bzimage: PathBuf, kdir: PathBuf },
 }
 
+impl KernelChoice {
+    /// What the user asked for, for people and for error reports.
+    pub fn label(&self) -> String {
+        match self {
+            Self::Listed(Some(id)) => id.clone(),
+            Self::Listed(None) => "default".into(),
+            Self::Source(path) => path.display().to_string(),
+            Self::Prebuilt { bzimage, .. } => bzimage.display().to_string(),
+        }
+    }
+}
+
 pub struct Artifacts {
     pub kernel: BuiltKernel,
     pub module: PathBuf,

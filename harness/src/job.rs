@@ -130,6 +130,7 @@ pub fn run(opts: &JobOptions) -> Result<RunReport> {
     let (overruns, warnings) = (vm.link.overruns.len(), vm.link.warnings.clone());
     let finished = vm.power_off()?;
     let report = RunReport {
+        schema_version: crate::report::SCHEMA_VERSION,
         kernel,
         kernel_release: release,
         accel,

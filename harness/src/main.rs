@@ -9,6 +9,7 @@ use kulink::artifacts::KernelChoice;
 use kulink::job::{self, JobOptions};
 use kulink::plan::Plan;
 use kulink::qemu::AccelChoice;
+use kulink::report::RunError;
 use kulink::vm::Backend;
 use kulink::{kernels, paths, usage_error, EXIT_FAILED};
 
@@ -122,10 +123,50 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs each job. With `all`, one kernel's infrastructure failure is
+/// reported and the others still run; `--json` then prints an array with an
+/// error object in that kernel's place.
+fn run_jobs(jobs: &[JobOptions], all: bool, json: bool) -> Result<ExitCode> {
+    let mut out = Vec::new();
+    let mut code = ExitCode::SUCCESS;
+    for opts in jobs {
+        match job::run(opts) {
+            Ok(report) => {
+                if !json {
+                    print!("{}", report.table());
+                    println!();
+                }
+                if !report.passed && code == ExitCode::SUCCESS {
+                    code = ExitCode::from(EXIT_FAILED as u8);
+                }
+                out.push(serde_json::to_value(&report)?);
+            }
+            Err(e) => {
+                let error = RunError::new(&opts.kernel.label(), &e);
+                if !all {
+                    if json {
+                        println!("{}", serde_json::to_string_pretty(&error)?);
+                    }
+                    return Err(e);
+                }
+                eprintln!("kulink: kernel {}: error: {e:#}", error.kernel);
+                code = ExitCode::from(error.exit_code as u8);
+                out.push(serde_json::to_value(&error)?);
+            }
+        }
+    }
+    if json {
+        let value = if all { serde_json::Value::Array(out) } else { out.remove(0) };
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    }
+    Ok(code)
+}
+
 fn real_main(cli: Cli) -> Result<ExitCode> {
     paths::checked_cache_dir()?;
     match cli.command {
         Cmd::Run { kernel, kdir, kernel_src, json, accel, backend, echoes } => {
+            let all = kernel.as_deref() == Some("all");
             let choices: Vec<KernelChoice> = match kernel.as_deref() {
                 Some("all") => kernels::list()?.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect(),
                 _ => vec![kernel_choice(kernel, kdir, kernel_src)?],
@@ -138,24 +179,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let jobs: Vec<JobOptions> =
                 choices.into_iter().map(|kernel| JobOptions { kernel, backend, accel, echoes }).collect();
             jobs.iter().try_for_each(JobOptions::check)?;
-            let mut reports = Vec::new();
-            for opts in &jobs {
-                let report = job::run(opts)?;
-                if !json {
-                    print!("{}", report.table());
-                    println!();
-                }
-                reports.push(report);
-            }
-            if json {
-                let out = match reports.as_slice() {
-                    [one] => serde_json::to_string_pretty(one)?,
-                    many => serde_json::to_string_pretty(many)?,
-                };
-                println!("{out}");
-            }
-            let passed = reports.iter().all(|r| r.passed);
-            Ok(if passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
+            run_jobs(&jobs, all, json)
         }
         Cmd::Kernels { command: KernelsCmd::List { json, ids } } => {
             if ids {
@@ -169,6 +193,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 .map(|k| {
                     let cached = kernels::cached_build(k);
                     serde_json::json!({
+                        "schema_version": kulink::report::SCHEMA_VERSION,
                         "id": k.id,
                         "version": k.version,
                         "kind": k.kind(),

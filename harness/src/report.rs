@@ -67,8 +67,36 @@ pub struct EchoReplies {
     pub received: usize,
 }
 
+/// Version of the JSON kulink prints: raised when a key changes meaning or
+/// goes away (new keys may come without it).
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The JSON object for a run that could not be judged: no kernel, no
+/// guest, a broken host. `kernel` is what was asked for.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunError {
+    pub schema_version: u32,
+    pub kernel: String,
+    pub error: String,
+    pub exit_code: i32,
+    pub passed: bool,
+}
+
+impl RunError {
+    pub fn new(kernel: &str, error: &anyhow::Error) -> Self {
+        Self {
+            schema_version: SCHEMA_VERSION,
+            kernel: kernel.into(),
+            error: format!("{error:#}"),
+            exit_code: crate::exit_code(error),
+            passed: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
+    pub schema_version: u32,
     pub kernel: String,
     pub kernel_release: String,
     pub accel: String,
@@ -84,7 +112,9 @@ pub struct RunReport {
     pub echo_replies: EchoReplies,
     pub stats: Stats,
     pub checks: Vec<Check>,
+    /// Times a socket of the agent's overran (the kernel dropped messages).
     pub overruns: usize,
+    /// Problems the agent survived and reported (an undecodable message...).
     pub warnings: Vec<String>,
     pub kernel_log_clean: bool,
     pub splats: Vec<Splat>,
