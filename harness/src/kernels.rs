@@ -326,7 +326,7 @@ pub fn preflight(specs: &[KernelSpec]) -> Result<()> {
     if specs.iter().any(|s| s.kind() == Kind::Source) {
         tools::require_all(tools::KERNEL_BUILD)?;
     }
-    let problems: Vec<String> = specs.iter().filter_map(|spec| source_answers(spec).err()).collect();
+    let problems: Vec<String> = specs.iter().filter_map(|spec| source_version(spec).err()).collect();
     if !problems.is_empty() {
         bail!(
             "{} kernel(s) have no source kulink can fetch; fix it, or leave them out with KULINK_SKIP_KERNELS:\n{}",
@@ -337,27 +337,28 @@ pub fn preflight(specs: &[KernelSpec]) -> Result<()> {
     Ok(())
 }
 
-fn source_answers(spec: &KernelSpec) -> std::result::Result<(), String> {
+/// The version of the first source of `spec` that answers, found without
+/// downloading: an apt candidate, a tarball's file name, a path. What it
+/// says changes when the source would; `Err` names every source tried.
+pub fn source_version(spec: &KernelSpec) -> std::result::Result<String, String> {
     let mut tried = Vec::new();
     if let Some(meta) = &spec.distro {
         let fix = "set KULINK_DEBIAN_MIRROR to a Debian mirror's URL";
         return Apt::for_suites(&spec.suites)
-            .and_then(|apt| apt.candidate(meta))
-            .map(drop)
+            .and_then(|apt| Ok(format!("{meta}={}", apt.candidate(meta)?)))
             .map_err(|e| format!("{}: {meta}: {e:#} ({fix})", spec.id));
     }
     for source in &spec.sources {
         let answer = match source {
             Source::Debian { debian, suites } => Apt::for_suites(suites)
-                .and_then(|apt| apt.candidate(debian))
-                .map(drop)
+                .and_then(|apt| Ok(format!("{debian}={}", apt.candidate(debian)?)))
                 .with_context(|| format!("{debian}: enable its suite in apt, or set KULINK_DEBIAN_MIRROR")),
-            Source::Tarball { tarball } => tarball_answers(tarball),
-            Source::Path { path } if path.exists() => Ok(()),
+            Source::Tarball { tarball } => tarball_answers(tarball).map(|()| tarball.clone()),
+            Source::Path { path } if path.exists() => Ok(path.display().to_string()),
             Source::Path { path } => Err(anyhow::anyhow!("{} does not exist", path.display())),
         };
         match answer {
-            Ok(()) => return Ok(()),
+            Ok(version) => return Ok(version),
             Err(e) => tried.push(format!("{e:#}")),
         }
     }

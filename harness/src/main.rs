@@ -91,6 +91,9 @@ enum KernelsCmd {
     /// Fetch and build kernels into the cache: ids (comma-separated) or
     /// `all`. Goes on past a failure and reports every one at the end.
     Build { ids: String },
+    /// The source a kernel would be built from, resolved without
+    /// downloading (`linux-source-6.1=6.1.192-2`): a cache key for CI.
+    Source { id: String },
 }
 
 /// `--echoes` within what a standard plan allows (`Plan::ECHOES`).
@@ -220,6 +223,11 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                     );
                 }
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Kernels { command: KernelsCmd::Source { id } } => {
+            let version = kernels::source_version(&kernels::find(&id)?).map_err(anyhow::Error::msg)?;
+            println!("{version}");
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Kernels { command: KernelsCmd::Build { ids } } => {
