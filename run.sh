@@ -6,4 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/setup.sh
 kulink_setup
-exec cargo run --quiet --locked -p kulink -- run "$@"
+# The first build shows cargo's progress; later ones stay quiet.
+quiet=(--quiet)
+[ -x target/debug/kulink ] || quiet=()
+exec cargo run "${quiet[@]}" --locked -p kulink -- run "$@"

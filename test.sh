@@ -12,7 +12,10 @@ if ! cargo nextest --version >/dev/null 2>&1; then
 	echo "kulink: installing cargo-nextest" >&2
 	cargo install --locked cargo-nextest
 fi
-kulink() { cargo run --quiet --locked -p kulink -- "$@"; }
+# The first build shows cargo's progress; later ones stay quiet.
+quiet=(--quiet)
+[ -x target/debug/kulink ] || quiet=()
+kulink() { cargo run "${quiet[@]}" --locked -p kulink -- "$@"; }
 ids_of() { tr -d '[]"' | tr ',' ' '; }
 selected=$(kulink kernels list --ids | ids_of)
 every=$(KULINK_KERNELS='' KULINK_KERNEL='' KULINK_SKIP_KERNELS='' kulink kernels list --ids | ids_of)

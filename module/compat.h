@@ -8,11 +8,15 @@
 #include <linux/version.h>
 #include <net/genetlink.h>
 
-/* Only some kernels can restrict who joins a multicast group. */
+/*
+ * Joining a multicast group needs CAP_NET_ADMIN over the namespace: the
+ * flag is GENL_MCAST_CAP_NET_ADMIN since 6.7 (and in 6.1 and 6.6 stable);
+ * 5.10 and 5.15 stable check GENL_UNS_ADMIN_PERM in the group's flags.
+ */
 #ifdef GENL_MCAST_CAP_NET_ADMIN
 #define KULINK_MCGRP_FLAGS GENL_MCAST_CAP_NET_ADMIN
 #else
-#define KULINK_MCGRP_FLAGS 0
+#define KULINK_MCGRP_FLAGS GENL_UNS_ADMIN_PERM
 #endif
 
 /* 6.2 renamed del_timer_sync; 6.16 renamed from_timer. */

@@ -124,18 +124,28 @@ pub fn build_agent() -> Result<PathBuf> {
     }
     let root = paths::repo_root();
     let target_dir = root.join("target/agent");
+    let agent = target_dir.join(AGENT_TARGET).join("release/kulink-agent");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(&cargo)
+    let mut command = Command::new(&cargo);
+    command
         .current_dir(&root)
-        .args(["build", "--quiet", "--release", "--locked", "-p", "kulink-agent", "--target", AGENT_TARGET])
+        .args(["build", "--release", "--locked", "-p", "kulink-agent", "--target", AGENT_TARGET])
         .arg("--target-dir")
         .arg(&target_dir)
         // Only the agent is static: target rustflags skip build scripts and proc macros.
-        .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static")
-        .output()
-        .with_context(|| format!("run {cargo:?} to build the agent"))?;
+        .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static");
+    if !agent.exists() {
+        // The first build takes a minute or more: let cargo show its progress.
+        eprintln!("kulink: building the guest agent (the first time takes a while)");
+        let status = command.stdout(std::io::stderr()).status().with_context(|| format!("run {cargo:?}"))?;
+        if !status.success() {
+            bail!("building kulink-agent failed: cargo's messages are above");
+        }
+        return Ok(agent);
+    }
+    let output = command.arg("--quiet").output().with_context(|| format!("run {cargo:?} to build the agent"))?;
     if !output.status.success() {
         bail!("building kulink-agent failed:\n{}", tools::tail(&String::from_utf8_lossy(&output.stderr), 40));
     }
-    Ok(target_dir.join(AGENT_TARGET).join("release/kulink-agent"))
+    Ok(agent)
 }

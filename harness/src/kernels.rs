@@ -460,12 +460,35 @@ fn build_kernel(spec: &KernelSpec, tree: &Path, build: &Path) -> Result<()> {
     }
 
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    make_with_progress(make(&[&format!("-j{jobs}")]), &spec.id, &build.join("build.log"))
+    // How many files the last build of this kernel compiled: the total
+    // progress counts toward.
+    let count_file = build.parent().unwrap_or(build).join(format!("{}.files", spec.id));
+    let last_count = fs::read_to_string(&count_file).ok().and_then(|s| s.trim().parse().ok());
+    let compiled = make_with_progress(make(&[&format!("-j{jobs}")]), &spec.id, last_count, &build.join("build.log"))?;
+    let _ = fs::write(&count_file, compiled.to_string());
+    Ok(())
+}
+
+/// A progress line: files compiled of those expected, time so far, and the
+/// time left at the rate so far.
+fn progress_line(id: &str, compiled: usize, expected: Option<usize>, elapsed: Duration) -> String {
+    let minutes = |d: Duration| format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60);
+    match expected {
+        Some(total) if compiled > 0 && total > compiled => {
+            let left = elapsed.mul_f64((total - compiled) as f64 / compiled as f64);
+            format!(
+                "kulink: building kernel {id}: {compiled}/{total} files, {}, about {} left",
+                minutes(elapsed),
+                minutes(left)
+            )
+        }
+        _ => format!("kulink: building kernel {id}: {compiled} files, {}", minutes(elapsed)),
+    }
 }
 
 /// Runs the kernel build, printing a progress line every few seconds and
-/// keeping the full output in `log`.
-fn make_with_progress(mut cmd: Command, id: &str, log: &Path) -> Result<()> {
+/// keeping the full output in `log`; returns how many files it compiled.
+fn make_with_progress(mut cmd: Command, id: &str, expected: Option<usize>, log: &Path) -> Result<usize> {
     let started = Instant::now();
     let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().context("start make")?;
     let stderr = child.stderr.take().expect("piped");
@@ -486,7 +509,7 @@ fn make_with_progress(mut cmd: Command, id: &str, log: &Path) -> Result<()> {
         out.push_str(&line);
         out.push('\n');
         if last.elapsed() > Duration::from_secs(10) {
-            eprintln!("kulink: building kernel {id}: {compiled} files compiled, {}s", started.elapsed().as_secs());
+            eprintln!("{}", progress_line(id, compiled, expected, started.elapsed()));
             last = Instant::now();
         }
     }
@@ -497,7 +520,7 @@ fn make_with_progress(mut cmd: Command, id: &str, log: &Path) -> Result<()> {
         bail!("kernel {id} build failed (full log: {}):\n{}", log.display(), tools::tail(&err, 40));
     }
     eprintln!("kulink: kernel {id} built in {}s ({compiled} files)", started.elapsed().as_secs());
-    Ok(())
+    Ok(compiled)
 }
 
 #[cfg(test)]
@@ -568,6 +591,15 @@ mod tests {
         assert_eq!(crate::exit_code(&err), crate::EXIT_USAGE);
         assert!(format!("{err:#}").contains("`9.9`"), "{err:#}");
         assert!(ids(Some("6.1"), Some("6.1")).is_err(), "nothing left");
+    }
+
+    #[test]
+    fn progress_counts_toward_the_last_build() {
+        let line = progress_line("6.1", 200, Some(800), Duration::from_secs(60));
+        assert_eq!(line, "kulink: building kernel 6.1: 200/800 files, 1m00s, about 3m00s left");
+        let first = progress_line("6.1", 200, None, Duration::from_secs(75));
+        assert_eq!(first, "kulink: building kernel 6.1: 200 files, 1m15s");
+        assert!(!progress_line("6.1", 900, Some(800), Duration::from_secs(75)).contains("left"), "past the estimate");
     }
 
     #[test]
