@@ -8,7 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{Context, Result};
 use kulink_wire::control::{channel, AgentMsg, CheckResult};
-use kulink_wire::uapi::{self, RawEvent, RawStats, Record};
+use kulink_wire::uapi::{self, FromBytes, IntoBytes, RawEvent, RawStats};
 use kulink_wire::{Event, Stats};
 use tokio::io::unix::AsyncFd;
 
@@ -33,7 +33,9 @@ pub fn async_fd(file: File) -> Result<AsyncFd<File>> {
 
 /// The whole records in `bytes`.
 pub fn records(bytes: &[u8]) -> impl Iterator<Item = Event> + '_ {
-    bytes.chunks_exact(RECORD).map(|chunk| Event::from_raw(&RawEvent::from_bytes(chunk).expect("chunk is one record")))
+    bytes
+        .chunks_exact(RECORD)
+        .map(|chunk| Event::from_raw(&RawEvent::read_from_bytes(chunk).expect("chunk is one record")))
 }
 
 /// Sends every whole record in `bytes` as an event of `channel`.

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
 use kulink_wire::control::CheckResult;
-use kulink_wire::uapi::{self, RawStats, Record};
+use kulink_wire::uapi::{self, FromBytes, RawStats};
 use kulink_wire::Stats;
 
 use crate::checks::Steps;
@@ -64,7 +64,7 @@ pub fn check(netlink: &Stats) -> Result<CheckResult> {
     let want = format!("{}, you said: {MESSAGE}", uapi::SO_REPLY);
     steps.expect(&format!("get answers {want:?}"), reply.as_deref().ok() == Some(want.as_str()), &reply);
     let stats = get(&fd, uapi::SO_GET_STATS, std::mem::size_of::<RawStats>())
-        .map(|b| RawStats::from_bytes(&b).map(|r| Stats::from_raw(&r)));
+        .map(|b| RawStats::read_from_bytes(&b).ok().map(|r| Stats::from_raw(&r)));
     steps.expect("stats get equals generic netlink GET_STATS", matches!(&stats, Ok(Some(s)) if s == netlink), &stats);
 
     steps.errno("set with length 0", set(&fd, uapi::SO_SET_MSG, &[]), libc::EINVAL);

@@ -1,5 +1,11 @@
 //! Mirror of `module/uapi/kulink.h`. `tests/uapi_header.rs` compiles the
 //! header and fails on any value or layout that differs from this file.
+//! The structs derive zerocopy's traits, which prove at compile time that
+//! they have no padding and that any bytes are a valid value: records are
+//! read with `FromBytes` and written with `IntoBytes`.
+
+pub use zerocopy::{FromBytes, IntoBytes};
+use zerocopy::{Immutable, KnownLayout};
 
 pub const GENL_NAME: &str = "kulink";
 pub const GENL_VERSION: u8 = 1;
@@ -93,7 +99,7 @@ pub const UMH_PATH: &str = "/sbin/kulink-notify";
 
 /// `struct kulink_event`: the fixed-layout binary record.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct RawEvent {
     pub seq: u64,
     pub tstamp_ns: u64,
@@ -109,28 +115,6 @@ pub struct RawEvent {
     pub code: u8,
     pub reserved: [u8; 6],
 }
-
-/// Plain-old-data structs of the ABI: any bit pattern is a valid value.
-pub trait Record: Copy + Default {
-    /// Reads one record from the start of `bytes`; `None` if too short.
-    fn from_bytes(bytes: &[u8]) -> Option<Self> {
-        (bytes.len() >= std::mem::size_of::<Self>())
-            // SAFETY: Self is a repr(C) struct of integers and byte arrays
-            // (see the impls below), the length was checked, and
-            // read_unaligned copes with any alignment.
-            .then(|| unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<Self>()) })
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        // SAFETY: as above; the struct has no padding (checked against the
-        // C layout by the header test), so every byte is initialised.
-        unsafe { std::slice::from_raw_parts((self as *const Self).cast::<u8>(), std::mem::size_of::<Self>()) }
-    }
-}
-
-impl Record for RawEvent {}
-impl Record for RawStats {}
-impl Record for RingHeader {}
 
 /// Every named value above, as the header spells it, for the header test.
 pub const CONSTANTS: &[(&str, u64)] = &[
@@ -214,7 +198,7 @@ pub const STRINGS: &[(&str, &str)] = &[
 
 /// `struct kulink_stats_rec`: every counter, in `KULINK_STAT_*` order.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct RawStats {
     pub packets_seen: u64,
     pub icmp_seen: u64,
@@ -245,7 +229,7 @@ pub struct RawStats {
 
 /// `struct kulink_ring_header`: the first page of the mmap ring.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
 pub struct RingHeader {
     pub version: u32,
     pub record_size: u32,
@@ -324,12 +308,12 @@ mod tests {
         let ev = RawEvent { seq: 9, saddr: [192, 0, 2, 1], icmp_type: 8, ..Default::default() };
         let bytes = ev.as_bytes().to_vec();
         assert_eq!(bytes.len(), 48);
-        assert_eq!(RawEvent::from_bytes(&bytes), Some(ev));
-        assert_eq!(RawEvent::from_bytes(&bytes[..47]), None);
+        assert_eq!(RawEvent::read_from_bytes(&bytes).ok(), Some(ev));
+        assert_eq!(RawEvent::read_from_bytes(&bytes[..47]).ok(), None);
         // Unaligned input is fine.
         let mut shifted = vec![0u8];
         shifted.extend_from_slice(&bytes);
-        assert_eq!(RawEvent::from_bytes(&shifted[1..]), Some(ev));
+        assert_eq!(RawEvent::read_from_bytes(&shifted[1..]).ok(), Some(ev));
     }
 
     #[test]
