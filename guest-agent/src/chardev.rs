@@ -108,6 +108,8 @@ pub fn write_event(file: &File, event: &Event) -> io::Result<()> {
     (&*file).write(raw.as_bytes()).map(drop)
 }
 
+/// A raw ioctl: the checks pass deliberately bad pointers, which typed
+/// wrappers (nix's ioctl macros) cannot express.
 pub fn ioctl<T>(file: &File, request: u32, arg: *mut T) -> io::Result<()> {
     // SAFETY: `arg` points to a live T of the size the request encodes, or
     // is a deliberately bad pointer the kernel must reject without touching.

@@ -139,19 +139,7 @@ fn ack_result(msg: &Msg<'_>) -> Result<()> {
 
 /// Raises the receive buffer past rmem_max (we are root); falls back to SO_RCVBUF.
 fn force_rcvbuf(sock: &Socket, bytes: usize) {
-    use std::os::fd::AsRawFd;
-    let val = bytes as libc::c_int;
-    // SAFETY: a valid socket fd and a c_int option value.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVBUFFORCE,
-            (&val as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc != 0 {
+    if nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::RcvBufForce, &bytes).is_err() {
         let _ = sock.set_rx_buf_sz(bytes);
     }
 }

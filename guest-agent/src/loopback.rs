@@ -2,9 +2,10 @@
 //! PRE_ROUTING through `lo`, so tests can see how loopback events look.
 
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 
 use anyhow::{Context, Result};
+use nix::sys::socket::{sendto, socket, AddressFamily, MsgFlags, SockFlag, SockProtocol, SockType, SockaddrIn};
 
 /// RFC 1071 ones' complement sum.
 fn checksum(data: &[u8]) -> u16 {
@@ -26,36 +27,12 @@ fn echo_request(id: u16, seq: u16) -> Vec<u8> {
 }
 
 pub fn ping(id: u16, count: u16) -> Result<()> {
-    // SAFETY: plain socket(2); the fd is owned right away.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::IPPROTO_ICMP) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error()).context("raw ICMP socket");
-    }
-    // SAFETY: fd is a fresh, valid descriptor nobody else owns.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let dest = SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0);
-    let addr = libc::sockaddr_in {
-        sin_family: libc::AF_INET as libc::sa_family_t,
-        sin_port: 0,
-        sin_addr: libc::in_addr { s_addr: u32::from(*dest.ip()).to_be() },
-        sin_zero: [0; 8],
-    };
+    let sock = socket(AddressFamily::Inet, SockType::Raw, SockFlag::SOCK_CLOEXEC, SockProtocol::Icmp)
+        .context("raw ICMP socket")?;
+    let localhost = SockaddrIn::from(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 0));
     for seq in 1..=count {
-        let msg = echo_request(id, seq);
-        // SAFETY: valid buffer and address for the call's duration.
-        let rc = unsafe {
-            libc::sendto(
-                sock.as_raw_fd(),
-                msg.as_ptr().cast(),
-                msg.len(),
-                0,
-                (&addr as *const libc::sockaddr_in).cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(std::io::Error::last_os_error()).context("send echo request to 127.0.0.1");
-        }
+        sendto(sock.as_raw_fd(), &echo_request(id, seq), &localhost, MsgFlags::empty())
+            .context("send echo request to 127.0.0.1")?;
     }
     Ok(())
 }

@@ -80,6 +80,7 @@ pub fn ring_len() -> Result<usize> {
 }
 
 /// Maps a /dev/kulink file shared and read-write, as a consumer must.
+/// (mmap is unsafe under any wrapper; libc's is used as it is.)
 pub fn map(fd: i32) -> Result<Ring> {
     let len = ring_len()?;
     // SAFETY: a fresh shared mapping of the device; checked for failure.

@@ -20,6 +20,8 @@ pub fn rt_signal() -> i32 {
     libc::SIGRTMIN() + 1
 }
 
+// nix's Signal has no real-time signals, so the mask and the signalfd for
+// SIGRTMIN+1 stay on libc.
 fn mask() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data initialised by sigemptyset.
     unsafe {

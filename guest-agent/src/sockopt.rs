@@ -3,7 +3,7 @@
 //! bad lengths and a caller without CAP_NET_ADMIN refused.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
 use kulink_wire::control::CheckResult;
@@ -16,14 +16,14 @@ const MESSAGE: &str = "a message from userspace";
 const CAP_NET_ADMIN: u32 = 12;
 
 pub fn socket() -> Result<OwnedFd> {
-    // SAFETY: plain socket(2), owned right away.
-    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error()).context("IPv4 socket");
-    }
-    // SAFETY: fd is fresh and owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType};
+    nix::sys::socket::socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
+        .map_err(io::Error::from)
+        .context("IPv4 socket")
 }
+
+// kulink's own option numbers and capset(2) have no wrapper in nix:
+// the calls below stay on libc.
 
 pub fn set(fd: &OwnedFd, opt: i32, value: &[u8]) -> io::Result<()> {
     // SAFETY: value is valid for its length.

@@ -3,10 +3,14 @@
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
-use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 
 use anyhow::{bail, Context, Result};
+use nix::errno::Errno;
+use nix::kmod::ModuleInitFlags;
+use nix::mount::{MntFlags, MsFlags};
+use nix::sys::reboot::RebootMode;
+use nix::time::ClockId;
 
 static KMSG: Mutex<Option<File>> = Mutex::new(None);
 
@@ -27,26 +31,14 @@ pub fn log(message: &str) {
 
 pub fn mount(source: &str, target: &str, fstype: &str) -> Result<()> {
     std::fs::create_dir_all(target).with_context(|| format!("mkdir {target}"))?;
-    let c = |s: &str| CString::new(s).expect("no NUL in mount arguments");
-    let (src, tgt, fs) = (c(source), c(target), c(fstype));
-    // SAFETY: valid NUL-terminated strings, no data argument.
-    let rc = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EBUSY) {
-            return Err(err).with_context(|| format!("mount {fstype} on {target}"));
-        }
+    match nix::mount::mount(Some(source), target, Some(fstype), MsFlags::empty(), None::<&str>) {
+        Ok(()) | Err(Errno::EBUSY) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("mount {fstype} on {target}")),
     }
-    Ok(())
 }
 
 pub fn unmount(target: &str) -> Result<()> {
-    let tgt = CString::new(target).expect("no NUL in a mount point");
-    // SAFETY: a valid NUL-terminated path.
-    if unsafe { libc::umount2(tgt.as_ptr(), 0) } != 0 {
-        return Err(std::io::Error::last_os_error()).with_context(|| format!("unmount {target}"));
-    }
-    Ok(())
+    nix::mount::umount2(target, MntFlags::empty()).with_context(|| format!("unmount {target}"))
 }
 
 /// The file systems every channel needs.
@@ -70,33 +62,25 @@ pub fn load_listed_modules(list: &str) -> Result<()> {
 pub fn load_module(path: &str, params: &str) -> Result<()> {
     let file = File::open(path).with_context(|| format!("open module {path}"))?;
     let params = CString::new(params).context("module parameters")?;
-    // SAFETY: a valid fd and an empty parameter string.
-    let rc = unsafe { libc::syscall(libc::SYS_finit_module, file.as_raw_fd(), params.as_ptr(), 0) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() == Some(libc::EEXIST) {
-            return Ok(());
-        }
-        return Err(err).with_context(|| format!("finit_module {path}"));
+    match nix::kmod::finit_module(&file, &params, ModuleInitFlags::empty()) {
+        Ok(()) | Err(Errno::EEXIST) => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("finit_module {path}")),
     }
-    Ok(())
 }
 
-fn clock_ns(clock: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: ts is a valid out-pointer.
-    unsafe { libc::clock_gettime(clock, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+fn clock_ns(clock: ClockId) -> u64 {
+    // These clocks always exist on Linux; a zero would only skew figures.
+    clock.now().map_or(0, |ts| ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64)
 }
 
 /// CLOCK_MONOTONIC, the clock of the module's event timestamps.
 pub fn monotonic_ns() -> u64 {
-    clock_ns(libc::CLOCK_MONOTONIC)
+    clock_ns(ClockId::CLOCK_MONOTONIC)
 }
 
 /// Time since the guest booted.
 pub fn boottime_ms() -> u64 {
-    clock_ns(libc::CLOCK_BOOTTIME) / 1_000_000
+    clock_ns(ClockId::CLOCK_BOOTTIME) / 1_000_000
 }
 
 pub fn kernel_release() -> String {
@@ -105,11 +89,8 @@ pub fn kernel_release() -> String {
 
 /// Ends the VM: the harness runs QEMU with -no-reboot, so a reboot exits it.
 pub fn power_off() -> ! {
-    // SAFETY: plain syscalls; nothing to clean up in an initramfs.
-    unsafe {
-        libc::sync();
-        libc::reboot(libc::RB_AUTOBOOT);
-    }
+    nix::unistd::sync();
+    let _ = nix::sys::reboot::reboot(RebootMode::RB_AUTOBOOT);
     // Not PID 1 (a developer running it by hand): just leave.
     std::process::exit(0)
 }

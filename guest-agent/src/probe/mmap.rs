@@ -88,8 +88,7 @@ fn blocked_read_then_map() -> Result<Outcome> {
     let (tid_tx, tid_rx) = mpsc::sync_channel(1);
     let (done_tx, done_rx) = mpsc::sync_channel(1);
     let thread = std::thread::spawn(move || {
-        // SAFETY: pthread_self has no preconditions.
-        let _ = tid_tx.send(unsafe { libc::pthread_self() });
+        let _ = tid_tx.send(nix::sys::pthread::pthread_self());
         let mut record = [0u8; std::mem::size_of::<RawEvent>()];
         let _ = done_tx.send((&reader).read(&mut record).map(drop));
     });
@@ -99,8 +98,8 @@ fn blocked_read_then_map() -> Result<Outcome> {
     let result = match done_rx.recv_timeout(WAKE_TIMEOUT) {
         Ok(result) => Outcome::of(result),
         Err(_) => {
-            // SAFETY: the thread is alive until it sends its result.
-            unsafe { libc::pthread_kill(tid, libc::SIGUSR2) };
+            // The thread is alive until it sends its result.
+            let _ = nix::sys::pthread::pthread_kill(tid, nix::sys::signal::Signal::SIGUSR2);
             let _ = done_rx.recv_timeout(WAKE_TIMEOUT);
             Outcome::Failed(format!("read() still blocked {}s after mmap", WAKE_TIMEOUT.as_secs()))
         }

@@ -9,7 +9,6 @@ mod unprivileged;
 use std::fs::File;
 use std::future::Future;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,6 +17,7 @@ use anyhow::{bail, Context, Result};
 use kulink_wire::genl::Family;
 use kulink_wire::probe::{Outcome, Probe, ProbeReport};
 use kulink_wire::{uapi, Event};
+use nix::sched::{self, CloneFlags};
 
 use crate::genl::{Datagram, GenlSocket, REQUEST_ACK};
 use crate::netlink;
@@ -100,20 +100,14 @@ impl Netns {
     }
 
     fn enter(&self) -> Result<()> {
-        // SAFETY: setns on a valid namespace fd.
-        if unsafe { libc::setns(self.0.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-            return Err(io::Error::last_os_error()).context("setns into a network namespace");
-        }
-        Ok(())
+        sched::setns(&self.0, CloneFlags::CLONE_NEWNET)
+            .map_err(io::Error::from)
+            .context("setns into a network namespace")
     }
 }
 
-fn unshare(flags: libc::c_int) -> io::Result<()> {
-    // SAFETY: unshare takes flags only.
-    if unsafe { libc::unshare(flags) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+fn unshare(flags: CloneFlags) -> io::Result<()> {
+    sched::unshare(flags).map_err(io::Error::from)
 }
 
 /// Polls `done` every 20 ms until it holds or `timeout` passes; the last value.

@@ -1,7 +1,6 @@
 //! Network namespace probes: isolation between namespaces, and files and
 //! mounts that outlive every process of their namespace.
 
-use std::ffi::CString;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::AsRawFd;
@@ -10,6 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use kulink_wire::probe::{NetnsIsolation, NetnsOutlived, Outcome, RelayThreads, INNER_ECHO_ID, OUTER_ECHO_ID};
 use kulink_wire::{uapi, Event};
+use nix::sched::CloneFlags;
 
 use super::{block_on, outcome, parse_log, receive, resolve, subscribe, synthetic, unshare, wait_for, Netns};
 use crate::{chardev, loopback, mmap_ring, net, netlink, signal, system};
@@ -18,7 +18,7 @@ const PINGS: u16 = 3;
 
 pub fn isolation() -> Result<NetnsIsolation> {
     let outer = Netns::current()?;
-    unshare(libc::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
+    unshare(CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
     let inner = Netns::current()?;
     block_on(async {
         net::loopback_up().await?;
@@ -59,12 +59,7 @@ fn read_records(file: &File, want: usize) -> Result<Vec<Event>> {
 }
 
 fn ifindex(name: &str) -> Result<u32> {
-    let cname = CString::new(name).expect("no NUL in an interface name");
-    // SAFETY: a valid NUL-terminated name.
-    match unsafe { libc::if_nametoindex(cname.as_ptr()) } {
-        0 => Err(std::io::Error::last_os_error()).with_context(|| format!("ifindex of {name}")),
-        index => Ok(index),
-    }
+    nix::net::if_::if_nametoindex(name).with_context(|| format!("ifindex of {name}"))
 }
 
 /// `kulink-relay` kernel threads: kulink.ko runs one per network namespace.
@@ -84,7 +79,7 @@ pub fn outlived() -> Result<NetnsOutlived> {
     let before = relay_threads();
 
     // Round one: /dev/kulink files.
-    unshare(libc::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
+    unshare(CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
     let inside = relay_threads();
     let plain = chardev::open(true).context("open /dev/kulink")?;
     signal::register_rt(&plain, signal::rt_signal())?;
@@ -105,7 +100,7 @@ pub fn outlived() -> Result<NetnsOutlived> {
     let after_closing = wait_for(FREED, relay_threads, |n| *n == before);
 
     // Round two: /proc/kulink/events alone.
-    unshare(libc::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
+    unshare(CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
     let written_procfs = write_one(0x6f32)?;
     let mut procfs_file = File::open("/proc/kulink/events").context("open /proc/kulink/events")?;
     home.enter()?;
@@ -119,7 +114,7 @@ pub fn outlived() -> Result<NetnsOutlived> {
     let after_procfs = wait_for(FREED, relay_threads, |n| *n == before);
 
     // Round three: a kulinkfs mount.
-    unshare(libc::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
+    unshare(CloneFlags::CLONE_NEWNET).context("unshare(CLONE_NEWNET)")?;
     let written_kulinkfs = write_one(0x6f33)?;
     let dir = "/mnt/kulink-outlived";
     system::mount("none", dir, "kulinkfs")?;

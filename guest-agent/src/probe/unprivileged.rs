@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use kulink_wire::probe::{Access, Outcome, Unprivileged, OWNER_ECHO_ID, ROOT_MESSAGE, USERNS_MESSAGE};
 use kulink_wire::uapi::{self, RawStats};
 use kulink_wire::Event;
+use nix::sched::CloneFlags;
 use serde::{Deserialize, Serialize};
 
 use super::{block_on, child_report, outcome, receive, resolve, subscribe, unshare, ARGV0};
@@ -56,7 +57,8 @@ pub fn helper_mode(arg: &str) -> Result<Option<String>> {
         AS_NOBODY => serde_json::to_string(&access(ROOT_MESSAGE)?)?,
         AS_NAMESPACE_OWNER => {
             // Before any thread exists: a multi-threaded process cannot.
-            unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET).context("unshare(CLONE_NEWUSER | CLONE_NEWNET)")?;
+            unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNET)
+                .context("unshare(CLONE_NEWUSER | CLONE_NEWNET)")?;
             block_on(net::loopback_up())??;
             let access = access(USERNS_MESSAGE)?;
             let events = outcome(block_on(own_events())?);
