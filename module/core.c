@@ -9,6 +9,7 @@
 #include <linux/capability.h>
 #include <linux/module.h>
 #include <linux/slab.h>
+#include <net/net_namespace.h>
 #include <net/netns/generic.h>
 
 #include "internal.h"
