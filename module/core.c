@@ -40,11 +40,11 @@ static bool kulink_event_wanted(u8 type)
 	       (READ_ONCE(kulink_config.icmp_types) & BIT(type));
 }
 
-bool kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev)
+void kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev)
 {
 	if (!kulink_event_wanted(ev->type)) {
 		kulink_count(kn, FILTERED);
-		return false;
+		return;
 	}
 	ev->seq = atomic64_inc_return(&kn->next_seq);
 	kulink_count(kn, EVENTS_BUILT);
@@ -53,7 +53,6 @@ bool kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev)
 	kulink_chardev_deliver(kn, ev);
 	kulink_relay_queue(kn, ev);
 	kulink_umh_queue(kn, ev);
-	return true;
 }
 
 /* Names for text output, in KULINK_STAT_* order. */

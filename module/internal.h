@@ -94,10 +94,10 @@ bool kulink_net_admin(const struct net *net);
  * The one rule for every event, from the wire or written to /dev/kulink:
  * reported only when enabled, of a type below KULINK_ICMP_TYPES and
  * selected in icmp_types; otherwise counted as filtered. A reported event
- * is numbered and handed to every channel; returns whether it was. Call
- * with BHs disabled inside an RCU read-side section (the hook's context).
+ * is numbered and handed to every channel. Call with BHs disabled inside
+ * an RCU read-side section (the hook's context).
  */
-bool kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev);
+void kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev);
 void kulink_stats_fill(struct kulink_net *kn, struct kulink_stats_rec *rec);
 bool kulink_stat_is_counter(int attr);
 u64 kulink_stat_value(struct kulink_net *kn, int attr);

@@ -51,6 +51,12 @@ impl Ring {
 }
 
 impl Ring {
+    /// Every record the kernel wrote since the mapping began, oldest first
+    /// (for a consumer that never advanced tail).
+    pub fn written(&self) -> Vec<Event> {
+        (0..self.head()).map(|i| Event::from_raw(&self.record(i))).collect()
+    }
+
     /// munmap(), with its result.
     pub fn unmap(self) -> std::io::Result<()> {
         let ring = std::mem::ManuallyDrop::new(self);

@@ -2,17 +2,22 @@
 
 use anyhow::{Context, Result};
 use kulink_wire::control::AgentMsg;
-use kulink_wire::Event;
+use kulink_wire::{Event, TextError};
 
 use crate::netlink::Outbox;
+
+/// Each non-empty line of a log, with the event it holds.
+pub fn lines(text: &str) -> impl Iterator<Item = (&str, Result<Event, TextError>)> {
+    text.lines().filter(|l| !l.trim().is_empty()).map(|l| (l, Event::parse_text(l)))
+}
 
 /// Sends every line of `path` as an event of `channel`; returns how many.
 /// A line that does not parse is reported, not skipped silently.
 pub fn collect(path: &str, channel: &str, out: &Outbox) -> Result<usize> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {path}"))?;
     let mut sent = 0;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let msg = match Event::parse_text(line) {
+    for (line, parsed) in lines(&text) {
+        let msg = match parsed {
             Ok(event) => {
                 sent += 1;
                 AgentMsg::Event { channel: channel.into(), subscriber: None, latency_ns: None, event }

@@ -60,10 +60,14 @@ pub fn selected() -> Result<Vec<KernelSpec>> {
     select(list()?, chosen.as_deref(), var("KULINK_SKIP_KERNELS").as_deref())
 }
 
+/// The ids in a comma-separated list, as users write them (`6.1, 6.12`).
+pub fn ids_in(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|id| !id.is_empty())
+}
+
 fn select(all: Vec<KernelSpec>, chosen: Option<&str>, skipped: Option<&str>) -> Result<Vec<KernelSpec>> {
     let ids = |list: Option<&str>| -> Vec<String> {
-        list.map(|l| l.split(',').map(str::trim).filter(|i| !i.is_empty()).map(str::to_owned).collect())
-            .unwrap_or_default()
+        list.map(|l| ids_in(l).map(str::to_owned).collect()).unwrap_or_default()
     };
     let (chosen, skipped) = (ids(chosen), ids(skipped));
     let known: Vec<&str> = all.iter().map(|k| k.id.as_str()).collect();

@@ -234,7 +234,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let specs = if ids == "all" {
                 kernels::list()?
             } else {
-                ids.split(',').map(str::trim).filter(|i| !i.is_empty()).map(kernels::find).collect::<Result<_>>()?
+                kernels::ids_in(&ids).map(kernels::find).collect::<Result<_>>()?
             };
             kernels::preflight(&specs)?;
             let mut failed = Vec::new();

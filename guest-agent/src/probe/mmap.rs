@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use kulink_wire::probe::{MmapLifecycle, Outcome, MMAP_ECHO_ID};
 use kulink_wire::uapi::RawEvent;
-use kulink_wire::Event;
 
 use super::{outcome, synthetic};
 use crate::{chardev, mmap_ring};
@@ -43,14 +42,14 @@ pub fn lifecycle() -> Result<MmapLifecycle> {
     write(1)?;
     let ring = mmap_ring::map(fd)?;
     write(2)?;
-    let first_ring = Outcome::Ok(records(&ring));
+    let first_ring = Outcome::Ok(ring.written());
     let unmap = Outcome::of(ring.unmap());
     write(3)?;
     let read_after_unmap = Outcome::of(chardev::read_queued(&file));
     let (map_again, second_ring) = match mmap_ring::map(fd) {
         Ok(ring) => {
             write(4)?;
-            (Outcome::Ok(()), Outcome::Ok(records(&ring)))
+            (Outcome::Ok(()), Outcome::Ok(ring.written()))
         }
         Err(e) => (outcome::<()>(Err(e)), Outcome::Failed("no second mapping".into())),
     };
@@ -66,10 +65,6 @@ pub fn lifecycle() -> Result<MmapLifecycle> {
         map_again,
         second_ring,
     })
-}
-
-fn records(ring: &mmap_ring::Ring) -> Vec<Event> {
-    (0..ring.head()).map(|i| Event::from_raw(&ring.record(i))).collect()
 }
 
 extern "C" fn interrupt(_: libc::c_int) {}

@@ -20,7 +20,7 @@ use kulink_wire::{uapi, Event};
 use nix::sched::{self, CloneFlags};
 
 use crate::genl::{Datagram, GenlSocket, REQUEST_ACK};
-use crate::netlink;
+use crate::{netlink, text_log};
 
 /// argv[0] of a probe child.
 pub const ARGV0: &str = "kulink-probe";
@@ -174,10 +174,7 @@ async fn receive(sock: &mut GenlSocket, family: &Family, want: usize) -> Result<
 
 /// Every event in a text log (/proc/kulink/events, kulinkfs `log`).
 fn parse_log(text: &str) -> Result<Vec<Event>> {
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| Event::parse_text(l).with_context(|| format!("log line {l:?}")))
-        .collect()
+    text_log::lines(text).map(|(l, parsed)| parsed.with_context(|| format!("log line {l:?}"))).collect()
 }
 
 /// A synthetic echo request the probes write to /dev/kulink.

@@ -93,7 +93,7 @@ pub fn outlived() -> Result<NetnsOutlived> {
     let written = synthetic(0x6f31, 1);
     let write = Outcome::of(chardev::write_event(&plain, &written));
     let read = Outcome::of(chardev::read_queued(&plain));
-    let ring_events = Ok((0..ring.head()).map(|i| Event::from_raw(&ring.record(i))).collect());
+    let ring_events = ring.written();
     drop(ring);
     drop(plain);
     drop(mapped);
@@ -130,7 +130,7 @@ pub fn outlived() -> Result<NetnsOutlived> {
         stats,
         write,
         read,
-        ring: outcome(ring_events),
+        ring: Outcome::Ok(ring_events),
         written_procfs,
         procfs,
         written_kulinkfs,
