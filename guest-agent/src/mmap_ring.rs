@@ -2,13 +2,19 @@
 //! head is loaded with acquire (the kernel published the record with
 //! release), tail is stored with release once the records are read.
 
+use std::ffi::c_void;
+use std::io;
+use std::mem::ManuallyDrop;
+use std::num::NonZeroUsize;
+use std::os::fd::AsFd;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
 use kulink_wire::control::{channel, AgentMsg};
 use kulink_wire::uapi::{self, RawEvent, RingHeader};
 use kulink_wire::Event;
-use std::os::fd::AsRawFd;
+use nix::sys::mman::{self, MapFlags, ProtFlags};
 
 use crate::chardev;
 use crate::netlink::{self, Outbox};
@@ -16,19 +22,58 @@ use crate::system::monotonic_ns;
 
 const PAGE: usize = 4096;
 
-pub struct Ring {
-    base: *mut u8,
+/// A mapping of /dev/kulink, unmapped when dropped.
+pub struct Mapping {
+    base: NonNull<c_void>,
     len: usize,
+}
+
+// SAFETY: the mapping is only touched by the task that owns it.
+unsafe impl Send for Mapping {}
+
+impl Mapping {
+    pub fn new(file: impl AsFd, len: usize, prot: ProtFlags, flags: MapFlags) -> io::Result<Mapping> {
+        let length = NonZeroUsize::new(len).ok_or(io::ErrorKind::InvalidInput)?;
+        // SAFETY: a new mapping at an address the kernel picks: nothing
+        // else in this process points into it.
+        let base = unsafe { mman::mmap(None, length, prot, flags, file, 0) }?;
+        Ok(Mapping { base, len })
+    }
+
+    /// mprotect() of the whole mapping, with its result.
+    pub fn protect(&self, prot: ProtFlags) -> io::Result<()> {
+        // SAFETY: this mapping only, and no reference into it is held.
+        Ok(unsafe { mman::mprotect(self.base, self.len, prot) }?)
+    }
+
+    /// munmap(), with its result.
+    pub fn unmap(self) -> io::Result<()> {
+        let mapping = ManuallyDrop::new(self);
+        // SAFETY: exactly what mmap returned, once: Drop is skipped.
+        Ok(unsafe { mman::munmap(mapping.base, mapping.len) }?)
+    }
+
+    fn bytes(&self) -> *mut u8 {
+        self.base.as_ptr().cast()
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: exactly what mmap returned.
+        let _ = unsafe { mman::munmap(self.base, self.len) };
+    }
+}
+
+pub struct Ring {
+    mapping: Mapping,
     capacity: u64,
     data_offset: usize,
 }
 
-// SAFETY: the mapping is only touched by the task that owns the Ring.
-unsafe impl Send for Ring {}
-
 impl Ring {
     fn header(&self) -> *mut RingHeader {
-        self.base.cast()
+        self.mapping.bytes().cast()
     }
 
     pub fn head(&self) -> u64 {
@@ -46,7 +91,7 @@ impl Ring {
         let offset = self.data_offset + (index % self.capacity) as usize * std::mem::size_of::<RawEvent>();
         // SAFETY: offset is inside the data pages (index modulo capacity);
         // the acquire load of head made the record's bytes visible.
-        unsafe { std::ptr::read_volatile(self.base.add(offset).cast::<RawEvent>()) }
+        unsafe { std::ptr::read_volatile(self.mapping.bytes().add(offset).cast::<RawEvent>()) }
     }
 }
 
@@ -58,20 +103,8 @@ impl Ring {
     }
 
     /// munmap(), with its result.
-    pub fn unmap(self) -> std::io::Result<()> {
-        let ring = std::mem::ManuallyDrop::new(self);
-        // SAFETY: unmapping exactly what mmap returned, once: Drop is skipped.
-        if unsafe { libc::munmap(ring.base.cast(), ring.len) } != 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Ring {
-    fn drop(&mut self) {
-        // SAFETY: unmapping exactly what mmap returned.
-        unsafe { libc::munmap(self.base.cast(), self.len) };
+    pub fn unmap(self) -> io::Result<()> {
+        self.mapping.unmap()
     }
 }
 
@@ -86,19 +119,13 @@ pub fn ring_len() -> Result<usize> {
 }
 
 /// Maps a /dev/kulink file shared and read-write, as a consumer must.
-/// (mmap is unsafe under any wrapper; libc's is used as it is.)
-pub fn map(fd: i32) -> Result<Ring> {
+pub fn map(file: impl AsFd) -> Result<Ring> {
     let len = ring_len()?;
-    // SAFETY: a fresh shared mapping of the device; checked for failure.
-    let base =
-        unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0) };
-    if base == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error()).context("mmap /dev/kulink");
-    }
+    let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
+    let mapping = Mapping::new(file, len, rw, MapFlags::MAP_SHARED).context("mmap /dev/kulink")?;
     // SAFETY: the first page is the header, mapped just above.
-    let hdr = unsafe { std::ptr::read_volatile(base.cast::<RingHeader>()) };
-    let ring =
-        Ring { base: base.cast(), len, capacity: u64::from(hdr.capacity), data_offset: hdr.data_offset as usize };
+    let hdr = unsafe { std::ptr::read_volatile(mapping.bytes().cast::<RingHeader>()) };
+    let ring = Ring { mapping, capacity: u64::from(hdr.capacity), data_offset: hdr.data_offset as usize };
     if hdr.version != uapi::RING_VERSION || hdr.record_size as usize != std::mem::size_of::<RawEvent>() {
         bail!("unexpected ring header {hdr:?}");
     }
@@ -110,7 +137,7 @@ pub fn map(fd: i32) -> Result<Ring> {
 
 pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
     let file = chardev::open(true).context("open /dev/kulink for the ring")?;
-    let ring = map(file.as_raw_fd())?;
+    let ring = map(&file)?;
     let fd = chardev::async_fd(file)?;
     Ok(tokio::spawn(async move {
         let mut tail = 0u64;

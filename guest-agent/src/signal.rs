@@ -9,6 +9,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use anyhow::{Context, Result};
 use kulink_wire::control::{channel, AgentMsg};
 use kulink_wire::uapi;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use tokio::io::unix::AsyncFd;
 
 use crate::chardev;
@@ -58,17 +59,12 @@ fn signalfd() -> Result<OwnedFd> {
 
 /// Arms a /dev/kulink file for SIGIO to us and for the real-time signal.
 fn arm(file: &File) -> Result<()> {
-    let fd = file.as_raw_fd();
-    // SAFETY: fcntl on a valid fd with integer arguments.
-    unsafe {
-        if libc::fcntl(fd, libc::F_SETOWN, libc::getpid()) < 0 {
-            return Err(io::Error::last_os_error()).context("F_SETOWN");
-        }
-        let flags = libc::fcntl(fd, libc::F_GETFL);
-        if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_ASYNC | libc::O_NONBLOCK) < 0 {
-            return Err(io::Error::last_os_error()).context("F_SETFL O_ASYNC");
-        }
+    // SAFETY: fcntl on a valid fd with integer arguments (nix has no F_SETOWN).
+    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETOWN, libc::getpid()) } < 0 {
+        return Err(io::Error::last_os_error()).context("F_SETOWN");
     }
+    let flags = OFlag::from_bits_retain(fcntl(file, FcntlArg::F_GETFL).context("F_GETFL")?);
+    fcntl(file, FcntlArg::F_SETFL(flags | OFlag::O_ASYNC | OFlag::O_NONBLOCK)).context("F_SETFL O_ASYNC")?;
     register_rt(file, rt_signal())
 }
 

@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -84,7 +83,7 @@ pub fn outlived() -> Result<NetnsOutlived> {
     let plain = chardev::open(true).context("open /dev/kulink")?;
     signal::register_rt(&plain, signal::rt_signal())?;
     let mapped = chardev::open(true).context("open /dev/kulink")?;
-    let ring = mmap_ring::map(mapped.as_raw_fd())?;
+    let ring = mmap_ring::map(&mapped)?;
     home.enter()?;
     // A namespace that nothing pins goes away now, its kthread with it.
     let after_leaving = wait_for(TEARDOWN, relay_threads, |n| *n == before);
