@@ -1,7 +1,7 @@
 # Sourced by run.sh and test.sh: installs what kulink needs on a Debian or
 # Ubuntu host, once. Safe to run again; it only installs what is missing.
 
-kulink_packages="qemu-system-x86 build-essential bc flex bison libelf-dev libssl-dev xz-utils cpio kmod curl ca-certificates python3-pip"
+kulink_packages="qemu-system-x86 build-essential bc flex bison libelf-dev libssl-dev xz-utils cpio kmod curl ca-certificates python3-venv"
 
 kulink_as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
@@ -26,11 +26,13 @@ kulink_setup() {
 		echo "kulink: installing ${missing[*]}" >&2
 		kulink_as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 	fi
-	if ! command -v vng >/dev/null; then
-		# The virtme-ng backend; kulink works without it.
-		echo "kulink: installing virtme-ng" >&2
-		python3 -m pip install --quiet virtme-ng >&2 ||
-			python3 -m pip install --quiet --user --break-system-packages virtme-ng >&2 ||
+	# The virtme-ng backend, in a virtual environment of its own under
+	# kulink's cache (where the harness looks for it): no system Python is
+	# touched. kulink works without it.
+	local venv="${KULINK_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kulink}/virtme-ng"
+	if ! command -v vng >/dev/null && [ ! -x "$venv/bin/vng" ]; then
+		echo "kulink: installing virtme-ng into $venv" >&2
+		{ python3 -m venv "$venv" && "$venv/bin/pip" install --quiet virtme-ng; } >&2 ||
 			echo "kulink: could not install virtme-ng; the vng backend stays off" >&2
 	fi
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{paths, tools};
+use crate::{paths, progress, tools};
 
 /// Refresh a private package list once it is older than this.
 const LISTS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -41,7 +41,7 @@ impl Apt {
             .map(|t| SystemTime::now().duration_since(t).unwrap_or_default() > LISTS_MAX_AGE)
             .unwrap_or(true);
         if changed || stale {
-            eprintln!("kulink: apt-get update for {} from the host's mirror", suites.join(", "));
+            progress::note(format!("apt-get update for {} from the host's mirror", suites.join(", ")));
             let out = apt.command("apt-get").arg("update").stdout(Stdio::null()).output()?;
             if !out.status.success() {
                 bail!(
@@ -114,26 +114,34 @@ impl Apt {
         self.dependencies(package)?.into_iter().next().with_context(|| format!("{package} depends on nothing"))
     }
 
-    /// Downloads `package=version` into `dir`; returns the .deb.
+    /// Downloads `package=version` into `dir`, showing its progress; returns
+    /// the .deb.
     pub fn download(&self, package: &str, version: &str, dir: &Path) -> Result<PathBuf> {
         fs::create_dir_all(dir)?;
-        eprintln!("kulink: fetching {package} {version} with apt-get download");
-        // apt's output goes to stderr: stdout may be carrying --json.
-        let status = self
-            .command("apt-get")
-            .args(["-o", "APT::Sandbox::User=root", "download", &format!("{package}={version}")])
-            .current_dir(dir)
-            .stdout(std::io::stderr())
-            .status()
-            .context("run apt-get download")?;
-        if !status.success() {
-            bail!("apt-get download {package}={version} failed: is the archive reachable (`sudo apt-get update`)?");
-        }
+        let wanted = format!("{package}={version}");
+        let task = progress::Task::start(
+            format!("fetching {package} {version} with apt-get download"),
+            progress::Unit::Bytes,
+            self.download_size(&wanted),
+        );
+        let apt_get = || {
+            let mut c = self.command("apt-get");
+            tools::run(c.args(["-o", "APT::Sandbox::User=root", "download", &wanted]).current_dir(dir))
+        };
+        task.watching_size(dir, apt_get).context("is the archive reachable (`sudo apt-get update`)?")?;
+        task.finish("done");
         let prefix = format!("{package}_");
         fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
             .with_context(|| format!("apt-get download left no {package} .deb in {}", dir.display()))
+    }
+
+    /// The size apt gives for a download (`'URI' FILE SIZE HASH`), if it
+    /// gives one.
+    fn download_size(&self, wanted: &str) -> Option<u64> {
+        let out = self.command("apt-get").args(["download", "--print-uris", wanted]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout).lines().find_map(|l| l.split_whitespace().nth(2)?.parse().ok())
     }
 }
 

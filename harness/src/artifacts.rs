@@ -6,10 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 
 use crate::kernels::{self, BuiltKernel};
-use crate::{paths, tools};
+use crate::{cache, paths, progress, tools};
 
 /// Which kernel to boot.
 #[derive(Debug, Clone)]
@@ -75,15 +74,15 @@ fn module_sources(dir: &Path) -> Result<Vec<PathBuf>> {
 pub fn build_module(kernel: &BuiltKernel) -> Result<PathBuf> {
     let src = paths::repo_root().join("module");
     let files = module_sources(&src)?;
-    let mut h = Sha256::new();
+    let mut parts = Vec::new();
     for f in &files {
-        h.update(f.strip_prefix(&src).unwrap_or(f).to_string_lossy().as_bytes());
-        h.update(fs::read(f)?);
+        parts.push(f.strip_prefix(&src).unwrap_or(f).to_string_lossy().into_owned().into_bytes());
+        parts.push(fs::read(f)?);
     }
-    let hash: String = h.finalize().iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let hash = cache::short_hash(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
     let out = paths::cache_dir().join("modules").join(format!("{}-{hash}", kernel.key));
     let ko = out.join("kulink.ko");
-    let _lock = kernels::lock(&paths::sibling(&out, "lock"), "kulink.ko")?;
+    let _lock = cache::lock(&paths::sibling(&out, "lock"), "kulink.ko")?;
     if ko.exists() {
         return Ok(ko);
     }
@@ -94,7 +93,7 @@ pub fn build_module(kernel: &BuiltKernel) -> Result<PathBuf> {
         fs::create_dir_all(dest.parent().expect("has a parent"))?;
         fs::copy(f, &dest)?;
     }
-    eprintln!("kulink: building kulink.ko for {}", kernel.release);
+    progress::note(format!("building kulink.ko for {}", kernel.release));
     let output = Command::new("make")
         .arg("-C")
         .arg(&kernel.kdir)
@@ -136,7 +135,7 @@ pub fn build_agent() -> Result<PathBuf> {
         .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static");
     if !agent.exists() {
         // The first build takes a minute or more: let cargo show its progress.
-        eprintln!("kulink: building the guest agent (the first time takes a while)");
+        progress::note("building the guest agent (the first time takes a while)");
         let status = command.stdout(std::io::stderr()).status().with_context(|| format!("run {cargo:?}"))?;
         if !status.success() {
             bail!("building kulink-agent failed: cargo's messages are above");

@@ -5,10 +5,10 @@ use std::time::Duration;
 use anyhow::Result;
 use kulink_wire::control::channel;
 
+use crate::accel::AccelChoice;
 use crate::agent_link::Received;
 use crate::artifacts::{Artifacts, KernelChoice};
 use crate::plan::Plan;
-use crate::qemu::AccelChoice;
 use crate::report::{ChannelReport, Check, CheckChannel, EchoReplies, RunReport};
 use crate::session::{self, listener};
 use crate::usage_error;

@@ -6,12 +6,13 @@
 //! [`plan`] say what to send; [`session`] sends it; [`verify`] and
 //! [`report`] judge what came back; [`job`] is the main job end to end.
 
+pub mod accel;
 pub mod agent_link;
 pub mod apt;
 pub mod artifacts;
+pub mod cache;
 pub mod catalog;
 pub mod cpio;
-pub mod distro;
 pub mod frames;
 pub mod initramfs;
 pub mod job;
@@ -21,6 +22,7 @@ pub mod paths;
 pub mod peer;
 pub mod plan;
 pub mod process_tree;
+pub mod progress;
 pub mod qemu;
 pub mod report;
 pub mod session;

@@ -1,17 +1,18 @@
 //! The `kulink` command line.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use kulink::accel::AccelChoice;
 use kulink::artifacts::KernelChoice;
 use kulink::job::{self, JobOptions};
 use kulink::plan::Plan;
-use kulink::qemu::AccelChoice;
 use kulink::report::RunError;
 use kulink::vm::Backend;
-use kulink::{kernels, paths, usage_error, EXIT_FAILED};
+use kulink::{kernels, paths, progress, usage_error, EXIT_FAILED};
 
 /// Shown under --help: what the exit code means and what the environment changes.
 const AFTER_HELP: &str = "\
@@ -117,7 +118,12 @@ fn kernel_choice(kernel: Option<String>, kdir: Option<PathBuf>, src: Option<Path
 }
 
 fn main() -> ExitCode {
-    match real_main(Cli::parse()) {
+    let cli = Cli::parse();
+    // Bars for a person at a terminal; plain lines (the default) in logs.
+    if std::io::stderr().is_terminal() {
+        progress::set_renderer(Box::new(progress::Bars::new()));
+    }
+    match real_main(cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("kulink: error: {e:#}");

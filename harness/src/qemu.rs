@@ -1,40 +1,11 @@
-//! QEMU command lines, built by small pure functions, and the accelerator
-//! verdict (KVM only where it is proven to boot, TCG otherwise).
+//! QEMU command lines, built by small pure functions.
 
 use std::ffi::OsString;
-use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-use serde::{Deserialize, Serialize};
-
+use crate::accel::Accel;
 use crate::frames::Wire;
-use crate::paths;
 use kulink_wire::control::PORT_NAME;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Accel {
-    Kvm,
-    Tcg,
-}
-
-impl Accel {
-    pub fn name(self) -> &'static str {
-        match self {
-            Accel::Kvm => "kvm",
-            Accel::Tcg => "tcg",
-        }
-    }
-}
-
-/// What the user asked for; `Auto` tries KVM under a watchdog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AccelChoice {
-    Auto,
-    Kvm,
-    Tcg,
-}
 
 /// Everything one QEMU process needs.
 #[derive(Debug, Clone)]
@@ -186,55 +157,6 @@ pub fn all_args(cfg: &QemuConfig) -> Vec<OsString> {
     args.extend(control_args(&cfg.control_socket));
     args.extend(wire_args(&cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
     args
-}
-
-/// Can this process open /dev/kvm at all? (Not proof that guests run.)
-pub fn kvm_openable() -> bool {
-    fs::OpenOptions::new().read(true).write(true).open("/dev/kvm").is_ok()
-}
-
-/// Remembered per host kernel and QEMU version: did a KVM guest boot?
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct Verdicts(std::collections::BTreeMap<String, bool>);
-
-fn verdict_file() -> PathBuf {
-    paths::cache_dir().join("kvm-verdicts.json")
-}
-
-fn host_key() -> String {
-    let qemu = Command::new("qemu-system-x86_64")
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.lines().next().map(str::to_owned))
-        .unwrap_or_default();
-    let host = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("{} | {}", host.trim(), qemu)
-}
-
-/// `Some(true)`: KVM booted here before; `Some(false)`: it hung; `None`: unknown.
-pub fn kvm_verdict() -> Option<bool> {
-    let v: Verdicts = serde_json::from_slice(&fs::read(verdict_file()).ok()?).ok()?;
-    v.0.get(&host_key()).copied()
-}
-
-pub fn record_kvm_verdict(works: bool) {
-    let mut v: Verdicts =
-        fs::read(verdict_file()).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-    v.0.insert(host_key(), works);
-    let _ = fs::create_dir_all(paths::cache_dir());
-    let _ = fs::write(verdict_file(), serde_json::to_vec_pretty(&v).unwrap_or_default());
-}
-
-/// The first accelerator to try for a choice.
-pub fn first_accel(choice: AccelChoice) -> Accel {
-    match choice {
-        AccelChoice::Kvm => Accel::Kvm,
-        AccelChoice::Tcg => Accel::Tcg,
-        AccelChoice::Auto if kvm_openable() && kvm_verdict() != Some(false) => Accel::Kvm,
-        AccelChoice::Auto => Accel::Tcg,
-    }
 }
 
 #[cfg(test)]

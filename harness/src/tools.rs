@@ -5,33 +5,61 @@ use std::process::{Command, Output};
 
 use anyhow::{bail, Context, Result};
 
+use crate::paths;
+
 /// A host program and the command that installs it on Debian/Ubuntu.
 pub struct Tool {
     pub program: &'static str,
     pub install: &'static str,
+    /// A virtual environment in kulink's cache that may hold the program
+    /// when `PATH` does not (where `scripts/setup.sh` installs Python tools).
+    pub venv: Option<&'static str>,
 }
 
-pub const QEMU: Tool = Tool { program: "qemu-system-x86_64", install: "sudo apt-get install qemu-system-x86" };
-pub const MAKE: Tool = Tool { program: "make", install: "sudo apt-get install build-essential" };
-pub const GCC: Tool = Tool { program: "gcc", install: "sudo apt-get install build-essential" };
-pub const FLEX: Tool = Tool { program: "flex", install: "sudo apt-get install flex" };
-pub const BISON: Tool = Tool { program: "bison", install: "sudo apt-get install bison" };
-pub const BC: Tool = Tool { program: "bc", install: "sudo apt-get install bc" };
-pub const TAR: Tool = Tool { program: "tar", install: "sudo apt-get install tar" };
-pub const XZ: Tool = Tool { program: "xz", install: "sudo apt-get install xz-utils" };
-pub const APT_GET: Tool = Tool { program: "apt-get", install: "sudo apt-get install apt" };
-pub const DPKG_DEB: Tool = Tool { program: "dpkg-deb", install: "sudo apt-get install dpkg" };
-pub const CURL: Tool = Tool { program: "curl", install: "sudo apt-get install curl" };
-pub const VNG: Tool = Tool { program: "vng", install: "pip install virtme-ng" };
-pub const MODINFO: Tool = Tool { program: "modinfo", install: "sudo apt-get install kmod" };
+pub const QEMU: Tool = Tool::system("qemu-system-x86_64", "sudo apt-get install qemu-system-x86");
+pub const MAKE: Tool = Tool::system("make", "sudo apt-get install build-essential");
+pub const GCC: Tool = Tool::system("gcc", "sudo apt-get install build-essential");
+pub const FLEX: Tool = Tool::system("flex", "sudo apt-get install flex");
+pub const BISON: Tool = Tool::system("bison", "sudo apt-get install bison");
+pub const BC: Tool = Tool::system("bc", "sudo apt-get install bc");
+pub const TAR: Tool = Tool::system("tar", "sudo apt-get install tar");
+pub const XZ: Tool = Tool::system("xz", "sudo apt-get install xz-utils");
+pub const APT_GET: Tool = Tool::system("apt-get", "sudo apt-get install apt");
+pub const DPKG_DEB: Tool = Tool::system("dpkg-deb", "sudo apt-get install dpkg");
+pub const CURL: Tool = Tool::system("curl", "sudo apt-get install curl");
+pub const VNG: Tool = Tool {
+    program: "vng",
+    install: "./run.sh or ./test.sh (a venv in kulink's cache), or `pipx install virtme-ng`",
+    venv: Some("virtme-ng"),
+};
+pub const MODINFO: Tool = Tool::system("modinfo", "sudo apt-get install kmod");
 
 /// Tools a kernel build from source needs.
 pub const KERNEL_BUILD: &[Tool] = &[MAKE, GCC, FLEX, BISON, BC, TAR, XZ];
 
 impl Tool {
+    const fn system(program: &'static str, install: &'static str) -> Self {
+        Tool { program, install, venv: None }
+    }
+
+    /// The program on `PATH`, else in its virtual environment.
     pub fn find(&self) -> Option<PathBuf> {
-        let path = std::env::var_os("PATH")?;
-        std::env::split_paths(&path).map(|d| d.join(self.program)).find(|p| p.is_file())
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let venv_bin = self.venv.map(|v| paths::cache_dir().join(v).join("bin"));
+        std::env::split_paths(&path).chain(venv_bin).map(|d| d.join(self.program)).find(|p| p.is_file())
+    }
+
+    /// A command that runs the program with its own directory first on
+    /// `PATH`: a venv's program runs its siblings (vng runs `virtme-run`).
+    pub fn command(&self) -> Result<Command> {
+        let program = self.require()?;
+        let mut command = Command::new(&program);
+        if let Some(dir) = program.parent() {
+            let path = std::env::var_os("PATH").unwrap_or_default();
+            let dirs = std::iter::once(dir.to_path_buf()).chain(std::env::split_paths(&path));
+            command.env("PATH", std::env::join_paths(dirs).context("PATH holds a directory with ':' in its name")?);
+        }
+        Ok(command)
     }
 
     pub fn require(&self) -> Result<PathBuf> {
@@ -69,10 +97,32 @@ pub fn tail(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// nextest runs each test in a process of its own: the environment
+    /// is this test's to change.
+    #[test]
+    fn a_tool_in_its_venv_is_found_and_runs_with_its_siblings() {
+        let cache = std::env::temp_dir().join(format!("kulink-venv-{}", std::process::id()));
+        let bin = cache.join("kulink-venv/bin");
+        fs::create_dir_all(&bin).unwrap();
+        fs::write(bin.join("kulink-venv-tool"), "#!/bin/sh\necho \"$PATH\"\n").unwrap();
+        fs::set_permissions(bin.join("kulink-venv-tool"), fs::Permissions::from_mode(0o755)).unwrap();
+        std::env::set_var("KULINK_CACHE", &cache);
+        let tool = Tool { program: "kulink-venv-tool", install: "-", venv: Some("kulink-venv") };
+        assert_eq!(tool.find(), Some(bin.join("kulink-venv-tool")));
+        let out = run(&mut tool.command().unwrap()).unwrap();
+        let path = String::from_utf8(out.stdout).unwrap();
+        assert!(path.starts_with(&format!("{}:", bin.display())), "its own directory comes first: {path}");
+        let elsewhere = Tool { venv: Some("kulink-no-such-venv"), ..tool };
+        assert_eq!(elsewhere.find(), None);
+        fs::remove_dir_all(&cache).unwrap();
+    }
 
     #[test]
     fn missing_tool_names_its_package() {
-        let t = Tool { program: "kulink-no-such-tool", install: "sudo apt-get install kulink-pkg" };
+        let t = Tool::system("kulink-no-such-tool", "sudo apt-get install kulink-pkg");
         let err = t.require().unwrap_err().to_string();
         assert!(err.contains("kulink-no-such-tool") && err.contains("apt-get install kulink-pkg"), "{err}");
     }

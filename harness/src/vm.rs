@@ -12,13 +12,14 @@ use kulink_wire::control::{Command as AgentCommand, Ready, Reply};
 use kulink_wire::probe::{Probe, ProbeReport};
 use kulink_wire::Stats;
 
+use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
 use crate::agent_link::{AgentLink, Refused};
 use crate::artifacts::Artifacts;
 use crate::frames::Wire;
 use crate::peer::{self, Peer};
-use crate::qemu::{self, Accel, AccelChoice, QemuConfig};
+use crate::qemu::{self, QemuConfig};
 use crate::splat::{self, Splat};
-use crate::{initramfs, process_tree, tools};
+use crate::{initramfs, process_tree, progress, tools};
 
 /// A KVM guest that is not ready by then is taken as hung.
 const KVM_WATCHDOG: Duration = Duration::from_secs(10);
@@ -39,7 +40,7 @@ pub enum Backend {
     /// QEMU directly, with kulink's own initramfs (the agent is PID 1).
     Qemu,
     /// virtme-ng: the host's root file system over 9p, the agent run with
-    /// --exec. Needs a kernel with vng.config (e.g. `6.1-vng`).
+    /// --exec. Needs a kernel with vng.config (the default kernel has it).
     Vng,
 }
 
@@ -98,21 +99,21 @@ impl Vm {
         if opts.backend == Backend::Vng {
             tools::VNG.require()?;
         }
-        let mut accel = qemu::first_accel(opts.accel);
+        let mut accel = first_accel(opts.accel);
         loop {
             match Self::try_boot(art, opts, accel) {
                 Ok(vm) => {
                     if accel == Accel::Kvm && opts.accel == AccelChoice::Auto {
-                        qemu::record_kvm_verdict(true);
+                        record_kvm_verdict(true);
                     }
                     return Ok(vm);
                 }
                 Err(BootError::NotReady(e)) if accel == Accel::Kvm && opts.accel == AccelChoice::Auto => {
-                    eprintln!(
-                        "kulink: the KVM guest was not ready within {}s; using TCG from now on ({e:#})",
+                    progress::note(format!(
+                        "the KVM guest was not ready within {}s; using TCG from now on ({e:#})",
                         KVM_WATCHDOG.as_secs()
-                    );
-                    qemu::record_kvm_verdict(false);
+                    ));
+                    record_kvm_verdict(false);
                     accel = Accel::Tcg;
                 }
                 Err(BootError::NotReady(e) | BootError::Other(e)) => return Err(e),
@@ -153,7 +154,7 @@ impl Vm {
             Backend::Vng => {
                 // vng prints the console: it is the log the splat scan reads.
                 let console = fs::File::create(&cfg.console_log).context("create console.log").map_err(other)?;
-                let mut c = Command::new("vng");
+                let mut c = tools::VNG.command().map_err(other)?;
                 c.args(qemu::vng_args(&cfg, &art.agent, &art.module, &art.kernel.cmdline))
                     .stdout(console.try_clone().map_err(|e| other(e.into()))?)
                     .stderr(console);
@@ -290,12 +291,12 @@ impl Drop for Vm {
     fn drop(&mut self) {
         process_tree::kill(&mut self.child);
         if self.keep || std::thread::panicking() {
-            eprintln!(
-                "kulink: the evidence of a failed run is in {}: {CONSOLE}, {TRANSCRIPT} (the agent's messages), {PLAN}",
+            progress::note(format!(
+                "the evidence of a failed run is in {}: {CONSOLE}, {TRANSCRIPT} (the agent's messages), {PLAN}",
                 self.dir.display()
-            );
+            ));
         } else if std::env::var_os("KULINK_KEEP").is_some() {
-            eprintln!("kulink: kept {}", self.dir.display());
+            progress::note(format!("kept {}", self.dir.display()));
         } else {
             let _ = fs::remove_dir_all(&self.dir);
         }

@@ -3,9 +3,9 @@
 #[macro_use]
 mod common;
 
+use kulink::accel::AccelChoice;
 use kulink::artifacts::KernelChoice;
 use kulink::job::{self, JobOptions, CHANNELS};
-use kulink::qemu::AccelChoice;
 use kulink::report::ChannelReport;
 use kulink::vm::Backend;
 

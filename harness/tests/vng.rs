@@ -3,15 +3,18 @@
 
 mod common;
 
+use kulink::accel::AccelChoice;
 use kulink::artifacts::KernelChoice;
 use kulink::job::{self, JobOptions};
-use kulink::qemu::AccelChoice;
 use kulink::report::ChannelReport;
-use kulink::tools;
 use kulink::vm::Backend;
+use kulink::{kernels, tools};
 
-/// The kernel with vng.config.
-const KERNEL: &str = "6.1-vng";
+/// The first selected kernel built with what virtme-ng needs.
+fn vng_kernel() -> Option<String> {
+    let selected = kernels::selected().expect("the kernel selection is valid");
+    selected.into_iter().find(|k| k.fragments.iter().any(|f| f == "vng.config")).map(|k| k.id)
+}
 
 #[test]
 fn vng_backend_passes_the_main_job() {
@@ -21,11 +24,17 @@ fn vng_backend_passes_the_main_job() {
         eprintln!("vng is not installed ({}): skipped", tools::VNG.install);
         return;
     }
-    common::artifacts(KERNEL);
+    let Some(kernel) = vng_kernel() else {
+        // Only a narrowed selection (KULINK_KERNELS, KULINK_SKIP_KERNELS) may leave it out.
+        assert!(kernels::list().unwrap().len() != kernels::selected().unwrap().len(), "no kernel has vng.config");
+        eprintln!("no selected kernel has vng.config: skipped");
+        return;
+    };
+    common::artifacts(&kernel);
     // virtme-run and QEMU run below vng: an orphan must stay visible.
     common::adopt_orphans();
     let opts = JobOptions {
-        kernel: KernelChoice::Listed(Some(KERNEL.into())),
+        kernel: KernelChoice::Listed(Some(kernel)),
         backend: Backend::Vng,
         accel: AccelChoice::Auto,
         echoes: 16,

@@ -9,8 +9,10 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use super::built::BuiltKernel;
 use crate::apt::{self, Apt};
-use crate::kernels::{lock, BuiltKernel, KernelSpec};
+use crate::cache::{self, Stamp};
+use crate::catalog::KernelSpec;
 use crate::{paths, tools};
 
 /// Drivers the guest needs: PCI transport, the wire, the control port.
@@ -26,10 +28,10 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
     };
     let flavour = image.strip_prefix("linux-image-").context("image package is not linux-image-*")?.to_owned();
     let version = apt.candidate(&image)?;
-    let key = format!("{}-{flavour}-{}", spec.id, version.replace(['~', ':', '+'], "_"));
+    let key = format!("{}-{flavour}-{}", spec.id, cache::name_part(&version));
     let root = paths::cache_dir().join("kernels").join(&key);
-    let stamp = root.join(".kulink-built");
-    let _lock = lock(&paths::sibling(&root, "lock"), &image)?;
+    let stamp = Stamp::built(&root);
+    let _lock = cache::lock(&paths::sibling(&root, "lock"), &image)?;
     if !stamp.exists() {
         let _ = fs::remove_dir_all(&root);
         let headers = format!("linux-headers-{flavour}");
@@ -48,7 +50,7 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
         }
         fs::remove_dir_all(&downloads)?;
         relocate_headers(&root, &flavour)?;
-        fs::write(&stamp, &version)?;
+        stamp.write(&version)?;
     }
     let bzimage = root.join(format!("boot/vmlinuz-{flavour}"));
     let kdir = root.join(format!("usr/src/linux-headers-{flavour}"));
@@ -65,6 +67,11 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
         cmdline: spec.cmdline.clone(),
         preload,
     })
+}
+
+/// Does a cache directory's name say it holds the image of `version`?
+pub fn is_key_of(name: &str, version: &str) -> bool {
+    name.ends_with(&format!("-{}", cache::name_part(version)))
 }
 
 /// The headers' Makefile includes /usr/src/...-common by absolute path:

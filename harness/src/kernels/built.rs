@@ -1,0 +1,52 @@
+//! A kernel ready to boot, and the build directory modules are built against.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use crate::cache;
+
+/// A bootable kernel and the build directory modules are built against.
+#[derive(Debug, Clone, Serialize)]
+pub struct BuiltKernel {
+    pub id: String,
+    /// `uname -r` of the kernel.
+    pub release: String,
+    pub bzimage: PathBuf,
+    pub kdir: PathBuf,
+    /// Identifies this exact build in the module cache.
+    pub key: String,
+    /// Extra kernel command line from the spec.
+    pub cmdline: String,
+    /// Modules to load before kulink.ko, in dependency order (distro
+    /// kernels build virtio as modules).
+    pub preload: Vec<PathBuf>,
+}
+
+/// A prebuilt kernel image with the build dir it came from.
+pub fn prebuilt(bzimage: &Path, kdir: &Path) -> Result<BuiltKernel> {
+    if !bzimage.is_file() {
+        bail!("kernel image {} does not exist", bzimage.display());
+    }
+    if !kdir.join("Makefile").is_file() {
+        bail!("{} is not a kernel build directory (no Makefile)", kdir.display());
+    }
+    if !kdir.join("Module.symvers").is_file() {
+        bail!("{} has no Module.symvers: run `make modules_prepare` or a full `make` there", kdir.display());
+    }
+    let release = fs::read_to_string(kdir.join("include/config/kernel.release"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into());
+    let key = cache::short_hash(&[bzimage.to_string_lossy().as_bytes(), kdir.to_string_lossy().as_bytes()]);
+    Ok(BuiltKernel {
+        id: format!("prebuilt-{release}"),
+        release,
+        bzimage: bzimage.canonicalize()?,
+        kdir: kdir.canonicalize()?,
+        key,
+        cmdline: String::new(),
+        preload: Vec::new(),
+    })
+}

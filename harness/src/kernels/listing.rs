@@ -1,0 +1,109 @@
+//! Which kernels there are: `kernel-config/kernels.toml`, checked, and the
+//! selection a run covers.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::catalog::{self, KernelSpec, Source};
+use crate::{paths, usage_error};
+
+pub fn config_dir() -> PathBuf {
+    paths::repo_root().join("kernel-config")
+}
+
+/// The kernel list, checked: a mistake in it is the user's to fix (exit 2).
+pub fn list() -> Result<Vec<KernelSpec>> {
+    let path = config_dir().join("kernels.toml");
+    let text = fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let specs = catalog::parse_list(&text)
+        .and_then(|specs| catalog::check_fragments(&specs, &config_dir()).map(|()| specs))
+        .map_err(|e| usage_error(format!("{}: {e:#}", path.display())))?;
+    Ok(specs)
+}
+
+/// The kernels a run of the whole matrix covers: `KULINK_KERNELS` (ids,
+/// comma-separated; `KULINK_KERNEL` is the one-id form), else every listed
+/// kernel; minus `KULINK_SKIP_KERNELS`. An unknown id is a usage error.
+pub fn selected() -> Result<Vec<KernelSpec>> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let chosen = var("KULINK_KERNELS").or_else(|| var("KULINK_KERNEL"));
+    select(list()?, chosen.as_deref(), var("KULINK_SKIP_KERNELS").as_deref())
+}
+
+/// The ids in a comma-separated list, as users write them (`6.1, 6.12`).
+pub fn ids_in(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|id| !id.is_empty())
+}
+
+fn select(all: Vec<KernelSpec>, chosen: Option<&str>, skipped: Option<&str>) -> Result<Vec<KernelSpec>> {
+    let ids = |list: Option<&str>| -> Vec<String> {
+        list.map(|l| ids_in(l).map(str::to_owned).collect()).unwrap_or_default()
+    };
+    let (chosen, skipped) = (ids(chosen), ids(skipped));
+    let known: Vec<&str> = all.iter().map(|k| k.id.as_str()).collect();
+    if let Some(unknown) = chosen.iter().chain(&skipped).find(|i| !known.contains(&i.as_str())) {
+        return Err(usage_error(format!(
+            "KULINK_KERNELS or KULINK_SKIP_KERNELS names `{unknown}`, which is not in kernel-config/kernels.toml (known: {})",
+            known.join(", ")
+        )));
+    }
+    let picked: Vec<KernelSpec> = all
+        .into_iter()
+        .filter(|k| chosen.is_empty() || chosen.contains(&k.id))
+        .filter(|k| !skipped.contains(&k.id))
+        .collect();
+    if picked.is_empty() {
+        return Err(usage_error("KULINK_KERNELS and KULINK_SKIP_KERNELS leave no kernel to test"));
+    }
+    Ok(picked)
+}
+
+pub fn find(id: &str) -> Result<KernelSpec> {
+    let all = list()?;
+    let ids: Vec<String> = all.iter().map(|k| k.id.clone()).collect();
+    all.into_iter().find(|k| k.id == id).ok_or_else(|| {
+        usage_error(format!("no kernel `{id}` in kernel-config/kernels.toml (known: {})", ids.join(", ")))
+    })
+}
+
+pub fn default_spec() -> Result<KernelSpec> {
+    Ok(list()?.into_iter().find(|k| k.default).expect("parse_list checked one default"))
+}
+
+/// A spec for a user's kernel tree or tarball, built with the base fragment.
+pub fn spec_for_source(path: &Path) -> Result<KernelSpec> {
+    let path = path.canonicalize().with_context(|| format!("kernel source {}", path.display()))?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(KernelSpec {
+        id: format!("src-{name}"),
+        version: String::new(),
+        default: false,
+        fragments: vec!["base.config".into()],
+        sources: vec![Source::Path { path }],
+        distro: None,
+        suites: Vec::new(),
+        cmdline: String::new(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_selection_keeps_list_order_and_names_unknown_ids() {
+        let ids = |chosen, skipped| -> Result<Vec<String>> {
+            Ok(select(list()?, chosen, skipped)?.into_iter().map(|k| k.id).collect())
+        };
+        let all = ids(None, None).unwrap();
+        assert_eq!(all.len(), list().unwrap().len());
+        assert_eq!(ids(Some("6.12, 6.1"), None).unwrap(), ["6.1", "6.12"]);
+        assert_eq!(ids(None, Some("6.1-cloud")).unwrap().len(), all.len() - 1);
+        let err = ids(Some("6.1,9.9"), None).unwrap_err();
+        assert_eq!(crate::exit_code(&err), crate::EXIT_USAGE);
+        assert!(format!("{err:#}").contains("`9.9`"), "{err:#}");
+        assert!(ids(Some("6.1"), Some("6.1")).is_err(), "nothing left");
+    }
+}

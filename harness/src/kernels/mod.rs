@@ -1,0 +1,54 @@
+//! Kernels: which there are ([`listing`]), where their sources come from
+//! ([`fetch`]), building them ([`build`]), unmodified Debian kernels
+//! ([`distro`]), and what a ready kernel is ([`built`]).
+
+use std::fs;
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::cache::Stamp;
+use crate::paths;
+
+mod build;
+mod built;
+mod distro;
+mod fetch;
+mod listing;
+
+pub use crate::catalog::{KernelSpec, Kind, Source};
+pub use build::build_key;
+pub use built::{prebuilt, BuiltKernel};
+pub use fetch::{preflight, source_version};
+pub use listing::{config_dir, default_spec, find, ids_in, list, selected, spec_for_source};
+
+/// Builds, fetches or finds in the cache the kernel a spec describes.
+pub fn ensure_built(spec: &KernelSpec) -> Result<BuiltKernel> {
+    match spec.kind() {
+        Kind::Source => build::ensure(spec),
+        Kind::Distro => distro::ensure(spec),
+    }
+}
+
+/// Is this spec's build already in the cache? (No fetching, no building.)
+/// A build directory counts when its name is the key its recorded source
+/// version gives with today's fragments, compiler and recipe.
+pub fn cached_build(spec: &KernelSpec) -> Option<PathBuf> {
+    let dir = paths::cache_dir().join("kernels");
+    let prefix = format!("{}-", spec.id);
+    let mut found: Vec<PathBuf> = fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
+        .filter(|p| {
+            let Some(version) = Stamp::built(p).read() else { return false };
+            let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            match spec.kind() {
+                Kind::Source => build_key(spec, &version).is_ok_and(|key| key == name),
+                Kind::Distro => distro::is_key_of(&name, &version),
+            }
+        })
+        .collect();
+    found.sort();
+    found.pop()
+}
