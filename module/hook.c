@@ -10,17 +10,9 @@
 
 #include "internal.h"
 
-/* Types whose header carries an identifier and a sequence number. */
 static bool icmp_has_id_seq(u8 type)
 {
-	switch (type) {
-	case ICMP_ECHO:
-	case ICMP_ECHOREPLY:
-	case ICMP_TIMESTAMP:
-	case ICMP_TIMESTAMPREPLY:
-		return true;
-	}
-	return false;
+	return type < KULINK_ICMP_TYPES && (KULINK_ICMP_ID_SEQ_TYPES & BIT(type));
 }
 
 /* Runs in softirq context: nothing here may sleep. */

@@ -7,9 +7,9 @@
 
 static int kulink_zero;
 static int kulink_one = 1;
-static int kulink_batch_max = 64;
-static int kulink_ring_pages_max = 256;
-static int kulink_umh_rate_max = 1000;
+static int kulink_batch_max = KULINK_BATCH_MAX;
+static int kulink_ring_pages_max = KULINK_RING_PAGES_MAX;
+static int kulink_umh_rate_max = KULINK_UMH_RATE_MAX;
 
 static struct ctl_table kulink_sysctl_table[] = {
 	{

@@ -7,8 +7,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{Context, Result};
-use kulink_wire::control::{channel, AgentMsg, CheckResult};
+use kulink_wire::control::{AgentMsg, CheckResult};
 use kulink_wire::uapi::{self, FromBytes, IntoBytes, RawEvent, RawStats};
+use kulink_wire::Channel;
 use kulink_wire::{Event, Stats};
 use tokio::io::unix::AsyncFd;
 
@@ -39,7 +40,7 @@ pub fn records(bytes: &[u8]) -> impl Iterator<Item = Event> + '_ {
 }
 
 /// Sends every whole record in `bytes` as an event of `channel`.
-pub fn emit_records(bytes: &[u8], channel: &str, out: &Outbox) {
+pub fn emit_records(bytes: &[u8], channel: Channel, out: &Outbox) {
     let received = monotonic_ns();
     for event in records(bytes) {
         let _ = out.send(netlink::event_msg(channel, None, received, event));
@@ -54,7 +55,7 @@ pub fn read_queued(file: &File) -> io::Result<Vec<Event>> {
 }
 
 /// Reads everything queued on a non-blocking file; `Ok(true)` if anything came.
-pub fn drain(file: &File, channel: &str, out: &Outbox) -> io::Result<bool> {
+pub fn drain(file: &File, channel: Channel, out: &Outbox) -> io::Result<bool> {
     read_each(file, |bytes| emit_records(bytes, channel, out))
 }
 
@@ -82,7 +83,7 @@ pub fn spawn_reader(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
     Ok(tokio::spawn(async move {
         loop {
             let Ok(mut guard) = fd.readable().await else { return };
-            match drain(fd.get_ref(), channel::CHARDEV, &out) {
+            match drain(fd.get_ref(), Channel::Chardev, &out) {
                 Ok(_) => guard.clear_ready(),
                 Err(e) => {
                     let _ = out.send(AgentMsg::Warning { message: format!("{DEV} read: {e}") });

@@ -2,7 +2,7 @@
 //! (kulink.fsdir, /mnt/kulink by default), its `log` read on request.
 
 use anyhow::Result;
-use kulink_wire::control::channel;
+use kulink_wire::Channel;
 
 use crate::netlink::Outbox;
 use crate::{system, text_log};
@@ -12,5 +12,5 @@ pub fn mount(dir: &str) -> Result<()> {
 }
 
 pub fn collect(dir: &str, out: &Outbox) -> Result<usize> {
-    text_log::collect(&format!("{dir}/log"), channel::KULINKFS, out)
+    text_log::collect(&format!("{dir}/log"), Channel::Kulinkfs, out)
 }

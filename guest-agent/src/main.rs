@@ -27,8 +27,9 @@ mod usermode_helper;
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context, Result};
-use kulink_wire::control::{channel, AgentMsg, Command, Ready, Reply, Request};
+use kulink_wire::control::{AgentMsg, CheckResult, Command, Ready, Reply, Request};
 use kulink_wire::uapi;
+use kulink_wire::Channel;
 use kulink_wire::Family;
 
 use crate::netlink::{Leave, Outbox, Subscriber};
@@ -94,8 +95,8 @@ async fn run(pid1: bool) -> Result<()> {
     let mut ctl = genl::GenlSocket::open()?;
     let family = ctl.resolve(uapi::GENL_NAME).await?;
     let tasks = vec![
-        netlink::listen_multicast(&family, uapi::MCGRP_EVENTS, channel::NETLINK_MULTICAST, outbox.clone())?,
-        netlink::listen_multicast(&family, uapi::MCGRP_RELAY, channel::KTHREAD_RELAY, outbox.clone())?,
+        netlink::listen_multicast(&family, uapi::MCGRP_EVENTS, Channel::NetlinkMulticast, outbox.clone())?,
+        netlink::listen_multicast(&family, uapi::MCGRP_RELAY, Channel::KthreadRelay, outbox.clone())?,
         chardev::spawn_reader(outbox.clone())?,
         mmap_ring::spawn(outbox.clone())?,
         signal::spawn(outbox.clone())?,
@@ -166,20 +167,8 @@ impl Agent {
                 loopback::ping(id, count)?;
                 Reply::Done
             }
-            Command::Collect { channel } => Reply::Collected {
-                events: match channel.as_str() {
-                    channel::PROCFS => procfs::collect(&self.outbox)?,
-                    channel::KULINKFS => kulinkfs::collect(&self.fsdir, &self.outbox)?,
-                    other => bail!("{other} is not a channel read on request"),
-                },
-            },
-            Command::Check { channel } => Reply::Check(match channel.as_str() {
-                channel::SYSCTL => sysctl::check()?,
-                channel::SYSFS => sysfs::check(&self.stats().await?)?,
-                channel::SOCKOPT => sockopt::check(&self.stats().await?)?,
-                channel::CHARDEV => chardev::check(&self.stats().await?)?,
-                other => bail!("{other} has no check"),
-            }),
+            Command::Collect { channel } => Reply::Collected { events: self.collect(channel.parse()?)? },
+            Command::Check { channel } => Reply::Check(self.check(channel.parse()?).await?),
             Command::ReadFile { path } => {
                 Reply::Text(std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?)
             }
@@ -209,6 +198,45 @@ impl Agent {
             Command::Probe { probe } => Reply::Probe(Box::new(probe::run(probe).await?)),
             Command::Shutdown => Reply::Done,
         })
+    }
+
+    /// Reads a channel that is read on request. Every channel is named, so
+    /// a new one cannot be forgotten here.
+    fn collect(&self, channel: Channel) -> Result<usize> {
+        match channel {
+            Channel::Procfs => procfs::collect(&self.outbox),
+            Channel::Kulinkfs => kulinkfs::collect(&self.fsdir, &self.outbox),
+            Channel::NetlinkMulticast
+            | Channel::NetlinkUnicast
+            | Channel::Sysctl
+            | Channel::Sysfs
+            | Channel::Chardev
+            | Channel::MmapRing
+            | Channel::SignalSigio
+            | Channel::SignalRt
+            | Channel::Sockopt
+            | Channel::UsermodeHelper
+            | Channel::KthreadRelay => bail!("{channel} is not read on request"),
+        }
+    }
+
+    /// Runs a channel's own checks; as above, every channel is named.
+    async fn check(&mut self, channel: Channel) -> Result<CheckResult> {
+        match channel {
+            Channel::Sysctl => sysctl::check(),
+            Channel::Sysfs => sysfs::check(&self.stats().await?),
+            Channel::Sockopt => sockopt::check(&self.stats().await?),
+            Channel::Chardev => chardev::check(&self.stats().await?),
+            Channel::NetlinkMulticast
+            | Channel::NetlinkUnicast
+            | Channel::Procfs
+            | Channel::MmapRing
+            | Channel::SignalSigio
+            | Channel::SignalRt
+            | Channel::UsermodeHelper
+            | Channel::Kulinkfs
+            | Channel::KthreadRelay => bail!("{channel} has no check"),
+        }
     }
 
     async fn stats(&mut self) -> Result<kulink_wire::Stats> {

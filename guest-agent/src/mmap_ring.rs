@@ -11,8 +11,9 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
-use kulink_wire::control::{channel, AgentMsg};
+use kulink_wire::control::AgentMsg;
 use kulink_wire::uapi::{self, RawEvent, RingHeader};
+use kulink_wire::Channel;
 use kulink_wire::Event;
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 
@@ -152,7 +153,7 @@ pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
             while tail != head {
                 let event = Event::from_raw(&ring.record(tail));
                 tail += 1;
-                let _ = out.send(netlink::event_msg(channel::MMAP_RING, None, received, event));
+                let _ = out.send(netlink::event_msg(Channel::MmapRing, None, received, event));
             }
             ring.set_tail(tail);
             guard.clear_ready();

@@ -3,8 +3,9 @@
 //! or simply by closing the socket).
 
 use anyhow::{Context, Result};
-use kulink_wire::control::{channel, AgentMsg};
+use kulink_wire::control::AgentMsg;
 use kulink_wire::genl::{self, Family, MsgBuilder};
+use kulink_wire::Channel;
 use kulink_wire::{uapi, Event, Stats};
 use tokio::sync::{mpsc, oneshot};
 
@@ -15,9 +16,9 @@ pub type Outbox = mpsc::UnboundedSender<AgentMsg>;
 
 /// An event a push channel received at `received_ns` (CLOCK_MONOTONIC);
 /// latency runs from the kernel's timestamp to then.
-pub fn event_msg(channel: &str, subscriber: Option<String>, received_ns: u64, event: Event) -> AgentMsg {
+pub fn event_msg(channel: Channel, subscriber: Option<String>, received_ns: u64, event: Event) -> AgentMsg {
     AgentMsg::Event {
-        channel: channel.into(),
+        channel: channel.name().into(),
         subscriber,
         latency_ns: Some(received_ns.saturating_sub(event.tstamp_ns)),
         event,
@@ -27,7 +28,7 @@ pub fn event_msg(channel: &str, subscriber: Option<String>, received_ns: u64, ev
 /// Turns received datagrams into typed messages for the host.
 struct Emitter {
     family: u16,
-    channel: &'static str,
+    channel: Channel,
     subscriber: Option<String>,
     overruns: u64,
     out: Outbox,
@@ -40,7 +41,7 @@ impl Emitter {
             Datagram::Overrun => {
                 self.overruns += 1;
                 self.send(AgentMsg::Overrun {
-                    channel: self.channel.into(),
+                    channel: self.channel.name().into(),
                     subscriber: self.subscriber.clone(),
                     total: self.overruns,
                 });
@@ -86,7 +87,7 @@ pub fn kulink_msg(family: &Family, flags: u16, cmd: u8) -> impl FnOnce(u32) -> M
 pub fn listen_multicast(
     family: &Family,
     group: &str,
-    channel: &'static str,
+    channel: Channel,
     out: Outbox,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let id = family.group(group).with_context(|| format!("family kulink has no `{group}` group"))?;
@@ -125,7 +126,7 @@ impl Subscriber {
         let mut sock = GenlSocket::open()?;
         let mut emitter = Emitter {
             family: family.id,
-            channel: channel::NETLINK_UNICAST,
+            channel: Channel::NetlinkUnicast,
             subscriber: Some(name.to_owned()),
             overruns: 0,
             out,

@@ -1,7 +1,7 @@
 //! The `procfs` channel: /proc/kulink/events read on request.
 
 use anyhow::Result;
-use kulink_wire::control::channel;
+use kulink_wire::Channel;
 
 use crate::netlink::Outbox;
 use crate::text_log;
@@ -9,5 +9,5 @@ use crate::text_log;
 pub const EVENTS: &str = "/proc/kulink/events";
 
 pub fn collect(out: &Outbox) -> Result<usize> {
-    text_log::collect(EVENTS, channel::PROCFS, out)
+    text_log::collect(EVENTS, Channel::Procfs, out)
 }

@@ -7,8 +7,9 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
-use kulink_wire::control::{channel, AgentMsg};
+use kulink_wire::control::AgentMsg;
 use kulink_wire::uapi;
+use kulink_wire::Channel;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use tokio::io::unix::AsyncFd;
 
@@ -95,12 +96,12 @@ pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
                 }
                 let received = monotonic_ns();
                 if info.ssi_signo == libc::SIGIO as u32 {
-                    if let Err(e) = chardev::drain(&file, channel::SIGNAL_SIGIO, &out) {
+                    if let Err(e) = chardev::drain(&file, Channel::SignalSigio, &out) {
                         let _ = out.send(AgentMsg::Warning { message: format!("read after SIGIO: {e}") });
                     }
                 } else {
                     let _ = out.send(AgentMsg::Notify {
-                        channel: channel::SIGNAL_RT.into(),
+                        channel: Channel::SignalRt.name().into(),
                         seq: u64::from(info.ssi_int as u32),
                         received_ns: received,
                     });

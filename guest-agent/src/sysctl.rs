@@ -5,6 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use kulink_wire::control::CheckResult;
+use kulink_wire::uapi;
 
 use crate::checks::Steps;
 
@@ -25,9 +26,20 @@ pub fn write(name: &str, value: &str) -> std::io::Result<()> {
 
 pub fn check() -> Result<CheckResult> {
     let mut steps = Steps::default();
-    let out_of_range = [("enabled", "2"), ("enabled", "-1"), ("batch", "0"), ("batch", "65"), ("ring_pages", "0")];
-    let more = [("ring_pages", "257"), ("umh_rate", "-1"), ("umh_rate", "1001"), ("icmp_types", "nope")];
-    for (name, bad) in out_of_range.iter().chain(more.iter()) {
+    // Just past each limit: the limits are kulink.h's.
+    let past = |max: u32| (max + 1).to_string();
+    let out_of_range = [
+        ("enabled", "2".to_owned()),
+        ("enabled", "-1".into()),
+        ("batch", "0".into()),
+        ("batch", past(uapi::BATCH_MAX)),
+        ("ring_pages", "0".into()),
+        ("ring_pages", past(uapi::RING_PAGES_MAX)),
+        ("umh_rate", "-1".into()),
+        ("umh_rate", past(uapi::UMH_RATE_MAX)),
+        ("icmp_types", "nope".into()),
+    ];
+    for (name, bad) in &out_of_range {
         let before = read(name);
         steps.errno(&format!("{name} = {bad}"), write(name, bad), libc::EINVAL);
         let after = read(name);

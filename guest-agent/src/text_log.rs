@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use kulink_wire::control::AgentMsg;
-use kulink_wire::{Event, TextError};
+use kulink_wire::{Channel, Event, TextError};
 
 use crate::netlink::Outbox;
 
@@ -13,14 +13,14 @@ pub fn lines(text: &str) -> impl Iterator<Item = (&str, Result<Event, TextError>
 
 /// Sends every line of `path` as an event of `channel`; returns how many.
 /// A line that does not parse is reported, not skipped silently.
-pub fn collect(path: &str, channel: &str, out: &Outbox) -> Result<usize> {
+pub fn collect(path: &str, channel: Channel, out: &Outbox) -> Result<usize> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {path}"))?;
     let mut sent = 0;
     for (line, parsed) in lines(&text) {
         let msg = match parsed {
             Ok(event) => {
                 sent += 1;
-                AgentMsg::Event { channel: channel.into(), subscriber: None, latency_ns: None, event }
+                AgentMsg::Event { channel: channel.name().into(), subscriber: None, latency_ns: None, event }
             }
             Err(e) => AgentMsg::Warning { message: format!("{path}: {line:?}: {e}") },
         };

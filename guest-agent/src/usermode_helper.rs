@@ -5,7 +5,8 @@
 use std::os::unix::net::UnixDatagram as StdDatagram;
 
 use anyhow::{Context, Result};
-use kulink_wire::control::{channel, AgentMsg};
+use kulink_wire::control::AgentMsg;
+use kulink_wire::Channel;
 use kulink_wire::Event;
 use tokio::net::UnixDatagram;
 
@@ -53,7 +54,7 @@ pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
             let received = monotonic_ns();
             let line = String::from_utf8_lossy(&buf[..n]);
             let msg = match Event::parse_text(&line) {
-                Ok(event) => netlink::event_msg(channel::USERMODE_HELPER, None, received, event),
+                Ok(event) => netlink::event_msg(Channel::UsermodeHelper, None, received, event),
                 Err(e) => AgentMsg::Warning { message: format!("usermode helper sent {line:?}: {e}") },
             };
             let _ = out.send(msg);

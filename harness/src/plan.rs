@@ -51,7 +51,7 @@ impl Expected {
         if ip.get_next_level_protocol() != IpNextHeaderProtocols::Icmp || icmp.len() < 8 {
             return None;
         }
-        let carries_id = matches!(icmp[0], 0 | 8 | 13 | 14);
+        let carries_id = uapi::icmp_has_id_seq(icmp[0]);
         let word = |i: usize| if carries_id { u16::from_be_bytes([icmp[i], icmp[i + 1]]) } else { 0 };
         Some(Self {
             src: ip.get_source(),

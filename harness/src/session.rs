@@ -3,7 +3,9 @@
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use kulink_wire::control::{channel, Command, Reply};
+use kulink_wire::channel::Kind;
+use kulink_wire::control::{Command, Reply};
+use kulink_wire::Channel;
 
 use crate::agent_link::{Listener, Notified, Received};
 use crate::plan::{Expected, Plan};
@@ -12,32 +14,26 @@ use crate::vm::Vm;
 /// How long every listener has to deliver after the last frame.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
-pub fn listener(channel: &str) -> Listener {
-    Listener { channel: channel.into(), subscriber: None }
+pub fn listener(channel: Channel) -> Listener {
+    Listener { channel: channel.name().into(), subscriber: None }
 }
 
 pub fn multicast() -> Listener {
-    listener(channel::NETLINK_MULTICAST)
+    listener(Channel::NetlinkMulticast)
 }
 
 pub fn unicast(name: &str) -> Listener {
-    Listener { channel: channel::NETLINK_UNICAST.into(), subscriber: Some(name.into()) }
+    Listener { channel: Channel::NetlinkUnicast.name().into(), subscriber: Some(name.into()) }
 }
 
 /// Channels that push every event to the agent as it happens (besides
 /// unicast subscribers, which are named per guest).
 pub fn push_listeners() -> Vec<Listener> {
-    [
-        channel::NETLINK_MULTICAST,
-        channel::CHARDEV,
-        channel::MMAP_RING,
-        channel::SIGNAL_SIGIO,
-        channel::USERMODE_HELPER,
-        channel::KTHREAD_RELAY,
-    ]
-    .into_iter()
-    .map(listener)
-    .collect()
+    Channel::ALL
+        .iter()
+        .filter(|c| c.kind() == Kind::Pushed && **c != Channel::NetlinkUnicast)
+        .map(|&c| listener(c))
+        .collect()
 }
 
 /// What one injection produced.
@@ -68,23 +64,23 @@ pub fn inject(vm: &mut Vm, plan: &Plan, listeners: &[Listener], rt_signals: bool
         let marker_seq = link.events.iter().find(|r| Expected::of(&r.event) == marker).map(|r| r.event.seq);
         let signalled = !rt_signals
             || marker_seq
-                .is_some_and(|seq| link.notified.iter().any(|n| n.seq == seq && n.channel == channel::SIGNAL_RT));
+                .is_some_and(|seq| link.notified.iter().any(|n| n.seq == seq && n.channel == Channel::SignalRt.name()));
         all_delivered && signalled
     })?;
     Ok(Collected { events: vm.link.take_events(), notified: vm.link.take_notified() })
 }
 
 /// Reads a pull channel (procfs, kulinkfs) and returns its events.
-pub fn collect(vm: &mut Vm, channel: &str) -> Result<Vec<Received>> {
-    match vm.request(Command::Collect { channel: channel.into() })? {
+pub fn collect(vm: &mut Vm, channel: Channel) -> Result<Vec<Received>> {
+    match vm.request(Command::Collect { channel: channel.name().into() })? {
         Reply::Collected { .. } => Ok(vm.link.take_events()),
         other => bail!("collect {channel} answered {other:?}"),
     }
 }
 
 /// Runs a channel's checks in the guest.
-pub fn check(vm: &mut Vm, channel: &str) -> Result<kulink_wire::control::CheckResult> {
-    match vm.request(Command::Check { channel: channel.into() })? {
+pub fn check(vm: &mut Vm, channel: Channel) -> Result<kulink_wire::control::CheckResult> {
+    match vm.request(Command::Check { channel: channel.name().into() })? {
         Reply::Check(result) => Ok(result),
         other => bail!("check {channel} answered {other:?}"),
     }

@@ -11,14 +11,15 @@ use kulink::plan::{Expected, Plan};
 use kulink::session::{self, listener};
 use kulink::verify;
 use kulink::vm::Vm;
-use kulink_wire::control::{channel, Command};
+use kulink_wire::control::Command;
+use kulink_wire::Channel;
 use kulink_wire::{uapi, Event};
 
 fn chardev_read_returns_every_event(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 16);
-    let events = session::inject(&mut vm, &plan, &[listener(channel::CHARDEV)], false).unwrap().events;
-    common::assert_delivered(&vm, &plan, &events, &listener(channel::CHARDEV));
+    let events = session::inject(&mut vm, &plan, &[listener(Channel::Chardev)], false).unwrap().events;
+    common::assert_delivered(&vm, &plan, &events, &listener(Channel::Chardev));
     // The agent reads two files through their queues: this channel's and
     // the one armed for signals. Each gets its own copy of every event.
     let stats = vm.stats().unwrap();
@@ -28,7 +29,7 @@ fn chardev_read_returns_every_event(kernel: &str) {
 
 fn chardev_ioctls_and_bad_arguments(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let result = session::check(&mut vm, channel::CHARDEV).unwrap();
+    let result = session::check(&mut vm, Channel::Chardev).unwrap();
     assert!(result.passed, "{:#?}", result.detail);
     for errno in ["Bad address", "Inappropriate ioctl for device", "Invalid argument", "Resource temporarily"] {
         assert!(result.detail.iter().any(|d| d.contains(errno)), "no step checks {errno}: {:#?}", result.detail);
@@ -79,7 +80,7 @@ fn synthetic_events_obey_the_rules_of_wire_events(kernel: &str) {
     let mut listeners = wait_on_every_push_listener(&mut vm, "u");
     std::thread::sleep(Duration::from_millis(500));
     let mut events = vm.link.take_events();
-    for pull in [channel::PROCFS, channel::KULINKFS] {
+    for pull in [Channel::Procfs, Channel::Kulinkfs] {
         events.extend(session::collect(&mut vm, pull).unwrap());
         listeners.push(session::listener(pull));
     }

@@ -7,12 +7,12 @@ mod common;
 use kulink::plan::Plan;
 use kulink::session::{self, listener, multicast};
 use kulink::verify;
-use kulink_wire::control::channel;
+use kulink_wire::Channel;
 
 fn relay_delivers_every_event_as_the_hook_saw_it(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 24);
-    let relay = listener(channel::KTHREAD_RELAY);
+    let relay = listener(Channel::KthreadRelay);
     let events = session::inject(&mut vm, &plan, &[relay.clone(), multicast()], false).unwrap().events;
     common::assert_delivered(&vm, &plan, &events, &relay);
     let relayed: Vec<_> = verify::of_listener(&events, &relay).iter().map(|r| r.event).collect();

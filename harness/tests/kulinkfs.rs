@@ -5,7 +5,7 @@ mod common;
 
 use kulink::plan::Plan;
 use kulink::session::{self, listener};
-use kulink_wire::control::channel;
+use kulink_wire::Channel;
 use kulink_wire::Stats;
 
 fn kulinkfs_log_and_stats(kernel: &str) {
@@ -13,8 +13,8 @@ fn kulinkfs_log_and_stats(kernel: &str) {
     let plan = Plan::standard(&vm.wire, 16);
     // Every push channel done (usermode helpers last), so counters are still.
     session::inject(&mut vm, &plan, &session::push_listeners(), false).unwrap();
-    let events = session::collect(&mut vm, channel::KULINKFS).unwrap();
-    common::assert_delivered(&vm, &plan, &events, &listener(channel::KULINKFS));
+    let events = session::collect(&mut vm, Channel::Kulinkfs).unwrap();
+    common::assert_delivered(&vm, &plan, &events, &listener(Channel::Kulinkfs));
     let text = session::read(&mut vm, "/mnt/kulink/stats").unwrap();
     assert_eq!(Stats::parse_text(&text).unwrap(), vm.stats().unwrap());
     let mounts = session::read(&mut vm, "/proc/mounts").unwrap();

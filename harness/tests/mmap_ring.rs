@@ -7,14 +7,14 @@ mod common;
 use kulink::plan::Plan;
 use kulink::session::{self, listener, multicast};
 use kulink::verify;
-use kulink_wire::control::channel;
 use kulink_wire::probe::{Outcome, Probe, ProbeReport, MMAP_ECHO_ID};
+use kulink_wire::Channel;
 use kulink_wire::{uapi, Event};
 
 fn ring_records_equal_the_netlink_copy(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 24);
-    let ring = listener(channel::MMAP_RING);
+    let ring = listener(Channel::MmapRing);
     let events = session::inject(&mut vm, &plan, &[ring.clone(), multicast()], false).unwrap().events;
     common::assert_delivered(&vm, &plan, &events, &ring);
     let from_ring: Vec<_> = verify::of_listener(&events, &ring).iter().map(|r| r.event).collect();

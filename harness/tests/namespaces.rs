@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use kulink::session;
 use kulink::verify;
-use kulink_wire::control::channel;
 use kulink_wire::probe::{Outcome, Probe, ProbeReport, INNER_ECHO_ID, OUTER_ECHO_ID};
+use kulink_wire::Channel;
 use kulink_wire::{uapi, Event};
 
 /// A multicast listener, a unicast subscriber, a /dev/kulink reader and
@@ -56,7 +56,7 @@ fn events_stay_in_their_network_namespace(kernel: &str) {
         let got: Vec<Event> = verify::of_listener(&events, l).iter().map(|r| r.event).collect();
         assert_eq!(common::sorted_pings(&got), outer, "{l:?} in the initial namespace");
         // Helper runs are processes of their own: their reports may swap.
-        let ordered = l.channel != channel::USERMODE_HELPER;
+        let ordered = l.channel.parse::<Channel>().expect("a kulink channel").keeps_order();
         assert!(!ordered || common::in_kernel_order(&got), "{l:?}: {got:#?}");
     }
     assert_eq!(vm.stats().unwrap().events_built, outer.len() as u64);

@@ -9,7 +9,8 @@ use std::time::Duration;
 use kulink::plan::{Expected, Plan};
 use kulink::session::{self, multicast, unicast};
 use kulink::verify;
-use kulink_wire::control::{channel, Command};
+use kulink_wire::control::Command;
+use kulink_wire::Channel;
 
 fn multicast_events_equal_injected_field_by_field(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
@@ -29,7 +30,7 @@ fn multicast_events_equal_injected_field_by_field(kernel: &str) {
     let seqs: Vec<u64> = got.iter().map(|r| r.event.seq).collect();
     assert_eq!(seqs, (1..=plan.expected().len() as u64).collect::<Vec<_>>());
     // Nobody subscribed for unicast, so nothing went that way.
-    assert!(events.iter().all(|r| r.channel != channel::NETLINK_UNICAST));
+    assert!(events.iter().all(|r| r.channel != Channel::NetlinkUnicast.name()));
 
     let stats = vm.stats().unwrap();
     assert_eq!(stats.events_built, plan.expected().len() as u64);

@@ -5,7 +5,7 @@ mod common;
 
 use kulink::plan::Plan;
 use kulink::session::{self, listener};
-use kulink_wire::control::channel;
+use kulink_wire::Channel;
 use kulink_wire::Stats;
 
 fn procfs_events_stats_and_control(kernel: &str) {
@@ -15,8 +15,8 @@ fn procfs_events_stats_and_control(kernel: &str) {
     session::inject(&mut vm, &plan, &session::push_listeners(), false).unwrap();
 
     // The events file lists exactly what was injected, in order, each field as sent.
-    let events = session::collect(&mut vm, channel::PROCFS).unwrap();
-    common::assert_delivered(&vm, &plan, &events, &listener(channel::PROCFS));
+    let events = session::collect(&mut vm, Channel::Procfs).unwrap();
+    common::assert_delivered(&vm, &plan, &events, &listener(Channel::Procfs));
 
     // The stats file holds the same counters as GET_STATS.
     let text = session::read(&mut vm, "/proc/kulink/stats").unwrap();

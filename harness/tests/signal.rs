@@ -7,12 +7,13 @@ mod common;
 use kulink::plan::Plan;
 use kulink::session::{self, listener, multicast};
 use kulink::verify;
-use kulink_wire::control::{channel, Command};
+use kulink_wire::control::Command;
+use kulink_wire::Channel;
 
 fn sigio_announces_every_event(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 16);
-    let sigio = listener(channel::SIGNAL_SIGIO);
+    let sigio = listener(Channel::SignalSigio);
     let events = session::inject(&mut vm, &plan, std::slice::from_ref(&sigio), false).unwrap().events;
     common::assert_delivered(&vm, &plan, &events, &sigio);
     assert!(vm.stats().unwrap().sigio_sent >= plan.expected().len() as u64);
@@ -28,7 +29,7 @@ fn rt_signal_carries_each_event_seq(kernel: &str) {
     let want: Vec<u64> = reference.iter().map(|r| r.event.seq).collect();
     assert_eq!(seqs, want, "one signal per event, in order, si_int = seq");
     let rt = verify::resolve_notified(&collected.notified, &reference);
-    common::assert_delivered(&vm, &plan, &rt, &listener(channel::SIGNAL_RT));
+    common::assert_delivered(&vm, &plan, &rt, &listener(Channel::SignalRt));
     let stats = vm.stats().unwrap();
     assert_eq!((stats.sigrt_sent, stats.sigrt_failed), (want.len() as u64, 0));
     common::finish(vm);

@@ -4,11 +4,11 @@
 mod common;
 
 use kulink::session;
-use kulink_wire::control::channel;
+use kulink_wire::Channel;
 
 fn sockopt_round_trip_lengths_and_capability(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let result = session::check(&mut vm, channel::SOCKOPT).unwrap();
+    let result = session::check(&mut vm, Channel::Sockopt).unwrap();
     assert!(result.passed, "{:#?}", result.detail);
     let detail = result.detail.join("\n");
     assert!(detail.contains("a message from kernel, you said: a message from userspace"), "{detail}");

@@ -7,11 +7,11 @@ mod common;
 use kulink::plan::Plan;
 use kulink::session::{self, multicast};
 use kulink::{frames, verify};
-use kulink_wire::control::channel;
+use kulink_wire::Channel;
 
 fn out_of_range_writes_fail_and_change_nothing(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let result = session::check(&mut vm, channel::SYSCTL).unwrap();
+    let result = session::check(&mut vm, Channel::Sysctl).unwrap();
     assert!(result.passed, "{:#?}", result.detail);
     assert!(result.detail.len() >= 20, "every bad value and its read-back: {:#?}", result.detail);
     common::finish(vm);

@@ -5,13 +5,13 @@ mod common;
 
 use kulink::plan::Plan;
 use kulink::session;
-use kulink_wire::control::channel;
+use kulink_wire::Channel;
 
 fn sysfs_counters_equal_get_stats_after_traffic(kernel: &str) {
     let mut vm = common::boot(kernel, &["u"]);
     let plan = Plan::echoes(&vm.wire, 0x1400, 12, 1);
     session::inject(&mut vm, &plan, &session::push_listeners(), false).unwrap();
-    let result = session::check(&mut vm, channel::SYSFS).unwrap();
+    let result = session::check(&mut vm, Channel::Sysfs).unwrap();
     assert!(result.passed, "{:#?}", result.detail);
     let events = session::read(&mut vm, "/sys/kernel/kulink/events").unwrap();
     assert_eq!(events.trim(), "13");

@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 use kulink::plan::Plan;
 use kulink::session::{self, listener, multicast};
 use kulink::verify::{self, Order};
-use kulink_wire::control::channel;
+use kulink_wire::Channel;
 
 fn helper_runs_once_per_event_with_its_fields(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
     let plan = Plan::standard(&vm.wire, 16);
-    let helper = listener(channel::USERMODE_HELPER);
+    let helper = listener(Channel::UsermodeHelper);
     let events = session::inject(&mut vm, &plan, std::slice::from_ref(&helper), false).unwrap().events;
     // Helpers are separate processes: their reports may arrive out of order.
     let r = verify::check_ordered(&helper, &plan.expected(), &events, vm.ready.eth0_ifindex, Order::Free);
@@ -45,7 +45,7 @@ fn helper_rate_limit_holds(kernel: &str) {
     let reported = vm
         .link
         .collect_until(Duration::from_secs(10), |link| {
-            verify::of_listener(&link.events, &listener(channel::USERMODE_HELPER)).len() as u64 >= started
+            verify::of_listener(&link.events, &listener(Channel::UsermodeHelper)).len() as u64 >= started
         })
         .unwrap();
     assert!(reported, "every helper that ran reported back");

@@ -54,6 +54,14 @@ enum kulink_event_attr {
 /* ICMP types 0..KULINK_ICMP_TYPES-1 can be reported (bits of icmp_types). */
 #define KULINK_ICMP_TYPES	32
 
+/*
+ * Types whose header carries an identifier and a sequence number, a bit
+ * per type: echo reply (0), echo (8), timestamp (13), timestamp reply (14).
+ * Events of other types report echo_id and echo_seq as 0.
+ */
+#define KULINK_ICMP_ID_SEQ_TYPES \
+	((1U << 0) | (1U << 8) | (1U << 13) | (1U << 14))
+
 /* The event did not come from the wire but from a user-space write. */
 #define KULINK_EVF_SYNTHETIC	(1U << 0)
 
@@ -94,6 +102,11 @@ enum kulink_stat_attr {
 
 /* Usermode helper runs per second at load (sysctl umh_rate). */
 #define KULINK_UMH_RATE_DEFAULT	100
+
+/* Upper limits of the /proc/sys/kulink knobs, enforced on write. */
+#define KULINK_BATCH_MAX	64
+#define KULINK_RING_PAGES_MAX	256
+#define KULINK_UMH_RATE_MAX	1000
 
 /*
  * One event as a line of text (/proc/kulink/events, kulinkfs `log`, and

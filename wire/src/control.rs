@@ -8,23 +8,6 @@ use crate::{Event, Stats};
 /// Name of the virtio-serial port that carries this protocol.
 pub const PORT_NAME: &str = "kulink.ctl";
 
-/// Channel names as they appear in events and in `kulink run --json`.
-pub mod channel {
-    pub const NETLINK_MULTICAST: &str = "netlink-multicast";
-    pub const NETLINK_UNICAST: &str = "netlink-unicast";
-    pub const PROCFS: &str = "procfs";
-    pub const SYSCTL: &str = "sysctl";
-    pub const SYSFS: &str = "sysfs";
-    pub const CHARDEV: &str = "chardev";
-    pub const MMAP_RING: &str = "mmap-ring";
-    pub const SIGNAL_SIGIO: &str = "signal-sigio";
-    pub const SIGNAL_RT: &str = "signal-rt";
-    pub const SOCKOPT: &str = "sockopt";
-    pub const USERMODE_HELPER: &str = "usermode-helper";
-    pub const KULINKFS: &str = "kulinkfs";
-    pub const KTHREAD_RELAY: &str = "kthread-relay";
-}
-
 /// Agent -> host.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "msg", rename_all = "snake_case")]
@@ -105,11 +88,13 @@ pub enum Command {
         id: u16,
         count: u16,
     },
-    /// Read a pull channel (procfs, kulinkfs) and send its events.
+    /// Read a pulled channel (procfs, kulinkfs) and send its events; the
+    /// name of a [`crate::Channel`].
     Collect {
         channel: String,
     },
-    /// Run a channel's own checks (sysctl, sysfs, sockopt, chardev).
+    /// Run a channel's own checks (sysctl, sysfs, sockopt, chardev); the
+    /// name of a [`crate::Channel`].
     Check {
         channel: String,
     },
@@ -157,16 +142,21 @@ pub struct CheckResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Channel;
 
     #[test]
     fn messages_are_single_json_lines_that_round_trip() {
         let msgs = [
-            AgentMsg::Notify { channel: channel::SIGNAL_RT.into(), seq: 4, received_ns: 9 },
+            AgentMsg::Notify { channel: Channel::SignalRt.name().into(), seq: 4, received_ns: 9 },
             AgentMsg::Reply {
                 id: 3,
                 result: Ok(Reply::Check(CheckResult { passed: true, detail: vec!["ok".into()] })),
             },
-            AgentMsg::Overrun { channel: channel::NETLINK_UNICAST.into(), subscriber: Some("a".into()), total: 3 },
+            AgentMsg::Overrun {
+                channel: Channel::NetlinkUnicast.name().into(),
+                subscriber: Some("a".into()),
+                total: 3,
+            },
             AgentMsg::Reply { id: 9, result: Ok(Reply::Stats(Stats { events_built: 4, ..Default::default() })) },
             AgentMsg::Reply { id: 10, result: Err("no such subscriber".into()) },
         ];

@@ -1,12 +1,15 @@
 //! What crosses kulink's boundaries: the kernel ABI from `module/uapi/kulink.h`
 //! (mirrored in [`uapi`] and checked against the header by a test), a small
-//! generic netlink codec, the typed events, and the host <-> agent protocol.
+//! generic netlink codec, the typed events, kulink.ko's channels, and the
+//! host <-> agent protocol.
 
+pub mod channel;
 pub mod control;
 pub mod event;
 pub mod genl;
 pub mod probe;
 pub mod uapi;
 
+pub use channel::Channel;
 pub use event::{Event, Stats, TextError};
 pub use genl::Family;

@@ -15,6 +15,11 @@ pub const MAX_SUBSCRIBERS: usize = 16;
 /// Usermode helper runs per second at load (sysctl `umh_rate`).
 pub const UMH_RATE_DEFAULT: u16 = 100;
 
+/// Upper limits of the /proc/sys/kulink knobs, enforced on write.
+pub const BATCH_MAX: u32 = 64;
+pub const RING_PAGES_MAX: u32 = 256;
+pub const UMH_RATE_MAX: u32 = 1000;
+
 pub const CMD_EVENT: u8 = 1;
 pub const CMD_SUBSCRIBE: u8 = 2;
 pub const CMD_UNSUBSCRIBE: u8 = 3;
@@ -38,6 +43,15 @@ pub const EV_PAD: u16 = 12;
 
 /// ICMP types below this can be reported (bits of the icmp_types sysctl).
 pub const ICMP_TYPES: u8 = 32;
+
+/// ICMP types whose header carries an identifier and a sequence number,
+/// a bit per type: echo reply, echo, timestamp, timestamp reply.
+pub const ICMP_ID_SEQ_TYPES: u32 = (1 << 0) | (1 << 8) | (1 << 13) | (1 << 14);
+
+/// Does an event of this ICMP type carry the header's id and sequence?
+pub fn icmp_has_id_seq(icmp_type: u8) -> bool {
+    icmp_type < ICMP_TYPES && ICMP_ID_SEQ_TYPES & (1 << icmp_type) != 0
+}
 
 pub const EVF_SYNTHETIC: u32 = 1;
 
@@ -121,6 +135,9 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("KULINK_GENL_VERSION", GENL_VERSION as u64),
     ("KULINK_MAX_SUBSCRIBERS", MAX_SUBSCRIBERS as u64),
     ("KULINK_UMH_RATE_DEFAULT", UMH_RATE_DEFAULT as u64),
+    ("KULINK_BATCH_MAX", BATCH_MAX as u64),
+    ("KULINK_RING_PAGES_MAX", RING_PAGES_MAX as u64),
+    ("KULINK_UMH_RATE_MAX", UMH_RATE_MAX as u64),
     ("KULINK_CMD_EVENT", CMD_EVENT as u64),
     ("KULINK_CMD_SUBSCRIBE", CMD_SUBSCRIBE as u64),
     ("KULINK_CMD_UNSUBSCRIBE", CMD_UNSUBSCRIBE as u64),
@@ -143,6 +160,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("KULINK_EV_PAD", EV_PAD as u64),
     ("KULINK_EV_MAX", EV_PAD as u64),
     ("KULINK_ICMP_TYPES", ICMP_TYPES as u64),
+    ("KULINK_ICMP_ID_SEQ_TYPES", ICMP_ID_SEQ_TYPES as u64),
     ("KULINK_EVF_SYNTHETIC", EVF_SYNTHETIC as u64),
     ("KULINK_STAT_PACKETS_SEEN", STAT_PACKETS_SEEN as u64),
     ("KULINK_STAT_ICMP_SEEN", STAT_ICMP_SEEN as u64),
@@ -302,6 +320,12 @@ pub fn raw_event_layout() -> (usize, Vec<(&'static str, usize)>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echo_and_timestamp_types_carry_id_and_seq() {
+        let carrying: Vec<u8> = (0..=u8::MAX).filter(|&t| icmp_has_id_seq(t)).collect();
+        assert_eq!(carrying, [0, 8, 13, 14]);
+    }
 
     #[test]
     fn records_round_trip_through_bytes() {
