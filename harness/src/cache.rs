@@ -52,7 +52,7 @@ pub fn lock(path: &Path, what: &str) -> Result<CacheLock> {
 pub struct Stamp(PathBuf);
 
 impl Stamp {
-    /// A build's stamp: kernels and modules.
+    /// A built kernel's stamp.
     pub fn built(dir: &Path) -> Stamp {
         Stamp(dir.join(".kulink-built"))
     }
