@@ -5,13 +5,13 @@
 use std::fmt::Write;
 
 #[allow(dead_code)]
-#[path = "src/catalog.rs"]
+#[path = "../testbed/src/catalog.rs"]
 mod catalog;
 
 fn main() {
     let list = "../kernel-config/kernels.toml";
     println!("cargo:rerun-if-changed={list}");
-    println!("cargo:rerun-if-changed=src/catalog.rs");
+    println!("cargo:rerun-if-changed=../testbed/src/catalog.rs");
     let text = std::fs::read_to_string(list).expect("read kernel-config/kernels.toml");
     let specs = catalog::parse_list(&text).unwrap_or_else(|e| panic!("{list}: {e:#}"));
 

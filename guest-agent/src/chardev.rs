@@ -7,7 +7,8 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{Context, Result};
-use kulink_wire::control::{AgentMsg, CheckResult};
+use kulink_agent_core::system::monotonic_ns;
+use kulink_wire::control::CheckResult;
 use kulink_wire::uapi::{self, FromBytes, IntoBytes, RawEvent, RawStats};
 use kulink_wire::Channel;
 use kulink_wire::{Event, Stats};
@@ -15,7 +16,6 @@ use tokio::io::unix::AsyncFd;
 
 use crate::checks::Steps;
 use crate::netlink::{self, Outbox};
-use crate::system::monotonic_ns;
 
 pub const DEV: &str = "/dev/kulink";
 const RECORD: usize = std::mem::size_of::<RawEvent>();
@@ -43,7 +43,7 @@ pub fn records(bytes: &[u8]) -> impl Iterator<Item = Event> + '_ {
 pub fn emit_records(bytes: &[u8], channel: Channel, out: &Outbox) {
     let received = monotonic_ns();
     for event in records(bytes) {
-        let _ = out.send(netlink::event_msg(channel, None, received, event));
+        out.ext(netlink::event_msg(channel, None, received, event));
     }
 }
 
@@ -86,7 +86,7 @@ pub fn spawn_reader(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
             match drain(fd.get_ref(), Channel::Chardev, &out) {
                 Ok(_) => guard.clear_ready(),
                 Err(e) => {
-                    let _ = out.send(AgentMsg::Warning { message: format!("{DEV} read: {e}") });
+                    out.warning(format!("{DEV} read: {e}"));
                     return;
                 }
             }

@@ -1,16 +1,18 @@
 //! The `kulinkfs` channel: the module's own file system, mounted at start
-//! (kulink.fsdir, /mnt/kulink by default), its `log` read on request.
+//! at [`KULINKFS_DIR`], its `log` read on request.
 
 use anyhow::Result;
+use kulink_agent_core::system;
+use kulink_wire::control::KULINKFS_DIR;
 use kulink_wire::Channel;
 
 use crate::netlink::Outbox;
-use crate::{system, text_log};
+use crate::text_log;
 
-pub fn mount(dir: &str) -> Result<()> {
-    system::mount("none", dir, "kulinkfs")
+pub fn mount() -> Result<()> {
+    system::mount("none", KULINKFS_DIR, "kulinkfs")
 }
 
-pub fn collect(dir: &str, out: &Outbox) -> Result<usize> {
-    text_log::collect(&format!("{dir}/log"), Channel::Kulinkfs, out)
+pub fn collect(out: &Outbox) -> Result<usize> {
+    text_log::collect(&format!("{KULINKFS_DIR}/log"), Channel::Kulinkfs, out)
 }

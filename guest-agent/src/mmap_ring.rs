@@ -11,7 +11,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{bail, Context, Result};
-use kulink_wire::control::AgentMsg;
+use kulink_agent_core::system::monotonic_ns;
 use kulink_wire::uapi::{self, RawEvent, RingHeader};
 use kulink_wire::Channel;
 use kulink_wire::Event;
@@ -19,7 +19,6 @@ use nix::sys::mman::{self, MapFlags, ProtFlags};
 
 use crate::chardev;
 use crate::netlink::{self, Outbox};
-use crate::system::monotonic_ns;
 
 const PAGE: usize = 4096;
 
@@ -146,14 +145,14 @@ pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
             let Ok(mut guard) = fd.readable().await else { return };
             let head = ring.head();
             if head.wrapping_sub(tail) > ring.capacity {
-                let _ = out.send(AgentMsg::Warning { message: format!("ring head {head} runs past tail {tail}") });
+                out.warning(format!("ring head {head} runs past tail {tail}"));
                 tail = head;
             }
             let received = monotonic_ns();
             while tail != head {
                 let event = Event::from_raw(&ring.record(tail));
                 tail += 1;
-                let _ = out.send(netlink::event_msg(Channel::MmapRing, None, received, event));
+                out.ext(netlink::event_msg(Channel::MmapRing, None, received, event));
             }
             ring.set_tail(tail);
             guard.clear_ready();

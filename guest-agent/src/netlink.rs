@@ -3,26 +3,21 @@
 //! or simply by closing the socket).
 
 use anyhow::{Context, Result};
-use kulink_wire::control::AgentMsg;
+use kulink_agent_core::system::monotonic_ns;
+use kulink_wire::control::{KulinkKo, Message};
 use kulink_wire::genl::{self, Family, MsgBuilder};
 use kulink_wire::Channel;
 use kulink_wire::{uapi, Event, Stats};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::genl::{Datagram, GenlSocket, REQUEST_ACK};
-use crate::system::monotonic_ns;
 
-pub type Outbox = mpsc::UnboundedSender<AgentMsg>;
+pub type Outbox = kulink_agent_core::Outbox<KulinkKo>;
 
 /// An event a push channel received at `received_ns` (CLOCK_MONOTONIC);
 /// latency runs from the kernel's timestamp to then.
-pub fn event_msg(channel: Channel, subscriber: Option<String>, received_ns: u64, event: Event) -> AgentMsg {
-    AgentMsg::Event {
-        channel: channel.name().into(),
-        subscriber,
-        latency_ns: Some(received_ns.saturating_sub(event.tstamp_ns)),
-        event,
-    }
+pub fn event_msg(channel: Channel, subscriber: Option<String>, received_ns: u64, event: Event) -> Message {
+    Message::Event { channel, subscriber, latency_ns: Some(received_ns.saturating_sub(event.tstamp_ns)), event }
 }
 
 /// Turns received datagrams into typed messages for the host.
@@ -40,8 +35,8 @@ impl Emitter {
             Datagram::Data(bytes) => bytes,
             Datagram::Overrun => {
                 self.overruns += 1;
-                self.send(AgentMsg::Overrun {
-                    channel: self.channel.name().into(),
+                self.out.ext(Message::Overrun {
+                    channel: self.channel,
                     subscriber: self.subscriber.clone(),
                     total: self.overruns,
                 });
@@ -53,19 +48,12 @@ impl Emitter {
             match msg.and_then(|m| events_of(self.family, &m)) {
                 Ok(events) => {
                     for event in events {
-                        self.send(event_msg(self.channel, self.subscriber.clone(), received, event));
+                        self.out.ext(event_msg(self.channel, self.subscriber.clone(), received, event));
                     }
                 }
-                Err(e) => {
-                    self.send(AgentMsg::Warning { message: format!("{}: undecodable message: {e}", self.channel) })
-                }
+                Err(e) => self.out.warning(format!("{}: undecodable message: {e}", self.channel)),
             }
         }
-    }
-
-    fn send(&self, msg: AgentMsg) {
-        // The host end may be gone during shutdown; nothing left to tell it.
-        let _ = self.out.send(msg);
     }
 }
 
@@ -99,7 +87,7 @@ pub fn listen_multicast(
             match sock.recv().await {
                 Ok(dgram) => emitter.handle(dgram),
                 Err(e) => {
-                    emitter.send(AgentMsg::Warning { message: format!("{channel} socket: {e}") });
+                    emitter.out.warning(format!("{channel} socket: {e}"));
                     return;
                 }
             }
@@ -142,7 +130,7 @@ impl Subscriber {
                     dgram = sock.recv() => match dgram {
                         Ok(d) => emitter.handle(d),
                         Err(e) => {
-                            emitter.send(AgentMsg::Warning { message: format!("unicast socket: {e}") });
+                            emitter.out.warning(format!("unicast socket: {e}"));
                             return;
                         }
                     },

@@ -7,7 +7,8 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
-use kulink_wire::control::AgentMsg;
+use kulink_agent_core::system::monotonic_ns;
+use kulink_wire::control::Message;
 use kulink_wire::uapi;
 use kulink_wire::Channel;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -15,7 +16,6 @@ use tokio::io::unix::AsyncFd;
 
 use crate::chardev;
 use crate::netlink::Outbox;
-use crate::system::monotonic_ns;
 
 /// The real-time signal kulink is asked to send.
 pub fn rt_signal() -> i32 {
@@ -97,11 +97,11 @@ pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
                 let received = monotonic_ns();
                 if info.ssi_signo == libc::SIGIO as u32 {
                     if let Err(e) = chardev::drain(&file, Channel::SignalSigio, &out) {
-                        let _ = out.send(AgentMsg::Warning { message: format!("read after SIGIO: {e}") });
+                        out.warning(format!("read after SIGIO: {e}"));
                     }
                 } else {
-                    let _ = out.send(AgentMsg::Notify {
-                        channel: Channel::SignalRt.name().into(),
+                    out.ext(Message::Notify {
+                        channel: Channel::SignalRt,
                         seq: u64::from(info.ssi_int as u32),
                         received_ns: received,
                     });

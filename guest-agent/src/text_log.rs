@@ -1,7 +1,7 @@
 //! Event logs kept as text by the module (procfs `events`, kulinkfs `log`).
 
 use anyhow::{Context, Result};
-use kulink_wire::control::AgentMsg;
+use kulink_wire::control::Message;
 use kulink_wire::{Channel, Event, TextError};
 
 use crate::netlink::Outbox;
@@ -17,14 +17,13 @@ pub fn collect(path: &str, channel: Channel, out: &Outbox) -> Result<usize> {
     let text = std::fs::read_to_string(path).with_context(|| format!("read {path}"))?;
     let mut sent = 0;
     for (line, parsed) in lines(&text) {
-        let msg = match parsed {
+        match parsed {
             Ok(event) => {
                 sent += 1;
-                AgentMsg::Event { channel: channel.name().into(), subscriber: None, latency_ns: None, event }
+                out.ext(Message::Event { channel, subscriber: None, latency_ns: None, event });
             }
-            Err(e) => AgentMsg::Warning { message: format!("{path}: {line:?}: {e}") },
-        };
-        let _ = out.send(msg);
+            Err(e) => out.warning(format!("{path}: {line:?}: {e}")),
+        }
     }
     Ok(sent)
 }

@@ -1,17 +1,16 @@
-//! The `usermode-helper` channel. The kernel runs /sbin/kulink-notify (this
+//! The `usermode-helper` channel. The kernel runs /run/kulink-notify (this
 //! binary under another name) with the event's fields as arguments; that
 //! process hands the line to the agent over a unix datagram socket.
 
 use std::os::unix::net::UnixDatagram as StdDatagram;
 
 use anyhow::{Context, Result};
-use kulink_wire::control::AgentMsg;
+use kulink_agent_core::system::monotonic_ns;
 use kulink_wire::Channel;
 use kulink_wire::Event;
 use tokio::net::UnixDatagram;
 
 use crate::netlink::{self, Outbox};
-use crate::system::monotonic_ns;
 
 const SOCKET: &str = "/run/kulink-notify.sock";
 
@@ -53,11 +52,10 @@ pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
             let Ok(n) = sock.recv(&mut buf).await else { return };
             let received = monotonic_ns();
             let line = String::from_utf8_lossy(&buf[..n]);
-            let msg = match Event::parse_text(&line) {
-                Ok(event) => netlink::event_msg(Channel::UsermodeHelper, None, received, event),
-                Err(e) => AgentMsg::Warning { message: format!("usermode helper sent {line:?}: {e}") },
-            };
-            let _ = out.send(msg);
+            match Event::parse_text(&line) {
+                Ok(event) => out.ext(netlink::event_msg(Channel::UsermodeHelper, None, received, event)),
+                Err(e) => out.warning(format!("usermode helper sent {line:?}: {e}")),
+            }
         }
     }))
 }

@@ -6,15 +6,16 @@ use anyhow::Result;
 use kulink_wire::channel::Kind;
 use kulink_wire::Channel;
 
-use crate::accel::AccelChoice;
-use crate::agent_link::Received;
-use crate::artifacts::{Artifacts, KernelChoice};
+use kulink_testbed::accel::AccelChoice;
+use kulink_testbed::artifacts::KernelChoice;
+use kulink_testbed::usage_error;
+use kulink_testbed::vm::{Backend, BootOptions};
+
+use crate::guest::{self, Guest, KulinkGuest, Received};
 use crate::plan::Plan;
 use crate::report::{ChannelReport, Check, CheckChannel, EchoReplies, RunReport};
 use crate::session::{self, listener};
-use crate::usage_error;
 use crate::verify::{self, Order};
-use crate::vm::{Backend, BootOptions, Vm};
 
 #[derive(Debug, Clone)]
 pub struct JobOptions {
@@ -48,20 +49,15 @@ impl JobOptions {
 /// `passed: false`.
 pub fn run(opts: &JobOptions) -> Result<RunReport> {
     opts.check()?;
-    let art = Artifacts::prepare(&opts.kernel)?;
-    let boot = BootOptions {
-        backend: opts.backend,
-        accel: opts.accel,
-        subscribers: vec![SUBSCRIBER.into()],
-        ..Default::default()
-    };
-    let mut vm = Vm::boot(&art, &boot)?;
-    let plan = Plan::standard(&vm.wire, opts.echoes);
+    let art = guest::prepare(&opts.kernel)?;
+    let boot = BootOptions { backend: opts.backend, accel: opts.accel, ..Default::default() };
+    let mut vm = Guest::boot(&art, &guest::with_subscribers(boot, &[SUBSCRIBER.into()]))?;
+    let plan = Plan::standard(vm.wire(), opts.echoes);
     let mut push = session::push_listeners();
     push.push(session::unicast(SUBSCRIBER));
     let collected = session::inject(&mut vm, &plan, &push, true)?;
     let replies = plan.echo_replies();
-    let seen = vm.peer.wait_for(&replies, Duration::from_secs(10));
+    let seen = vm.peer().wait_for(&replies, Duration::from_secs(10));
 
     let mut events = collected.events;
     let multicast = verify::of_listener(&events, &session::multicast());
@@ -69,14 +65,14 @@ pub fn run(opts: &JobOptions) -> Result<RunReport> {
     events.extend(rt);
     let of_kind = |kind| Channel::ALL.iter().copied().filter(move |c| c.kind() == kind);
     for pulled in of_kind(Kind::Pulled) {
-        events.extend(session::collect(&mut vm, pulled)?);
+        events.extend(vm.collect(pulled)?);
     }
     let checks_in_guest: Vec<(Channel, _)> =
-        of_kind(Kind::Check).map(|c| Ok((c, session::check(&mut vm, c)?))).collect::<Result<_>>()?;
+        of_kind(Kind::Check).map(|c| Ok((c, vm.check(c)?))).collect::<Result<_>>()?;
     let stats = vm.stats()?;
 
     let expected = plan.expected();
-    let eth0 = vm.ready.eth0_ifindex;
+    let eth0 = vm.ready().eth0_ifindex;
     let channels = Channel::ALL
         .iter()
         .map(|&channel| match checks_in_guest.iter().find(|(c, _)| *c == channel) {
@@ -97,9 +93,9 @@ pub fn run(opts: &JobOptions) -> Result<RunReport> {
         Check::equal("stats: truncated ICMP counted", stats.icmp_truncated, plan.count("truncated icmp") as u64),
         Check::equal("stats: subscribers", stats.subscribers, 1),
     ];
-    let (kernel, release, accel) = (art.kernel.id.clone(), vm.ready.kernel.clone(), vm.accel.name().to_owned());
-    let (boot_ms, wall_boot_ms) = (vm.ready.boot_ms, vm.wall_boot.as_millis() as u64);
-    let (overruns, warnings) = (vm.link.overruns.len(), vm.link.warnings.clone());
+    let (kernel, release, accel) = (art.kernel.id.clone(), vm.ready().kernel.clone(), vm.accel().name().to_owned());
+    let (boot_ms, wall_boot_ms) = (vm.ready().boot_ms, vm.wall_boot().as_millis() as u64);
+    let (overruns, warnings) = (vm.overruns().len(), vm.warnings().to_vec());
     let finished = vm.power_off()?;
     let report = RunReport {
         schema_version: crate::report::SCHEMA_VERSION,

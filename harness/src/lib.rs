@@ -1,67 +1,17 @@
 //! kulink: boot real kernels in QEMU with kulink.ko, inject real frames, and
 //! assert that what reached user space is exactly what was sent.
 //!
-//! Building blocks, from the bottom: [`kernels`] and [`artifacts`] provide a
-//! kernel, the module and the agent; [`vm`] boots them; [`frames`] and
-//! [`plan`] say what to send; [`session`] sends it; [`verify`] and
-//! [`report`] judge what came back; [`job`] is the main job end to end.
+//! kulink.ko's suite on the testbed core ([`kulink_testbed`]): [`guest`] is
+//! kulink.ko's view of a guest; [`plan`] says what to send; [`session`]
+//! sends it; [`verify`] and [`report`] judge what came back; [`job`] is the
+//! main job end to end.
 
-pub mod accel;
-pub mod agent_link;
-pub mod apt;
-pub mod artifacts;
-pub mod cache;
-pub mod catalog;
-pub mod cpio;
-pub mod frames;
-pub mod initramfs;
+pub mod guest;
 pub mod job;
-pub mod kconfig;
-pub mod kernels;
-pub mod paths;
-pub mod peer;
 pub mod plan;
-pub mod process_tree;
-pub mod progress;
-pub mod qemu;
 pub mod report;
 pub mod session;
-pub mod splat;
-pub mod tools;
 pub mod verify;
-pub mod vm;
 
-/// Exit code for a failed assertion (the guest ran, something was wrong).
-pub const EXIT_FAILED: i32 = 1;
-/// Exit code for a usage or configuration mistake (a bad flag value, an
-/// unknown kernel id, a bad kernels.toml): nothing was fetched or built.
-pub const EXIT_USAGE: i32 = 2;
-/// Exit code for an infrastructure problem (no kernel, no QEMU, no boot).
-pub const EXIT_INFRA: i32 = 3;
-
-/// A mistake in what the user asked for or configured (exit code 2), as
-/// opposed to a host or guest that failed to do what was asked (3).
-#[derive(Debug)]
-pub struct UsageError(String);
-
-/// A [`UsageError`] with this message, as an `anyhow::Error`.
-pub fn usage_error(message: impl Into<String>) -> anyhow::Error {
-    anyhow::Error::new(UsageError(message.into()))
-}
-
-impl std::fmt::Display for UsageError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for UsageError {}
-
-/// The exit code an error ends the CLI with.
-pub fn exit_code(error: &anyhow::Error) -> i32 {
-    if error.chain().any(|e| e.is::<UsageError>()) {
-        EXIT_USAGE
-    } else {
-        EXIT_INFRA
-    }
-}
+pub use kulink_testbed as testbed;
+pub use kulink_testbed::{exit_code, usage_error, EXIT_FAILED, EXIT_INFRA, EXIT_USAGE};

@@ -6,13 +6,14 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use kulink::accel::AccelChoice;
-use kulink::artifacts::KernelChoice;
 use kulink::job::{self, JobOptions};
 use kulink::plan::Plan;
 use kulink::report::RunError;
-use kulink::vm::Backend;
-use kulink::{kernels, paths, progress, usage_error, EXIT_FAILED};
+use kulink::testbed::accel::AccelChoice;
+use kulink::testbed::artifacts::KernelChoice;
+use kulink::testbed::vm::Backend;
+use kulink::testbed::{kernels, paths, progress};
+use kulink::{usage_error, EXIT_FAILED};
 
 /// Shown under --help: what the exit code means and what the environment changes.
 const AFTER_HELP: &str = "\

@@ -11,8 +11,8 @@ use serde::Serialize;
 
 use kulink_wire::uapi;
 
-use crate::frames::{self, Wire};
-use crate::peer::GuestIcmp;
+use kulink_testbed::frames::{self, Wire};
+use kulink_testbed::peer::GuestIcmp;
 
 /// The fields of an event the harness can predict from the frame it sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]

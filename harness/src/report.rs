@@ -6,8 +6,8 @@ use kulink_wire::control::CheckResult;
 use kulink_wire::Stats;
 use serde::Serialize;
 
-use crate::splat::Splat;
 use crate::verify::ChannelResult;
+use kulink_testbed::splat::Splat;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {

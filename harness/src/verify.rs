@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::agent_link::{Listener, Notified, Received};
+use crate::guest::{Listener, Notified, Received};
 use crate::plan::Expected;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

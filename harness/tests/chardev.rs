@@ -6,18 +6,19 @@ mod common;
 
 use std::time::Duration;
 
-use kulink::agent_link::Listener;
+use kulink::guest::Guest;
+use kulink::guest::KulinkGuest;
+use kulink::guest::Listener;
 use kulink::plan::{Expected, Plan};
 use kulink::session::{self, listener};
 use kulink::verify;
-use kulink::vm::Vm;
 use kulink_wire::control::Command;
 use kulink_wire::Channel;
 use kulink_wire::{uapi, Event};
 
 fn chardev_read_returns_every_event(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let plan = Plan::standard(&vm.wire, 16);
+    let plan = Plan::standard(vm.wire(), 16);
     let events = session::inject(&mut vm, &plan, &[listener(Channel::Chardev)], false).unwrap().events;
     common::assert_delivered(&vm, &plan, &events, &listener(Channel::Chardev));
     // The agent reads two files through their queues: this channel's and
@@ -29,7 +30,7 @@ fn chardev_read_returns_every_event(kernel: &str) {
 
 fn chardev_ioctls_and_bad_arguments(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let result = session::check(&mut vm, Channel::Chardev).unwrap();
+    let result = vm.check(Channel::Chardev).unwrap();
     assert!(result.passed, "{:#?}", result.detail);
     for errno in ["Bad address", "Inappropriate ioctl for device", "Invalid argument", "Resource temporarily"] {
         assert!(result.detail.iter().any(|d| d.contains(errno)), "no step checks {errno}: {:#?}", result.detail);
@@ -42,9 +43,9 @@ fn chardev_ioctls_and_bad_arguments(kernel: &str) {
 fn a_written_event_appears_on_every_channel_marked_synthetic(kernel: &str) {
     let mut vm = common::boot(kernel, &["u"]);
     let event = written(8, 0x5151, 1);
-    vm.request(Command::WriteEvent { event }).unwrap();
+    vm.act(Command::WriteEvent { event }).unwrap();
     let listeners = wait_on_every_push_listener(&mut vm, "u");
-    let events = vm.link.take_events();
+    let events = vm.take_events();
     let want = Expected::of(&event);
     for l in &listeners {
         let got = verify::of_listener(&events, l);
@@ -66,22 +67,22 @@ fn synthetic_events_obey_the_rules_of_wire_events(kernel: &str) {
     let mut vm = common::boot(kernel, &["u"]);
     let event = |icmp_type, echo_seq| written(icmp_type, 0x5252, echo_seq);
     // A type that is never reported is a bad field.
-    let refused = vm.request(Command::WriteEvent { event: event(200, 1) }).unwrap_err();
+    let refused = vm.act(Command::WriteEvent { event: event(200, 1) }).unwrap_err();
     assert!(format!("{refused:#}").contains("Invalid argument"), "{refused:#}");
     // Reporting off, then echo requests left out: accepted, filtered.
-    session::write(&mut vm, "/proc/sys/kulink/enabled", "0").unwrap();
-    vm.request(Command::WriteEvent { event: event(8, 2) }).unwrap();
-    session::write(&mut vm, "/proc/sys/kulink/enabled", "1").unwrap();
-    session::write(&mut vm, "/proc/sys/kulink/icmp_types", "1").unwrap();
-    vm.request(Command::WriteEvent { event: event(8, 3) }).unwrap();
-    session::write(&mut vm, "/proc/sys/kulink/icmp_types", "4294967295").unwrap();
-    vm.request(Command::WriteEvent { event: event(8, 4) }).unwrap();
+    vm.write_file("/proc/sys/kulink/enabled", "0").unwrap();
+    vm.act(Command::WriteEvent { event: event(8, 2) }).unwrap();
+    vm.write_file("/proc/sys/kulink/enabled", "1").unwrap();
+    vm.write_file("/proc/sys/kulink/icmp_types", "1").unwrap();
+    vm.act(Command::WriteEvent { event: event(8, 3) }).unwrap();
+    vm.write_file("/proc/sys/kulink/icmp_types", "4294967295").unwrap();
+    vm.act(Command::WriteEvent { event: event(8, 4) }).unwrap();
 
     let mut listeners = wait_on_every_push_listener(&mut vm, "u");
     std::thread::sleep(Duration::from_millis(500));
-    let mut events = vm.link.take_events();
+    let mut events = vm.take_events();
     for pull in [Channel::Procfs, Channel::Kulinkfs] {
-        events.extend(session::collect(&mut vm, pull).unwrap());
+        events.extend(vm.collect(pull).unwrap());
         listeners.push(session::listener(pull));
     }
     for l in &listeners {
@@ -113,16 +114,15 @@ fn written(icmp_type: u8, echo_id: u16, echo_seq: u16) -> Event {
 
 /// Waits until every push channel and `subscriber` delivered something;
 /// returns those listeners.
-fn wait_on_every_push_listener(vm: &mut Vm, subscriber: &str) -> Vec<Listener> {
+fn wait_on_every_push_listener(vm: &mut Guest, subscriber: &str) -> Vec<Listener> {
     let mut listeners = session::push_listeners();
     listeners.push(session::unicast(subscriber));
     let arrived = vm
-        .link
-        .collect_until(Duration::from_secs(20), |link| {
-            listeners.iter().all(|l| !verify::of_listener(&link.events, l).is_empty())
+        .collect_events_until(Duration::from_secs(20), |events| {
+            listeners.iter().all(|l| !verify::of_listener(events, l).is_empty())
         })
         .unwrap();
-    assert!(arrived, "{:#?}", vm.link.events);
+    assert!(arrived, "{:#?}", vm.events());
     listeners
 }
 

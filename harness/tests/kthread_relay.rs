@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+use kulink::guest::KulinkGuest;
 use kulink::plan::Plan;
 use kulink::session::{self, listener, multicast};
 use kulink::verify;
@@ -11,7 +12,7 @@ use kulink_wire::Channel;
 
 fn relay_delivers_every_event_as_the_hook_saw_it(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let plan = Plan::standard(&vm.wire, 24);
+    let plan = Plan::standard(vm.wire(), 24);
     let relay = listener(Channel::KthreadRelay);
     let events = session::inject(&mut vm, &plan, &[relay.clone(), multicast()], false).unwrap().events;
     common::assert_delivered(&vm, &plan, &events, &relay);

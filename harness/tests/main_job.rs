@@ -3,11 +3,11 @@
 #[macro_use]
 mod common;
 
-use kulink::accel::AccelChoice;
-use kulink::artifacts::KernelChoice;
 use kulink::job::{self, JobOptions};
 use kulink::report::ChannelReport;
-use kulink::vm::Backend;
+use kulink::testbed::accel::AccelChoice;
+use kulink::testbed::artifacts::KernelChoice;
+use kulink::testbed::vm::Backend;
 use kulink_wire::Channel;
 
 fn main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log(kernel: &str) {

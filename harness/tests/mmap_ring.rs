@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+use kulink::guest::KulinkGuest;
 use kulink::plan::Plan;
 use kulink::session::{self, listener, multicast};
 use kulink::verify;
@@ -13,7 +14,7 @@ use kulink_wire::{uapi, Event};
 
 fn ring_records_equal_the_netlink_copy(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let plan = Plan::standard(&vm.wire, 24);
+    let plan = Plan::standard(vm.wire(), 24);
     let ring = listener(Channel::MmapRing);
     let events = session::inject(&mut vm, &plan, &[ring.clone(), multicast()], false).unwrap().events;
     common::assert_delivered(&vm, &plan, &events, &ring);

@@ -7,10 +7,10 @@ use std::process::Command;
 #[test]
 fn module_sources_are_checkpatch_clean() {
     // Kbuild leaves a `source` link to the tree in every O= build directory.
-    let default = kulink::kernels::default_spec().unwrap();
+    let default = kulink::testbed::kernels::default_spec().unwrap();
     let checkpatch = common::artifacts(&default.id).kernel.kdir.join("source/scripts/checkpatch.pl");
     assert!(checkpatch.is_file(), "no checkpatch.pl at {}", checkpatch.display());
-    let module = kulink::paths::repo_root().join("module");
+    let module = kulink::testbed::paths::repo_root().join("module");
     let mut files: Vec<_> = std::fs::read_dir(&module)
         .unwrap()
         .chain(std::fs::read_dir(module.join("uapi")).unwrap())

@@ -8,6 +8,7 @@ mod common;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+use kulink::guest::KulinkGuest;
 use kulink::session;
 use kulink::verify;
 use kulink_wire::probe::{Outcome, Probe, ProbeReport, INNER_ECHO_ID, OUTER_ECHO_ID};
@@ -43,14 +44,13 @@ fn events_stay_in_their_network_namespace(kernel: &str) {
     listeners.push(session::unicast("u"));
     let outer = common::loopback_pings(OUTER_ECHO_ID, inner.pings);
     let arrived = vm
-        .link
-        .collect_until(Duration::from_secs(30), |link| {
-            listeners.iter().all(|l| verify::of_listener(&link.events, l).len() >= outer.len())
+        .collect_events_until(Duration::from_secs(30), |events| {
+            listeners.iter().all(|l| verify::of_listener(events, l).len() >= outer.len())
         })
         .unwrap();
-    assert!(arrived, "{:#?}", vm.link.events);
+    assert!(arrived, "{:#?}", vm.events());
     std::thread::sleep(Duration::from_millis(500));
-    let events = vm.link.take_events();
+    let events = vm.take_events();
     assert!(events.iter().all(|r| r.event.echo_id != INNER_ECHO_ID), "leaked out: {events:#?}");
     for l in &listeners {
         let got: Vec<Event> = verify::of_listener(&events, l).iter().map(|r| r.event).collect();

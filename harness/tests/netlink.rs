@@ -6,6 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use kulink::guest::KulinkGuest;
 use kulink::plan::{Expected, Plan};
 use kulink::session::{self, multicast, unicast};
 use kulink::verify;
@@ -14,7 +15,7 @@ use kulink_wire::Channel;
 
 fn multicast_events_equal_injected_field_by_field(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let plan = Plan::standard(&vm.wire, 24);
+    let plan = Plan::standard(vm.wire(), 24);
     let events = session::inject(&mut vm, &plan, &[multicast()], false).unwrap().events;
     let got = verify::of_listener(&events, &multicast());
 
@@ -22,7 +23,7 @@ fn multicast_events_equal_injected_field_by_field(kernel: &str) {
     let got_fields: Vec<Expected> = got.iter().map(|r| Expected::of(&r.event)).collect();
     assert_eq!(got_fields, plan.expected());
     for r in &got {
-        assert_eq!(r.event.ifindex, vm.ready.eth0_ifindex, "reported on eth0: {:?}", r.event);
+        assert_eq!(r.event.ifindex, vm.ready().eth0_ifindex, "reported on eth0: {:?}", r.event);
         assert_eq!(r.event.flags, 0, "wire events are not synthetic");
         assert!(r.event.tstamp_ns > 0 && r.latency_ns.is_some_and(|l| l > 0));
     }
@@ -41,11 +42,11 @@ fn multicast_events_equal_injected_field_by_field(kernel: &str) {
 
 fn two_unicast_subscribers_both_get_every_event(kernel: &str) {
     let mut vm = common::boot(kernel, &["a", "b"]);
-    let plan = Plan::echoes(&vm.wire, 0x3000, 40, 1);
+    let plan = Plan::echoes(vm.wire(), 0x3000, 40, 1);
     let listeners = [unicast("a"), unicast("b"), multicast()];
     let events = session::inject(&mut vm, &plan, &listeners, false).unwrap().events;
     for l in &listeners {
-        let r = verify::check(l, &plan.expected(), &events, vm.ready.eth0_ifindex);
+        let r = verify::check(l, &plan.expected(), &events, vm.ready().eth0_ifindex);
         assert!(r.passed, "{l:?}: {r:#?}");
         assert_eq!(r.matched, 41);
     }
@@ -61,19 +62,19 @@ fn two_unicast_subscribers_both_get_every_event(kernel: &str) {
 /// event exactly once.
 fn closed_subscriber_is_dropped_and_its_successor_gets_every_later_event(kernel: &str) {
     let mut vm = common::boot(kernel, &["first"]);
-    let before = Plan::echoes(&vm.wire, 0x4000, 10, 1);
+    let before = Plan::echoes(vm.wire(), 0x4000, 10, 1);
     let events = session::inject(&mut vm, &before, &[unicast("first")], false).unwrap().events;
-    let first = verify::check(&unicast("first"), &before.expected(), &events, vm.ready.eth0_ifindex);
+    let first = verify::check(&unicast("first"), &before.expected(), &events, vm.ready().eth0_ifindex);
     assert!(first.passed, "{first:#?}");
 
-    vm.request(Command::Close { name: "first".into() }).unwrap();
+    vm.act(Command::Close { name: "first".into() }).unwrap();
     let stats = vm.stats().unwrap();
     assert_eq!((stats.subscribers, stats.subscribers_closed), (0, 1), "closing the socket unsubscribes: {stats:?}");
 
-    vm.request(Command::Subscribe { name: "second".into() }).unwrap();
-    let after = Plan::echoes(&vm.wire, 0x5000, 10, 2);
+    vm.act(Command::Subscribe { name: "second".into() }).unwrap();
+    let after = Plan::echoes(vm.wire(), 0x5000, 10, 2);
     let events = session::inject(&mut vm, &after, &[unicast("second"), multicast()], false).unwrap().events;
-    let second = verify::check(&unicast("second"), &after.expected(), &events, vm.ready.eth0_ifindex);
+    let second = verify::check(&unicast("second"), &after.expected(), &events, vm.ready().eth0_ifindex);
     assert!(second.passed, "{second:#?}");
     assert!(verify::of_listener(&events, &unicast("first")).is_empty(), "the closed subscriber got nothing more");
 
@@ -83,7 +84,7 @@ fn closed_subscriber_is_dropped_and_its_successor_gets_every_later_event(kernel:
     assert_eq!(stats.unicast_failed, 0);
 
     // An explicit UNSUBSCRIBE is not counted as a closed socket.
-    vm.request(Command::Unsubscribe { name: "second".into() }).unwrap();
+    vm.act(Command::Unsubscribe { name: "second".into() }).unwrap();
     let stats = vm.stats().unwrap();
     assert_eq!((stats.subscribers, stats.subscribers_closed), (0, 1));
     common::finish(vm);
@@ -91,7 +92,7 @@ fn closed_subscriber_is_dropped_and_its_successor_gets_every_later_event(kernel:
 
 fn non_icmp_and_truncated_frames_give_no_event(kernel: &str) {
     let mut vm = common::boot(kernel, &["u"]);
-    let plan = Plan::silent(&vm.wire);
+    let plan = Plan::silent(vm.wire());
     let before = vm.stats().unwrap();
     let listeners = [multicast(), unicast("u")];
     let events = session::inject(&mut vm, &plan, &listeners, false).unwrap().events;
@@ -114,17 +115,17 @@ fn non_icmp_and_truncated_frames_give_no_event(kernel: &str) {
 
 fn echo_replies_come_back_on_the_wire(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let plan = Plan::echoes(&vm.wire, 0x6000, 20, 1);
+    let plan = Plan::echoes(vm.wire(), 0x6000, 20, 1);
     session::inject(&mut vm, &plan, &[multicast()], false).unwrap();
     let want = plan.echo_replies();
-    let seen = vm.peer.wait_for(&want, Duration::from_secs(10));
+    let seen = vm.peer().wait_for(&want, Duration::from_secs(10));
     let missing: Vec<_> = want.iter().filter(|w| !seen.contains(w)).collect();
     assert!(missing.is_empty(), "no echo reply for {missing:?}");
     // One reply per request, not more.
     let replies: Vec<_> = seen.iter().filter(|s| s.icmp_type == 0).collect();
     assert_eq!(replies.len(), want.len());
     assert_eq!(replies.iter().map(|r| (r.id, r.seq)).collect::<BTreeSet<_>>().len(), want.len());
-    assert!(vm.peer.arp_answered() >= 1, "the guest resolved its peer through our ARP reply");
+    assert!(vm.peer().arp_answered() >= 1, "the guest resolved its peer through our ARP reply");
     common::finish(vm);
 }
 
@@ -132,17 +133,16 @@ fn echo_replies_come_back_on_the_wire(kernel: &str) {
 /// packet, with `lo`'s ifindex, so a consumer can tell it from wire traffic.
 fn loopback_icmp_is_reported_with_the_loopback_ifindex(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    vm.request(Command::PingLoopback { id: 0x7000, count: 3 }).unwrap();
+    vm.ping_loopback(0x7000, 3).unwrap();
     let delivered = vm
-        .link
-        .collect_until(Duration::from_secs(20), |link| verify::of_listener(&link.events, &multicast()).len() >= 6)
+        .collect_events_until(Duration::from_secs(20), |events| verify::of_listener(events, &multicast()).len() >= 6)
         .unwrap();
-    assert!(delivered, "got {:#?}", vm.link.events);
-    let all = vm.link.take_events();
+    assert!(delivered, "got {:#?}", vm.events());
+    let all = vm.take_events();
     let events = verify::of_listener(&all, &multicast());
     let localhost = std::net::Ipv4Addr::LOCALHOST;
     for r in &events {
-        assert_eq!(r.event.ifindex, vm.ready.lo_ifindex, "{:?}", r.event);
+        assert_eq!(r.event.ifindex, vm.ready().lo_ifindex, "{:?}", r.event);
         assert_eq!((r.event.src, r.event.dst), (localhost, localhost));
     }
     // Each request and the kernel's own reply to it, in the kernel's order.

@@ -5,6 +5,7 @@
 #[macro_use]
 mod common;
 
+use kulink::guest::KulinkGuest;
 use kulink_wire::probe::{Access, Outcome, Probe, ProbeReport, OWNER_ECHO_ID, ROOT_MESSAGE, USERNS_MESSAGE};
 use kulink_wire::uapi;
 

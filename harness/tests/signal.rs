@@ -4,6 +4,7 @@
 #[macro_use]
 mod common;
 
+use kulink::guest::KulinkGuest;
 use kulink::plan::Plan;
 use kulink::session::{self, listener, multicast};
 use kulink::verify;
@@ -12,7 +13,7 @@ use kulink_wire::Channel;
 
 fn sigio_announces_every_event(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let plan = Plan::standard(&vm.wire, 16);
+    let plan = Plan::standard(vm.wire(), 16);
     let sigio = listener(Channel::SignalSigio);
     let events = session::inject(&mut vm, &plan, std::slice::from_ref(&sigio), false).unwrap().events;
     common::assert_delivered(&vm, &plan, &events, &sigio);
@@ -22,7 +23,7 @@ fn sigio_announces_every_event(kernel: &str) {
 
 fn rt_signal_carries_each_event_seq(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let plan = Plan::standard(&vm.wire, 16);
+    let plan = Plan::standard(vm.wire(), 16);
     let collected = session::inject(&mut vm, &plan, &[multicast()], true).unwrap();
     let reference = verify::of_listener(&collected.events, &multicast());
     let seqs: Vec<u64> = collected.notified.iter().map(|n| n.seq).collect();
@@ -39,8 +40,8 @@ fn rt_signal_carries_each_event_seq(kernel: &str) {
 /// signal only the agent, and nothing is attempted for the dead process.
 fn rt_registration_ends_with_the_process(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    vm.request(Command::SignalChild).unwrap();
-    let plan = Plan::echoes(&vm.wire, 0x1500, 8, 1);
+    vm.act(Command::SignalChild).unwrap();
+    let plan = Plan::echoes(vm.wire(), 0x1500, 8, 1);
     let collected = session::inject(&mut vm, &plan, &[multicast()], true).unwrap();
     assert_eq!(collected.notified.len(), 9);
     let stats = vm.stats().unwrap();

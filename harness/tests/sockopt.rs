@@ -3,12 +3,12 @@
 #[macro_use]
 mod common;
 
-use kulink::session;
+use kulink::guest::KulinkGuest;
 use kulink_wire::Channel;
 
 fn sockopt_round_trip_lengths_and_capability(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let result = session::check(&mut vm, Channel::Sockopt).unwrap();
+    let result = vm.check(Channel::Sockopt).unwrap();
     assert!(result.passed, "{:#?}", result.detail);
     let detail = result.detail.join("\n");
     assert!(detail.contains("a message from kernel, you said: a message from userspace"), "{detail}");

@@ -4,14 +4,16 @@
 #[macro_use]
 mod common;
 
+use kulink::guest::KulinkGuest;
 use kulink::plan::Plan;
 use kulink::session::{self, multicast};
-use kulink::{frames, verify};
+use kulink::testbed::frames;
+use kulink::verify;
 use kulink_wire::Channel;
 
 fn out_of_range_writes_fail_and_change_nothing(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let result = session::check(&mut vm, Channel::Sysctl).unwrap();
+    let result = vm.check(Channel::Sysctl).unwrap();
     assert!(result.passed, "{:#?}", result.detail);
     assert!(result.detail.len() >= 20, "every bad value and its read-back: {:#?}", result.detail);
     common::finish(vm);
@@ -19,24 +21,24 @@ fn out_of_range_writes_fail_and_change_nothing(kernel: &str) {
 
 fn enabled_zero_stops_events_and_the_type_mask_filters(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    session::write(&mut vm, "/proc/sys/kulink/enabled", "0\n").unwrap();
-    let quiet = Plan::echoes(&vm.wire, 0x1100, 5, 1);
+    vm.write_file("/proc/sys/kulink/enabled", "0\n").unwrap();
+    let quiet = Plan::echoes(vm.wire(), 0x1100, 5, 1);
     for injection in &quiet.injections {
-        vm.peer.send(&injection.frame).unwrap();
+        vm.peer().send(&injection.frame).unwrap();
     }
     // The guest still answers: the frames arrived, kulink just said nothing.
-    vm.peer.wait_for(&quiet.echo_replies(), std::time::Duration::from_secs(10));
+    vm.peer().wait_for(&quiet.echo_replies(), std::time::Duration::from_secs(10));
     let stats = vm.stats().unwrap();
     assert_eq!((stats.events_built, stats.filtered), (0, 6), "{stats:?}");
-    assert!(vm.link.take_events().is_empty());
+    assert!(vm.take_events().is_empty());
 
     // Back on, with timestamp requests (type 13) masked out.
-    session::write(&mut vm, "/proc/sys/kulink/enabled", "1\n").unwrap();
-    session::write(&mut vm, "/proc/sys/kulink/icmp_types", &format!("{}\n", !(1u32 << 13))).unwrap();
-    vm.peer.send(&frames::timestamp_request(&vm.wire, 0x2200, 1)).unwrap();
-    let plan = Plan::echoes(&vm.wire, 0x1200, 5, 2);
+    vm.write_file("/proc/sys/kulink/enabled", "1\n").unwrap();
+    vm.write_file("/proc/sys/kulink/icmp_types", &format!("{}\n", !(1u32 << 13))).unwrap();
+    vm.peer().send(&frames::timestamp_request(vm.wire(), 0x2200, 1)).unwrap();
+    let plan = Plan::echoes(vm.wire(), 0x1200, 5, 2);
     let events = session::inject(&mut vm, &plan, &[multicast()], false).unwrap().events;
-    let r = verify::check(&multicast(), &plan.expected(), &events, vm.ready.eth0_ifindex);
+    let r = verify::check(&multicast(), &plan.expected(), &events, vm.ready().eth0_ifindex);
     assert!(r.passed, "only the echo requests, not the timestamp request: {r:#?}");
     assert_eq!(vm.stats().unwrap().filtered, 7);
     common::finish(vm);
@@ -44,8 +46,8 @@ fn enabled_zero_stops_events_and_the_type_mask_filters(kernel: &str) {
 
 fn batch_packs_several_events_into_one_message(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    session::write(&mut vm, "/proc/sys/kulink/batch", "8\n").unwrap();
-    let plan = Plan::echoes(&vm.wire, 0x1300, 23, 1);
+    vm.write_file("/proc/sys/kulink/batch", "8\n").unwrap();
+    let plan = Plan::echoes(vm.wire(), 0x1300, 23, 1);
     let events = session::inject(&mut vm, &plan, &[multicast()], false).unwrap().events;
     common::assert_delivered(&vm, &plan, &events, &multicast());
     let stats = vm.stats().unwrap();

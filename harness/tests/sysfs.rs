@@ -3,19 +3,20 @@
 #[macro_use]
 mod common;
 
+use kulink::guest::KulinkGuest;
 use kulink::plan::Plan;
 use kulink::session;
 use kulink_wire::Channel;
 
 fn sysfs_counters_equal_get_stats_after_traffic(kernel: &str) {
     let mut vm = common::boot(kernel, &["u"]);
-    let plan = Plan::echoes(&vm.wire, 0x1400, 12, 1);
+    let plan = Plan::echoes(vm.wire(), 0x1400, 12, 1);
     session::inject(&mut vm, &plan, &session::push_listeners(), false).unwrap();
-    let result = session::check(&mut vm, Channel::Sysfs).unwrap();
+    let result = vm.check(Channel::Sysfs).unwrap();
     assert!(result.passed, "{:#?}", result.detail);
-    let events = session::read(&mut vm, "/sys/kernel/kulink/events").unwrap();
+    let events = vm.read_file("/sys/kernel/kulink/events").unwrap();
     assert_eq!(events.trim(), "13");
-    let unicast = session::read(&mut vm, "/sys/kernel/kulink/netlink_unicast").unwrap();
+    let unicast = vm.read_file("/sys/kernel/kulink/netlink_unicast").unwrap();
     assert_eq!(unicast.trim(), "13");
     common::finish(vm);
 }

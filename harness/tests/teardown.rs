@@ -4,13 +4,14 @@
 #[macro_use]
 mod common;
 
+use kulink::guest::KulinkGuest;
 use kulink::plan::Plan;
 use kulink::session;
 
 fn no_process_outlives_a_guest(kernel: &str) {
     common::adopt_orphans();
     let vm = common::boot(kernel, &[]);
-    assert!(!kulink::process_tree::descendants(std::process::id()).is_empty(), "the guest runs below us");
+    assert!(!kulink::testbed::process_tree::descendants(std::process::id()).is_empty(), "the guest runs below us");
     common::finish(vm);
     common::assert_no_process_left("after a shutdown");
     // The path of a failing or panicking test: the guest is dropped running.
@@ -27,7 +28,7 @@ fn a_failed_run_keeps_its_evidence(kernel: &str) {
     assert!(!passing.exists(), "a passing guest's directory is removed");
 
     let mut vm = common::boot(kernel, &[]);
-    let plan = Plan::silent(&vm.wire);
+    let plan = Plan::silent(vm.wire());
     session::inject(&mut vm, &plan, &[session::multicast()], false).unwrap();
     vm.stats().unwrap();
     let dir = vm.dir().to_owned();

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use kulink::guest::KulinkGuest;
 use kulink::plan::Plan;
 use kulink::session::{self, listener, multicast};
 use kulink::verify::{self, Order};
@@ -13,11 +14,11 @@ use kulink_wire::Channel;
 
 fn helper_runs_once_per_event_with_its_fields(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let plan = Plan::standard(&vm.wire, 16);
+    let plan = Plan::standard(vm.wire(), 16);
     let helper = listener(Channel::UsermodeHelper);
     let events = session::inject(&mut vm, &plan, std::slice::from_ref(&helper), false).unwrap().events;
     // Helpers are separate processes: their reports may arrive out of order.
-    let r = verify::check_ordered(&helper, &plan.expected(), &events, vm.ready.eth0_ifindex, Order::Free);
+    let r = verify::check_ordered(&helper, &plan.expected(), &events, vm.ready().eth0_ifindex, Order::Free);
     assert!(r.passed, "{r:#?}");
     let stats = vm.stats().unwrap();
     assert_eq!((stats.umh_run, stats.umh_failed, stats.umh_limited), (plan.expected().len() as u64, 0, 0));
@@ -26,8 +27,8 @@ fn helper_runs_once_per_event_with_its_fields(kernel: &str) {
 
 fn helper_rate_limit_holds(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    session::write(&mut vm, "/proc/sys/kulink/umh_rate", "4\n").unwrap();
-    let plan = Plan::echoes(&vm.wire, 0x1600, 19, 1);
+    vm.write_file("/proc/sys/kulink/umh_rate", "4\n").unwrap();
+    let plan = Plan::echoes(vm.wire(), 0x1600, 19, 1);
     session::inject(&mut vm, &plan, &[multicast()], false).unwrap();
     // Every event is either run or refused once the queue has drained.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -43,9 +44,8 @@ fn helper_rate_limit_holds(kernel: &str) {
     assert!((4..=12).contains(&stats.umh_run), "{stats:?}");
     let started = stats.umh_run;
     let reported = vm
-        .link
-        .collect_until(Duration::from_secs(10), |link| {
-            verify::of_listener(&link.events, &listener(Channel::UsermodeHelper)).len() as u64 >= started
+        .collect_events_until(Duration::from_secs(10), |events| {
+            verify::of_listener(events, &listener(Channel::UsermodeHelper)).len() as u64 >= started
         })
         .unwrap();
     assert!(reported, "every helper that ran reported back");

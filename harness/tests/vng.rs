@@ -3,12 +3,12 @@
 
 mod common;
 
-use kulink::accel::AccelChoice;
-use kulink::artifacts::KernelChoice;
 use kulink::job::{self, JobOptions};
 use kulink::report::ChannelReport;
-use kulink::vm::Backend;
-use kulink::{kernels, tools};
+use kulink::testbed::accel::AccelChoice;
+use kulink::testbed::artifacts::KernelChoice;
+use kulink::testbed::vm::Backend;
+use kulink::testbed::{kernels, tools};
 
 /// The first selected kernel built with what virtme-ng needs.
 fn vng_kernel() -> Option<String> {

@@ -5,6 +5,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use serde::{Deserialize, Serialize};
+
 /// How a channel brings events to user space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -20,7 +22,8 @@ pub enum Kind {
 
 macro_rules! channels {
     ($($variant:ident = $name:literal, $kind:ident, delivered: $delivered:expr, lost: [$($lost:literal),*];)*) => {
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(into = "&'static str", try_from = "String")]
         pub enum Channel {
             $($variant,)*
         }
@@ -111,6 +114,20 @@ impl FromStr for Channel {
     }
 }
 
+impl From<Channel> for &'static str {
+    fn from(channel: Channel) -> Self {
+        channel.name()
+    }
+}
+
+impl TryFrom<String> for Channel {
+    type Error = UnknownChannel;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,6 +141,8 @@ mod tests {
         let names: std::collections::BTreeSet<&str> = Channel::ALL.iter().map(|c| c.name()).collect();
         assert_eq!(names.len(), Channel::ALL.len());
         assert!("mmap".parse::<Channel>().unwrap_err().to_string().contains("mmap-ring"));
+        assert_eq!(serde_json::to_string(&Channel::MmapRing).unwrap(), r#""mmap-ring""#);
+        assert!(serde_json::from_str::<Channel>(r#""mmap""#).is_err());
     }
 
     /// Every counter a channel names exists, and every counter of a loss

@@ -1,7 +1,7 @@
 //! What crosses kulink's boundaries: the kernel ABI from `module/uapi/kulink.h`
 //! (mirrored in [`uapi`] and checked against the header by a test), a small
 //! generic netlink codec, the typed events, kulink.ko's channels, and the
-//! host <-> agent protocol.
+//! plug-in's part of the host <-> agent protocol.
 
 pub mod channel;
 pub mod control;

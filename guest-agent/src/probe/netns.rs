@@ -6,12 +6,13 @@ use std::io::Read;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use kulink_agent_core::{loopback, net, system};
 use kulink_wire::probe::{NetnsIsolation, NetnsOutlived, Outcome, RelayThreads, INNER_ECHO_ID, OUTER_ECHO_ID};
 use kulink_wire::{uapi, Event};
 use nix::sched::CloneFlags;
 
 use super::{block_on, outcome, parse_log, receive, resolve, subscribe, synthetic, unshare, wait_for, Netns};
-use crate::{chardev, loopback, mmap_ring, net, netlink, signal, system};
+use crate::{chardev, mmap_ring, netlink, signal};
 
 const PINGS: u16 = 3;
 

@@ -8,6 +8,8 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use kulink_agent_core::{loopback, net};
+use kulink_wire::control::KULINKFS_DIR;
 use kulink_wire::probe::{Access, Outcome, Unprivileged, OWNER_ECHO_ID, ROOT_MESSAGE, USERNS_MESSAGE};
 use kulink_wire::uapi::{self, RawStats};
 use kulink_wire::Event;
@@ -15,7 +17,7 @@ use nix::sched::CloneFlags;
 use serde::{Deserialize, Serialize};
 
 use super::{block_on, child_report, outcome, receive, resolve, subscribe, unshare, ARGV0};
-use crate::{chardev, loopback, net, netlink, sockopt, system};
+use crate::{chardev, netlink, sockopt};
 
 const NOBODY: u32 = 65534;
 const AS_NOBODY: &str = "access-as-nobody";
@@ -79,8 +81,6 @@ async fn own_events() -> Result<Vec<Event>> {
 
 /// Tries every way in; sets `message` through the sockopt if allowed.
 fn access(message: &str) -> Result<Access> {
-    let cmdline = std::fs::read_to_string("/proc/cmdline").context("read /proc/cmdline")?;
-    let fsdir = system::Config::from_cmdline(&cmdline)?.fsdir;
     let (join_events, join_relay, subscribe, genl_stats) = block_on(async {
         let (mut ctl, family) = resolve().await?;
         anyhow::Ok((
@@ -99,8 +99,8 @@ fn access(message: &str) -> Result<Access> {
         proc_events: read("/proc/kulink/events"),
         proc_stats: read("/proc/kulink/stats"),
         proc_control: write("/proc/kulink/control", "reset"),
-        kulinkfs_log: read(&format!("{fsdir}/log")),
-        kulinkfs_stats: read(&format!("{fsdir}/stats")),
+        kulinkfs_log: read(&format!("{KULINKFS_DIR}/log")),
+        kulinkfs_stats: read(&format!("{KULINKFS_DIR}/stats")),
         sysfs_counter: read("/sys/kernel/kulink/events"),
         chardev: Outcome::of(chardev::open(true).map(drop)),
         sysctl_write: rewrite("/proc/sys/kulink/enabled"),

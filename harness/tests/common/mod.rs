@@ -6,8 +6,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use kulink::artifacts::{Artifacts, KernelChoice};
-use kulink::vm::{BootOptions, Vm};
+use kulink::guest::{self, Guest};
+use kulink::testbed::artifacts::{Artifacts, KernelChoice};
+use kulink::testbed::vm::BootOptions;
 
 // `matrix!(test_fn, ...)`: one test per kernel in kernels.toml (build.rs).
 include!(concat!(env!("OUT_DIR"), "/matrix.rs"));
@@ -17,19 +18,20 @@ pub fn artifacts(kernel: &str) -> &'static Artifacts {
     static ART: Mutex<Option<HashMap<String, &'static Artifacts>>> = Mutex::new(None);
     let mut map = ART.lock().unwrap_or_else(|e| e.into_inner());
     map.get_or_insert_with(HashMap::new).entry(kernel.to_owned()).or_insert_with(|| {
-        let art = Artifacts::prepare(&KernelChoice::Listed(Some(kernel.to_owned())))
+        let art = guest::prepare(&KernelChoice::Listed(Some(kernel.to_owned())))
             .unwrap_or_else(|e| panic!("cannot prepare the guest for kernel {kernel}: {e:#}"));
         Box::leak(Box::new(art))
     })
 }
 
-pub fn boot(kernel: &str, subscribers: &[&str]) -> Vm {
-    let opts = BootOptions { subscribers: subscribers.iter().map(|s| s.to_string()).collect(), ..Default::default() };
-    Vm::boot(artifacts(kernel), &opts).unwrap_or_else(|e| panic!("boot failed on kernel {kernel}: {e:#}"))
+pub fn boot(kernel: &str, subscribers: &[&str]) -> Guest {
+    let names: Vec<String> = subscribers.iter().map(|s| s.to_string()).collect();
+    let opts = guest::with_subscribers(BootOptions::default(), &names);
+    Guest::boot(artifacts(kernel), &opts).unwrap_or_else(|e| panic!("boot failed on kernel {kernel}: {e:#}"))
 }
 
 /// Powers the guest off and fails on any kernel splat in its console log.
-pub fn finish(vm: Vm) {
+pub fn finish(vm: Guest) {
     let finished = vm.shutdown().unwrap_or_else(|e| panic!("shutdown failed: {e:#}"));
     assert!(
         finished.splats.is_empty(),
@@ -41,12 +43,12 @@ pub fn finish(vm: Vm) {
 
 /// Asserts that `listener` got exactly the plan's events, in order.
 pub fn assert_delivered(
-    vm: &Vm,
+    vm: &Guest,
     plan: &kulink::plan::Plan,
-    events: &[kulink::agent_link::Received],
-    listener: &kulink::agent_link::Listener,
+    events: &[kulink::guest::Received],
+    listener: &kulink::guest::Listener,
 ) {
-    let r = kulink::verify::check(listener, &plan.expected(), events, vm.ready.eth0_ifindex);
+    let r = kulink::verify::check(listener, &plan.expected(), events, vm.ready().eth0_ifindex);
     assert!(r.passed, "{listener:?}: {r:#?}");
     assert_eq!(r.matched, plan.expected().len());
 }
@@ -105,7 +107,7 @@ pub fn assert_no_process_left(when: &str) {
     // Reap zombies first: they are gone in all but name.
     // SAFETY: waitpid with WNOHANG on any child; no status wanted.
     while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
-    let left: Vec<String> = kulink::process_tree::descendants(std::process::id())
+    let left: Vec<String> = kulink::testbed::process_tree::descendants(std::process::id())
         .into_iter()
         .map(|pid| {
             let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();

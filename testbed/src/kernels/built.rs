@@ -20,8 +20,8 @@ pub struct BuiltKernel {
     pub key: String,
     /// Extra kernel command line from the spec.
     pub cmdline: String,
-    /// Modules to load before kulink.ko, in dependency order (distro
-    /// kernels build virtio as modules).
+    /// Modules to load before the module under test, in dependency order
+    /// (distro kernels build virtio as modules).
     pub preload: Vec<PathBuf>,
 }
 

@@ -1,4 +1,4 @@
-//! One guest: QEMU with the kulink initramfs, its wire, its control port.
+//! One guest: QEMU with the testbed's initramfs, its wire, its control port.
 
 use std::fs;
 use std::os::unix::net::UnixListener;
@@ -8,18 +8,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use kulink_wire::control::{Command as AgentCommand, Ready, Reply};
-use kulink_wire::probe::{Probe, ProbeReport};
-use kulink_wire::Stats;
+use kulink_protocol::{BootConfig, Command as AgentCommand, Extension, Ready, Reply};
 
 use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
 use crate::agent_link::{AgentLink, Refused};
 use crate::artifacts::Artifacts;
 use crate::frames::Wire;
+use crate::initramfs::Image;
 use crate::peer::{self, Peer};
 use crate::qemu::{self, QemuConfig};
 use crate::splat::{self, Splat};
-use crate::{initramfs, process_tree, progress, tools};
+use crate::{process_tree, progress, tools};
 
 /// A KVM guest that is not ready by then is taken as hung.
 const KVM_WATCHDOG: Duration = Duration::from_secs(10);
@@ -31,13 +30,10 @@ const CONSOLE: &str = "console.log";
 const TRANSCRIPT: &str = "transcript.log";
 const PLAN: &str = "plan.txt";
 
-/// Probes wait for namespaces to go away and for blocked calls to return.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// What starts the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Backend {
-    /// QEMU directly, with kulink's own initramfs (the agent is PID 1).
+    /// QEMU directly, with the testbed's own initramfs (the agent is PID 1).
     Qemu,
     /// virtme-ng: the host's root file system over 9p, the agent run with
     /// --exec. Needs a kernel with vng.config (the default kernel has it).
@@ -48,8 +44,8 @@ pub enum Backend {
 pub struct BootOptions {
     pub backend: Backend,
     pub accel: AccelChoice,
-    /// Unicast subscribers the agent registers before it reports ready.
-    pub subscribers: Vec<String>,
+    /// The plug-in's boot keys (`kulink.<key>=<value>`).
+    pub extension: std::collections::BTreeMap<String, String>,
     pub wire: Wire,
     pub memory_mb: u32,
 }
@@ -59,7 +55,7 @@ impl Default for BootOptions {
         Self {
             backend: Backend::Qemu,
             accel: AccelChoice::Auto,
-            subscribers: Vec::new(),
+            extension: Default::default(),
             wire: Wire::default(),
             memory_mb: 256,
         }
@@ -73,16 +69,17 @@ pub struct Finished {
     pub splats: Vec<Splat>,
 }
 
-pub struct Vm {
+/// A running guest whose agent speaks the core protocol with extension `X`.
+pub struct Vm<X: Extension> {
     child: Child,
     dir: PathBuf,
-    pub link: AgentLink,
-    pub peer: Peer,
-    pub ready: Ready,
-    pub accel: Accel,
+    link: AgentLink<X>,
+    peer: Peer,
+    ready: Ready<X>,
+    accel: Accel,
     /// Host wall time from QEMU start to the agent's Ready.
-    pub wall_boot: Duration,
-    pub wire: Wire,
+    wall_boot: Duration,
+    wire: Wire,
     /// Keep `dir` when the guest goes: something failed.
     keep: bool,
 }
@@ -93,7 +90,7 @@ enum BootError {
     Other(anyhow::Error),
 }
 
-impl Vm {
+impl<X: Extension> Vm<X> {
     pub fn boot(art: &Artifacts, opts: &BootOptions) -> Result<Self> {
         tools::QEMU.require()?;
         if opts.backend == Backend::Vng {
@@ -125,15 +122,20 @@ impl Vm {
         let other = BootError::Other;
         let dir = run_dir().map_err(other)?;
         let clock = if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() };
+        let image = Image { agent: &art.agent, module: art.module.as_deref(), preload: &art.kernel.preload };
+        let mut boot = BootConfig::new(opts.wire.guest_ip, opts.wire.prefix);
+        boot.extension = opts.extension.clone();
+        // vng boots the host's root: the module is where the host has it.
+        boot.module = match opts.backend {
+            Backend::Qemu => image.module_path(),
+            Backend::Vng => art.module.as_ref().map(|m| m.display().to_string()),
+        };
         let cfg = QemuConfig {
             accel,
             kernel: art.kernel.bzimage.clone(),
             initrd: dir.join("initramfs.cpio"),
-            cmdline: qemu::kernel_cmdline(
-                &opts.wire,
-                &opts.subscribers,
-                format!("{clock} {}", art.kernel.cmdline).trim(),
-            ),
+            boot,
+            kernel_args: format!("{clock} {}", art.kernel.cmdline).trim().to_owned(),
             memory_mb: opts.memory_mb,
             console_log: dir.join(CONSOLE),
             control_socket: dir.join("ctl.sock"),
@@ -146,16 +148,18 @@ impl Vm {
         let log = fs::File::create(dir.join("qemu.log")).context("create qemu.log").map_err(other)?;
         let mut command = match opts.backend {
             Backend::Qemu => {
-                initramfs::write(&cfg.initrd, &art.agent, &art.module, &art.kernel.preload).map_err(other)?;
+                image.write(&cfg.initrd).map_err(other)?;
                 let mut c = Command::new("qemu-system-x86_64");
-                c.args(qemu::all_args(&cfg)).stdout(log.try_clone().map_err(|e| other(e.into()))?).stderr(log);
+                c.args(qemu::all_args(&cfg).map_err(other)?)
+                    .stdout(log.try_clone().map_err(|e| other(e.into()))?)
+                    .stderr(log);
                 c
             }
             Backend::Vng => {
                 // vng prints the console: it is the log the splat scan reads.
                 let console = fs::File::create(&cfg.console_log).context("create console.log").map_err(other)?;
                 let mut c = tools::VNG.command().map_err(other)?;
-                c.args(qemu::vng_args(&cfg, &art.agent, &art.module, &art.kernel.cmdline))
+                c.args(qemu::vng_args(&cfg, &art.agent).map_err(other)?)
                     .stdout(console.try_clone().map_err(|e| other(e.into()))?)
                     .stderr(console);
                 c
@@ -198,13 +202,13 @@ impl Vm {
         Ok(Self { child, dir, link, peer, ready, accel, wall_boot: started.elapsed(), wire: opts.wire, keep: false })
     }
 
-    pub fn request(&mut self, cmd: AgentCommand) -> Result<Reply> {
+    pub fn request(&mut self, cmd: AgentCommand<X>) -> Result<Reply<X>> {
         self.request_within(cmd, REQUEST_TIMEOUT)
     }
 
     /// A request. When the agent did not answer (a kernel panic ends it
     /// too), the console's tail tells why and the evidence is kept.
-    fn request_within(&mut self, cmd: AgentCommand, timeout: Duration) -> Result<Reply> {
+    pub fn request_within(&mut self, cmd: AgentCommand<X>, timeout: Duration) -> Result<Reply<X>> {
         self.link.request(cmd, timeout).map_err(|e| {
             if e.is::<Refused>() {
                 return e;
@@ -226,23 +230,89 @@ impl Vm {
     }
 
     /// Records what is about to be sent, for the evidence of a failed run.
-    pub fn note_plan(&self, plan: &crate::plan::Plan) {
-        let _ = fs::write(self.dir.join(PLAN), plan.describe());
+    pub fn note_plan(&self, description: &str) {
+        let _ = fs::write(self.dir.join(PLAN), description);
     }
 
-    pub fn stats(&mut self) -> Result<Stats> {
-        match self.request(AgentCommand::Stats)? {
-            Reply::Stats(s) => Ok(s),
-            other => bail!("GET_STATS answered {other:?}"),
+    /// A request for the agent's plug-in, answered by the plug-in.
+    pub fn ext(&mut self, cmd: X::Command) -> Result<X::Reply> {
+        self.ext_within(cmd, REQUEST_TIMEOUT)
+    }
+
+    /// [`Vm::ext`] for a request that takes longer than most.
+    pub fn ext_within(&mut self, cmd: X::Command, timeout: Duration) -> Result<X::Reply> {
+        match self.request_within(AgentCommand::Ext { ext: cmd }, timeout)? {
+            Reply::Ext(reply) => Ok(reply),
+            other => bail!("the plug-in's request was answered by the core: {other:?}"),
         }
     }
 
-    /// Runs a probe in a child process of the agent and returns its report.
-    pub fn probe(&mut self, probe: Probe) -> Result<ProbeReport> {
-        match self.request_within(AgentCommand::Probe { probe }, PROBE_TIMEOUT)? {
-            Reply::Probe(report) => Ok(*report),
-            other => bail!("probe {probe:?} answered {other:?}"),
+    /// Reads a file in the guest.
+    pub fn read_file(&mut self, path: &str) -> Result<String> {
+        match self.request(AgentCommand::ReadFile { path: path.into() })? {
+            Reply::Text(text) => Ok(text),
+            other => bail!("read {path} answered {other:?}"),
         }
+    }
+
+    /// Writes a file in the guest (one write(), like `echo data > path`).
+    pub fn write_file(&mut self, path: &str, data: &str) -> Result<()> {
+        self.request(AgentCommand::WriteFile { path: path.into(), data: data.into() }).map(drop)
+    }
+
+    /// Has the guest ping 127.0.0.1 `count` times with echo id `id`.
+    pub fn ping_loopback(&mut self, id: u16, count: u16) -> Result<()> {
+        self.request(AgentCommand::PingLoopback { id, count }).map(drop)
+    }
+
+    /// Sends one Ethernet frame to the guest's NIC.
+    pub fn send_frame(&self, frame: &[u8]) -> Result<()> {
+        self.peer.send(frame)
+    }
+
+    /// The host end of the wire: what the guest sent, ARP it was answered.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    pub fn wire(&self) -> &Wire {
+        &self.wire
+    }
+
+    /// What the agent reported once it was ready.
+    pub fn ready(&self) -> &Ready<X> {
+        &self.ready
+    }
+
+    pub fn accel(&self) -> Accel {
+        self.accel
+    }
+
+    /// Host wall time from QEMU start to the agent's Ready.
+    pub fn wall_boot(&self) -> Duration {
+        self.wall_boot
+    }
+
+    /// Records the plug-in's messages until `done` holds for them or the
+    /// timeout passes; says whether it held.
+    pub fn collect_until(&mut self, timeout: Duration, done: impl FnMut(&[X::Message]) -> bool) -> Result<bool> {
+        self.link.collect_until(timeout, done)
+    }
+
+    /// The plug-in's messages recorded so far.
+    pub fn messages(&self) -> &[X::Message] {
+        self.link.messages()
+    }
+
+    /// Removes and returns the plug-in's messages recorded so far for
+    /// which `wanted` holds; keeps the others, in order.
+    pub fn take_messages(&mut self, wanted: impl FnMut(&X::Message) -> bool) -> Vec<X::Message> {
+        self.link.take_messages(wanted)
+    }
+
+    /// Problems the agent survived, and messages nobody asked for.
+    pub fn warnings(&self) -> &[String] {
+        self.link.warnings()
     }
 
     pub fn console(&self) -> String {
@@ -287,7 +357,7 @@ impl Vm {
     }
 }
 
-impl Drop for Vm {
+impl<X: Extension> Drop for Vm<X> {
     fn drop(&mut self) {
         process_tree::kill(&mut self.child);
         if self.keep || std::thread::panicking() {

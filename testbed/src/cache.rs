@@ -52,7 +52,7 @@ pub fn lock(path: &Path, what: &str) -> Result<CacheLock> {
 pub struct Stamp(PathBuf);
 
 impl Stamp {
-    /// A built kernel's stamp.
+    /// A built kernel's or module's stamp.
     pub fn built(dir: &Path) -> Stamp {
         Stamp(dir.join(".kulink-built"))
     }

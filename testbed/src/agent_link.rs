@@ -6,40 +6,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use kulink_wire::control::{AgentMsg, Command, Reply, Request};
-use kulink_wire::Event;
-use serde::Serialize;
-
-/// One event as one channel delivered it to the agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Received {
-    pub channel: String,
-    pub subscriber: Option<String>,
-    /// `None` for channels read on request.
-    pub latency_ns: Option<u64>,
-    pub event: Event,
-}
-
-/// A notification that names an event only by its sequence number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Notified {
-    pub channel: String,
-    pub seq: u64,
-    pub received_ns: u64,
-}
-
-/// Where an event came from: a channel, and for unicast the subscriber.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Listener {
-    pub channel: String,
-    pub subscriber: Option<String>,
-}
-
-impl Received {
-    pub fn listener(&self) -> Listener {
-        Listener { channel: self.channel.clone(), subscriber: self.subscriber.clone() }
-    }
-}
+use kulink_protocol::{AgentMsg, Command, Extension, Ready, Reply, Request};
 
 /// The agent answered a request with an error: the guest is fine, the
 /// request was refused (which a test may want).
@@ -66,21 +33,17 @@ impl Transcript {
     }
 }
 
-pub struct AgentLink {
+pub struct AgentLink<X: Extension> {
     writer: UnixStream,
     transcript: Transcript,
-    rx: Receiver<Result<AgentMsg, String>>,
+    rx: Receiver<Result<AgentMsg<X>, String>>,
     next_id: u64,
-    /// Every event so far, in arrival order.
-    pub events: Vec<Received>,
-    /// Every sequence-number notification so far (real-time signals).
-    pub notified: Vec<Notified>,
-    /// (listener, total) for each overrun the agent reported.
-    pub overruns: Vec<(Listener, u64)>,
-    pub warnings: Vec<String>,
+    /// The plug-in's messages so far, in arrival order.
+    messages: Vec<X::Message>,
+    warnings: Vec<String>,
 }
 
-impl AgentLink {
+impl<X: Extension> AgentLink<X> {
     /// A link over `stream` that keeps its transcript in `transcript`.
     pub fn new(stream: UnixStream, transcript: &std::path::Path) -> Result<Self> {
         let reader = stream.try_clone()?;
@@ -92,27 +55,19 @@ impl AgentLink {
             for line in BufReader::new(reader).lines() {
                 let Ok(line) = line else { return };
                 incoming.note('<', &line);
-                let msg = serde_json::from_str::<AgentMsg>(&line).map_err(|e| format!("bad agent line {line:?}: {e}"));
+                let msg =
+                    serde_json::from_str::<AgentMsg<X>>(&line).map_err(|e| format!("bad agent line {line:?}: {e}"));
                 if tx.send(msg).is_err() {
                     return;
                 }
             }
         });
-        Ok(Self {
-            writer: stream,
-            transcript,
-            rx,
-            next_id: 1,
-            events: Vec::new(),
-            notified: Vec::new(),
-            overruns: Vec::new(),
-            warnings: Vec::new(),
-        })
+        Ok(Self { writer: stream, transcript, rx, next_id: 1, messages: Vec::new(), warnings: Vec::new() })
     }
 
-    /// The next message that is not an event, overrun or warning (those are
+    /// The next message that is not the plug-in's or a warning (those are
     /// recorded), or `None` at the deadline.
-    fn next_other(&mut self, deadline: Instant) -> Result<Option<AgentMsg>> {
+    fn next_other(&mut self, deadline: Instant) -> Result<Option<AgentMsg<X>>> {
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
             let msg = match self.rx.recv_timeout(wait) {
@@ -121,15 +76,7 @@ impl AgentLink {
                 Err(RecvTimeoutError::Disconnected) => bail!("the agent closed the control port"),
             };
             match msg {
-                AgentMsg::Event { channel, subscriber, latency_ns, event } => {
-                    self.events.push(Received { channel, subscriber, latency_ns, event })
-                }
-                AgentMsg::Notify { channel, seq, received_ns } => {
-                    self.notified.push(Notified { channel, seq, received_ns })
-                }
-                AgentMsg::Overrun { channel, subscriber, total } => {
-                    self.overruns.push((Listener { channel, subscriber }, total))
-                }
+                AgentMsg::Ext { ext } => self.messages.push(ext),
                 AgentMsg::Warning { message } => self.warnings.push(message),
                 other => return Ok(Some(other)),
             }
@@ -137,7 +84,7 @@ impl AgentLink {
     }
 
     /// Waits for the agent's Ready.
-    pub fn ready(&mut self, timeout: Duration) -> Result<Option<kulink_wire::control::Ready>> {
+    pub fn ready(&mut self, timeout: Duration) -> Result<Option<Ready<X>>> {
         let deadline = Instant::now() + timeout;
         loop {
             match self.next_other(deadline)? {
@@ -148,12 +95,13 @@ impl AgentLink {
         }
     }
 
-    /// Records events until `done` holds for them or the deadline passes.
-    pub fn collect_until(&mut self, timeout: Duration, mut done: impl FnMut(&Self) -> bool) -> Result<bool> {
+    /// Records the plug-in's messages until `done` holds for them or the
+    /// deadline passes; says whether it held.
+    pub fn collect_until(&mut self, timeout: Duration, mut done: impl FnMut(&[X::Message]) -> bool) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         let poll = Duration::from_millis(20);
         loop {
-            if done(self) {
+            if done(&self.messages) {
                 return Ok(true);
             }
             if Instant::now() >= deadline {
@@ -166,7 +114,7 @@ impl AgentLink {
     }
 
     /// Sends a command and waits for its reply (events meanwhile are recorded).
-    pub fn request(&mut self, cmd: Command, timeout: Duration) -> Result<Reply> {
+    pub fn request(&mut self, cmd: Command<X>, timeout: Duration) -> Result<Reply<X>> {
         let id = self.next_id;
         self.next_id += 1;
         let line = serde_json::to_string(&Request { id, cmd: cmd.clone() })?;
@@ -184,13 +132,21 @@ impl AgentLink {
         }
     }
 
-    /// Removes and returns every event recorded so far.
-    pub fn take_events(&mut self) -> Vec<Received> {
-        std::mem::take(&mut self.events)
+    /// The plug-in's messages recorded so far.
+    pub fn messages(&self) -> &[X::Message] {
+        &self.messages
     }
 
-    /// Removes and returns every notification recorded so far.
-    pub fn take_notified(&mut self) -> Vec<Notified> {
-        std::mem::take(&mut self.notified)
+    /// Removes and returns the plug-in's messages recorded so far for
+    /// which `wanted` holds; keeps the others, in order.
+    pub fn take_messages(&mut self, wanted: impl FnMut(&X::Message) -> bool) -> Vec<X::Message> {
+        let (taken, kept) = std::mem::take(&mut self.messages).into_iter().partition(wanted);
+        self.messages = kept;
+        taken
+    }
+
+    /// Problems the agent survived, and messages nobody asked for.
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
     }
 }

@@ -1,5 +1,6 @@
-//! Everything a boot needs besides QEMU: the kernel, kulink.ko built against
-//! it, and the static agent. Each is cached and rebuilt only when it changed.
+//! Everything a boot needs besides QEMU: the kernel, the module under test
+//! built against it, and the static agent. Each is cached and rebuilt only
+//! when it changed.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -7,8 +8,9 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::cache::{self, Stamp};
 use crate::kernels::{self, BuiltKernel};
-use crate::{cache, paths, progress, tools};
+use crate::{paths, progress, tools};
 
 /// Which kernel to boot.
 #[derive(Debug, Clone)]
@@ -33,34 +35,50 @@ impl KernelChoice {
     }
 }
 
+/// What a suite boots besides the kernel: its module's source and its agent.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    /// A Kbuild directory that builds one module; `None` boots no module.
+    pub module_dir: Option<PathBuf>,
+    /// The workspace package of the agent (the core with the suite's plug-in).
+    pub agent_package: String,
+}
+
 pub struct Artifacts {
     pub kernel: BuiltKernel,
-    pub module: PathBuf,
+    pub module: Option<PathBuf>,
     pub agent: PathBuf,
 }
 
 impl Artifacts {
-    pub fn prepare(choice: &KernelChoice) -> Result<Self> {
+    pub fn prepare(choice: &KernelChoice, recipe: &Recipe) -> Result<Self> {
         let kernel = match choice {
             KernelChoice::Listed(None) => kernels::ensure_built(&kernels::default_spec()?)?,
             KernelChoice::Listed(Some(id)) => kernels::ensure_built(&kernels::find(id)?)?,
             KernelChoice::Source(path) => kernels::ensure_built(&kernels::spec_for_source(path)?)?,
             KernelChoice::Prebuilt { bzimage, kdir } => kernels::prebuilt(bzimage, kdir)?,
         };
-        let module = build_module(&kernel)?;
-        let agent = build_agent()?;
+        let module = recipe.module_dir.as_deref().map(|dir| build_module(dir, &kernel)).transpose()?;
+        let agent = build_agent(&recipe.agent_package)?;
         Ok(Self { kernel, module, agent })
     }
 }
 
-/// Files of module/ that go into the build, in a stable order.
+/// Files of a module's directory that go into its build (sources, headers
+/// and Kbuild files, in subdirectories too), in a stable order.
 fn module_sources(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files = Vec::new();
-    for sub in [dir.to_owned(), dir.join("uapi")] {
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(sub) = dirs.pop() {
         for e in fs::read_dir(&sub).with_context(|| format!("read {}", sub.display()))? {
             let p = e?.path();
             let name = p.file_name().unwrap_or_default().to_string_lossy();
-            if name.ends_with(".c") || name.ends_with(".h") || name == "Kbuild" {
+            if name.starts_with('.') {
+                continue;
+            }
+            if p.is_dir() {
+                dirs.push(p);
+            } else if name.ends_with(".c") || name.ends_with(".h") || name == "Kbuild" || name == "Makefile" {
                 files.push(p);
             }
         }
@@ -69,66 +87,84 @@ fn module_sources(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-/// Builds kulink.ko against the kernel's build dir, out of the source tree.
-/// Any compiler warning fails the build.
-pub fn build_module(kernel: &BuiltKernel) -> Result<PathBuf> {
-    let src = paths::repo_root().join("module");
-    let files = module_sources(&src)?;
+/// Builds the module in `src` against the kernel's build dir, out of the
+/// source tree. Any compiler warning fails the build.
+pub fn build_module(src: &Path, kernel: &BuiltKernel) -> Result<PathBuf> {
+    let files = module_sources(src)?;
     let mut parts = Vec::new();
     for f in &files {
-        parts.push(f.strip_prefix(&src).unwrap_or(f).to_string_lossy().into_owned().into_bytes());
+        parts.push(f.strip_prefix(src).unwrap_or(f).to_string_lossy().into_owned().into_bytes());
         parts.push(fs::read(f)?);
     }
     let hash = cache::short_hash(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
     let out = paths::cache_dir().join("modules").join(format!("{}-{hash}", kernel.key));
-    let ko = out.join("kulink.ko");
-    let _lock = cache::lock(&paths::sibling(&out, "lock"), "kulink.ko")?;
-    if ko.exists() {
-        return Ok(ko);
+    let label = format!("the module in {}", src.display());
+    let _lock = cache::lock(&paths::sibling(&out, "lock"), &label)?;
+    if Stamp::built(&out).exists() {
+        return only_module(&out);
     }
     tools::require_all(&[tools::MAKE, tools::GCC])?;
     let _ = fs::remove_dir_all(&out);
     for f in &files {
-        let dest = out.join(f.strip_prefix(&src).expect("listed under src"));
+        let dest = out.join(f.strip_prefix(src).expect("listed under src"));
         fs::create_dir_all(dest.parent().expect("has a parent"))?;
         fs::copy(f, &dest)?;
     }
-    progress::note(format!("building kulink.ko for {}", kernel.release));
+    progress::note(format!("building {label} for {}", kernel.release));
     let output = Command::new("make")
         .arg("-C")
         .arg(&kernel.kdir)
         .arg(format!("M={}", out.display()))
         .arg("modules")
         .output()
-        .context("run make for kulink.ko")?;
+        .with_context(|| format!("run make for {label}"))?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     fs::write(out.join("build.log"), &text)?;
-    if !output.status.success() || !ko.exists() {
-        bail!("kulink.ko failed to build against {}:\n{}", kernel.kdir.display(), tools::tail(&text, 40));
+    if !output.status.success() {
+        bail!("{label} failed to build against {}:\n{}", kernel.kdir.display(), tools::tail(&text, 40));
     }
     let warnings: Vec<&str> = text.lines().filter(|l| l.contains("warning:")).collect();
     if !warnings.is_empty() {
-        fs::remove_file(&ko)?;
-        bail!("kulink.ko must build without warnings against {}:\n{}", kernel.release, warnings.join("\n"));
+        bail!("{label} must build without warnings against {}:\n{}", kernel.release, warnings.join("\n"));
     }
+    let ko = only_module(&out)?;
+    Stamp::built(&out).write(&kernel.release)?;
     Ok(ko)
+}
+
+/// The one `.ko` a build made: the testbed loads one module under test.
+fn only_module(out: &Path) -> Result<PathBuf> {
+    let mut kos = Vec::new();
+    for e in fs::read_dir(out).with_context(|| format!("read {}", out.display()))? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "ko") {
+            kos.push(p);
+        }
+    }
+    match <[PathBuf; 1]>::try_from(kos) {
+        Ok([ko]) => Ok(ko),
+        Err(kos) => {
+            bail!("the build in {} made {} modules ({kos:?}); the testbed loads exactly one", out.display(), kos.len())
+        }
+    }
 }
 
 pub const AGENT_TARGET: &str = "x86_64-unknown-linux-gnu";
 
-/// Builds the agent as a static glibc binary (`KULINK_AGENT` names a prebuilt one).
-pub fn build_agent() -> Result<PathBuf> {
+/// Builds the agent package as a static glibc binary (`KULINK_AGENT` names
+/// a prebuilt one).
+pub fn build_agent(package: &str) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("KULINK_AGENT") {
         return Ok(PathBuf::from(p));
     }
     let root = paths::repo_root();
     let target_dir = root.join("target/agent");
-    let agent = target_dir.join(AGENT_TARGET).join("release/kulink-agent");
+    let agent = target_dir.join(AGENT_TARGET).join("release").join(package);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
     command
         .current_dir(&root)
-        .args(["build", "--release", "--locked", "-p", "kulink-agent", "--target", AGENT_TARGET])
+        .args(["build", "--release", "--locked", "-p", package, "--target", AGENT_TARGET])
         .arg("--target-dir")
         .arg(&target_dir)
         // Only the agent is static: target rustflags skip build scripts and proc macros.
@@ -138,13 +174,13 @@ pub fn build_agent() -> Result<PathBuf> {
         progress::note("building the guest agent (the first time takes a while)");
         let status = command.stdout(std::io::stderr()).status().with_context(|| format!("run {cargo:?}"))?;
         if !status.success() {
-            bail!("building kulink-agent failed: cargo's messages are above");
+            bail!("building {package} failed: cargo's messages are above");
         }
         return Ok(agent);
     }
     let output = command.arg("--quiet").output().with_context(|| format!("run {cargo:?} to build the agent"))?;
     if !output.status.success() {
-        bail!("building kulink-agent failed:\n{}", tools::tail(&String::from_utf8_lossy(&output.stderr), 40));
+        bail!("building {package} failed:\n{}", tools::tail(&String::from_utf8_lossy(&output.stderr), 40));
     }
     Ok(agent)
 }

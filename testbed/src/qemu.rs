@@ -3,9 +3,11 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
+use anyhow::Result;
+use kulink_protocol::{BootConfig, PORT_NAME};
+
 use crate::accel::Accel;
 use crate::frames::Wire;
-use kulink_wire::control::PORT_NAME;
 
 /// Everything one QEMU process needs.
 #[derive(Debug, Clone)]
@@ -13,7 +15,10 @@ pub struct QemuConfig {
     pub accel: Accel,
     pub kernel: PathBuf,
     pub initrd: PathBuf,
-    pub cmdline: String,
+    /// What the agent is told on the kernel command line.
+    pub boot: BootConfig,
+    /// The kernel's own arguments, after the agent's.
+    pub kernel_args: String,
     pub memory_mb: u32,
     pub console_log: PathBuf,
     pub control_socket: PathBuf,
@@ -75,18 +80,11 @@ pub fn wire_args(guest: &Path, peer: &Path, wire: &Wire) -> Vec<OsString> {
 }
 
 /// The kernel command line: console for the splat scan (loglevel 5 keeps
-/// warnings and worse), panic ends QEMU, and the agent's settings.
-pub fn kernel_cmdline(wire: &Wire, subscribers: &[String], extra: &str) -> String {
-    let mut c =
-        format!("console=ttyS0 loglevel=5 panic=-1 8250.nr_uarts=1 kulink.addr={}/{}", wire.guest_ip, wire.prefix);
-    if !subscribers.is_empty() {
-        c += &format!(" kulink.subscribers={}", subscribers.join(","));
-    }
-    if !extra.is_empty() {
-        c.push(' ');
-        c.push_str(extra);
-    }
-    c
+/// warnings and worse), panic ends QEMU, the agent's settings, then the
+/// kernel's own arguments.
+pub fn kernel_cmdline(boot: &BootConfig, kernel_args: &str) -> Result<String> {
+    let c = format!("console=ttyS0 loglevel=5 panic=-1 8250.nr_uarts=1 {} {kernel_args}", boot.render()?);
+    Ok(c.trim_end().to_owned())
 }
 
 /// TCG hands the guest the host's own TSC. Telling the kernel its rate
@@ -119,22 +117,13 @@ fn host_tsc_khz() -> Option<u64> {
 }
 
 /// virtme-ng: the same devices as ours, passed through --qemu-opts; the
-/// agent runs with --exec on the host's root, so the module and agent are
-/// host paths, and kulinkfs and the usermode helper live under /run (the
-/// root is read-only).
-pub fn vng_args(cfg: &QemuConfig, agent: &Path, module: &Path, extra: &str) -> Vec<OsString> {
+/// agent runs with --exec on the host's root, so the module (in `cfg.boot`)
+/// and the agent are host paths. vng picks its own console.
+pub fn vng_args(cfg: &QemuConfig, agent: &Path) -> Result<Vec<OsString>> {
     let mut devices = control_args(&cfg.control_socket);
     devices.extend(wire_args(&cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
     let devices: Vec<String> = devices.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
-    let append = format!(
-        "{} kulink.module={} kulink.fsdir=/run/kulink-fs kulink.umh=/run/kulink-notify {extra}",
-        cfg.cmdline
-            .split_whitespace()
-            .filter(|w| w.starts_with("kulink.") || w.starts_with("tsc_"))
-            .collect::<Vec<_>>()
-            .join(" "),
-        module.display(),
-    );
+    let append = format!("{} {}", cfg.boot.render()?, cfg.kernel_args);
     let mut args = os(&["--run"]);
     args.push(cfg.kernel.clone().into());
     args.extend(os(&["--disable-microvm", "--force-9p", "--verbose", "--cpus", "1"]));
@@ -147,16 +136,16 @@ pub fn vng_args(cfg: &QemuConfig, agent: &Path, module: &Path, extra: &str) -> V
     args.push(format!("--qemu-opts={}", devices.join(" ")).into());
     args.push("--exec".into());
     args.push(agent.into());
-    args
+    Ok(args)
 }
 
-pub fn all_args(cfg: &QemuConfig) -> Vec<OsString> {
+pub fn all_args(cfg: &QemuConfig) -> Result<Vec<OsString>> {
     let mut args = machine_args(cfg.accel, cfg.memory_mb);
-    args.extend(boot_args(&cfg.kernel, &cfg.initrd, &cfg.cmdline));
+    args.extend(boot_args(&cfg.kernel, &cfg.initrd, &kernel_cmdline(&cfg.boot, &cfg.kernel_args)?));
     args.extend(console_args(&cfg.console_log));
     args.extend(control_args(&cfg.control_socket));
     args.extend(wire_args(&cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
-    args
+    Ok(args)
 }
 
 #[cfg(test)]
@@ -201,13 +190,22 @@ mod tests {
         }
     }
 
+    fn boot_config() -> BootConfig {
+        let wire = Wire::default();
+        let mut boot = BootConfig::new(wire.guest_ip, wire.prefix);
+        boot.module = Some("/m/test.ko".into());
+        boot.extension.insert("greeting".into(), "hello".into());
+        boot
+    }
+
     #[test]
     fn vng_gets_our_devices_and_host_paths() {
         let cfg = QemuConfig {
             accel: Accel::Tcg,
             kernel: "/k/bzImage".into(),
             initrd: "/r/unused".into(),
-            cmdline: kernel_cmdline(&Wire::default(), &["u1".into()], "tsc_early_khz=1000"),
+            boot: boot_config(),
+            kernel_args: "tsc_early_khz=1000 panic_on_warn=1".into(),
             memory_mb: 256,
             console_log: "/r/console.log".into(),
             control_socket: "/r/ctl.sock".into(),
@@ -215,13 +213,12 @@ mod tests {
             wire_peer: "/r/p.sock".into(),
             wire: Wire::default(),
         };
-        let a = strings(vng_args(&cfg, Path::new("/a/agent"), Path::new("/m/kulink.ko"), "panic_on_warn=1"));
+        let a = strings(vng_args(&cfg, Path::new("/a/agent")).unwrap());
         assert_eq!(&a[..2], ["--run", "/k/bzImage"]);
         assert!(a.contains(&"--disable-kvm".to_string()), "TCG means no KVM for vng either");
         let append = &a[a.iter().position(|x| x == "--append").unwrap() + 1];
-        assert!(append.contains("kulink.addr=192.0.2.15/24") && append.contains("kulink.subscribers=u1"));
-        assert!(append.contains("kulink.module=/m/kulink.ko") && append.contains("kulink.umh=/run/kulink-notify"));
-        assert!(append.contains("tsc_early_khz=1000") && append.ends_with("panic_on_warn=1"));
+        assert_eq!(BootConfig::parse(append).unwrap(), cfg.boot, "the agent reads back what was meant");
+        assert!(append.ends_with(" tsc_early_khz=1000 panic_on_warn=1"));
         assert!(!append.contains("console="), "vng picks its own console");
         let opts = a.iter().find_map(|x| x.strip_prefix("--qemu-opts=")).unwrap();
         assert!(opts.contains("virtserialport,bus=vser.0,chardev=ctl,name=kulink.ctl"));
@@ -230,13 +227,12 @@ mod tests {
     }
 
     #[test]
-    fn cmdline_tells_the_agent_its_address_and_subscribers() {
-        let c = kernel_cmdline(&Wire::default(), &["u1".into(), "u2".into()], "kulink.extra=1");
+    fn cmdline_has_the_console_then_the_agents_settings_then_the_kernels() {
+        let c = kernel_cmdline(&boot_config(), "slub_debug=FZ").unwrap();
         assert!(c.starts_with("console=ttyS0 "));
         assert!(c.contains(" panic=-1 "));
-        assert!(c.contains(" kulink.addr=192.0.2.15/24"));
-        assert!(c.contains(" kulink.subscribers=u1,u2"));
-        assert!(c.ends_with(" kulink.extra=1"));
-        assert!(!kernel_cmdline(&Wire::default(), &[], "").contains("subscribers"));
+        assert_eq!(BootConfig::parse(&c).unwrap(), boot_config());
+        assert!(c.ends_with(" kulink.greeting=hello slub_debug=FZ"));
+        assert!(!kernel_cmdline(&boot_config(), "").unwrap().ends_with(' '));
     }
 }

@@ -1,6 +1,6 @@
 //! Unmodified Debian distribution kernels: the image package, its headers
-//! (kulink.ko is built against them), and the virtio drivers it ships as
-//! modules, which the agent loads before kulink.ko.
+//! (the module under test is built against them), and the virtio drivers it
+//! ships as modules, which the agent loads first.
 
 use std::collections::BTreeSet;
 use std::fs;

@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use kulink_wire::control::{AgentMsg, Request, PORT_NAME};
+use kulink_protocol::{AgentMsg, Extension, Request, PORT_NAME};
 use tokio::sync::mpsc;
 
 /// `/dev/vportNpM` whose sysfs name is `kulink.ctl`.
@@ -21,19 +21,19 @@ fn find_port() -> Result<PathBuf> {
     anyhow::bail!("no virtio-serial port named {PORT_NAME}")
 }
 
-pub struct Link {
-    pub outbox: mpsc::UnboundedSender<AgentMsg>,
-    pub requests: mpsc::UnboundedReceiver<Result<Request, String>>,
+pub struct Link<X: Extension> {
+    pub outbox: mpsc::UnboundedSender<AgentMsg<X>>,
+    pub requests: mpsc::UnboundedReceiver<Result<Request<X>, String>>,
     /// Finishes once every queued message was written.
     pub writer: std::thread::JoinHandle<()>,
 }
 
 /// Opens the port; a reader and a writer thread bridge it to channels.
-pub fn open() -> Result<Link> {
+pub fn open<X: Extension>() -> Result<Link<X>> {
     let path = find_port()?;
     let port = OpenOptions::new().read(true).write(true).open(&path).with_context(|| format!("open {path:?}"))?;
     let reader = port.try_clone()?;
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<AgentMsg>();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<AgentMsg<X>>();
     let (req_tx, req_rx) = mpsc::unbounded_channel();
 
     let writer = std::thread::spawn(move || {
@@ -56,7 +56,7 @@ pub fn open() -> Result<Link> {
             if line.trim().is_empty() {
                 continue;
             }
-            let req = serde_json::from_str::<Request>(&line).map_err(|e| format!("bad request {line:?}: {e}"));
+            let req = serde_json::from_str::<Request<X>>(&line).map_err(|e| format!("bad request {line:?}: {e}"));
             if req_tx.send(req).is_err() {
                 return;
             }

@@ -5,7 +5,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::sync::Mutex;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use nix::errno::Errno;
 use nix::kmod::ModuleInitFlags;
 use nix::mount::{MntFlags, MsFlags};
@@ -93,69 +93,4 @@ pub fn power_off() -> ! {
     let _ = nix::sys::reboot::reboot(RebootMode::RB_AUTOBOOT);
     // Not PID 1 (a developer running it by hand): just leave.
     std::process::exit(0)
-}
-
-/// Agent settings from the kernel command line (`kulink.<key>=<value>`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Config {
-    pub module: String,
-    /// Where kulinkfs is mounted.
-    pub fsdir: String,
-    /// Where the usermode helper is linked when not at its default path
-    /// (a guest whose root file system is read-only, such as virtme-ng's).
-    pub umh: Option<String>,
-    pub addr: std::net::Ipv4Addr,
-    pub prefix: u8,
-    pub subscribers: Vec<String>,
-}
-
-impl Config {
-    pub fn from_cmdline(cmdline: &str) -> Result<Self> {
-        let get =
-            |key: &str| cmdline.split_whitespace().find_map(|w| w.strip_prefix(key).and_then(|r| r.strip_prefix('=')));
-        let module = get("kulink.module").unwrap_or("/lib/modules/kulink.ko").to_owned();
-        let fsdir = get("kulink.fsdir").unwrap_or("/mnt/kulink").to_owned();
-        let umh = get("kulink.umh").map(str::to_owned);
-        let Some(addr) = get("kulink.addr") else { bail!("kernel command line lacks kulink.addr=A.B.C.D/N") };
-        let (ip, prefix) = addr.split_once('/').context("kulink.addr needs a /prefix")?;
-        let prefix: u8 = prefix.parse().context("kulink.addr prefix")?;
-        if prefix > 32 {
-            bail!("kulink.addr prefix {prefix} is over 32");
-        }
-        let subscribers =
-            get("kulink.subscribers").map(|s| s.split(',').filter(|n| !n.is_empty()).map(str::to_owned).collect());
-        Ok(Self {
-            module,
-            fsdir,
-            umh,
-            addr: ip.parse().with_context(|| format!("kulink.addr {ip}"))?,
-            prefix,
-            subscribers: subscribers.unwrap_or_default(),
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn config_reads_kulink_keys_only() {
-        let c = Config::from_cmdline("console=ttyS0 kulink.addr=192.0.2.15/24 kulink.subscribers=a,b quiet").unwrap();
-        assert_eq!(c.addr, std::net::Ipv4Addr::new(192, 0, 2, 15));
-        assert_eq!(c.prefix, 24);
-        assert_eq!(c.subscribers, vec!["a", "b"]);
-        assert_eq!(c.module, "/lib/modules/kulink.ko");
-        assert_eq!((c.fsdir.as_str(), c.umh.as_deref()), ("/mnt/kulink", None));
-        let c = Config::from_cmdline("kulink.addr=192.0.2.15/24 kulink.fsdir=/run/k kulink.umh=/run/n").unwrap();
-        assert_eq!((c.fsdir.as_str(), c.umh.as_deref()), ("/run/k", Some("/run/n")));
-    }
-
-    #[test]
-    fn config_rejects_bad_addresses() {
-        assert!(Config::from_cmdline("quiet").is_err());
-        assert!(Config::from_cmdline("kulink.addr=192.0.2.15").is_err());
-        assert!(Config::from_cmdline("kulink.addr=192.0.2.15/33").is_err());
-        assert!(Config::from_cmdline("kulink.addr=300.0.2.15/24").is_err());
-    }
 }

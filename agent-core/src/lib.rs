@@ -1,0 +1,159 @@
+//! The guest agent's core, whatever module it tests: PID 1 duties (mounts,
+//! power-off), loading the modules, the network, the control port and its
+//! request loop. A module's suite adds its listeners and commands as one
+//! [`Plugin`].
+//!
+//! The boot recipe, top to bottom, is [`serve`].
+
+pub mod control;
+pub mod loopback;
+pub mod net;
+pub mod system;
+
+use anyhow::{Context, Result};
+use kulink_protocol::{AgentMsg, BootConfig, Command, Extension, Ready, Reply, Request, PRELOAD_LIST};
+use tokio::sync::mpsc;
+
+pub use kulink_protocol as protocol;
+
+/// Where the agent's messages go: to the host, in the order sent.
+pub struct Outbox<X: Extension>(mpsc::UnboundedSender<AgentMsg<X>>);
+
+impl<X: Extension> Clone for Outbox<X> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<X: Extension> Outbox<X> {
+    /// Sends one of the plug-in's own messages.
+    pub fn ext(&self, message: X::Message) {
+        self.send(AgentMsg::Ext { ext: message });
+    }
+
+    /// A problem the agent survived, for the host's log.
+    pub fn warning(&self, message: impl Into<String>) {
+        self.send(AgentMsg::Warning { message: message.into() });
+    }
+
+    fn send(&self, msg: AgentMsg<X>) {
+        // The writer is gone only once the agent is shutting down.
+        let _ = self.0.send(msg);
+    }
+}
+
+/// What the module's suite adds to the agent. Methods run on the agent's
+/// single-threaded runtime, so their futures need not be `Send`.
+#[allow(async_fn_in_trait)]
+pub trait Plugin: Sized {
+    type Ext: Extension;
+
+    /// Runs first, before any thread exists (a signal mask every thread
+    /// should inherit).
+    fn before_threads() -> Result<()> {
+        Ok(())
+    }
+
+    /// Prepares what the module under test needs at load time and returns
+    /// its parameters.
+    fn module_params(boot: &BootConfig) -> Result<String>;
+
+    /// Starts listening, once the module is loaded and the network is up.
+    async fn start(boot: &BootConfig, outbox: Outbox<Self::Ext>) -> Result<Self>;
+
+    /// What the plug-in tells the host in the Ready message.
+    fn ready(&self) -> <Self::Ext as Extension>::Ready;
+
+    async fn handle(&mut self, cmd: <Self::Ext as Extension>::Command) -> Result<<Self::Ext as Extension>::Reply>;
+
+    /// Stops every listener; the messages already queued still go out.
+    fn stop(self);
+}
+
+/// The agent's life as PID 1 (or, for a developer, as a plain process):
+/// serve the host until it asks for power-off, then power off.
+pub fn serve<P: Plugin>() -> ! {
+    let pid1 = std::process::id() == 1;
+    let result = P::before_threads().and_then(|()| {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        rt.block_on(run::<P>(pid1))
+    });
+    if let Err(e) = &result {
+        system::log(&format!("fatal: {e:#}"));
+        eprintln!("kulink-agent: fatal: {e:#}");
+    }
+    if pid1 {
+        system::power_off();
+    }
+    std::process::exit(i32::from(result.is_err()));
+}
+
+async fn run<P: Plugin>(pid1: bool) -> Result<()> {
+    if pid1 {
+        system::mount_basics()?;
+    }
+    let cmdline = std::fs::read_to_string("/proc/cmdline").context("read /proc/cmdline")?;
+    let boot = BootConfig::parse(&cmdline)?;
+    system::load_listed_modules(PRELOAD_LIST)?;
+    if let Some(module) = &boot.module {
+        system::load_module(module, &P::module_params(&boot)?)?;
+    }
+    let links = net::configure(boot.addr, boot.prefix).await?;
+    let mut link = control::open::<P::Ext>()?;
+    let outbox = Outbox(link.outbox.clone());
+    let mut plugin = P::start(&boot, outbox.clone()).await?;
+
+    outbox.send(AgentMsg::Ready(Ready {
+        boot_ms: system::boottime_ms(),
+        kernel: system::kernel_release(),
+        eth0_ifindex: links.eth0,
+        lo_ifindex: links.lo,
+        ext: plugin.ready(),
+    }));
+    system::log("ready");
+
+    while let Some(req) = link.requests.recv().await {
+        let Request { id, cmd } = match req {
+            Ok(req) => req,
+            Err(message) => {
+                outbox.warning(message);
+                continue;
+            }
+        };
+        let shutdown = cmd == Command::Shutdown;
+        let result = handle(&mut plugin, cmd).await;
+        outbox.send(AgentMsg::Reply { id, result: result.map_err(|e| format!("{e:#}")) });
+        if shutdown {
+            break;
+        }
+    }
+    // Stop every producer, then let the writer drain what is queued
+    // before the VM goes away.
+    plugin.stop();
+    drop(outbox);
+    drop(link.outbox);
+    let writer = link.writer;
+    tokio::task::spawn_blocking(move || writer.join()).await.ok();
+    Ok(())
+}
+
+async fn handle<P: Plugin>(plugin: &mut P, cmd: Command<P::Ext>) -> Result<Reply<P::Ext>> {
+    Ok(match cmd {
+        Command::PingLoopback { id, count } => {
+            loopback::ping(id, count)?;
+            Reply::Done
+        }
+        Command::ReadFile { path } => {
+            Reply::Text(std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?)
+        }
+        Command::WriteFile { path, data } => {
+            use std::io::Write;
+            // One write(), as `echo data > path` does.
+            let mut f = std::fs::OpenOptions::new().write(true).open(&path).with_context(|| format!("open {path}"))?;
+            f.write_all(data.as_bytes()).with_context(|| format!("write {path}"))?;
+            Reply::Done
+        }
+        Command::Shutdown => Reply::Done,
+        Command::Ext { ext } => Reply::Ext(plugin.handle(ext).await?),
+    })
+}

@@ -1,0 +1,191 @@
+//! kulink.ko's view of a testbed guest: what to build and boot, and its
+//! agent plug-in's requests and messages as typed calls.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use kulink_testbed::artifacts::{Artifacts, KernelChoice, Recipe};
+use kulink_testbed::paths;
+use kulink_testbed::vm::{BootOptions, Vm};
+use kulink_wire::control::{CheckResult, Command, KulinkKo, Message, Reply, BOOT_SUBSCRIBERS};
+use kulink_wire::probe::{Probe, ProbeReport};
+use kulink_wire::{Channel, Event, Stats};
+use serde::Serialize;
+
+/// A guest whose agent carries kulink.ko's plug-in.
+pub type Guest = Vm<KulinkKo>;
+
+/// Probes wait for namespaces to go away and for blocked calls to return.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// kulink.ko's source and the agent with its plug-in.
+pub fn recipe() -> Recipe {
+    Recipe { module_dir: Some(paths::repo_root().join("module")), agent_package: "kulink-agent".into() }
+}
+
+/// Kernel, kulink.ko and its agent for one kernel choice.
+pub fn prepare(choice: &KernelChoice) -> Result<Artifacts> {
+    Artifacts::prepare(choice, &recipe())
+}
+
+/// Boot options with these unicast subscribers registered before Ready.
+pub fn with_subscribers(mut opts: BootOptions, subscribers: &[String]) -> BootOptions {
+    if !subscribers.is_empty() {
+        opts.extension.insert(BOOT_SUBSCRIBERS.into(), subscribers.join(","));
+    }
+    opts
+}
+
+/// One event as one channel delivered it to the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Received {
+    pub channel: String,
+    pub subscriber: Option<String>,
+    /// `None` for channels read on request.
+    pub latency_ns: Option<u64>,
+    pub event: Event,
+}
+
+/// A notification that names an event only by its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notified {
+    pub channel: String,
+    pub seq: u64,
+    pub received_ns: u64,
+}
+
+/// Where an event came from: a channel, and for unicast the subscriber.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Listener {
+    pub channel: String,
+    pub subscriber: Option<String>,
+}
+
+impl Received {
+    pub fn listener(&self) -> Listener {
+        Listener { channel: self.channel.clone(), subscriber: self.subscriber.clone() }
+    }
+
+    fn of(message: &Message) -> Option<Self> {
+        match message {
+            Message::Event { channel, subscriber, latency_ns, event } => Some(Self {
+                channel: channel.name().into(),
+                subscriber: subscriber.clone(),
+                latency_ns: *latency_ns,
+                event: *event,
+            }),
+            Message::Notify { .. } | Message::Overrun { .. } => None,
+        }
+    }
+}
+
+impl Notified {
+    fn of(message: &Message) -> Option<Self> {
+        match message {
+            Message::Notify { channel, seq, received_ns } => {
+                Some(Self { channel: channel.name().into(), seq: *seq, received_ns: *received_ns })
+            }
+            Message::Event { .. } | Message::Overrun { .. } => None,
+        }
+    }
+}
+
+/// The events among the plug-in's messages, in arrival order.
+pub fn events_in(messages: &[Message]) -> Vec<Received> {
+    messages.iter().filter_map(Received::of).collect()
+}
+
+/// The sequence-number notifications among them, in arrival order.
+pub fn notified_in(messages: &[Message]) -> Vec<Notified> {
+    messages.iter().filter_map(Notified::of).collect()
+}
+
+/// kulink.ko's requests and messages on a guest.
+pub trait KulinkGuest {
+    /// Every event recorded and not yet taken, in arrival order.
+    fn events(&self) -> Vec<Received>;
+    /// Removes and returns every event recorded so far.
+    fn take_events(&mut self) -> Vec<Received>;
+    /// Removes and returns every sequence-number notification so far.
+    fn take_notified(&mut self) -> Vec<Notified>;
+    /// (listener, total) for each overrun the agent reported.
+    fn overruns(&self) -> Vec<(Listener, u64)>;
+    /// Records messages until `done` holds for the events among them, or
+    /// the timeout passes; says whether it held.
+    fn collect_events_until(&mut self, timeout: Duration, done: impl FnMut(&[Received]) -> bool) -> Result<bool>;
+    /// A request to the plug-in that answers only "done".
+    fn act(&mut self, cmd: Command) -> Result<()>;
+    /// GET_STATS over generic netlink.
+    fn stats(&mut self) -> Result<Stats>;
+    /// Reads a pulled channel (procfs, kulinkfs) and returns its events.
+    fn collect(&mut self, channel: Channel) -> Result<Vec<Received>>;
+    /// Runs a channel's checks in the guest.
+    fn check(&mut self, channel: Channel) -> Result<CheckResult>;
+    /// Runs a probe in a child process of the agent and returns its report.
+    fn probe(&mut self, probe: Probe) -> Result<ProbeReport>;
+}
+
+impl KulinkGuest for Guest {
+    fn events(&self) -> Vec<Received> {
+        events_in(self.messages())
+    }
+
+    fn take_events(&mut self) -> Vec<Received> {
+        let taken = self.take_messages(|m| matches!(m, Message::Event { .. }));
+        events_in(&taken)
+    }
+
+    fn take_notified(&mut self) -> Vec<Notified> {
+        let taken = self.take_messages(|m| matches!(m, Message::Notify { .. }));
+        notified_in(&taken)
+    }
+
+    fn overruns(&self) -> Vec<(Listener, u64)> {
+        let overrun = |m: &Message| match m {
+            Message::Overrun { channel, subscriber, total } => {
+                Some((Listener { channel: channel.name().into(), subscriber: subscriber.clone() }, *total))
+            }
+            Message::Event { .. } | Message::Notify { .. } => None,
+        };
+        self.messages().iter().filter_map(overrun).collect()
+    }
+
+    fn collect_events_until(&mut self, timeout: Duration, mut done: impl FnMut(&[Received]) -> bool) -> Result<bool> {
+        self.collect_until(timeout, |messages| done(&events_in(messages)))
+    }
+
+    fn act(&mut self, cmd: Command) -> Result<()> {
+        match self.ext(cmd.clone())? {
+            Reply::Done => Ok(()),
+            other => bail!("{cmd:?} answered {other:?}"),
+        }
+    }
+
+    fn stats(&mut self) -> Result<Stats> {
+        match self.ext(Command::Stats)? {
+            Reply::Stats(s) => Ok(s),
+            other => bail!("GET_STATS answered {other:?}"),
+        }
+    }
+
+    fn collect(&mut self, channel: Channel) -> Result<Vec<Received>> {
+        match self.ext(Command::Collect { channel })? {
+            Reply::Collected { .. } => Ok(self.take_events()),
+            other => bail!("collect {channel} answered {other:?}"),
+        }
+    }
+
+    fn check(&mut self, channel: Channel) -> Result<CheckResult> {
+        match self.ext(Command::Check { channel })? {
+            Reply::Check(result) => Ok(result),
+            other => bail!("check {channel} answered {other:?}"),
+        }
+    }
+
+    fn probe(&mut self, probe: Probe) -> Result<ProbeReport> {
+        match self.ext_within(Command::Probe { probe }, PROBE_TIMEOUT)? {
+            Reply::Probe(report) => Ok(*report),
+            other => bail!("probe {probe:?} answered {other:?}"),
+        }
+    }
+}

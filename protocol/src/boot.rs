@@ -1,0 +1,124 @@
+//! The boot contract: what the host tells the agent on the kernel command
+//! line, as `kulink.<key>=<value>` words. The host renders a [`BootConfig`],
+//! the agent parses it back; a test checks that one undoes the other.
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
+/// Where the image keeps the modules loaded before the one under test (a
+/// distribution kernel's drivers): one guest path a line, in order.
+pub const PRELOAD_LIST: &str = "/lib/modules/preload.list";
+
+const PREFIX: &str = "kulink.";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootConfig {
+    /// The guest's address on the wire and its prefix length.
+    pub addr: Ipv4Addr,
+    pub prefix: u8,
+    /// Guest path of the module under test, loaded after the preload list.
+    pub module: Option<String>,
+    /// Settings of the suite's extension, each `kulink.<key>=<value>`.
+    pub extension: BTreeMap<String, String>,
+}
+
+/// A command line the agent cannot start from, or settings that cannot be
+/// written as one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootError(pub String);
+
+impl std::fmt::Display for BootError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BootError {}
+
+impl BootConfig {
+    pub fn new(addr: Ipv4Addr, prefix: u8) -> Self {
+        Self { addr, prefix, module: None, extension: BTreeMap::new() }
+    }
+
+    /// The `kulink.*` words, space-separated. Values are single words: the
+    /// kernel splits its command line at spaces.
+    pub fn render(&self) -> Result<String, BootError> {
+        let mut words = vec![format!("{PREFIX}addr={}/{}", self.addr, self.prefix)];
+        if let Some(module) = &self.module {
+            words.push(format!("{PREFIX}module={module}"));
+        }
+        for (key, value) in &self.extension {
+            if matches!(key.as_str(), "addr" | "module") || key.is_empty() || key.contains(['=', ' ']) {
+                return Err(BootError(format!("`{key}` cannot be an extension's boot key")));
+            }
+            words.push(format!("{PREFIX}{key}={value}"));
+        }
+        match words.iter().find(|w| w.contains(char::is_whitespace) || w.contains('"')) {
+            Some(word) => Err(BootError(format!("`{word}` is not one word of a kernel command line"))),
+            None => Ok(words.join(" ")),
+        }
+    }
+
+    /// Reads the `kulink.*` words of a command line; everything else is the
+    /// kernel's.
+    pub fn parse(cmdline: &str) -> Result<Self, BootError> {
+        let mut keys: BTreeMap<String, String> = cmdline
+            .split_whitespace()
+            .filter_map(|w| w.strip_prefix(PREFIX)?.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        let addr =
+            keys.remove("addr").ok_or_else(|| BootError("the command line lacks kulink.addr=A.B.C.D/N".into()))?;
+        let (ip, prefix) =
+            addr.split_once('/').ok_or_else(|| BootError(format!("kulink.addr={addr} needs a /prefix")))?;
+        let prefix: u8 =
+            prefix.parse().map_err(|_| BootError(format!("kulink.addr prefix `{prefix}` is not a number")))?;
+        if prefix > 32 {
+            return Err(BootError(format!("kulink.addr prefix {prefix} is over 32")));
+        }
+        let addr = ip.parse().map_err(|_| BootError(format!("kulink.addr `{ip}` is not an IPv4 address")))?;
+        let module = keys.remove("module");
+        Ok(Self { addr, prefix, module, extension: keys })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BootConfig {
+        let mut c = BootConfig::new(Ipv4Addr::new(192, 0, 2, 15), 24);
+        c.module = Some("/lib/modules/m.ko".into());
+        c.extension.insert("greeting".into(), "hi,there".into());
+        c
+    }
+
+    #[test]
+    fn parsing_undoes_rendering_among_other_words() {
+        let c = sample();
+        let words = c.render().unwrap();
+        assert_eq!(words, "kulink.addr=192.0.2.15/24 kulink.module=/lib/modules/m.ko kulink.greeting=hi,there");
+        assert_eq!(BootConfig::parse(&format!("console=ttyS0 {words} quiet")).unwrap(), c);
+        let bare = BootConfig::new(Ipv4Addr::new(10, 0, 0, 1), 8);
+        assert_eq!(BootConfig::parse(&bare.render().unwrap()).unwrap(), bare);
+    }
+
+    #[test]
+    fn bad_addresses_are_named() {
+        let err = |line: &str| BootConfig::parse(line).unwrap_err().0;
+        assert!(err("quiet").contains("lacks kulink.addr"));
+        assert!(err("kulink.addr=192.0.2.15").contains("needs a /prefix"));
+        assert!(err("kulink.addr=192.0.2.15/33").contains("over 32"));
+        assert!(err("kulink.addr=300.0.2.15/24").contains("not an IPv4 address"));
+    }
+
+    #[test]
+    fn values_that_are_not_one_word_are_refused() {
+        let mut c = sample();
+        c.extension.insert("name".into(), "two words".into());
+        assert!(c.render().unwrap_err().0.contains("two words"));
+        let mut c = sample();
+        c.extension.insert("addr".into(), "1.2.3.4/5".into());
+        assert!(c.render().is_err(), "an extension cannot shadow a core key");
+    }
+}

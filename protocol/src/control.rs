@@ -1,0 +1,170 @@
+//! The host <-> agent protocol: one JSON object per line over virtio-serial.
+//! The core commands work for any module; a suite's own commands, replies,
+//! events and ready-time facts ride in the `ext` variants, typed by its
+//! [`Extension`].
+
+use std::fmt::Debug;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+/// Name of the virtio-serial port that carries this protocol.
+pub const PORT_NAME: &str = "kulink.ctl";
+
+/// The bounds every part of the protocol has.
+pub trait Part: Debug + Clone + PartialEq + Serialize + DeserializeOwned + Send + 'static {}
+impl<T: Debug + Clone + PartialEq + Serialize + DeserializeOwned + Send + 'static> Part for T {}
+
+/// What one module's suite adds to the protocol.
+pub trait Extension: Debug + Clone + PartialEq + Send + 'static {
+    /// Requests only this suite's agent plug-in understands.
+    type Command: Part;
+    /// Their answers.
+    type Reply: Part;
+    /// What the plug-in sends unasked (events, notifications).
+    type Message: Part;
+    /// What the plug-in reports once it is ready.
+    type Ready: Part;
+}
+
+/// No extension: the core protocol alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoExtension {}
+
+impl Extension for NoExtension {
+    type Command = Nothing;
+    type Reply = Nothing;
+    type Message = Nothing;
+    type Ready = ();
+}
+
+/// A value that never exists: the commands, replies and messages of
+/// [`NoExtension`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Nothing {}
+
+/// Agent -> host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "msg", rename_all = "snake_case", bound = "")]
+pub enum AgentMsg<X: Extension> {
+    /// Sent once, when the agent and its plug-in are listening.
+    Ready(Ready<X>),
+    Reply {
+        id: u64,
+        result: Result<Reply<X>, String>,
+    },
+    /// A problem the agent survived, for the host's log.
+    Warning {
+        message: String,
+    },
+    /// The plug-in's own message.
+    Ext {
+        ext: X::Message,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Ready<X: Extension> {
+    /// Guest CLOCK_BOOTTIME when the agent became ready.
+    pub boot_ms: u64,
+    pub kernel: String,
+    pub eth0_ifindex: u32,
+    pub lo_ifindex: u32,
+    pub ext: X::Ready,
+}
+
+/// Host -> agent: a numbered request answered by one `AgentMsg::Reply`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Request<X: Extension> {
+    pub id: u64,
+    pub cmd: Command<X>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "cmd", rename_all = "snake_case", bound = "")]
+pub enum Command<X: Extension> {
+    /// Send `count` ICMP echo requests to 127.0.0.1 with this id (seq 1..=count).
+    PingLoopback {
+        id: u16,
+        count: u16,
+    },
+    ReadFile {
+        path: String,
+    },
+    /// One write() of `data`, as `echo data > path` does.
+    WriteFile {
+        path: String,
+        data: String,
+    },
+    /// Power the guest off.
+    Shutdown,
+    /// A request for the plug-in.
+    Ext {
+        ext: X::Command,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", bound = "")]
+pub enum Reply<X: Extension> {
+    Done,
+    Text(String),
+    Ext(X::Reply),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct Toy;
+
+    #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+    #[serde(tag = "cmd", rename_all = "snake_case")]
+    enum ToyCommand {
+        Count { of: String },
+    }
+
+    impl Extension for Toy {
+        type Command = ToyCommand;
+        type Reply = u64;
+        type Message = String;
+        type Ready = Vec<String>;
+    }
+
+    fn round_trip<T: Part>(value: T) -> String {
+        let line = serde_json::to_string(&value).unwrap();
+        assert!(!line.contains('\n'));
+        assert_eq!(serde_json::from_str::<T>(&line).unwrap(), value);
+        line
+    }
+
+    #[test]
+    fn core_and_extension_messages_are_single_json_lines_that_round_trip() {
+        let ready = AgentMsg::<Toy>::Ready(Ready {
+            boot_ms: 5,
+            kernel: "6.1".into(),
+            eth0_ifindex: 2,
+            lo_ifindex: 1,
+            ext: vec!["a".into()],
+        });
+        round_trip(ready);
+        round_trip(AgentMsg::<Toy>::Reply { id: 9, result: Ok(Reply::Ext(4)) });
+        round_trip(AgentMsg::<Toy>::Reply { id: 10, result: Err("no such file".into()) });
+        let line = round_trip(AgentMsg::<Toy>::Ext { ext: "hello".into() });
+        assert_eq!(line, r#"{"msg":"ext","ext":"hello"}"#);
+
+        let req = Request::<Toy> { id: 1, cmd: Command::Ext { ext: ToyCommand::Count { of: "x".into() } } };
+        assert_eq!(round_trip(req), r#"{"id":1,"cmd":{"cmd":"ext","ext":{"cmd":"count","of":"x"}}}"#);
+        let req = Request::<NoExtension> { id: 2, cmd: Command::ReadFile { path: "/proc/version".into() } };
+        assert_eq!(round_trip(req), r#"{"id":2,"cmd":{"cmd":"read_file","path":"/proc/version"}}"#);
+    }
+
+    #[test]
+    fn a_core_agent_refuses_extension_lines_as_bad_json() {
+        let line = r#"{"id":1,"cmd":{"cmd":"ext","ext":{"cmd":"count","of":"x"}}}"#;
+        assert!(serde_json::from_str::<Request<NoExtension>>(line).is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! What the testbed's host and its guest agent agree on, whatever module
+//! they test: the boot contract on the kernel command line and the control
+//! protocol on a virtio-serial port. A module's suite adds its own
+//! commands, replies and messages through an [`Extension`].
+
+pub mod boot;
+pub mod control;
+
+pub use boot::{BootConfig, BootError, PRELOAD_LIST};
+pub use control::{AgentMsg, Command, Extension, NoExtension, Ready, Reply, Request, PORT_NAME};

@@ -1,0 +1,67 @@
+//! The testbed core: provision kernels, build a module and the guest agent
+//! against them, boot QEMU or virtme-ng, talk to the agent over its control
+//! port, drive the rootless wire, and scan the console for splats. It knows
+//! no module's channels: a suite brings those as a protocol
+//! [`Extension`](kulink_protocol::Extension) and judges what came back.
+//!
+//! Building blocks, from the bottom: [`kernels`] and [`artifacts`] provide a
+//! kernel, the module and the agent; [`vm`] boots them and offers the
+//! agent's requests; [`frames`] and [`peer`] carry traffic on the wire;
+//! [`splat`] reads the kernel log.
+
+pub mod accel;
+pub mod agent_link;
+pub mod apt;
+pub mod artifacts;
+pub mod cache;
+pub mod catalog;
+pub mod cpio;
+pub mod frames;
+pub mod initramfs;
+pub mod kconfig;
+pub mod kernels;
+pub mod paths;
+pub mod peer;
+pub mod process_tree;
+pub mod progress;
+pub mod qemu;
+pub mod splat;
+pub mod tools;
+pub mod vm;
+
+pub use kulink_protocol as protocol;
+
+/// Exit code for a failed assertion (the guest ran, something was wrong).
+pub const EXIT_FAILED: i32 = 1;
+/// Exit code for a usage or configuration mistake (a bad flag value, an
+/// unknown kernel id, a bad kernels.toml): nothing was fetched or built.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code for an infrastructure problem (no kernel, no QEMU, no boot).
+pub const EXIT_INFRA: i32 = 3;
+
+/// A mistake in what the user asked for or configured (exit code 2), as
+/// opposed to a host or guest that failed to do what was asked (3).
+#[derive(Debug)]
+pub struct UsageError(String);
+
+/// A [`UsageError`] with this message, as an `anyhow::Error`.
+pub fn usage_error(message: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(UsageError(message.into()))
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// The exit code an error ends the CLI with.
+pub fn exit_code(error: &anyhow::Error) -> i32 {
+    if error.chain().any(|e| e.is::<UsageError>()) {
+        EXIT_USAGE
+    } else {
+        EXIT_INFRA
+    }
+}
