@@ -1,18 +1,26 @@
-//! The main job: boot a kernel, inject the standard plan, check every channel.
+//! The main job: boot a kernel, inject the standard plan, check every
+//! channel. Running records the run; judging reads only the record.
 
+use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
+use kulink_testbed::splat;
+use kulink_testbed::transcript::Line;
 use kulink_wire::channel::Kind;
-use kulink_wire::Channel;
+use kulink_wire::control::{
+    AgentMsg, CheckResult, Command, CoreCommand, CoreReady, CoreReply, KulinkKo, Message, Reply,
+};
+use kulink_wire::{Channel, Stats};
 
 use kulink_testbed::accel::AccelChoice;
 use kulink_testbed::artifacts::KernelChoice;
 use kulink_testbed::usage_error;
 use kulink_testbed::vm::{Backend, BootOptions};
 
-use crate::guest::{self, Guest, KulinkGuest, Received};
+use crate::guest::{self, Guest, KulinkGuest, Notified, Received};
 use crate::plan::Plan;
+use crate::record::{self, HostRecord, RunRecord, RECORD_VERSION};
 use crate::report::{ChannelReport, Check, CheckChannel, EchoReplies, RunReport};
 use crate::session::{self, listener};
 use crate::verify::{self, Order};
@@ -46,8 +54,8 @@ impl JobOptions {
 }
 
 /// Infrastructure problems are errors; a failed assertion is a report with
-/// `passed: false`.
-pub fn run(opts: &JobOptions) -> Result<RunReport> {
+/// `passed: false`. The run is recorded in `out` and judged from there.
+pub fn run(opts: &JobOptions, out: &Path) -> Result<RunReport> {
     opts.check()?;
     let art = guest::prepare(&opts.kernel)?;
     let boot = BootOptions { backend: opts.backend, accel: opts.accel, ..Default::default() };
@@ -55,29 +63,106 @@ pub fn run(opts: &JobOptions) -> Result<RunReport> {
     let plan = Plan::standard(vm.wire(), opts.echoes);
     let mut push = session::push_listeners();
     push.push(session::unicast(SUBSCRIBER));
-    let collected = session::inject(&mut vm, &plan, &push, true)?;
+    session::inject(&mut vm, &plan, &push, true)?;
     let replies = plan.echo_replies();
     let seen = vm.peer().wait_for(&replies, Duration::from_secs(10));
-
-    let mut events = collected.events;
-    let multicast = verify::of_listener(&events, &session::multicast());
-    let rt = verify::resolve_notified(&collected.notified, &multicast);
-    events.extend(rt);
+    // What is read on request and what is checked: the verdict reads the
+    // answers from the transcript.
     let of_kind = |kind| Channel::ALL.iter().copied().filter(move |c| c.kind() == kind);
     for pulled in of_kind(Kind::Pulled) {
-        events.extend(vm.collect(pulled)?);
+        vm.collect(pulled)?;
     }
-    let checks_in_guest: Vec<(Channel, _)> =
-        of_kind(Kind::Check).map(|c| Ok((c, vm.check(c)?))).collect::<Result<_>>()?;
-    let stats = vm.stats()?;
+    for checked in of_kind(Kind::Check) {
+        vm.check(checked)?;
+    }
+    vm.stats()?;
+    vm.power_off()?;
 
-    let expected = plan.expected();
-    let eth0 = vm.ready().eth0_ifindex;
+    let host = HostRecord {
+        record_version: RECORD_VERSION,
+        kernel: art.kernel.id.clone(),
+        accel: vm.accel().name().to_owned(),
+        wall_boot_ms: vm.wall_boot().as_millis() as u64,
+        subscriber: SUBSCRIBER.into(),
+        expected: plan.expected(),
+        frames_sent: plan.injections.len(),
+        truncated_icmp_sent: plan.count("truncated icmp"),
+        echo_replies_expected: replies.len(),
+        echo_replies_received: replies.iter().filter(|r| seen.contains(r)).count(),
+    };
+    RunRecord::save(out, &host, vm.dir())?;
+    let report = judge(&RunRecord::load(out)?)?;
+    record::save_report(out, &report)?;
+    if !report.passed {
+        vm.keep_evidence();
+    }
+    Ok(report)
+}
+
+/// What the agent said in a run, gathered from its transcript.
+#[derive(Default)]
+struct Heard {
+    ready: Option<CoreReady>,
+    events: Vec<Received>,
+    notified: Vec<Notified>,
+    checks: Vec<(Channel, CheckResult)>,
+    stats: Option<Stats>,
+    overruns: usize,
+    warnings: Vec<String>,
+}
+
+impl Heard {
+    fn from(transcript: &[Line<KulinkKo>]) -> Self {
+        let mut heard = Self::default();
+        let mut asked = std::collections::BTreeMap::new();
+        for line in transcript {
+            match line {
+                Line::Host(request) => {
+                    asked.insert(request.id, request.cmd.clone());
+                }
+                Line::Agent(AgentMsg::Ready(ready)) => heard.ready = Some(ready.clone()),
+                Line::Agent(AgentMsg::Ext { ext }) => match ext {
+                    Message::Event { .. } => heard.events.extend(guest::events_in(std::slice::from_ref(ext))),
+                    Message::Notify { .. } => heard.notified.extend(guest::notified_in(std::slice::from_ref(ext))),
+                    Message::Overrun { .. } => heard.overruns += 1,
+                },
+                Line::Agent(AgentMsg::Reply { id, result }) => match (asked.get(id), result) {
+                    (_, Ok(CoreReply::Ext(Reply::Stats(stats)))) => heard.stats = Some(*stats),
+                    (
+                        Some(CoreCommand::Ext { ext: Command::Check { channel } }),
+                        Ok(CoreReply::Ext(Reply::Check(r))),
+                    ) => heard.checks.push((*channel, r.clone())),
+                    (_, Ok(_)) => {}
+                    (_, Err(e)) => heard.warnings.push(format!("request {id} was refused: {e}")),
+                },
+                Line::Agent(AgentMsg::Warning { message }) => heard.warnings.push(message.clone()),
+                Line::AgentText(text) => heard.warnings.push(format!("not a message: {text}")),
+                Line::HostWarning(warning) => heard.warnings.push(warning.clone()),
+            }
+        }
+        heard
+    }
+}
+
+/// The main job's verdict on a recorded run: every channel, the counters,
+/// the wire and the kernel log.
+pub fn judge(record: &RunRecord) -> Result<RunReport> {
+    let host = &record.host;
+    let heard = Heard::from(&record.transcript);
+    let Some(ready) = heard.ready else { bail!("the transcript has no Ready: the guest never came up") };
+    let Some(stats) = heard.stats else { bail!("the transcript has no GET_STATS answer: the run ended early") };
+    let mut events = heard.events;
+    let multicast = verify::of_listener(&events, &session::multicast());
+    let rt = verify::resolve_notified(&heard.notified, &multicast);
+    events.extend(rt);
+
+    let expected = &host.expected;
+    let eth0 = ready.eth0_ifindex;
     let channels = Channel::ALL
         .iter()
-        .map(|&channel| match checks_in_guest.iter().find(|(c, _)| *c == channel) {
+        .map(|&channel| match heard.checks.iter().find(|(c, _)| *c == channel) {
             Some((_, result)) => ChannelReport::Check(CheckChannel::new(channel.name(), result.clone())),
-            None => ChannelReport::Events(event_channel(channel, &expected, &events, eth0)),
+            None => ChannelReport::Events(event_channel(channel, expected, &events, eth0, &host.subscriber)),
         })
         .collect();
     let n = expected.len() as u64;
@@ -90,40 +175,30 @@ pub fn run(opts: &JobOptions) -> Result<RunReport> {
         Check::equal("stats: ring records", stats.ring_written, n),
         Check::equal("stats: real-time signals", stats.sigrt_sent, n),
         Check::equal("stats: failures and drops", lost(&stats), 0),
-        Check::equal("stats: truncated ICMP counted", stats.icmp_truncated, plan.count("truncated icmp") as u64),
+        Check::equal("stats: truncated ICMP counted", stats.icmp_truncated, host.truncated_icmp_sent as u64),
         Check::equal("stats: subscribers", stats.subscribers, 1),
     ];
-    let (kernel, release, accel) = (art.kernel.id.clone(), vm.ready().kernel.clone(), vm.accel().name().to_owned());
-    let (boot_ms, wall_boot_ms) = (vm.ready().boot_ms, vm.wall_boot().as_millis() as u64);
-    let (overruns, warnings) = (vm.overruns().len(), vm.warnings().to_vec());
-    let finished = vm.power_off()?;
-    let report = RunReport {
+    let splats = splat::scan(&record.console);
+    Ok(RunReport {
         schema_version: crate::report::SCHEMA_VERSION,
-        kernel,
-        kernel_release: release,
-        accel,
-        boot_ms,
-        wall_boot_ms,
+        kernel: host.kernel.clone(),
+        kernel_release: ready.kernel,
+        accel: host.accel.clone(),
+        boot_ms: ready.boot_ms,
+        wall_boot_ms: host.wall_boot_ms,
         injected: expected.len(),
-        frames_sent: plan.injections.len(),
+        frames_sent: host.frames_sent,
         channels,
-        echo_replies: EchoReplies {
-            expected: replies.len(),
-            received: replies.iter().filter(|r| seen.contains(r)).count(),
-        },
+        echo_replies: EchoReplies { expected: host.echo_replies_expected, received: host.echo_replies_received },
         stats,
         checks,
-        overruns,
-        warnings,
-        kernel_log_clean: finished.splats.is_empty(),
-        splats: finished.splats,
+        overruns: heard.overruns,
+        warnings: heard.warnings,
+        kernel_log_clean: splats.is_empty(),
+        splats,
         passed: false,
     }
-    .finish();
-    if !report.passed {
-        vm.keep_evidence();
-    }
-    Ok(report)
+    .finish())
 }
 
 fn event_channel(
@@ -131,8 +206,9 @@ fn event_channel(
     expected: &[crate::plan::Expected],
     events: &[Received],
     ifindex: u32,
+    subscriber: &str,
 ) -> verify::ChannelResult {
-    let l = if channel == Channel::NetlinkUnicast { session::unicast(SUBSCRIBER) } else { listener(channel) };
+    let l = if channel == Channel::NetlinkUnicast { session::unicast(subscriber) } else { listener(channel) };
     let order = if channel.keeps_order() { Order::Kept } else { Order::Free };
     verify::check_ordered(&l, expected, events, ifindex, order)
 }

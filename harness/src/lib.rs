@@ -9,6 +9,7 @@
 pub mod guest;
 pub mod job;
 pub mod plan;
+pub mod record;
 pub mod report;
 pub mod session;
 pub mod verify;

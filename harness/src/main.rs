@@ -8,6 +8,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use kulink::job::{self, JobOptions};
 use kulink::plan::Plan;
+use kulink::record::{self, RunRecord};
 use kulink::report::RunError;
 use kulink::testbed::accel::AccelChoice;
 use kulink::testbed::artifacts::KernelChoice;
@@ -71,6 +72,18 @@ enum Cmd {
         /// Echo requests to inject (other frames come on top).
         #[arg(long, default_value_t = 32, value_parser = echoes_in_range())]
         echoes: u16,
+        /// Record the run in this directory (with `--kernel all`, one
+        /// directory per kernel inside it); by default under the cache.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Judge a recorded run again and print its verdict as `run` did.
+    Report {
+        /// A run directory (`kulink run --out DIR`, or the one `run` named).
+        dir: PathBuf,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// The kernels kulink knows.
     Kernels {
@@ -136,12 +149,19 @@ fn main() -> ExitCode {
 /// Runs each job. With `all`, one kernel's infrastructure failure is
 /// reported and the others still run; `--json` then prints an array with an
 /// error object in that kernel's place.
-fn run_jobs(jobs: &[JobOptions], all: bool, json: bool) -> Result<ExitCode> {
+fn run_jobs(jobs: &[JobOptions], all: bool, json: bool, dir: Option<PathBuf>) -> Result<ExitCode> {
     let mut out = Vec::new();
     let mut code = ExitCode::SUCCESS;
     for opts in jobs {
-        match job::run(opts) {
+        let label = opts.kernel.label();
+        let run_dir = match &dir {
+            Some(dir) if all => dir.join(&label),
+            Some(dir) => dir.clone(),
+            None => record::default_dir(&label),
+        };
+        match job::run(opts, &run_dir) {
             Ok(report) => {
+                progress::note(format!("run recorded in {} (`kulink report DIR` judges it again)", run_dir.display()));
                 if !json {
                     print!("{}", report.table());
                     println!();
@@ -175,7 +195,17 @@ fn run_jobs(jobs: &[JobOptions], all: bool, json: bool) -> Result<ExitCode> {
 fn real_main(cli: Cli) -> Result<ExitCode> {
     paths::checked_cache_dir()?;
     match cli.command {
-        Cmd::Run { kernel, kdir, kernel_src, json, accel, backend, echoes } => {
+        Cmd::Report { dir, json } => {
+            let report = job::judge(&RunRecord::load(&dir)?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.table());
+                println!();
+            }
+            Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
+        }
+        Cmd::Run { kernel, kdir, kernel_src, json, accel, backend, echoes, out } => {
             let all = kernel.as_deref() == Some("all");
             let choices: Vec<KernelChoice> = match kernel.as_deref() {
                 Some("all") => kernels::list()?.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect(),
@@ -189,7 +219,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let jobs: Vec<JobOptions> =
                 choices.into_iter().map(|kernel| JobOptions { kernel, backend, accel, echoes }).collect();
             jobs.iter().try_for_each(JobOptions::check)?;
-            run_jobs(&jobs, all, json)
+            run_jobs(&jobs, all, json, out)
         }
         Cmd::Kernels { command: KernelsCmd::List { json, ids } } => {
             if ids {

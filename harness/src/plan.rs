@@ -7,7 +7,7 @@ use pnet_packet::ethernet::{EtherTypes, EthernetPacket};
 use pnet_packet::ip::IpNextHeaderProtocols;
 use pnet_packet::ipv4::Ipv4Packet;
 use pnet_packet::Packet;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use kulink_wire::uapi;
 
@@ -15,7 +15,7 @@ use kulink_testbed::frames::{self, Wire};
 use kulink_testbed::peer::GuestIcmp;
 
 /// The fields of an event the harness can predict from the frame it sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Expected {
     pub src: Ipv4Addr,
     pub dst: Ipv4Addr,

@@ -39,7 +39,9 @@ fn vng_backend_passes_the_main_job() {
         accel: AccelChoice::Auto,
         echoes: 16,
     };
-    let report = job::run(&opts).unwrap();
+    let dir = common::scratch_dir("vng-job");
+    let report = job::run(&opts, &dir).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
     assert!(report.passed, "{}", report.table());
     assert_eq!(report.channels.len(), 13);
     for channel in &report.channels {

@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use kulink_protocol::{AgentMsg, Command, Extension, Ready, Reply, Request};
 
+use crate::transcript::{self, Line};
+
 /// The agent answered a request with an error: the guest is fine, the
 /// request was refused (which a test may want).
 #[derive(Debug)]
@@ -21,21 +23,9 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
-/// Every line to and from the agent, in order: `>` host to agent, `<` back.
-#[derive(Clone)]
-struct Transcript(std::sync::Arc<std::sync::Mutex<std::fs::File>>);
-
-impl Transcript {
-    fn note(&self, direction: char, line: &str) {
-        let mut file = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        // Evidence only: a failed write must not fail the run.
-        let _ = writeln!(file, "{direction} {line}");
-    }
-}
-
 pub struct AgentLink<X: Extension> {
     writer: UnixStream,
-    transcript: Transcript,
+    transcript: transcript::Writer<X>,
     rx: Receiver<Result<AgentMsg<X>, String>>,
     next_id: u64,
     /// The plug-in's messages so far, in arrival order.
@@ -47,17 +37,18 @@ impl<X: Extension> AgentLink<X> {
     /// A link over `stream` that keeps its transcript in `transcript`.
     pub fn new(stream: UnixStream, transcript: &std::path::Path) -> Result<Self> {
         let reader = stream.try_clone()?;
-        let file = std::fs::File::create(transcript).with_context(|| format!("create {}", transcript.display()))?;
-        let transcript = Transcript(std::sync::Arc::new(std::sync::Mutex::new(file)));
+        let transcript = transcript::Writer::create(transcript)?;
         let (tx, rx) = mpsc::channel();
         let incoming = transcript.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(reader).lines() {
                 let Ok(line) = line else { return };
-                incoming.note('<', &line);
-                let msg =
-                    serde_json::from_str::<AgentMsg<X>>(&line).map_err(|e| format!("bad agent line {line:?}: {e}"));
-                if tx.send(msg).is_err() {
+                let msg = serde_json::from_str::<AgentMsg<X>>(&line);
+                incoming.note(&match &msg {
+                    Ok(msg) => Line::Agent(msg.clone()),
+                    Err(_) => Line::AgentText(line.clone()),
+                });
+                if tx.send(msg.map_err(|e| format!("bad agent line {line:?}: {e}"))).is_err() {
                     return;
                 }
             }
@@ -89,7 +80,7 @@ impl<X: Extension> AgentLink<X> {
         loop {
             match self.next_other(deadline)? {
                 Some(AgentMsg::Ready(r)) => return Ok(Some(r)),
-                Some(other) => self.warnings.push(format!("unexpected before ready: {other:?}")),
+                Some(other) => self.warn(format!("unexpected before ready: {other:?}")),
                 None => return Ok(None),
             }
         }
@@ -108,7 +99,7 @@ impl<X: Extension> AgentLink<X> {
                 return Ok(false);
             }
             if let Some(other) = self.next_other((Instant::now() + poll).min(deadline))? {
-                self.warnings.push(format!("unexpected message: {other:?}"));
+                self.warn(format!("unexpected message: {other:?}"));
             }
         }
     }
@@ -117,8 +108,9 @@ impl<X: Extension> AgentLink<X> {
     pub fn request(&mut self, cmd: Command<X>, timeout: Duration) -> Result<Reply<X>> {
         let id = self.next_id;
         self.next_id += 1;
-        let line = serde_json::to_string(&Request { id, cmd: cmd.clone() })?;
-        self.transcript.note('>', &line);
+        let request = Request { id, cmd: cmd.clone() };
+        let line = serde_json::to_string(&request)?;
+        self.transcript.note(&Line::Host(request));
         writeln!(self.writer, "{line}").context("write to the control port")?;
         let deadline = Instant::now() + timeout;
         loop {
@@ -126,7 +118,7 @@ impl<X: Extension> AgentLink<X> {
                 Some(AgentMsg::Reply { id: got, result }) if got == id => {
                     return result.map_err(|e| anyhow::Error::new(Refused(format!("agent: {cmd:?} failed: {e}"))));
                 }
-                Some(other) => self.warnings.push(format!("unexpected message: {other:?}")),
+                Some(other) => self.warn(format!("unexpected message: {other:?}")),
                 None => bail!("the agent did not answer {cmd:?} within {timeout:?}"),
             }
         }
@@ -148,5 +140,11 @@ impl<X: Extension> AgentLink<X> {
     /// Problems the agent survived, and messages nobody asked for.
     pub fn warnings(&self) -> &[String] {
         &self.warnings
+    }
+
+    /// A message nobody asked for: a warning, and a line of the transcript.
+    fn warn(&mut self, warning: String) {
+        self.transcript.note(&Line::HostWarning(warning.clone()));
+        self.warnings.push(warning);
     }
 }

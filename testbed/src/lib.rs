@@ -27,6 +27,7 @@ pub mod progress;
 pub mod qemu;
 pub mod splat;
 pub mod tools;
+pub mod transcript;
 pub mod vm;
 
 pub use kulink_protocol as protocol;

@@ -26,8 +26,9 @@ const KVM_WATCHDOG: Duration = Duration::from_secs(10);
 const TCG_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// Files a guest's directory keeps: what evidence a failed run leaves.
-const CONSOLE: &str = "console.log";
-const TRANSCRIPT: &str = "transcript.log";
+pub const CONSOLE: &str = "console.log";
+/// The agent's messages and the host's requests, as JSON lines.
+pub const TRANSCRIPT: &str = "agent.jsonl";
 const PLAN: &str = "plan.txt";
 
 /// What starts the guest.

@@ -24,6 +24,13 @@ pub fn artifacts(kernel: &str) -> &'static Artifacts {
     })
 }
 
+/// A fresh directory for one test's files, under the temp dir.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("kulink-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
 pub fn boot(kernel: &str, subscribers: &[&str]) -> Guest {
     let names: Vec<String> = subscribers.iter().map(|s| s.to_string()).collect();
     let opts = guest::with_subscribers(BootOptions::default(), &names);
