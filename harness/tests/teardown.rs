@@ -7,6 +7,9 @@ mod common;
 use kulink::guest::KulinkGuest;
 use kulink::plan::Plan;
 use kulink::session;
+use kulink::testbed::transcript::Line;
+use kulink::testbed::vm::TRANSCRIPT;
+use kulink_wire::control::{AgentMsg, Command, CoreCommand, KulinkKo, Request};
 
 fn no_process_outlives_a_guest(kernel: &str) {
     common::adopt_orphans();
@@ -36,10 +39,14 @@ fn a_failed_run_keeps_its_evidence(kernel: &str) {
     drop(vm);
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(read("console.log").contains("kulink-agent: ready"), "the console log");
-    let transcript = read("transcript.log");
-    assert!(transcript.lines().any(|l| l.starts_with("< {\"msg\":\"ready\"")), "{transcript}");
-    assert!(transcript.lines().any(|l| l.starts_with("> {\"id\":1,\"cmd\":{\"cmd\":\"stats\"}}")), "{transcript}");
-    assert!(transcript.lines().any(|l| l.starts_with("< {\"msg\":\"reply\",\"id\":1,")), "{transcript}");
+    // The agent's messages and the requests, in order, as JSON lines.
+    let transcript: Vec<Line<KulinkKo>> = Line::read_all(&dir.join(TRANSCRIPT)).unwrap();
+    let position = |want: &dyn Fn(&Line<KulinkKo>) -> bool| transcript.iter().position(want);
+    let ready = position(&|l| matches!(l, Line::Agent(AgentMsg::Ready(_))));
+    let asked =
+        position(&|l| matches!(l, Line::Host(Request { id: 1, cmd: CoreCommand::Ext { ext: Command::Stats } })));
+    let answered = position(&|l| matches!(l, Line::Agent(AgentMsg::Reply { id: 1, result: Ok(_) })));
+    assert!(ready < asked && asked < answered && ready.is_some(), "{transcript:#?}");
     let frames = read("plan.txt");
     assert_eq!(frames.lines().count(), plan.injections.len(), "{frames}");
     assert!(frames.lines().last().is_some_and(|l| l.starts_with("marker echo request")), "{frames}");
