@@ -66,7 +66,8 @@ impl Received {
         Listener { channel: self.channel.clone(), subscriber: self.subscriber.clone() }
     }
 
-    fn of(message: &Message) -> Option<Self> {
+    /// The event a plug-in message carries, if it is one.
+    pub fn of(message: &Message) -> Option<Self> {
         match message {
             Message::Event { channel, subscriber, latency_ns, event } => Some(Self {
                 channel: channel.name().into(),
@@ -80,7 +81,8 @@ impl Received {
 }
 
 impl Notified {
-    fn of(message: &Message) -> Option<Self> {
+    /// The notification a plug-in message is, if it is one.
+    pub fn of(message: &Message) -> Option<Self> {
         match message {
             Message::Notify { channel, seq, received_ns } => {
                 Some(Self { channel: channel.name().into(), seq: *seq, received_ns: *received_ns })

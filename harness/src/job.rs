@@ -121,11 +121,11 @@ impl Heard {
                     asked.insert(request.id, request.cmd.clone());
                 }
                 Line::Agent(AgentMsg::Ready(ready)) => heard.ready = Some(ready.clone()),
-                Line::Agent(AgentMsg::Ext { ext }) => match ext {
-                    Message::Event { .. } => heard.events.extend(guest::events_in(std::slice::from_ref(ext))),
-                    Message::Notify { .. } => heard.notified.extend(guest::notified_in(std::slice::from_ref(ext))),
-                    Message::Overrun { .. } => heard.overruns += 1,
-                },
+                Line::Agent(AgentMsg::Ext { ext }) => {
+                    heard.events.extend(Received::of(ext));
+                    heard.notified.extend(Notified::of(ext));
+                    heard.overruns += usize::from(matches!(ext, Message::Overrun { .. }));
+                }
                 Line::Agent(AgentMsg::Reply { id, result }) => match (asked.get(id), result) {
                     (_, Ok(CoreReply::Ext(Reply::Stats(stats)))) => heard.stats = Some(*stats),
                     (

@@ -44,10 +44,10 @@ impl<X: Extension> AgentLink<X> {
             for line in BufReader::new(reader).lines() {
                 let Ok(line) = line else { return };
                 let msg = serde_json::from_str::<AgentMsg<X>>(&line);
-                incoming.note(&match &msg {
-                    Ok(msg) => Line::Agent(msg.clone()),
-                    Err(_) => Line::AgentText(line.clone()),
-                });
+                match &msg {
+                    Ok(_) => incoming.note_agent_message(&line),
+                    Err(_) => incoming.note(&Line::AgentText(line.clone())),
+                }
                 if tx.send(msg.map_err(|e| format!("bad agent line {line:?}: {e}"))).is_err() {
                     return;
                 }

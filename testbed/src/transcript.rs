@@ -57,7 +57,17 @@ impl<X: Extension> Writer<X> {
     }
 
     pub fn note(&self, line: &Line<X>) {
-        let text = serde_json::to_string(line).expect("transcript lines serialize");
+        self.write(&serde_json::to_string(line).expect("transcript lines serialize"));
+    }
+
+    /// A line the agent sent that parsed as a message, kept as it came:
+    /// the same text `note(&Line::Agent(msg))` would write, without
+    /// serializing every event a second time on the reader thread.
+    pub fn note_agent_message(&self, json: &str) {
+        self.write(&format!("{{\"agent\":{json}}}"));
+    }
+
+    fn write(&self, text: &str) {
         let mut file = self.0.lock().unwrap_or_else(|e| e.into_inner());
         // Evidence: a failed write must not fail the run; judging it later
         // would then fail on the missing lines.
@@ -89,9 +99,15 @@ mod tests {
         ];
         let w = Writer::create(&path).unwrap();
         for l in &lines {
-            w.note(l);
+            match l {
+                // As the reader thread keeps them: the agent's own text.
+                Line::Agent(msg) => w.note_agent_message(&serde_json::to_string(msg).unwrap()),
+                other => w.note(other),
+            }
         }
         assert_eq!(Line::read_all(&path).unwrap(), lines);
+        let first = std::fs::read_to_string(&path).unwrap().lines().next().unwrap().to_owned();
+        assert_eq!(first, serde_json::to_string(&lines[0]).unwrap(), "the same text either way");
         std::fs::write(&path, "{\"host\":1}\n").unwrap();
         assert!(format!("{:#}", Line::<NoExtension>::read_all(&path).unwrap_err()).contains("agent.jsonl:1"));
         std::fs::remove_dir_all(&dir).unwrap();
