@@ -8,13 +8,13 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{Context, Result};
 use kulink_agent_core::system::monotonic_ns;
-use kulink_wire::control::CheckResult;
+use kulink_wire::observed::ChardevSeen;
+use kulink_wire::probe::Outcome;
 use kulink_wire::uapi::{self, FromBytes, IntoBytes, RawEvent, RawStats};
 use kulink_wire::Channel;
 use kulink_wire::{Event, Stats};
 use tokio::io::unix::AsyncFd;
 
-use crate::checks::Steps;
 use crate::netlink::{self, Outbox};
 
 pub const DEV: &str = "/dev/kulink";
@@ -128,46 +128,44 @@ pub fn ioctl_stats(file: &File) -> io::Result<Stats> {
     Ok(Stats::from_raw(&raw))
 }
 
-/// The ioctl and argument checks, each with the errno it must give.
-pub fn check(netlink: &Stats) -> Result<CheckResult> {
+/// The ioctls and bad arguments, each with what it gave. `netlink_stats`:
+/// GET_STATS read just before, while traffic is quiet.
+pub fn observe(netlink_stats: Stats) -> Result<ChardevSeen> {
     let file = open(true)?;
-    let mut steps = Steps::default();
-
-    let stats = ioctl_stats(&file);
-    steps.expect("GET_STATS equals generic netlink GET_STATS", stats.as_ref().ok() == Some(netlink), &stats);
-
+    let stats = Outcome::of(ioctl_stats(&file));
     let mut filter: u32 = 1 << 8;
-    let set = ioctl(&file, uapi::IOC_SET_FILTER, &mut filter);
+    let set_filter = Outcome::of(ioctl(&file, uapi::IOC_SET_FILTER, &mut filter));
     let mut got: u32 = 0;
-    let get = ioctl(&file, uapi::IOC_GET_FILTER, &mut got);
-    steps.expect("SET_FILTER then GET_FILTER gives it back", set.is_ok() && get.is_ok() && got == filter, &got);
-
-    let bad = ioctl(&file, uapi::IOC_GET_STATS, std::ptr::dangling_mut::<RawStats>());
-    steps.errno("GET_STATS to a bad pointer", bad, libc::EFAULT);
-    let bad = ioctl(&file, uapi::IOC_SET_FILTER, std::ptr::dangling_mut::<u32>());
-    steps.errno("SET_FILTER from a bad pointer", bad, libc::EFAULT);
-    let unknown = ioctl(&file, (u32::from(uapi::IOC_MAGIC) << 8) | 0x7f, std::ptr::null_mut::<u8>());
-    steps.errno("an unknown ioctl", unknown, libc::ENOTTY);
+    let get_filter = Outcome::of(ioctl(&file, uapi::IOC_GET_FILTER, &mut got).map(|()| got));
+    let stats_to_bad_pointer = Outcome::of(ioctl(&file, uapi::IOC_GET_STATS, std::ptr::dangling_mut::<RawStats>()));
+    let filter_from_bad_pointer = Outcome::of(ioctl(&file, uapi::IOC_SET_FILTER, std::ptr::dangling_mut::<u32>()));
+    let unknown_request = (u32::from(uapi::IOC_MAGIC) << 8) | 0x7f;
+    let unknown_ioctl = Outcome::of(ioctl(&file, unknown_request, std::ptr::null_mut::<u8>()));
     let mut sig: i32 = libc::SIGUSR1;
-    let signal = ioctl(&file, uapi::IOC_SET_SIGNAL, &mut sig);
-    steps.errno("SET_SIGNAL with a non-real-time signal", signal, libc::EINVAL);
-
+    let non_rt_signal = Outcome::of(ioctl(&file, uapi::IOC_SET_SIGNAL, &mut sig));
     let mut small = [0u8; 10];
-    steps.errno("read() shorter than a record", (&file).read(&mut small).map(drop), libc::EINVAL);
+    let short_read = Outcome::of((&file).read(&mut small).map(drop));
     let mut one = [0u8; RECORD];
-    steps.errno("O_NONBLOCK read() of an empty queue", (&file).read(&mut one).map(drop), libc::EAGAIN);
-    steps.errno("write() of a wrong size", (&file).write(&[0u8; 10]).map(drop), libc::EINVAL);
-    let mut bad_event = RawEvent { reserved: [1, 0, 0, 0, 0, 0], ..Default::default() };
-    steps.errno(
-        "write() of an event with reserved bytes set",
-        (&file).write(bad_event.as_bytes()).map(drop),
-        libc::EINVAL,
-    );
-    bad_event = RawEvent { seq: 5, ..Default::default() };
-    steps.errno(
-        "write() of an event that names its own seq",
-        (&file).write(bad_event.as_bytes()).map(drop),
-        libc::EINVAL,
-    );
-    Ok(steps.finish())
+    let empty_read = Outcome::of((&file).read(&mut one).map(drop));
+    let wrong_size_write = Outcome::of((&file).write(&[0u8; 10]).map(drop));
+    let reserved = RawEvent { reserved: [1, 0, 0, 0, 0, 0], ..Default::default() };
+    let reserved_bytes_write = Outcome::of((&file).write(reserved.as_bytes()).map(drop));
+    let own_seq = RawEvent { seq: 5, ..Default::default() };
+    let own_seq_write = Outcome::of((&file).write(own_seq.as_bytes()).map(drop));
+    Ok(ChardevSeen {
+        stats,
+        netlink_stats,
+        filter,
+        set_filter,
+        get_filter,
+        stats_to_bad_pointer,
+        filter_from_bad_pointer,
+        unknown_ioctl,
+        non_rt_signal,
+        short_read,
+        empty_read,
+        wrong_size_write,
+        reserved_bytes_write,
+        own_seq_write,
+    })
 }

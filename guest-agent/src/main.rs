@@ -6,7 +6,6 @@
 //! `kulink-notify`) and a short-lived signal registrant (`kulink-sigchild`).
 
 mod chardev;
-mod checks;
 mod genl;
 mod kulinkfs;
 mod mmap_ring;
@@ -19,12 +18,14 @@ mod sysctl;
 mod sysfs;
 mod text_log;
 mod usermode_helper;
+mod value_files;
 
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context, Result};
 use kulink_agent_core::protocol::BootConfig;
-use kulink_wire::control::{CheckResult, Command, KulinkKo, Ready, Reply, BOOT_SUBSCRIBERS, HELPER_PATH};
+use kulink_wire::control::{Command, KulinkKo, Ready, Reply, BOOT_SUBSCRIBERS, HELPER_PATH};
+use kulink_wire::observed::Observed;
 use kulink_wire::uapi;
 use kulink_wire::Channel;
 use kulink_wire::Family;
@@ -107,7 +108,7 @@ impl kulink_agent_core::Plugin for KulinkPlugin {
             Command::Close { name } => self.leave(&name, Leave::Close).await?,
             Command::Stats => Reply::Stats(self.stats().await?),
             Command::Collect { channel } => Reply::Collected { events: self.collect(channel)? },
-            Command::Check { channel } => Reply::Check(self.check(channel).await?),
+            Command::Check { channel } => Reply::Observed(Box::new(self.check(channel).await?)),
             Command::WriteEvent { event } => {
                 chardev::write_synthetic(&event)?;
                 Reply::Done
@@ -155,13 +156,14 @@ impl KulinkPlugin {
         }
     }
 
-    /// Runs a channel's own checks; as above, every channel is named.
-    async fn check(&mut self, channel: Channel) -> Result<CheckResult> {
-        match channel {
-            Channel::Sysctl => sysctl::check(),
-            Channel::Sysfs => sysfs::check(&self.stats().await?),
-            Channel::Sockopt => sockopt::check(&self.stats().await?),
-            Channel::Chardev => chardev::check(&self.stats().await?),
+    /// Exercises a configuration channel and says what it saw; as above,
+    /// every channel is named.
+    async fn check(&mut self, channel: Channel) -> Result<Observed> {
+        Ok(match channel {
+            Channel::Sysctl => Observed::Sysctl(sysctl::observe()?),
+            Channel::Sysfs => Observed::Sysfs(sysfs::observe(self.stats().await?)?),
+            Channel::Sockopt => Observed::Sockopt(sockopt::observe(self.stats().await?)?),
+            Channel::Chardev => Observed::Chardev(chardev::observe(self.stats().await?)?),
             Channel::NetlinkMulticast
             | Channel::NetlinkUnicast
             | Channel::Procfs
@@ -171,7 +173,7 @@ impl KulinkPlugin {
             | Channel::UsermodeHelper
             | Channel::Kulinkfs
             | Channel::KthreadRelay => bail!("{channel} has no check"),
-        }
+        })
     }
 
     async fn stats(&mut self) -> Result<kulink_wire::Stats> {

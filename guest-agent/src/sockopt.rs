@@ -1,18 +1,16 @@
-//! The `sockopt` check: the module's setsockopt/getsockopt on an IPv4
-//! socket. Set a message, get the kernel's answer and the stats, and see
-//! bad lengths and a caller without CAP_NET_ADMIN refused.
+//! The `sockopt` channel: the module's setsockopt/getsockopt on an IPv4
+//! socket. Set a message, get the kernel's answer and the stats, then bad
+//! lengths and a caller without CAP_NET_ADMIN.
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
-use kulink_wire::control::CheckResult;
+use kulink_wire::observed::{SockoptSeen, SOCKOPT_MESSAGE};
+use kulink_wire::probe::Outcome;
 use kulink_wire::uapi::{self, FromBytes, RawStats};
 use kulink_wire::Stats;
 
-use crate::checks::Steps;
-
-const MESSAGE: &str = "a message from userspace";
 const CAP_NET_ADMIN: u32 = 12;
 
 pub fn socket() -> Result<OwnedFd> {
@@ -54,35 +52,45 @@ pub fn message(fd: &OwnedFd) -> io::Result<String> {
     get(fd, uapi::SO_GET_MSG, 256).map(|b| String::from_utf8_lossy(&b).trim_end_matches('\0').to_owned())
 }
 
-pub fn check(netlink: &Stats) -> Result<CheckResult> {
+/// `netlink_stats`: GET_STATS read just before, while traffic is quiet.
+pub fn observe(netlink_stats: Stats) -> Result<SockoptSeen> {
     let fd = socket()?;
-    let mut steps = Steps::default();
-
-    let sent = set(&fd, uapi::SO_SET_MSG, MESSAGE.as_bytes());
-    steps.expect("set \"a message from userspace\"", sent.is_ok(), &sent);
-    let reply = message(&fd);
-    let want = format!("{}, you said: {MESSAGE}", uapi::SO_REPLY);
-    steps.expect(&format!("get answers {want:?}"), reply.as_deref().ok() == Some(want.as_str()), &reply);
-    let stats = get(&fd, uapi::SO_GET_STATS, std::mem::size_of::<RawStats>())
-        .map(|b| RawStats::read_from_bytes(&b).ok().map(|r| Stats::from_raw(&r)));
-    steps.expect("stats get equals generic netlink GET_STATS", matches!(&stats, Ok(Some(s)) if s == netlink), &stats);
-
-    steps.errno("set with length 0", set(&fd, uapi::SO_SET_MSG, &[]), libc::EINVAL);
-    steps.errno("set longer than the limit", set(&fd, uapi::SO_SET_MSG, &[b'x'; 200]), libc::EINVAL);
-    steps.errno("stats get with a wrong length", get(&fd, uapi::SO_GET_STATS, 8).map(drop), libc::EINVAL);
-    steps.errno("message get into a 4-byte buffer", get(&fd, uapi::SO_GET_MSG, 4).map(drop), libc::EINVAL);
+    let set_message = Outcome::of(set(&fd, uapi::SO_SET_MSG, SOCKOPT_MESSAGE.as_bytes()));
+    let message = Outcome::of(message(&fd));
+    let stats = Outcome::of(get(&fd, uapi::SO_GET_STATS, std::mem::size_of::<RawStats>()));
+    let stats = match stats {
+        Outcome::Ok(bytes) => RawStats::read_from_bytes(&bytes).map_or_else(
+            |_| Outcome::Failed(format!("{} bytes, not a struct kulink_stats", bytes.len())),
+            |raw| Outcome::Ok(Stats::from_raw(&raw)),
+        ),
+        Outcome::Errno(e) => Outcome::Errno(e),
+        Outcome::Failed(why) => Outcome::Failed(why),
+    };
+    let set_empty = Outcome::of(set(&fd, uapi::SO_SET_MSG, &[]));
+    let set_too_long = Outcome::of(set(&fd, uapi::SO_SET_MSG, &[b'x'; 200]));
+    let stats_wrong_length = Outcome::of(get(&fd, uapi::SO_GET_STATS, 8).map(drop));
+    let message_short_buffer = Outcome::of(get(&fd, uapi::SO_GET_MSG, 4).map(drop));
 
     // Capabilities are per thread on Linux: drop CAP_NET_ADMIN in one.
-    let unprivileged = std::thread::spawn(move || -> io::Result<(io::Result<()>, io::Result<()>)> {
+    let (set_unprivileged, get_unprivileged) = std::thread::spawn(move || -> io::Result<(Outcome, Outcome)> {
         drop_cap(CAP_NET_ADMIN)?;
-        Ok((set(&fd, uapi::SO_SET_MSG, b"x"), get(&fd, uapi::SO_GET_MSG, 256).map(drop)))
+        Ok((Outcome::of(set(&fd, uapi::SO_SET_MSG, b"x")), Outcome::of(get(&fd, uapi::SO_GET_MSG, 256).map(drop))))
     })
     .join()
     .map_err(|_| anyhow::anyhow!("capability thread panicked"))?
     .context("drop CAP_NET_ADMIN")?;
-    steps.errno("set without CAP_NET_ADMIN", unprivileged.0, libc::EPERM);
-    steps.errno("get without CAP_NET_ADMIN", unprivileged.1, libc::EPERM);
-    Ok(steps.finish())
+    Ok(SockoptSeen {
+        set_message,
+        message,
+        stats,
+        netlink_stats,
+        set_empty,
+        set_too_long,
+        stats_wrong_length,
+        message_short_buffer,
+        set_unprivileged,
+        get_unprivileged,
+    })
 }
 
 #[repr(C)]

@@ -7,10 +7,13 @@ use anyhow::{bail, Result};
 use kulink_testbed::artifacts::{Artifacts, KernelChoice, Recipe};
 use kulink_testbed::paths;
 use kulink_testbed::vm::{BootOptions, Vm};
-use kulink_wire::control::{CheckResult, Command, KulinkKo, Message, Reply, BOOT_SUBSCRIBERS};
+use kulink_wire::control::{Command, KulinkKo, Message, Reply, BOOT_SUBSCRIBERS};
+use kulink_wire::observed::Observed;
 use kulink_wire::probe::{Probe, ProbeReport};
 use kulink_wire::{Channel, Event, Stats};
 use serde::Serialize;
+
+use crate::checks::{self, Verdict};
 
 /// A guest whose agent carries kulink.ko's plug-in.
 pub type Guest = Vm<KulinkKo>;
@@ -121,8 +124,10 @@ pub trait KulinkGuest {
     fn stats(&mut self) -> Result<Stats>;
     /// Reads a pulled channel (procfs, kulinkfs) and returns its events.
     fn collect(&mut self, channel: Channel) -> Result<Vec<Received>>;
-    /// Runs a channel's checks in the guest.
-    fn check(&mut self, channel: Channel) -> Result<CheckResult>;
+    /// What the agent saw when it exercised a configuration channel.
+    fn observe(&mut self, channel: Channel) -> Result<Observed>;
+    /// That, judged against the channel's expectations ([`checks`]).
+    fn check(&mut self, channel: Channel) -> Result<Verdict>;
     /// Runs a probe in a child process of the agent and returns its report.
     fn probe(&mut self, probe: Probe) -> Result<ProbeReport>;
 }
@@ -177,11 +182,15 @@ impl KulinkGuest for Guest {
         }
     }
 
-    fn check(&mut self, channel: Channel) -> Result<CheckResult> {
+    fn observe(&mut self, channel: Channel) -> Result<Observed> {
         match self.ext(Command::Check { channel })? {
-            Reply::Check(result) => Ok(result),
+            Reply::Observed(seen) => Ok(*seen),
             other => bail!("check {channel} answered {other:?}"),
         }
+    }
+
+    fn check(&mut self, channel: Channel) -> Result<Verdict> {
+        self.observe(channel).map(|seen| checks::judge(&seen))
     }
 
     fn probe(&mut self, probe: Probe) -> Result<ProbeReport> {

@@ -8,9 +8,8 @@ use anyhow::{bail, Result};
 use kulink_testbed::splat;
 use kulink_testbed::transcript::Line;
 use kulink_wire::channel::Kind;
-use kulink_wire::control::{
-    AgentMsg, CheckResult, Command, CoreCommand, CoreReady, CoreReply, KulinkKo, Message, Reply,
-};
+use kulink_wire::control::{AgentMsg, Command, CoreCommand, CoreReady, CoreReply, KulinkKo, Message, Reply};
+use kulink_wire::observed::Observed;
 use kulink_wire::{Channel, Stats};
 
 use kulink_testbed::accel::AccelChoice;
@@ -18,6 +17,7 @@ use kulink_testbed::artifacts::KernelChoice;
 use kulink_testbed::usage_error;
 use kulink_testbed::vm::{Backend, BootOptions};
 
+use crate::checks;
 use crate::guest::{self, Guest, KulinkGuest, Notified, Received};
 use crate::plan::Plan;
 use crate::record::{self, HostRecord, RunRecord, RECORD_VERSION};
@@ -73,7 +73,7 @@ pub fn run(opts: &JobOptions, out: &Path) -> Result<RunReport> {
         vm.collect(pulled)?;
     }
     for checked in of_kind(Kind::Check) {
-        vm.check(checked)?;
+        vm.observe(checked)?;
     }
     vm.stats()?;
     vm.power_off()?;
@@ -105,7 +105,7 @@ struct Heard {
     ready: Option<CoreReady>,
     events: Vec<Received>,
     notified: Vec<Notified>,
-    checks: Vec<(Channel, CheckResult)>,
+    observed: Vec<(Channel, Observed)>,
     stats: Option<Stats>,
     overruns: usize,
     warnings: Vec<String>,
@@ -130,8 +130,8 @@ impl Heard {
                     (_, Ok(CoreReply::Ext(Reply::Stats(stats)))) => heard.stats = Some(*stats),
                     (
                         Some(CoreCommand::Ext { ext: Command::Check { channel } }),
-                        Ok(CoreReply::Ext(Reply::Check(r))),
-                    ) => heard.checks.push((*channel, r.clone())),
+                        Ok(CoreReply::Ext(Reply::Observed(seen))),
+                    ) => heard.observed.push((*channel, (**seen).clone())),
                     (_, Ok(_)) => {}
                     (_, Err(e)) => heard.warnings.push(format!("request {id} was refused: {e}")),
                 },
@@ -160,8 +160,8 @@ pub fn judge(record: &RunRecord) -> Result<RunReport> {
     let eth0 = ready.eth0_ifindex;
     let channels = Channel::ALL
         .iter()
-        .map(|&channel| match heard.checks.iter().find(|(c, _)| *c == channel) {
-            Some((_, result)) => ChannelReport::Check(CheckChannel::new(channel.name(), result.clone())),
+        .map(|&channel| match heard.observed.iter().find(|(c, _)| *c == channel) {
+            Some((_, seen)) => ChannelReport::Check(CheckChannel::new(&checks::judge(seen))),
             None => ChannelReport::Events(event_channel(channel, expected, &events, eth0, &host.subscriber)),
         })
         .collect();

@@ -6,6 +6,7 @@
 //! sends it; [`verify`] and [`report`] judge what came back; [`job`] is the
 //! main job end to end.
 
+pub mod checks;
 pub mod guest;
 pub mod job;
 pub mod plan;

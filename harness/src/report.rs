@@ -2,10 +2,10 @@
 
 use std::fmt::Write;
 
-use kulink_wire::control::CheckResult;
 use kulink_wire::Stats;
 use serde::Serialize;
 
+use crate::checks::Verdict;
 use crate::verify::ChannelResult;
 use kulink_testbed::splat::Splat;
 
@@ -33,8 +33,8 @@ pub struct CheckChannel {
 }
 
 impl CheckChannel {
-    pub fn new(name: &str, result: CheckResult) -> Self {
-        Self { name: name.into(), kind: "check", passed: result.passed, detail: result.detail }
+    pub fn new(verdict: &Verdict) -> Self {
+        Self { name: verdict.channel.name().into(), kind: "check", passed: verdict.passed(), detail: verdict.lines() }
     }
 }
 

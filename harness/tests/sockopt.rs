@@ -3,16 +3,23 @@
 #[macro_use]
 mod common;
 
+use kulink::checks;
 use kulink::guest::KulinkGuest;
+use kulink_wire::observed::Observed;
+use kulink_wire::probe::Outcome;
 use kulink_wire::Channel;
 
 fn sockopt_round_trip_lengths_and_capability(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let result = vm.check(Channel::Sockopt).unwrap();
-    assert!(result.passed, "{:#?}", result.detail);
-    let detail = result.detail.join("\n");
-    assert!(detail.contains("a message from kernel, you said: a message from userspace"), "{detail}");
-    assert!(detail.contains("without CAP_NET_ADMIN fails with \"Operation not permitted"), "{detail}");
+    let observed = vm.observe(Channel::Sockopt).unwrap();
+    let verdict = checks::judge(&observed);
+    assert!(verdict.passed(), "{verdict}");
+    let Observed::Sockopt(seen) = observed else { panic!("{observed:?}") };
+    assert_eq!(seen.message, Outcome::Ok("a message from kernel, you said: a message from userspace".into()));
+    assert_eq!(
+        (seen.set_unprivileged, seen.get_unprivileged),
+        (Outcome::Errno(libc::EPERM), Outcome::Errno(libc::EPERM))
+    );
     common::finish(vm);
 }
 

@@ -12,8 +12,8 @@ fn sysfs_counters_equal_get_stats_after_traffic(kernel: &str) {
     let mut vm = common::boot(kernel, &["u"]);
     let plan = Plan::echoes(vm.wire(), 0x1400, 12, 1);
     session::inject(&mut vm, &plan, &session::push_listeners(), false).unwrap();
-    let result = vm.check(Channel::Sysfs).unwrap();
-    assert!(result.passed, "{:#?}", result.detail);
+    let verdict = vm.check(Channel::Sysfs).unwrap();
+    assert!(verdict.passed(), "{verdict}");
     let events = vm.read_file("/sys/kernel/kulink/events").unwrap();
     assert_eq!(events.trim(), "13");
     let unicast = vm.read_file("/sys/kernel/kulink/netlink_unicast").unwrap();

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::observed::Observed;
 use crate::probe::{Probe, ProbeReport};
 use crate::{Channel, Event, Stats};
 
@@ -81,7 +82,8 @@ pub enum Command {
     Stats,
     /// Read a pulled channel (procfs, kulinkfs) and send its events.
     Collect { channel: Channel },
-    /// Run a channel's own checks (sysctl, sysfs, sockopt, chardev).
+    /// Exercise a configuration channel (sysctl, sysfs, sockopt, chardev)
+    /// and report what every step gave.
     Check { channel: Channel },
     /// write() this event to /dev/kulink, as a synthetic event.
     WriteEvent { event: Event },
@@ -98,21 +100,15 @@ pub enum Reply {
     Done,
     Stats(Stats),
     Collected { events: usize },
-    Check(CheckResult),
+    Observed(Box<Observed>),
     Probe(Box<ProbeReport>),
-}
-
-/// The verdict of a channel that carries configuration rather than events.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CheckResult {
-    pub passed: bool,
-    /// Each step and its outcome, for people.
-    pub detail: Vec<String>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::observed::{SysctlSeen, SysctlWrite};
+    use crate::probe::Outcome;
 
     #[test]
     fn messages_are_single_json_lines_that_round_trip() {
@@ -120,7 +116,16 @@ mod tests {
             AgentMsg::Ext { ext: Message::Notify { channel: Channel::SignalRt, seq: 4, received_ns: 9 } },
             AgentMsg::Reply {
                 id: 3,
-                result: Ok(CoreReply::Ext(Reply::Check(CheckResult { passed: true, detail: vec!["ok".into()] }))),
+                result: Ok(CoreReply::Ext(Reply::Observed(Box::new(Observed::Sysctl(SysctlSeen {
+                    values: [("batch".into(), Outcome::Ok("1".into()))].into(),
+                    writes: vec![SysctlWrite {
+                        name: "batch".into(),
+                        value: "0".into(),
+                        before: Outcome::Ok("1".into()),
+                        write: Outcome::Errno(22),
+                        after: Outcome::Ok("1".into()),
+                    }],
+                }))))),
             },
             AgentMsg::Ext {
                 ext: Message::Overrun { channel: Channel::NetlinkUnicast, subscriber: Some("a".into()), total: 3 },
