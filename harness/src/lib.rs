@@ -3,12 +3,13 @@
 //!
 //! kulink.ko's suite on the testbed core ([`kulink_testbed`]): [`guest`] is
 //! kulink.ko's view of a guest; [`plan`] says what to send; [`session`]
-//! sends it; [`verify`] and [`report`] judge what came back; [`job`] is the
-//! main job end to end.
+//! sends it; [`verify`], [`checks`] and [`report`] judge what came back;
+//! [`job`] is the main job end to end; [`output`] renders results.
 
 pub mod checks;
 pub mod guest;
 pub mod job;
+pub mod output;
 pub mod plan;
 pub mod record;
 pub mod report;

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use kulink::job::{self, JobOptions};
+use kulink::output::{Format, KernelRow, Output, RunOutcome};
 use kulink::plan::Plan;
 use kulink::record::{self, RunRecord};
 use kulink::report::RunError;
@@ -148,9 +149,10 @@ fn main() -> ExitCode {
 
 /// Runs each job. With `all`, one kernel's infrastructure failure is
 /// reported and the others still run; `--json` then prints an array with an
-/// error object in that kernel's place.
-fn run_jobs(jobs: &[JobOptions], all: bool, json: bool, dir: Option<PathBuf>) -> Result<ExitCode> {
-    let mut out = Vec::new();
+/// error object in that kernel's place. Tables are printed as each kernel
+/// finishes, JSON once at the end.
+fn run_jobs(jobs: &[JobOptions], all: bool, format: Format, dir: Option<PathBuf>) -> Result<ExitCode> {
+    let mut runs = Vec::new();
     let mut code = ExitCode::SUCCESS;
     for opts in jobs {
         let label = opts.kernel.label();
@@ -162,32 +164,34 @@ fn run_jobs(jobs: &[JobOptions], all: bool, json: bool, dir: Option<PathBuf>) ->
         match job::run(opts, &run_dir) {
             Ok(report) => {
                 progress::note(format!("run recorded in {} (`kulink report DIR` judges it again)", run_dir.display()));
-                if !json {
-                    print!("{}", report.table());
-                    println!();
+                if format == Format::Table {
+                    print!("{}", Output::Run(&report).render(format));
                 }
                 if !report.passed && code == ExitCode::SUCCESS {
                     code = ExitCode::from(EXIT_FAILED as u8);
                 }
-                out.push(serde_json::to_value(&report)?);
+                runs.push(RunOutcome::Report(report));
             }
             Err(e) => {
-                let error = RunError::new(&opts.kernel.label(), &e);
+                let error = RunError::new(&label, &e);
                 if !all {
-                    if json {
-                        println!("{}", serde_json::to_string_pretty(&error)?);
+                    if format == Format::Json {
+                        print!("{}", Output::RunError(&error).render(format));
                     }
                     return Err(e);
                 }
                 eprintln!("kulink: kernel {}: error: {e:#}", error.kernel);
                 code = ExitCode::from(error.exit_code as u8);
-                out.push(serde_json::to_value(&error)?);
+                runs.push(RunOutcome::Error(error));
             }
         }
     }
-    if json {
-        let value = if all { serde_json::Value::Array(out) } else { out.remove(0) };
-        println!("{}", serde_json::to_string_pretty(&value)?);
+    if format == Format::Json {
+        let text = match runs.as_slice() {
+            [RunOutcome::Report(report)] if !all => Output::Run(report).render(format),
+            _ => Output::Runs(&runs).render(format),
+        };
+        print!("{text}");
     }
     Ok(code)
 }
@@ -197,12 +201,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Cmd::Report { dir, json } => {
             let report = job::judge(&RunRecord::load(&dir)?)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.table());
-                println!();
-            }
+            print!("{}", Output::Run(&report).render(Format::of(json)));
             Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
         }
         Cmd::Run { kernel, kdir, kernel_src, json, accel, backend, echoes, out } => {
@@ -219,52 +218,37 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let jobs: Vec<JobOptions> =
                 choices.into_iter().map(|kernel| JobOptions { kernel, backend, accel, echoes }).collect();
             jobs.iter().try_for_each(JobOptions::check)?;
-            run_jobs(&jobs, all, json, out)
+            run_jobs(&jobs, all, Format::of(json), out)
         }
         Cmd::Kernels { command: KernelsCmd::List { json, ids } } => {
             if ids {
-                let selected = kernels::selected()?;
-                println!("{}", serde_json::to_string(&selected.iter().map(|k| &k.id).collect::<Vec<_>>())?);
+                let selected: Vec<String> = kernels::selected()?.into_iter().map(|k| k.id).collect();
+                print!("{}", Output::KernelIds(&selected).render(Format::Json));
                 return Ok(ExitCode::SUCCESS);
             }
-            let specs = kernels::list()?;
-            let rows: Vec<serde_json::Value> = specs
-                .iter()
+            let rows: Vec<KernelRow> = kernels::list()?
+                .into_iter()
                 .map(|k| {
-                    let cached = kernels::cached_build(k);
-                    serde_json::json!({
-                        "schema_version": kulink::report::SCHEMA_VERSION,
-                        "id": k.id,
-                        "version": k.version,
-                        "kind": k.kind(),
-                        "default": k.default,
-                        "fragments": k.fragments,
-                        "distro": k.distro,
-                        "cached": cached.is_some(),
-                        "cache_dir": cached,
-                    })
+                    let cache_dir = kernels::cached_build(&k);
+                    KernelRow {
+                        schema_version: kulink::report::SCHEMA_VERSION,
+                        kind: k.kind(),
+                        cached: cache_dir.is_some(),
+                        cache_dir,
+                        id: k.id,
+                        version: k.version,
+                        default: k.default,
+                        fragments: k.fragments,
+                        distro: k.distro,
+                    }
                 })
                 .collect();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&rows)?);
-            } else {
-                println!("{:<12} {:<8} {:<8} {:<7} default", "id", "version", "kind", "cached");
-                for r in &rows {
-                    println!(
-                        "{:<12} {:<8} {:<8} {:<7} {}",
-                        r["id"].as_str().unwrap_or(""),
-                        r["version"].as_str().unwrap_or(""),
-                        r["kind"].as_str().unwrap_or(""),
-                        if r["cached"] == true { "yes" } else { "no" },
-                        if r["default"] == true { "yes" } else { "" },
-                    );
-                }
-            }
+            print!("{}", Output::Kernels(&rows).render(Format::of(json)));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Kernels { command: KernelsCmd::Source { id } } => {
             let version = kernels::source_version(&kernels::find(&id)?).map_err(anyhow::Error::msg)?;
-            println!("{version}");
+            print!("{}", Output::Source(&version).render(Format::Table));
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Kernels { command: KernelsCmd::Build { ids } } => {
@@ -277,7 +261,10 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let mut failed = Vec::new();
             for spec in specs {
                 match kernels::ensure_built(&spec) {
-                    Ok(built) => println!("{} {} {}", built.id, built.release, built.bzimage.display()),
+                    Ok(built) => {
+                        let built = Output::Built { id: &built.id, release: &built.release, bzimage: &built.bzimage };
+                        print!("{}", built.render(Format::Table));
+                    }
                     Err(e) => {
                         eprintln!("kulink: kernel {} failed: {e:#}", spec.id);
                         failed.push(format!("{}: {e:#}", spec.id));

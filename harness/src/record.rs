@@ -91,7 +91,7 @@ impl RunRecord {
 /// Saves the verdict beside the record, as the run printed it.
 pub fn save_report(dir: &Path, report: &RunReport) -> Result<()> {
     fs::write(dir.join(REPORT_JSON), serde_json::to_string_pretty(report)? + "\n")?;
-    fs::write(dir.join(REPORT_TABLE), report.table())?;
+    fs::write(dir.join(REPORT_TABLE), crate::output::table(report))?;
     Ok(())
 }
 

@@ -1,6 +1,4 @@
-//! The main job's verdict: a table for people, one JSON object for machines.
-
-use std::fmt::Write;
+//! The main job's verdict as data; `output` renders it.
 
 use kulink_wire::Stats;
 use serde::Serialize;
@@ -131,75 +129,5 @@ impl RunReport {
             && self.warnings.is_empty()
             && self.kernel_log_clean;
         self
-    }
-
-    pub fn table(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(s, "kernel  {} ({}), accelerator {}", self.kernel, self.kernel_release, self.accel);
-        let _ = writeln!(s, "boot    agent ready at {} ms guest uptime, {} ms wall", self.boot_ms, self.wall_boot_ms);
-        let _ = writeln!(
-            s,
-            "sent    {} frames: {} ICMP that must be reported, {} that must not\n",
-            self.frames_sent,
-            self.injected,
-            self.frames_sent - self.injected
-        );
-        let _ = writeln!(
-            s,
-            "{:<18} {:<10} {:>8} {:>8} {:>7} {:>5} {:>9} {:>9}  verdict",
-            "channel", "subscriber", "injected", "received", "matched", "lost", "p50 µs", "p99 µs"
-        );
-        let us = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
-        let verdict = |ok: bool| if ok { "ok" } else { "FAIL" };
-        for channel in &self.channels {
-            match channel {
-                ChannelReport::Events(c) => {
-                    let _ = writeln!(
-                        s,
-                        "{:<18} {:<10} {:>8} {:>8} {:>7} {:>5} {:>9} {:>9}  {}",
-                        c.name,
-                        c.subscriber.as_deref().unwrap_or("-"),
-                        c.injected,
-                        c.received,
-                        c.matched,
-                        c.lost,
-                        us(c.latency_p50_us),
-                        us(c.latency_p99_us),
-                        verdict(c.passed)
-                    );
-                    for p in &c.problems {
-                        let _ = writeln!(s, "    {p}");
-                    }
-                }
-                ChannelReport::Check(c) => {
-                    let steps = format!("check, {} steps", c.detail.len());
-                    let _ = writeln!(s, "{:<18} {:<10} {:>59}  {}", c.name, "-", steps, verdict(c.passed));
-                    for d in c.detail.iter().filter(|_| !c.passed) {
-                        let _ = writeln!(s, "    {d}");
-                    }
-                }
-            }
-        }
-        let _ =
-            writeln!(s, "\necho replies on the wire: {}/{}", self.echo_replies.received, self.echo_replies.expected);
-        for c in &self.checks {
-            let _ = writeln!(s, "check {:<34} {:<4} {}", c.name, verdict(c.passed), c.detail);
-        }
-        if self.overruns > 0 {
-            let _ = writeln!(s, "socket overruns: {}", self.overruns);
-        }
-        for w in &self.warnings {
-            let _ = writeln!(s, "agent warning: {w}");
-        }
-        if self.kernel_log_clean {
-            let _ = writeln!(s, "kernel log: clean");
-        } else {
-            let _ = writeln!(s, "kernel log: {} splat line(s)", self.splats.len());
-            for sp in &self.splats {
-                let _ = writeln!(s, "    {}: {}", sp.kind, sp.text);
-            }
-        }
-        let _ = writeln!(s, "\n{}", if self.passed { "PASSED" } else { "FAILED" });
-        s
     }
 }

@@ -4,6 +4,7 @@
 mod common;
 
 use kulink::job::{self, JobOptions};
+use kulink::output;
 use kulink::record::RunRecord;
 use kulink::report::ChannelReport;
 use kulink::testbed::accel::AccelChoice;
@@ -17,10 +18,10 @@ fn main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log(kernel:
     let dir = common::scratch_dir(&format!("main-job-{kernel}"));
     let opts = JobOptions { kernel: choice, backend: Backend::Qemu, accel: AccelChoice::Auto, echoes: 32 };
     let report = job::run(&opts, &dir).unwrap();
-    assert!(report.passed, "{}", report.table());
+    assert!(report.passed, "{}", output::table(&report));
     // The verdict is the record's: judged again, it is the same to the byte.
     let again = job::judge(&RunRecord::load(&dir).unwrap()).unwrap();
-    assert_eq!(again.table(), report.table());
+    assert_eq!(output::table(&again), output::table(&report));
     assert_eq!(serde_json::to_string(&again).unwrap(), serde_json::to_string(&report).unwrap());
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(report.injected, 36);

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use kulink::job;
+use kulink::output;
 use kulink::record::RunRecord;
 use kulink::report::{ChannelReport, RunReport};
 
@@ -28,10 +29,10 @@ fn saved(name: &str) -> (String, String) {
 #[test]
 fn a_passing_run_judged_again_prints_what_it_printed() {
     let report = judged("passing");
-    assert!(report.passed, "{}", report.table());
+    assert!(report.passed, "{}", output::table(&report));
     assert_eq!((report.injected, report.channels.len()), (8, 13));
     let (table, json) = saved("passing");
-    assert_eq!(report.table(), table);
+    assert_eq!(output::table(&report), table);
     assert_eq!(serde_json::to_string_pretty(&report).unwrap() + "\n", json);
 }
 
@@ -52,7 +53,7 @@ fn a_lost_event_and_a_splat_fail_the_run_and_are_named() {
     assert_eq!(report.splats[0].kind, "WARN");
     assert!(report.splats[0].text.contains("WARNING: CPU: 0 PID: 9 at net/netlink/genetlink.c"));
     let (table, json) = saved("lost-event-and-splat");
-    assert_eq!(report.table(), table);
+    assert_eq!(output::table(&report), table);
     assert_eq!(serde_json::to_string_pretty(&report).unwrap() + "\n", json);
 }
 

@@ -4,6 +4,7 @@
 mod common;
 
 use kulink::job::{self, JobOptions};
+use kulink::output;
 use kulink::report::ChannelReport;
 use kulink::testbed::accel::AccelChoice;
 use kulink::testbed::artifacts::KernelChoice;
@@ -42,7 +43,7 @@ fn vng_backend_passes_the_main_job() {
     let dir = common::scratch_dir("vng-job");
     let report = job::run(&opts, &dir).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
-    assert!(report.passed, "{}", report.table());
+    assert!(report.passed, "{}", output::table(&report));
     assert_eq!(report.channels.len(), 13);
     for channel in &report.channels {
         if let ChannelReport::Events(c) = channel {

@@ -58,6 +58,16 @@ pub enum Kind {
     Distro,
 }
 
+impl Kind {
+    /// As it is serialized.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Distro => "distro",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct KernelSpec {

@@ -1,0 +1,217 @@
+//! What kulink prints on stdout, in one place: each command's result as a
+//! typed [`Output`], rendered as a table for people or as JSON for
+//! programs. Progress and notes go to stderr through the testbed's
+//! progress renderer.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use kulink_testbed::catalog::Kind;
+use serde::Serialize;
+
+use crate::report::{ChannelReport, RunError, RunReport};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+impl Format {
+    pub fn of(json: bool) -> Self {
+        if json {
+            Self::Json
+        } else {
+            Self::Table
+        }
+    }
+}
+
+/// One kernel's verdict in `run --kernel all --json`: its report, or the
+/// error that kept it from being judged.
+/// One per kernel, never in bulk: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum RunOutcome {
+    Report(RunReport),
+    Error(RunError),
+}
+
+/// A row of `kernels list`.
+#[derive(Debug, Clone, Serialize)]
+pub struct KernelRow {
+    pub schema_version: u32,
+    pub id: String,
+    pub version: String,
+    pub kind: Kind,
+    pub default: bool,
+    pub fragments: Vec<String>,
+    pub distro: Option<String>,
+    pub cached: bool,
+    pub cache_dir: Option<PathBuf>,
+}
+
+/// Everything a kulink command prints on stdout.
+#[derive(Debug, Clone, Copy)]
+pub enum Output<'a> {
+    /// One run's verdict (`run`, `report`).
+    Run(&'a RunReport),
+    /// A run that could not be judged.
+    RunError(&'a RunError),
+    /// `run --kernel all`: every kernel in order.
+    Runs(&'a [RunOutcome]),
+    /// `kernels list`.
+    Kernels(&'a [KernelRow]),
+    /// `kernels list --ids`: always a JSON array, for CI matrices.
+    KernelIds(&'a [String]),
+    /// `kernels build`: a kernel in the cache.
+    Built { id: &'a str, release: &'a str, bzimage: &'a std::path::Path },
+    /// `kernels source`: the source a kernel would be built from.
+    Source(&'a str),
+}
+
+impl Output<'_> {
+    /// The text for stdout, ending in a newline.
+    pub fn render(&self, format: Format) -> String {
+        match (self, format) {
+            (Self::Run(report), Format::Table) => table(report) + "\n",
+            (Self::Run(report), Format::Json) => pretty(report),
+            (Self::RunError(error), _) => pretty(error),
+            (Self::Runs(runs), Format::Json) => pretty(runs),
+            (Self::Runs(runs), Format::Table) => runs
+                .iter()
+                .filter_map(|run| match run {
+                    RunOutcome::Report(report) => Some(Self::Run(report).render(format)),
+                    // Named on stderr as it happened.
+                    RunOutcome::Error(_) => None,
+                })
+                .collect(),
+            (Self::Kernels(rows), Format::Json) => pretty(rows),
+            (Self::Kernels(rows), Format::Table) => kernel_table(rows),
+            (Self::KernelIds(ids), _) => serde_json::to_string(ids).unwrap_or_default() + "\n",
+            (Self::Built { id, release, bzimage }, _) => format!("{id} {release} {}\n", bzimage.display()),
+            (Self::Source(source), _) => format!("{source}\n"),
+        }
+    }
+}
+
+fn pretty<T: Serialize + ?Sized>(value: &T) -> String {
+    // Plain data with string keys: serializing cannot fail.
+    serde_json::to_string_pretty(value).expect("serializable") + "\n"
+}
+
+fn kernel_table(rows: &[KernelRow]) -> String {
+    let mut s = format!("{:<12} {:<8} {:<8} {:<7} default\n", "id", "version", "kind", "cached");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{:<12} {:<8} {:<8} {:<7} {}",
+            r.id,
+            r.version,
+            r.kind.name(),
+            if r.cached { "yes" } else { "no" },
+            if r.default { "yes" } else { "" },
+        );
+    }
+    s
+}
+
+/// A run's verdict for people: the table `run` prints and saves as
+/// `report.txt`.
+pub fn table(report: &RunReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "kernel  {} ({}), accelerator {}", report.kernel, report.kernel_release, report.accel);
+    let _ = writeln!(s, "boot    agent ready at {} ms guest uptime, {} ms wall", report.boot_ms, report.wall_boot_ms);
+    let _ = writeln!(
+        s,
+        "sent    {} frames: {} ICMP that must be reported, {} that must not\n",
+        report.frames_sent,
+        report.injected,
+        report.frames_sent - report.injected
+    );
+    let _ = writeln!(
+        s,
+        "{:<18} {:<10} {:>8} {:>8} {:>7} {:>5} {:>9} {:>9}  verdict",
+        "channel", "subscriber", "injected", "received", "matched", "lost", "p50 µs", "p99 µs"
+    );
+    let us = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into());
+    let verdict = |ok: bool| if ok { "ok" } else { "FAIL" };
+    for channel in &report.channels {
+        match channel {
+            ChannelReport::Events(c) => {
+                let _ = writeln!(
+                    s,
+                    "{:<18} {:<10} {:>8} {:>8} {:>7} {:>5} {:>9} {:>9}  {}",
+                    c.name,
+                    c.subscriber.as_deref().unwrap_or("-"),
+                    c.injected,
+                    c.received,
+                    c.matched,
+                    c.lost,
+                    us(c.latency_p50_us),
+                    us(c.latency_p99_us),
+                    verdict(c.passed)
+                );
+                for p in &c.problems {
+                    let _ = writeln!(s, "    {p}");
+                }
+            }
+            ChannelReport::Check(c) => {
+                let steps = format!("check, {} steps", c.detail.len());
+                let _ = writeln!(s, "{:<18} {:<10} {:>59}  {}", c.name, "-", steps, verdict(c.passed));
+                for d in c.detail.iter().filter(|_| !c.passed) {
+                    let _ = writeln!(s, "    {d}");
+                }
+            }
+        }
+    }
+    let _ =
+        writeln!(s, "\necho replies on the wire: {}/{}", report.echo_replies.received, report.echo_replies.expected);
+    for c in &report.checks {
+        let _ = writeln!(s, "check {:<34} {:<4} {}", c.name, verdict(c.passed), c.detail);
+    }
+    if report.overruns > 0 {
+        let _ = writeln!(s, "socket overruns: {}", report.overruns);
+    }
+    for w in &report.warnings {
+        let _ = writeln!(s, "agent warning: {w}");
+    }
+    if report.kernel_log_clean {
+        let _ = writeln!(s, "kernel log: clean");
+    } else {
+        let _ = writeln!(s, "kernel log: {} splat line(s)", report.splats.len());
+        for sp in &report.splats {
+            let _ = writeln!(s, "    {}: {}", sp.kind, sp.text);
+        }
+    }
+    let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_row_shows_its_kind_as_json_names_it() {
+        for kind in [Kind::Source, Kind::Distro] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
+        let row = KernelRow {
+            schema_version: 1,
+            id: "6.1".into(),
+            version: "6.1".into(),
+            kind: Kind::Source,
+            default: true,
+            fragments: vec!["base.config".into()],
+            distro: None,
+            cached: false,
+            cache_dir: None,
+        };
+        let table = Output::Kernels(std::slice::from_ref(&row)).render(Format::Table);
+        assert_eq!(table.lines().nth(1), Some("6.1          6.1      source   no      yes"));
+        let json: serde_json::Value = serde_json::from_str(&Output::Kernels(&[row]).render(Format::Json)).unwrap();
+        assert_eq!(json[0]["kind"], "source");
+    }
+}
