@@ -17,6 +17,12 @@ kulink_setup() {
 	for pkg in $kulink_packages; do
 		dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 	done
+	# A static busybox for guest shells. It replaces Debian's dynamic
+	# `busybox`, so it is left out where that one is installed (kulink then
+	# names the fix when a test asks for a shell).
+	if ! dpkg-query -W -f='${Status}' busybox busybox-static 2>/dev/null | grep -q "install ok installed"; then
+		missing+=(busybox-static)
+	fi
 	# Kernel sources and images come through apt: its lists must exist.
 	if [ ${#missing[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
 		echo "kulink: apt-get update" >&2

@@ -1,6 +1,6 @@
 //! The guest agent's core, whatever module it tests: PID 1 duties (mounts,
 //! power-off), loading the modules, the network, the control port and its
-//! request loop. A module's suite adds its listeners and commands as one
+//! request loop, running the host's programs. A module's suite adds its listeners and commands as one
 //! [`Plugin`].
 //!
 //! The boot recipe, top to bottom, is [`serve`].
@@ -8,7 +8,10 @@
 pub mod control;
 pub mod loopback;
 pub mod net;
+pub mod run;
 pub mod system;
+
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kulink_protocol::{AgentMsg, BootConfig, Command, Extension, Ready, Reply, Request, PRELOAD_LIST};
@@ -153,6 +156,7 @@ async fn handle<P: Plugin>(plugin: &mut P, cmd: Command<P::Ext>) -> Result<Reply
             f.write_all(data.as_bytes()).with_context(|| format!("write {path}"))?;
             Reply::Done
         }
+        Command::Run { argv, timeout_ms } => Reply::Ran(run::run(&argv, Duration::from_millis(timeout_ms)).await?),
         Command::Shutdown => Reply::Done,
         Command::Ext { ext } => Reply::Ext(plugin.handle(ext).await?),
     })

@@ -98,6 +98,13 @@ pub enum Command<X: Extension> {
         path: String,
         data: String,
     },
+    /// Run a program (no shell: `argv[0]` is its path) with stdin from
+    /// /dev/null. Once `timeout_ms` pass it is killed with SIGKILL; when it
+    /// ends, whatever it left running in its process group is killed too.
+    Run {
+        argv: Vec<String>,
+        timeout_ms: u64,
+    },
     /// Power the guest off.
     Shutdown,
     /// A request for the plug-in.
@@ -111,7 +118,35 @@ pub enum Command<X: Extension> {
 pub enum Reply<X: Extension> {
     Done,
     Text(String),
+    Ran(Ran),
     Ext(X::Reply),
+}
+
+/// The most of each of stdout and stderr a [`Ran`] keeps.
+pub const OUTPUT_LIMIT: usize = 1 << 20;
+
+/// How a program run by [`Command::Run`] ended, and what it wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ran {
+    /// Its exit code; `None` when a signal ended it.
+    pub code: Option<i32>,
+    /// The signal that ended it.
+    pub signal: Option<i32>,
+    /// It outlived its timeout and was killed.
+    pub timed_out: bool,
+    /// What it wrote, as UTF-8 (invalid bytes replaced), at most
+    /// [`OUTPUT_LIMIT`] bytes of each.
+    pub stdout: String,
+    pub stderr: String,
+    /// It wrote more than [`OUTPUT_LIMIT`] bytes to stdout or stderr.
+    pub truncated: bool,
+}
+
+impl Ran {
+    /// It exited by itself with code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0) && !self.timed_out
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +195,18 @@ mod tests {
         assert_eq!(round_trip(req), r#"{"id":1,"cmd":{"cmd":"ext","ext":{"cmd":"count","of":"x"}}}"#);
         let req = Request::<NoExtension> { id: 2, cmd: Command::ReadFile { path: "/proc/version".into() } };
         assert_eq!(round_trip(req), r#"{"id":2,"cmd":{"cmd":"read_file","path":"/proc/version"}}"#);
+        let req = Request::<NoExtension> { id: 3, cmd: Command::Run { argv: vec!["/bin/sh".into()], timeout_ms: 5 } };
+        assert_eq!(round_trip(req), r#"{"id":3,"cmd":{"cmd":"run","argv":["/bin/sh"],"timeout_ms":5}}"#);
+        let ran = Ran {
+            code: None,
+            signal: Some(9),
+            timed_out: true,
+            stdout: "a\n".into(),
+            stderr: String::new(),
+            truncated: false,
+        };
+        assert!(!ran.success());
+        round_trip(AgentMsg::<NoExtension>::Reply { id: 3, result: Ok(Reply::Ran(ran)) });
     }
 
     #[test]

@@ -7,4 +7,4 @@ pub mod boot;
 pub mod control;
 
 pub use boot::{BootConfig, BootError, PRELOAD_LIST};
-pub use control::{AgentMsg, Command, Extension, NoExtension, Ready, Reply, Request, PORT_NAME};
+pub use control::{AgentMsg, Command, Extension, NoExtension, Ran, Ready, Reply, Request, OUTPUT_LIMIT, PORT_NAME};

@@ -32,6 +32,7 @@ pub const VNG: Tool = Tool {
     install: "./run.sh or ./test.sh (a venv in kulink's cache), or `pipx install virtme-ng`",
     venv: Some("virtme-ng"),
 };
+pub const BUSYBOX: Tool = Tool::system("busybox", "sudo apt-get install busybox-static");
 pub const MODINFO: Tool = Tool::system("modinfo", "sudo apt-get install kmod");
 
 /// Tools a kernel build from source needs.
@@ -72,6 +73,35 @@ impl Tool {
             ),
         }
     }
+}
+
+/// busybox for a guest shell: it must be a static binary, since the
+/// image has no C library.
+pub fn static_busybox() -> Result<PathBuf> {
+    let path = BUSYBOX.require()?;
+    let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+    if has_interpreter(&bytes).with_context(|| format!("{} is not an x86-64 ELF program", path.display()))? {
+        bail!("{} is linked dynamically and the guest has no C library: run `{}`", path.display(), BUSYBOX.install);
+    }
+    Ok(path)
+}
+
+/// Whether a 64-bit little-endian ELF file names a program interpreter
+/// (PT_INTERP): a dynamically linked program. Hand-read: three header
+/// fields and the program headers are all it takes.
+fn has_interpreter(elf: &[u8]) -> Option<bool> {
+    const PT_INTERP: u32 = 3;
+    if elf.get(..5)? != b"\x7fELF\x02" {
+        return None;
+    }
+    let u16_at = |at: usize| elf.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
+    let phoff = u64::from_le_bytes(elf.get(0x20..0x28)?.try_into().ok()?) as usize;
+    let (entry_size, count) = (u16_at(0x36)?, u16_at(0x38)?);
+    (0..count)
+        .map(|i| elf.get(phoff + i * entry_size..phoff + i * entry_size + 4))
+        .map(|t| t.map(|t| u32::from_le_bytes([t[0], t[1], t[2], t[3]]) == PT_INTERP))
+        .collect::<Option<Vec<bool>>>()
+        .map(|types| types.contains(&true))
 }
 
 pub fn require_all(tools: &[Tool]) -> Result<()> {
@@ -131,5 +161,28 @@ mod tests {
     fn tail_keeps_the_last_lines() {
         assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
         assert_eq!(tail("a", 5), "a");
+    }
+}
+
+#[cfg(test)]
+mod elf_tests {
+    use super::has_interpreter;
+
+    #[test]
+    fn dynamic_and_static_programs_are_told_apart() {
+        // This test binary is linked dynamically.
+        let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
+        assert_eq!(has_interpreter(&me), Some(true));
+        assert_eq!(has_interpreter(b"#!/bin/sh\n"), None, "not ELF");
+        // An ELF header whose one program header is PT_LOAD.
+        let mut elf = vec![0u8; 0x40 + 56];
+        elf[..5].copy_from_slice(b"\x7fELF\x02");
+        elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
+        elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        elf[0x40..0x44].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(has_interpreter(&elf), Some(false));
+        elf[0x40..0x44].copy_from_slice(&3u32.to_le_bytes());
+        assert_eq!(has_interpreter(&elf), Some(true));
     }
 }

@@ -8,17 +8,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use kulink_protocol::{BootConfig, Command as AgentCommand, Extension, Ready, Reply};
+use kulink_protocol::{BootConfig, Command as AgentCommand, Extension, Ran, Ready, Reply};
 
 use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
 use crate::agent_link::{AgentLink, Refused};
 use crate::artifacts::Artifacts;
 use crate::frames::Wire;
-use crate::initramfs::Image;
+use crate::initramfs::{GuestFile, Image};
 use crate::peer::{self, Peer};
 use crate::qemu::{self, QemuConfig};
 use crate::splat::{self, Splat};
-use crate::{process_tree, progress, tools};
+use crate::{process_tree, progress, tools, usage_error};
 
 /// A KVM guest that is not ready by then is taken as hung.
 const KVM_WATCHDOG: Duration = Duration::from_secs(10);
@@ -49,6 +49,11 @@ pub struct BootOptions {
     pub extension: std::collections::BTreeMap<String, String>,
     pub wire: Wire,
     pub memory_mb: u32,
+    /// The test's own files in the image (QEMU backend).
+    pub files: Vec<GuestFile>,
+    /// busybox at /bin/busybox and /bin/sh (QEMU backend; the host's
+    /// `busybox-static`).
+    pub shell: bool,
 }
 
 impl Default for BootOptions {
@@ -59,6 +64,8 @@ impl Default for BootOptions {
             extension: Default::default(),
             wire: Wire::default(),
             memory_mb: 256,
+            files: Vec::new(),
+            shell: false,
         }
     }
 }
@@ -96,10 +103,17 @@ impl<X: Extension> Vm<X> {
         tools::QEMU.require()?;
         if opts.backend == Backend::Vng {
             tools::VNG.require()?;
+            if opts.shell || !opts.files.is_empty() {
+                return Err(usage_error(
+                    "files and a shell go into kulink's own image: use the qemu backend (vng boots the host's root)",
+                ));
+            }
         }
+        opts.files.iter().try_for_each(GuestFile::check)?;
+        let busybox = if opts.shell { Some(tools::static_busybox()?) } else { None };
         let mut accel = first_accel(opts.accel);
         loop {
-            match Self::try_boot(art, opts, accel) {
+            match Self::try_boot(art, opts, busybox.as_deref(), accel) {
                 Ok(vm) => {
                     if accel == Accel::Kvm && opts.accel == AccelChoice::Auto {
                         record_kvm_verdict(true);
@@ -119,11 +133,17 @@ impl<X: Extension> Vm<X> {
         }
     }
 
-    fn try_boot(art: &Artifacts, opts: &BootOptions, accel: Accel) -> Result<Self, BootError> {
+    fn try_boot(art: &Artifacts, opts: &BootOptions, busybox: Option<&Path>, accel: Accel) -> Result<Self, BootError> {
         let other = BootError::Other;
         let dir = run_dir().map_err(other)?;
         let clock = if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() };
-        let image = Image { agent: &art.agent, module: art.module.as_deref(), preload: &art.kernel.preload };
+        let image = Image {
+            agent: &art.agent,
+            module: art.module.as_deref(),
+            preload: &art.kernel.preload,
+            files: &opts.files,
+            busybox,
+        };
         let mut boot = BootConfig::new(opts.wire.guest_ip, opts.wire.prefix);
         boot.extension = opts.extension.clone();
         // vng boots the host's root: the module is where the host has it.
@@ -259,6 +279,20 @@ impl<X: Extension> Vm<X> {
     /// Writes a file in the guest (one write(), like `echo data > path`).
     pub fn write_file(&mut self, path: &str, data: &str) -> Result<()> {
         self.request(AgentCommand::WriteFile { path: path.into(), data: data.into() }).map(drop)
+    }
+
+    /// Runs a program in the guest (`argv[0]` is its path; no shell), killed
+    /// once `timeout` passes; its exit status and output.
+    pub fn run(&mut self, argv: &[&str], timeout: Duration) -> Result<Ran> {
+        let cmd = AgentCommand::Run {
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            timeout_ms: timeout.as_millis() as u64,
+        };
+        // The agent answers once the program is gone: allow for the kill.
+        match self.request_within(cmd, timeout + REQUEST_TIMEOUT)? {
+            Reply::Ran(ran) => Ok(ran),
+            other => bail!("running {argv:?} was answered by {other:?}"),
+        }
     }
 
     /// Has the guest ping 127.0.0.1 `count` times with echo id `id`.

@@ -1,0 +1,82 @@
+//! Programs the host asks the agent to run: no shell, a timeout, the exit
+//! status, and output kept up to a bound so a chatty program cannot
+//! exhaust the guest's memory or the control port.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use kulink_protocol::{Ran, OUTPUT_LIMIT};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+
+pub async fn run(argv: &[String], timeout: Duration) -> Result<Ran> {
+    let (program, args) = argv.split_first().context("run: the command line is empty")?;
+    // A group of its own: on timeout or exit, what it started goes too,
+    // and with it every holder of the output pipes.
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("start {program}"))?;
+    let group = Pid::from_raw(child.id().context("the program has no pid")? as i32);
+    let stdout = Output::default();
+    let stderr = Output::default();
+    let readers = [
+        tokio::spawn(stdout.clone().fill(child.stdout.take().context("stdout is piped")?)),
+        tokio::spawn(stderr.clone().fill(child.stderr.take().context("stderr is piped")?)),
+    ];
+    let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
+        Ok(status) => (status.with_context(|| format!("wait for {program}"))?, false),
+        Err(_) => {
+            let _ = killpg(group, Signal::SIGKILL);
+            (child.wait().await.with_context(|| format!("wait for {program}"))?, true)
+        }
+    };
+    // ESRCH when nothing of the group is left: the usual case.
+    let _ = killpg(group, Signal::SIGKILL);
+    // A process that left the group may still hold a pipe: what it wrote
+    // by now is kept, the rest is not waited for.
+    for mut reader in readers {
+        if tokio::time::timeout(PIPE_GRACE, &mut reader).await.is_err() {
+            reader.abort();
+            crate::system::log(&format!("{program}: a process outside its group kept its output open"));
+        }
+    }
+    let (stdout, out_cut) = stdout.take();
+    let (stderr, err_cut) = stderr.take();
+    Ok(Ran { code: status.code(), signal: status.signal(), timed_out, stdout, stderr, truncated: out_cut || err_cut })
+}
+
+/// How long output may still come once the program and its group are gone.
+const PIPE_GRACE: Duration = Duration::from_secs(2);
+
+/// One output pipe's first [`OUTPUT_LIMIT`] bytes, and whether more came.
+#[derive(Clone, Default)]
+struct Output(Arc<Mutex<(Vec<u8>, bool)>>);
+
+impl Output {
+    async fn fill(self, mut pipe: impl AsyncRead + Unpin) {
+        let mut buf = vec![0u8; 16 * 1024];
+        // A read error ends the output like its end does.
+        while let Ok(n @ 1..) = pipe.read(&mut buf).await {
+            let mut kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let room = OUTPUT_LIMIT.saturating_sub(kept.0.len());
+            kept.0.extend_from_slice(&buf[..n.min(room)]);
+            kept.1 |= n > room;
+        }
+    }
+
+    fn take(&self) -> (String, bool) {
+        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        (String::from_utf8_lossy(&kept.0).into_owned(), kept.1)
+    }
+}
