@@ -5,10 +5,12 @@
 //! kulink.ko's view of a guest; [`plan`] says what to send; [`session`]
 //! sends it; [`verify`], [`checks`] and [`report`] judge what came back;
 //! [`job`] is the main job end to end; [`output`] renders results.
+//! [`module_test`] is `kulink test`: any module, any command in the guest.
 
 pub mod checks;
 pub mod guest;
 pub mod job;
+pub mod module_test;
 pub mod output;
 pub mod plan;
 pub mod record;

@@ -3,16 +3,19 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use kulink::job::{self, JobOptions};
+use kulink::module_test::{self, ModuleTest};
 use kulink::output::{Format, KernelRow, Output, RunOutcome};
 use kulink::plan::Plan;
 use kulink::record::{self, RunRecord};
 use kulink::report::RunError;
 use kulink::testbed::accel::AccelChoice;
 use kulink::testbed::artifacts::KernelChoice;
+use kulink::testbed::initramfs::GuestFile;
 use kulink::testbed::vm::Backend;
 use kulink::testbed::{kernels, paths, progress};
 use kulink::{usage_error, EXIT_FAILED};
@@ -86,6 +89,37 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Test your own module: build it for each kernel, boot with it loaded,
+    /// run COMMAND in the guest; passes when COMMAND exits 0 in time and the
+    /// kernel log is clean.
+    Test {
+        /// The module's Kbuild directory (it must build exactly one .ko).
+        #[arg(long)]
+        module: PathBuf,
+        /// A parameter for the module at load, NAME=VALUE (repeatable).
+        #[arg(long = "module-param", value_name = "NAME=VALUE", value_parser = module_test::parse_param)]
+        params: Vec<(String, String)>,
+        /// Kernel ids, comma-separated, or `all`; the default kernel if left out.
+        #[arg(long)]
+        kernel: Option<String>,
+        /// A host file to put in the guest, HOST_PATH:GUEST_PATH (repeatable).
+        #[arg(long = "file", value_name = "SRC:DST", value_parser = parse_file)]
+        files: Vec<GuestFile>,
+        /// busybox as /bin/sh in the guest (from the host's busybox-static).
+        #[arg(long)]
+        shell: bool,
+        /// Seconds COMMAND may run before it is killed.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+        /// Print a JSON array, one object per kernel, instead of the tables.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelChoice,
+        /// The program to run in the guest (an absolute guest path) and its arguments.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
     /// The kernels kulink knows.
     Kernels {
         #[command(subcommand)]
@@ -110,6 +144,41 @@ enum KernelsCmd {
     /// The source a kernel would be built from, resolved without
     /// downloading (`linux-source-6.1=6.1.192-2`): a cache key for CI.
     Source { id: String },
+}
+
+fn parse_file(spec: &str) -> Result<GuestFile, String> {
+    GuestFile::parse(spec).map_err(|e| format!("{e:#}"))
+}
+
+/// `kulink test` on each kernel in turn; like `run --kernel all`, one
+/// kernel's infrastructure failure does not stop the others.
+fn test_module(test: &ModuleTest, kernels: Vec<KernelChoice>, format: Format) -> Result<ExitCode> {
+    test.check()?;
+    let mut runs = Vec::new();
+    let mut code = ExitCode::SUCCESS;
+    for kernel in kernels {
+        match test.run(&kernel) {
+            Ok(report) => {
+                if format == Format::Table {
+                    print!("{}", Output::ModuleTest(&report).render(format));
+                }
+                if !report.passed && code == ExitCode::SUCCESS {
+                    code = ExitCode::from(EXIT_FAILED as u8);
+                }
+                runs.push(RunOutcome::Report(report));
+            }
+            Err(e) => {
+                let error = RunError::new(&kernel.label(), &e);
+                eprintln!("kulink: kernel {}: error: {e:#}", error.kernel);
+                code = ExitCode::from(error.exit_code as u8);
+                runs.push(RunOutcome::Error(error));
+            }
+        }
+    }
+    if format == Format::Json {
+        print!("{}", Output::ModuleTests(&runs).render(format));
+    }
+    Ok(code)
 }
 
 /// `--echoes` within what a standard plan allows (`Plan::ECHOES`).
@@ -219,6 +288,17 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 choices.into_iter().map(|kernel| JobOptions { kernel, backend, accel, echoes }).collect();
             jobs.iter().try_for_each(JobOptions::check)?;
             run_jobs(&jobs, all, Format::of(json), out)
+        }
+        Cmd::Test { module, params, kernel, files, shell, timeout, json, accel, command } => {
+            let specs = match kernel.as_deref() {
+                None => vec![kernels::default_spec()?],
+                Some("all") => kernels::list()?,
+                Some(ids) => kernels::ids_in(ids).map(kernels::find).collect::<Result<_>>()?,
+            };
+            let choices = specs.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect();
+            let test =
+                ModuleTest { module, params, files, shell, accel, command, timeout: Duration::from_secs(timeout) };
+            test_module(&test, choices, Format::of(json))
         }
         Cmd::Kernels { command: KernelsCmd::List { json, ids } } => {
             if ids {

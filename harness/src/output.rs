@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use kulink_testbed::catalog::Kind;
 use serde::Serialize;
 
+use crate::module_test::ModuleTestReport;
 use crate::report::{ChannelReport, RunError, RunReport};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,14 +28,14 @@ impl Format {
     }
 }
 
-/// One kernel's verdict in `run --kernel all --json`: its report, or the
-/// error that kept it from being judged.
+/// One kernel's verdict in `run --kernel all --json` or `test --json`: its
+/// report, or the error that kept it from being judged.
 /// One per kernel, never in bulk: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
-pub enum RunOutcome {
-    Report(RunReport),
+pub enum RunOutcome<R = RunReport> {
+    Report(R),
     Error(RunError),
 }
 
@@ -61,6 +62,10 @@ pub enum Output<'a> {
     RunError(&'a RunError),
     /// `run --kernel all`: every kernel in order.
     Runs(&'a [RunOutcome]),
+    /// `test`: one kernel's verdict on the user's module and command.
+    ModuleTest(&'a ModuleTestReport),
+    /// `test --json`: every kernel in order, always an array.
+    ModuleTests(&'a [RunOutcome<ModuleTestReport>]),
     /// `kernels list`.
     Kernels(&'a [KernelRow]),
     /// `kernels list --ids`: always a JSON array, for CI matrices.
@@ -87,6 +92,16 @@ impl Output<'_> {
                     RunOutcome::Error(_) => None,
                 })
                 .collect(),
+            (Self::ModuleTest(report), Format::Table) => module_test_table(report) + "\n",
+            (Self::ModuleTest(report), Format::Json) => pretty(report),
+            (Self::ModuleTests(runs), Format::Json) => pretty(runs),
+            (Self::ModuleTests(runs), Format::Table) => runs
+                .iter()
+                .filter_map(|run| match run {
+                    RunOutcome::Report(report) => Some(Self::ModuleTest(report).render(format)),
+                    RunOutcome::Error(_) => None,
+                })
+                .collect(),
             (Self::Kernels(rows), Format::Json) => pretty(rows),
             (Self::Kernels(rows), Format::Table) => kernel_table(rows),
             (Self::KernelIds(ids), _) => serde_json::to_string(ids).unwrap_or_default() + "\n",
@@ -99,6 +114,38 @@ impl Output<'_> {
 fn pretty<T: Serialize + ?Sized>(value: &T) -> String {
     // Plain data with string keys: serializing cannot fail.
     serde_json::to_string_pretty(value).expect("serializable") + "\n"
+}
+
+fn module_test_table(report: &ModuleTestReport) -> String {
+    let ran = &report.ran;
+    let ended = match (ran.code, ran.signal) {
+        _ if ran.timed_out => "killed at its timeout".to_owned(),
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "ended without a status".to_owned(),
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "kernel  {} ({}), accelerator {}", report.kernel, report.kernel_release, report.accel);
+    let _ = writeln!(s, "module  {}", report.module.display());
+    let _ = writeln!(s, "command {}: {ended}", report.command.join(" "));
+    for (name, text) in [("stdout", &ran.stdout), ("stderr", &ran.stderr)] {
+        if !text.is_empty() {
+            let _ = writeln!(s, "--- {name} ---\n{}", text.trim_end_matches('\n'));
+        }
+    }
+    if ran.truncated {
+        let _ = writeln!(s, "(output cut at {} bytes a stream)", kulink_protocol::OUTPUT_LIMIT);
+    }
+    if report.kernel_log_clean {
+        let _ = writeln!(s, "kernel log: clean");
+    } else {
+        let _ = writeln!(s, "kernel log: {} splat line(s)", report.splats.len());
+        for sp in &report.splats {
+            let _ = writeln!(s, "    {}: {}", sp.kind, sp.text);
+        }
+    }
+    let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
+    s
 }
 
 fn kernel_table(rows: &[KernelRow]) -> String {

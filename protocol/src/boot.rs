@@ -11,6 +11,10 @@ pub const PRELOAD_LIST: &str = "/lib/modules/preload.list";
 
 const PREFIX: &str = "kulink.";
 
+/// Extension keys of the bare agent (`kulink-agent-core`): each
+/// `kulink.param.NAME=VALUE` is a parameter of the module under test.
+pub const MODULE_PARAM_KEY: &str = "param.";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootConfig {
     /// The guest's address on the wire and its prefix length.

@@ -6,5 +6,7 @@
 pub mod boot;
 pub mod control;
 
-pub use boot::{BootConfig, BootError, PRELOAD_LIST};
-pub use control::{AgentMsg, Command, Extension, NoExtension, Ran, Ready, Reply, Request, OUTPUT_LIMIT, PORT_NAME};
+pub use boot::{BootConfig, BootError, MODULE_PARAM_KEY, PRELOAD_LIST};
+pub use control::{
+    AgentMsg, Command, Extension, NoExtension, Nothing, Ran, Ready, Reply, Request, OUTPUT_LIMIT, PORT_NAME,
+};

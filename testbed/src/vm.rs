@@ -396,9 +396,12 @@ impl<X: Extension> Drop for Vm<X> {
     fn drop(&mut self) {
         process_tree::kill(&mut self.child);
         if self.keep || std::thread::panicking() {
+            let kept: Vec<&str> =
+                [CONSOLE, TRANSCRIPT, PLAN].into_iter().filter(|f| self.dir.join(f).exists()).collect();
             progress::note(format!(
-                "the evidence of a failed run is in {}: {CONSOLE}, {TRANSCRIPT} (the agent's messages), {PLAN}",
-                self.dir.display()
+                "the evidence of a failed run is in {}: {} ({TRANSCRIPT}: the agent's messages)",
+                self.dir.display(),
+                kept.join(", ")
             ));
         } else if std::env::var_os("KULINK_KEEP").is_some() {
             progress::note(format!("kept {}", self.dir.display()));

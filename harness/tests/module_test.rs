@@ -1,0 +1,44 @@
+//! `kulink test` on a module that brings no plug-in: kulink.ko's own source
+//! stands in for a user's module, loaded by the bare agent with a
+//! parameter, and a command in the guest sees what the module made.
+
+mod common;
+
+use std::time::Duration;
+
+use kulink::module_test::ModuleTest;
+use kulink::testbed::accel::AccelChoice;
+use kulink::testbed::artifacts::KernelChoice;
+use kulink::testbed::kernels;
+
+fn first_kernel() -> KernelChoice {
+    KernelChoice::Listed(Some(kernels::selected().unwrap().into_iter().next().expect("a kernel is selected").id))
+}
+
+fn test_of(script: &str) -> ModuleTest {
+    ModuleTest {
+        module: concat!(env!("CARGO_MANIFEST_DIR"), "/../module").into(),
+        params: vec![("umh_path".into(), "/from/the/command/line".into())],
+        files: Vec::new(),
+        shell: true,
+        accel: AccelChoice::Auto,
+        command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        timeout: Duration::from_secs(30),
+    }
+}
+
+#[test]
+fn a_users_module_is_loaded_with_its_parameters_and_the_command_decides() {
+    let kernel = first_kernel();
+    let script = "grep -c '^kulink ' /proc/modules; cat /sys/module/kulink/parameters/umh_path; echo done >&2";
+    let report = test_of(script).run(&kernel).unwrap();
+    assert!(report.passed, "{report:#?}");
+    assert_eq!(report.ran.stdout, "1\n/from/the/command/line\n");
+    assert_eq!((report.ran.code, report.ran.stderr.as_str()), (Some(0), "done\n"));
+    assert!(report.kernel_log_clean && report.splats.is_empty());
+
+    let failed = test_of("echo half; exit 7").run(&kernel).unwrap();
+    assert!(!failed.passed);
+    assert_eq!((failed.ran.code, failed.ran.stdout.as_str()), (Some(7), "half\n"));
+    assert!(failed.kernel_log_clean, "a failing command is not a kernel problem: {failed:#?}");
+}
