@@ -7,6 +7,7 @@ use std::fmt::Write;
 use std::path::PathBuf;
 
 use kulink_testbed::catalog::Kind;
+use kulink_testbed::splat::Splat;
 use serde::Serialize;
 
 use crate::module_test::ModuleTestReport;
@@ -84,29 +85,38 @@ impl Output<'_> {
             (Self::Run(report), Format::Json) => pretty(report),
             (Self::RunError(error), _) => pretty(error),
             (Self::Runs(runs), Format::Json) => pretty(runs),
-            (Self::Runs(runs), Format::Table) => runs
-                .iter()
-                .filter_map(|run| match run {
-                    RunOutcome::Report(report) => Some(Self::Run(report).render(format)),
-                    // Named on stderr as it happened.
-                    RunOutcome::Error(_) => None,
-                })
-                .collect(),
+            (Self::Runs(runs), Format::Table) => judged(runs).map(|r| Self::Run(r).render(format)).collect(),
             (Self::ModuleTest(report), Format::Table) => module_test_table(report) + "\n",
             (Self::ModuleTest(report), Format::Json) => pretty(report),
             (Self::ModuleTests(runs), Format::Json) => pretty(runs),
-            (Self::ModuleTests(runs), Format::Table) => runs
-                .iter()
-                .filter_map(|run| match run {
-                    RunOutcome::Report(report) => Some(Self::ModuleTest(report).render(format)),
-                    RunOutcome::Error(_) => None,
-                })
-                .collect(),
+            (Self::ModuleTests(runs), Format::Table) => {
+                judged(runs).map(|r| Self::ModuleTest(r).render(format)).collect()
+            }
             (Self::Kernels(rows), Format::Json) => pretty(rows),
             (Self::Kernels(rows), Format::Table) => kernel_table(rows),
             (Self::KernelIds(ids), _) => serde_json::to_string(ids).unwrap_or_default() + "\n",
             (Self::Built { id, release, bzimage }, _) => format!("{id} {release} {}\n", bzimage.display()),
             (Self::Source(source), _) => format!("{source}\n"),
+        }
+    }
+}
+
+/// The kernels that were judged; errors were named on stderr as they happened.
+fn judged<R>(runs: &[RunOutcome<R>]) -> impl Iterator<Item = &R> {
+    runs.iter().filter_map(|run| match run {
+        RunOutcome::Report(report) => Some(report),
+        RunOutcome::Error(_) => None,
+    })
+}
+
+/// The kernel log's verdict, with each splat line.
+fn kernel_log(s: &mut String, splats: &[Splat]) {
+    if splats.is_empty() {
+        let _ = writeln!(s, "kernel log: clean");
+    } else {
+        let _ = writeln!(s, "kernel log: {} splat line(s)", splats.len());
+        for sp in splats {
+            let _ = writeln!(s, "    {}: {}", sp.kind, sp.text);
         }
     }
 }
@@ -136,14 +146,7 @@ fn module_test_table(report: &ModuleTestReport) -> String {
     if ran.truncated {
         let _ = writeln!(s, "(output cut at {} bytes a stream)", kulink_protocol::OUTPUT_LIMIT);
     }
-    if report.kernel_log_clean {
-        let _ = writeln!(s, "kernel log: clean");
-    } else {
-        let _ = writeln!(s, "kernel log: {} splat line(s)", report.splats.len());
-        for sp in &report.splats {
-            let _ = writeln!(s, "    {}: {}", sp.kind, sp.text);
-        }
-    }
+    kernel_log(&mut s, &report.splats);
     let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
     s
 }
@@ -224,14 +227,7 @@ pub fn table(report: &RunReport) -> String {
     for w in &report.warnings {
         let _ = writeln!(s, "agent warning: {w}");
     }
-    if report.kernel_log_clean {
-        let _ = writeln!(s, "kernel log: clean");
-    } else {
-        let _ = writeln!(s, "kernel log: {} splat line(s)", report.splats.len());
-        for sp in &report.splats {
-            let _ = writeln!(s, "    {}: {}", sp.kind, sp.text);
-        }
-    }
+    kernel_log(&mut s, &report.splats);
     let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
     s
 }
