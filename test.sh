@@ -32,4 +32,6 @@ if [ "$selected" != "$every" ]; then
 fi
 profile=default
 [ "${CI:-}" = true ] && profile=ci
+# The examples in the library's documentation (nextest runs no doctests).
+cargo test "${quiet[@]}" --doc --workspace --locked
 exec cargo nextest run --workspace --locked --profile "$profile" "${filter[@]}" "$@"

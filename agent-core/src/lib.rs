@@ -1,11 +1,14 @@
 //! The guest agent's core, whatever module it tests: PID 1 duties (mounts,
 //! power-off), loading the modules, the network, the control port and its
-//! request loop, running the host's programs. A module's suite adds its listeners and commands as one
+//! request loop, running the host's programs, generic netlink by family
+//! name. A module's suite adds its listeners and commands as one
 //! [`Plugin`].
 //!
 //! The boot recipe, top to bottom, is [`serve`].
 
 pub mod control;
+pub mod genl;
+pub mod genl_bridge;
 pub mod loopback;
 pub mod net;
 pub mod run;
@@ -16,6 +19,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use kulink_protocol::{AgentMsg, BootConfig, Command, Extension, Ready, Reply, Request, PRELOAD_LIST};
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 pub use kulink_protocol as protocol;
 
@@ -105,6 +109,7 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     let mut link = control::open::<P::Ext>()?;
     let outbox = Outbox(link.outbox.clone());
     let mut plugin = P::start(&boot, outbox.clone()).await?;
+    let mut core = Core { outbox: outbox.clone(), subscriptions: Vec::new() };
 
     outbox.send(AgentMsg::Ready(Ready {
         boot_ms: system::boottime_ms(),
@@ -124,7 +129,7 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
             }
         };
         let shutdown = cmd == Command::Shutdown;
-        let result = handle(&mut plugin, cmd).await;
+        let result = handle(&mut core, &mut plugin, cmd).await;
         outbox.send(AgentMsg::Reply { id, result: result.map_err(|e| format!("{e:#}")) });
         if shutdown {
             break;
@@ -133,6 +138,8 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     // Stop every producer, then let the writer drain what is queued
     // before the VM goes away.
     plugin.stop();
+    core.subscriptions.iter().for_each(JoinHandle::abort);
+    drop(core);
     drop(outbox);
     drop(link.outbox);
     let writer = link.writer;
@@ -140,7 +147,14 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     Ok(())
 }
 
-async fn handle<P: Plugin>(plugin: &mut P, cmd: Command<P::Ext>) -> Result<Reply<P::Ext>> {
+/// What the core's own requests keep between them.
+struct Core<X: Extension> {
+    outbox: Outbox<X>,
+    /// The forwarders of the host's generic netlink subscriptions.
+    subscriptions: Vec<JoinHandle<()>>,
+}
+
+async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command<P::Ext>) -> Result<Reply<P::Ext>> {
     Ok(match cmd {
         Command::PingLoopback { id, count } => {
             loopback::ping(id, count)?;
@@ -157,6 +171,11 @@ async fn handle<P: Plugin>(plugin: &mut P, cmd: Command<P::Ext>) -> Result<Reply
             Reply::Done
         }
         Command::Run { argv, timeout_ms } => Reply::Ran(run::run(&argv, Duration::from_millis(timeout_ms)).await?),
+        Command::GenlSubscribe { family, group } => {
+            core.subscriptions.push(genl_bridge::subscribe(&family, &group, core.outbox.clone()).await?);
+            Reply::Done
+        }
+        Command::GenlRequest(request) => Reply::Genl(genl_bridge::request(&request).await?),
         Command::Shutdown => Reply::Done,
         Command::Ext { ext } => Reply::Ext(plugin.handle(ext).await?),
     })

@@ -6,7 +6,6 @@
 //! `kulink-notify`) and a short-lived signal registrant (`kulink-sigchild`).
 
 mod chardev;
-mod genl;
 mod kulinkfs;
 mod mmap_ring;
 mod netlink;
@@ -50,7 +49,7 @@ fn main() {
 /// kulink.ko's listeners and everything a request handler may need.
 struct KulinkPlugin {
     family: Family,
-    ctl: genl::GenlSocket,
+    ctl: kulink_agent_core::genl::GenlSocket,
     outbox: Outbox,
     subscribers: BTreeMap<String, Subscriber>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -71,7 +70,7 @@ impl kulink_agent_core::Plugin for KulinkPlugin {
 
     async fn start(boot: &BootConfig, outbox: Outbox) -> Result<Self> {
         kulinkfs::mount()?;
-        let mut ctl = genl::GenlSocket::open()?;
+        let mut ctl = kulink_agent_core::genl::GenlSocket::open()?;
         let family = ctl.resolve(uapi::GENL_NAME).await?;
         let tasks = vec![
             netlink::listen_multicast(&family, uapi::MCGRP_EVENTS, Channel::NetlinkMulticast, outbox.clone())?,

@@ -10,7 +10,7 @@ use kulink_wire::Channel;
 use kulink_wire::{uapi, Event, Stats};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::genl::{Datagram, GenlSocket, REQUEST_ACK};
+use kulink_agent_core::genl::{Datagram, GenlSocket, REQUEST_ACK};
 
 pub type Outbox = kulink_agent_core::Outbox<KulinkKo>;
 

@@ -136,6 +136,8 @@ impl Heard {
                     (_, Err(e)) => heard.warnings.push(format!("request {id} was refused: {e}")),
                 },
                 Line::Agent(AgentMsg::Warning { message }) => heard.warnings.push(message.clone()),
+                // The main job hears kulink's family through its plug-in.
+                Line::Agent(AgentMsg::Genl(_)) => {}
                 Line::AgentText(text) => heard.warnings.push(format!("not a message: {text}")),
                 Line::HostWarning(warning) => heard.warnings.push(warning.clone()),
             }

@@ -3,15 +3,18 @@
 #[macro_use]
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use kulink::guest::KulinkGuest;
 use kulink::plan::{Expected, Plan};
 use kulink::session::{self, multicast, unicast};
+use kulink::testbed::vm::decode_deliveries;
 use kulink::verify;
+use kulink_genl::{Message, Spec};
 use kulink_wire::control::Command;
 use kulink_wire::Channel;
+use serde_json::{json, Value as Json};
 
 fn multicast_events_equal_injected_field_by_field(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
@@ -152,7 +155,65 @@ fn loopback_icmp_is_reported_with_the_loopback_ifindex(kernel: &str) {
     common::finish(vm);
 }
 
+/// The testbed core's generic netlink, which any module gets, on kulink.ko:
+/// a subscription by family and group name, decoded by `module/kulink.yaml`,
+/// carries exactly what the plug-in's own decoder reads, and a request by
+/// operation name gets the counters the plug-in gets.
+fn the_core_subscription_decoded_by_the_spec_equals_the_plugin_s_events(kernel: &str) {
+    let spec = Spec::load(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../module/kulink.yaml"))).unwrap();
+    let mut vm = common::boot(kernel, &[]);
+    vm.genl_subscribe("kulink", "events").unwrap();
+    let plan = Plan::echoes(vm.wire(), 0x5000, 6, 1);
+    let events = session::inject(&mut vm, &plan, &[multicast()], false).unwrap().events;
+    let want = plan.expected().len();
+    let count = |got: &[_]| decode_deliveries(&spec, got).map_or(0, |m| spec_events(&m).len());
+    vm.collect_genl_until(Duration::from_secs(20), |got| count(got) >= want).unwrap();
+    assert_eq!(count(vm.genl_deliveries()), want, "{:#?}", vm.genl_deliveries());
+
+    let by_spec = spec_events(&vm.genl_messages(&spec).unwrap());
+    let by_plugin: Vec<Json> = verify::of_listener(&events, &multicast())
+        .iter()
+        .map(|r| {
+            let e = &r.event;
+            json!({
+                "seq": e.seq, "tstamp-ns": e.tstamp_ns, "ifindex": e.ifindex,
+                "saddr": u32::from(e.src), "daddr": u32::from(e.dst), "type": e.icmp_type, "code": e.code,
+                "echo-id": e.echo_id, "echo-seq": e.echo_seq, "len": e.len, "flags": e.flags,
+            })
+        })
+        .collect();
+    assert_eq!(by_spec, by_plugin);
+
+    let reply = vm.genl_call(&spec, "get-stats", &json!({}), false).unwrap();
+    assert_eq!(reply.len(), 1, "{reply:#?}");
+    let stats = serde_json::to_value(vm.stats().unwrap()).unwrap();
+    let by_spec: BTreeMap<String, Json> = reply[0].to_json()["attrs"]["stats"]
+        .as_object()
+        .expect("a stats nest")
+        .iter()
+        .map(|(name, value)| (name.replace('-', "_"), value.clone()))
+        .collect();
+    let by_plugin: BTreeMap<String, Json> = stats.as_object().unwrap().clone().into_iter().collect();
+    assert_eq!(by_spec, by_plugin);
+    assert_eq!(by_spec["events_built"], json!(want));
+
+    // A refused request carries the kernel's reason.
+    let err = vm.genl_call(&spec, "unsubscribe", &json!({}), false).unwrap_err();
+    assert!(format!("{err:#}").contains("No such file or directory"), "{err:#}");
+    common::finish(vm);
+}
+
+/// Every event nest of every message, as JSON fields.
+fn spec_events(messages: &[Message]) -> Vec<Json> {
+    messages
+        .iter()
+        .filter(|m| m.op == "event")
+        .flat_map(|m| m.to_json()["attrs"]["event"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
 matrix!(
+    the_core_subscription_decoded_by_the_spec_equals_the_plugin_s_events,
     multicast_events_equal_injected_field_by_field,
     two_unicast_subscribers_both_get_every_event,
     closed_subscriber_is_dropped_and_its_successor_gets_every_later_event,

@@ -57,6 +57,8 @@ pub enum AgentMsg<X: Extension> {
     Warning {
         message: String,
     },
+    /// What a group joined by [`Command::GenlSubscribe`] carried.
+    Genl(GenlDelivery),
     /// The plug-in's own message.
     Ext {
         ext: X::Message,
@@ -105,6 +107,15 @@ pub enum Command<X: Extension> {
         argv: Vec<String>,
         timeout_ms: u64,
     },
+    /// Join multicast group `group` of generic netlink family `family`:
+    /// from the reply on, what the group carries comes as
+    /// [`AgentMsg::Genl`].
+    GenlSubscribe {
+        family: String,
+        group: String,
+    },
+    /// Send one generic netlink request; the reply is [`Reply::Genl`].
+    GenlRequest(GenlRequest),
     /// Power the guest off.
     Shutdown,
     /// A request for the plug-in.
@@ -119,7 +130,51 @@ pub enum Reply<X: Extension> {
     Done,
     Text(String),
     Ran(Ran),
+    /// The messages that answered a [`Command::GenlRequest`]: one for a
+    /// plain request (none if the kernel only acknowledged), all of a dump.
+    Genl(Vec<GenlMessage>),
     Ext(X::Reply),
+}
+
+/// A generic netlink request, sent to the family by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenlRequest {
+    pub family: String,
+    /// The generic netlink header's command.
+    pub command: u8,
+    /// The generic netlink header's version.
+    pub version: u8,
+    /// Ask for a dump (`NLM_F_DUMP`) rather than one reply.
+    pub dump: bool,
+    /// The attributes, encoded (padded netlink attributes).
+    #[serde(with = "hex")]
+    pub attrs: Vec<u8>,
+}
+
+/// One generic netlink message: its header's command and version, and its
+/// attributes as bytes (hex in JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenlMessage {
+    pub command: u8,
+    pub version: u8,
+    #[serde(with = "hex")]
+    pub attrs: Vec<u8>,
+}
+
+/// Something a subscribed multicast group carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenlDelivery {
+    pub family: String,
+    pub group: String,
+    pub event: GenlEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GenlEvent {
+    Message(GenlMessage),
+    /// The agent's socket overran: the kernel dropped messages here.
+    Lost,
 }
 
 /// The most of each of stdout and stderr a [`Ran`] keeps.
@@ -207,6 +262,21 @@ mod tests {
         };
         assert!(!ran.success());
         round_trip(AgentMsg::<NoExtension>::Reply { id: 3, result: Ok(Reply::Ran(ran)) });
+
+        let message = GenlMessage { command: 1, version: 1, attrs: vec![8, 0, 1, 0, 0xff, 0, 0, 0] };
+        let delivery = GenlDelivery {
+            family: "udpcount".into(),
+            group: "notify".into(),
+            event: GenlEvent::Message(message.clone()),
+        };
+        let line = round_trip(AgentMsg::<NoExtension>::Genl(delivery));
+        assert!(line.contains(r#""attrs":"08000100ff000000""#), "{line}");
+        let request = GenlRequest { family: "kulink".into(), command: 4, version: 1, dump: false, attrs: Vec::new() };
+        let line = round_trip(Request::<NoExtension> { id: 4, cmd: Command::GenlRequest(request) });
+        assert_eq!(
+            line,
+            r#"{"id":4,"cmd":{"cmd":"genl_request","family":"kulink","command":4,"version":1,"dump":false,"attrs":""}}"#
+        );
     }
 
     #[test]

@@ -8,5 +8,6 @@ pub mod control;
 
 pub use boot::{BootConfig, BootError, MODULE_PARAM_KEY, PRELOAD_LIST};
 pub use control::{
-    AgentMsg, Command, Extension, NoExtension, Nothing, Ran, Ready, Reply, Request, OUTPUT_LIMIT, PORT_NAME,
+    AgentMsg, Command, Extension, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, NoExtension, Nothing, Ran, Ready,
+    Reply, Request, OUTPUT_LIMIT, PORT_NAME,
 };

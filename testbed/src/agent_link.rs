@@ -6,7 +6,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use kulink_protocol::{AgentMsg, Command, Extension, Ready, Reply, Request};
+use kulink_protocol::{AgentMsg, Command, Extension, GenlDelivery, Ready, Reply, Request};
 
 use crate::transcript::{self, Line};
 
@@ -30,6 +30,8 @@ pub struct AgentLink<X: Extension> {
     next_id: u64,
     /// The plug-in's messages so far, in arrival order.
     messages: Vec<X::Message>,
+    /// What the generic netlink subscriptions carried, in arrival order.
+    genl: Vec<GenlDelivery>,
     warnings: Vec<String>,
 }
 
@@ -53,11 +55,19 @@ impl<X: Extension> AgentLink<X> {
                 }
             }
         });
-        Ok(Self { writer: stream, transcript, rx, next_id: 1, messages: Vec::new(), warnings: Vec::new() })
+        Ok(Self {
+            writer: stream,
+            transcript,
+            rx,
+            next_id: 1,
+            messages: Vec::new(),
+            genl: Vec::new(),
+            warnings: Vec::new(),
+        })
     }
 
-    /// The next message that is not the plug-in's or a warning (those are
-    /// recorded), or `None` at the deadline.
+    /// The next message that is not the plug-in's, a subscription's or a
+    /// warning (those are recorded), or `None` at the deadline.
     fn next_other(&mut self, deadline: Instant) -> Result<Option<AgentMsg<X>>> {
         loop {
             let wait = deadline.saturating_duration_since(Instant::now());
@@ -68,6 +78,7 @@ impl<X: Extension> AgentLink<X> {
             };
             match msg {
                 AgentMsg::Ext { ext } => self.messages.push(ext),
+                AgentMsg::Genl(delivery) => self.genl.push(delivery),
                 AgentMsg::Warning { message } => self.warnings.push(message),
                 other => return Ok(Some(other)),
             }
@@ -89,10 +100,24 @@ impl<X: Extension> AgentLink<X> {
     /// Records the plug-in's messages until `done` holds for them or the
     /// deadline passes; says whether it held.
     pub fn collect_until(&mut self, timeout: Duration, mut done: impl FnMut(&[X::Message]) -> bool) -> Result<bool> {
+        self.listen_until(timeout, |link| done(&link.messages))
+    }
+
+    /// Records what the subscriptions carry until `done` holds for it or
+    /// the deadline passes; says whether it held.
+    pub fn collect_genl_until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&[GenlDelivery]) -> bool,
+    ) -> Result<bool> {
+        self.listen_until(timeout, |link| done(&link.genl))
+    }
+
+    fn listen_until(&mut self, timeout: Duration, mut done: impl FnMut(&Self) -> bool) -> Result<bool> {
         let deadline = Instant::now() + timeout;
         let poll = Duration::from_millis(20);
         loop {
-            if done(&self.messages) {
+            if done(self) {
                 return Ok(true);
             }
             if Instant::now() >= deadline {
@@ -135,6 +160,11 @@ impl<X: Extension> AgentLink<X> {
         let (taken, kept) = std::mem::take(&mut self.messages).into_iter().partition(wanted);
         self.messages = kept;
         taken
+    }
+
+    /// What the generic netlink subscriptions carried so far.
+    pub fn genl(&self) -> &[GenlDelivery] {
+        &self.genl
     }
 
     /// Problems the agent survived, and messages nobody asked for.

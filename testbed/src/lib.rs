@@ -30,6 +30,7 @@ pub mod tools;
 pub mod transcript;
 pub mod vm;
 
+pub use kulink_genl as genl;
 pub use kulink_protocol as protocol;
 
 /// Exit code for a failed assertion (the guest ran, something was wrong).

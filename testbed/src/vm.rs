@@ -8,7 +8,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use kulink_protocol::{BootConfig, Command as AgentCommand, Extension, Ran, Ready, Reply};
+use kulink_protocol::{
+    BootConfig, Command as AgentCommand, Extension, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, Ran, Ready,
+    Reply,
+};
+
+use kulink_genl::{Message, Spec};
 
 use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
 use crate::agent_link::{AgentLink, Refused};
@@ -68,6 +73,19 @@ impl Default for BootOptions {
             shell: false,
         }
     }
+}
+
+/// Decodes what subscriptions to `spec`'s family carried, in order.
+pub fn decode_deliveries(spec: &Spec, deliveries: &[GenlDelivery]) -> Result<Vec<Message>> {
+    deliveries
+        .iter()
+        .filter(|d| d.family == spec.name)
+        .map(|d| match &d.event {
+            GenlEvent::Message(m) => Message::decode(Some(spec), m.command, &m.attrs)
+                .with_context(|| format!("{}/{}: undecodable message", d.family, d.group)),
+            GenlEvent::Lost => bail!("{}/{}: the agent's socket overran and messages were lost", d.family, d.group),
+        })
+        .collect()
 }
 
 /// What the guest left behind once it stopped.
@@ -293,6 +311,53 @@ impl<X: Extension> Vm<X> {
             Reply::Ran(ran) => Ok(ran),
             other => bail!("running {argv:?} was answered by {other:?}"),
         }
+    }
+
+    /// Joins multicast group `group` of generic netlink family `family`
+    /// (by name, as the module registered them). What the group carries
+    /// from now on is recorded: see [`Vm::genl_deliveries`].
+    pub fn genl_subscribe(&mut self, family: &str, group: &str) -> Result<()> {
+        self.request(AgentCommand::GenlSubscribe { family: family.into(), group: group.into() }).map(drop)
+    }
+
+    /// Sends a generic netlink request; the messages that answered it (a
+    /// refusal is an error carrying the kernel's errno).
+    pub fn genl_request(&mut self, request: GenlRequest) -> Result<Vec<GenlMessage>> {
+        match self.request(AgentCommand::GenlRequest(request))? {
+            Reply::Genl(messages) => Ok(messages),
+            other => bail!("a generic netlink request was answered by {other:?}"),
+        }
+    }
+
+    /// What the generic netlink subscriptions carried so far, in order.
+    pub fn genl_deliveries(&self) -> &[GenlDelivery] {
+        self.link.genl()
+    }
+
+    /// Records what the subscriptions carry until `done` holds for it or
+    /// the timeout passes; says whether it held.
+    pub fn collect_genl_until(&mut self, timeout: Duration, done: impl FnMut(&[GenlDelivery]) -> bool) -> Result<bool> {
+        self.link.collect_genl_until(timeout, done)
+    }
+
+    /// The messages the subscriptions to `spec`'s family carried so far,
+    /// decoded by it. A lost message (the agent's socket overran) is an
+    /// error: a test cannot judge what it did not see.
+    pub fn genl_messages(&self, spec: &Spec) -> Result<Vec<Message>> {
+        decode_deliveries(spec, self.genl_deliveries())
+    }
+
+    /// Sends operation `op` of `spec`'s family with these attributes (a
+    /// JSON object, see [`Spec::encode`]) and decodes the answer.
+    pub fn genl_call(&mut self, spec: &Spec, op: &str, attrs: &serde_json::Value, dump: bool) -> Result<Vec<Message>> {
+        let (command, attrs) = spec.encode(op, attrs).map_err(|e| usage_error(e.to_string()))?;
+        let request = GenlRequest { family: spec.name.clone(), command, version: spec.version, dump, attrs };
+        self.genl_request(request)?
+            .iter()
+            .map(|m| {
+                Message::decode(Some(spec), m.command, &m.attrs).with_context(|| format!("{} {op} reply", spec.name))
+            })
+            .collect()
     }
 
     /// Has the guest ping 127.0.0.1 `count` times with echo id `id`.

@@ -6,7 +6,7 @@
 pub mod channel;
 pub mod control;
 pub mod event;
-pub mod genl;
+pub use kulink_genl::codec as genl;
 pub mod observed;
 pub mod probe;
 pub mod uapi;

@@ -127,3 +127,70 @@ fn every_header_name_is_mirrored() {
         .collect();
     assert!(unmirrored.is_empty(), "kulink.h names missing from uapi.rs: {unmirrored:?}");
 }
+
+/// `module/kulink.yaml`, the family's YNL spec, names what kulink.h names:
+/// the family, its version and groups, and every command and attribute
+/// with the same value and the type the header's comment gives it.
+#[test]
+fn the_ynl_spec_agrees_with_the_header() {
+    use kulink_genl::{AttrKind, Spec};
+
+    let spec = Spec::load(&header_dir().join("../kulink.yaml")).unwrap();
+    let c_name = |prefix: &Option<String>, name: &str| {
+        format!("{}{name}", prefix.as_deref().expect("every set and the operations have a name-prefix"))
+            .to_uppercase()
+            .replace('-', "_")
+    };
+    let mut spec_values = BTreeMap::new();
+    let mut spec_types = BTreeMap::new();
+    for op in &spec.operations {
+        spec_values.insert(c_name(&spec.operation_prefix, &op.name), u64::from(op.value));
+    }
+    for set in &spec.sets {
+        for attr in &set.attributes {
+            let name = c_name(&set.name_prefix, &attr.name);
+            spec_values.insert(name.clone(), u64::from(attr.value));
+            let kind = match &attr.kind {
+                AttrKind::Unsigned { width, big_endian: true } => format!("be{}", 8 * width),
+                AttrKind::Unsigned { width, big_endian: false } => format!("u{}", 8 * width),
+                AttrKind::Nest(inner) => format!("nest of {inner}"),
+                AttrKind::Pad => "pad".into(),
+                other => panic!("{name}: kulink.h has no {other:?} attributes"),
+            };
+            spec_types.insert(name, kind);
+        }
+    }
+    let body: String =
+        spec_values.keys().map(|name| format!("printf(\"{name}=%llu\\n\", (unsigned long long)({name}));\n")).collect();
+    let header_values = probe(&body);
+    for (name, value) in &spec_values {
+        assert_eq!(header_values[name], value.to_string(), "{name}: kulink.yaml and kulink.h differ");
+    }
+
+    // Every enumerator of the family's four enums is in the spec, and its
+    // comment's type is the spec's (`u64: ...`, `be32: ...`, `nest of ...`).
+    let header = std::fs::read_to_string(header_dir().join("kulink.h")).unwrap();
+    let prefixes = ["KULINK_CMD_", "KULINK_A_", "KULINK_EV_", "KULINK_STAT_"];
+    for line in header.lines().map(str::trim) {
+        let Some(name) = line.strip_suffix(',').or_else(|| line.split_once(',').map(|(n, _)| n)) else { continue };
+        if !prefixes.iter().any(|p| name.starts_with(p)) || name.ends_with("_UNSPEC") || name.contains("MAX") {
+            continue;
+        }
+        assert!(spec_values.contains_key(name), "{name} is in kulink.h but not in kulink.yaml");
+        let comment = line.split_once("/*").map(|(_, c)| c.trim());
+        let header_type = match comment {
+            Some(c) if c.starts_with("nest of enum kulink_") => {
+                let set = c.trim_start_matches("nest of enum kulink_").split('_').next().unwrap();
+                format!("nest of {}", if set == "stat" { "stats" } else { set })
+            }
+            Some(c) => c.split(':').next().unwrap().to_owned(),
+            None => "pad".into(),
+        };
+        if let Some(spec_type) = spec_types.get(name) {
+            assert_eq!(&header_type, spec_type, "{name}: kulink.h says {header_type}, kulink.yaml {spec_type}");
+        }
+    }
+
+    assert_eq!((spec.name.as_str(), u64::from(spec.version)), (uapi::GENL_NAME, u64::from(uapi::GENL_VERSION)));
+    assert_eq!(spec.mcast_groups, [uapi::MCGRP_EVENTS, uapi::MCGRP_RELAY]);
+}

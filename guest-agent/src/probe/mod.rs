@@ -19,8 +19,8 @@ use kulink_wire::probe::{Outcome, Probe, ProbeReport};
 use kulink_wire::{uapi, Event};
 use nix::sched::{self, CloneFlags};
 
-use crate::genl::{Datagram, GenlSocket, REQUEST_ACK};
 use crate::{netlink, text_log};
+use kulink_agent_core::genl::{Datagram, GenlSocket, REQUEST_ACK};
 
 /// argv[0] of a probe child.
 pub const ARGV0: &str = "kulink-probe";

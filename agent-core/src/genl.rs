@@ -1,10 +1,10 @@
 //! An async generic netlink socket on top of netlink-sys and tokio's AsyncFd.
-//! The codec lives in kulink-wire; this file only moves datagrams.
+//! The codec lives in kulink-genl; this file only moves datagrams.
 
 use std::io;
 
 use anyhow::{Context, Result};
-use kulink_wire::genl::{self, Family, Msg, MsgBuilder, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST};
+use kulink_genl::codec::{self as genl, Family, Msg, MsgBuilder, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST};
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
 use tokio::io::unix::AsyncFd;
 
@@ -101,6 +101,36 @@ impl GenlSocket {
             match answer {
                 Some(result) => return Ok(result),
                 None => other(Datagram::Data(bytes)),
+            }
+        }
+    }
+
+    /// Sends a request and gathers every message that answers it: the
+    /// reply of a plain request (which asks for an ACK), each part of a
+    /// dump up to NLMSG_DONE. Unrelated messages are dropped: use a socket
+    /// of its own for this.
+    pub async fn exchange(&mut self, build: impl FnOnce(u32) -> MsgBuilder) -> Result<Vec<Vec<u8>>> {
+        let seq = self.next_seq();
+        let msg = build(seq).finish();
+        self.send(&msg).await?;
+        let mut answers = Vec::new();
+        loop {
+            let Datagram::Data(bytes) = self.recv().await? else {
+                anyhow::bail!("the socket overran while waiting for a reply");
+            };
+            for m in genl::messages(bytes) {
+                let m = m?;
+                if m.seq != seq {
+                    continue;
+                }
+                match m.kind {
+                    // Both end the answer; both carry an errno (0: fine).
+                    NLMSG_ERROR | genl::NLMSG_DONE => {
+                        ack_result(&m)?;
+                        return Ok(answers);
+                    }
+                    _ => answers.push(m.payload.to_vec()),
+                }
             }
         }
     }

@@ -1,4 +1,4 @@
-//! A small generic netlink codec: message headers, attributes, nests.
+//! The generic netlink byte codec: message headers, attributes, nests.
 //! Pure byte work, so the agent's socket code stays thin and this stays testable.
 
 use std::fmt;
@@ -30,9 +30,18 @@ pub const fn align4(n: usize) -> usize {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
-    Truncated { what: &'static str, need: usize, have: usize },
-    BadLength { what: &'static str, len: usize },
+    Truncated {
+        what: &'static str,
+        need: usize,
+        have: usize,
+    },
+    BadLength {
+        what: &'static str,
+        len: usize,
+    },
     Missing(&'static str),
+    /// An attribute the spec does not call `multi-attr` came twice.
+    Repeated(String),
 }
 
 impl fmt::Display for DecodeError {
@@ -43,36 +52,27 @@ impl fmt::Display for DecodeError {
             }
             Self::BadLength { what, len } => write!(f, "{what} has invalid length {len}"),
             Self::Missing(what) => write!(f, "missing attribute {what}"),
+            Self::Repeated(name) => write!(f, "attribute {name} came twice but is not multi-attr"),
         }
     }
 }
 
 impl std::error::Error for DecodeError {}
 
-/// Builds one netlink message with a generic netlink header.
-pub struct MsgBuilder {
+/// A run of attributes being written: payloads padded, nests sized when
+/// they close.
+#[derive(Debug, Default)]
+pub struct AttrWriter {
     buf: Vec<u8>,
     nests: Vec<usize>,
 }
 
-impl MsgBuilder {
-    pub fn new(family: u16, flags: u16, seq: u32, cmd: u8, version: u8) -> Self {
-        let mut buf = Vec::with_capacity(64);
-        buf.extend_from_slice(&0u32.to_ne_bytes()); // length, set in finish()
-        buf.extend_from_slice(&family.to_ne_bytes());
-        buf.extend_from_slice(&flags.to_ne_bytes());
-        buf.extend_from_slice(&seq.to_ne_bytes());
-        buf.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
-        buf.extend_from_slice(&[cmd, version, 0, 0]);
-        Self { buf, nests: Vec::new() }
+impl AttrWriter {
+    pub fn new() -> Self {
+        Self::default()
     }
 
-    pub fn attr(mut self, kind: u16, payload: &[u8]) -> Self {
-        self.put_attr(kind, payload);
-        self
-    }
-
-    fn put_attr(&mut self, kind: u16, payload: &[u8]) {
+    pub fn put(&mut self, kind: u16, payload: &[u8]) {
         let len = NLA_HDRLEN + payload.len();
         self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
         self.buf.extend_from_slice(&kind.to_ne_bytes());
@@ -80,24 +80,69 @@ impl MsgBuilder {
         self.buf.resize(align4(self.buf.len()), 0);
     }
 
-    pub fn begin_nest(mut self, kind: u16) -> Self {
+    pub fn begin_nest(&mut self, kind: u16) {
         self.nests.push(self.buf.len());
-        self.put_attr(kind | NLA_F_NESTED, &[]);
+        self.put(kind | NLA_F_NESTED, &[]);
+    }
+
+    pub fn end_nest(&mut self) {
+        let start = self.nests.pop().expect("end_nest without begin_nest");
+        let len = (self.buf.len() - start) as u16;
+        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        assert!(self.nests.is_empty(), "unclosed nest");
+        self.buf
+    }
+}
+
+/// Builds one netlink message with a generic netlink header.
+pub struct MsgBuilder {
+    header: Vec<u8>,
+    attrs: AttrWriter,
+}
+
+impl MsgBuilder {
+    pub fn new(family: u16, flags: u16, seq: u32, cmd: u8, version: u8) -> Self {
+        let mut header = Vec::with_capacity(NLMSG_HDRLEN + GENL_HDRLEN);
+        header.extend_from_slice(&0u32.to_ne_bytes()); // length, set in finish()
+        header.extend_from_slice(&family.to_ne_bytes());
+        header.extend_from_slice(&flags.to_ne_bytes());
+        header.extend_from_slice(&seq.to_ne_bytes());
+        header.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
+        header.extend_from_slice(&[cmd, version, 0, 0]);
+        Self { header, attrs: AttrWriter::new() }
+    }
+
+    pub fn attr(mut self, kind: u16, payload: &[u8]) -> Self {
+        self.attrs.put(kind, payload);
+        self
+    }
+
+    /// Attributes written elsewhere, already padded.
+    pub fn raw_attrs(mut self, attrs: &[u8]) -> Self {
+        self.attrs.buf.extend_from_slice(attrs);
+        self.attrs.buf.resize(align4(self.attrs.buf.len()), 0);
+        self
+    }
+
+    pub fn begin_nest(mut self, kind: u16) -> Self {
+        self.attrs.begin_nest(kind);
         self
     }
 
     pub fn end_nest(mut self) -> Self {
-        let start = self.nests.pop().expect("end_nest without begin_nest");
-        let len = (self.buf.len() - start) as u16;
-        self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
+        self.attrs.end_nest();
         self
     }
 
-    pub fn finish(mut self) -> Vec<u8> {
-        assert!(self.nests.is_empty(), "unclosed nest");
-        let len = self.buf.len() as u32;
-        self.buf[0..4].copy_from_slice(&len.to_ne_bytes());
-        self.buf
+    pub fn finish(self) -> Vec<u8> {
+        let mut buf = self.header;
+        buf.extend(self.attrs.into_bytes());
+        let len = buf.len() as u32;
+        buf[0..4].copy_from_slice(&len.to_ne_bytes());
+        buf
     }
 }
 

@@ -1,0 +1,16 @@
+//! Generic netlink for kulink. [`codec`] is the byte work both ends share
+//! (headers, attributes, nests, the controller's family reply). With the
+//! `spec` feature, a family's YNL spec ([`Spec`]) names and types its
+//! attributes: [`Message::decode`] turns received bytes into fields and
+//! [`Spec::encode`] turns fields into a request.
+
+pub mod codec;
+#[cfg(feature = "spec")]
+pub mod spec;
+#[cfg(feature = "spec")]
+pub mod value;
+
+#[cfg(feature = "spec")]
+pub use spec::{AttrKind, AttrSet, AttrSpec, Operation, Spec, SpecError};
+#[cfg(feature = "spec")]
+pub use value::{Fields, Message, Value};

@@ -1,0 +1,455 @@
+//! A generic netlink family as the kernel's YNL specs describe it
+//! (`Documentation/netlink/specs/*.yaml`, protocol `genetlink`): attribute
+//! sets, operations, multicast groups.
+//!
+//! kulink reads the part a module author needs to decode and send
+//! messages: integer (`u8`…`u64`, `s8`…`s64`, `uint`, `sint`, either byte
+//! order), `string`, `binary`, `flag`, `pad` and `nest` attributes,
+//! `multi-attr`, `subset-of` sets, and unified operation numbering. Values
+//! follow YNL's rules: the first attribute and the first operation are 1,
+//! each next one is one more unless it says its `value`.
+
+use std::fmt;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// A spec that cannot be read or used, with what is wrong in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError(pub String);
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+fn error(message: impl Into<String>) -> SpecError {
+    SpecError(message.into())
+}
+
+/// One family.
+///
+/// ```
+/// let spec = kulink_genl::Spec::parse(r#"
+/// name: demo
+/// protocol: genetlink
+/// attribute-sets:
+///   - name: main
+///     attributes:
+///       - { name: count, type: u32 }
+///       - { name: label, type: string }
+/// operations:
+///   list:
+///     - { name: notify, attribute-set: main, mcgrp: events }
+/// mcast-groups:
+///   list:
+///     - name: events
+/// "#).unwrap();
+/// assert_eq!(spec.operation("notify").unwrap().value, 1);
+/// assert_eq!(spec.set("main").unwrap().attribute("label").unwrap().value, 2);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// The family name the controller knows.
+    pub name: String,
+    /// The version put in requests' generic netlink header.
+    pub version: u8,
+    pub sets: Vec<AttrSet>,
+    pub operations: Vec<Operation>,
+    /// Prefix of the operations' C enumerators (`name-prefix`), if given.
+    pub operation_prefix: Option<String>,
+    /// Multicast group names.
+    pub mcast_groups: Vec<String>,
+}
+
+/// A named set of attributes (the kernel's `enum` of attribute types).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttrSet {
+    pub name: String,
+    /// Prefix of the C enumerators (`name-prefix`), if the spec gives one.
+    pub name_prefix: Option<String>,
+    pub attributes: Vec<AttrSpec>,
+}
+
+/// One attribute of a set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttrSpec {
+    pub name: String,
+    /// Its type number on the wire.
+    pub value: u16,
+    pub kind: AttrKind,
+    /// It may appear more than once (`multi-attr`).
+    pub multi: bool,
+}
+
+/// What an attribute's payload holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttrKind {
+    /// `u8`…`u64` (`width` bytes) or `uint` (`width` 0: 4 or 8 bytes).
+    Unsigned {
+        width: u8,
+        big_endian: bool,
+    },
+    /// `s8`…`s64` or `sint`, as `Unsigned`.
+    Signed {
+        width: u8,
+        big_endian: bool,
+    },
+    /// NUL-terminated text.
+    String,
+    Binary,
+    /// Present or absent, no payload.
+    Flag,
+    /// Alignment padding, never a value.
+    Pad,
+    /// Attributes of the named set.
+    Nest(String),
+}
+
+/// One operation (a generic netlink command).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub name: String,
+    /// The command number.
+    pub value: u8,
+    /// The set its attributes come from, if it has any.
+    pub attribute_set: Option<String>,
+    /// The multicast group its notifications go to.
+    pub mcgrp: Option<String>,
+}
+
+impl Spec {
+    /// Reads a spec file.
+    pub fn load(path: &Path) -> Result<Self, SpecError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| error(format!("cannot read spec {}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|e| error(format!("spec {}: {e}", path.display())))
+    }
+
+    /// Reads a spec from its YAML text.
+    pub fn parse(text: &str) -> Result<Self, SpecError> {
+        let raw: RawSpec = serde_yaml_ng::from_str(text).map_err(|e| error(format!("not a YNL spec: {e}")))?;
+        raw.resolve()
+    }
+
+    /// The attribute set called `name`.
+    pub fn set(&self, name: &str) -> Option<&AttrSet> {
+        self.sets.iter().find(|s| s.name == name)
+    }
+
+    /// The operation called `name`.
+    pub fn operation(&self, name: &str) -> Option<&Operation> {
+        self.operations.iter().find(|o| o.name == name)
+    }
+
+    /// The operation with command number `value`.
+    pub fn operation_by_value(&self, value: u8) -> Option<&Operation> {
+        self.operations.iter().find(|o| o.value == value)
+    }
+}
+
+impl AttrSet {
+    /// The attribute called `name`.
+    pub fn attribute(&self, name: &str) -> Option<&AttrSpec> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
+
+    /// The attribute with type number `value`.
+    pub fn attribute_by_value(&self, value: u16) -> Option<&AttrSpec> {
+        self.attributes.iter().find(|a| a.value == value)
+    }
+}
+
+// The YAML as written; `resolve` numbers it and checks its references.
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct RawSpec {
+    name: String,
+    protocol: Option<String>,
+    version: Option<u8>,
+    #[serde(default)]
+    attribute_sets: Vec<RawSet>,
+    operations: Option<RawOperations>,
+    mcast_groups: Option<RawGroups>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct RawSet {
+    name: String,
+    name_prefix: Option<String>,
+    subset_of: Option<String>,
+    attributes: Vec<RawAttr>,
+}
+
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "kebab-case")]
+struct RawAttr {
+    name: String,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    value: Option<u16>,
+    nested_attributes: Option<String>,
+    multi_attr: Option<bool>,
+    byte_order: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct RawOperations {
+    name_prefix: Option<String>,
+    enum_model: Option<String>,
+    #[serde(default)]
+    list: Vec<RawOperation>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct RawOperation {
+    name: String,
+    value: Option<u8>,
+    attribute_set: Option<String>,
+    /// A notification that reuses another operation's attributes.
+    notify: Option<String>,
+    mcgrp: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawGroups {
+    list: Vec<RawGroup>,
+}
+
+#[derive(Deserialize)]
+struct RawGroup {
+    name: String,
+}
+
+impl RawSpec {
+    fn resolve(self) -> Result<Spec, SpecError> {
+        match self.protocol.as_deref() {
+            None | Some("genetlink" | "genetlink-c" | "genetlink-legacy") => {}
+            Some(other) => return Err(error(format!("protocol {other} is not generic netlink"))),
+        }
+        let sets =
+            self.attribute_sets.iter().map(|set| set.resolve(&self.attribute_sets)).collect::<Result<Vec<_>, _>>()?;
+        let mcast_groups: Vec<String> =
+            self.mcast_groups.map(|g| g.list.into_iter().map(|g| g.name).collect()).unwrap_or_default();
+        let operation_prefix = self.operations.as_ref().and_then(|ops| ops.name_prefix.clone());
+        let operations = match self.operations {
+            Some(ops) => resolve_operations(ops, &sets, &mcast_groups)?,
+            None => Vec::new(),
+        };
+        let version = self.version.unwrap_or(1);
+        let spec = Spec { name: self.name, version, sets, operations, operation_prefix, mcast_groups };
+        for set in &spec.sets {
+            for attr in &set.attributes {
+                if let AttrKind::Nest(inner) = &attr.kind {
+                    if spec.set(inner).is_none() {
+                        return Err(error(format!(
+                            "{}.{}: nested-attributes {inner} is not an attribute set",
+                            set.name, attr.name
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(spec)
+    }
+}
+
+impl RawSet {
+    fn resolve(&self, all: &[RawSet]) -> Result<AttrSet, SpecError> {
+        let parent = match &self.subset_of {
+            Some(name) => Some(
+                all.iter()
+                    .find(|s| &s.name == name)
+                    .ok_or_else(|| error(format!("set {}: subset-of {name} is not an attribute set", self.name)))?
+                    .resolve(all)?,
+            ),
+            None => None,
+        };
+        let mut attributes: Vec<AttrSpec> = Vec::new();
+        let mut next = 1u16;
+        for raw in &self.attributes {
+            let attr = match &parent {
+                // A subset names attributes of its parent, with their numbers and types.
+                Some(parent) => {
+                    let mut attr = parent.attribute(&raw.name).cloned().ok_or_else(|| {
+                        error(format!("set {}: {} is not an attribute of {}", self.name, raw.name, parent.name))
+                    })?;
+                    if let Some(multi) = raw.multi_attr {
+                        attr.multi = multi;
+                    }
+                    attr
+                }
+                None => {
+                    let value = raw.value.unwrap_or(next);
+                    next = value.wrapping_add(1);
+                    AttrSpec {
+                        name: raw.name.clone(),
+                        value,
+                        kind: raw.kind().map_err(|e| error(format!("{}.{}: {e}", self.name, raw.name)))?,
+                        multi: raw.multi_attr.unwrap_or(false),
+                    }
+                }
+            };
+            if let Some(twin) = attributes.iter().find(|a| a.value == attr.value || a.name == attr.name) {
+                return Err(error(format!("set {}: {} and {} share a name or value", self.name, twin.name, attr.name)));
+            }
+            attributes.push(attr);
+        }
+        Ok(AttrSet { name: self.name.clone(), name_prefix: self.name_prefix.clone(), attributes })
+    }
+}
+
+impl RawAttr {
+    fn kind(&self) -> Result<AttrKind, String> {
+        let big_endian = match self.byte_order.as_deref() {
+            None | Some("little-endian") | Some("host") => false,
+            Some("big-endian") => true,
+            Some(other) => return Err(format!("byte-order {other} is not big-endian or little-endian")),
+        };
+        let kind = self.kind.as_deref().ok_or("no type")?;
+        Ok(match kind {
+            "u8" | "u16" | "u32" | "u64" | "uint" => Unsigned { width: width(kind), big_endian },
+            "s8" | "s16" | "s32" | "s64" | "sint" => Signed { width: width(kind), big_endian },
+            "string" => AttrKind::String,
+            "binary" => AttrKind::Binary,
+            "flag" => AttrKind::Flag,
+            "pad" => AttrKind::Pad,
+            "nest" => AttrKind::Nest(self.nested_attributes.clone().ok_or("a nest needs nested-attributes")?),
+            other => return Err(format!("type {other} is not supported (integers, string, binary, flag, pad, nest)")),
+        })
+    }
+}
+
+use AttrKind::{Signed, Unsigned};
+
+/// Bytes of a fixed-width integer type; 0 for `uint`/`sint`.
+fn width(kind: &str) -> u8 {
+    kind[1..].parse::<u8>().map_or(0, |bits| bits / 8)
+}
+
+fn resolve_operations(ops: RawOperations, sets: &[AttrSet], groups: &[String]) -> Result<Vec<Operation>, SpecError> {
+    if let Some(model) = ops.enum_model.as_deref().filter(|m| *m != "unified") {
+        return Err(error(format!("enum-model {model} is not supported: operations must share one numbering")));
+    }
+    let mut resolved: Vec<Operation> = Vec::new();
+    let mut next = 1u8;
+    for raw in &ops.list {
+        let value = raw.value.unwrap_or(next);
+        next = value.wrapping_add(1);
+        let attribute_set = match (&raw.attribute_set, &raw.notify) {
+            (Some(set), _) => Some(set.clone()),
+            (None, Some(target)) => {
+                let target = ops
+                    .list
+                    .iter()
+                    .find(|o| &o.name == target)
+                    .ok_or_else(|| error(format!("operation {}: notify {target} is not an operation", raw.name)))?;
+                target.attribute_set.clone()
+            }
+            (None, None) => None,
+        };
+        if let Some(set) = attribute_set.as_ref().filter(|s| !sets.iter().any(|x| &x.name == *s)) {
+            return Err(error(format!("operation {}: attribute-set {set} is not an attribute set", raw.name)));
+        }
+        if let Some(group) = raw.mcgrp.as_ref().filter(|g| !groups.contains(g)) {
+            return Err(error(format!("operation {}: mcgrp {group} is not a multicast group", raw.name)));
+        }
+        if let Some(twin) = resolved.iter().find(|o| o.value == value || o.name == raw.name) {
+            return Err(error(format!("operations {} and {} share a name or value", twin.name, raw.name)));
+        }
+        resolved.push(Operation { name: raw.name.clone(), value, attribute_set, mcgrp: raw.mcgrp.clone() });
+    }
+    Ok(resolved)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEMO: &str = r#"
+name: demo
+protocol: genetlink
+doc: A family for the tests.
+attribute-sets:
+  - name: main
+    name-prefix: demo-a-
+    attributes:
+      - name: port
+        type: u16
+        byte-order: big-endian
+      - name: count
+        type: u64
+      - name: pad
+        type: pad
+      - name: label
+        type: string
+        value: 9
+      - name: item
+        type: nest
+        nested-attributes: item
+        multi-attr: true
+  - name: item
+    attributes:
+      - { name: id, type: sint }
+      - { name: on, type: flag }
+  - name: only-port
+    subset-of: main
+    attributes:
+      - name: port
+operations:
+  list:
+    - name: get
+      value: 3
+      attribute-set: main
+      do:
+        request:
+          attributes: [ port ]
+    - name: changed
+      notify: get
+      mcgrp: events
+mcast-groups:
+  list:
+    - name: events
+"#;
+
+    #[test]
+    fn values_count_from_one_unless_given() {
+        let spec = Spec::parse(DEMO).unwrap();
+        assert_eq!(spec.version, 1);
+        let main = spec.set("main").unwrap();
+        let values: Vec<_> = main.attributes.iter().map(|a| (a.name.as_str(), a.value)).collect();
+        assert_eq!(values, [("port", 1), ("count", 2), ("pad", 3), ("label", 9), ("item", 10)]);
+        assert_eq!(main.attribute("port").unwrap().kind, Unsigned { width: 2, big_endian: true });
+        assert_eq!(spec.set("item").unwrap().attribute("id").unwrap().kind, Signed { width: 0, big_endian: false });
+        assert_eq!(spec.set("only-port").unwrap().attributes, vec![main.attribute("port").unwrap().clone()]);
+        assert_eq!(spec.operation("get").unwrap().value, 3);
+        let changed = spec.operation("changed").unwrap();
+        assert_eq!(
+            (changed.value, changed.attribute_set.as_deref(), changed.mcgrp.as_deref()),
+            (4, Some("main"), Some("events"))
+        );
+        assert_eq!(spec.operation_by_value(4).unwrap().name, "changed");
+        assert_eq!(spec.mcast_groups, ["events"]);
+    }
+
+    #[test]
+    fn a_bad_spec_names_what_is_wrong() {
+        let bad = |from: &str, to: &str| Spec::parse(&DEMO.replace(from, to)).unwrap_err().0;
+        assert!(bad("type: string", "type: bitfield32").contains("main.label: type bitfield32 is not supported"));
+        assert!(bad("nested-attributes: item", "nested-attributes: nope").contains("nested-attributes nope"));
+        assert!(bad("value: 9", "value: 2").contains("count and label share a name or value"));
+        assert!(bad("mcgrp: events", "mcgrp: other").contains("mcgrp other is not a multicast group"));
+        assert!(bad("notify: get", "notify: gone").contains("notify gone is not an operation"));
+        assert!(bad("      - name: port\noperations", "      - name: nope\noperations")
+            .contains("nope is not an attribute of main"));
+        assert!(bad("protocol: genetlink", "protocol: netlink-raw").contains("not generic netlink"));
+        assert!(Spec::parse("- just\n- a list\n").unwrap_err().0.contains("not a YNL spec"));
+    }
+}

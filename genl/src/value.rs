@@ -1,0 +1,399 @@
+//! Messages as named, typed fields: decoded from bytes by a [`Spec`], or
+//! as raw attributes without one; and requests encoded from JSON by a spec.
+
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde::{Serialize, Serializer};
+use serde_json::Value as Json;
+
+use crate::codec::{AttrWriter, Attrs, DecodeError};
+use crate::spec::{AttrKind, AttrSet, Spec, SpecError};
+
+/// One attribute's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value {
+    Unsigned(u64),
+    Signed(i64),
+    String(String),
+    /// Shown as a hex string.
+    Binary(Vec<u8>),
+    /// Present (a flag is never decoded as absent: it is then missing).
+    Flag,
+    Nested(Fields),
+    /// Every occurrence of a `multi-attr` attribute, in order.
+    List(Vec<Value>),
+}
+
+/// Attributes by name, in the order they came.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Fields(pub Vec<(String, Value)>);
+
+impl Fields {
+    /// The value of the attribute called `name`.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+}
+
+/// One decoded generic netlink message.
+///
+/// ```
+/// use kulink_genl::{codec::AttrWriter, Message, Spec, Value};
+/// let spec = Spec::parse("name: demo\nattribute-sets:\n  - name: main\n    attributes:\n      - { name: count, type: u32 }\noperations:\n  list:\n    - { name: notify, attribute-set: main }\n").unwrap();
+/// let mut attrs = AttrWriter::new();
+/// attrs.put(1, &7u32.to_ne_bytes());
+/// let message = Message::decode(Some(&spec), 1, &attrs.into_bytes()).unwrap();
+/// assert_eq!(message.op, "notify");
+/// assert_eq!(message.attrs.get("count"), Some(&Value::Unsigned(7)));
+/// assert_eq!(message.to_json()["attrs"]["count"], 7);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Message {
+    /// The operation's name, or `cmd-N` when the spec does not know the
+    /// command (or there is no spec).
+    pub op: String,
+    pub attrs: Fields,
+}
+
+impl Message {
+    /// Decodes the attributes (everything after the generic netlink header)
+    /// of a message with command `cmd`. Without a spec, or for an
+    /// operation without an attribute set, attributes are named by their
+    /// type number and kept as bytes.
+    pub fn decode(spec: Option<&Spec>, cmd: u8, attrs: &[u8]) -> Result<Self, DecodeError> {
+        let op = spec.and_then(|s| s.operation_by_value(cmd));
+        let set = op.and_then(|op| op.attribute_set.as_deref()).and_then(|name| spec?.set(name));
+        let attrs = match (spec, set) {
+            (Some(spec), Some(set)) => decode_set(spec, set, Attrs(attrs))?,
+            _ => decode_raw(Attrs(attrs))?,
+        };
+        Ok(Self { op: op.map_or_else(|| format!("cmd-{cmd}"), |op| op.name.clone()), attrs })
+    }
+
+    /// As JSON: `{"op": ..., "attrs": {...}}`.
+    pub fn to_json(&self) -> Json {
+        serde_json::to_value(self).expect("a message is always JSON")
+    }
+}
+
+fn decode_raw(attrs: Attrs<'_>) -> Result<Fields, DecodeError> {
+    let mut fields = Fields::default();
+    for attr in attrs.iter() {
+        let attr = attr?;
+        fields.0.push((attr.kind.to_string(), Value::Binary(attr.payload.to_vec())));
+    }
+    Ok(fields)
+}
+
+fn decode_set(spec: &Spec, set: &AttrSet, attrs: Attrs<'_>) -> Result<Fields, DecodeError> {
+    let mut fields = Fields::default();
+    for attr in attrs.iter() {
+        let attr = attr?;
+        // A kernel newer than the spec may send attributes it does not name.
+        let Some(attr_spec) = set.attribute_by_value(attr.kind) else {
+            fields.0.push((format!("attr-{}", attr.kind), Value::Binary(attr.payload.to_vec())));
+            continue;
+        };
+        let value = match &attr_spec.kind {
+            AttrKind::Pad => continue,
+            AttrKind::Unsigned { width, big_endian } => Value::Unsigned(integer(attr.payload, *width, *big_endian)?),
+            AttrKind::Signed { width, big_endian } => {
+                let raw = integer(attr.payload, *width, *big_endian)?;
+                let bits = 8 * attr.payload.len() as u32;
+                // Sign-extend from the payload's width.
+                Value::Signed(((raw << (64 - bits)) as i64) >> (64 - bits))
+            }
+            AttrKind::String => Value::String(attr.str()?.to_owned()),
+            AttrKind::Binary => Value::Binary(attr.payload.to_vec()),
+            AttrKind::Flag if attr.payload.is_empty() => Value::Flag,
+            AttrKind::Flag => return Err(DecodeError::BadLength { what: "flag attribute", len: attr.payload.len() }),
+            AttrKind::Nest(inner) => {
+                let inner = spec.set(inner).expect("a spec's nests name its sets");
+                Value::Nested(decode_set(spec, inner, attr.nested())?)
+            }
+        };
+        let existing = fields.0.iter_mut().find(|(name, _)| *name == attr_spec.name);
+        match (existing, attr_spec.multi) {
+            (None, false) => fields.0.push((attr_spec.name.clone(), value)),
+            (None, true) => fields.0.push((attr_spec.name.clone(), Value::List(vec![value]))),
+            (Some((_, Value::List(list))), true) => list.push(value),
+            _ => return Err(DecodeError::Repeated(attr_spec.name.clone())),
+        }
+    }
+    Ok(fields)
+}
+
+/// An integer payload of `width` bytes (0: 4 or 8, as `uint` has).
+fn integer(payload: &[u8], width: u8, big_endian: bool) -> Result<u64, DecodeError> {
+    let ok = match width {
+        0 => matches!(payload.len(), 4 | 8),
+        w => payload.len() == usize::from(w),
+    };
+    if !ok {
+        return Err(DecodeError::BadLength { what: "integer attribute", len: payload.len() });
+    }
+    let mut bytes = [0u8; 8];
+    Ok(if big_endian {
+        bytes[8 - payload.len()..].copy_from_slice(payload);
+        u64::from_be_bytes(bytes)
+    } else if cfg!(target_endian = "little") {
+        bytes[..payload.len()].copy_from_slice(payload);
+        u64::from_le_bytes(bytes)
+    } else {
+        bytes[8 - payload.len()..].copy_from_slice(payload);
+        u64::from_be_bytes(bytes)
+    })
+}
+
+impl Spec {
+    /// Encodes a request for operation `op` from a JSON object of its
+    /// attributes by name: numbers for integers, strings for strings, hex
+    /// strings for binary, `true` for a flag, objects for nests, arrays for
+    /// `multi-attr`. Returns the command number and the attribute bytes.
+    ///
+    /// ```
+    /// let spec = kulink_genl::Spec::parse("name: demo\nattribute-sets:\n  - name: main\n    attributes:\n      - { name: every, type: u32 }\noperations:\n  list:\n    - { name: set, attribute-set: main }\n").unwrap();
+    /// let (cmd, attrs) = spec.encode("set", &serde_json::json!({"every": 4})).unwrap();
+    /// assert_eq!((cmd, attrs.len()), (1, 8));
+    /// assert!(spec.encode("set", &serde_json::json!({"every": -1})).is_err());
+    /// ```
+    pub fn encode(&self, op: &str, attrs: &Json) -> Result<(u8, Vec<u8>), SpecError> {
+        let operation = self.operation(op).ok_or_else(|| SpecError(format!("{}: no operation {op}", self.name)))?;
+        let mut out = AttrWriter::new();
+        match (&operation.attribute_set, attrs) {
+            (_, Json::Object(map)) if map.is_empty() => {}
+            (Some(set), Json::Object(_)) => {
+                let set = self.set(set).expect("a spec's operations name its sets");
+                self.encode_set(set, attrs, &mut out, op)?;
+            }
+            (None, _) => return Err(SpecError(format!("operation {op} takes no attributes"))),
+            (_, other) => return Err(SpecError(format!("{op}: attributes must be an object, not {other}"))),
+        }
+        Ok((operation.value, out.into_bytes()))
+    }
+
+    fn encode_set(&self, set: &AttrSet, attrs: &Json, out: &mut AttrWriter, path: &str) -> Result<(), SpecError> {
+        let Json::Object(map) = attrs else {
+            return Err(SpecError(format!("{path}: a nest must be an object, not {attrs}")));
+        };
+        if let Some(name) = map.keys().find(|name| set.attribute(name).is_none()) {
+            return Err(SpecError(format!("{path}.{name}: no such attribute in {}", set.name)));
+        }
+        // In the spec's order, as the kernel's own messages come.
+        for attr in &set.attributes {
+            let Some(value) = map.get(&attr.name) else { continue };
+            let path = format!("{path}.{}", attr.name);
+            let values = match (attr.multi, value) {
+                (true, Json::Array(list)) => list.iter().collect(),
+                _ => vec![value],
+            };
+            for value in values {
+                self.encode_one(&attr.kind, attr.value, value, out, &path)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn encode_one(
+        &self,
+        kind: &AttrKind,
+        kind_no: u16,
+        value: &Json,
+        out: &mut AttrWriter,
+        path: &str,
+    ) -> Result<(), SpecError> {
+        let bad = |want: &str| SpecError(format!("{path}: {value} is not {want}"));
+        match kind {
+            AttrKind::Unsigned { width, big_endian } => {
+                let n = value.as_u64().ok_or_else(|| bad("an unsigned integer"))?;
+                let width = if *width == 0 {
+                    if n > u64::from(u32::MAX) {
+                        8
+                    } else {
+                        4
+                    }
+                } else {
+                    *width
+                };
+                if width < 8 && n >> (8 * u32::from(width)) != 0 {
+                    return Err(bad(&format!("a u{}", 8 * width)));
+                }
+                out.put(kind_no, &int_bytes(n, width, *big_endian));
+            }
+            AttrKind::Signed { width, big_endian } => {
+                let n = value.as_i64().ok_or_else(|| bad("an integer"))?;
+                let width = if *width == 0 {
+                    if i32::try_from(n).is_ok() {
+                        4
+                    } else {
+                        8
+                    }
+                } else {
+                    *width
+                };
+                let bits = 8 * u32::from(width);
+                if bits < 64 && !(-(1i64 << (bits - 1))..(1i64 << (bits - 1))).contains(&n) {
+                    return Err(bad(&format!("an s{bits}")));
+                }
+                out.put(kind_no, &int_bytes(n as u64, width, *big_endian));
+            }
+            AttrKind::String => {
+                let text = value.as_str().ok_or_else(|| bad("a string"))?;
+                let mut bytes = text.as_bytes().to_vec();
+                bytes.push(0);
+                out.put(kind_no, &bytes);
+            }
+            AttrKind::Binary => {
+                let bytes = value.as_str().and_then(|h| hex::decode(h).ok()).ok_or_else(|| bad("a hex string"))?;
+                out.put(kind_no, &bytes);
+            }
+            AttrKind::Flag => match value {
+                Json::Bool(true) => out.put(kind_no, &[]),
+                Json::Bool(false) => {}
+                _ => return Err(bad("true or false")),
+            },
+            AttrKind::Pad => return Err(SpecError(format!("{path}: a pad attribute carries no value"))),
+            AttrKind::Nest(inner) => {
+                out.begin_nest(kind_no);
+                self.encode_set(self.set(inner).expect("a spec's nests name its sets"), value, out, path)?;
+                out.end_nest();
+            }
+        }
+        Ok(())
+    }
+}
+
+fn int_bytes(n: u64, width: u8, big_endian: bool) -> Vec<u8> {
+    let width = usize::from(width);
+    if big_endian {
+        n.to_be_bytes()[8 - width..].to_vec()
+    } else {
+        n.to_ne_bytes()[..width].to_vec()
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Unsigned(n) => s.serialize_u64(*n),
+            Value::Signed(n) => s.serialize_i64(*n),
+            Value::String(text) => s.serialize_str(text),
+            Value::Binary(bytes) => s.serialize_str(&hex::encode(bytes)),
+            Value::Flag => s.serialize_bool(true),
+            Value::Nested(fields) => fields.serialize(s),
+            Value::List(values) => {
+                let mut seq = s.serialize_seq(Some(values.len()))?;
+                values.iter().try_for_each(|v| seq.serialize_element(v))?;
+                seq.end()
+            }
+        }
+    }
+}
+
+impl Serialize for Fields {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        self.0.iter().try_for_each(|(name, value)| map.serialize_entry(name, value))?;
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const SPEC: &str = r#"
+name: demo
+attribute-sets:
+  - name: main
+    attributes:
+      - { name: port, type: u16, byte-order: big-endian }
+      - { name: count, type: u64 }
+      - { name: pad, type: pad }
+      - { name: label, type: string }
+      - { name: item, type: nest, nested-attributes: item, multi-attr: true }
+      - { name: blob, type: binary }
+      - { name: on, type: flag }
+  - name: item
+    attributes:
+      - { name: delta, type: s8 }
+      - { name: total, type: sint }
+operations:
+  list:
+    - { name: get, attribute-set: main }
+    - { name: ping }
+"#;
+
+    fn spec() -> Spec {
+        Spec::parse(SPEC).unwrap()
+    }
+
+    #[test]
+    fn encode_then_decode_gives_the_same_fields() {
+        let spec = spec();
+        let request = json!({
+            "port": 5000, "count": 1u64 << 40, "label": "udp",
+            "item": [{"delta": -3, "total": -5_000_000_000i64}, {"delta": 7}],
+            "blob": "00ff", "on": true
+        });
+        let (cmd, bytes) = spec.encode("get", &request).unwrap();
+        assert_eq!(cmd, 1);
+        // The port is big-endian on the wire.
+        assert_eq!(&bytes[4..6], &[0x13, 0x88]);
+        let message = Message::decode(Some(&spec), cmd, &bytes).unwrap();
+        assert_eq!(message.op, "get");
+        assert_eq!(message.to_json(), json!({"op": "get", "attrs": request}));
+        let item = message.attrs.get("item").unwrap();
+        let Value::List(items) = item else { panic!("{item:?}") };
+        assert_eq!(
+            items[0],
+            Value::Nested(Fields(vec![
+                ("delta".into(), Value::Signed(-3)),
+                ("total".into(), Value::Signed(-5_000_000_000))
+            ]))
+        );
+    }
+
+    #[test]
+    fn unknown_commands_and_attributes_stay_raw() {
+        let spec = spec();
+        let mut attrs = AttrWriter::new();
+        attrs.put(2, &5u64.to_ne_bytes());
+        attrs.put(3, &[0; 4]); // pad: skipped
+        attrs.put(40, &[1, 2]);
+        let bytes = attrs.into_bytes();
+        let message = Message::decode(Some(&spec), 1, &bytes).unwrap();
+        assert_eq!(message.to_json(), json!({"op": "get", "attrs": {"count": 5, "attr-40": "0102"}}));
+        assert_eq!(Message::decode(Some(&spec), 9, &bytes).unwrap().op, "cmd-9");
+        let raw = Message::decode(None, 1, &bytes).unwrap();
+        assert_eq!(raw.to_json()["attrs"]["2"], json!(hex::encode(5u64.to_ne_bytes())));
+    }
+
+    #[test]
+    fn malformed_payloads_are_errors() {
+        let spec = spec();
+        let decode = |kind: u16, payload: &[u8]| {
+            let mut attrs = AttrWriter::new();
+            attrs.put(kind, payload);
+            attrs.put(kind, payload);
+            Message::decode(Some(&spec), 1, &attrs.into_bytes())
+        };
+        assert!(matches!(decode(2, &[1, 2, 3]), Err(DecodeError::BadLength { .. })));
+        assert!(matches!(decode(7, &[1]), Err(DecodeError::BadLength { .. })));
+        assert_eq!(decode(2, &[0; 8]), Err(DecodeError::Repeated("count".into())));
+    }
+
+    #[test]
+    fn bad_request_values_name_the_attribute() {
+        let spec = spec();
+        let err = |attrs: Json| spec.encode("get", &attrs).unwrap_err().0;
+        assert_eq!(err(json!({"port": 70000})), "get.port: 70000 is not a u16");
+        assert_eq!(err(json!({"item": [{"delta": 200}]})), "get.item.delta: 200 is not an s8");
+        assert_eq!(err(json!({"nope": 1})), "get.nope: no such attribute in main");
+        assert_eq!(err(json!({"blob": "xyz"})), "get.blob: \"xyz\" is not a hex string");
+        assert!(spec.encode("ping", &json!({"port": 1})).unwrap_err().0.contains("takes no attributes"));
+        assert!(spec.encode("ping", &json!({})).is_ok());
+        assert!(spec.encode("gone", &json!({})).unwrap_err().0.contains("no operation gone"));
+    }
+}
