@@ -8,8 +8,11 @@
 //! [`module_test`] is `kulink test`: any module, any command in the guest.
 
 pub mod checks;
+pub mod expect;
 pub mod guest;
 pub mod job;
+pub mod junit;
+pub mod ktap;
 pub mod module_test;
 pub mod output;
 pub mod plan;

@@ -1,20 +1,22 @@
 //! The `kulink` command line.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use kulink::expect;
 use kulink::job::{self, JobOptions};
-use kulink::module_test::{self, ModuleTest};
+use kulink::module_test::{self, GenlWatch, ModuleTest};
 use kulink::output::{Format, KernelRow, Output, RunOutcome};
 use kulink::plan::Plan;
 use kulink::record::{self, RunRecord};
 use kulink::report::RunError;
 use kulink::testbed::accel::AccelChoice;
 use kulink::testbed::artifacts::KernelChoice;
+use kulink::testbed::genl::Spec;
 use kulink::testbed::initramfs::GuestFile;
 use kulink::testbed::vm::Backend;
 use kulink::testbed::{kernels, paths, progress};
@@ -90,36 +92,11 @@ enum Cmd {
         json: bool,
     },
     /// Test your own module: build it for each kernel, boot with it loaded,
-    /// run COMMAND in the guest; passes when COMMAND exits 0 in time and the
-    /// kernel log is clean.
-    Test {
-        /// The module's Kbuild directory (it must build exactly one .ko).
-        #[arg(long)]
-        module: PathBuf,
-        /// A parameter for the module at load, NAME=VALUE (repeatable).
-        #[arg(long = "module-param", value_name = "NAME=VALUE", value_parser = module_test::parse_param)]
-        params: Vec<(String, String)>,
-        /// Kernel ids, comma-separated, or `all`; the default kernel if left out.
-        #[arg(long)]
-        kernel: Option<String>,
-        /// A host file to put in the guest, HOST_PATH:GUEST_PATH (repeatable).
-        #[arg(long = "file", value_name = "SRC:DST", value_parser = parse_file)]
-        files: Vec<GuestFile>,
-        /// busybox as /bin/sh in the guest (from the host's busybox-static).
-        #[arg(long)]
-        shell: bool,
-        /// Seconds COMMAND may run before it is killed.
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
-        /// Print a JSON array, one object per kernel, instead of the tables.
-        #[arg(long)]
-        json: bool,
-        #[arg(long, value_enum, default_value = "auto")]
-        accel: AccelChoice,
-        /// The program to run in the guest (an absolute guest path) and its arguments.
-        #[arg(last = true, required = true, value_name = "COMMAND")]
-        command: Vec<String>,
-    },
+    /// record a generic netlink group, replay a capture, run COMMAND in the
+    /// guest; passes when COMMAND exits 0 in time (and its KTAP cases
+    /// pass), the group carried what --expect lists, and the kernel log is
+    /// clean.
+    Test(TestArgs),
     /// The kernels kulink knows.
     Kernels {
         #[command(subcommand)]
@@ -152,8 +129,12 @@ fn parse_file(spec: &str) -> Result<GuestFile, String> {
 
 /// `kulink test` on each kernel in turn; like `run --kernel all`, one
 /// kernel's infrastructure failure does not stop the others.
-fn test_module(test: &ModuleTest, kernels: Vec<KernelChoice>, format: Format) -> Result<ExitCode> {
-    test.check()?;
+fn test_module(
+    test: &ModuleTest,
+    kernels: Vec<KernelChoice>,
+    format: Format,
+    junit: Option<&Path>,
+) -> Result<ExitCode> {
     let mut runs = Vec::new();
     let mut code = ExitCode::SUCCESS;
     for kernel in kernels {
@@ -178,7 +159,89 @@ fn test_module(test: &ModuleTest, kernels: Vec<KernelChoice>, format: Format) ->
     if format == Format::Json {
         print!("{}", Output::ModuleTests(&runs).render(format));
     }
+    if let Some(path) = junit {
+        std::fs::write(path, kulink::junit::render(&runs)).with_context(|| format!("write {}", path.display()))?;
+    }
     Ok(code)
+}
+
+#[derive(clap::Args)]
+struct TestArgs {
+    /// The module's Kbuild directory (it must build exactly one .ko).
+    #[arg(long)]
+    module: PathBuf,
+    /// A parameter for the module at load, NAME=VALUE (repeatable).
+    #[arg(long = "module-param", value_name = "NAME=VALUE", value_parser = module_test::parse_param)]
+    params: Vec<(String, String)>,
+    /// Kernel ids, comma-separated, or `all`; the default kernel if left out.
+    #[arg(long)]
+    kernel: Option<String>,
+    /// A host file to put in the guest, HOST_PATH:GUEST_PATH (repeatable).
+    #[arg(long = "file", value_name = "SRC:DST", value_parser = parse_file)]
+    files: Vec<GuestFile>,
+    /// busybox as /bin/sh in the guest (from the host's busybox-static).
+    #[arg(long)]
+    shell: bool,
+    /// Record this generic netlink multicast group from boot on.
+    #[arg(long, value_name = "FAMILY:GROUP")]
+    genl: Option<String>,
+    /// The family's YNL spec, to decode its messages into named fields
+    /// (without it they come as raw attributes).
+    #[arg(long, value_name = "FILE", requires = "genl")]
+    spec: Option<PathBuf>,
+    /// Ethernet frames to replay to the guest before COMMAND starts (it
+    /// sees their effects; MAC addresses are rewritten to the wire's).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// The messages the group must carry, in order, exactly once (YAML:
+    /// a list of {op, attrs}; fields not named are not compared).
+    #[arg(long, value_name = "FILE", requires = "genl")]
+    expect: Option<PathBuf>,
+    /// Also write the verdicts as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Seconds COMMAND may run before it is killed.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    /// Print a JSON array, one object per kernel, instead of the tables.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value = "auto")]
+    accel: AccelChoice,
+    /// The program to run in the guest (an absolute guest path) and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+impl TestArgs {
+    /// The test, with every file it names read and checked before any build.
+    fn test(self) -> Result<ModuleTest> {
+        let spec = self.spec.as_deref().map(Spec::load).transpose().map_err(|e| usage_error(format!("--spec: {e}")))?;
+        let genl = self.genl.as_deref().map(|text| GenlWatch::new(text, spec)).transpose()?;
+        let test = ModuleTest {
+            module: self.module,
+            params: self.params,
+            files: self.files,
+            shell: self.shell,
+            accel: self.accel,
+            command: self.command,
+            timeout: Duration::from_secs(self.timeout),
+            genl,
+            traffic: self.pcap.as_deref().map(kulink::testbed::pcap::read).transpose()?.unwrap_or_default(),
+            expected: self.expect.as_deref().map(expect::load).transpose()?,
+        };
+        test.check()?;
+        Ok(test)
+    }
+
+    fn kernels(&self) -> Result<Vec<KernelChoice>> {
+        let specs = match self.kernel.as_deref() {
+            None => vec![kernels::default_spec()?],
+            Some("all") => kernels::list()?,
+            Some(ids) => kernels::ids_in(ids).map(kernels::find).collect::<Result<_>>()?,
+        };
+        Ok(specs.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect())
+    }
 }
 
 /// `--echoes` within what a standard plan allows (`Plan::ECHOES`).
@@ -289,16 +352,9 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             jobs.iter().try_for_each(JobOptions::check)?;
             run_jobs(&jobs, all, Format::of(json), out)
         }
-        Cmd::Test { module, params, kernel, files, shell, timeout, json, accel, command } => {
-            let specs = match kernel.as_deref() {
-                None => vec![kernels::default_spec()?],
-                Some("all") => kernels::list()?,
-                Some(ids) => kernels::ids_in(ids).map(kernels::find).collect::<Result<_>>()?,
-            };
-            let choices = specs.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect();
-            let test =
-                ModuleTest { module, params, files, shell, accel, command, timeout: Duration::from_secs(timeout) };
-            test_module(&test, choices, Format::of(json))
+        Cmd::Test(args) => {
+            let (choices, format, junit) = (args.kernels()?, Format::of(args.json), args.junit.clone());
+            test_module(&args.test()?, choices, format, junit.as_deref())
         }
         Cmd::Kernels { command: KernelsCmd::List { json, ids } } => {
             if ids {

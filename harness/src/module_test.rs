@@ -1,19 +1,25 @@
 //! `kulink test`: any module, any command. Build the module for a kernel,
-//! boot with it loaded by the bare agent, run the command in the guest,
-//! and judge its exit status and the kernel log.
+//! boot with it loaded by the bare agent, record a generic netlink group,
+//! replay a capture, run the command in the guest, and judge its exit
+//! status (and KTAP results), the group's messages against what the test
+//! expects, and the kernel log.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use kulink_protocol::{NoExtension, Ran, MODULE_PARAM_KEY};
+use kulink_protocol::{GenlDelivery, NoExtension, Ran, MODULE_PARAM_KEY};
 use kulink_testbed::accel::AccelChoice;
 use kulink_testbed::artifacts::{Artifacts, KernelChoice, Recipe};
+use kulink_testbed::genl::{Message, Spec};
 use kulink_testbed::initramfs::GuestFile;
 use kulink_testbed::splat::Splat;
 use kulink_testbed::usage_error;
-use kulink_testbed::vm::{BootOptions, Vm};
+use kulink_testbed::vm::{decode_deliveries, BootOptions, Vm};
 use serde::Serialize;
+
+use crate::expect::{self, Expected};
+use crate::ktap::Ktap;
 
 /// The agent a module without a plug-in boots with: the core alone.
 pub const BARE_AGENT: &str = "kulink-agent-core";
@@ -32,6 +38,43 @@ pub struct ModuleTest {
     /// The command to run in the guest: `argv[0]` is a guest path.
     pub command: Vec<String>,
     pub timeout: Duration,
+    /// The generic netlink group to record from boot to the end.
+    pub genl: Option<GenlWatch>,
+    /// Frames replayed to the guest once the group is recorded, before
+    /// the command starts (see [`kulink_testbed::pcap::replay`]).
+    pub traffic: Vec<Vec<u8>>,
+    /// What the group must carry, exactly, in order.
+    pub expected: Option<Vec<Expected>>,
+}
+
+/// A generic netlink group to record, and the family's spec to decode it.
+#[derive(Debug, Clone)]
+pub struct GenlWatch {
+    pub family: String,
+    pub group: String,
+    pub spec: Option<Spec>,
+}
+
+impl GenlWatch {
+    /// `FAMILY:GROUP`, checked against the spec when there is one.
+    pub fn new(text: &str, spec: Option<Spec>) -> Result<Self> {
+        let (family, group) = text
+            .split_once(':')
+            .filter(|(f, g)| !f.is_empty() && !g.is_empty())
+            .ok_or_else(|| usage_error(format!("--genl {text:?} is not FAMILY:GROUP")))?;
+        if let Some(spec) = &spec {
+            if spec.name != family {
+                return Err(usage_error(format!("--genl {text}: the spec describes family {}", spec.name)));
+            }
+            if !spec.mcast_groups.iter().any(|g| g == group) {
+                return Err(usage_error(format!(
+                    "--genl {text}: the spec has no group {group} (it has: {})",
+                    spec.mcast_groups.join(", ")
+                )));
+            }
+        }
+        Ok(Self { family: family.into(), group: group.into(), spec })
+    }
 }
 
 /// One kernel's verdict.
@@ -45,9 +88,20 @@ pub struct ModuleTestReport {
     pub command: Vec<String>,
     /// How the command ended and what it wrote.
     pub ran: Ran,
+    /// The command's KTAP results, when it printed KTAP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ktap: Option<Ktap>,
+    /// The frames replayed before the command.
+    pub frames_replayed: usize,
+    /// What the recorded group carried, decoded.
+    pub messages: Vec<Message>,
+    /// How the messages differ from the expected ones, how KTAP cases
+    /// failed, what was lost.
+    pub problems: Vec<String>,
     pub kernel_log_clean: bool,
     pub splats: Vec<Splat>,
-    /// The command exited with 0 in time and the kernel log is clean.
+    /// The command exited with 0 in time, nothing in `problems`, and the
+    /// kernel log is clean.
     pub passed: bool,
 }
 
@@ -74,6 +128,9 @@ impl ModuleTest {
                 dir.display()
             )));
         }
+        if self.expected.is_some() && self.genl.is_none() {
+            return Err(usage_error("--expect needs --genl FAMILY:GROUP: the group whose messages it lists"));
+        }
         if self.command.first().is_none_or(|program| !program.starts_with('/')) {
             return Err(usage_error(format!(
                 "the command {:?} must start with an absolute guest path (with --shell: /bin/sh -c '...')",
@@ -97,15 +154,35 @@ impl ModuleTest {
     }
 
     /// Runs the command on one kernel. Infrastructure problems are errors;
-    /// a failing command or a splat is a report with `passed: false`.
+    /// a failing command, an unexpected message or a splat is a report with
+    /// `passed: false`.
     pub fn run(&self, kernel: &KernelChoice) -> Result<ModuleTestReport> {
         self.check()?;
         let art = Artifacts::prepare(kernel, &self.recipe())?;
         let mut vm = Vm::<NoExtension>::boot(&art, &self.boot_options())?;
+        if let Some(watch) = &self.genl {
+            vm.genl_subscribe(&watch.family, &watch.group)?;
+        }
+        if !self.traffic.is_empty() {
+            vm.replay(&self.traffic, REPLAY_GAP)?;
+        }
         let argv: Vec<&str> = self.command.iter().map(String::as_str).collect();
         let ran = vm.run(&argv, self.timeout)?;
+        let mut problems = Vec::new();
+        let messages = match &self.genl {
+            Some(watch) => self.messages(&mut vm, watch).unwrap_or_else(|e| {
+                problems.push(format!("{e:#}"));
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        if let Some(expected) = &self.expected {
+            problems.extend(expect::differences(expected, &messages));
+        }
+        let ktap = Ktap::parse(&ran.stdout);
+        problems.extend(ktap.iter().flat_map(Ktap::problems));
         let (kernel_release, accel) = (vm.ready().kernel.clone(), vm.accel().name().to_owned());
-        if !ran.success() {
+        if !ran.success() || !problems.is_empty() {
             vm.keep_evidence();
         }
         let finished = vm.shutdown()?;
@@ -117,13 +194,42 @@ impl ModuleTest {
             accel,
             module: self.module.clone(),
             command: self.command.clone(),
-            passed: ran.success() && kernel_log_clean,
+            passed: ran.success() && problems.is_empty() && kernel_log_clean,
             ran,
+            ktap,
+            frames_replayed: self.traffic.len(),
+            messages,
+            problems,
             kernel_log_clean,
             splats: finished.splats,
         })
     }
+
+    /// The group's messages: once as many as expected came (or, without
+    /// expectations, once none came for a while), and a little longer, so
+    /// that one too many is seen too.
+    fn messages(&self, vm: &mut Vm<NoExtension>, watch: &GenlWatch) -> Result<Vec<Message>> {
+        let count = |got: &[_]| got.iter().filter(|d: &&GenlDelivery| d.family == watch.family).count();
+        if let Some(expected) = &self.expected {
+            vm.collect_genl_until(MESSAGE_WAIT, |got| count(got) >= expected.len())?;
+        }
+        loop {
+            let before = count(vm.genl_deliveries());
+            vm.collect_genl_until(QUIET, |_| false)?;
+            if count(vm.genl_deliveries()) == before {
+                break;
+            }
+        }
+        decode_deliveries(&watch.family, watch.spec.as_ref(), vm.genl_deliveries())
+    }
 }
+
+/// Between two replayed frames: the guest's NIC queue never fills.
+const REPLAY_GAP: Duration = Duration::from_millis(2);
+/// How long expected messages may take to come after the command ended.
+const MESSAGE_WAIT: Duration = Duration::from_secs(20);
+/// No message for this long: the group has said what it had to say.
+const QUIET: Duration = Duration::from_millis(500);
 
 #[cfg(test)]
 mod tests {
@@ -148,6 +254,9 @@ mod tests {
             accel: AccelChoice::Auto,
             command: command.iter().map(|s| s.to_string()).collect(),
             timeout: Duration::from_secs(1),
+            genl: None,
+            traffic: Vec::new(),
+            expected: None,
         };
         let module = concat!(env!("CARGO_MANIFEST_DIR"), "/../module");
         assert!(test(module, &["/bin/true"]).check().is_ok());
@@ -156,5 +265,19 @@ mod tests {
         assert_eq!(crate::exit_code(&err), 2);
         let err = test(module, &["true"]).check().unwrap_err();
         assert!(format!("{err:#}").contains("absolute guest path"), "{err:#}");
+        let expecting = ModuleTest { expected: Some(Vec::new()), ..test(module, &["/bin/true"]) };
+        assert!(format!("{:#}", expecting.check().unwrap_err()).contains("--expect needs --genl"));
+    }
+
+    #[test]
+    fn a_genl_watch_must_match_its_spec() {
+        let spec = Spec::load(&kulink_testbed::paths::repo_root().join("examples/udpcount/udpcount.yaml")).unwrap();
+        let watch = GenlWatch::new("udpcount:notify", Some(spec.clone())).unwrap();
+        assert_eq!((watch.family.as_str(), watch.group.as_str()), ("udpcount", "notify"));
+        let err = |text: &str, spec: Option<Spec>| format!("{:#}", GenlWatch::new(text, spec).unwrap_err());
+        assert!(err("udpcount", None).contains("is not FAMILY:GROUP"));
+        assert!(err("kulink:events", Some(spec.clone())).contains("the spec describes family udpcount"));
+        assert!(err("udpcount:events", Some(spec)).contains("no group events (it has: notify)"));
+        assert!(GenlWatch::new("anything:goes", None).is_ok());
     }
 }

@@ -10,6 +10,7 @@ use kulink_testbed::catalog::Kind;
 use kulink_testbed::splat::Splat;
 use serde::Serialize;
 
+use crate::ktap::Outcome;
 use crate::module_test::ModuleTestReport;
 use crate::report::{ChannelReport, RunError, RunReport};
 
@@ -145,6 +146,23 @@ fn module_test_table(report: &ModuleTestReport) -> String {
     }
     if ran.truncated {
         let _ = writeln!(s, "(output cut at {} bytes a stream)", kulink_protocol::OUTPUT_LIMIT);
+    }
+    if let Some(ktap) = &report.ktap {
+        let count = |outcome| ktap.cases.iter().filter(|c| c.result == outcome).count();
+        let (pass, fail, skip) = (count(Outcome::Pass), count(Outcome::Fail), count(Outcome::Skip));
+        let _ = writeln!(s, "ktap    {pass} passed, {fail} failed, {skip} skipped");
+    }
+    if report.frames_replayed > 0 {
+        let _ = writeln!(s, "pcap    {} frames replayed before the command", report.frames_replayed);
+    }
+    if !report.messages.is_empty() {
+        let _ = writeln!(s, "netlink {} message(s):", report.messages.len());
+        for m in &report.messages {
+            let _ = writeln!(s, "    {} {}", m.op, serde_json::to_string(&m.attrs).unwrap_or_default());
+        }
+    }
+    for problem in &report.problems {
+        let _ = writeln!(s, "problem {problem}");
     }
     kernel_log(&mut s, &report.splats);
     let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });

@@ -24,6 +24,9 @@ fn test_of(script: &str) -> ModuleTest {
         accel: AccelChoice::Auto,
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
         timeout: Duration::from_secs(30),
+        genl: None,
+        traffic: Vec::new(),
+        expected: None,
     }
 }
 

@@ -21,6 +21,7 @@ pub mod initramfs;
 pub mod kconfig;
 pub mod kernels;
 pub mod paths;
+pub mod pcap;
 pub mod peer;
 pub mod process_tree;
 pub mod progress;

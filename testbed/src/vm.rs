@@ -75,13 +75,16 @@ impl Default for BootOptions {
     }
 }
 
-/// Decodes what subscriptions to `spec`'s family carried, in order.
-pub fn decode_deliveries(spec: &Spec, deliveries: &[GenlDelivery]) -> Result<Vec<Message>> {
+/// Decodes what subscriptions to `family` carried, in order: by `spec`
+/// when there is one, as raw attributes otherwise. A lost message (the
+/// agent's socket overran) is an error: a test cannot judge what it did
+/// not see.
+pub fn decode_deliveries(family: &str, spec: Option<&Spec>, deliveries: &[GenlDelivery]) -> Result<Vec<Message>> {
     deliveries
         .iter()
-        .filter(|d| d.family == spec.name)
+        .filter(|d| d.family == family)
         .map(|d| match &d.event {
-            GenlEvent::Message(m) => Message::decode(Some(spec), m.command, &m.attrs)
+            GenlEvent::Message(m) => Message::decode(spec, m.command, &m.attrs)
                 .with_context(|| format!("{}/{}: undecodable message", d.family, d.group)),
             GenlEvent::Lost => bail!("{}/{}: the agent's socket overran and messages were lost", d.family, d.group),
         })
@@ -341,10 +344,9 @@ impl<X: Extension> Vm<X> {
     }
 
     /// The messages the subscriptions to `spec`'s family carried so far,
-    /// decoded by it. A lost message (the agent's socket overran) is an
-    /// error: a test cannot judge what it did not see.
+    /// decoded by it (see [`decode_deliveries`]).
     pub fn genl_messages(&self, spec: &Spec) -> Result<Vec<Message>> {
-        decode_deliveries(spec, self.genl_deliveries())
+        decode_deliveries(&spec.name, Some(spec), self.genl_deliveries())
     }
 
     /// Sends operation `op` of `spec`'s family with these attributes (a
@@ -368,6 +370,12 @@ impl<X: Extension> Vm<X> {
     /// Sends one Ethernet frame to the guest's NIC.
     pub fn send_frame(&self, frame: &[u8]) -> Result<()> {
         self.peer.send(frame)
+    }
+
+    /// Replays captured frames to the guest (see [`crate::pcap::replay`]):
+    /// when this returns, the guest has taken every one of them in.
+    pub fn replay(&self, frames: &[Vec<u8>], gap: Duration) -> Result<()> {
+        crate::pcap::replay(&self.peer, &self.wire, frames, gap)
     }
 
     /// The host end of the wire: what the guest sent, ARP it was answered.
