@@ -176,6 +176,14 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             Reply::Done
         }
         Command::GenlRequest(request) => Reply::Genl(genl_bridge::request(&request).await?),
+        Command::LoadModule { path, params } => {
+            system::insert_module(&path, &params)?;
+            Reply::Done
+        }
+        Command::UnloadModule { name } => {
+            system::remove_module(&name)?;
+            Reply::Done
+        }
         Command::Shutdown => Reply::Done,
         Command::Ext { ext } => Reply::Ext(plugin.handle(ext).await?),
     })

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
-use nix::kmod::ModuleInitFlags;
+use nix::kmod::{DeleteModuleFlags, ModuleInitFlags};
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::reboot::RebootMode;
 use nix::time::ClockId;
@@ -58,14 +58,27 @@ pub fn load_listed_modules(list: &str) -> Result<()> {
     text.lines().filter(|l| !l.trim().is_empty()).try_for_each(|path| load_module(path.trim(), ""))
 }
 
-/// Loads a kernel module from a file (finit_module), with parameters.
+/// Loads a kernel module from a file (finit_module), with parameters; one
+/// already loaded is left as it is.
 pub fn load_module(path: &str, params: &str) -> Result<()> {
+    match insert_module(path, params) {
+        Err(e) if e.downcast_ref::<Errno>() == Some(&Errno::EEXIST) => Ok(()),
+        result => result,
+    }
+}
+
+/// Loads a kernel module from a file, as the host asked: every refusal,
+/// EEXIST included, is the host's to judge.
+pub fn insert_module(path: &str, params: &str) -> Result<()> {
     let file = File::open(path).with_context(|| format!("open module {path}"))?;
     let params = CString::new(params).context("module parameters")?;
-    match nix::kmod::finit_module(&file, &params, ModuleInitFlags::empty()) {
-        Ok(()) | Err(Errno::EEXIST) => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("finit_module {path}")),
-    }
+    nix::kmod::finit_module(&file, &params, ModuleInitFlags::empty()).with_context(|| format!("finit_module {path}"))
+}
+
+/// Unloads a module without waiting for its users (O_NONBLOCK, as rmmod).
+pub fn remove_module(name: &str) -> Result<()> {
+    let c_name = CString::new(name).context("module name")?;
+    nix::kmod::delete_module(&c_name, DeleteModuleFlags::O_NONBLOCK).with_context(|| format!("delete_module {name}"))
 }
 
 fn clock_ns(clock: ClockId) -> u64 {

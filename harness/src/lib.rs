@@ -7,12 +7,14 @@
 //! [`job`] is the main job end to end; [`output`] renders results.
 //! [`module_test`] is `kulink test`: any module, any command in the guest.
 
+pub mod builder;
 pub mod checks;
 pub mod expect;
 pub mod guest;
 pub mod job;
 pub mod junit;
 pub mod ktap;
+pub mod matrix;
 pub mod module_test;
 pub mod output;
 pub mod plan;
@@ -21,5 +23,6 @@ pub mod report;
 pub mod session;
 pub mod verify;
 
+pub use builder::{GuestBuilder, ModuleGuest};
 pub use kulink_testbed as testbed;
 pub use kulink_testbed::{exit_code, usage_error, EXIT_FAILED, EXIT_INFRA, EXIT_USAGE};

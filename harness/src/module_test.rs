@@ -8,21 +8,19 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use kulink_protocol::{GenlDelivery, NoExtension, Ran, MODULE_PARAM_KEY};
+use kulink_protocol::{GenlDelivery, Ran};
 use kulink_testbed::accel::AccelChoice;
-use kulink_testbed::artifacts::{Artifacts, KernelChoice, Recipe};
+use kulink_testbed::artifacts::KernelChoice;
 use kulink_testbed::genl::{Message, Spec};
 use kulink_testbed::initramfs::GuestFile;
 use kulink_testbed::splat::Splat;
 use kulink_testbed::usage_error;
-use kulink_testbed::vm::{decode_deliveries, BootOptions, Vm};
+use kulink_testbed::vm::decode_deliveries;
 use serde::Serialize;
 
+use crate::builder::{GuestBuilder, ModuleGuest};
 use crate::expect::{self, Expected};
 use crate::ktap::Ktap;
-
-/// The agent a module without a plug-in boots with: the core alone.
-pub const BARE_AGENT: &str = "kulink-agent-core";
 
 /// What `kulink test` was asked to do on each kernel.
 #[derive(Debug, Clone)]
@@ -140,17 +138,19 @@ impl ModuleTest {
         Ok(())
     }
 
-    fn recipe(&self) -> Recipe {
-        Recipe { module_dir: Some(self.module.clone()), agent_package: BARE_AGENT.into() }
-    }
-
-    fn boot_options(&self) -> BootOptions {
-        let mut opts =
-            BootOptions { accel: self.accel, files: self.files.clone(), shell: self.shell, ..BootOptions::default() };
+    /// The guest this test boots on `kernel`.
+    pub fn guest(&self, kernel: &KernelChoice) -> GuestBuilder {
+        let mut guest = GuestBuilder::new(kernel.clone()).module(&self.module).accel(self.accel);
         for (name, value) in &self.params {
-            opts.extension.insert(format!("{MODULE_PARAM_KEY}{name}"), value.clone());
+            guest = guest.param(name, value);
         }
-        opts
+        for file in &self.files {
+            guest = guest.file(&file.host, &file.guest);
+        }
+        if self.shell {
+            guest = guest.shell();
+        }
+        guest
     }
 
     /// Runs the command on one kernel. Infrastructure problems are errors;
@@ -158,8 +158,9 @@ impl ModuleTest {
     /// `passed: false`.
     pub fn run(&self, kernel: &KernelChoice) -> Result<ModuleTestReport> {
         self.check()?;
-        let art = Artifacts::prepare(kernel, &self.recipe())?;
-        let mut vm = Vm::<NoExtension>::boot(&art, &self.boot_options())?;
+        let guest = self.guest(kernel);
+        let art = guest.prepare()?;
+        let mut vm = guest.boot_prepared(&art)?;
         if let Some(watch) = &self.genl {
             vm.genl_subscribe(&watch.family, &watch.group)?;
         }
@@ -208,7 +209,7 @@ impl ModuleTest {
     /// The group's messages: once as many as expected came (or, without
     /// expectations, once none came for a while), and a little longer, so
     /// that one too many is seen too.
-    fn messages(&self, vm: &mut Vm<NoExtension>, watch: &GenlWatch) -> Result<Vec<Message>> {
+    fn messages(&self, vm: &mut ModuleGuest, watch: &GenlWatch) -> Result<Vec<Message>> {
         let count = |got: &[_]| got.iter().filter(|d: &&GenlDelivery| d.family == watch.family).count();
         if let Some(expected) = &self.expected {
             vm.collect_genl_until(MESSAGE_WAIT, |got| count(got) >= expected.len())?;

@@ -116,6 +116,16 @@ pub enum Command<X: Extension> {
     },
     /// Send one generic netlink request; the reply is [`Reply::Genl`].
     GenlRequest(GenlRequest),
+    /// Load the kernel module in the guest file `path` (finit_module) with
+    /// these parameters (`name=value`, space-separated).
+    LoadModule {
+        path: String,
+        params: String,
+    },
+    /// Unload module `name` (delete_module, not waiting for its users).
+    UnloadModule {
+        name: String,
+    },
     /// Power the guest off.
     Shutdown,
     /// A request for the plug-in.

@@ -139,11 +139,17 @@ pub fn parse_list(text: &str) -> Result<Vec<KernelSpec>> {
     Ok(list.kernel)
 }
 
-/// Every fragment a spec names exists in `dir`.
-pub fn check_fragments(specs: &[KernelSpec], dir: &Path) -> Result<()> {
+/// Where fragment `name` is: the first of `dirs` that has it.
+pub fn find_fragment(name: &str, dirs: &[&Path]) -> Option<PathBuf> {
+    dirs.iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// Every fragment a spec names exists in one of `dirs`.
+pub fn check_fragments(specs: &[KernelSpec], dirs: &[&Path]) -> Result<()> {
     for spec in specs {
-        if let Some(missing) = spec.fragments.iter().find(|f| !dir.join(f).is_file()) {
-            bail!("kernel {} names fragment {missing}, which is not in {}", spec.id, dir.display());
+        if let Some(missing) = spec.fragments.iter().find(|f| find_fragment(f, dirs).is_none()) {
+            let places: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            bail!("kernel {} names fragment {missing}, which is not in {}", spec.id, places.join(" or "));
         }
     }
     Ok(())
@@ -220,9 +226,15 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("base.config"), "").unwrap();
         let mut list = parse_list(LIST).unwrap();
-        check_fragments(&list, &dir).unwrap();
+        let own = dir.join("own");
+        std::fs::create_dir_all(&own).unwrap();
+        std::fs::write(own.join("mine.config"), "").unwrap();
+        check_fragments(&list, &[&dir]).unwrap();
+        list[0].fragments.push("mine.config".into());
+        check_fragments(&list, &[&own, &dir]).unwrap();
+        assert_eq!(find_fragment("base.config", &[&own, &dir]), Some(dir.join("base.config")));
         list[0].fragments.push("debgu.config".into());
-        let msg = format!("{:#}", check_fragments(&list, &dir).unwrap_err());
+        let msg = format!("{:#}", check_fragments(&list, &[&own, &dir]).unwrap_err());
         assert!(msg.contains("kernel 6.1 names fragment debgu.config"), "{msg}");
         let _ = std::fs::remove_dir_all(&dir);
     }

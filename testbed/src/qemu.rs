@@ -20,6 +20,7 @@ pub struct QemuConfig {
     /// The kernel's own arguments, after the agent's.
     pub kernel_args: String,
     pub memory_mb: u32,
+    pub cpus: u32,
     pub console_log: PathBuf,
     pub control_socket: PathBuf,
     /// The guest NIC's socket (QEMU binds it) and the peer's (the harness binds it).
@@ -32,8 +33,9 @@ fn os(items: &[&str]) -> Vec<OsString> {
     items.iter().map(OsString::from).collect()
 }
 
-pub fn machine_args(accel: Accel, memory_mb: u32) -> Vec<OsString> {
-    let mut args = os(&["-M", "pc", "-accel", accel.name(), "-m", &memory_mb.to_string(), "-smp", "1"]);
+pub fn machine_args(accel: Accel, memory_mb: u32, cpus: u32) -> Vec<OsString> {
+    let (memory, cpus) = (memory_mb.to_string(), cpus.to_string());
+    let mut args = os(&["-M", "pc", "-accel", accel.name(), "-m", &memory, "-smp", &cpus]);
     if accel == Accel::Kvm {
         args.extend(os(&["-cpu", "host"]));
     }
@@ -126,7 +128,7 @@ pub fn vng_args(cfg: &QemuConfig, agent: &Path) -> Result<Vec<OsString>> {
     let append = format!("{} {}", cfg.boot.render()?, cfg.kernel_args);
     let mut args = os(&["--run"]);
     args.push(cfg.kernel.clone().into());
-    args.extend(os(&["--disable-microvm", "--force-9p", "--verbose", "--cpus", "1"]));
+    args.extend(os(&["--disable-microvm", "--force-9p", "--verbose", "--cpus", &cfg.cpus.to_string()]));
     args.extend(os(&["--memory", &format!("{}M", cfg.memory_mb)]));
     if cfg.accel == Accel::Tcg {
         args.push("--disable-kvm".into());
@@ -140,7 +142,7 @@ pub fn vng_args(cfg: &QemuConfig, agent: &Path) -> Result<Vec<OsString>> {
 }
 
 pub fn all_args(cfg: &QemuConfig) -> Result<Vec<OsString>> {
-    let mut args = machine_args(cfg.accel, cfg.memory_mb);
+    let mut args = machine_args(cfg.accel, cfg.memory_mb, cfg.cpus);
     args.extend(boot_args(&cfg.kernel, &cfg.initrd, &kernel_cmdline(&cfg.boot, &cfg.kernel_args)?));
     args.extend(console_args(&cfg.console_log));
     args.extend(control_args(&cfg.control_socket));
@@ -158,13 +160,15 @@ mod tests {
 
     #[test]
     fn tcg_machine_has_no_host_cpu_and_never_reboots() {
-        let a = strings(machine_args(Accel::Tcg, 256));
+        let a = strings(machine_args(Accel::Tcg, 256, 1));
         assert_eq!(&a[..4], ["-M", "pc", "-accel", "tcg"]);
         assert!(!a.contains(&"host".to_string()));
         assert!(a.contains(&"-no-reboot".to_string()));
         assert!(a.windows(2).any(|w| w == ["-m", "256"]));
-        let k = strings(machine_args(Accel::Kvm, 256));
+        assert!(a.windows(2).any(|w| w == ["-smp", "1"]));
+        let k = strings(machine_args(Accel::Kvm, 256, 2));
         assert!(k.windows(2).any(|w| w == ["-cpu", "host"]));
+        assert!(k.windows(2).any(|w| w == ["-smp", "2"]));
     }
 
     #[test]
@@ -207,6 +211,7 @@ mod tests {
             boot: boot_config(),
             kernel_args: "tsc_early_khz=1000 panic_on_warn=1".into(),
             memory_mb: 256,
+            cpus: 1,
             console_log: "/r/console.log".into(),
             control_socket: "/r/ctl.sock".into(),
             wire_guest: "/r/g.sock".into(),

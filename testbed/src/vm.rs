@@ -54,6 +54,11 @@ pub struct BootOptions {
     pub extension: std::collections::BTreeMap<String, String>,
     pub wire: Wire,
     pub memory_mb: u32,
+    /// Virtual CPUs (TCG runs them on host threads of their own).
+    pub cpus: u32,
+    /// Load the module under test before the agent reports ready; `false`
+    /// leaves it in the image for [`Vm::load_module`].
+    pub load_module: bool,
     /// The test's own files in the image (QEMU backend).
     pub files: Vec<GuestFile>,
     /// busybox at /bin/busybox and /bin/sh (QEMU backend; the host's
@@ -69,6 +74,8 @@ impl Default for BootOptions {
             extension: Default::default(),
             wire: Wire::default(),
             memory_mb: 256,
+            cpus: 1,
+            load_module: true,
             files: Vec::new(),
             shell: false,
         }
@@ -94,8 +101,28 @@ pub fn decode_deliveries(family: &str, spec: Option<&Spec>, deliveries: &[GenlDe
 /// What the guest left behind once it stopped.
 #[derive(Debug, Clone)]
 pub struct Finished {
+    /// The whole kernel log (the serial console).
     pub console: String,
+    /// Every Oops, BUG, WARN, KASAN or lockdep report in it.
     pub splats: Vec<Splat>,
+}
+
+impl Finished {
+    /// The splat verdict: an error listing every splat with the end of the
+    /// console, or `Ok` for a clean kernel log.
+    pub fn check(&self) -> Result<()> {
+        if self.splats.is_empty() {
+            return Ok(());
+        }
+        let found: Vec<String> =
+            self.splats.iter().map(|s| format!("{} (line {}): {}", s.kind, s.line, s.text)).collect();
+        bail!(
+            "the kernel log has {} splat(s):\n{}\n--- console tail ---\n{}",
+            found.len(),
+            found.join("\n"),
+            tools::tail(&self.console, 60)
+        )
+    }
 }
 
 /// A running guest whose agent speaks the core protocol with extension `X`.
@@ -109,6 +136,8 @@ pub struct Vm<X: Extension> {
     /// Host wall time from QEMU start to the agent's Ready.
     wall_boot: Duration,
     wire: Wire,
+    /// The module under test, as the guest sees its file.
+    module: Option<String>,
     /// Keep `dir` when the guest goes: something failed.
     keep: bool,
 }
@@ -168,10 +197,11 @@ impl<X: Extension> Vm<X> {
         let mut boot = BootConfig::new(opts.wire.guest_ip, opts.wire.prefix);
         boot.extension = opts.extension.clone();
         // vng boots the host's root: the module is where the host has it.
-        boot.module = match opts.backend {
+        let module_path = match opts.backend {
             Backend::Qemu => image.module_path(),
             Backend::Vng => art.module.as_ref().map(|m| m.display().to_string()),
         };
+        boot.module = module_path.clone().filter(|_| opts.load_module);
         let cfg = QemuConfig {
             accel,
             kernel: art.kernel.bzimage.clone(),
@@ -179,6 +209,7 @@ impl<X: Extension> Vm<X> {
             boot,
             kernel_args: format!("{clock} {}", art.kernel.cmdline).trim().to_owned(),
             memory_mb: opts.memory_mb,
+            cpus: opts.cpus,
             console_log: dir.join(CONSOLE),
             control_socket: dir.join("ctl.sock"),
             wire_guest: dir.join("guest.sock"),
@@ -241,7 +272,18 @@ impl<X: Extension> Vm<X> {
                 )));
             }
         };
-        Ok(Self { child, dir, link, peer, ready, accel, wall_boot: started.elapsed(), wire: opts.wire, keep: false })
+        Ok(Self {
+            child,
+            dir,
+            link,
+            peer,
+            ready,
+            accel,
+            wall_boot: started.elapsed(),
+            wire: opts.wire,
+            module: module_path,
+            keep: false,
+        })
     }
 
     pub fn request(&mut self, cmd: AgentCommand<X>) -> Result<Reply<X>> {
@@ -314,6 +356,29 @@ impl<X: Extension> Vm<X> {
             Reply::Ran(ran) => Ok(ran),
             other => bail!("running {argv:?} was answered by {other:?}"),
         }
+    }
+
+    /// Loads the module under test (booted with
+    /// [`BootOptions::load_module`] off, or unloaded) with these parameters
+    /// (`name=value`, space-separated). The kernel's refusal is an error
+    /// carrying its errno.
+    pub fn load_module(&mut self, params: &str) -> Result<()> {
+        let path = self.module.clone().context("this guest was booted without a module")?;
+        self.request(AgentCommand::LoadModule { path, params: params.into() }).map(drop)
+    }
+
+    /// Unloads the module under test (`delete_module`, never waiting for
+    /// its users: a module in use is an error carrying EBUSY or EAGAIN).
+    pub fn unload_module(&mut self) -> Result<()> {
+        let name = self.module_name().context("this guest was booted without a module")?;
+        self.request(AgentCommand::UnloadModule { name }).map(drop)
+    }
+
+    /// The module under test's name, as the kernel knows it: its file's
+    /// name without `.ko`, dashes as underscores.
+    pub fn module_name(&self) -> Option<String> {
+        let file = self.module.as_deref()?.rsplit('/').next()?;
+        Some(file.strip_suffix(".ko").unwrap_or(file).replace('-', "_"))
     }
 
     /// Joins multicast group `group` of generic netlink family `family`
@@ -423,6 +488,7 @@ impl<X: Extension> Vm<X> {
         self.link.warnings()
     }
 
+    /// The kernel log so far: the guest's console, as QEMU wrote it.
     pub fn console(&self) -> String {
         fs::read_to_string(self.dir.join(CONSOLE)).unwrap_or_default()
     }

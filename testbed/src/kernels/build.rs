@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 
 use super::built::BuiltKernel;
 use super::fetch;
-use super::listing::config_dir;
+use super::listing::fragment_path;
 use crate::cache::{self, Stamp};
 use crate::catalog::{KernelSpec, Source};
 use crate::{kconfig, paths, progress, tools};
@@ -24,7 +24,8 @@ fn fragments(spec: &KernelSpec) -> Result<Vec<(PathBuf, String)>> {
     spec.fragments
         .iter()
         .map(|f| {
-            let path = config_dir().join(f);
+            let path =
+                fragment_path(f).with_context(|| format!("no fragment {f} beside the catalog or in kulink's"))?;
             let text = fs::read_to_string(&path).with_context(|| format!("read fragment {}", path.display()))?;
             Ok((path, text))
         })

@@ -1,4 +1,5 @@
-//! Which kernels there are: `kernel-config/kernels.toml`, checked, and the
+//! Which kernels there are: the catalog (`kernel-config/kernels.toml`, or
+//! the user's own as `KULINK_CATALOG`), checked, and the
 //! selection a run covers.
 
 use std::fs;
@@ -9,16 +10,46 @@ use anyhow::{Context, Result};
 use crate::catalog::{self, KernelSpec, Source};
 use crate::{paths, usage_error};
 
+/// kulink's own kernel configuration: the built-in catalog and fragments.
 pub fn config_dir() -> PathBuf {
     paths::repo_root().join("kernel-config")
 }
 
+/// The catalog in use: the user's (`KULINK_CATALOG`, a kernels.toml of
+/// their own) or kulink's.
+pub fn catalog_path() -> PathBuf {
+    match std::env::var_os("KULINK_CATALOG").filter(|p| !p.is_empty()) {
+        Some(path) => PathBuf::from(path),
+        None => config_dir().join("kernels.toml"),
+    }
+}
+
+/// Where a fragment is: beside the catalog in use, else among kulink's.
+pub fn fragment_path(name: &str) -> Option<PathBuf> {
+    catalog::find_fragment(name, &fragment_dirs().iter().map(PathBuf::as_path).collect::<Vec<_>>())
+}
+
+fn fragment_dirs() -> Vec<PathBuf> {
+    let catalog_dir = catalog_path().parent().map(Path::to_owned).unwrap_or_default();
+    let own = config_dir();
+    if catalog_dir == own {
+        vec![own]
+    } else {
+        vec![catalog_dir, own]
+    }
+}
+
 /// The kernel list, checked: a mistake in it is the user's to fix (exit 2).
 pub fn list() -> Result<Vec<KernelSpec>> {
-    let path = config_dir().join("kernels.toml");
-    let text = fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let path = catalog_path();
+    let text = fs::read_to_string(&path).map_err(|e| {
+        let hint = if std::env::var_os("KULINK_CATALOG").is_some() { " (named by KULINK_CATALOG)" } else { "" };
+        usage_error(format!("cannot read the kernel catalog {}{hint}: {e}", path.display()))
+    })?;
+    let dirs = fragment_dirs();
+    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
     let specs = catalog::parse_list(&text)
-        .and_then(|specs| catalog::check_fragments(&specs, &config_dir()).map(|()| specs))
+        .and_then(|specs| catalog::check_fragments(&specs, &dirs).map(|()| specs))
         .map_err(|e| usage_error(format!("{}: {e:#}", path.display())))?;
     Ok(specs)
 }
@@ -45,7 +76,7 @@ fn select(all: Vec<KernelSpec>, chosen: Option<&str>, skipped: Option<&str>) -> 
     let known: Vec<&str> = all.iter().map(|k| k.id.as_str()).collect();
     if let Some(unknown) = chosen.iter().chain(&skipped).find(|i| !known.contains(&i.as_str())) {
         return Err(usage_error(format!(
-            "KULINK_KERNELS or KULINK_SKIP_KERNELS names `{unknown}`, which is not in kernel-config/kernels.toml (known: {})",
+            "KULINK_KERNELS or KULINK_SKIP_KERNELS names `{unknown}`, which is not in the kernel catalog (known: {})",
             known.join(", ")
         )));
     }
@@ -64,7 +95,7 @@ pub fn find(id: &str) -> Result<KernelSpec> {
     let all = list()?;
     let ids: Vec<String> = all.iter().map(|k| k.id.clone()).collect();
     all.into_iter().find(|k| k.id == id).ok_or_else(|| {
-        usage_error(format!("no kernel `{id}` in kernel-config/kernels.toml (known: {})", ids.join(", ")))
+        usage_error(format!("no kernel `{id}` in {} (known: {})", catalog_path().display(), ids.join(", ")))
     })
 }
 

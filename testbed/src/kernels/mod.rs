@@ -20,7 +20,9 @@ pub use crate::catalog::{KernelSpec, Kind, Source};
 pub use build::build_key;
 pub use built::{prebuilt, BuiltKernel};
 pub use fetch::{preflight, source_version};
-pub use listing::{config_dir, default_spec, find, ids_in, list, selected, spec_for_source};
+pub use listing::{
+    catalog_path, config_dir, default_spec, find, fragment_path, ids_in, list, selected, spec_for_source,
+};
 
 /// Builds, fetches or finds in the cache the kernel a spec describes.
 pub fn ensure_built(spec: &KernelSpec) -> Result<BuiltKernel> {

@@ -1,0 +1,202 @@
+//! A guest for your own module: which kernel, which module and how it is
+//! loaded, what else goes into the image, and how big the machine is.
+//! `kulink test` boots its guests this way, and so can a test in any crate.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use kulink::GuestBuilder;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let mut guest = GuestBuilder::kernel_id("6.1")
+//!     .module("examples/udpcount/module")
+//!     .param("every", "2")
+//!     .shell()
+//!     .boot()?;
+//! let ran = guest.run(&["/bin/sh", "-c", "cat /sys/kernel/udpcount/every"], Duration::from_secs(10))?;
+//! assert_eq!(ran.stdout.trim(), "2");
+//! guest.shutdown()?.check()?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use kulink_protocol::{NoExtension, MODULE_PARAM_KEY};
+use kulink_testbed::accel::AccelChoice;
+use kulink_testbed::artifacts::{Artifacts, KernelChoice, Recipe};
+use kulink_testbed::initramfs::GuestFile;
+use kulink_testbed::usage_error;
+use kulink_testbed::vm::{BootOptions, Vm};
+
+/// A running guest with a module under test and the core agent: files,
+/// programs, modules, generic netlink, frames, the kernel log (see
+/// [`Vm`]).
+pub type ModuleGuest = Vm<NoExtension>;
+
+/// The agent a module without a plug-in boots with: the core alone.
+pub const BARE_AGENT: &str = "kulink-agent-core";
+
+/// What to boot: a kernel, optionally a module built against it, and the
+/// machine around them. Every setter checks nothing; [`GuestBuilder::check`]
+/// (called by [`GuestBuilder::boot`]) names what is wrong before anything
+/// is built.
+#[derive(Debug, Clone)]
+pub struct GuestBuilder {
+    kernel: KernelChoice,
+    module: Option<PathBuf>,
+    params: Vec<(String, String)>,
+    options: BootOptions,
+}
+
+impl GuestBuilder {
+    /// A guest on this kernel, with no module yet.
+    pub fn new(kernel: KernelChoice) -> Self {
+        Self { kernel, module: None, params: Vec::new(), options: BootOptions::default() }
+    }
+
+    /// A guest on a kernel of the catalog (kulink's, or `KULINK_CATALOG`).
+    pub fn kernel_id(id: &str) -> Self {
+        Self::new(KernelChoice::Listed(Some(id.to_owned())))
+    }
+
+    /// The module under test: a directory whose Kbuild (or Makefile) builds
+    /// one `.ko`. It is built against the kernel, cached by the hash of its
+    /// sources, and loaded before the agent reports ready.
+    pub fn module(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.module = Some(dir.into());
+        self
+    }
+
+    /// A module parameter given at load time (`name=value`).
+    pub fn param(mut self, name: &str, value: &str) -> Self {
+        self.params.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// `false` puts the module in the image unloaded, for
+    /// [`Vm::load_module`]; the parameters of [`GuestBuilder::param`] then
+    /// do not apply.
+    pub fn load_at_boot(mut self, load: bool) -> Self {
+        self.options.load_module = load;
+        self
+    }
+
+    /// A host file copied into the image at `guest` (an absolute path).
+    pub fn file(mut self, host: impl Into<PathBuf>, guest: &str) -> Self {
+        self.options.files.push(GuestFile { host: host.into(), guest: guest.to_owned() });
+        self
+    }
+
+    /// busybox as /bin/sh and /bin/busybox (the host's `busybox-static`).
+    pub fn shell(mut self) -> Self {
+        self.options.shell = true;
+        self
+    }
+
+    /// Guest memory in MiB (256 unless set).
+    pub fn memory_mb(mut self, memory_mb: u32) -> Self {
+        self.options.memory_mb = memory_mb;
+        self
+    }
+
+    /// Virtual CPUs (1 unless set).
+    pub fn cpus(mut self, cpus: u32) -> Self {
+        self.options.cpus = cpus;
+        self
+    }
+
+    /// KVM, TCG, or KVM with TCG as the fallback (the default).
+    pub fn accel(mut self, accel: AccelChoice) -> Self {
+        self.options.accel = accel;
+        self
+    }
+
+    /// The kernel this guest boots.
+    pub fn kernel(&self) -> &KernelChoice {
+        &self.kernel
+    }
+
+    /// Says what is wrong with the module directory, a parameter, a file or
+    /// the machine's size, before anything is built.
+    pub fn check(&self) -> Result<()> {
+        if let Some(dir) = &self.module {
+            if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
+                return Err(usage_error(format!(
+                    "module {}: no Kbuild or Makefile there (give the directory that builds your .ko)",
+                    dir.display()
+                )));
+            }
+        }
+        if let Some((name, value)) = self.params.iter().find(|(n, v)| {
+            n.is_empty() || n.contains(|c: char| c.is_whitespace() || c == '=') || v.contains(char::is_whitespace)
+        }) {
+            return Err(usage_error(format!(
+                "module parameter {name}={value}: a name is one word and a value holds no spaces (it travels on the kernel command line)"
+            )));
+        }
+        if self.options.cpus == 0 || self.options.memory_mb < 64 {
+            return Err(usage_error(format!(
+                "a guest needs at least one CPU and 64 MiB (asked: {} CPUs, {} MiB)",
+                self.options.cpus, self.options.memory_mb
+            )));
+        }
+        self.options.files.iter().try_for_each(GuestFile::check).map_err(|e| usage_error(format!("{e:#}")))
+    }
+
+    /// Builds (or finds in the cache) the kernel, the module and the agent.
+    pub fn prepare(&self) -> Result<Artifacts> {
+        self.check()?;
+        Artifacts::prepare(&self.kernel, &Recipe { module_dir: self.module.clone(), agent_package: BARE_AGENT.into() })
+    }
+
+    /// Prepares, then boots a guest and waits until its agent is ready.
+    pub fn boot(&self) -> Result<ModuleGuest> {
+        let artifacts = self.prepare()?;
+        self.boot_prepared(&artifacts)
+    }
+
+    /// Boots a guest from artifacts [`GuestBuilder::prepare`] made (tests
+    /// that boot several guests prepare once).
+    pub fn boot_prepared(&self, artifacts: &Artifacts) -> Result<ModuleGuest> {
+        Vm::boot(artifacts, &self.boot_options())
+    }
+
+    fn boot_options(&self) -> BootOptions {
+        let mut options = self.options.clone();
+        for (name, value) in &self.params {
+            options.extension.insert(format!("{MODULE_PARAM_KEY}{name}"), value.clone());
+        }
+        options
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/udpcount/module"))
+    }
+
+    #[test]
+    fn mistakes_are_named_before_anything_is_built() {
+        let err = |b: GuestBuilder| format!("{:#}", b.check().unwrap_err());
+        let ok = GuestBuilder::kernel_id("6.1").module(example()).param("every", "2");
+        ok.check().unwrap();
+        assert!(err(GuestBuilder::kernel_id("6.1").module("/nonexistent")).contains("no Kbuild or Makefile"));
+        assert!(err(ok.clone().param("msg", "a b")).contains("module parameter msg=a b"));
+        assert!(err(ok.clone().param("", "1")).contains("a name is one word"));
+        assert!(err(ok.clone().cpus(0)).contains("at least one CPU"));
+        assert!(err(ok.clone().file("/etc/hostname", "relative")).contains("must be absolute"));
+        assert_eq!(kulink_testbed::exit_code(&ok.clone().memory_mb(16).check().unwrap_err()), 2);
+    }
+
+    #[test]
+    fn parameters_travel_as_boot_keys() {
+        let options = GuestBuilder::kernel_id("6.1").module(example()).param("every", "2").cpus(2).boot_options();
+        assert_eq!(options.extension.get("param.every").map(String::as_str), Some("2"));
+        assert_eq!(options.cpus, 2);
+        assert!(options.load_module);
+    }
+}

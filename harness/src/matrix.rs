@@ -1,0 +1,108 @@
+//! One test per kernel, from any crate: a test target with `harness =
+//! false` names its functions in [`kernel_tests!`](crate::kernel_tests),
+//! and each runs once per kernel of the catalog, as
+//! `kernel_<id>::<function>` (`kernel_6_1::notifications_arrive`). cargo
+//! test and cargo nextest list, filter and run them like any other test.
+//!
+//! The kernels are those of `kulink kernels list`: the catalog in use
+//! (kulink's or `KULINK_CATALOG`), narrowed by `KULINK_KERNELS` and
+//! `KULINK_SKIP_KERNELS`.
+//!
+//! ```toml
+//! [[test]]
+//! name = "guest"
+//! harness = false
+//! ```
+//!
+//! ```no_run
+//! // tests/guest.rs
+//! fn the_module_loads(kernel: &str) {
+//!     let guest = kulink::GuestBuilder::kernel_id(kernel).module("module").boot().unwrap();
+//!     guest.shutdown().unwrap().check().unwrap();
+//! }
+//!
+//! kulink::kernel_tests!(the_module_loads);
+//! ```
+
+use std::process::ExitCode;
+
+use libtest_mimic::{Arguments, Trial};
+
+/// A test function that takes the id of the kernel it runs on, and fails
+/// by panicking (as `assert!` does).
+#[derive(Debug, Clone, Copy)]
+pub struct KernelTest {
+    /// The function's name: the test's name after `kernel_<id>::`.
+    pub name: &'static str,
+    /// The function.
+    pub run: fn(&str),
+}
+
+/// The test-module name of a kernel id: `kernel_` and the id with every
+/// character that is not a letter or digit as `_`.
+pub fn module_name(kernel_id: &str) -> String {
+    let id: String = kernel_id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+    format!("kernel_{id}")
+}
+
+/// Every test on every selected kernel, as libtest-mimic trials.
+pub fn trials(tests: &[KernelTest], kernel_ids: &[String]) -> Vec<Trial> {
+    kernel_ids
+        .iter()
+        .flat_map(|id| {
+            tests.iter().map(move |test| {
+                let (id, run) = (id.clone(), test.run);
+                Trial::test(format!("{}::{}", module_name(&id), test.name), move || {
+                    run(&id);
+                    Ok(())
+                })
+            })
+        })
+        .collect()
+}
+
+/// The `main` of a `harness = false` test target: parses the test
+/// runner's arguments, expands `tests` over the selected kernels and runs
+/// them. A broken catalog or selection ends it with kulink's usage exit
+/// code, naming the problem.
+pub fn main(tests: &[KernelTest]) -> ExitCode {
+    let args = Arguments::from_args();
+    let kernels = match kulink_testbed::kernels::selected() {
+        Ok(specs) => specs.into_iter().map(|k| k.id).collect::<Vec<_>>(),
+        Err(e) => {
+            eprintln!("kulink: {e:#}");
+            return ExitCode::from(kulink_testbed::exit_code(&e) as u8);
+        }
+    };
+    libtest_mimic::run(&args, trials(tests, &kernels)).exit_code()
+}
+
+/// Writes the `main` of a `harness = false` test target that runs each
+/// named function `fn(kernel_id: &str)` once per kernel: see
+/// [`matrix`](crate::matrix).
+#[macro_export]
+macro_rules! kernel_tests {
+    ($($test:ident),+ $(,)?) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::matrix::main(&[$($crate::matrix::KernelTest { name: stringify!($test), run: $test }),+])
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn noop(_: &str) {}
+
+    #[test]
+    fn each_test_runs_once_per_kernel_under_its_module_name() {
+        let tests = [KernelTest { name: "first", run: noop }, KernelTest { name: "second", run: noop }];
+        let names: Vec<String> =
+            trials(&tests, &["6.1".into(), "debug-6.12".into()]).iter().map(|t| t.name().to_owned()).collect();
+        assert_eq!(
+            names,
+            ["kernel_6_1::first", "kernel_6_1::second", "kernel_debug_6_12::first", "kernel_debug_6_12::second"]
+        );
+    }
+}
