@@ -16,12 +16,17 @@ fn example() -> PathBuf {
 
 /// `kulink test` on the example's module in `module`, on `kernel`.
 fn kulink_test(module: &Path, kernel: &str, junit: &Path) -> Output {
+    kulink_test_with(Command::new(env!("CARGO_BIN_EXE_kulink")), module, kernel, junit)
+}
+
+/// [`kulink_test`] with this `kulink` (`kernels` may list several).
+fn kulink_test_with(mut kulink: Command, module: &Path, kernels: &str, junit: &Path) -> Output {
     let ex = example();
     let file = |name: &str| ex.join(name).display().to_string();
-    Command::new(env!("CARGO_BIN_EXE_kulink"))
+    kulink
         .args(["test", "--module"])
         .arg(module)
-        .args(["--module-param", "every=2", "--kernel", kernel, "--shell"])
+        .args(["--module-param", "every=2", "--kernel", kernels, "--shell"])
         .args(["--file", &format!("{}:/opt/udpcount/test", file("guest/udpcount-ktap.sh"))])
         .args(["--genl", "udpcount:notify", "--spec", &file("udpcount.yaml")])
         .args(["--pcap", &file("traffic.pcap"), "--expect", &file("expected.yaml"), "--json", "--junit"])
@@ -32,10 +37,15 @@ fn kulink_test(module: &Path, kernel: &str, junit: &Path) -> Output {
 }
 
 fn report_of(out: &Output) -> Json {
+    reports_of(out)[0].clone()
+}
+
+/// Every kernel's report.
+fn reports_of(out: &Output) -> Vec<Json> {
     let runs: Json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
     });
-    runs[0].clone()
+    runs.as_array().expect("a list of reports").clone()
 }
 
 fn the_example_passes_with_every_notification_field_by_field(kernel: &str) {
@@ -95,6 +105,36 @@ fn a_wrong_attribute_value_fails_naming_the_field() {
     assert_eq!(report["ran"]["code"], 0);
     let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(xml.contains("count is 3, expected 2"), "{xml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// As a user with `cargo install`: the binary outside the checkout's
+/// target directory, run from elsewhere, finds the catalog, the fragments
+/// and the agent's sources in itself (unpacked into the cache), on two
+/// kernels in one run.
+#[test]
+fn an_installed_kulink_passes_outside_the_checkout() {
+    let selected: Vec<String> = kulink::testbed::kernels::selected().unwrap().into_iter().map(|k| k.id).collect();
+    let mut kernels: Vec<&str> = ["6.1", "6.12"].into_iter().filter(|id| selected.iter().any(|s| s == id)).collect();
+    if kernels.is_empty() {
+        kernels.push(&selected[0]);
+    }
+    let dir = common::scratch_dir("installed");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_kulink"), bin.join("kulink")).unwrap();
+    let mut installed = Command::new(bin.join("kulink"));
+    installed.current_dir(&dir).env_remove("KULINK_REPO").env_remove("KULINK_CATALOG");
+    let out = kulink_test_with(installed, &example().join("module"), &kernels.join(","), &dir.join("junit.xml"));
+    let reports = reports_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{reports:#?}\n{}", String::from_utf8_lossy(&out.stderr));
+    let ran: Vec<&str> = reports.iter().map(|r| r["kernel"].as_str().unwrap()).collect();
+    assert_eq!(ran, kernels);
+    for report in &reports {
+        assert_eq!(report["messages"].as_array().unwrap().len(), 5, "{report:#}");
+    }
+    let unpacked = kulink::testbed::paths::unpack_embedded().unwrap();
+    assert!(unpacked.join("agents/kulink-agent-core").is_file(), "the agent was not built from the unpacked sources");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

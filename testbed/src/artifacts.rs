@@ -152,33 +152,53 @@ fn only_module(out: &Path) -> Result<PathBuf> {
 pub const AGENT_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Builds the agent package as a static glibc binary (`KULINK_AGENT` names
-/// a prebuilt one).
+/// a prebuilt one). In a checkout it builds under `target/agent`; from
+/// sources unpacked into the cache (an installed kulink) every version
+/// shares one target directory there, and takes its binary out under a
+/// lock, so versions neither rebuild everything nor pile up builds.
 pub fn build_agent(package: &str) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("KULINK_AGENT") {
         return Ok(PathBuf::from(p));
     }
     let root = paths::repo_root();
-    let target_dir = root.join("target/agent");
+    if !paths::is_unpacked(&root) {
+        return cargo_build_agent(&root, &root.join("target/agent"), package);
+    }
+    let shared = paths::checked_cache_dir()?.join("agent-target");
+    let _lock = cache::lock(&paths::sibling(&shared, "lock"), "the guest agent's build")?;
+    let built = cargo_build_agent(&root, &shared, package)?;
+    let kept = root.join("agents").join(package);
+    fs::create_dir_all(kept.parent().expect("has a parent"))?;
+    let partial = paths::sibling(&kept, "partial");
+    fs::copy(&built, &partial).with_context(|| format!("copy {}", built.display()))?;
+    fs::rename(&partial, &kept)?;
+    Ok(kept)
+}
+
+fn cargo_build_agent(root: &Path, target_dir: &Path, package: &str) -> Result<PathBuf> {
     let agent = target_dir.join(AGENT_TARGET).join("release").join(package);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
     command
-        .current_dir(&root)
+        .current_dir(root)
         .args(["build", "--release", "--locked", "-p", package, "--target", AGENT_TARGET])
         .arg("--target-dir")
-        .arg(&target_dir)
+        .arg(target_dir)
         // Only the agent is static: target rustflags skip build scripts and proc macros.
         .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static");
+    let not_found = |e: std::io::Error| {
+        anyhow::anyhow!("cannot run {cargo:?} ({e}): kulink builds its guest agent with cargo; put cargo on PATH")
+    };
     if !agent.exists() {
         // The first build takes a minute or more: let cargo show its progress.
         progress::note("building the guest agent (the first time takes a while)");
-        let status = command.stdout(std::io::stderr()).status().with_context(|| format!("run {cargo:?}"))?;
+        let status = command.stdout(std::io::stderr()).status().map_err(not_found)?;
         if !status.success() {
             bail!("building {package} failed: cargo's messages are above");
         }
         return Ok(agent);
     }
-    let output = command.arg("--quiet").output().with_context(|| format!("run {cargo:?} to build the agent"))?;
+    let output = command.arg("--quiet").output().map_err(not_found)?;
     if !output.status.success() {
         bail!("building {package} failed:\n{}", tools::tail(&String::from_utf8_lossy(&output.stderr), 40));
     }

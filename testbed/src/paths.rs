@@ -1,13 +1,77 @@
 //! Where things live: the source tree and the build cache outside it.
 
+use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
-/// The kulink source tree (`KULINK_REPO` overrides the build-time location).
+use anyhow::{Context, Result};
+
+use crate::cache::{self, Stamp};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
+
+/// The kulink source tree the catalog, kulink.ko and the agents come from:
+/// `KULINK_REPO` when set; the checkout this code was built in when the
+/// program runs from that checkout's `target/` (development, the suite);
+/// otherwise the copy embedded at build time, unpacked into the cache (an
+/// installed `kulink`, a test crate elsewhere), so that what the program
+/// builds always matches what it was built from.
 pub fn repo_root() -> PathBuf {
-    match std::env::var_os("KULINK_REPO") {
-        Some(p) => PathBuf::from(p),
-        None => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")),
+    if let Some(p) = std::env::var_os("KULINK_REPO") {
+        return PathBuf::from(p);
     }
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let checkout = build_checkout();
+        if runs_from(&checkout) {
+            return checkout;
+        }
+        unpack_embedded().unwrap_or_else(|e| {
+            eprintln!("kulink: cannot unpack its sources into the cache ({e:#}); using {}", checkout.display());
+            checkout
+        })
+    })
+    .clone()
+}
+
+fn build_checkout() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+/// Whether this program is a build in `checkout`'s own target directory.
+fn runs_from(checkout: &Path) -> bool {
+    let target = checkout.join("target").canonicalize();
+    let exe = std::env::current_exe().and_then(|e| e.canonicalize());
+    matches!((target, exe), (Ok(target), Ok(exe)) if exe.starts_with(&target))
+}
+
+/// Whether `root` is an embedded tree unpacked by [`unpack_embedded`].
+pub fn is_unpacked(root: &Path) -> bool {
+    Stamp::unpacked(root).exists()
+}
+
+/// The embedded tree under `<cache>/source/<hash>`, written once.
+pub fn unpack_embedded() -> Result<PathBuf> {
+    let mut parts: Vec<&[u8]> = Vec::new();
+    for (path, data) in embedded::FILES {
+        parts.extend([path.as_bytes(), data]);
+    }
+    let dir = checked_cache_dir()?.join("source").join(cache::short_hash(&parts));
+    fs::create_dir_all(dir.parent().expect("under the cache"))?;
+    let _lock = cache::lock(&sibling(&dir, "lock"), "kulink's sources")?;
+    if Stamp::unpacked(&dir).exists() {
+        return Ok(dir);
+    }
+    let _ = fs::remove_dir_all(&dir);
+    for (path, data) in embedded::FILES {
+        let file = dir.join(path);
+        fs::create_dir_all(file.parent().expect("a file has a parent"))?;
+        fs::write(&file, data).with_context(|| format!("write {}", file.display()))?;
+    }
+    Stamp::unpacked(&dir).write(&format!("{} files", embedded::FILES.len()))?;
+    Ok(dir)
 }
 
 /// Build cache shared by every clone: `KULINK_CACHE`, else `$XDG_CACHE_HOME/kulink`,
@@ -57,6 +121,21 @@ mod tests {
         let msg = format!("{:#}", checked_cache_dir().unwrap_err());
         std::env::remove_var("KULINK_CACHE");
         assert!(msg.starts_with("KULINK_CACHE=/etc/passwd is not a directory"), "{msg}");
+    }
+
+    #[test]
+    fn the_embedded_tree_builds_the_agents_and_kulink_ko() {
+        std::env::set_var("KULINK_CACHE", std::env::temp_dir().join(format!("kulink-embed-{}", std::process::id())));
+        let dir = unpack_embedded().unwrap();
+        assert_eq!(unpack_embedded().unwrap(), dir, "unpacked once, under the hash of its contents");
+        for file in ["Cargo.lock", "kernel-config/kernels.toml", "module/Kbuild", "agent-core/src/main.rs"] {
+            let (built, embedded) = (fs::read(build_checkout().join(file)).unwrap(), fs::read(dir.join(file)).unwrap());
+            assert_eq!(built, embedded, "{file}");
+        }
+        assert!(!dir.join("harness/tests").exists());
+        assert!(is_unpacked(&dir) && !is_unpacked(&build_checkout()));
+        let _ = fs::remove_dir_all(cache_dir());
+        std::env::remove_var("KULINK_CACHE");
     }
 
     #[test]
