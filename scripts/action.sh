@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# The steps of the GitHub Action (action.yml): `setup` installs the host
+# tools, `install` builds and installs kulink, `test` runs `kulink test`
+# with the action's inputs, which arrive as KULINK_INPUT_* variables.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+
+input() { printf '%s' "${!1:-}"; }
+# `--flag value` when the input named by $2 is set.
+optional() {
+	local value
+	value="$(input "$2")"
+	[ -z "$value" ] || args+=("$1" "$value")
+}
+
+case "${1:-}" in
+setup)
+	. "$here/scripts/setup.sh"
+	kulink_setup
+	;;
+install)
+	root="${RUNNER_TEMP:-/tmp}/kulink"
+	cargo install --locked --quiet --path "$here/harness" --root "$root"
+	if [ -n "${GITHUB_PATH:-}" ]; then echo "$root/bin" >>"$GITHUB_PATH"; fi
+	;;
+test)
+	args=(test --module "$(input KULINK_INPUT_MODULE)")
+	optional --kernel KULINK_INPUT_KERNELS
+	read -ra params <<<"$(input KULINK_INPUT_MODULE_PARAMS)"
+	for p in "${params[@]}"; do args+=(--module-param "$p"); done
+	while IFS= read -r file; do
+		[ -z "$file" ] || args+=(--file "$file")
+	done <<<"$(input KULINK_INPUT_FILES)"
+	case "$(input KULINK_INPUT_SHELL)" in
+	true) args+=(--shell) ;;
+	false | "") ;;
+	*)
+		echo "kulink action: shell is \"$(input KULINK_INPUT_SHELL)\"; it takes true or false" >&2
+		exit 2
+		;;
+	esac
+	optional --genl KULINK_INPUT_GENL
+	optional --spec KULINK_INPUT_SPEC
+	optional --pcap KULINK_INPUT_PCAP
+	optional --expect KULINK_INPUT_EXPECT
+	optional --junit KULINK_INPUT_JUNIT
+	read -ra command <<<"$(input KULINK_INPUT_COMMAND)"
+	if [ ${#command[@]} -eq 0 ]; then
+		echo "kulink action: the command input is empty: give the guest program to run" >&2
+		exit 2
+	fi
+	exec kulink "${args[@]}" -- "${command[@]}"
+	;;
+*)
+	echo "usage: $0 setup|install|test" >&2
+	exit 2
+	;;
+esac
