@@ -124,6 +124,33 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_user_catalog_finds_its_fragments_beside_it_then_among_kulink_s() {
+        let dir = std::env::temp_dir().join(format!("kulink-catalog-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("mine.config"), "CONFIG_KASAN=y\n").unwrap();
+        let catalog = dir.join("kernels.toml");
+        let entry = |fragments: &str| {
+            format!("[[kernel]]\nid = \"mine\"\nversion = \"6.6\"\ndefault = true\nfragments = [{fragments}]\nsources = [{{ path = \"/src/linux\" }}]\n")
+        };
+        fs::write(&catalog, entry(r#""base.config", "mine.config""#)).unwrap();
+        // SAFETY (env): nextest runs each test in a process of its own.
+        std::env::set_var("KULINK_CATALOG", &catalog);
+        let ids: Vec<String> = list().unwrap().into_iter().map(|k| k.id).collect();
+        assert_eq!(ids, ["mine"]);
+        assert_eq!(fragment_path("mine.config"), Some(dir.join("mine.config")));
+        assert_eq!(fragment_path("base.config"), Some(config_dir().join("base.config")));
+        fs::write(&catalog, entry(r#""base.config", "typo.config""#)).unwrap();
+        let err = list().unwrap_err();
+        assert!(format!("{err:#}").contains("names fragment typo.config"), "{err:#}");
+        assert_eq!(crate::exit_code(&err), crate::EXIT_USAGE);
+        std::env::set_var("KULINK_CATALOG", dir.join("absent.toml"));
+        let err = format!("{:#}", list().unwrap_err());
+        assert!(err.contains("absent.toml (named by KULINK_CATALOG)"), "{err}");
+        std::env::remove_var("KULINK_CATALOG");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn a_selection_keeps_list_order_and_names_unknown_ids() {
         let ids = |chosen, skipped| -> Result<Vec<String>> {
             Ok(select(list()?, chosen, skipped)?.into_iter().map(|k| k.id).collect())
