@@ -12,7 +12,7 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
-/// The kulink source tree the catalog, kulink.ko and the agents come from:
+/// The kulink source tree the catalog, the suite's module and the agents come from:
 /// `KULINK_REPO` when set; the checkout this code was built in when the
 /// program runs from that checkout's `target/` (development, the suite);
 /// otherwise the copy embedded at build time, unpacked into the cache (an
@@ -124,7 +124,7 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_tree_builds_the_agents_and_kulink_ko() {
+    fn the_embedded_tree_holds_what_runs_build_from() {
         std::env::set_var("KULINK_CACHE", std::env::temp_dir().join(format!("kulink-embed-{}", std::process::id())));
         let dir = unpack_embedded().unwrap();
         assert_eq!(unpack_embedded().unwrap(), dir, "unpacked once, under the hash of its contents");
