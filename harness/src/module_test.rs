@@ -119,13 +119,8 @@ pub fn parse_param(text: &str) -> Result<(String, String), String> {
 impl ModuleTest {
     /// Says what is wrong before anything is built or booted.
     pub fn check(&self) -> Result<()> {
-        let dir = &self.module;
-        if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
-            return Err(usage_error(format!(
-                "--module {}: no Kbuild or Makefile there (give the directory that builds your .ko)",
-                dir.display()
-            )));
-        }
+        // The module directory, parameters and files, as any guest checks them.
+        self.guest(&KernelChoice::Listed(None)).check()?;
         if self.expected.is_some() && self.genl.is_none() {
             return Err(usage_error("--expect needs --genl FAMILY:GROUP: the group whose messages it lists"));
         }
