@@ -19,15 +19,16 @@
 //! # }
 //! ```
 
+use std::marker::PhantomData;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use kulink_protocol::{NoExtension, MODULE_PARAM_KEY};
+use kulink_protocol::{Extension, NoExtension, MODULE_PARAM_KEY};
 use kulink_testbed::accel::AccelChoice;
 use kulink_testbed::artifacts::{Artifacts, KernelChoice, Recipe};
 use kulink_testbed::initramfs::GuestFile;
 use kulink_testbed::usage_error;
-use kulink_testbed::vm::{BootOptions, Vm};
+use kulink_testbed::vm::{Backend, BootOptions, Vm};
 
 /// A running guest with a module under test and the core agent: files,
 /// programs, modules, generic netlink, frames, the kernel log (see
@@ -41,23 +42,66 @@ pub const BARE_AGENT: &str = "kulink-agent-core";
 /// machine around them. Every setter checks nothing; [`GuestBuilder::check`]
 /// (called by [`GuestBuilder::boot`]) names what is wrong before anything
 /// is built.
+///
+/// `X` is the agent's protocol extension: none ([`NoExtension`], the
+/// core agent) unless [`GuestBuilder::plugin`] names an agent with a
+/// plug-in of its own, as kulink.ko's suite does.
 #[derive(Debug, Clone)]
-pub struct GuestBuilder {
+pub struct GuestBuilder<X: Extension = NoExtension> {
     kernel: KernelChoice,
     module: Option<PathBuf>,
     params: Vec<(String, String)>,
+    agent: String,
     options: BootOptions,
+    extension: PhantomData<X>,
 }
 
 impl GuestBuilder {
-    /// A guest on this kernel, with no module yet.
+    /// A guest on this kernel, with no module yet, and the core agent.
     pub fn new(kernel: KernelChoice) -> Self {
-        Self { kernel, module: None, params: Vec::new(), options: BootOptions::default() }
+        Self {
+            kernel,
+            module: None,
+            params: Vec::new(),
+            agent: BARE_AGENT.into(),
+            options: BootOptions::default(),
+            extension: PhantomData,
+        }
     }
 
     /// A guest on a kernel of the catalog (kulink's, or `KULINK_CATALOG`).
     pub fn kernel_id(id: &str) -> Self {
         Self::new(KernelChoice::Listed(Some(id.to_owned())))
+    }
+}
+
+impl<X: Extension> GuestBuilder<X> {
+    /// An agent whose plug-in speaks extension `Y`: `package` is its
+    /// package in the workspace agents are built from (kulink.ko's is
+    /// `kulink-agent`, with [`kulink_wire::control::KulinkKo`]). Its boot
+    /// keys are set with [`GuestBuilder::boot_key`].
+    pub fn plugin<Y: Extension>(self, package: &str) -> GuestBuilder<Y> {
+        GuestBuilder {
+            kernel: self.kernel,
+            module: self.module,
+            params: self.params,
+            agent: package.to_owned(),
+            options: self.options,
+            extension: PhantomData,
+        }
+    }
+
+    /// A key the agent's plug-in reads at boot (`kulink.<key>=<value>` on
+    /// the kernel command line).
+    pub fn boot_key(mut self, key: &str, value: &str) -> Self {
+        self.options.extension.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// QEMU with kulink's own image (the default), or virtme-ng.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.options.backend = backend;
+        self
     }
 
     /// The module under test: a directory whose Kbuild (or Makefile) builds
@@ -147,18 +191,18 @@ impl GuestBuilder {
     /// Builds (or finds in the cache) the kernel, the module and the agent.
     pub fn prepare(&self) -> Result<Artifacts> {
         self.check()?;
-        Artifacts::prepare(&self.kernel, &Recipe { module_dir: self.module.clone(), agent_package: BARE_AGENT.into() })
+        Artifacts::prepare(&self.kernel, &Recipe { module_dir: self.module.clone(), agent_package: self.agent.clone() })
     }
 
     /// Prepares, then boots a guest and waits until its agent is ready.
-    pub fn boot(&self) -> Result<ModuleGuest> {
+    pub fn boot(&self) -> Result<Vm<X>> {
         let artifacts = self.prepare()?;
         self.boot_prepared(&artifacts)
     }
 
     /// Boots a guest from artifacts [`GuestBuilder::prepare`] made (tests
     /// that boot several guests prepare once).
-    pub fn boot_prepared(&self, artifacts: &Artifacts) -> Result<ModuleGuest> {
+    pub fn boot_prepared(&self, artifacts: &Artifacts) -> Result<Vm<X>> {
         Vm::boot(artifacts, &self.boot_options())
     }
 

@@ -4,15 +4,16 @@
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use kulink_testbed::artifacts::{Artifacts, KernelChoice, Recipe};
+use kulink_testbed::artifacts::{Artifacts, KernelChoice};
 use kulink_testbed::paths;
-use kulink_testbed::vm::{BootOptions, Vm};
+use kulink_testbed::vm::Vm;
 use kulink_wire::control::{Command, KulinkKo, Message, Reply, BOOT_SUBSCRIBERS};
 use kulink_wire::observed::Observed;
 use kulink_wire::probe::{Probe, ProbeReport};
 use kulink_wire::{Channel, Event, Stats};
 use serde::Serialize;
 
+use crate::builder::GuestBuilder;
 use crate::checks::{self, Verdict};
 
 /// A guest whose agent carries kulink.ko's plug-in.
@@ -21,22 +22,23 @@ pub type Guest = Vm<KulinkKo>;
 /// Probes wait for namespaces to go away and for blocked calls to return.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// kulink.ko's source and the agent with its plug-in.
-pub fn recipe() -> Recipe {
-    Recipe { module_dir: Some(paths::repo_root().join("module")), agent_package: "kulink-agent".into() }
+/// kulink.ko's guest, set up as any module's is: kulink.ko's sources and
+/// the agent with its plug-in, on this kernel.
+pub fn builder(kernel: KernelChoice) -> GuestBuilder<KulinkKo> {
+    GuestBuilder::new(kernel).module(paths::repo_root().join("module")).plugin("kulink-agent")
 }
 
 /// Kernel, kulink.ko and its agent for one kernel choice.
 pub fn prepare(choice: &KernelChoice) -> Result<Artifacts> {
-    Artifacts::prepare(choice, &recipe())
+    builder(choice.clone()).prepare()
 }
 
-/// Boot options with these unicast subscribers registered before Ready.
-pub fn with_subscribers(mut opts: BootOptions, subscribers: &[String]) -> BootOptions {
-    if !subscribers.is_empty() {
-        opts.extension.insert(BOOT_SUBSCRIBERS.into(), subscribers.join(","));
+/// These unicast subscribers registered before the agent reports ready.
+pub fn with_subscribers(guest: GuestBuilder<KulinkKo>, subscribers: &[String]) -> GuestBuilder<KulinkKo> {
+    if subscribers.is_empty() {
+        return guest;
     }
-    opts
+    guest.boot_key(BOOT_SUBSCRIBERS, &subscribers.join(","))
 }
 
 /// One event as one channel delivered it to the agent.

@@ -15,10 +15,10 @@ use kulink_wire::{Channel, Stats};
 use kulink_testbed::accel::AccelChoice;
 use kulink_testbed::artifacts::KernelChoice;
 use kulink_testbed::usage_error;
-use kulink_testbed::vm::{Backend, BootOptions};
+use kulink_testbed::vm::Backend;
 
 use crate::checks;
-use crate::guest::{self, Guest, KulinkGuest, Notified, Received};
+use crate::guest::{self, KulinkGuest, Notified, Received};
 use crate::plan::Plan;
 use crate::record::{self, HostRecord, RunRecord, RECORD_VERSION};
 use crate::report::{ChannelReport, Check, CheckChannel, EchoReplies, RunReport};
@@ -57,9 +57,10 @@ impl JobOptions {
 /// `passed: false`. The run is recorded in `out` and judged from there.
 pub fn run(opts: &JobOptions, out: &Path) -> Result<RunReport> {
     opts.check()?;
-    let art = guest::prepare(&opts.kernel)?;
-    let boot = BootOptions { backend: opts.backend, accel: opts.accel, ..Default::default() };
-    let mut vm = Guest::boot(&art, &guest::with_subscribers(boot, &[SUBSCRIBER.into()]))?;
+    let builder = guest::builder(opts.kernel.clone()).backend(opts.backend).accel(opts.accel);
+    let builder = guest::with_subscribers(builder, &[SUBSCRIBER.into()]);
+    let art = builder.prepare()?;
+    let mut vm = builder.boot_prepared(&art)?;
     let plan = Plan::standard(vm.wire(), opts.echoes);
     let mut push = session::push_listeners();
     push.push(session::unicast(SUBSCRIBER));

@@ -6,7 +6,9 @@
 //!
 //! The kernels are those of `kulink kernels list`: the catalog in use
 //! (kulink's or `KULINK_CATALOG`), narrowed by `KULINK_KERNELS` and
-//! `KULINK_SKIP_KERNELS`.
+//! `KULINK_SKIP_KERNELS`. Tests that need no kernel of their own (one that
+//! drives the `kulink` binary over several kernels, say) follow `once:`
+//! and run once, under their own name.
 //!
 //! ```toml
 //! [[test]]
@@ -21,7 +23,11 @@
 //!     guest.shutdown().unwrap().check().unwrap();
 //! }
 //!
-//! kulink::kernel_tests!(the_module_loads);
+//! fn the_spec_names_the_family() {
+//!     assert!(std::fs::read_to_string("module/udpcount.yaml").unwrap().contains("name: udpcount"));
+//! }
+//!
+//! kulink::kernel_tests!(the_module_loads; once: the_spec_names_the_family);
 //! ```
 
 use std::process::ExitCode;
@@ -38,6 +44,15 @@ pub struct KernelTest {
     pub run: fn(&str),
 }
 
+/// A test that runs once, not per kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct HostTest {
+    /// The test's name.
+    pub name: &'static str,
+    /// The function.
+    pub run: fn(),
+}
+
 /// The test-module name of a kernel id: `kernel_` and the id with every
 /// character that is not a letter or digit as `_`.
 pub fn module_name(kernel_id: &str) -> String {
@@ -45,27 +60,33 @@ pub fn module_name(kernel_id: &str) -> String {
     format!("kernel_{id}")
 }
 
-/// Every test on every selected kernel, as libtest-mimic trials.
-pub fn trials(tests: &[KernelTest], kernel_ids: &[String]) -> Vec<Trial> {
-    kernel_ids
-        .iter()
-        .flat_map(|id| {
-            tests.iter().map(move |test| {
-                let (id, run) = (id.clone(), test.run);
-                Trial::test(format!("{}::{}", module_name(&id), test.name), move || {
-                    run(&id);
-                    Ok(())
-                })
+/// Every test on every selected kernel, then each host test once, as
+/// libtest-mimic trials.
+pub fn trials(tests: &[KernelTest], host_tests: &[HostTest], kernel_ids: &[String]) -> Vec<Trial> {
+    let per_kernel = kernel_ids.iter().flat_map(|id| {
+        tests.iter().map(move |test| {
+            let (id, run) = (id.clone(), test.run);
+            Trial::test(format!("{}::{}", module_name(&id), test.name), move || {
+                run(&id);
+                Ok(())
             })
         })
-        .collect()
+    });
+    let once = host_tests.iter().map(|test| {
+        let run = test.run;
+        Trial::test(test.name, move || {
+            run();
+            Ok(())
+        })
+    });
+    per_kernel.chain(once).collect()
 }
 
 /// The `main` of a `harness = false` test target: parses the test
 /// runner's arguments, expands `tests` over the selected kernels and runs
-/// them. A broken catalog or selection ends it with kulink's usage exit
-/// code, naming the problem.
-pub fn main(tests: &[KernelTest]) -> ExitCode {
+/// them, and each host test once. A broken catalog or selection ends it
+/// with kulink's usage exit code, naming the problem.
+pub fn main(tests: &[KernelTest], host_tests: &[HostTest]) -> ExitCode {
     let args = Arguments::from_args();
     let kernels = match kulink_testbed::kernels::selected() {
         Ok(specs) => specs.into_iter().map(|k| k.id).collect::<Vec<_>>(),
@@ -74,17 +95,23 @@ pub fn main(tests: &[KernelTest]) -> ExitCode {
             return ExitCode::from(kulink_testbed::exit_code(&e) as u8);
         }
     };
-    libtest_mimic::run(&args, trials(tests, &kernels)).exit_code()
+    libtest_mimic::run(&args, trials(tests, host_tests, &kernels)).exit_code()
 }
 
 /// Writes the `main` of a `harness = false` test target that runs each
-/// named function `fn(kernel_id: &str)` once per kernel: see
-/// [`matrix`](crate::matrix).
+/// named function `fn(kernel_id: &str)` once per kernel, and each
+/// function `fn()` after `once:` once: see [`matrix`](crate::matrix).
 #[macro_export]
 macro_rules! kernel_tests {
     ($($test:ident),+ $(,)?) => {
+        $crate::kernel_tests!($($test),+; once:);
+    };
+    ($($test:ident),+ ; once: $($host:ident),* $(,)?) => {
         fn main() -> ::std::process::ExitCode {
-            $crate::matrix::main(&[$($crate::matrix::KernelTest { name: stringify!($test), run: $test }),+])
+            $crate::matrix::main(
+                &[$($crate::matrix::KernelTest { name: stringify!($test), run: $test }),+],
+                &[$($crate::matrix::HostTest { name: stringify!($host), run: $host }),*],
+            )
         }
     };
 }
@@ -94,15 +121,25 @@ mod tests {
     use super::*;
 
     fn noop(_: &str) {}
+    fn host() {}
 
     #[test]
     fn each_test_runs_once_per_kernel_under_its_module_name() {
         let tests = [KernelTest { name: "first", run: noop }, KernelTest { name: "second", run: noop }];
-        let names: Vec<String> =
-            trials(&tests, &["6.1".into(), "debug-6.12".into()]).iter().map(|t| t.name().to_owned()).collect();
+        let once = [HostTest { name: "on_the_host", run: host }];
+        let names: Vec<String> = trials(&tests, &once, &["6.1".into(), "debug-6.12".into()])
+            .iter()
+            .map(|t| t.name().to_owned())
+            .collect();
         assert_eq!(
             names,
-            ["kernel_6_1::first", "kernel_6_1::second", "kernel_debug_6_12::first", "kernel_debug_6_12::second"]
+            [
+                "kernel_6_1::first",
+                "kernel_6_1::second",
+                "kernel_debug_6_12::first",
+                "kernel_debug_6_12::second",
+                "on_the_host"
+            ]
         );
     }
 }

@@ -1,7 +1,6 @@
 //! /dev/kulink: binary records through read(), synthetic events through
 //! write(), and the ioctls with their error codes.
 
-#[macro_use]
 mod common;
 
 use std::time::Duration;
@@ -131,7 +130,7 @@ fn wait_on_every_push_listener(vm: &mut Guest, subscriber: &str) -> Vec<Listener
     listeners
 }
 
-matrix!(
+kulink::kernel_tests!(
     chardev_read_returns_every_event,
     synthetic_events_obey_the_rules_of_wire_events,
     chardev_ioctls_and_bad_arguments,

@@ -2,7 +2,6 @@
 //! a user runs it: a module that is not kulink.ko, its own YNL spec, a
 //! pcap, a KTAP script in the guest and the notifications it must send.
 
-#[macro_use]
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -78,7 +77,6 @@ fn the_example_passes_with_every_notification_field_by_field(kernel: &str) {
 
 /// The same run on a copy of the module that reports one datagram too
 /// many: exit 1, naming the message and the field that differed.
-#[test]
 fn a_wrong_attribute_value_fails_naming_the_field() {
     let kernel = kulink::testbed::kernels::default_spec().unwrap().id;
     let dir = common::scratch_dir("udpcount-bug");
@@ -112,7 +110,6 @@ fn a_wrong_attribute_value_fails_naming_the_field() {
 /// target directory, run from elsewhere, finds the catalog, the fragments
 /// and the agent's sources in itself (unpacked into the cache), on two
 /// kernels in one run.
-#[test]
 fn an_installed_kulink_passes_outside_the_checkout() {
     let selected: Vec<String> = kulink::testbed::kernels::selected().unwrap().into_iter().map(|k| k.id).collect();
     let mut kernels: Vec<&str> = ["6.1", "6.12"].into_iter().filter(|id| selected.iter().any(|s| s == id)).collect();
@@ -138,4 +135,7 @@ fn an_installed_kulink_passes_outside_the_checkout() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-matrix!(the_example_passes_with_every_notification_field_by_field);
+kulink::kernel_tests!(
+    the_example_passes_with_every_notification_field_by_field;
+    once: a_wrong_attribute_value_fails_naming_the_field, an_installed_kulink_passes_outside_the_checkout
+);

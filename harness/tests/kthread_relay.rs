@@ -1,7 +1,6 @@
 //! The kthread relay: the hook queues, a kernel thread delivers on the
 //! `relay` multicast group.
 
-#[macro_use]
 mod common;
 
 use kulink::guest::KulinkGuest;
@@ -24,4 +23,4 @@ fn relay_delivers_every_event_as_the_hook_saw_it(kernel: &str) {
     common::finish(vm);
 }
 
-matrix!(relay_delivers_every_event_as_the_hook_saw_it);
+kulink::kernel_tests!(relay_delivers_every_event_as_the_hook_saw_it);

@@ -1,6 +1,5 @@
 //! kulinkfs: the module's own file system, `log` and `stats` read with cat.
 
-#[macro_use]
 mod common;
 
 use kulink::guest::KulinkGuest;
@@ -24,4 +23,4 @@ fn kulinkfs_log_and_stats(kernel: &str) {
     common::finish(vm);
 }
 
-matrix!(kulinkfs_log_and_stats);
+kulink::kernel_tests!(kulinkfs_log_and_stats);

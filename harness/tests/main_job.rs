@@ -1,6 +1,5 @@
 //! `kulink run` end to end: the report users see, and its verdict.
 
-#[macro_use]
 mod common;
 
 use kulink::job::{self, JobOptions};
@@ -60,4 +59,4 @@ fn main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log(kernel:
     }
 }
 
-matrix!(main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log);
+kulink::kernel_tests!(main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log);

@@ -1,7 +1,6 @@
 //! The mmap ring: read in place by the agent, every record equal to the
 //! generic netlink copy of the same event.
 
-#[macro_use]
 mod common;
 
 use kulink::guest::KulinkGuest;
@@ -67,4 +66,4 @@ fn a_mapping_is_shared_never_executable_and_can_end(kernel: &str) {
     common::finish(vm);
 }
 
-matrix!(ring_records_equal_the_netlink_copy, a_mapping_is_shared_never_executable_and_can_end);
+kulink::kernel_tests!(ring_records_equal_the_netlink_copy, a_mapping_is_shared_never_executable_and_can_end);

@@ -2,7 +2,6 @@
 //! stay in it, and files and mounts that outlive every process of their
 //! namespace stay safe to use and to close, and then let it go.
 
-#[macro_use]
 mod common;
 
 use std::net::Ipv4Addr;
@@ -98,4 +97,4 @@ fn files_and_mounts_outlive_their_network_namespace_safely(kernel: &str) {
     common::finish(vm);
 }
 
-matrix!(events_stay_in_their_network_namespace, files_and_mounts_outlive_their_network_namespace_safely);
+kulink::kernel_tests!(events_stay_in_their_network_namespace, files_and_mounts_outlive_their_network_namespace_safely);

@@ -1,6 +1,5 @@
 //! Generic netlink delivery, multicast and unicast, proven on a real kernel.
 
-#[macro_use]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -220,7 +219,7 @@ fn spec_events(messages: &[Message]) -> Vec<Json> {
         .collect()
 }
 
-matrix!(
+kulink::kernel_tests!(
     the_core_subscription_decoded_by_the_spec_equals_the_plugin_s_events,
     multicast_events_equal_injected_field_by_field,
     two_unicast_subscribers_both_get_every_event,

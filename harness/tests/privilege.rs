@@ -2,7 +2,6 @@
 //! anyone's; events and changes need CAP_NET_ADMIN over the network
 //! namespace they belong to; global settings need the initial namespace.
 
-#[macro_use]
 mod common;
 
 use kulink::guest::KulinkGuest;
@@ -132,4 +131,4 @@ fn events_need_net_admin_over_their_namespace_on_every_channel(kernel: &str) {
     common::finish(vm);
 }
 
-matrix!(events_need_net_admin_over_their_namespace_on_every_channel);
+kulink::kernel_tests!(events_need_net_admin_over_their_namespace_on_every_channel);

@@ -1,6 +1,5 @@
 //! /proc/kulink: recent events as text, the counters, and the control file.
 
-#[macro_use]
 mod common;
 
 use kulink::guest::KulinkGuest;
@@ -35,4 +34,4 @@ fn procfs_events_stats_and_control(kernel: &str) {
     common::finish(vm);
 }
 
-matrix!(procfs_events_stats_and_control);
+kulink::kernel_tests!(procfs_events_stats_and_control);

@@ -8,9 +8,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 use kulink::guest::{self, Guest};
-use kulink::testbed::initramfs::GuestFile;
+use kulink::testbed::artifacts::KernelChoice;
 use kulink::testbed::kernels;
-use kulink::testbed::vm::BootOptions;
 use kulink_protocol::OUTPUT_LIMIT;
 
 const SCRIPT: &str = "/opt/suite/report.sh";
@@ -22,12 +21,10 @@ fn boot_with_a_shell() -> Guest {
     let script = dir.join("report.sh");
     std::fs::write(&script, "#!/bin/sh\necho \"out $1\"\necho err >&2\nexit 3\n").unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let opts = BootOptions {
-        shell: true,
-        files: vec![GuestFile { host: script, guest: SCRIPT.into() }],
-        ..BootOptions::default()
-    };
-    Guest::boot(common::artifacts(&kernel), &guest::with_subscribers(opts, &[]))
+    guest::builder(KernelChoice::Listed(Some(kernel.clone())))
+        .shell()
+        .file(script, SCRIPT)
+        .boot_prepared(common::artifacts(&kernel))
         .unwrap_or_else(|e| panic!("boot failed on kernel {kernel}: {e:#}"))
 }
 

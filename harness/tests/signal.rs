@@ -1,7 +1,6 @@
 //! Signals: SIGIO via fasync, and a real-time signal whose si_int is the
 //! event's sequence number.
 
-#[macro_use]
 mod common;
 
 use kulink::guest::KulinkGuest;
@@ -49,4 +48,4 @@ fn rt_registration_ends_with_the_process(kernel: &str) {
     common::finish(vm);
 }
 
-matrix!(sigio_announces_every_event, rt_signal_carries_each_event_seq, rt_registration_ends_with_the_process);
+kulink::kernel_tests!(sigio_announces_every_event, rt_signal_carries_each_event_seq, rt_registration_ends_with_the_process);

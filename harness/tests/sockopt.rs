@@ -1,6 +1,5 @@
 //! setsockopt/getsockopt registered by the module with nf_register_sockopt.
 
-#[macro_use]
 mod common;
 
 use kulink::checks;
@@ -23,4 +22,4 @@ fn sockopt_round_trip_lengths_and_capability(kernel: &str) {
     common::finish(vm);
 }
 
-matrix!(sockopt_round_trip_lengths_and_capability);
+kulink::kernel_tests!(sockopt_round_trip_lengths_and_capability);

@@ -1,7 +1,6 @@
 //! /proc/sys/kulink: each setting changes what is reported; bad values fail
 //! and change nothing.
 
-#[macro_use]
 mod common;
 
 use kulink::guest::KulinkGuest;
@@ -60,7 +59,7 @@ fn batch_packs_several_events_into_one_message(kernel: &str) {
     common::finish(vm);
 }
 
-matrix!(
+kulink::kernel_tests!(
     out_of_range_writes_fail_and_change_nothing,
     enabled_zero_stops_events_and_the_type_mask_filters,
     batch_packs_several_events_into_one_message

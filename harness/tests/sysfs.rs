@@ -1,6 +1,5 @@
 //! /sys/kernel/kulink: version and per-channel counters.
 
-#[macro_use]
 mod common;
 
 use kulink::guest::KulinkGuest;
@@ -21,4 +20,4 @@ fn sysfs_counters_equal_get_stats_after_traffic(kernel: &str) {
     common::finish(vm);
 }
 
-matrix!(sysfs_counters_equal_get_stats_after_traffic);
+kulink::kernel_tests!(sysfs_counters_equal_get_stats_after_traffic);

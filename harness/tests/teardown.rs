@@ -1,7 +1,6 @@
 //! What a guest leaves behind when it ends, whichever way it ends: no
 //! process, and its evidence only when something failed.
 
-#[macro_use]
 mod common;
 
 use kulink::guest::KulinkGuest;
@@ -53,4 +52,4 @@ fn a_failed_run_keeps_its_evidence(kernel: &str) {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-matrix!(no_process_outlives_a_guest, a_failed_run_keeps_its_evidence);
+kulink::kernel_tests!(no_process_outlives_a_guest, a_failed_run_keeps_its_evidence);

@@ -1,7 +1,6 @@
 //! The usermode helper: the kernel runs /sbin/kulink-notify with the event
 //! in argv, from a work item, at most `umh_rate` times a second.
 
-#[macro_use]
 mod common;
 
 use std::time::{Duration, Instant};
@@ -53,4 +52,4 @@ fn helper_rate_limit_holds(kernel: &str) {
     common::finish(vm);
 }
 
-matrix!(helper_runs_once_per_event_with_its_fields, helper_rate_limit_holds);
+kulink::kernel_tests!(helper_runs_once_per_event_with_its_fields, helper_rate_limit_holds);

@@ -1,6 +1,5 @@
 //! The kernel catalog: `kernel-config/kernels.toml` parsed and checked.
-//! Pure data and serde, so that `build.rs` reads the list with exactly
-//! these types (it includes this file) to name one test per kernel.
+//! Pure data and serde: what to build is decided elsewhere.
 
 use std::path::{Path, PathBuf};
 

@@ -8,10 +8,6 @@ use std::sync::Mutex;
 
 use kulink::guest::{self, Guest};
 use kulink::testbed::artifacts::{Artifacts, KernelChoice};
-use kulink::testbed::vm::BootOptions;
-
-// `matrix!(test_fn, ...)`: one test per kernel in kernels.toml (build.rs).
-include!(concat!(env!("OUT_DIR"), "/matrix.rs"));
 
 /// Kernel, module and agent for a kernel id, prepared once per test process.
 pub fn artifacts(kernel: &str) -> &'static Artifacts {
@@ -33,8 +29,8 @@ pub fn scratch_dir(name: &str) -> std::path::PathBuf {
 
 pub fn boot(kernel: &str, subscribers: &[&str]) -> Guest {
     let names: Vec<String> = subscribers.iter().map(|s| s.to_string()).collect();
-    let opts = guest::with_subscribers(BootOptions::default(), &names);
-    Guest::boot(artifacts(kernel), &opts).unwrap_or_else(|e| panic!("boot failed on kernel {kernel}: {e:#}"))
+    let builder = guest::with_subscribers(guest::builder(KernelChoice::Listed(Some(kernel.to_owned()))), &names);
+    builder.boot_prepared(artifacts(kernel)).unwrap_or_else(|e| panic!("boot failed on kernel {kernel}: {e:#}"))
 }
 
 /// Powers the guest off and fails on any kernel splat in its console log.
