@@ -3,42 +3,69 @@
 
 use std::fmt;
 
+/// Length of `struct nlmsghdr`.
 pub const NLMSG_HDRLEN: usize = 16;
+/// Length of `struct genlmsghdr`.
 pub const GENL_HDRLEN: usize = 4;
+/// Length of `struct nlattr`.
 pub const NLA_HDRLEN: usize = 4;
 
+/// `nlmsg_flags`: a request.
 pub const NLM_F_REQUEST: u16 = 0x1;
+/// `nlmsg_flags`: ask for an acknowledgement.
 pub const NLM_F_ACK: u16 = 0x4;
+/// `nlmsg_type`: nothing, to be skipped.
 pub const NLMSG_NOOP: u16 = 0x1;
+/// `nlmsg_type`: an error or acknowledgement (`struct nlmsgerr`).
 pub const NLMSG_ERROR: u16 = 0x2;
+/// `nlmsg_type`: the end of a dump.
 pub const NLMSG_DONE: u16 = 0x3;
+/// `nlmsg_type`: data was lost.
 pub const NLMSG_OVERRUN: u16 = 0x4;
+/// `nla_type` flag: the payload is nested attributes.
 pub const NLA_F_NESTED: u16 = 1 << 15;
 const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | (1 << 14));
 
+/// The generic netlink controller's family id.
 pub const GENL_ID_CTRL: u16 = 0x10;
+/// Controller command: look up a family.
 pub const CTRL_CMD_GETFAMILY: u8 = 3;
+/// Controller attribute: the family's id (u16).
 pub const CTRL_ATTR_FAMILY_ID: u16 = 1;
+/// Controller attribute: the family's name (string).
 pub const CTRL_ATTR_FAMILY_NAME: u16 = 2;
+/// Controller attribute: the family's multicast groups (nested).
 pub const CTRL_ATTR_MCAST_GROUPS: u16 = 7;
+/// In a multicast group: its name (string).
 pub const CTRL_ATTR_MCAST_GRP_NAME: u16 = 1;
+/// In a multicast group: its id (u32).
 pub const CTRL_ATTR_MCAST_GRP_ID: u16 = 2;
 
+/// `n` rounded up to netlink's 4-byte alignment.
 pub const fn align4(n: usize) -> usize {
     (n + 3) & !3
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// Bytes that are not the netlink message they claim to be.
 pub enum DecodeError {
+    /// Shorter than the header or payload it needs.
     Truncated {
+        /// What was being read.
         what: &'static str,
+        /// Bytes it needs.
         need: usize,
+        /// Bytes there were.
         have: usize,
     },
+    /// A length field or payload of the wrong size.
     BadLength {
+        /// What was being read.
         what: &'static str,
+        /// The length found.
         len: usize,
     },
+    /// A required attribute is absent.
     Missing(&'static str),
     /// An attribute the spec does not call `multi-attr` came twice.
     Repeated(String),
@@ -68,10 +95,12 @@ pub struct AttrWriter {
 }
 
 impl AttrWriter {
+    /// An empty run.
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// Appends one attribute with this payload, padded.
     pub fn put(&mut self, kind: u16, payload: &[u8]) {
         let len = NLA_HDRLEN + payload.len();
         self.buf.extend_from_slice(&(len as u16).to_ne_bytes());
@@ -80,17 +109,21 @@ impl AttrWriter {
         self.buf.resize(align4(self.buf.len()), 0);
     }
 
+    /// Opens a nested attribute; what is put until [`AttrWriter::end_nest`] goes
+    /// inside it.
     pub fn begin_nest(&mut self, kind: u16) {
         self.nests.push(self.buf.len());
         self.put(kind | NLA_F_NESTED, &[]);
     }
 
+    /// Closes the innermost open nest and writes its length.
     pub fn end_nest(&mut self) {
         let start = self.nests.pop().expect("end_nest without begin_nest");
         let len = (self.buf.len() - start) as u16;
         self.buf[start..start + 2].copy_from_slice(&len.to_ne_bytes());
     }
 
+    /// The attributes written; panics if a nest is still open.
     pub fn into_bytes(self) -> Vec<u8> {
         assert!(self.nests.is_empty(), "unclosed nest");
         self.buf
@@ -104,6 +137,7 @@ pub struct MsgBuilder {
 }
 
 impl MsgBuilder {
+    /// A message to `family` with these header fields and no attributes yet.
     pub fn new(family: u16, flags: u16, seq: u32, cmd: u8, version: u8) -> Self {
         let mut header = Vec::with_capacity(NLMSG_HDRLEN + GENL_HDRLEN);
         header.extend_from_slice(&0u32.to_ne_bytes()); // length, set in finish()
@@ -115,6 +149,7 @@ impl MsgBuilder {
         Self { header, attrs: AttrWriter::new() }
     }
 
+    /// Appends an attribute.
     pub fn attr(mut self, kind: u16, payload: &[u8]) -> Self {
         self.attrs.put(kind, payload);
         self
@@ -127,16 +162,19 @@ impl MsgBuilder {
         self
     }
 
+    /// Opens a nested attribute.
     pub fn begin_nest(mut self, kind: u16) -> Self {
         self.attrs.begin_nest(kind);
         self
     }
 
+    /// Closes the innermost nest.
     pub fn end_nest(mut self) -> Self {
         self.attrs.end_nest();
         self
     }
 
+    /// The message's bytes, its length set.
     pub fn finish(self) -> Vec<u8> {
         let mut buf = self.header;
         buf.extend(self.attrs.into_bytes());
@@ -149,9 +187,13 @@ impl MsgBuilder {
 /// One netlink message as found in a receive buffer.
 #[derive(Debug, Clone, Copy)]
 pub struct Msg<'a> {
+    /// `nlmsg_type`: the family id, or a control type such as [`NLMSG_ERROR`].
     pub kind: u16,
+    /// `nlmsg_flags`.
     pub flags: u16,
+    /// `nlmsg_seq`.
     pub seq: u32,
+    /// `nlmsg_pid`: the sender's port id (0 for the kernel).
     pub portid: u32,
     /// Everything after the netlink header.
     pub payload: &'a [u8],
@@ -215,11 +257,14 @@ pub struct Attrs<'a>(pub &'a [u8]);
 /// One attribute: its type (flags masked off) and payload.
 #[derive(Debug, Clone, Copy)]
 pub struct Attr<'a> {
+    /// Its type, with the nested and byte-order flags masked off.
     pub kind: u16,
+    /// Its payload, without padding.
     pub payload: &'a [u8],
 }
 
 impl<'a> Attrs<'a> {
+    /// Each attribute in turn; a bad length ends the run with an error.
     pub fn iter(&self) -> impl Iterator<Item = Result<Attr<'a>, DecodeError>> {
         let mut rest = self.0;
         std::iter::from_fn(move || {
@@ -251,6 +296,7 @@ impl<'a> Attrs<'a> {
 }
 
 impl<'a> Attr<'a> {
+    /// The attributes nested in this one.
     pub fn nested(&self) -> Attrs<'a> {
         Attrs(self.payload)
     }
@@ -259,18 +305,23 @@ impl<'a> Attr<'a> {
         self.payload.try_into().map_err(|_| DecodeError::BadLength { what, len: self.payload.len() })
     }
 
+    /// The payload as a u8; any other size is an error.
     pub fn u8(&self) -> Result<u8, DecodeError> {
         Ok(self.fixed::<1>("u8 attribute")?[0])
     }
+    /// The payload as a u16 in host order.
     pub fn u16(&self) -> Result<u16, DecodeError> {
         Ok(u16::from_ne_bytes(self.fixed("u16 attribute")?))
     }
+    /// The payload as a u32 in host order.
     pub fn u32(&self) -> Result<u32, DecodeError> {
         Ok(u32::from_ne_bytes(self.fixed("u32 attribute")?))
     }
+    /// The payload as a u64 in host order.
     pub fn u64(&self) -> Result<u64, DecodeError> {
         Ok(u64::from_ne_bytes(self.fixed("u64 attribute")?))
     }
+    /// The payload as exactly 4 bytes (an IPv4 address, say).
     pub fn bytes4(&self) -> Result<[u8; 4], DecodeError> {
         self.fixed("4-byte attribute")
     }
@@ -293,11 +344,14 @@ pub fn get_family_request(name: &str, seq: u32) -> Vec<u8> {
 /// A family as the controller describes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Family {
+    /// The id its messages carry as `nlmsg_type`.
     pub id: u16,
+    /// Its multicast groups: (name, id).
     pub groups: Vec<(String, u32)>,
 }
 
 impl Family {
+    /// The id of multicast group `name`.
     pub fn group(&self, name: &str) -> Option<u32> {
         self.groups.iter().find(|(n, _)| n == name).map(|&(_, id)| id)
     }

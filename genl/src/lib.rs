@@ -4,6 +4,8 @@
 //! attributes: [`Message::decode`] turns received bytes into fields and
 //! [`Spec::encode`] turns fields into a request.
 
+#![deny(missing_docs)]
+
 pub mod codec;
 #[cfg(feature = "spec")]
 pub mod spec;

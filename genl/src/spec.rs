@@ -57,7 +57,9 @@ pub struct Spec {
     pub name: String,
     /// The version put in requests' generic netlink header.
     pub version: u8,
+    /// Its attribute sets.
     pub sets: Vec<AttrSet>,
+    /// Its operations.
     pub operations: Vec<Operation>,
     /// Prefix of the operations' C enumerators (`name-prefix`), if given.
     pub operation_prefix: Option<String>,
@@ -68,18 +70,22 @@ pub struct Spec {
 /// A named set of attributes (the kernel's `enum` of attribute types).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttrSet {
+    /// The set's name, as operations and nests refer to it.
     pub name: String,
     /// Prefix of the C enumerators (`name-prefix`), if the spec gives one.
     pub name_prefix: Option<String>,
+    /// Its attributes, in the order the spec lists them.
     pub attributes: Vec<AttrSpec>,
 }
 
 /// One attribute of a set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttrSpec {
+    /// The attribute's name in the spec, and the key of its decoded value.
     pub name: String,
     /// Its type number on the wire.
     pub value: u16,
+    /// What its payload holds.
     pub kind: AttrKind,
     /// It may appear more than once (`multi-attr`).
     pub multi: bool,
@@ -90,16 +96,21 @@ pub struct AttrSpec {
 pub enum AttrKind {
     /// `u8`…`u64` (`width` bytes) or `uint` (`width` 0: 4 or 8 bytes).
     Unsigned {
+        /// Bytes on the wire.
         width: u8,
+        /// Network byte order (`byte-order: big-endian`).
         big_endian: bool,
     },
     /// `s8`…`s64` or `sint`, as `Unsigned`.
     Signed {
+        /// Bytes on the wire.
         width: u8,
+        /// Network byte order (`byte-order: big-endian`).
         big_endian: bool,
     },
     /// NUL-terminated text.
     String,
+    /// Bytes of any length.
     Binary,
     /// Present or absent, no payload.
     Flag,
@@ -112,6 +123,7 @@ pub enum AttrKind {
 /// One operation (a generic netlink command).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operation {
+    /// The operation's name.
     pub name: String,
     /// The command number.
     pub value: u8,

@@ -11,13 +11,17 @@ use crate::spec::{AttrKind, AttrSet, Spec, SpecError};
 /// One attribute's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Value {
+    /// An unsigned integer of any width.
     Unsigned(u64),
+    /// A signed integer of any width.
     Signed(i64),
+    /// A string, without its NUL.
     String(String),
     /// Shown as a hex string.
     Binary(Vec<u8>),
     /// Present (a flag is never decoded as absent: it is then missing).
     Flag,
+    /// The attributes of a nest, by name.
     Nested(Fields),
     /// Every occurrence of a `multi-attr` attribute, in order.
     List(Vec<Value>),
@@ -51,6 +55,7 @@ pub struct Message {
     /// The operation's name, or `cmd-N` when the spec does not know the
     /// command (or there is no spec).
     pub op: String,
+    /// Its attributes, by name (`attr-N` for those the spec does not know).
     pub attrs: Fields,
 }
 

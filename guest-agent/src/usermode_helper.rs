@@ -14,7 +14,7 @@ use crate::netlink::{self, Outbox};
 
 const SOCKET: &str = "/run/kulink-notify.sock";
 
-/// Is this process the helper? (argv[0] names it.)
+/// Is this process the helper? (`argv[0]` names it.)
 pub fn is_helper(argv0: &str) -> bool {
     argv0.rsplit('/').next() == Some("kulink-notify")
 }

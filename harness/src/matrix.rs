@@ -127,10 +127,8 @@ mod tests {
     fn each_test_runs_once_per_kernel_under_its_module_name() {
         let tests = [KernelTest { name: "first", run: noop }, KernelTest { name: "second", run: noop }];
         let once = [HostTest { name: "on_the_host", run: host }];
-        let names: Vec<String> = trials(&tests, &once, &["6.1".into(), "debug-6.12".into()])
-            .iter()
-            .map(|t| t.name().to_owned())
-            .collect();
+        let names: Vec<String> =
+            trials(&tests, &once, &["6.1".into(), "debug-6.12".into()]).iter().map(|t| t.name().to_owned()).collect();
         assert_eq!(
             names,
             [

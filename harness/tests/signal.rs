@@ -48,4 +48,8 @@ fn rt_registration_ends_with_the_process(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(sigio_announces_every_event, rt_signal_carries_each_event_seq, rt_registration_ends_with_the_process);
+kulink::kernel_tests!(
+    sigio_announces_every_event,
+    rt_signal_carries_each_event_seq,
+    rt_registration_ends_with_the_process
+);

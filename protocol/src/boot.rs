@@ -16,9 +16,12 @@ const PREFIX: &str = "kulink.";
 pub const MODULE_PARAM_KEY: &str = "param.";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
+/// What the agent reads from the kernel command line: the wire address, the
+/// module to load and the plug-in's settings.
 pub struct BootConfig {
     /// The guest's address on the wire and its prefix length.
     pub addr: Ipv4Addr,
+    /// The prefix length of `addr`'s subnet.
     pub prefix: u8,
     /// Guest path of the module under test, loaded after the preload list.
     pub module: Option<String>,
@@ -40,6 +43,7 @@ impl std::fmt::Display for BootError {
 impl std::error::Error for BootError {}
 
 impl BootConfig {
+    /// The address and nothing else: no module, no plug-in settings.
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Self {
         Self { addr, prefix, module: None, extension: BTreeMap::new() }
     }

@@ -49,30 +49,40 @@ pub enum Nothing {}
 pub enum AgentMsg<X: Extension> {
     /// Sent once, when the agent and its plug-in are listening.
     Ready(Ready<X>),
+    /// The answer to the request with this id.
     Reply {
+        /// The request's id.
         id: u64,
+        /// What it gave, or why it failed.
         result: Result<Reply<X>, String>,
     },
     /// A problem the agent survived, for the host's log.
     Warning {
+        /// What happened.
         message: String,
     },
     /// What a group joined by [`Command::GenlSubscribe`] carried.
     Genl(GenlDelivery),
     /// The plug-in's own message.
     Ext {
+        /// The message.
         ext: X::Message,
     },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound = "")]
+/// What the agent reports once it is ready.
 pub struct Ready<X: Extension> {
     /// Guest CLOCK_BOOTTIME when the agent became ready.
     pub boot_ms: u64,
+    /// `uname -r` in the guest.
     pub kernel: String,
+    /// The interface index of the wire's `eth0`.
     pub eth0_ifindex: u32,
+    /// The interface index of `lo`.
     pub lo_ifindex: u32,
+    /// What the plug-in reports.
     pub ext: X::Ready,
 }
 
@@ -80,38 +90,51 @@ pub struct Ready<X: Extension> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(bound = "")]
 pub struct Request<X: Extension> {
+    /// Numbers the request; its reply carries the same.
     pub id: u64,
+    /// What to do.
     pub cmd: Command<X>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", bound = "")]
+/// What the host asks the agent to do.
 pub enum Command<X: Extension> {
     /// Send `count` ICMP echo requests to 127.0.0.1 with this id (seq 1..=count).
     PingLoopback {
+        /// The echo identifier.
         id: u16,
+        /// How many requests.
         count: u16,
     },
+    /// Read a whole file; the reply is [`Reply::Text`].
     ReadFile {
+        /// Absolute guest path.
         path: String,
     },
     /// One write() of `data`, as `echo data > path` does.
     WriteFile {
+        /// Absolute guest path.
         path: String,
+        /// What to write.
         data: String,
     },
     /// Run a program (no shell: `argv[0]` is its path) with stdin from
     /// /dev/null. Once `timeout_ms` pass it is killed with SIGKILL; when it
     /// ends, whatever it left running in its process group is killed too.
     Run {
+        /// The program and its arguments.
         argv: Vec<String>,
+        /// How long it may run.
         timeout_ms: u64,
     },
     /// Join multicast group `group` of generic netlink family `family`:
     /// from the reply on, what the group carries comes as
     /// [`AgentMsg::Genl`].
     GenlSubscribe {
+        /// The family's name.
         family: String,
+        /// The multicast group's name.
         group: String,
     },
     /// Send one generic netlink request; the reply is [`Reply::Genl`].
@@ -119,36 +142,46 @@ pub enum Command<X: Extension> {
     /// Load the kernel module in the guest file `path` (finit_module) with
     /// these parameters (`name=value`, space-separated).
     LoadModule {
+        /// The module file in the guest.
         path: String,
+        /// Its parameters.
         params: String,
     },
     /// Unload module `name` (delete_module, not waiting for its users).
     UnloadModule {
+        /// The module's name (as `lsmod` shows it).
         name: String,
     },
     /// Power the guest off.
     Shutdown,
     /// A request for the plug-in.
     Ext {
+        /// The request.
         ext: X::Command,
     },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", bound = "")]
+/// The agent's answer to a [`Command`].
 pub enum Reply<X: Extension> {
+    /// Done, nothing to report.
     Done,
+    /// A file's contents.
     Text(String),
+    /// How a program ended and what it wrote.
     Ran(Ran),
     /// The messages that answered a [`Command::GenlRequest`]: one for a
     /// plain request (none if the kernel only acknowledged), all of a dump.
     Genl(Vec<GenlMessage>),
+    /// The plug-in's answer.
     Ext(X::Reply),
 }
 
 /// A generic netlink request, sent to the family by name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenlRequest {
+    /// The family's name, resolved in the guest.
     pub family: String,
     /// The generic netlink header's command.
     pub command: u8,
@@ -165,23 +198,31 @@ pub struct GenlRequest {
 /// attributes as bytes (hex in JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenlMessage {
+    /// The generic netlink header's command.
     pub command: u8,
+    /// The generic netlink header's version.
     pub version: u8,
     #[serde(with = "hex")]
+    /// The attributes, encoded (hex in JSON).
     pub attrs: Vec<u8>,
 }
 
 /// Something a subscribed multicast group carried.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenlDelivery {
+    /// The family's name.
     pub family: String,
+    /// The multicast group's name.
     pub group: String,
+    /// What it carried.
     pub event: GenlEvent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+/// What one subscription delivered.
 pub enum GenlEvent {
+    /// A message, in the order the group carried it.
     Message(GenlMessage),
     /// The agent's socket overran: the kernel dropped messages here.
     Lost,
@@ -202,6 +243,7 @@ pub struct Ran {
     /// What it wrote, as UTF-8 (invalid bytes replaced), at most
     /// [`OUTPUT_LIMIT`] bytes of each.
     pub stdout: String,
+    /// What it wrote to stderr (as stdout above).
     pub stderr: String,
     /// It wrote more than [`OUTPUT_LIMIT`] bytes to stdout or stderr.
     pub truncated: bool,

@@ -3,6 +3,8 @@
 //! protocol on a virtio-serial port. A module's suite adds its own
 //! commands, replies and messages through an [`Extension`].
 
+#![deny(missing_docs)]
+
 pub mod boot;
 pub mod control;
 

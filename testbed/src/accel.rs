@@ -12,12 +12,16 @@ use crate::paths;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+/// How a guest's CPU runs: hardware virtualization or emulation.
 pub enum Accel {
+    /// KVM: the host's CPU runs the guest.
     Kvm,
+    /// TCG: QEMU translates the guest's code (slower, works anywhere).
     Tcg,
 }
 
 impl Accel {
+    /// `kvm` or `tcg`, as QEMU's `-accel` and reports name it.
     pub fn name(self) -> &'static str {
         match self {
             Accel::Kvm => "kvm",
@@ -29,8 +33,11 @@ impl Accel {
 /// What the user asked for; `Auto` tries KVM under a watchdog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AccelChoice {
+    /// KVM when it has worked on this host, TCG after it hangs.
     Auto,
+    /// KVM or nothing.
     Kvm,
+    /// TCG, even where KVM works.
     Tcg,
 }
 
@@ -65,6 +72,7 @@ pub fn kvm_verdict() -> Option<bool> {
     v.0.get(&host_key()).copied()
 }
 
+/// Remembers for this host whether a KVM guest booted (see [`kvm_verdict`]).
 pub fn record_kvm_verdict(works: bool) {
     let mut v: Verdicts =
         fs::read(verdict_file()).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();

@@ -20,7 +20,12 @@ pub enum KernelChoice {
     /// A user's tree or tarball, built with the base fragment.
     Source(PathBuf),
     /// A prebuilt image and its build directory.
-    Prebuilt { bzimage: PathBuf, kdir: PathBuf },
+    Prebuilt {
+        /// The bootable image.
+        bzimage: PathBuf,
+        /// The build directory modules are built against.
+        kdir: PathBuf,
+    },
 }
 
 impl KernelChoice {
@@ -44,13 +49,21 @@ pub struct Recipe {
     pub agent_package: String,
 }
 
+/// Everything one boot needs, built or found in the cache: the kernel, the
+/// module built against it, and the agent.
 pub struct Artifacts {
+    /// The kernel image and its build directory.
     pub kernel: BuiltKernel,
+    /// The module under test, built against `kernel`, if the recipe has one.
     pub module: Option<PathBuf>,
+    /// The static agent binary that runs as PID 1.
     pub agent: PathBuf,
 }
 
 impl Artifacts {
+    /// Builds (or finds in the cache) the kernel of `choice`, then the
+    /// recipe's module against it and its agent. A missing host tool or a bad
+    /// choice is a usage error, named before anything is built.
     pub fn prepare(choice: &KernelChoice, recipe: &Recipe) -> Result<Self> {
         let kernel = match choice {
             KernelChoice::Listed(None) => kernels::ensure_built(&kernels::default_spec()?)?,
@@ -149,6 +162,7 @@ fn only_module(out: &Path) -> Result<PathBuf> {
     }
 }
 
+/// The agent's target: the host's, statically linked with glibc.
 pub const AGENT_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Builds the agent package as a static glibc binary (`KULINK_AGENT` names

@@ -12,11 +12,22 @@ use serde::{Deserialize, Serialize};
 pub enum Source {
     /// A Debian `linux-source-X` package, through the host's apt (with
     /// `suites`: the host's mirror, those suites).
-    Debian { debian: String, suites: Vec<String> },
+    Debian {
+        /// The source package (`linux-source-6.1`).
+        debian: String,
+        /// Debian suites to read it from; empty: the host's apt sources.
+        suites: Vec<String>,
+    },
     /// A release tarball to download (any URL curl takes).
-    Tarball { tarball: String },
+    Tarball {
+        /// Its URL.
+        tarball: String,
+    },
     /// A local tree or tarball (`--kernel-src`).
-    Path { path: PathBuf },
+    Path {
+        /// Where it is.
+        path: PathBuf,
+    },
 }
 
 /// A `sources` entry as written, before it is known to be one of the forms.
@@ -69,14 +80,20 @@ impl Kind {
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
+/// One kernel of the catalog, as `kernels.toml` describes it.
 pub struct KernelSpec {
+    /// What tests and `--kernel` call it (`6.1`, `6.1-debug`).
     pub id: String,
+    /// The upstream version it builds (`6.1.119`).
     pub version: String,
     #[serde(default)]
+    /// The kernel used when none is named; exactly one has it.
     pub default: bool,
     #[serde(default)]
+    /// Config fragments applied on top of the base one, in order.
     pub fragments: Vec<String>,
     #[serde(default)]
+    /// Where its source comes from, tried in order.
     pub sources: Vec<Source>,
     /// For a distribution kernel: the Debian image package (a metapackage
     /// such as linux-image-cloud-amd64 is followed to the real one).
@@ -93,6 +110,7 @@ pub struct KernelSpec {
 }
 
 impl KernelSpec {
+    /// Built from source, or a distribution's own image.
     pub fn kind(&self) -> Kind {
         if self.distro.is_some() {
             Kind::Distro

@@ -19,10 +19,15 @@ const ICMP_HDR_LEN: usize = 8;
 /// The two hosts on the virtual wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wire {
+    /// The peer's MAC address (the host end of the wire).
     pub peer_mac: MacAddr,
+    /// The peer's IPv4 address.
     pub peer_ip: Ipv4Addr,
+    /// The guest's MAC address (its `eth0`).
     pub guest_mac: MacAddr,
+    /// The guest's IPv4 address.
     pub guest_ip: Ipv4Addr,
+    /// The prefix length of the wire's subnet.
     pub prefix: u8,
 }
 
@@ -128,6 +133,8 @@ pub fn truncated_icmp(wire: &Wire) -> Vec<u8> {
     ipv4_frame(wire, IpNextHeaderProtocols::Icmp, 0x4444, &[8, 0, 0xf7, 0xff])
 }
 
+/// A UDP datagram from the peer to the guest's `port`, carrying `data`
+/// (source port 40001, checksums right).
 pub fn udp_datagram(wire: &Wire, port: u16, data: &[u8]) -> Vec<u8> {
     let mut buf = vec![0u8; 8 + data.len()];
     let mut pkt = MutableUdpPacket::new(&mut buf).expect("fits");
@@ -140,6 +147,7 @@ pub fn udp_datagram(wire: &Wire, port: u16, data: &[u8]) -> Vec<u8> {
     ipv4_frame(wire, IpNextHeaderProtocols::Udp, 0x5555, &buf)
 }
 
+/// A TCP SYN from the peer to the guest's `port`.
 pub fn tcp_syn(wire: &Wire, port: u16) -> Vec<u8> {
     let mut buf = vec![0u8; 20];
     let mut pkt = MutableTcpPacket::new(&mut buf).expect("fits");
@@ -184,19 +192,29 @@ pub fn arp_probe(wire: &Wire) -> Vec<u8> {
 pub enum FromGuest {
     /// The guest asks who has this address.
     ArpRequest {
+        /// The address asked about.
         target: Ipv4Addr,
     },
+    /// An ICMP message.
     Icmp {
+        /// Its IPv4 source.
         src: Ipv4Addr,
+        /// Its IPv4 destination.
         dst: Ipv4Addr,
+        /// The ICMP type (0 echo reply, 8 echo request, ...).
         icmp_type: u8,
+        /// The ICMP code.
         code: u8,
+        /// The echo identifier (0 for other types).
         id: u16,
+        /// The echo sequence number (0 for other types).
         seq: u16,
     },
+    /// Anything else.
     Other,
 }
 
+/// What a frame from the guest is, as far as the peer cares.
 pub fn parse(frame: &[u8]) -> FromGuest {
     let Some(eth) = EthernetPacket::new(frame) else { return FromGuest::Other };
     match eth.get_ethertype() {

@@ -16,7 +16,9 @@ use crate::cpio::{Entry, Writer};
 
 /// What goes into one image.
 pub struct Image<'a> {
+    /// The agent, installed as `/init`.
     pub agent: &'a Path,
+    /// The module under test, put in `/lib/modules/`.
     pub module: Option<&'a Path>,
     /// Loaded in this order before the module under test.
     pub preload: &'a [PathBuf],
@@ -29,6 +31,7 @@ pub struct Image<'a> {
 /// A host file and where the guest finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestFile {
+    /// The file on the host.
     pub host: PathBuf,
     /// An absolute path outside what the agent mounts over or owns.
     pub guest: String,
@@ -70,6 +73,7 @@ impl Image<'_> {
         self.module.map(|m| format!("/lib/modules/{}", m.file_name().unwrap_or_default().to_string_lossy()))
     }
 
+    /// Writes the image as a newc cpio archive to `out`.
     pub fn write(&self, out: &Path) -> Result<()> {
         let agent_bin = fs::read(self.agent).with_context(|| format!("read agent {}", self.agent.display()))?;
         let file = File::create(out).with_context(|| format!("create {}", out.display()))?;

@@ -9,23 +9,25 @@
 //! agent's requests; [`frames`] and [`peer`] carry traffic on the wire;
 //! [`splat`] reads the kernel log.
 
+#![deny(missing_docs)]
+
 pub mod accel;
-pub mod agent_link;
-pub mod apt;
+mod agent_link;
+mod apt;
 pub mod artifacts;
-pub mod cache;
+mod cache;
 pub mod catalog;
-pub mod cpio;
+mod cpio;
 pub mod frames;
 pub mod initramfs;
-pub mod kconfig;
+mod kconfig;
 pub mod kernels;
 pub mod paths;
 pub mod pcap;
 pub mod peer;
 pub mod process_tree;
 pub mod progress;
-pub mod qemu;
+mod qemu;
 pub mod splat;
 pub mod tools;
 pub mod transcript;

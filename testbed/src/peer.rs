@@ -16,12 +16,18 @@ use crate::frames::{self, FromGuest, Wire};
 /// ICMP the guest sent, in arrival order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GuestIcmp {
+    /// The ICMP type.
     pub icmp_type: u8,
+    /// The ICMP code.
     pub code: u8,
+    /// The echo identifier.
     pub id: u16,
+    /// The echo sequence number.
     pub seq: u16,
 }
 
+/// The host's end of the wire: sends frames to the guest, answers its ARP
+/// requests, and records the ICMP it sends.
 pub struct Peer {
     sock: Arc<UnixDatagram>,
     guest: PathBuf,
@@ -47,6 +53,8 @@ impl Peer {
         Ok(Self { sock, guest: guest.to_owned(), seen, arp_answered, stop, thread: Some(thread) })
     }
 
+    /// Sends one Ethernet frame to the guest, waiting up to 5 s while the
+    /// guest's queue is full.
     pub fn send(&self, frame: &[u8]) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
@@ -61,10 +69,12 @@ impl Peer {
         }
     }
 
+    /// Every ICMP message the guest has sent so far, in arrival order.
     pub fn guest_icmp(&self) -> Vec<GuestIcmp> {
         self.seen.lock().expect("peer lock").clone()
     }
 
+    /// How many ARP requests the peer has answered.
     pub fn arp_answered(&self) -> u64 {
         *self.arp_answered.lock().expect("peer lock")
     }

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 /// What a task counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Unit {
+    /// Files, counted one by one.
     Files,
+    /// Bytes, shown in KiB, MiB and GiB.
     Bytes,
 }
 
@@ -26,16 +28,36 @@ pub enum Event {
     /// A step with no count of its own, or a notice worth a line.
     Note(String),
     /// A counted task began; `total` is what it expects to reach, if known.
-    Started { task: TaskId, label: String, unit: Unit, total: Option<u64> },
+    Started {
+        /// The task.
+        task: TaskId,
+        /// What it does, for a person.
+        label: String,
+        /// What it counts.
+        unit: Unit,
+        /// The count it expects to reach.
+        total: Option<u64>,
+    },
     /// The task's count is now `done`.
-    Advanced { task: TaskId, done: u64 },
+    Advanced {
+        /// The task.
+        task: TaskId,
+        /// Its count so far.
+        done: u64,
+    },
     /// The task ended: `Some(summary)` when it succeeded, `None` when it was
     /// abandoned (its error is reported elsewhere).
-    Finished { task: TaskId, summary: Option<String> },
+    Finished {
+        /// The task.
+        task: TaskId,
+        /// Its summary line, or `None` when it was abandoned.
+        summary: Option<String>,
+    },
 }
 
 /// Shows events to a person.
 pub trait Render: Send + Sync {
+    /// Shows one event (called from any thread).
     fn show(&self, event: &Event);
 }
 
@@ -63,6 +85,7 @@ pub struct Task {
 }
 
 impl Task {
+    /// Starts a counted task and reports it.
     pub fn start(label: impl Into<String>, unit: Unit, total: Option<u64>) -> Task {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let id = TaskId(NEXT.fetch_add(1, Ordering::Relaxed));
@@ -70,10 +93,12 @@ impl Task {
         Task { id, finished: false }
     }
 
+    /// Reports that the task's count is now `done`.
     pub fn set(&self, done: u64) {
         report(Event::Advanced { task: self.id, done });
     }
 
+    /// Ends the task with a one-line summary.
     pub fn finish(mut self, summary: impl Into<String>) {
         self.finished = true;
         report(Event::Finished { task: self.id, summary: Some(summary.into()) });
@@ -118,7 +143,7 @@ fn size_of(path: &Path) -> u64 {
 /// How often a plain-line renderer repeats a task's count.
 const LINE_EVERY: Duration = Duration::from_secs(10);
 
-/// Plain lines on stderr: each task's count at most every [`LINE_EVERY`].
+/// Plain lines on stderr: each task's count at most every `LINE_EVERY` (ten seconds).
 #[derive(Default)]
 pub struct Lines {
     tasks: Mutex<HashMap<TaskId, LineTask>>,
@@ -192,6 +217,7 @@ pub struct Bars {
 }
 
 impl Bars {
+    /// Bars with nothing running yet.
     pub fn new() -> Self {
         Bars { multi: indicatif::MultiProgress::new(), bars: Mutex::new(HashMap::new()) }
     }

@@ -18,10 +18,13 @@ const MARKERS: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// One Oops, BUG, WARN, KASAN, lockdep or other report in a kernel log.
 pub struct Splat {
+    /// Which kind of report (`Oops`, `WARNING`, `KASAN`, ...).
     pub kind: &'static str,
     /// 1-based line number in the console log.
     pub line: usize,
+    /// The line that starts the report.
     pub text: String,
 }
 

@@ -9,30 +9,46 @@ use crate::paths;
 
 /// A host program and the command that installs it on Debian/Ubuntu.
 pub struct Tool {
+    /// The program's name, looked up on `PATH`.
     pub program: &'static str,
+    /// How to install it, shown when it is missing.
     pub install: &'static str,
     /// A virtual environment in kulink's cache that may hold the program
     /// when `PATH` does not (where `scripts/setup.sh` installs Python tools).
     pub venv: Option<&'static str>,
 }
 
+/// QEMU, to boot guests.
 pub const QEMU: Tool = Tool::system("qemu-system-x86_64", "sudo apt-get install qemu-system-x86");
+/// make, to build kernels and modules.
 pub const MAKE: Tool = Tool::system("make", "sudo apt-get install build-essential");
+/// gcc, to build kernels and modules.
 pub const GCC: Tool = Tool::system("gcc", "sudo apt-get install build-essential");
+/// flex, for a kernel build.
 pub const FLEX: Tool = Tool::system("flex", "sudo apt-get install flex");
+/// bison, for a kernel build.
 pub const BISON: Tool = Tool::system("bison", "sudo apt-get install bison");
+/// bc, for a kernel build.
 pub const BC: Tool = Tool::system("bc", "sudo apt-get install bc");
+/// tar, to unpack kernel sources.
 pub const TAR: Tool = Tool::system("tar", "sudo apt-get install tar");
+/// xz, to unpack kernel sources.
 pub const XZ: Tool = Tool::system("xz", "sudo apt-get install xz-utils");
+/// apt-get, to fetch Debian sources and kernels.
 pub const APT_GET: Tool = Tool::system("apt-get", "sudo apt-get install apt");
+/// dpkg-deb, to unpack Debian packages.
 pub const DPKG_DEB: Tool = Tool::system("dpkg-deb", "sudo apt-get install dpkg");
+/// curl, to download release tarballs.
 pub const CURL: Tool = Tool::system("curl", "sudo apt-get install curl");
+/// virtme-ng, for the vng backend.
 pub const VNG: Tool = Tool {
     program: "vng",
     install: "./run.sh or ./test.sh (a venv in kulink's cache), or `pipx install virtme-ng`",
     venv: Some("virtme-ng"),
 };
+/// busybox, the guest's shell when one is asked for.
 pub const BUSYBOX: Tool = Tool::system("busybox", "sudo apt-get install busybox-static");
+/// modinfo, to read a module's name and dependencies.
 pub const MODINFO: Tool = Tool::system("modinfo", "sudo apt-get install kmod");
 
 /// Tools a kernel build from source needs.
@@ -63,6 +79,8 @@ impl Tool {
         Ok(command)
     }
 
+    /// The program's path, or a usage error that names it and how to install
+    /// it.
     pub fn require(&self) -> Result<PathBuf> {
         match self.find() {
             Some(p) => Ok(p),
@@ -104,6 +122,7 @@ fn has_interpreter(elf: &[u8]) -> Option<bool> {
         .map(|types| types.contains(&true))
 }
 
+/// Fails on the first missing tool, naming it (see [`Tool::require`]).
 pub fn require_all(tools: &[Tool]) -> Result<()> {
     tools.iter().try_for_each(|t| t.require().map(drop))
 }

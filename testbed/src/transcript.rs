@@ -51,11 +51,13 @@ impl<X: Extension> Clone for Writer<X> {
 }
 
 impl<X: Extension> Writer<X> {
+    /// A new transcript at `path`.
     pub fn create(path: &Path) -> Result<Self> {
         let file = File::create(path).with_context(|| format!("create {}", path.display()))?;
         Ok(Self(Arc::new(Mutex::new(file)), std::marker::PhantomData))
     }
 
+    /// Appends one line.
     pub fn note(&self, line: &Line<X>) {
         self.write(&serde_json::to_string(line).expect("transcript lines serialize"));
     }

@@ -47,12 +47,18 @@ pub enum Backend {
 }
 
 #[derive(Debug, Clone)]
+/// How to boot a guest. [`Default`] gives 256 MiB, one CPU, QEMU with KVM
+/// when it works, and the module loaded at boot.
 pub struct BootOptions {
+    /// QEMU with the testbed's image, or virtme-ng.
     pub backend: Backend,
+    /// KVM, TCG, or KVM with TCG as the fallback.
     pub accel: AccelChoice,
     /// The plug-in's boot keys (`kulink.<key>=<value>`).
     pub extension: std::collections::BTreeMap<String, String>,
+    /// The addresses on the rootless wire.
     pub wire: Wire,
+    /// Guest memory in MiB.
     pub memory_mb: u32,
     /// Virtual CPUs (TCG runs them on host threads of their own).
     pub cpus: u32,
@@ -149,6 +155,8 @@ enum BootError {
 }
 
 impl<X: Extension> Vm<X> {
+    /// Boots a guest from `art` and waits until its agent reports ready (or
+    /// fails with the console's tail).
     pub fn boot(art: &Artifacts, opts: &BootOptions) -> Result<Self> {
         tools::QEMU.require()?;
         if opts.backend == Backend::Vng {
@@ -286,6 +294,7 @@ impl<X: Extension> Vm<X> {
         })
     }
 
+    /// Sends one request to the agent and waits for its answer.
     pub fn request(&mut self, cmd: AgentCommand<X>) -> Result<Reply<X>> {
         self.request_within(cmd, REQUEST_TIMEOUT)
     }
@@ -448,6 +457,7 @@ impl<X: Extension> Vm<X> {
         &self.peer
     }
 
+    /// The addresses on the wire.
     pub fn wire(&self) -> &Wire {
         &self.wire
     }
@@ -457,6 +467,7 @@ impl<X: Extension> Vm<X> {
         &self.ready
     }
 
+    /// The accelerator this guest got.
     pub fn accel(&self) -> Accel {
         self.accel
     }

@@ -22,7 +22,7 @@ use nix::sched::{self, CloneFlags};
 use crate::{netlink, text_log};
 use kulink_agent_core::genl::{Datagram, GenlSocket, REQUEST_ACK};
 
-/// argv[0] of a probe child.
+/// `argv[0]` of a probe child.
 pub const ARGV0: &str = "kulink-probe";
 
 /// Agent side: runs `probe` in a child process and returns its report.

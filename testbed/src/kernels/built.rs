@@ -11,10 +11,13 @@ use crate::cache;
 /// A bootable kernel and the build directory modules are built against.
 #[derive(Debug, Clone, Serialize)]
 pub struct BuiltKernel {
+    /// The catalog id, or the label of a source or prebuilt kernel.
     pub id: String,
     /// `uname -r` of the kernel.
     pub release: String,
+    /// The bootable image (`arch/x86/boot/bzImage`).
     pub bzimage: PathBuf,
+    /// The build directory out-of-tree modules are built against.
     pub kdir: PathBuf,
     /// Identifies this exact build in the module cache.
     pub key: String,

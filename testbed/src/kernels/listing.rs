@@ -91,6 +91,8 @@ fn select(all: Vec<KernelSpec>, chosen: Option<&str>, skipped: Option<&str>) -> 
     Ok(picked)
 }
 
+/// The catalog's kernel `id`; an unknown id is a usage error that lists the
+/// known ones.
 pub fn find(id: &str) -> Result<KernelSpec> {
     let all = list()?;
     let ids: Vec<String> = all.iter().map(|k| k.id.clone()).collect();
@@ -99,6 +101,7 @@ pub fn find(id: &str) -> Result<KernelSpec> {
     })
 }
 
+/// The catalog's default kernel.
 pub fn default_spec() -> Result<KernelSpec> {
     Ok(list()?.into_iter().find(|k| k.default).expect("parse_list checked one default"))
 }

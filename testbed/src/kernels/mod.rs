@@ -1,6 +1,6 @@
-//! Kernels: which there are ([`listing`]), where their sources come from
-//! ([`fetch`]), building them ([`build`]), unmodified Debian kernels
-//! ([`distro`]), and what a ready kernel is ([`built`]).
+//! Kernels: which there are (`listing`), where their sources come from
+//! (`fetch`), building them (`build`), unmodified Debian kernels
+//! (`distro`), and what a ready kernel is ([`BuiltKernel`]).
 
 use std::fs;
 use std::path::PathBuf;
