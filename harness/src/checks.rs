@@ -16,19 +16,25 @@ use serde::Serialize;
 /// One expectation and what was seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
+    /// What was tried and what should happen.
     pub what: String,
+    /// It happened.
     pub passed: bool,
+    /// What did happen.
     pub seen: String,
 }
 
 /// A configuration channel's verdict: every step, passed or not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
+    /// The channel checked.
     pub channel: Channel,
+    /// Each expectation in the order tried.
     pub steps: Vec<Step>,
 }
 
 impl Verdict {
+    /// At least one step, and every step passed.
     pub fn passed(&self) -> bool {
         !self.steps.is_empty() && self.steps.iter().all(|s| s.passed)
     }

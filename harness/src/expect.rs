@@ -19,8 +19,10 @@ use serde_json::{Map, Value as Json};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expected {
+    /// The operation's name in the spec.
     pub op: String,
     #[serde(default)]
+    /// The attributes that must have these values; others are not compared.
     pub attrs: Map<String, Json>,
 }
 

@@ -44,29 +44,38 @@ pub fn with_subscribers(guest: GuestBuilder<KulinkKo>, subscribers: &[String]) -
 /// One event as one channel delivered it to the agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Received {
+    /// The channel's name.
     pub channel: String,
+    /// The unicast subscriber it was sent to, for netlink unicast.
     pub subscriber: Option<String>,
     /// `None` for channels read on request.
     pub latency_ns: Option<u64>,
+    /// The event as the channel carried it.
     pub event: Event,
 }
 
 /// A notification that names an event only by its sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notified {
+    /// The channel's name.
     pub channel: String,
+    /// The kernel's sequence number of the event.
     pub seq: u64,
+    /// Guest `CLOCK_MONOTONIC` when it arrived.
     pub received_ns: u64,
 }
 
 /// Where an event came from: a channel, and for unicast the subscriber.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct Listener {
+    /// The channel's name.
     pub channel: String,
+    /// The unicast subscriber, for netlink unicast.
     pub subscriber: Option<String>,
 }
 
 impl Received {
+    /// The channel (and subscriber) it came from.
     pub fn listener(&self) -> Listener {
         Listener { channel: self.channel.clone(), subscriber: self.subscriber.clone() }
     }

@@ -26,9 +26,13 @@ use crate::session::{self, listener};
 use crate::verify::{self, Order};
 
 #[derive(Debug, Clone)]
+/// What `kulink run` does: which kernel, how it boots, how much traffic.
 pub struct JobOptions {
+    /// The kernel to boot.
     pub kernel: KernelChoice,
+    /// QEMU or virtme-ng.
     pub backend: Backend,
+    /// KVM, TCG, or KVM with TCG as the fallback.
     pub accel: AccelChoice,
     /// Echo requests in the standard plan.
     pub echoes: u16,

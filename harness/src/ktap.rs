@@ -6,18 +6,31 @@
 use serde::Serialize;
 
 /// A command's KTAP output.
+///
+/// ```
+/// use kulink::ktap::{Ktap, Outcome};
+///
+/// let ktap = Ktap::parse("KTAP version 1\n1..2\nok 1 counts\nnot ok 2 every\n").unwrap();
+/// assert_eq!(ktap.planned, Some(2));
+/// assert_eq!(ktap.cases[1].result, Outcome::Fail);
+/// assert_eq!(ktap.problems(), ["KTAP test 2 every failed"]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ktap {
     /// The `1..N` line's N.
     pub planned: Option<u32>,
+    /// Each result line of the top level, in order.
     pub cases: Vec<Case>,
 }
 
 /// One `ok` / `not ok` line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Case {
+    /// Its test number.
     pub number: u32,
+    /// The description after the number.
     pub name: String,
+    /// Passed, failed or skipped.
     pub result: Outcome,
     /// What follows `# SKIP` or `# TODO`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -26,9 +39,13 @@ pub struct Case {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
+/// How a KTAP case ended.
 pub enum Outcome {
+    /// `ok`.
     Pass,
+    /// `not ok`.
     Fail,
+    /// A `# SKIP` or `# TODO` case, whether `ok` or not.
     Skip,
 }
 

@@ -1,14 +1,25 @@
-//! kulink: boot real kernels in QEMU with kulink.ko, inject real frames, and
-//! assert that what reached user space is exactly what was sent.
+//! kulink: boot real kernels in QEMU with your kernel module, send it real
+//! frames, and assert that what reached user space is exactly what was
+//! sent, with a clean kernel log.
 //!
-//! kulink.ko's suite on the testbed core ([`kulink_testbed`]): [`guest`] is
+//! For any module: [`GuestBuilder`] sets up and boots a guest (a
+//! [`ModuleGuest`]: programs, files, modules, generic netlink by YNL spec,
+//! frames, the kernel log); [`kernel_tests!`] makes one test per kernel of
+//! the catalog; [`delivery`] checks that items arrived exactly once and in
+//! order; [`ktap`] reads a guest program's KTAP. The testbed core under it
+//! is [`testbed`]. [`module_test`] is `kulink test`, the same from the
+//! command line.
+//!
+//! kulink.ko's own suite is the first user of that API: [`guest`] is
 //! kulink.ko's view of a guest; [`plan`] says what to send; [`session`]
 //! sends it; [`verify`], [`checks`] and [`report`] judge what came back;
 //! [`job`] is the main job end to end; [`output`] renders results.
-//! [`module_test`] is `kulink test`: any module, any command in the guest.
+
+#![deny(missing_docs)]
 
 pub mod builder;
 pub mod checks;
+pub mod delivery;
 pub mod expect;
 pub mod guest;
 pub mod job;

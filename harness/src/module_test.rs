@@ -29,12 +29,15 @@ pub struct ModuleTest {
     pub module: PathBuf,
     /// Its parameters at load, NAME=VALUE.
     pub params: Vec<(String, String)>,
+    /// Host files copied into the image.
     pub files: Vec<GuestFile>,
     /// busybox as /bin/sh.
     pub shell: bool,
+    /// KVM, TCG, or KVM with TCG as the fallback.
     pub accel: AccelChoice,
     /// The command to run in the guest: `argv[0]` is a guest path.
     pub command: Vec<String>,
+    /// How long the command may run.
     pub timeout: Duration,
     /// The generic netlink group to record from boot to the end.
     pub genl: Option<GenlWatch>,
@@ -48,8 +51,11 @@ pub struct ModuleTest {
 /// A generic netlink group to record, and the family's spec to decode it.
 #[derive(Debug, Clone)]
 pub struct GenlWatch {
+    /// The family's name.
     pub family: String,
+    /// The multicast group's name.
     pub group: String,
+    /// The family's YNL spec; without one, messages are raw attributes.
     pub spec: Option<Spec>,
 }
 
@@ -78,11 +84,17 @@ impl GenlWatch {
 /// One kernel's verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModuleTestReport {
+    /// [`SCHEMA_VERSION`](crate::report::SCHEMA_VERSION) of the JSON.
     pub schema_version: u32,
+    /// The kernel's id.
     pub kernel: String,
+    /// `uname -r` in the guest.
     pub kernel_release: String,
+    /// `kvm` or `tcg`.
     pub accel: String,
+    /// The module's directory.
     pub module: PathBuf,
+    /// The command run in the guest.
     pub command: Vec<String>,
     /// How the command ended and what it wrote.
     pub ran: Ran,
@@ -96,7 +108,9 @@ pub struct ModuleTestReport {
     /// How the messages differ from the expected ones, how KTAP cases
     /// failed, what was lost.
     pub problems: Vec<String>,
+    /// No splat in the kernel log.
     pub kernel_log_clean: bool,
+    /// Each splat found.
     pub splats: Vec<Splat>,
     /// The command exited with 0 in time, nothing in `problems`, and the
     /// kernel log is clean.

@@ -15,12 +15,16 @@ use crate::module_test::ModuleTestReport;
 use crate::report::{ChannelReport, RunError, RunReport};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How a command prints: for people or for programs.
 pub enum Format {
+    /// Aligned text.
     Table,
+    /// JSON, one document.
     Json,
 }
 
 impl Format {
+    /// JSON when `--json` was given, a table otherwise.
     pub fn of(json: bool) -> Self {
         if json {
             Self::Json
@@ -37,21 +41,32 @@ impl Format {
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum RunOutcome<R = RunReport> {
+    /// The kernel was judged.
     Report(R),
+    /// Something kept the kernel from being judged.
     Error(RunError),
 }
 
 /// A row of `kernels list`.
 #[derive(Debug, Clone, Serialize)]
 pub struct KernelRow {
+    /// [`SCHEMA_VERSION`](crate::report::SCHEMA_VERSION) of the JSON.
     pub schema_version: u32,
+    /// The kernel's id.
     pub id: String,
+    /// The upstream version it builds.
     pub version: String,
+    /// Built from source, or a distribution's image.
     pub kind: Kind,
+    /// The kernel used when none is named.
     pub default: bool,
+    /// Config fragments on top of the base one.
     pub fragments: Vec<String>,
+    /// The distribution's image package, for a distribution kernel.
     pub distro: Option<String>,
+    /// It is built (or fetched) and in the cache.
     pub cached: bool,
+    /// Where it is in the cache.
     pub cache_dir: Option<PathBuf>,
 }
 
@@ -73,7 +88,14 @@ pub enum Output<'a> {
     /// `kernels list --ids`: always a JSON array, for CI matrices.
     KernelIds(&'a [String]),
     /// `kernels build`: a kernel in the cache.
-    Built { id: &'a str, release: &'a str, bzimage: &'a std::path::Path },
+    Built {
+        /// The kernel's id.
+        id: &'a str,
+        /// `uname -r` of it.
+        release: &'a str,
+        /// Its image.
+        bzimage: &'a std::path::Path,
+    },
     /// `kernels source`: the source a kernel would be built from.
     Source(&'a str),
 }

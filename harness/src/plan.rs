@@ -17,16 +17,24 @@ use kulink_testbed::peer::GuestIcmp;
 /// The fields of an event the harness can predict from the frame it sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Expected {
+    /// IPv4 source.
     pub src: Ipv4Addr,
+    /// IPv4 destination.
     pub dst: Ipv4Addr,
+    /// ICMP type.
     pub icmp_type: u8,
+    /// ICMP code.
     pub code: u8,
+    /// Echo identifier (0 for other types).
     pub echo_id: u16,
+    /// Echo sequence number (0 for other types).
     pub echo_seq: u16,
+    /// IPv4 total length.
     pub len: u32,
 }
 
 impl Expected {
+    /// The predictable fields of an event kulink.ko reported.
     pub fn of(ev: &kulink_wire::Event) -> Self {
         Self {
             src: ev.src,
@@ -66,9 +74,14 @@ impl Expected {
 }
 
 #[derive(Debug, Clone)]
+/// One frame of a plan.
 pub struct Injection {
+    /// What kind of frame it is, for people and for [`Plan::count`].
     pub label: &'static str,
+    /// The Ethernet frame.
     pub frame: Vec<u8>,
+    /// The event it must produce on every channel, or `None` for a frame
+    /// kulink.ko must not report.
     pub expect: Option<Expected>,
 }
 
@@ -76,6 +89,7 @@ pub struct Injection {
 /// the barrier: once a channel delivered it, it delivered everything before it.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The frames, in the order sent.
     pub injections: Vec<Injection>,
     /// Gap between frames, so a TCG guest's queue never overflows.
     pub gap: Duration,
@@ -160,14 +174,17 @@ impl Plan {
             .collect()
     }
 
+    /// The events every channel must report, in order.
     pub fn expected(&self) -> Vec<Expected> {
         self.injections.iter().filter_map(|i| i.expect).collect()
     }
 
+    /// The event of the final echo request.
     pub fn marker(&self) -> Expected {
         self.injections.last().and_then(|i| i.expect).expect("every plan ends with the marker")
     }
 
+    /// How many frames carry this label.
     pub fn count(&self, label: &str) -> usize {
         self.injections.iter().filter(|i| i.label == label).count()
     }

@@ -30,26 +30,36 @@ pub const RECORD_VERSION: u32 = 1;
 /// What the host alone saw of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostRecord {
+    /// [`RECORD_VERSION`] when written.
     pub record_version: u32,
     /// The kernel's id (or what the user gave).
     pub kernel: String,
+    /// `kvm` or `tcg`.
     pub accel: String,
+    /// Host wall time from QEMU's start to the agent's ready.
     pub wall_boot_ms: u64,
     /// Unicast subscriber the job registered.
     pub subscriber: String,
     /// What each channel must report, in the order sent.
     pub expected: Vec<Expected>,
+    /// Frames sent, reported or not.
     pub frames_sent: usize,
+    /// Of those, ICMP frames too short to report.
     pub truncated_icmp_sent: usize,
+    /// Echo replies the guest had to send back.
     pub echo_replies_expected: usize,
+    /// Echo replies the peer got.
     pub echo_replies_received: usize,
 }
 
 /// A saved run, read back.
 #[derive(Debug, Clone)]
 pub struct RunRecord {
+    /// What the host saw.
     pub host: HostRecord,
+    /// The agent's messages and the host's requests, in order.
     pub transcript: Vec<Line<KulinkKo>>,
+    /// The guest's kernel log.
     pub console: String,
 }
 
@@ -67,6 +77,8 @@ impl RunRecord {
         Ok(())
     }
 
+    /// Reads a run saved by [`RunRecord::save`]; a directory that is not one
+    /// is a usage error.
     pub fn load(dir: &Path) -> Result<Self> {
         let host_path = dir.join(HOST);
         if !host_path.exists() {

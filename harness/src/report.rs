@@ -8,13 +8,18 @@ use crate::verify::ChannelResult;
 use kulink_testbed::splat::Splat;
 
 #[derive(Debug, Clone, Serialize)]
+/// A figure compared with what it must be.
 pub struct Check {
+    /// What was compared.
     pub name: String,
+    /// It held.
     pub passed: bool,
+    /// The figure and what it had to be.
     pub detail: String,
 }
 
 impl Check {
+    /// `got` must equal `want`.
     pub fn equal(name: &str, got: u64, want: u64) -> Self {
         Self { name: name.into(), passed: got == want, detail: format!("{got} (want {want})") }
     }
@@ -23,14 +28,18 @@ impl Check {
 /// A channel that carries configuration rather than events: a named check.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckChannel {
+    /// The channel's name.
     pub name: String,
     /// Always "check".
     pub kind: &'static str,
+    /// Every step passed.
     pub passed: bool,
+    /// Each step, as a line.
     pub detail: Vec<String>,
 }
 
 impl CheckChannel {
+    /// The report of a configuration channel's verdict.
     pub fn new(verdict: &Verdict) -> Self {
         Self { name: verdict.channel.name().into(), kind: "check", passed: verdict.passed(), detail: verdict.lines() }
     }
@@ -38,12 +47,16 @@ impl CheckChannel {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
+/// One channel's part of a run's report.
 pub enum ChannelReport {
+    /// A channel that carries events.
     Events(ChannelResult),
+    /// A channel that carries configuration.
     Check(CheckChannel),
 }
 
 impl ChannelReport {
+    /// The channel's name.
     pub fn name(&self) -> &str {
         match self {
             Self::Events(c) => &c.name,
@@ -51,6 +64,7 @@ impl ChannelReport {
         }
     }
 
+    /// The channel passed.
     pub fn passed(&self) -> bool {
         match self {
             Self::Events(c) => c.passed,
@@ -60,8 +74,11 @@ impl ChannelReport {
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// Echo replies the guest owed the peer, and those that came.
 pub struct EchoReplies {
+    /// Echo requests sent.
     pub expected: usize,
+    /// Echo replies the peer got.
     pub received: usize,
 }
 
@@ -73,14 +90,20 @@ pub const SCHEMA_VERSION: u32 = 1;
 /// guest, a broken host. `kernel` is what was asked for.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunError {
+    /// [`SCHEMA_VERSION`] of the JSON.
     pub schema_version: u32,
+    /// The kernel asked for.
     pub kernel: String,
+    /// What went wrong, with its causes.
     pub error: String,
+    /// The exit code it gives (2 usage, 3 infrastructure).
     pub exit_code: i32,
+    /// Always false.
     pub passed: bool,
 }
 
 impl RunError {
+    /// The error for `kernel`, with its exit code.
     pub fn new(kernel: &str, error: &anyhow::Error) -> Self {
         Self {
             schema_version: SCHEMA_VERSION,
@@ -93,10 +116,15 @@ impl RunError {
 }
 
 #[derive(Debug, Clone, Serialize)]
+/// One run's verdict: every channel, the module's counters, the kernel log.
 pub struct RunReport {
+    /// [`SCHEMA_VERSION`] of the JSON.
     pub schema_version: u32,
+    /// The kernel's id.
     pub kernel: String,
+    /// `uname -r` in the guest.
     pub kernel_release: String,
+    /// `kvm` or `tcg`.
     pub accel: String,
     /// Guest uptime when the agent was ready.
     pub boot_ms: u64,
@@ -106,16 +134,24 @@ pub struct RunReport {
     pub injected: usize,
     /// Every frame sent, including those that must produce nothing.
     pub frames_sent: usize,
+    /// Each channel's verdict.
     pub channels: Vec<ChannelReport>,
+    /// Echo replies owed and received.
     pub echo_replies: EchoReplies,
+    /// kulink.ko's counters after the traffic.
     pub stats: Stats,
+    /// The counters compared with the plan.
     pub checks: Vec<Check>,
     /// Times a socket of the agent's overran (the kernel dropped messages).
     pub overruns: usize,
     /// Problems the agent survived and reported (an undecodable message...).
     pub warnings: Vec<String>,
+    /// No splat in the kernel log.
     pub kernel_log_clean: bool,
+    /// Each splat found.
     pub splats: Vec<Splat>,
+    /// Every channel and check passed, every echo reply came, no overrun or
+    /// warning, and the kernel log is clean (see [`RunReport::finish`]).
     pub passed: bool,
 }
 

@@ -12,14 +12,17 @@ use crate::plan::{Expected, Plan};
 /// How long every listener has to deliver after the last frame.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The listener of a channel with no subscribers of its own.
 pub fn listener(channel: Channel) -> Listener {
     Listener { channel: channel.name().into(), subscriber: None }
 }
 
+/// The netlink multicast group.
 pub fn multicast() -> Listener {
     listener(Channel::NetlinkMulticast)
 }
 
+/// Netlink unicast to the subscriber `name`.
 pub fn unicast(name: &str) -> Listener {
     Listener { channel: Channel::NetlinkUnicast.name().into(), subscriber: Some(name.into()) }
 }
@@ -37,7 +40,9 @@ pub fn push_listeners() -> Vec<Listener> {
 /// What one injection produced.
 #[derive(Debug, Default)]
 pub struct Collected {
+    /// The events every channel delivered, in arrival order.
     pub events: Vec<Received>,
+    /// The sequence-number notifications (signals), in arrival order.
     pub notified: Vec<Notified>,
 }
 

@@ -1,45 +1,52 @@
-//! Compares what a channel delivered with what was injected: every event
-//! exactly once, field by field, in order, on the right interface.
-
-use std::collections::{BTreeMap, BTreeSet};
+//! Compares what a kulink.ko channel delivered with what was injected:
+//! every event exactly once, field by field, in order (the generic
+//! [`delivery`] check, keyed by the fields a frame predicts), on the right
+//! interface, with rising kernel sequence numbers.
 
 use serde::Serialize;
 
+use crate::delivery;
+pub use crate::delivery::Order;
 use crate::guest::{Listener, Notified, Received};
 use crate::plan::Expected;
 
+/// One listener's verdict on the events it got, as `kulink run` reports it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ChannelResult {
+    /// The channel's name.
     pub name: String,
     /// Always "events": the channel carries events (see `report::CheckChannel`).
     pub kind: &'static str,
+    /// The unicast subscriber, for netlink unicast.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriber: Option<String>,
+    /// Events expected: one per reported frame.
     pub injected: usize,
+    /// Events the listener got.
     pub received: usize,
+    /// Expected events received, each counted once.
     pub matched: usize,
+    /// Expected events never received.
     pub lost: usize,
+    /// Events received more than once.
     pub duplicates: usize,
+    /// Events received that match no injected frame.
     pub unexpected: usize,
+    /// Matched events reported on another interface than the one the frame
+    /// came in on.
     pub wrong_ifindex: usize,
     /// Arrival order equals injection order, and kernel sequence numbers rise.
     pub in_order: bool,
+    /// Median latency from the kernel's timestamp to the agent.
     pub latency_p50_us: Option<f64>,
+    /// 99th percentile of the same.
     pub latency_p99_us: Option<f64>,
     /// The first few differences, for people.
     pub problems: Vec<String>,
+    /// Every event exactly once, nothing else, in order, on the right
+    /// interface.
     pub passed: bool,
 }
-
-/// Whether a channel promises arrival in the order events happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Order {
-    Kept,
-    /// Usermode helper runs are concurrent processes: their reports may swap.
-    Free,
-}
-
-const MAX_PROBLEMS: usize = 8;
 
 /// Checks the events one listener got (picked out of `events`) against the
 /// expected list.
@@ -47,6 +54,9 @@ pub fn check(listener: &Listener, expected: &[Expected], events: &[Received], if
     check_ordered(listener, expected, events, ifindex, Order::Kept)
 }
 
+/// [`check`] with the order the channel promises: with [`Order::Kept`] the
+/// events must also arrive in the order sent, with rising kernel sequence
+/// numbers.
 pub fn check_ordered(
     listener: &Listener,
     expected: &[Expected],
@@ -55,69 +65,41 @@ pub fn check_ordered(
     order: Order,
 ) -> ChannelResult {
     let received = of_listener(events, listener);
-    let position: BTreeMap<Expected, usize> = expected.iter().enumerate().map(|(i, e)| (*e, i)).collect();
-    let mut seen = BTreeSet::new();
-    let (mut duplicates, mut unexpected, mut wrong_ifindex) = (0, 0, 0);
-    let mut in_order = true;
-    let (mut last_pos, mut last_seq) = (None, None);
-    let mut problems = Vec::new();
+    let delivery = delivery::check(expected, &received, |r| Expected::of(&r.event), order);
+    let mut problems = delivery.problems.clone();
     let mut note = |p: String| {
-        if problems.len() < MAX_PROBLEMS {
+        if problems.len() < delivery::MAX_PROBLEMS {
             problems.push(p)
         }
     };
-    for r in &received {
-        let key = Expected::of(&r.event);
-        if order == Order::Kept && last_seq.is_some_and(|s| r.event.seq <= s) {
-            in_order = false;
-            note(format!("kernel seq {} after {}", r.event.seq, last_seq.unwrap_or_default()));
-        }
-        last_seq = Some(r.event.seq);
-        let Some(&pos) = position.get(&key) else {
-            unexpected += 1;
-            note(format!("unexpected event {:?}", r.event));
-            continue;
-        };
-        if !seen.insert(pos) {
-            duplicates += 1;
-            note(format!("duplicate event {:?}", r.event));
-            continue;
-        }
-        if r.event.ifindex != ifindex {
-            wrong_ifindex += 1;
-            note(format!("event on ifindex {} (want {ifindex}): {:?}", r.event.ifindex, r.event));
-        }
-        if order == Order::Kept && last_pos.is_some_and(|p| pos < p) {
-            in_order = false;
-            note(format!("event {pos} arrived after event {}", last_pos.unwrap_or_default()));
-        }
-        last_pos = Some(pos);
+    let seq_rises = received.windows(2).all(|w| w[0].event.seq < w[1].event.seq);
+    if order == Order::Kept && !seq_rises {
+        note("kernel sequence numbers fall".into());
     }
-    for (i, e) in expected.iter().enumerate() {
-        if !seen.contains(&i) {
-            note(format!("lost: {e:?}"));
-        }
+    let first_copies = received.iter().zip(&delivery.matches).filter(|(_, m)| m.is_some()).map(|(r, _)| r);
+    let elsewhere: Vec<_> = first_copies.filter(|r| r.event.ifindex != ifindex).collect();
+    for r in &elsewhere {
+        note(format!("event on ifindex {} (want {ifindex}): {:?}", r.event.ifindex, r.event));
     }
+    let in_order = delivery.in_order && (order == Order::Free || seq_rises);
     let mut latencies: Vec<u64> = received.iter().filter_map(|r| r.latency_ns).collect();
     latencies.sort_unstable();
-    let lost = expected.len() - seen.len();
-    let passed = seen.len() == expected.len() && duplicates == 0 && unexpected == 0 && wrong_ifindex == 0 && in_order;
     ChannelResult {
         name: listener.channel.clone(),
         kind: "events",
         subscriber: listener.subscriber.clone(),
         injected: expected.len(),
         received: received.len(),
-        matched: seen.len(),
-        lost,
-        duplicates,
-        unexpected,
-        wrong_ifindex,
+        matched: delivery.matched,
+        lost: delivery.lost,
+        duplicates: delivery.duplicates,
+        unexpected: delivery.unexpected,
+        wrong_ifindex: elsewhere.len(),
         in_order,
         latency_p50_us: percentile_us(&latencies, 0.50),
         latency_p99_us: percentile_us(&latencies, 0.99),
         problems,
-        passed,
+        passed: delivery.passed() && elsewhere.is_empty() && in_order,
     }
 }
 

@@ -17,6 +17,17 @@ const IPV4_LEN: usize = 20;
 const ICMP_HDR_LEN: usize = 8;
 
 /// The two hosts on the virtual wire.
+///
+/// ```
+/// use kulink_testbed::frames::{self, FromGuest, Wire};
+///
+/// let wire = Wire::default();
+/// let datagram = frames::udp_datagram(&wire, 5000, b"hello");
+/// assert_eq!(datagram.len(), 14 + 20 + 8 + 5); // Ethernet, IPv4, UDP, data
+/// // What the peer makes of a frame the guest sends:
+/// let reply = frames::echo_request(&wire, 7, 1, 0);
+/// assert!(matches!(frames::parse(&reply), FromGuest::Icmp { icmp_type: 8, id: 7, seq: 1, .. }));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Wire {
     /// The peer's MAC address (the host end of the wire).

@@ -19,8 +19,14 @@ const MARKERS: &[(&str, &str)] = &[
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 /// One Oops, BUG, WARN, KASAN, lockdep or other report in a kernel log.
+///
+/// ```
+/// let log = "[    1.0] kulink: loaded\n[    2.0] WARNING: CPU: 0 PID: 1 at net/core/dev.c:1 f+0x1/0x2\n";
+/// let splats = kulink_testbed::splat::scan(log);
+/// assert_eq!((splats.len(), splats[0].kind, splats[0].line), (1, "WARN", 2));
+/// ```
 pub struct Splat {
-    /// Which kind of report (`Oops`, `WARNING`, `KASAN`, ...).
+    /// Which kind of report (`Oops`, `BUG`, `WARN`, `KASAN`, `lockdep`, ...).
     pub kind: &'static str,
     /// 1-based line number in the console log.
     pub line: usize,

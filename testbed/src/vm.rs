@@ -132,6 +132,28 @@ impl Finished {
 }
 
 /// A running guest whose agent speaks the core protocol with extension `X`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use kulink_testbed::artifacts::{Artifacts, KernelChoice, Recipe};
+/// use kulink_testbed::genl::Spec;
+/// use kulink_testbed::protocol::NoExtension;
+/// use kulink_testbed::vm::{BootOptions, Vm};
+/// use serde_json::json;
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let recipe = Recipe { module_dir: Some("module".into()), agent_package: "kulink-agent-core".into() };
+/// let artifacts = Artifacts::prepare(&KernelChoice::Listed(None), &recipe)?;
+/// let mut vm: Vm<NoExtension> = Vm::boot(&artifacts, &BootOptions { shell: true, ..Default::default() })?;
+/// let ran = vm.run(&["/bin/sh", "-c", "echo 3 > /sys/kernel/udpcount/every"], Duration::from_secs(10))?;
+/// assert!(ran.success(), "{}", ran.stderr);
+/// let spec = Spec::load("module/udpcount.yaml".as_ref())?;
+/// let counts = vm.genl_call(&spec, "get", &json!({}), true)?; // a dump
+/// println!("{} ports counted; kernel log:\n{}", counts.len(), vm.console());
+/// vm.shutdown()?.check()?; // fails on any splat
+/// # Ok(())
+/// # }
+/// ```
 pub struct Vm<X: Extension> {
     child: Child,
     dir: PathBuf,
