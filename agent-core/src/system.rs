@@ -51,11 +51,15 @@ pub fn mount_basics() -> Result<()> {
     Ok(())
 }
 
-/// Loads the modules listed in `list` (one path a line, in order), if any:
-/// drivers a distribution kernel builds as modules.
+/// Loads the modules listed in `list` (a path and its parameters a line, in
+/// order), if any: drivers a distribution kernel builds as modules, and the
+/// test's modules that the one under test needs.
 pub fn load_listed_modules(list: &str) -> Result<()> {
     let Ok(text) = std::fs::read_to_string(list) else { return Ok(()) };
-    text.lines().filter(|l| !l.trim().is_empty()).try_for_each(|path| load_module(path.trim(), ""))
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(kulink_protocol::parse_preload_line)
+        .try_for_each(|(path, params)| load_module(path, params))
 }
 
 /// Loads a kernel module from a file (finit_module), with parameters; one

@@ -49,8 +49,11 @@ pub const BARE_AGENT: &str = "kulink-agent-core";
 #[derive(Debug, Clone)]
 pub struct GuestBuilder<X: Extension = NoExtension> {
     kernel: KernelChoice,
-    module: Option<PathBuf>,
-    params: Vec<(String, String)>,
+    /// In load order; the last is the module under test.
+    modules: Vec<ModuleDir>,
+    /// Parameters given before any module: a mistake [`GuestBuilder::check`]
+    /// names.
+    orphan_params: Vec<(String, String)>,
     agent: String,
     options: BootOptions,
     extension: PhantomData<X>,
@@ -61,8 +64,8 @@ impl GuestBuilder {
     pub fn new(kernel: KernelChoice) -> Self {
         Self {
             kernel,
-            module: None,
-            params: Vec::new(),
+            modules: Vec::new(),
+            orphan_params: Vec::new(),
             agent: BARE_AGENT.into(),
             options: BootOptions::default(),
             extension: PhantomData,
@@ -83,8 +86,8 @@ impl<X: Extension> GuestBuilder<X> {
     pub fn plugin<Y: Extension>(self, package: &str) -> GuestBuilder<Y> {
         GuestBuilder {
             kernel: self.kernel,
-            module: self.module,
-            params: self.params,
+            modules: self.modules,
+            orphan_params: self.orphan_params,
             agent: package.to_owned(),
             options: self.options,
             extension: PhantomData,
@@ -104,23 +107,40 @@ impl<X: Extension> GuestBuilder<X> {
         self
     }
 
-    /// The module under test: a directory whose Kbuild (or Makefile) builds
-    /// one `.ko`. It is built against the kernel, cached by the hash of its
-    /// sources, and loaded before the agent reports ready.
+    /// A module: a directory whose Kbuild (or Makefile) builds one `.ko`.
+    /// It is built against the kernel, cached by the hash of its sources,
+    /// and loaded before the agent reports ready. Given more than once,
+    /// the modules load in the order given and the last is the module
+    /// under test (the one [`Vm::load_module`] and [`Vm::unload_module`]
+    /// act on); each is built with the symbols the ones before it export.
+    ///
+    /// ```no_run
+    /// # fn main() -> anyhow::Result<()> {
+    /// let guest = kulink::GuestBuilder::kernel_id("6.1")
+    ///     .module("provider").param("base", "40")   // exports a symbol
+    ///     .module("consumer").param("addend", "2")  // uses it
+    ///     .boot()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn module(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.module = Some(dir.into());
+        self.modules.push(ModuleDir { dir: dir.into(), params: Vec::new() });
         self
     }
 
-    /// A module parameter given at load time (`name=value`).
+    /// A parameter of the module given last, at load time (`name=value`).
     pub fn param(mut self, name: &str, value: &str) -> Self {
-        self.params.push((name.to_owned(), value.to_owned()));
+        let param = (name.to_owned(), value.to_owned());
+        match self.modules.last_mut() {
+            Some(module) => module.params.push(param),
+            None => self.orphan_params.push(param),
+        }
         self
     }
 
-    /// `false` puts the module in the image unloaded, for
-    /// [`Vm::load_module`]; the parameters of [`GuestBuilder::param`] then
-    /// do not apply.
+    /// `false` puts the module under test in the image unloaded, for
+    /// [`Vm::load_module`]; its parameters of [`GuestBuilder::param`] then
+    /// do not apply. Modules before it still load at boot.
     pub fn load_at_boot(mut self, load: bool) -> Self {
         self.options.load_module = load;
         self
@@ -164,7 +184,10 @@ impl<X: Extension> GuestBuilder<X> {
     /// Says what is wrong with the module directory, a parameter, a file or
     /// the machine's size, before anything is built.
     pub fn check(&self) -> Result<()> {
-        if let Some(dir) = &self.module {
+        if let Some((name, value)) = self.orphan_params.first() {
+            return Err(usage_error(format!("module parameter {name}={value} comes before any module")));
+        }
+        for ModuleDir { dir, .. } in &self.modules {
             if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
                 return Err(usage_error(format!(
                     "module {}: no Kbuild or Makefile there (give the directory that builds your .ko)",
@@ -172,7 +195,8 @@ impl<X: Extension> GuestBuilder<X> {
                 )));
             }
         }
-        if let Some((name, value)) = self.params.iter().find(|(n, v)| {
+        let params = self.modules.iter().flat_map(|m| &m.params);
+        if let Some((name, value)) = params.into_iter().find(|(n, v)| {
             n.is_empty() || n.contains(|c: char| c.is_whitespace() || c == '=') || v.contains(char::is_whitespace)
         }) {
             return Err(usage_error(format!(
@@ -191,7 +215,14 @@ impl<X: Extension> GuestBuilder<X> {
     /// Builds (or finds in the cache) the kernel, the module and the agent.
     pub fn prepare(&self) -> Result<Artifacts> {
         self.check()?;
-        Artifacts::prepare(&self.kernel, &Recipe { module_dir: self.module.clone(), agent_package: self.agent.clone() })
+        let (under_test, before) = match self.modules.split_last() {
+            Some((last, before)) => (Some(last.dir.clone()), before.iter().map(|m| m.dir.clone()).collect()),
+            None => (None, Vec::new()),
+        };
+        Artifacts::prepare(
+            &self.kernel,
+            &Recipe { module_dir: under_test, loaded_before: before, agent_package: self.agent.clone() },
+        )
     }
 
     /// Prepares, then boots a guest and waits until its agent is ready.
@@ -208,10 +239,26 @@ impl<X: Extension> GuestBuilder<X> {
 
     fn boot_options(&self) -> BootOptions {
         let mut options = self.options.clone();
-        for (name, value) in &self.params {
+        let Some((under_test, before)) = self.modules.split_last() else { return options };
+        for (name, value) in &under_test.params {
             options.extension.insert(format!("{MODULE_PARAM_KEY}{name}"), value.clone());
         }
+        options.loaded_before_params = before.iter().map(ModuleDir::params_line).collect();
         options
+    }
+}
+
+/// A module's directory and its parameters.
+#[derive(Debug, Clone)]
+struct ModuleDir {
+    dir: PathBuf,
+    params: Vec<(String, String)>,
+}
+
+impl ModuleDir {
+    /// `name=value ...`, as finit_module takes them.
+    fn params_line(&self) -> String {
+        self.params.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(" ")
     }
 }
 
@@ -242,5 +289,23 @@ mod tests {
         assert_eq!(options.extension.get("param.every").map(String::as_str), Some("2"));
         assert_eq!(options.cpus, 2);
         assert!(options.load_module);
+        assert!(options.loaded_before_params.is_empty());
+    }
+
+    #[test]
+    fn modules_load_in_order_each_with_its_own_parameters() {
+        let builder = GuestBuilder::kernel_id("6.1")
+            .module("/a")
+            .param("x", "1")
+            .param("y", "2")
+            .module("/b")
+            .module("/c")
+            .param("z", "3");
+        let options = builder.boot_options();
+        assert_eq!(options.loaded_before_params, ["x=1 y=2", ""]);
+        assert_eq!(options.extension.get("param.z").map(String::as_str), Some("3"));
+        assert_eq!(options.extension.len(), 1);
+        let orphan = GuestBuilder::kernel_id("6.1").param("x", "1").module(example());
+        assert!(format!("{:#}", orphan.check().unwrap_err()).contains("x=1 comes before any module"));
     }
 }

@@ -1,5 +1,5 @@
-//! kulink.ko and the example module are kernel code: they must pass the
-//! kernel's own style checker.
+//! kulink.ko, the example module and the test fixtures' modules are kernel
+//! code: they must pass the kernel's own style checker.
 
 mod common;
 
@@ -18,11 +18,17 @@ fn module_sources_are_checkpatch_clean() {
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "c" || x == "h"))
         .collect();
-    let example = kulink::testbed::paths::repo_root().join("examples/udpcount/module");
-    files.extend(std::fs::read_dir(&example).unwrap().map(|e| e.unwrap().path()));
+    let root = kulink::testbed::paths::repo_root();
+    for dir in [
+        "examples/udpcount/module",
+        "harness/tests/fixtures/modules/provider",
+        "harness/tests/fixtures/modules/consumer",
+    ] {
+        files.extend(std::fs::read_dir(root.join(dir)).unwrap().map(|e| e.unwrap().path()));
+    }
     files.retain(|p| p.extension().is_some_and(|x| x == "c" || x == "h"));
     files.sort();
-    assert!(files.len() >= 7, "module sources found: {files:?}");
+    assert!(files.len() >= 9, "module sources found: {files:?}");
     // The compat header exists to test kernel versions, which checkpatch
     // discourages for in-tree code; everything else gets every check.
     let (compat, rest): (Vec<_>, Vec<_>) = files.into_iter().partition(|p| p.ends_with("compat.h"));

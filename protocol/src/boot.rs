@@ -5,9 +5,22 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-/// Where the image keeps the modules loaded before the one under test (a
-/// distribution kernel's drivers): one guest path a line, in order.
+/// Where the image lists the modules loaded before the one under test (a
+/// distribution kernel's drivers, then the test's own modules that the one
+/// under test needs), in order: one [`preload_line`] each.
 pub const PRELOAD_LIST: &str = "/lib/modules/preload.list";
+
+/// A line of [`PRELOAD_LIST`]: the module's guest path, then its parameters
+/// (`name=value`, space-separated), if any.
+pub fn preload_line(path: &str, params: &str) -> String {
+    format!("{path} {params}").trim_end().to_owned()
+}
+
+/// The guest path and parameters of a [`preload_line`].
+pub fn parse_preload_line(line: &str) -> (&str, &str) {
+    let line = line.trim();
+    line.split_once(' ').map_or((line, ""), |(path, params)| (path, params.trim_start()))
+}
 
 const PREFIX: &str = "kulink.";
 
@@ -92,6 +105,16 @@ impl BootConfig {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_preload_line_reads_back_as_written() {
+        assert_eq!(
+            parse_preload_line(&preload_line("/lib/modules/preload/00-a.ko", "")),
+            ("/lib/modules/preload/00-a.ko", "")
+        );
+        assert_eq!(parse_preload_line(&preload_line("/m/b.ko", "base=40 name=x")), ("/m/b.ko", "base=40 name=x"));
+        assert_eq!(preload_line("/m/c.ko", ""), "/m/c.ko");
+    }
+
     use super::*;
 
     fn sample() -> BootConfig {

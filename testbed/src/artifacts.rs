@@ -40,11 +40,17 @@ impl KernelChoice {
     }
 }
 
-/// What a suite boots besides the kernel: its module's source and its agent.
+/// What a suite boots besides the kernel: its modules' sources and its agent.
 #[derive(Debug, Clone)]
 pub struct Recipe {
-    /// A Kbuild directory that builds one module; `None` boots no module.
+    /// A Kbuild directory that builds the module under test; `None` boots
+    /// no module.
     pub module_dir: Option<PathBuf>,
+    /// Kbuild directories of modules loaded before it at boot, in order.
+    /// Each is built with the symbols of those before it, and the module
+    /// under test with all of theirs, so a module may use what an earlier
+    /// one exports.
+    pub loaded_before: Vec<PathBuf>,
     /// The workspace package of the agent (the core with the suite's plug-in).
     pub agent_package: String,
 }
@@ -56,6 +62,8 @@ pub struct Artifacts {
     pub kernel: BuiltKernel,
     /// The module under test, built against `kernel`, if the recipe has one.
     pub module: Option<PathBuf>,
+    /// The modules loaded before it, built in the recipe's order.
+    pub loaded_before: Vec<PathBuf>,
     /// The static agent binary that runs as PID 1.
     pub agent: PathBuf,
 }
@@ -71,9 +79,14 @@ impl Artifacts {
             KernelChoice::Source(path) => kernels::ensure_built(&kernels::spec_for_source(path)?)?,
             KernelChoice::Prebuilt { bzimage, kdir } => kernels::prebuilt(bzimage, kdir)?,
         };
-        let module = recipe.module_dir.as_deref().map(|dir| build_module(dir, &kernel)).transpose()?;
+        let mut loaded_before = Vec::new();
+        for dir in &recipe.loaded_before {
+            let ko = build_module(dir, &kernel, &loaded_before)?;
+            loaded_before.push(ko);
+        }
+        let module = recipe.module_dir.as_deref().map(|dir| build_module(dir, &kernel, &loaded_before)).transpose()?;
         let agent = build_agent(&recipe.agent_package)?;
-        Ok(Self { kernel, module, agent })
+        Ok(Self { kernel, module, loaded_before, agent })
     }
 }
 
@@ -101,13 +114,19 @@ fn module_sources(dir: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Builds the module in `src` against the kernel's build dir, out of the
-/// source tree. Any compiler warning fails the build.
-pub fn build_module(src: &Path, kernel: &BuiltKernel) -> Result<PathBuf> {
+/// source tree, with the symbols the modules `uses` (built before) export.
+/// Any compiler warning fails the build.
+pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf]) -> Result<PathBuf> {
     let files = module_sources(src)?;
     let mut parts = Vec::new();
     for f in &files {
         parts.push(f.strip_prefix(src).unwrap_or(f).to_string_lossy().into_owned().into_bytes());
         parts.push(fs::read(f)?);
+    }
+    // The symbols' versions go into this build: a changed provider is a new one.
+    let symvers: Vec<PathBuf> = uses.iter().map(|ko| ko.with_file_name("Module.symvers")).collect();
+    for file in &symvers {
+        parts.push(fs::read(file).with_context(|| format!("read {}", file.display()))?);
     }
     let hash = cache::short_hash(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
     let out = paths::cache_dir().join("modules").join(format!("{}-{hash}", kernel.key));
@@ -128,6 +147,10 @@ pub fn build_module(src: &Path, kernel: &BuiltKernel) -> Result<PathBuf> {
         .arg("-C")
         .arg(&kernel.kdir)
         .arg(format!("M={}", out.display()))
+        .arg(format!(
+            "KBUILD_EXTRA_SYMBOLS={}",
+            symvers.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ")
+        ))
         .arg("modules")
         .output()
         .with_context(|| format!("run make for {label}"))?;

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use kulink_protocol::PRELOAD_LIST;
+use kulink_protocol::{preload_line, PRELOAD_LIST};
 
 use crate::cpio::{Entry, Writer};
 
@@ -20,8 +20,9 @@ pub struct Image<'a> {
     pub agent: &'a Path,
     /// The module under test, put in `/lib/modules/`.
     pub module: Option<&'a Path>,
-    /// Loaded in this order before the module under test.
-    pub preload: &'a [PathBuf],
+    /// Loaded in this order before the module under test, each with its
+    /// parameters (`name=value`, space-separated).
+    pub preload: &'a [(PathBuf, String)],
     /// The test's own files.
     pub files: &'a [GuestFile],
     /// A static busybox, put at /bin/busybox with /bin/sh beside it.
@@ -93,11 +94,12 @@ impl Image<'_> {
         if !self.preload.is_empty() {
             dirs.make(&mut w, "lib/modules/preload")?;
         }
-        for (i, path) in self.preload.iter().enumerate() {
+        for (i, (path, params)) in self.preload.iter().enumerate() {
             let name = format!("lib/modules/preload/{i:02}-{}", path.file_name().unwrap_or_default().to_string_lossy());
             let data = fs::read(path).with_context(|| format!("read module {}", path.display()))?;
             w.add(&Entry::File { path: &name, mode: 0o644, data: &data })?;
-            list += &format!("/{name}\n");
+            list += &preload_line(&format!("/{name}"), params);
+            list.push('\n');
         }
         w.add(&Entry::File { path: PRELOAD_LIST.trim_start_matches('/'), mode: 0o644, data: list.as_bytes() })?;
         if let Some(busybox) = self.busybox {

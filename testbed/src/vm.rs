@@ -65,6 +65,10 @@ pub struct BootOptions {
     /// Load the module under test before the agent reports ready; `false`
     /// leaves it in the image for [`Vm::load_module`].
     pub load_module: bool,
+    /// Parameters of the modules loaded before it
+    /// ([`Artifacts::loaded_before`]), in the same order (`name=value`,
+    /// space-separated); missing ones are empty.
+    pub loaded_before_params: Vec<String>,
     /// The test's own files in the image (QEMU backend).
     pub files: Vec<GuestFile>,
     /// busybox at /bin/busybox and /bin/sh (QEMU backend; the host's
@@ -82,6 +86,7 @@ impl Default for BootOptions {
             memory_mb: 256,
             cpus: 1,
             load_module: true,
+            loaded_before_params: Vec::new(),
             files: Vec::new(),
             shell: false,
         }
@@ -142,7 +147,11 @@ impl Finished {
 /// use serde_json::json;
 ///
 /// # fn main() -> anyhow::Result<()> {
-/// let recipe = Recipe { module_dir: Some("module".into()), agent_package: "kulink-agent-core".into() };
+/// let recipe = Recipe {
+///     module_dir: Some("module".into()),
+///     loaded_before: Vec::new(),
+///     agent_package: "kulink-agent-core".into(),
+/// };
 /// let artifacts = Artifacts::prepare(&KernelChoice::Listed(None), &recipe)?;
 /// let mut vm: Vm<NoExtension> = Vm::boot(&artifacts, &BootOptions { shell: true, ..Default::default() })?;
 /// let ran = vm.run(&["/bin/sh", "-c", "echo 3 > /sys/kernel/udpcount/every"], Duration::from_secs(10))?;
@@ -183,9 +192,10 @@ impl<X: Extension> Vm<X> {
         tools::QEMU.require()?;
         if opts.backend == Backend::Vng {
             tools::VNG.require()?;
-            if opts.shell || !opts.files.is_empty() {
+            if opts.shell || !opts.files.is_empty() || !art.loaded_before.is_empty() {
                 return Err(usage_error(
-                    "files and a shell go into kulink's own image: use the qemu backend (vng boots the host's root)",
+                    "files, a shell and modules loaded before the one under test go into kulink's own image: \
+                     use the qemu backend (vng boots the host's root)",
                 ));
             }
         }
@@ -217,13 +227,9 @@ impl<X: Extension> Vm<X> {
         let other = BootError::Other;
         let dir = run_dir().map_err(other)?;
         let clock = if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() };
-        let image = Image {
-            agent: &art.agent,
-            module: art.module.as_deref(),
-            preload: &art.kernel.preload,
-            files: &opts.files,
-            busybox,
-        };
+        let preload = preload_list(art, opts);
+        let image =
+            Image { agent: &art.agent, module: art.module.as_deref(), preload: &preload, files: &opts.files, busybox };
         let mut boot = BootConfig::new(opts.wire.guest_ip, opts.wire.prefix);
         boot.extension = opts.extension.clone();
         // vng boots the host's root: the module is where the host has it.
@@ -585,6 +591,14 @@ impl<X: Extension> Drop for Vm<X> {
 
 /// A fresh directory for one guest's sockets, image and logs. Unix socket
 /// paths are short-limited, so it lives under the temp dir, not the cache.
+/// What the agent loads before the module under test: the kernel's own
+/// drivers, then the test's modules with their parameters.
+fn preload_list(art: &Artifacts, opts: &BootOptions) -> Vec<(PathBuf, String)> {
+    let drivers = art.kernel.preload.iter().map(|ko| (ko.clone(), String::new()));
+    let params = opts.loaded_before_params.iter().cloned().chain(std::iter::repeat(String::new()));
+    drivers.chain(art.loaded_before.iter().cloned().zip(params)).collect()
+}
+
 fn run_dir() -> Result<PathBuf> {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
