@@ -66,10 +66,6 @@ pub async fn request(request: &GenlRequest) -> Result<Vec<GenlMessage>> {
 }
 
 fn message(payload: &[u8]) -> Result<GenlMessage, genl::DecodeError> {
-    match payload {
-        [command, version, _, _, attrs @ ..] => {
-            Ok(GenlMessage { command: *command, version: *version, attrs: attrs.to_vec() })
-        }
-        _ => Err(genl::DecodeError::Truncated { what: "genlmsghdr", need: genl::GENL_HDRLEN, have: payload.len() }),
-    }
+    let header = genl::GenlHeader::parse(payload)?;
+    Ok(GenlMessage { command: header.command, version: header.version, attrs: header.attrs.0.to_vec() })
 }

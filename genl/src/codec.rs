@@ -212,10 +212,30 @@ impl<'a> Msg<'a> {
 
     /// For generic netlink messages: the command and the attributes.
     pub fn genl(&self) -> Result<(u8, Attrs<'a>), DecodeError> {
-        if self.payload.len() < GENL_HDRLEN {
-            return Err(DecodeError::Truncated { what: "genlmsghdr", need: GENL_HDRLEN, have: self.payload.len() });
+        GenlHeader::parse(self.payload).map(|h| (h.command, h.attrs))
+    }
+}
+
+/// A generic netlink message's own header, and the attributes after it.
+#[derive(Debug, Clone, Copy)]
+pub struct GenlHeader<'a> {
+    /// `genlmsghdr.cmd`.
+    pub command: u8,
+    /// `genlmsghdr.version`.
+    pub version: u8,
+    /// Everything after the header.
+    pub attrs: Attrs<'a>,
+}
+
+impl<'a> GenlHeader<'a> {
+    /// Reads the header at the start of a netlink message's payload.
+    pub fn parse(payload: &'a [u8]) -> Result<Self, DecodeError> {
+        match payload {
+            [command, version, _, _, attrs @ ..] => {
+                Ok(Self { command: *command, version: *version, attrs: Attrs(attrs) })
+            }
+            _ => Err(DecodeError::Truncated { what: "genlmsghdr", need: GENL_HDRLEN, have: payload.len() }),
         }
-        Ok((self.payload[0], Attrs(&self.payload[GENL_HDRLEN..])))
     }
 }
 
@@ -375,6 +395,16 @@ impl Family {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_genl_header_gives_command_version_and_attributes() {
+        let header = GenlHeader::parse(&[7, 2, 0, 0, 8, 0, 1, 0, 42, 0, 0, 0]).unwrap();
+        assert_eq!((header.command, header.version), (7, 2));
+        let attr = header.attrs.find(1).unwrap().unwrap();
+        assert_eq!(attr.u32().unwrap(), 42);
+        let short = GenlHeader::parse(&[7, 2]).unwrap_err();
+        assert_eq!(short, DecodeError::Truncated { what: "genlmsghdr", need: GENL_HDRLEN, have: 2 });
+    }
+
     use super::*;
 
     #[test]
