@@ -132,7 +132,14 @@ mod tests {
             let (built, embedded) = (fs::read(build_checkout().join(file)).unwrap(), fs::read(dir.join(file)).unwrap());
             assert_eq!(built, embedded, "{file}");
         }
-        assert!(!dir.join("harness/tests").exists());
+        assert!(!dir.join("harness/tests/fixtures").exists());
+        // Every manifest of the copy parses: cargo builds the agents in it.
+        let metadata = std::process::Command::new(env!("CARGO"))
+            .args(["metadata", "--no-deps", "--offline", "--format-version", "1", "--manifest-path"])
+            .arg(dir.join("Cargo.toml"))
+            .output()
+            .unwrap();
+        assert!(metadata.status.success(), "{}", String::from_utf8_lossy(&metadata.stderr));
         assert!(is_unpacked(&dir) && !is_unpacked(&build_checkout()));
         let _ = fs::remove_dir_all(cache_dir());
         std::env::remove_var("KULINK_CACHE");
