@@ -5,8 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
-use kulink_testbed::splat;
+use kulink_testbed::frames::Wire;
 use kulink_testbed::transcript::Line;
+use kulink_testbed::{pcap, splat};
 use kulink_wire::channel::Kind;
 use kulink_wire::control::{AgentMsg, Command, CoreCommand, CoreReady, CoreReply, KulinkKo, Message, Reply};
 use kulink_wire::observed::Observed;
@@ -18,15 +19,17 @@ use kulink_testbed::usage_error;
 use kulink_testbed::vm::Backend;
 
 use crate::checks;
+use crate::fate::Fate;
 use crate::guest::{self, KulinkGuest, Notified, Received};
 use crate::plan::Plan;
 use crate::record::{self, HostRecord, RunRecord, RECORD_VERSION};
-use crate::report::{ChannelReport, Check, CheckChannel, EchoReplies, RunReport};
+use crate::report::{ChannelReport, Check, CheckChannel, EchoReplies, FateCount, RunReport};
 use crate::session::{self, listener};
 use crate::verify::{self, Order};
 
 #[derive(Debug, Clone)]
-/// What `kulink run` does: which kernel, how it boots, how much traffic.
+/// What `kulink run` and `kulink inject` do: which kernel, how it boots,
+/// what traffic.
 pub struct JobOptions {
     /// The kernel to boot.
     pub kernel: KernelChoice,
@@ -34,8 +37,26 @@ pub struct JobOptions {
     pub backend: Backend,
     /// KVM, TCG, or KVM with TCG as the fallback.
     pub accel: AccelChoice,
-    /// Echo requests in the standard plan.
-    pub echoes: u16,
+    /// What the peer sends.
+    pub traffic: Traffic,
+}
+
+/// What the peer sends in a job; a final echo request closes either.
+#[derive(Debug, Clone)]
+pub enum Traffic {
+    /// The standard plan with this many echo requests (`kulink run`).
+    Standard {
+        /// Echo requests in the plan.
+        echoes: u16,
+    },
+    /// These frames, readdressed to the guest (`kulink inject`), `gap`
+    /// apart.
+    Frames {
+        /// Ethernet frames, as captured.
+        frames: Vec<Vec<u8>>,
+        /// Time between two frames.
+        gap: Duration,
+    },
 }
 
 /// The unicast subscriber the main job registers.
@@ -44,16 +65,35 @@ pub const SUBSCRIBER: &str = "u1";
 impl JobOptions {
     /// Checks what the user chose, before anything is fetched or booted.
     pub fn check(&self) -> Result<()> {
-        if !Plan::ECHOES.contains(&self.echoes) {
-            return Err(usage_error(format!(
-                "--echoes {} is out of range: give {} to {} (every event must fit the usermode helper's rate of {}/s)",
-                self.echoes,
+        let rate = kulink_wire::uapi::UMH_RATE_DEFAULT;
+        match &self.traffic {
+            Traffic::Standard { echoes } if !Plan::ECHOES.contains(echoes) => Err(usage_error(format!(
+                "--echoes {echoes} is out of range: give {} to {} (every event must fit the usermode helper's rate of {rate}/s)",
                 Plan::ECHOES.start(),
                 Plan::ECHOES.end(),
-                kulink_wire::uapi::UMH_RATE_DEFAULT
-            )));
+            ))),
+            Traffic::Frames { frames, .. } => {
+                let reported = frames.iter().filter(|f| Fate::of(f).event().is_some()).count();
+                if reported >= usize::from(rate) {
+                    return Err(usage_error(format!(
+                        "the capture holds {reported} frames kulink.ko reports: at most {} fit the usermode helper's rate of {rate}/s",
+                        rate - 1
+                    )));
+                }
+                Ok(())
+            }
+            Traffic::Standard { .. } => Ok(()),
         }
-        Ok(())
+    }
+
+    /// The frames to send, for the guest on this wire.
+    fn plan(&self, wire: &Wire) -> Plan {
+        match &self.traffic {
+            Traffic::Standard { echoes } => Plan::standard(wire, *echoes),
+            Traffic::Frames { frames, gap } => {
+                Plan::capture(wire, frames.iter().map(|f| pcap::readdress(f, wire)).collect(), *gap)
+            }
+        }
     }
 }
 
@@ -65,7 +105,7 @@ pub fn run(opts: &JobOptions, out: &Path) -> Result<RunReport> {
     let builder = guest::with_subscribers(builder, &[SUBSCRIBER.into()]);
     let art = builder.prepare()?;
     let mut vm = builder.boot_prepared(&art)?;
-    let plan = Plan::standard(vm.wire(), opts.echoes);
+    let plan = opts.plan(vm.wire());
     let mut push = session::push_listeners();
     push.push(session::unicast(SUBSCRIBER));
     session::inject(&mut vm, &plan, &push, true)?;
@@ -91,7 +131,9 @@ pub fn run(opts: &JobOptions, out: &Path) -> Result<RunReport> {
         subscriber: SUBSCRIBER.into(),
         expected: plan.expected(),
         frames_sent: plan.injections.len(),
-        truncated_icmp_sent: plan.count("truncated icmp"),
+        truncated_icmp_sent: plan.truncated_icmp(),
+        at_hook: Some(plan.at_hook()),
+        fates: plan.fates().into_iter().map(|(fate, frames)| FateCount { fate, frames }).collect(),
         echo_replies_expected: replies.len(),
         echo_replies_received: replies.iter().filter(|r| seen.contains(r)).count(),
     };
@@ -185,6 +227,11 @@ pub fn judge(record: &RunRecord) -> Result<RunReport> {
         Check::equal("stats: truncated ICMP counted", stats.icmp_truncated, host.truncated_icmp_sent as u64),
         Check::equal("stats: subscribers", stats.subscribers, 1),
     ];
+    // Records from before kulink counted the frames the hook must see lack it.
+    let checks = checks
+        .into_iter()
+        .chain(host.at_hook.map(|n| Check::equal("stats: packets at PRE_ROUTING", stats.packets_seen, n as u64)));
+    let checks = checks.collect();
     let splats = splat::scan(&record.console);
     Ok(RunReport {
         schema_version: crate::report::SCHEMA_VERSION,
@@ -197,6 +244,7 @@ pub fn judge(record: &RunRecord) -> Result<RunReport> {
         frames_sent: host.frames_sent,
         channels,
         echo_replies: EchoReplies { expected: host.echo_replies_expected, received: host.echo_replies_received },
+        fates: host.fates.clone(),
         stats,
         checks,
         overruns: heard.overruns,

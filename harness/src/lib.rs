@@ -19,8 +19,10 @@
 
 pub mod builder;
 pub mod checks;
+pub mod corpus;
 pub mod delivery;
 pub mod expect;
+pub mod fate;
 pub mod guest;
 pub mod job;
 pub mod junit;

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
-use kulink::expect;
-use kulink::job::{self, JobOptions};
+use kulink::job::{self, JobOptions, Traffic};
 use kulink::module_test::{self, GenlWatch, ModuleTest};
 use kulink::output::{Format, KernelRow, Output, RunOutcome};
 use kulink::plan::Plan;
@@ -16,10 +15,12 @@ use kulink::record::{self, RunRecord};
 use kulink::report::RunError;
 use kulink::testbed::accel::AccelChoice;
 use kulink::testbed::artifacts::KernelChoice;
+use kulink::testbed::frames::Wire;
 use kulink::testbed::genl::Spec;
 use kulink::testbed::initramfs::GuestFile;
 use kulink::testbed::vm::Backend;
 use kulink::testbed::{kernels, paths, progress};
+use kulink::{corpus, expect};
 use kulink::{usage_error, EXIT_FAILED};
 
 /// Shown under --help: what the exit code means and what the environment changes.
@@ -80,6 +81,31 @@ enum Cmd {
         echoes: u16,
         /// Record the run in this directory (with `--kernel all`, one
         /// directory per kernel inside it); by default under the cache.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Replay a capture (or kulink's corpus of malformed frames) into a
+    /// guest with kulink.ko and judge every channel: exactly the frames the
+    /// kernel's receive rules hand to PRE_ROUTING as ICMP, once, in order.
+    Inject {
+        /// An Ethernet pcap file; its frames are readdressed to the guest.
+        #[arg(long, required_unless_present = "corpus", conflicts_with = "corpus")]
+        pcap: Option<PathBuf>,
+        /// kulink's own corpus (corpus/malformed.pcap, corpus/malformed.tsv).
+        #[arg(long)]
+        corpus: bool,
+        /// A kernel id from kernel-config/kernels.toml, or `all`.
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Frames sent per second.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        rate: u32,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelChoice,
+        /// Record the run in this directory, as `run --out` does.
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -250,6 +276,26 @@ fn echoes_in_range() -> clap::builder::RangedI64ValueParser<u16> {
     clap::value_parser!(u16).range(i64::from(*range.start())..=i64::from(*range.end()))
 }
 
+/// `--kernel all`, or the one kernel `kernel_choice` makes of the flags;
+/// every catalog id is checked before anything is built.
+fn kernel_choices(kernel: Option<String>, kdir: Option<PathBuf>, src: Option<PathBuf>) -> Result<Vec<KernelChoice>> {
+    let choices: Vec<KernelChoice> = match kernel.as_deref() {
+        Some("all") => kernels::list()?.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect(),
+        _ => vec![kernel_choice(kernel, kdir, src)?],
+    };
+    for choice in &choices {
+        if let KernelChoice::Listed(Some(id)) = choice {
+            kernels::find(id)?;
+        }
+    }
+    Ok(choices)
+}
+
+/// One job per kernel, each sending `traffic`.
+fn jobs(choices: Vec<KernelChoice>, backend: Backend, accel: AccelChoice, traffic: &Traffic) -> Vec<JobOptions> {
+    choices.into_iter().map(|kernel| JobOptions { kernel, backend, accel, traffic: traffic.clone() }).collect()
+}
+
 fn kernel_choice(kernel: Option<String>, kdir: Option<PathBuf>, src: Option<PathBuf>) -> Result<KernelChoice> {
     Ok(match (kernel, kdir, src) {
         (_, _, Some(src)) => KernelChoice::Source(src),
@@ -338,17 +384,20 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Run { kernel, kdir, kernel_src, json, accel, backend, echoes, out } => {
             let all = kernel.as_deref() == Some("all");
-            let choices: Vec<KernelChoice> = match kernel.as_deref() {
-                Some("all") => kernels::list()?.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect(),
-                _ => vec![kernel_choice(kernel, kdir, kernel_src)?],
+            let traffic = Traffic::Standard { echoes };
+            let jobs = jobs(kernel_choices(kernel, kdir, kernel_src)?, backend, accel, &traffic);
+            jobs.iter().try_for_each(JobOptions::check)?;
+            run_jobs(&jobs, all, Format::of(json), out)
+        }
+        // Without --pcap, clap has made sure --corpus was given.
+        Cmd::Inject { pcap, corpus: _, kernel, rate, json, accel, out } => {
+            let all = kernel.as_deref() == Some("all");
+            let frames = match pcap {
+                Some(path) => kulink::testbed::pcap::read(&path)?,
+                None => corpus::entries(&Wire::default()).into_iter().map(|e| e.frame).collect(),
             };
-            for choice in &choices {
-                if let KernelChoice::Listed(Some(id)) = choice {
-                    kernels::find(id)?;
-                }
-            }
-            let jobs: Vec<JobOptions> =
-                choices.into_iter().map(|kernel| JobOptions { kernel, backend, accel, echoes }).collect();
+            let traffic = Traffic::Frames { frames, gap: Duration::from_secs(1) / rate };
+            let jobs = jobs(kernel_choices(kernel, None, None)?, Backend::Qemu, accel, &traffic);
             jobs.iter().try_for_each(JobOptions::check)?;
             run_jobs(&jobs, all, Format::of(json), out)
         }

@@ -215,11 +215,15 @@ pub fn table(report: &RunReport) -> String {
     let _ = writeln!(s, "boot    agent ready at {} ms guest uptime, {} ms wall", report.boot_ms, report.wall_boot_ms);
     let _ = writeln!(
         s,
-        "sent    {} frames: {} ICMP that must be reported, {} that must not\n",
+        "sent    {} frames: {} ICMP that must be reported, {} that must not",
         report.frames_sent,
         report.injected,
         report.frames_sent - report.injected
     );
+    for f in &report.fates {
+        let _ = writeln!(s, "  {:>6}  {}", f.frames, f.fate);
+    }
+    s.push('\n');
     let _ = writeln!(
         s,
         "{:<18} {:<10} {:>8} {:>8} {:>7} {:>5} {:>9} {:>9}  verdict",

@@ -3,16 +3,14 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use pnet_packet::ethernet::{EtherTypes, EthernetPacket};
-use pnet_packet::ip::IpNextHeaderProtocols;
-use pnet_packet::ipv4::Ipv4Packet;
-use pnet_packet::Packet;
 use serde::{Deserialize, Serialize};
 
 use kulink_wire::uapi;
 
 use kulink_testbed::frames::{self, Wire};
 use kulink_testbed::peer::GuestIcmp;
+
+use crate::fate::Fate;
 
 /// The fields of an event the harness can predict from the frame it sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -46,31 +44,6 @@ impl Expected {
             len: ev.len,
         }
     }
-
-    /// What an ICMP frame the harness built should be reported as; `None`
-    /// for anything that is not a complete IPv4 ICMP header.
-    pub fn from_frame(frame: &[u8]) -> Option<Self> {
-        let eth = EthernetPacket::new(frame)?;
-        if eth.get_ethertype() != EtherTypes::Ipv4 {
-            return None;
-        }
-        let ip = Ipv4Packet::new(eth.payload())?;
-        let icmp = ip.payload();
-        if ip.get_next_level_protocol() != IpNextHeaderProtocols::Icmp || icmp.len() < 8 {
-            return None;
-        }
-        let carries_id = uapi::icmp_has_id_seq(icmp[0]);
-        let word = |i: usize| if carries_id { u16::from_be_bytes([icmp[i], icmp[i + 1]]) } else { 0 };
-        Some(Self {
-            src: ip.get_source(),
-            dst: ip.get_destination(),
-            icmp_type: icmp[0],
-            code: icmp[1],
-            echo_id: word(4),
-            echo_seq: word(6),
-            len: u32::from(ip.get_total_length()),
-        })
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +56,10 @@ pub struct Injection {
     /// The event it must produce on every channel, or `None` for a frame
     /// kulink.ko must not report.
     pub expect: Option<Expected>,
+    /// What the kernel and kulink.ko make of it.
+    pub fate: Fate,
+    /// The guest must answer it with an echo reply the peer sees.
+    pub answered: bool,
 }
 
 /// An ordered list of frames; the last one is an echo request that serves as
@@ -99,9 +76,18 @@ pub struct Plan {
 pub const MARKER_ID: u16 = 0xffff;
 
 impl Plan {
+    /// A frame the harness built: every echo request it reports is one the
+    /// guest answers.
     fn push(&mut self, label: &'static str, frame: Vec<u8>) {
-        let expect = Expected::from_frame(&frame);
-        self.injections.push(Injection { label, frame, expect });
+        let fate = Fate::of(&frame);
+        let answered = fate.event().is_some_and(|e| e.icmp_type == frames::ECHO_REQUEST);
+        self.injections.push(Injection { label, frame, expect: fate.event(), fate, answered });
+    }
+
+    /// A frame from elsewhere: what the guest answers is not predicted.
+    fn push_foreign(&mut self, label: &'static str, frame: Vec<u8>) {
+        let fate = Fate::of(&frame);
+        self.injections.push(Injection { label, frame, expect: fate.event(), fate, answered: false });
     }
 
     fn finish(mut self, wire: &Wire, marker_seq: u16) -> Self {
@@ -152,6 +138,16 @@ impl Plan {
         p.finish(wire, batch)
     }
 
+    /// Frames from a capture or the corpus, as given, then the marker;
+    /// `gap` apart, which keeps a TCG guest's queue from overflowing.
+    pub fn capture(wire: &Wire, frames: Vec<Vec<u8>>, gap: Duration) -> Self {
+        let mut p = Self { injections: Vec::new(), gap };
+        for frame in frames {
+            p.push_foreign("captured frame", frame);
+        }
+        p.finish(wire, 1)
+    }
+
     /// Only frames that must produce no event, then the marker.
     pub fn silent(wire: &Wire) -> Self {
         let mut p = Self::empty();
@@ -189,11 +185,36 @@ impl Plan {
         self.injections.iter().filter(|i| i.label == label).count()
     }
 
-    /// The echo replies the guest owes: one per echo request, same id/seq.
+    /// Frames the kernel hands to kulink.ko's hook.
+    pub fn at_hook(&self) -> usize {
+        self.injections.iter().filter(|i| i.fate.reaches_hook()).count()
+    }
+
+    /// Frames the hook sees as ICMP too short for its header.
+    pub fn truncated_icmp(&self) -> usize {
+        self.injections.iter().filter(|i| i.fate == Fate::Truncated).count()
+    }
+
+    /// How many frames had each fate ([`Fate::class`]), in the order the
+    /// fates first came.
+    pub fn fates(&self) -> Vec<(String, usize)> {
+        let mut counts: Vec<(String, usize)> = Vec::new();
+        for class in self.injections.iter().map(|i| i.fate.class()) {
+            match counts.iter_mut().find(|(c, _)| *c == class) {
+                Some((_, n)) => *n += 1,
+                None => counts.push((class, 1)),
+            }
+        }
+        counts
+    }
+
+    /// The echo replies the guest owes: one per answered echo request, same
+    /// id/seq.
     pub fn echo_replies(&self) -> Vec<GuestIcmp> {
-        self.expected()
+        self.injections
             .iter()
-            .filter(|e| e.icmp_type == 8)
+            .filter(|i| i.answered)
+            .filter_map(|i| i.expect)
             .map(|e| GuestIcmp { icmp_type: frames::ECHO_REPLY, code: 0, id: e.echo_id, seq: e.echo_seq })
             .collect()
     }
@@ -227,12 +248,23 @@ mod tests {
     #[test]
     fn expected_fields_come_from_the_frame() {
         let w = Wire::default();
-        let e = Expected::from_frame(&frames::echo_request(&w, 0x1234, 9, 56)).unwrap();
+        let e = Fate::of(&frames::echo_request(&w, 0x1234, 9, 56)).event().unwrap();
         assert_eq!((e.src, e.dst, e.icmp_type, e.code), (w.peer_ip, w.guest_ip, 8, 0));
         assert_eq!((e.echo_id, e.echo_seq, e.len), (0x1234, 9, 20 + 8 + 56));
-        let u = Expected::from_frame(&frames::dest_unreachable(&w, 3, Ipv4Addr::new(198, 51, 100, 7), 53)).unwrap();
+        let u = Fate::of(&frames::dest_unreachable(&w, 3, Ipv4Addr::new(198, 51, 100, 7), 53)).event().unwrap();
         assert_eq!((u.icmp_type, u.code, u.echo_id, u.echo_seq), (3, 3, 0, 0));
-        assert!(Expected::from_frame(&frames::udp_datagram(&w, 9, b"x")).is_none());
-        assert!(Expected::from_frame(&frames::truncated_icmp(&w)).is_none());
+    }
+
+    #[test]
+    fn a_capture_predicts_no_reply_but_the_marker_s() {
+        let w = Wire::default();
+        let frames = vec![frames::echo_request(&w, 7, 1, 8), frames::udp_datagram(&w, 9, b"x"), vec![0; 10]];
+        let p = Plan::capture(&w, frames, Duration::from_millis(1));
+        assert_eq!(p.expected().len(), 2);
+        assert_eq!(p.echo_replies(), [GuestIcmp { icmp_type: frames::ECHO_REPLY, code: 0, id: MARKER_ID, seq: 1 }]);
+        assert_eq!((p.at_hook(), p.truncated_icmp()), (3, 0));
+        let fates = p.fates();
+        assert_eq!(fates[0], ("reported".to_owned(), 2));
+        assert_eq!(fates[2], ("dropped: shorter than an Ethernet header".to_owned(), 1));
     }
 }

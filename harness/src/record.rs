@@ -18,7 +18,7 @@ use kulink_wire::control::KulinkKo;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::Expected;
-use crate::report::RunReport;
+use crate::report::{FateCount, RunReport};
 
 const HOST: &str = "run.json";
 const REPORT_JSON: &str = "report.json";
@@ -46,6 +46,13 @@ pub struct HostRecord {
     pub frames_sent: usize,
     /// Of those, ICMP frames too short to report.
     pub truncated_icmp_sent: usize,
+    /// Of those, frames the kernel hands to kulink.ko's hook (`None` in
+    /// records from before kulink kept it).
+    #[serde(default)]
+    pub at_hook: Option<usize>,
+    /// How many frames had each fate, in the order the fates first came.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fates: Vec<FateCount>,
     /// Echo replies the guest had to send back.
     pub echo_replies_expected: usize,
     /// Echo replies the peer got.

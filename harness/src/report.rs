@@ -82,6 +82,15 @@ pub struct EchoReplies {
     pub received: usize,
 }
 
+/// How many frames of a run had one fate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct FateCount {
+    /// The fate, as [`crate::fate::Fate::class`] words it.
+    pub fate: String,
+    /// Frames that had it.
+    pub frames: usize,
+}
+
 /// Version of the JSON kulink prints: raised when a key changes meaning or
 /// goes away (new keys may come without it).
 pub const SCHEMA_VERSION: u32 = 1;
@@ -142,6 +151,9 @@ pub struct RunReport {
     pub stats: Stats,
     /// The counters compared with the plan.
     pub checks: Vec<Check>,
+    /// How many frames had each fate ([`crate::fate::Fate::class`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fates: Vec<FateCount>,
     /// Times a socket of the agent's overran (the kernel dropped messages).
     pub overruns: usize,
     /// Problems the agent survived and reported (an undecodable message...).

@@ -2,7 +2,7 @@
 
 mod common;
 
-use kulink::job::{self, JobOptions};
+use kulink::job::{self, JobOptions, Traffic};
 use kulink::output;
 use kulink::record::RunRecord;
 use kulink::report::ChannelReport;
@@ -15,7 +15,8 @@ fn main_job_matches_every_event_on_every_channel_with_a_clean_kernel_log(kernel:
     common::artifacts(kernel); // build once, with the shared error message
     let choice = KernelChoice::Listed(Some(kernel.to_owned()));
     let dir = common::scratch_dir(&format!("main-job-{kernel}"));
-    let opts = JobOptions { kernel: choice, backend: Backend::Qemu, accel: AccelChoice::Auto, echoes: 32 };
+    let traffic = Traffic::Standard { echoes: 32 };
+    let opts = JobOptions { kernel: choice, backend: Backend::Qemu, accel: AccelChoice::Auto, traffic };
     let report = job::run(&opts, &dir).unwrap();
     assert!(report.passed, "{}", output::table(&report));
     // The verdict is the record's: judged again, it is the same to the byte.

@@ -23,6 +23,7 @@ fn module_sources_are_checkpatch_clean() {
         "examples/udpcount/module",
         "harness/tests/fixtures/modules/provider",
         "harness/tests/fixtures/modules/consumer",
+        "harness/tests/fixtures/modules/panicker",
     ] {
         files.extend(std::fs::read_dir(root.join(dir)).unwrap().map(|e| e.unwrap().path()));
     }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use kulink::job::{self, JobOptions};
+use kulink::job::{self, JobOptions, Traffic};
 use kulink::output;
 use kulink::report::ChannelReport;
 use kulink::testbed::accel::AccelChoice;
@@ -38,7 +38,7 @@ fn vng_backend_passes_the_main_job() {
         kernel: KernelChoice::Listed(Some(kernel)),
         backend: Backend::Vng,
         accel: AccelChoice::Auto,
-        echoes: 16,
+        traffic: Traffic::Standard { echoes: 16 },
     };
     let dir = common::scratch_dir("vng-job");
     let report = job::run(&opts, &dir).unwrap();

@@ -23,6 +23,18 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// The agent did not answer in time, though its port is still open.
+#[derive(Debug)]
+pub struct NoAnswer(String);
+
+impl std::fmt::Display for NoAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for NoAnswer {}
+
 pub struct AgentLink<X: Extension> {
     writer: UnixStream,
     transcript: transcript::Writer<X>,
@@ -144,7 +156,11 @@ impl<X: Extension> AgentLink<X> {
                     return result.map_err(|e| anyhow::Error::new(Refused(format!("agent: {cmd:?} failed: {e}"))));
                 }
                 Some(other) => self.warn(format!("unexpected message: {other:?}")),
-                None => bail!("the agent did not answer {cmd:?} within {timeout:?}"),
+                None => {
+                    return Err(anyhow::Error::new(NoAnswer(format!(
+                        "the agent did not answer {cmd:?} within {timeout:?}"
+                    ))))
+                }
             }
         }
     }

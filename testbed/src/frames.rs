@@ -259,8 +259,10 @@ pub fn parse(frame: &[u8]) -> FromGuest {
     }
 }
 
-/// ICMP type numbers the plan uses by name.
+/// ICMP type of an echo reply.
 pub const ECHO_REPLY: u8 = IcmpTypes::EchoReply.0;
+/// ICMP type of an echo request.
+pub const ECHO_REQUEST: u8 = IcmpTypes::EchoRequest.0;
 
 #[cfg(test)]
 mod tests {

@@ -62,10 +62,25 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// The kernel under test went down (it panicked): a failed test (exit
+/// code 1), not a broken testbed. The message carries the console's tail.
+#[derive(Debug)]
+pub struct KernelFailure(pub String);
+
+impl std::fmt::Display for KernelFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for KernelFailure {}
+
 /// The exit code an error ends the CLI with.
 pub fn exit_code(error: &anyhow::Error) -> i32 {
     if error.chain().any(|e| e.is::<UsageError>()) {
         EXIT_USAGE
+    } else if error.chain().any(|e| e.is::<KernelFailure>()) {
+        EXIT_FAILED
     } else {
         EXIT_INFRA
     }

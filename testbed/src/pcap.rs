@@ -6,7 +6,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use pcap_file::pcap::PcapReader;
+use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use pcap_file::DataLink;
 
 use crate::frames::Wire;
@@ -14,11 +14,11 @@ use crate::usage_error;
 
 /// Bounds what a capture may hold: a test's traffic, not a trace.
 pub const MAX_FRAMES: usize = 100_000;
-const ETH_HEADER: usize = 14;
 
-/// The frames of an Ethernet pcap file, as captured. Anything else (another
-/// link type, a pcapng file, a cut record) is a usage error, found before
-/// any guest boots.
+/// The frames of an Ethernet pcap file, as captured (frames too short for
+/// an Ethernet header too: a test may send them on purpose). Anything else
+/// (another link type, a pcapng file, a cut record) is a usage error, found
+/// before any guest boots.
 pub fn read(path: &Path) -> Result<Vec<Vec<u8>>> {
     let bad = |what: String| usage_error(format!("--pcap {}: {what}", path.display()));
     let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot open it: {e}")))?;
@@ -33,9 +33,6 @@ pub fn read(path: &Path) -> Result<Vec<Vec<u8>>> {
         if packet.data.len() != packet.orig_len as usize {
             return Err(bad(format!("record {} was cut to the snap length", frames.len() + 1)));
         }
-        if packet.data.len() < ETH_HEADER {
-            return Err(bad(format!("record {} is shorter than an Ethernet header", frames.len() + 1)));
-        }
         frames.push(packet.data.into_owned());
         if frames.len() > MAX_FRAMES {
             return Err(bad(format!("more than {MAX_FRAMES} frames")));
@@ -45,12 +42,26 @@ pub fn read(path: &Path) -> Result<Vec<Vec<u8>>> {
 }
 
 /// The frame as the peer sends it to the guest: destination the guest's
-/// MAC, source the peer's. Addresses above Ethernet stay as captured.
+/// MAC, source the peer's (as much of them as a short frame holds).
+/// Addresses above Ethernet stay as captured.
 pub fn readdress(frame: &[u8], wire: &Wire) -> Vec<u8> {
     let mut out = frame.to_vec();
-    out[0..6].copy_from_slice(&wire.guest_mac.octets());
-    out[6..12].copy_from_slice(&wire.peer_mac.octets());
+    let addresses = [wire.guest_mac.octets(), wire.peer_mac.octets()].concat();
+    let n = out.len().min(addresses.len());
+    out[..n].copy_from_slice(&addresses[..n]);
     out
+}
+
+/// Writes `frames` as an Ethernet pcap file, one record a millisecond
+/// apart from the epoch, so the same frames always give the same bytes.
+pub fn write(path: &Path, frames: &[Vec<u8>]) -> Result<()> {
+    let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    let mut writer = PcapWriter::new(file).with_context(|| format!("write {}", path.display()))?;
+    for (i, frame) in frames.iter().enumerate() {
+        let packet = PcapPacket::new(Duration::from_millis(i as u64), frame.len() as u32, frame);
+        writer.write_packet(&packet).with_context(|| format!("write {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// Sends `frames` with `gap` between them, then an echo request, and waits
@@ -74,6 +85,18 @@ pub const BARRIER_ID: u16 = 0x6b6c;
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn written_frames_read_back_short_ones_too() {
+        let path = std::env::temp_dir().join(format!("kulink-pcap-{}.pcap", std::process::id()));
+        let frames = vec![vec![1u8; 10], crate::frames::echo_request(&Wire::default(), 1, 2, 8)];
+        write(&path, &frames).unwrap();
+        assert_eq!(read(&path).unwrap(), frames);
+        let short = readdress(&frames[0], &Wire::default());
+        assert_eq!(&short[..6], &Wire::default().guest_mac.octets());
+        assert_eq!(&short[6..], &Wire::default().peer_mac.octets()[..4]);
+        std::fs::remove_file(&path).unwrap();
+    }
     use super::*;
 
     #[test]

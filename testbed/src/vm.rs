@@ -16,14 +16,14 @@ use kulink_protocol::{
 use kulink_genl::{Message, Spec};
 
 use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
-use crate::agent_link::{AgentLink, Refused};
+use crate::agent_link::{AgentLink, NoAnswer, Refused};
 use crate::artifacts::Artifacts;
 use crate::frames::Wire;
 use crate::initramfs::{GuestFile, Image};
 use crate::peer::{self, Peer};
 use crate::qemu::{self, QemuConfig};
 use crate::splat::{self, Splat};
-use crate::{process_tree, progress, tools, usage_error};
+use crate::{process_tree, progress, tools, usage_error, KernelFailure};
 
 /// A KVM guest that is not ready by then is taken as hung.
 const KVM_WATCHDOG: Duration = Duration::from_secs(10);
@@ -295,7 +295,23 @@ impl<X: Extension> Vm<X> {
         let ready = match link.ready(timeout) {
             Ok(Some(ready)) => ready,
             result => {
+                // A kernel that panics on the way up (the module under test
+                // at load, say) lets QEMU go by itself: give it a moment.
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while result.is_err() && child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 process_tree::kill(&mut child);
+                let console = fs::read_to_string(&cfg.console_log).unwrap_or_default();
+                if let Some(panic) = splat::scan(&console).into_iter().find(|s| s.kind == "panic") {
+                    return Err(other(anyhow::Error::new(KernelFailure(format!(
+                        "guest ({}) did not come up: the kernel panicked: {}\n--- console tail ({}) ---\n{}",
+                        accel.name(),
+                        panic.text,
+                        cfg.console_log.display(),
+                        tools::tail(&console, 30)
+                    )))));
+                }
                 let why = match result {
                     Err(e) => format!("{e:#}"),
                     _ => format!("not ready within {}s", timeout.as_secs()),
@@ -335,8 +351,39 @@ impl<X: Extension> Vm<X> {
                 return e;
             }
             self.keep = true;
-            e.context(format!("--- console tail ---\n{}", tools::tail(&self.console(), 40)))
+            self.explain(e)
         })
+    }
+
+    /// Says why the agent stopped answering: the kernel went down (a
+    /// [`KernelFailure`]), QEMU ended, or the guest hangs; with the
+    /// console's tail.
+    fn explain(&mut self, error: anyhow::Error) -> anyhow::Error {
+        // A closed port: the guest is going down; a panicking kernel takes
+        // a moment to print and let QEMU go.
+        let deadline = Instant::now() + Duration::from_secs(if error.is::<NoAnswer>() { 0 } else { 5 });
+        let mut ended = self.child.try_wait().ok().flatten();
+        while ended.is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            ended = self.child.try_wait().ok().flatten();
+        }
+        let console = self.console();
+        let tail = tools::tail(&console, 40);
+        if let Some(panic) = splat::scan(&console).into_iter().find(|s| s.kind == "panic") {
+            return anyhow::Error::new(KernelFailure(format!(
+                "{error:#}: the guest kernel panicked: {}\n--- console tail ---\n{tail}",
+                panic.text
+            )));
+        }
+        let why = match ended {
+            Some(status) => match std::os::unix::process::ExitStatusExt::signal(&status) {
+                Some(signal) => format!("QEMU was killed by signal {signal}, not by kulink"),
+                None => format!("QEMU exited ({status})"),
+            },
+            None if error.is::<NoAnswer>() => "the guest runs but its agent does not answer: it hangs".into(),
+            None => "QEMU still runs".into(),
+        };
+        anyhow::anyhow!("{error:#}: {why}\n--- console tail ---\n{tail}")
     }
 
     /// This guest's directory: sockets, image, console log, transcript, plan.

@@ -1,0 +1,94 @@
+//! When the guest fails rather than the module's checks: a kernel that
+//! panics is a failed test with its console; a QEMU killed from outside and
+//! a guest that hangs are infrastructure errors that say so. Each within a
+//! bound, never an open-ended wait.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use kulink::testbed::protocol::Command;
+use kulink::{exit_code, GuestBuilder, ModuleGuest, EXIT_FAILED, EXIT_INFRA};
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    kulink::testbed::paths::repo_root().join("harness/tests/fixtures/modules").join(name)
+}
+
+fn boot(kernel: &str) -> ModuleGuest {
+    GuestBuilder::kernel_id(kernel).boot().unwrap_or_else(|e| panic!("boot on {kernel}: {e:#}"))
+}
+
+/// The guest's QEMU: the one process below this test (each test runs in a
+/// process of its own under nextest).
+fn qemu_pid() -> i32 {
+    let below = kulink::testbed::process_tree::descendants(std::process::id());
+    let qemu: Vec<u32> = below
+        .into_iter()
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/comm")).is_ok_and(|c| c.starts_with(b"qemu")))
+        .collect();
+    assert_eq!(qemu.len(), 1, "one QEMU below the test: {qemu:?}");
+    qemu[0] as i32
+}
+
+fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
+    // At boot, loading the module under test.
+    let started = Instant::now();
+    let error = GuestBuilder::kernel_id(kernel).module(fixture("panicker")).boot().err().expect("the guest went down");
+    let text = format!("{error:#}");
+    assert_eq!(exit_code(&error), EXIT_FAILED, "a crashed kernel is a failed test: {text}");
+    assert!(text.contains("did not come up: the kernel panicked: ["), "{text}");
+    assert!(text.contains("] Kernel panic - not syncing: kulink_panicker: loaded, as asked"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(60), "reported after {:?}", started.elapsed());
+
+    // Later, when the test loads it.
+    let mut guest = GuestBuilder::kernel_id(kernel)
+        .module(fixture("panicker"))
+        .load_at_boot(false)
+        .boot()
+        .unwrap_or_else(|e| panic!("boot on {kernel}: {e:#}"));
+    let started = Instant::now();
+    let error = guest.load_module("").unwrap_err();
+    let took = started.elapsed();
+    let text = format!("{error:#}");
+    assert_eq!(exit_code(&error), EXIT_FAILED, "a crashed kernel is a failed test: {text}");
+    assert!(text.contains("the guest kernel panicked: ["), "{text}");
+    assert!(text.contains("] Kernel panic - not syncing: kulink_panicker: loaded, as asked"), "{text}");
+    assert!(text.contains("--- console tail ---"), "{text}");
+    assert!(took < Duration::from_secs(30), "reported after {took:?}");
+}
+
+fn a_qemu_killed_from_outside_is_named() {
+    common::adopt_orphans();
+    let mut guest = boot(&kulink::testbed::kernels::default_spec().unwrap().id);
+    // SAFETY: kill with a pid this test owns and a valid signal.
+    assert_eq!(unsafe { libc::kill(qemu_pid(), libc::SIGKILL) }, 0);
+    let error = guest.read_file("/proc/version").unwrap_err();
+    let text = format!("{error:#}");
+    assert_eq!(exit_code(&error), EXIT_INFRA, "{text}");
+    assert!(text.contains("QEMU was killed by signal 9, not by kulink"), "{text}");
+    drop(guest);
+    common::assert_no_process_left("after QEMU was killed");
+}
+
+fn a_hung_guest_gives_an_error_at_its_timeout() {
+    common::adopt_orphans();
+    let mut guest = boot(&kulink::testbed::kernels::default_spec().unwrap().id);
+    let qemu = qemu_pid();
+    // SAFETY: as above; SIGSTOP freezes the whole guest.
+    assert_eq!(unsafe { libc::kill(qemu, libc::SIGSTOP) }, 0);
+    let timeout = Duration::from_secs(3);
+    let started = Instant::now();
+    let error = guest.request_within(Command::ReadFile { path: "/proc/version".into() }, timeout).unwrap_err();
+    let took = started.elapsed();
+    let text = format!("{error:#}");
+    assert_eq!(exit_code(&error), EXIT_INFRA, "{text}");
+    assert!(text.contains("did not answer") && text.contains("it hangs"), "{text}");
+    assert!(took >= timeout && took < timeout + Duration::from_secs(2), "the error came after {took:?}");
+    drop(guest);
+    common::assert_no_process_left("after a hung guest was dropped");
+}
+
+kulink::kernel_tests!(
+    a_kernel_panic_fails_the_test_with_its_console;
+    once: a_qemu_killed_from_outside_is_named, a_hung_guest_gives_an_error_at_its_timeout
+);
