@@ -73,6 +73,18 @@ impl GenlSocket {
         }
     }
 
+    /// A datagram already queued on the socket, if any: what the kernel
+    /// answered while a message was sent (or while the last one was read).
+    pub fn try_recv(&mut self) -> io::Result<Option<Datagram<'_>>> {
+        self.buf.clear();
+        match self.fd.get_ref().recv(&mut self.buf, 0) {
+            Ok(_) => Ok(Some(Datagram::Data(&self.buf))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Ok(Some(Datagram::Overrun)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Sends a request and waits for its ACK or reply. Unrelated messages that
     /// arrive meanwhile (events) go to `other`, so nothing is lost.
     pub async fn request(

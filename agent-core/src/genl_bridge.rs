@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result};
 use kulink_genl::codec::{self as genl, MsgBuilder, NLM_F_ACK, NLM_F_REQUEST};
-use kulink_protocol::{Extension, GenlDelivery, GenlEvent, GenlMessage, GenlRequest};
+use kulink_protocol::{Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest};
 use tokio::task::JoinHandle;
 
 use crate::genl::{Datagram, GenlSocket};
@@ -63,6 +63,43 @@ pub async fn request(request: &GenlRequest) -> Result<Vec<GenlMessage>> {
         .await
         .with_context(|| format!("{} command {}", request.family, request.command))?;
     answers.iter().map(|payload| Ok(message(payload)?)).collect()
+}
+
+/// Sends each message of the burst as it is and records what answered it.
+/// Generic netlink handles a request inside `sendmsg` and makes each part
+/// of a dump inside `recvmsg`, so once a message is sent, draining the
+/// socket until it is empty gathers every answer to it: no timeout.
+pub async fn burst(burst: &GenlBurst) -> Result<Vec<GenlAnswer>> {
+    let mut sock = GenlSocket::open()?;
+    let family = sock.resolve(&burst.family).await?;
+    let mut answers = Vec::with_capacity(burst.messages.len());
+    for (seq, raw) in (1u32..).zip(&burst.messages) {
+        let len = (genl::NLMSG_HDRLEN + raw.body.len()) as i64 + i64::from(raw.len_delta);
+        let mut msg = Vec::with_capacity(genl::NLMSG_HDRLEN + raw.body.len());
+        msg.extend_from_slice(&(len.clamp(0, i64::from(u32::MAX)) as u32).to_ne_bytes());
+        msg.extend_from_slice(&family.id.to_ne_bytes());
+        msg.extend_from_slice(&raw.flags.to_ne_bytes());
+        msg.extend_from_slice(&seq.to_ne_bytes());
+        msg.extend_from_slice(&0u32.to_ne_bytes());
+        msg.extend_from_slice(&raw.body);
+        let mut answer = GenlAnswer::default();
+        if let Err(e) = sock.send(&msg).await {
+            answer.send_errno = e.downcast_ref::<std::io::Error>().and_then(std::io::Error::raw_os_error);
+        }
+        while let Some(datagram) = sock.try_recv()? {
+            let Datagram::Data(bytes) = datagram else { anyhow::bail!("the burst's socket overran") };
+            for m in genl::messages(bytes) {
+                let m = m?;
+                match m.kind {
+                    genl::NLMSG_ERROR => answer.error = Some(m.error_code()?),
+                    genl::NLMSG_DONE => answer.done = true,
+                    _ => answer.replies += 1,
+                }
+            }
+        }
+        answers.push(answer);
+    }
+    Ok(answers)
 }
 
 fn message(payload: &[u8]) -> Result<GenlMessage, genl::DecodeError> {

@@ -23,6 +23,7 @@ pub mod corpus;
 pub mod delivery;
 pub mod expect;
 pub mod fate;
+pub mod fuzz;
 pub mod guest;
 pub mod job;
 pub mod junit;

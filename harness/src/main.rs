@@ -20,7 +20,7 @@ use kulink::testbed::genl::Spec;
 use kulink::testbed::initramfs::GuestFile;
 use kulink::testbed::vm::Backend;
 use kulink::testbed::{kernels, paths, progress};
-use kulink::{corpus, expect};
+use kulink::{corpus, expect, fuzz, GuestBuilder};
 use kulink::{usage_error, EXIT_FAILED};
 
 /// Shown under --help: what the exit code means and what the environment changes.
@@ -108,6 +108,31 @@ enum Cmd {
         /// Record the run in this directory, as `run --out` does.
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Fuzz a module's generic netlink family from its YNL spec: mutated
+    /// messages, each of which must get an ACK or an error, and a clean
+    /// kernel log.
+    Fuzz {
+        /// A Kbuild directory that builds the module owning the family.
+        #[arg(long)]
+        module: PathBuf,
+        /// The family's YNL spec (its name is the family fuzzed).
+        #[arg(long)]
+        spec: PathBuf,
+        /// A kernel id from kernel-config/kernels.toml.
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Messages to send.
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+        count: u64,
+        /// Seed of the mutations: the same seed sends the same messages.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelChoice,
     },
     /// Judge a recorded run again and print its verdict as `run` did.
     Report {
@@ -400,6 +425,14 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let jobs = jobs(kernel_choices(kernel, None, None)?, Backend::Qemu, accel, &traffic);
             jobs.iter().try_for_each(JobOptions::check)?;
             run_jobs(&jobs, all, Format::of(json), out)
+        }
+        Cmd::Fuzz { module, spec, kernel, count, seed, json, accel } => {
+            let spec = Spec::load(&spec).map_err(|e| usage_error(format!("--spec {}: {e}", spec.display())))?;
+            let guest = GuestBuilder::new(kernel_choice(kernel, None, None)?).module(module).accel(accel);
+            guest.check()?;
+            let report = fuzz::run(&guest, &spec, count as usize, seed)?;
+            print!("{}", Output::Fuzz(&report).render(Format::of(json)));
+            Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
         }
         Cmd::Test(args) => {
             let (choices, format, junit) = (args.kernels()?, Format::of(args.json), args.junit.clone());

@@ -10,6 +10,7 @@ use kulink_testbed::catalog::Kind;
 use kulink_testbed::splat::Splat;
 use serde::Serialize;
 
+use crate::fuzz::FuzzReport;
 use crate::ktap::Outcome;
 use crate::module_test::ModuleTestReport;
 use crate::report::{ChannelReport, RunError, RunReport};
@@ -98,6 +99,8 @@ pub enum Output<'a> {
     },
     /// `kernels source`: the source a kernel would be built from.
     Source(&'a str),
+    /// `fuzz`: what was sent to a family and how it was answered.
+    Fuzz(&'a FuzzReport),
 }
 
 impl Output<'_> {
@@ -120,8 +123,29 @@ impl Output<'_> {
             (Self::KernelIds(ids), _) => serde_json::to_string(ids).unwrap_or_default() + "\n",
             (Self::Built { id, release, bzimage }, _) => format!("{id} {release} {}\n", bzimage.display()),
             (Self::Source(source), _) => format!("{source}\n"),
+            (Self::Fuzz(report), Format::Table) => fuzz_table(report) + "\n",
+            (Self::Fuzz(report), Format::Json) => pretty(report),
         }
     }
+}
+
+fn fuzz_table(report: &FuzzReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "kernel  {} ({})", report.kernel, report.kernel_release);
+    let t = &report.tally;
+    let _ = writeln!(s, "sent    {} messages to {} (seed {})\n", t.sent, report.family, report.seed);
+    let _ = writeln!(s, "{:<28} answers", "mutation");
+    for (mutation, outcomes) in &t.by_mutation {
+        let answers: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+        let _ = writeln!(s, "{mutation:<28} {}", answers.join(", "));
+    }
+    let _ = writeln!(s, "\nanswered as the netlink core promises: {}/{}", t.sent - t.unexpected, t.sent);
+    for p in &t.problems {
+        let _ = writeln!(s, "    {p}");
+    }
+    kernel_log(&mut s, &report.splats);
+    let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
+    s
 }
 
 /// The kernels that were judged; errors were named on stderr as they happened.

@@ -139,6 +139,10 @@ pub enum Command<X: Extension> {
     },
     /// Send one generic netlink request; the reply is [`Reply::Genl`].
     GenlRequest(GenlRequest),
+    /// Send each message in turn on a socket of its own, as they are (to
+    /// see what the family makes of malformed ones), and gather what
+    /// answered each; the reply is [`Reply::GenlBurst`], in the same order.
+    GenlBurst(GenlBurst),
     /// Load the kernel module in the guest file `path` (finit_module) with
     /// these parameters (`name=value`, space-separated).
     LoadModule {
@@ -174,6 +178,8 @@ pub enum Reply<X: Extension> {
     /// The messages that answered a [`Command::GenlRequest`]: one for a
     /// plain request (none if the kernel only acknowledged), all of a dump.
     Genl(Vec<GenlMessage>),
+    /// What answered each message of a [`Command::GenlBurst`].
+    GenlBurst(Vec<GenlAnswer>),
     /// The plug-in's answer.
     Ext(X::Reply),
 }
@@ -192,6 +198,54 @@ pub struct GenlRequest {
     /// The attributes, encoded (padded netlink attributes).
     #[serde(with = "hex")]
     pub attrs: Vec<u8>,
+}
+
+/// Raw messages for one generic netlink family, sent one by one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenlBurst {
+    /// The family's name, resolved in the guest; its id goes into every
+    /// message's `nlmsg_type`.
+    pub family: String,
+    /// The messages, in order.
+    pub messages: Vec<RawGenl>,
+}
+
+/// A netlink message whose header the agent writes (type, sequence number,
+/// length) and whose body is sent as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawGenl {
+    /// `nlmsg_flags`.
+    pub flags: u16,
+    /// What follows the netlink header: a generic netlink header and
+    /// attributes, well-formed or not (hex in JSON).
+    #[serde(with = "hex")]
+    pub body: Vec<u8>,
+    /// Added to the true `nlmsg_len`: a header that lies about its length.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub len_delta: i32,
+}
+
+/// What came back for one message of a burst: everything the socket held
+/// once the kernel had taken the message in (generic netlink handles a
+/// request while it is sent, and a dump while it is read).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenlAnswer {
+    /// The `NLMSG_ERROR` that answered it: 0 an ACK, else a negative errno.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<i32>,
+    /// Data messages that answered it: a reply, or a dump's parts.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub replies: u32,
+    /// An `NLMSG_DONE` ended a dump.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub done: bool,
+    /// `sendmsg` itself failed with this errno.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send_errno: Option<i32>,
+}
+
+fn is_zero<T: Default + PartialEq>(n: &T) -> bool {
+    *n == T::default()
 }
 
 /// One generic netlink message: its header's command and version, and its

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use kulink_protocol::{
-    BootConfig, Command as AgentCommand, Extension, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, Ran, Ready,
-    Reply,
+    BootConfig, Command as AgentCommand, Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage,
+    GenlRequest, Ran, RawGenl, Ready, Reply,
 };
 
 use kulink_genl::{Message, Spec};
@@ -478,6 +478,19 @@ impl<X: Extension> Vm<X> {
         match self.request(AgentCommand::GenlRequest(request))? {
             Reply::Genl(messages) => Ok(messages),
             other => bail!("a generic netlink request was answered by {other:?}"),
+        }
+    }
+
+    /// Sends raw messages to a generic netlink family one by one, on a
+    /// socket of their own, and says what answered each (see
+    /// [`AgentCommand::GenlBurst`]). Meant for malformed messages: a fuzzer.
+    pub fn genl_burst(&mut self, family: &str, messages: Vec<RawGenl>) -> Result<Vec<GenlAnswer>> {
+        let count = messages.len();
+        // A TCG guest takes about a millisecond a message; allow ten.
+        let timeout = REQUEST_TIMEOUT + Duration::from_millis(10 * count as u64);
+        match self.request_within(AgentCommand::GenlBurst(GenlBurst { family: family.into(), messages }), timeout)? {
+            Reply::GenlBurst(answers) if answers.len() == count => Ok(answers),
+            other => bail!("a burst of {count} generic netlink messages was answered by {other:?}"),
         }
     }
 
