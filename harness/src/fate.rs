@@ -8,8 +8,7 @@
 use std::net::Ipv4Addr;
 
 use kulink_wire::uapi;
-
-use crate::plan::Expected;
+use serde::{Deserialize, Serialize};
 
 const ETH_HEADER: usize = 14;
 const ETHERTYPE_IPV4: u16 = 0x0800;
@@ -18,6 +17,40 @@ const IPV4_MIN_HEADER: usize = 20;
 const IP_OFFSET_MASK: u16 = 0x1fff;
 const IPPROTO_ICMP: u8 = 1;
 const ICMP_HEADER: usize = 8;
+
+/// The fields of an event the harness can predict from the frame it sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Expected {
+    /// IPv4 source.
+    pub src: Ipv4Addr,
+    /// IPv4 destination.
+    pub dst: Ipv4Addr,
+    /// ICMP type.
+    pub icmp_type: u8,
+    /// ICMP code.
+    pub code: u8,
+    /// Echo identifier (0 for other types).
+    pub echo_id: u16,
+    /// Echo sequence number (0 for other types).
+    pub echo_seq: u16,
+    /// IPv4 total length.
+    pub len: u32,
+}
+
+impl Expected {
+    /// The predictable fields of an event kulink.ko reported.
+    pub fn of(ev: &kulink_wire::Event) -> Self {
+        Self {
+            src: ev.src,
+            dst: ev.dst,
+            icmp_type: ev.icmp_type,
+            code: ev.code,
+            echo_id: ev.echo_id,
+            echo_seq: ev.echo_seq,
+            len: ev.len,
+        }
+    }
+}
 
 /// What the kernel and kulink.ko make of one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,48 +3,13 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use kulink_wire::uapi;
 
 use kulink_testbed::frames::{self, Wire};
 use kulink_testbed::peer::GuestIcmp;
 
+pub use crate::fate::Expected;
 use crate::fate::Fate;
-
-/// The fields of an event the harness can predict from the frame it sent.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Expected {
-    /// IPv4 source.
-    pub src: Ipv4Addr,
-    /// IPv4 destination.
-    pub dst: Ipv4Addr,
-    /// ICMP type.
-    pub icmp_type: u8,
-    /// ICMP code.
-    pub code: u8,
-    /// Echo identifier (0 for other types).
-    pub echo_id: u16,
-    /// Echo sequence number (0 for other types).
-    pub echo_seq: u16,
-    /// IPv4 total length.
-    pub len: u32,
-}
-
-impl Expected {
-    /// The predictable fields of an event kulink.ko reported.
-    pub fn of(ev: &kulink_wire::Event) -> Self {
-        Self {
-            src: ev.src,
-            dst: ev.dst,
-            icmp_type: ev.icmp_type,
-            code: ev.code,
-            echo_id: ev.echo_id,
-            echo_seq: ev.echo_seq,
-            len: ev.len,
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 /// One frame of a plan.
