@@ -280,6 +280,9 @@ pub struct FuzzReport {
     pub splats: Vec<Splat>,
     /// Every message answered as promised, and a clean kernel log.
     pub passed: bool,
+    /// Where a failed run's console log and agent transcript were kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<std::path::PathBuf>,
 }
 
 /// Boots `guest`, sends `count` messages made from `spec` and `seed` to
@@ -294,6 +297,7 @@ pub fn run(guest: &GuestBuilder, spec: &Spec, count: usize, seed: u64) -> Result
     if !passed {
         vm.keep_evidence();
     }
+    let evidence = (!passed).then(|| vm.dir().to_owned());
     Ok(FuzzReport {
         schema_version: crate::report::SCHEMA_VERSION,
         kernel: guest.kernel().label(),
@@ -304,6 +308,7 @@ pub fn run(guest: &GuestBuilder, spec: &Spec, count: usize, seed: u64) -> Result
         kernel_log_clean: finished.splats.is_empty(),
         splats: finished.splats,
         passed,
+        evidence,
     })
 }
 

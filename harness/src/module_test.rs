@@ -112,6 +112,9 @@ pub struct ModuleTestReport {
     pub kernel_log_clean: bool,
     /// Each splat found.
     pub splats: Vec<Splat>,
+    /// Where a failed run's console log and agent transcript were kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<PathBuf>,
     /// The command exited with 0 in time, nothing in `problems`, and the
     /// kernel log is clean.
     pub passed: bool,
@@ -195,8 +198,10 @@ impl ModuleTest {
         if !ran.success() || !problems.is_empty() {
             vm.keep_evidence();
         }
+        let dir = vm.dir().to_owned();
         let finished = vm.shutdown()?;
         let kernel_log_clean = finished.splats.is_empty();
+        let passed = ran.success() && problems.is_empty() && kernel_log_clean;
         Ok(ModuleTestReport {
             schema_version: crate::report::SCHEMA_VERSION,
             kernel: art.kernel.id.clone(),
@@ -204,7 +209,8 @@ impl ModuleTest {
             accel,
             module: self.module.clone(),
             command: self.command.clone(),
-            passed: ran.success() && problems.is_empty() && kernel_log_clean,
+            passed,
+            evidence: (!passed).then_some(dir),
             ran,
             ktap,
             frames_replayed: self.traffic.len(),

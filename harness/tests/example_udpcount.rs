@@ -103,6 +103,9 @@ fn a_wrong_attribute_value_fails_naming_the_field() {
     assert_eq!(report["ran"]["code"], 0);
     let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(xml.contains("count is 3, expected 2"), "{xml}");
+    let evidence = report["evidence"].as_str().expect("a failed run names its evidence");
+    assert!(std::path::Path::new(evidence).join("agent.jsonl").is_file(), "{evidence}");
+    std::fs::remove_dir_all(evidence).unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -39,6 +39,8 @@ fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
     assert!(text.contains("did not come up: the kernel panicked: ["), "{text}");
     assert!(text.contains("] Kernel panic - not syncing: kulink_panicker: loaded, as asked"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(60), "reported after {:?}", started.elapsed());
+    let kept = text.split("console tail (").nth(1).and_then(|rest| rest.split("/console.log)").next());
+    std::fs::remove_dir_all(kept.expect("the error names the kept console log")).unwrap();
 
     // Later, when the test loads it.
     let mut guest = GuestBuilder::kernel_id(kernel)
@@ -55,6 +57,14 @@ fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
     assert!(text.contains("] Kernel panic - not syncing: kulink_panicker: loaded, as asked"), "{text}");
     assert!(text.contains("--- console tail ---"), "{text}");
     assert!(took < Duration::from_secs(30), "reported after {took:?}");
+    drop_and_clear(guest);
+}
+
+/// Drops a guest that failed on purpose, and the evidence it kept.
+fn drop_and_clear(guest: ModuleGuest) {
+    let dir = guest.dir().to_owned();
+    drop(guest);
+    std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
 }
 
 fn a_qemu_killed_from_outside_is_named() {
@@ -66,7 +76,7 @@ fn a_qemu_killed_from_outside_is_named() {
     let text = format!("{error:#}");
     assert_eq!(exit_code(&error), EXIT_INFRA, "{text}");
     assert!(text.contains("QEMU was killed by signal 9, not by kulink"), "{text}");
-    drop(guest);
+    drop_and_clear(guest);
     common::assert_no_process_left("after QEMU was killed");
 }
 
@@ -84,7 +94,7 @@ fn a_hung_guest_gives_an_error_at_its_timeout() {
     assert_eq!(exit_code(&error), EXIT_INFRA, "{text}");
     assert!(text.contains("did not answer") && text.contains("it hangs"), "{text}");
     assert!(took >= timeout && took < timeout + Duration::from_secs(2), "the error came after {took:?}");
-    drop(guest);
+    drop_and_clear(guest);
     common::assert_no_process_left("after a hung guest was dropped");
 }
 

@@ -43,5 +43,8 @@ fn a_users_module_is_loaded_with_its_parameters_and_the_command_decides() {
     let failed = test_of("echo half; exit 7").run(&kernel).unwrap();
     assert!(!failed.passed);
     assert_eq!((failed.ran.code, failed.ran.stdout.as_str()), (Some(7), "half\n"));
+    let evidence = failed.evidence.as_deref().expect("a failed run keeps its evidence");
+    assert!(evidence.join("console.log").is_file(), "{}", evidence.display());
+    std::fs::remove_dir_all(evidence).unwrap();
     assert!(failed.kernel_log_clean, "a failing command is not a kernel problem: {failed:#?}");
 }

@@ -56,4 +56,6 @@ fn a_guest_program_s_status_output_and_timeout_reach_the_host() {
     let err = vm.run(&["/opt/suite/missing"], Duration::from_secs(5)).unwrap_err();
     assert!(format!("{err:#}").contains("start /opt/suite/missing"), "{err:#}");
     common::finish(vm);
+    // Clears the script's directory.
+    common::scratch_dir("programs");
 }
