@@ -156,7 +156,7 @@ impl Finished {
 /// let mut vm: Vm<NoExtension> = Vm::boot(&artifacts, &BootOptions { shell: true, ..Default::default() })?;
 /// let ran = vm.run(&["/bin/sh", "-c", "echo 3 > /sys/kernel/udpcount/every"], Duration::from_secs(10))?;
 /// assert!(ran.success(), "{}", ran.stderr);
-/// let spec = Spec::load("module/udpcount.yaml".as_ref())?;
+/// let spec = Spec::load("udpcount.yaml".as_ref())?;
 /// let counts = vm.genl_call(&spec, "get", &json!({}), true)?; // a dump
 /// println!("{} ports counted; kernel log:\n{}", counts.len(), vm.console());
 /// vm.shutdown()?.check()?; // fails on any splat
