@@ -75,12 +75,8 @@ pub async fn burst(burst: &GenlBurst) -> Result<Vec<GenlAnswer>> {
     let mut answers = Vec::with_capacity(burst.messages.len());
     for (seq, raw) in (1u32..).zip(&burst.messages) {
         let len = (genl::NLMSG_HDRLEN + raw.body.len()) as i64 + i64::from(raw.len_delta);
-        let mut msg = Vec::with_capacity(genl::NLMSG_HDRLEN + raw.body.len());
-        msg.extend_from_slice(&(len.clamp(0, i64::from(u32::MAX)) as u32).to_ne_bytes());
-        msg.extend_from_slice(&family.id.to_ne_bytes());
-        msg.extend_from_slice(&raw.flags.to_ne_bytes());
-        msg.extend_from_slice(&seq.to_ne_bytes());
-        msg.extend_from_slice(&0u32.to_ne_bytes());
+        let len = len.clamp(0, i64::from(u32::MAX)) as u32;
+        let mut msg = genl::nlmsg_header(len, family.id, raw.flags, seq).to_vec();
         msg.extend_from_slice(&raw.body);
         let mut answer = GenlAnswer::default();
         if let Err(e) = sock.send(&msg).await {

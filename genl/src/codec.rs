@@ -130,6 +130,17 @@ impl AttrWriter {
     }
 }
 
+/// A `struct nlmsghdr` claiming `len` bytes; the port id is left 0 for the
+/// kernel to fill in.
+pub fn nlmsg_header(len: u32, kind: u16, flags: u16, seq: u32) -> [u8; NLMSG_HDRLEN] {
+    let mut header = [0u8; NLMSG_HDRLEN];
+    header[0..4].copy_from_slice(&len.to_ne_bytes());
+    header[4..6].copy_from_slice(&kind.to_ne_bytes());
+    header[6..8].copy_from_slice(&flags.to_ne_bytes());
+    header[8..12].copy_from_slice(&seq.to_ne_bytes());
+    header
+}
+
 /// Builds one netlink message with a generic netlink header.
 pub struct MsgBuilder {
     header: Vec<u8>,
@@ -140,11 +151,7 @@ impl MsgBuilder {
     /// A message to `family` with these header fields and no attributes yet.
     pub fn new(family: u16, flags: u16, seq: u32, cmd: u8, version: u8) -> Self {
         let mut header = Vec::with_capacity(NLMSG_HDRLEN + GENL_HDRLEN);
-        header.extend_from_slice(&0u32.to_ne_bytes()); // length, set in finish()
-        header.extend_from_slice(&family.to_ne_bytes());
-        header.extend_from_slice(&flags.to_ne_bytes());
-        header.extend_from_slice(&seq.to_ne_bytes());
-        header.extend_from_slice(&0u32.to_ne_bytes()); // port id: the kernel fills it
+        header.extend_from_slice(&nlmsg_header(0, family, flags, seq)); // length set in finish()
         header.extend_from_slice(&[cmd, version, 0, 0]);
         Self { header, attrs: AttrWriter::new() }
     }

@@ -156,12 +156,10 @@ fn add_total(ip: &mut [u8], more: u16) {
     set_total(ip, total + more);
 }
 
+/// Writes the IPv4 header checksum (word 5) over the header as it is.
 fn set_ip_checksum(header: &mut [u8]) {
-    header[10..12].fill(0);
-    let sum: u32 = header.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]))).sum();
-    let folded = (sum & 0xffff) + (sum >> 16);
-    let folded = (folded & 0xffff) + (folded >> 16);
-    header[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
+    let sum = pnet_packet::util::checksum(header, 5);
+    header[10..12].copy_from_slice(&sum.to_be_bytes());
 }
 
 /// The frame with 4 bytes of options after its IPv4 header (IHL 6).

@@ -166,11 +166,10 @@ impl Fate {
 }
 
 /// The one's-complement sum of the header, its checksum field included,
-/// is all ones.
+/// is all ones (as `ip_fast_csum` checks it): the checksum over every word,
+/// none skipped, is zero.
 fn header_checksum_holds(header: &[u8]) -> bool {
-    let sum: u32 = header.chunks(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
-    let folded = (sum & 0xffff) + (sum >> 16);
-    (folded & 0xffff) + (folded >> 16) == 0xffff
+    pnet_packet::util::checksum(header, header.len() / 2) == 0
 }
 
 #[cfg(test)]

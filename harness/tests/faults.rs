@@ -10,10 +10,6 @@ use std::time::{Duration, Instant};
 use kulink::testbed::protocol::Command;
 use kulink::{exit_code, GuestBuilder, ModuleGuest, EXIT_FAILED, EXIT_INFRA};
 
-fn fixture(name: &str) -> std::path::PathBuf {
-    kulink::testbed::paths::repo_root().join("harness/tests/fixtures/modules").join(name)
-}
-
 fn boot(kernel: &str) -> ModuleGuest {
     GuestBuilder::kernel_id(kernel).boot().unwrap_or_else(|e| panic!("boot on {kernel}: {e:#}"))
 }
@@ -33,7 +29,11 @@ fn qemu_pid() -> i32 {
 fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
     // At boot, loading the module under test.
     let started = Instant::now();
-    let error = GuestBuilder::kernel_id(kernel).module(fixture("panicker")).boot().err().expect("the guest went down");
+    let error = GuestBuilder::kernel_id(kernel)
+        .module(common::fixture_module("panicker"))
+        .boot()
+        .err()
+        .expect("the guest went down");
     let text = format!("{error:#}");
     assert_eq!(exit_code(&error), EXIT_FAILED, "a crashed kernel is a failed test: {text}");
     assert!(text.contains("did not come up: the kernel panicked: ["), "{text}");
@@ -44,7 +44,7 @@ fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
 
     // Later, when the test loads it.
     let mut guest = GuestBuilder::kernel_id(kernel)
-        .module(fixture("panicker"))
+        .module(common::fixture_module("panicker"))
         .load_at_boot(false)
         .boot()
         .unwrap_or_else(|e| panic!("boot on {kernel}: {e:#}"));

@@ -2,13 +2,10 @@
 //! built against the symbols of those before it and loaded in order with
 //! its own parameters, and the last is the module under test.
 
-use std::path::PathBuf;
+mod common;
 
+use common::fixture_module;
 use kulink::{GuestBuilder, ModuleGuest};
-
-fn fixture(name: &str) -> PathBuf {
-    kulink::testbed::paths::repo_root().join("harness/tests/fixtures/modules").join(name)
-}
 
 fn read(guest: &mut ModuleGuest, path: &str) -> String {
     guest.read_file(path).unwrap_or_else(|e| panic!("read {path}: {e:#}")).trim().to_owned()
@@ -16,9 +13,9 @@ fn read(guest: &mut ModuleGuest, path: &str) -> String {
 
 fn a_module_uses_what_an_earlier_one_exports(kernel: &str) {
     let mut guest = GuestBuilder::kernel_id(kernel)
-        .module(fixture("provider"))
+        .module(fixture_module("provider"))
         .param("base", "40")
-        .module(fixture("consumer"))
+        .module(fixture_module("consumer"))
         .param("addend", "2")
         .boot()
         .unwrap_or_else(|e| panic!("boot on {kernel}: {e:#}"));

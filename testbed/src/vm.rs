@@ -297,17 +297,15 @@ impl<X: Extension> Vm<X> {
             result => {
                 // A kernel that panics on the way up (the module under test
                 // at load, say) lets QEMU go by itself: give it a moment.
-                let deadline = Instant::now() + Duration::from_secs(5);
-                while result.is_err() && child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(50));
+                if result.is_err() {
+                    exit_within(&mut child, PANIC_GRACE);
                 }
                 process_tree::kill(&mut child);
                 let console = fs::read_to_string(&cfg.console_log).unwrap_or_default();
-                if let Some(panic) = splat::scan(&console).into_iter().find(|s| s.kind == "panic") {
+                if let Some(panic) = panic_line(&console) {
                     return Err(other(anyhow::Error::new(KernelFailure(format!(
-                        "guest ({}) did not come up: the kernel panicked: {}\n--- console tail ({}) ---\n{}",
+                        "guest ({}) did not come up: the kernel panicked: {panic}\n--- console tail ({}) ---\n{}",
                         accel.name(),
-                        panic.text,
                         cfg.console_log.display(),
                         tools::tail(&console, 30)
                     )))));
@@ -361,18 +359,13 @@ impl<X: Extension> Vm<X> {
     fn explain(&mut self, error: anyhow::Error) -> anyhow::Error {
         // A closed port: the guest is going down; a panicking kernel takes
         // a moment to print and let QEMU go.
-        let deadline = Instant::now() + Duration::from_secs(if error.is::<NoAnswer>() { 0 } else { 5 });
-        let mut ended = self.child.try_wait().ok().flatten();
-        while ended.is_none() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-            ended = self.child.try_wait().ok().flatten();
-        }
+        let grace = if error.is::<NoAnswer>() { Duration::ZERO } else { PANIC_GRACE };
+        let ended = exit_within(&mut self.child, grace);
         let console = self.console();
         let tail = tools::tail(&console, 40);
-        if let Some(panic) = splat::scan(&console).into_iter().find(|s| s.kind == "panic") {
+        if let Some(panic) = panic_line(&console) {
             return anyhow::Error::new(KernelFailure(format!(
-                "{error:#}: the guest kernel panicked: {}\n--- console tail ---\n{tail}",
-                panic.text
+                "{error:#}: the guest kernel panicked: {panic}\n--- console tail ---\n{tail}"
             )));
         }
         let why = match ended {
@@ -657,6 +650,25 @@ fn preload_list(art: &Artifacts, opts: &BootOptions) -> Vec<(PathBuf, String)> {
     let drivers = art.kernel.preload.iter().map(|ko| (ko.clone(), String::new()));
     let params = opts.loaded_before_params.iter().cloned().chain(std::iter::repeat(String::new()));
     drivers.chain(art.loaded_before.iter().cloned().zip(params)).collect()
+}
+
+/// How long a guest whose agent went silent gets to finish panicking.
+const PANIC_GRACE: Duration = Duration::from_secs(5);
+
+/// How QEMU ended, if it does within `grace`.
+fn exit_within(child: &mut Child, grace: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + grace;
+    loop {
+        match child.try_wait().ok().flatten() {
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            ended => return ended,
+        }
+    }
+}
+
+/// The console line of a kernel panic, if the guest had one.
+fn panic_line(console: &str) -> Option<String> {
+    splat::scan(console).into_iter().find(|s| s.kind == "panic").map(|s| s.text)
 }
 
 fn run_dir() -> Result<PathBuf> {

@@ -20,6 +20,11 @@ pub fn artifacts(kernel: &str) -> &'static Artifacts {
     })
 }
 
+/// A module of the tests' own, in `harness/tests/fixtures/modules`.
+pub fn fixture_module(name: &str) -> std::path::PathBuf {
+    kulink::testbed::paths::repo_root().join("harness/tests/fixtures/modules").join(name)
+}
+
 /// A fresh directory for one test's files, under the temp dir.
 pub fn scratch_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("kulink-test-{}-{name}", std::process::id()));
