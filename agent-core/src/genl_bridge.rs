@@ -5,10 +5,11 @@
 
 use anyhow::{Context, Result};
 use kulink_genl::codec::{self as genl, MsgBuilder, NLM_F_ACK, NLM_F_REQUEST};
-use kulink_protocol::{Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest};
+use kulink_protocol::{Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, NOBODY};
 use tokio::task::JoinHandle;
 
 use crate::genl::{Datagram, GenlSocket};
+use crate::unprivileged;
 use crate::Outbox;
 
 /// `NLM_F_DUMP`: `NLM_F_ROOT | NLM_F_MATCH`.
@@ -65,11 +66,22 @@ pub async fn request(request: &GenlRequest) -> Result<Vec<GenlMessage>> {
     answers.iter().map(|payload| Ok(message(payload)?)).collect()
 }
 
+/// Sends each message of the burst as it is, as root or as [`NOBODY`] on
+/// a socket of that user's (netlink checks the capabilities of both the
+/// socket's opener and the sender), and records what answered it.
+pub async fn burst(burst: GenlBurst) -> Result<Vec<GenlAnswer>> {
+    if burst.unprivileged {
+        unprivileged::run_as(NOBODY, move || async move { send_each(&burst).await }).await
+    } else {
+        send_each(&burst).await
+    }
+}
+
 /// Sends each message of the burst as it is and records what answered it.
 /// Generic netlink handles a request inside `sendmsg` and makes each part
 /// of a dump inside `recvmsg`, so once a message is sent, draining the
 /// socket until it is empty gathers every answer to it: no timeout.
-pub async fn burst(burst: &GenlBurst) -> Result<Vec<GenlAnswer>> {
+async fn send_each(burst: &GenlBurst) -> Result<Vec<GenlAnswer>> {
     let mut sock = GenlSocket::open()?;
     let family = sock.resolve(&burst.family).await?;
     let mut answers = Vec::with_capacity(burst.messages.len());

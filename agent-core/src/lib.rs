@@ -13,6 +13,7 @@ pub mod loopback;
 pub mod net;
 pub mod run;
 pub mod system;
+pub mod unprivileged;
 
 use std::time::Duration;
 
@@ -176,7 +177,7 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             Reply::Done
         }
         Command::GenlRequest(request) => Reply::Genl(genl_bridge::request(&request).await?),
-        Command::GenlBurst(burst) => Reply::GenlBurst(genl_bridge::burst(&burst).await?),
+        Command::GenlBurst(burst) => Reply::GenlBurst(genl_bridge::burst(burst).await?),
         Command::LoadModule { path, params } => {
             system::insert_module(&path, &params)?;
             Reply::Done

@@ -13,6 +13,6 @@ pub mod spec;
 pub mod value;
 
 #[cfg(feature = "spec")]
-pub use spec::{AttrKind, AttrSet, AttrSpec, Operation, Spec, SpecError};
+pub use spec::{AttrKind, AttrSet, AttrSpec, Operation, Permission, Spec, SpecError};
 #[cfg(feature = "spec")]
 pub use value::{Fields, Message, Value};

@@ -131,6 +131,29 @@ pub struct Operation {
     pub attribute_set: Option<String>,
     /// The multicast group its notifications go to.
     pub mcgrp: Option<String>,
+    /// Who may send it (the spec's `flags`).
+    pub permission: Permission,
+}
+
+/// Who may send an operation: its `flags` in the spec, the kernel's
+/// `GENL_ADMIN_PERM` and `GENL_UNS_ADMIN_PERM`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Permission {
+    /// Anyone.
+    #[default]
+    Anyone,
+    /// `admin-perm`: `CAP_NET_ADMIN` in the initial user namespace.
+    Admin,
+    /// `uns-admin-perm`: `CAP_NET_ADMIN` over the socket's network
+    /// namespace.
+    NamespaceAdmin,
+}
+
+impl Permission {
+    /// Sending it needs `CAP_NET_ADMIN` somewhere.
+    pub fn needs_admin(self) -> bool {
+        self != Permission::Anyone
+    }
 }
 
 impl Spec {
@@ -228,6 +251,8 @@ struct RawOperation {
     /// A notification that reuses another operation's attributes.
     notify: Option<String>,
     mcgrp: Option<String>,
+    #[serde(default)]
+    flags: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -376,7 +401,18 @@ fn resolve_operations(ops: RawOperations, sets: &[AttrSet], groups: &[String]) -
         if let Some(twin) = resolved.iter().find(|o| o.value == value || o.name == raw.name) {
             return Err(error(format!("operations {} and {} share a name or value", twin.name, raw.name)));
         }
-        resolved.push(Operation { name: raw.name.clone(), value, attribute_set, mcgrp: raw.mcgrp.clone() });
+        let permission = match raw.flags.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            [] => Permission::Anyone,
+            ["admin-perm"] => Permission::Admin,
+            ["uns-admin-perm"] => Permission::NamespaceAdmin,
+            _ => {
+                return Err(error(format!(
+                    "operation {}: flags {:?}: want one of admin-perm or uns-admin-perm",
+                    raw.name, raw.flags
+                )))
+            }
+        };
+        resolved.push(Operation { name: raw.name.clone(), value, attribute_set, mcgrp: raw.mcgrp.clone(), permission });
     }
     Ok(resolved)
 }
@@ -420,6 +456,7 @@ operations:
     - name: get
       value: 3
       attribute-set: main
+      flags: [ uns-admin-perm ]
       do:
         request:
           attributes: [ port ]
@@ -448,6 +485,10 @@ mcast-groups:
             (4, Some("main"), Some("events"))
         );
         assert_eq!(spec.operation_by_value(4).unwrap().name, "changed");
+        assert_eq!(
+            (spec.operation("get").unwrap().permission, changed.permission),
+            (Permission::NamespaceAdmin, Permission::Anyone)
+        );
         assert_eq!(spec.mcast_groups, ["events"]);
     }
 
@@ -461,6 +502,7 @@ mcast-groups:
         assert!(bad("notify: get", "notify: gone").contains("notify gone is not an operation"));
         assert!(bad("      - name: port\noperations", "      - name: nope\noperations")
             .contains("nope is not an attribute of main"));
+        assert!(bad("[ uns-admin-perm ]", "[ admin-perm, uns-admin-perm ]").contains("operation get: flags"));
         assert!(bad("protocol: genetlink", "protocol: netlink-raw").contains("not generic netlink"));
         assert!(Spec::parse("- just\n- a list\n").unwrap_err().0.contains("not a YNL spec"));
     }

@@ -5,7 +5,10 @@
 //! guest agent as they are. Every message must be answered with an ACK or
 //! an error (a dump: ended by `NLMSG_DONE`), except those whose netlink
 //! header claims more bytes than were sent, which the netlink core drops
-//! unanswered; and the kernel log must stay clean.
+//! unanswered; and the kernel log must stay clean. Sent by an unprivileged
+//! user, every message to an operation whose spec `flags` ask for
+//! `CAP_NET_ADMIN` must be refused with `EPERM` (a dump of an operation
+//! that has none may be refused as unsupported first).
 //!
 //! ```
 //! use kulink::fuzz;
@@ -20,8 +23,8 @@
 use std::collections::BTreeMap;
 
 use anyhow::Result;
-use kulink_protocol::{Extension, GenlAnswer, RawGenl};
-use kulink_testbed::genl::codec::{AttrWriter, NLA_F_NESTED, NLM_F_ACK, NLM_F_REQUEST};
+use kulink_protocol::{Extension, GenlAnswer, GenlBurst, RawGenl};
+use kulink_testbed::genl::codec::{AttrWriter, GENL_HDRLEN, NLA_F_NESTED, NLM_F_ACK, NLM_F_REQUEST};
 use kulink_testbed::genl::spec::{AttrKind, AttrSpec, Spec};
 use kulink_testbed::splat::Splat;
 use kulink_testbed::vm::Vm;
@@ -32,6 +35,21 @@ use crate::builder::GuestBuilder;
 /// `NLM_F_DUMP`: `NLM_F_ROOT | NLM_F_MATCH`.
 const NLM_F_DUMP: u16 = 0x300;
 
+/// `EPERM` and `EOPNOTSUPP` as netlink errors carry them.
+const EPERM: i32 = -libc::EPERM;
+const EOPNOTSUPP: i32 = -libc::EOPNOTSUPP;
+
+/// Who sends the messages.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sender {
+    /// Root in the initial namespaces.
+    #[default]
+    Root,
+    /// uid and gid 65534 without capabilities, on a socket it opened.
+    Unprivileged,
+}
+
 /// One message and how it was made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Case {
@@ -39,6 +57,9 @@ pub struct Case {
     pub mutation: &'static str,
     /// The message.
     pub message: RawGenl,
+    /// Its generic netlink header is whole and names an operation whose
+    /// spec asks for `CAP_NET_ADMIN`.
+    pub needs_admin: bool,
 }
 
 impl Case {
@@ -46,6 +67,30 @@ impl Case {
     /// than were sent.
     pub fn expects_answer(&self) -> bool {
         self.message.len_delta <= 0
+    }
+
+    fn is_dump(&self) -> bool {
+        self.message.flags & NLM_F_DUMP == NLM_F_DUMP
+    }
+
+    /// What `answer` breaks of the promise to `sender`, as the answer that
+    /// was wanted; `None` when it keeps it.
+    pub fn broken_promise(&self, answer: &GenlAnswer, sender: Sender) -> Option<&'static str> {
+        let answered = answer.error.is_some() || answer.done;
+        if !self.expects_answer() {
+            return answered.then_some("no answer");
+        }
+        if sender == Sender::Unprivileged && self.needs_admin {
+            // The permission check comes before the attributes are parsed;
+            // since 6.1 a dump of an operation without one is refused first.
+            let refused = match answer.error {
+                Some(EPERM) => true,
+                Some(EOPNOTSUPP) => self.is_dump(),
+                _ => false,
+            };
+            return (!refused || answer.replies > 0).then_some("EPERM");
+        }
+        (!answered).then_some("an ACK or an error")
     }
 }
 
@@ -74,7 +119,10 @@ pub fn cases(spec: &Spec, count: usize, seed: u64) -> Vec<Case> {
     (0..count)
         .map(|i| {
             let mutation = MUTATIONS[i % MUTATIONS.len()];
-            Case { mutation, message: mutate(spec, mutation, &mut rng) }
+            let message = mutate(spec, mutation, &mut rng);
+            let needs_admin = message.body.len() >= GENL_HDRLEN
+                && spec.operation_by_value(message.body[0]).is_some_and(|o| o.permission.needs_admin());
+            Case { mutation, message, needs_admin }
         })
         .collect()
 }
@@ -207,30 +255,35 @@ fn rng_bytes(rng: &mut fastrand::Rng, len: std::ops::Range<usize>) -> Vec<u8> {
 /// What a fuzz run sent and what came back, by mutation.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Tally {
+    /// Who sent them.
+    pub sender: Sender,
     /// Messages sent.
     pub sent: usize,
     /// For each mutation: how its messages were answered (`ack`, an errno
     /// name such as `EINVAL`, `dump`, `reply`, `none`) and how many times.
     pub by_mutation: BTreeMap<&'static str, BTreeMap<String, usize>>,
     /// Messages that went unanswered though the netlink core answers
-    /// them, or were answered though it drops them: the first few, for
-    /// people.
+    /// them, were answered though it drops them, or were not refused to an
+    /// unprivileged sender: the first few, for people.
     pub problems: Vec<String>,
     /// How many such messages there were.
     pub unexpected: usize,
 }
 
 impl Tally {
+    /// A tally of messages `sender` sends.
+    pub fn new(sender: Sender) -> Self {
+        Self { sender, ..Self::default() }
+    }
+
     /// Adds what answered `cases` (in the same order).
     pub fn add(&mut self, cases: &[Case], answers: &[GenlAnswer]) {
         for (case, answer) in cases.iter().zip(answers) {
             self.sent += 1;
             let outcome = outcome(answer);
-            let answered = answer.error.is_some() || answer.done;
-            if answered != case.expects_answer() {
+            if let Some(want) = case.broken_promise(answer, self.sender) {
                 self.unexpected += 1;
                 if self.problems.len() < 8 {
-                    let want = if case.expects_answer() { "an ACK or an error" } else { "no answer" };
                     self.problems.push(format!("message {} ({}): {outcome}, want {want}", self.sent, case.mutation));
                 }
             }
@@ -247,12 +300,17 @@ impl Tally {
 /// Messages a burst carries: a request to the agent each.
 const BATCH: usize = 2000;
 
-/// Sends `cases` to `family` in the guest, in bursts, and tallies what
-/// answered them.
-pub fn send<X: Extension>(guest: &mut Vm<X>, family: &str, cases: &[Case]) -> Result<Tally> {
-    let mut tally = Tally::default();
+/// Sends `cases` to `family` in the guest as `sender`, in bursts, and
+/// tallies what answered them.
+pub fn send<X: Extension>(guest: &mut Vm<X>, family: &str, cases: &[Case], sender: Sender) -> Result<Tally> {
+    let mut tally = Tally::new(sender);
     for chunk in cases.chunks(BATCH) {
-        let answers = guest.genl_burst(family, chunk.iter().map(|c| c.message.clone()).collect())?;
+        let burst = GenlBurst {
+            family: family.into(),
+            messages: chunk.iter().map(|c| c.message.clone()).collect(),
+            unprivileged: sender == Sender::Unprivileged,
+        };
+        let answers = guest.genl_burst(burst)?;
         tally.add(chunk, &answers);
     }
     Ok(tally)
@@ -285,12 +343,12 @@ pub struct FuzzReport {
     pub evidence: Option<std::path::PathBuf>,
 }
 
-/// Boots `guest`, sends `count` messages made from `spec` and `seed` to
-/// its family, and judges the answers and the kernel log.
-pub fn run(guest: &GuestBuilder, spec: &Spec, count: usize, seed: u64) -> Result<FuzzReport> {
+/// Boots `guest`, has `sender` send `count` messages made from `spec` and
+/// `seed` to its family, and judges the answers and the kernel log.
+pub fn run(guest: &GuestBuilder, spec: &Spec, count: usize, seed: u64, sender: Sender) -> Result<FuzzReport> {
     let cases = cases(spec, count, seed);
     let mut vm = guest.boot()?;
-    let tally = send(&mut vm, &spec.name, &cases)?;
+    let tally = send(&mut vm, &spec.name, &cases, sender)?;
     let kernel_release = vm.ready().kernel.clone();
     let finished = vm.power_off()?;
     let passed = tally.passed() && finished.splats.is_empty();
@@ -338,7 +396,7 @@ mod tests {
 
     fn spec() -> Spec {
         Spec::parse(
-            "name: demo\nattribute-sets:\n  - name: main\n    attributes:\n      - name: port\n        type: u16\n      - name: label\n        type: string\n      - name: inner\n        type: nest\n        nested-attributes: main\noperations:\n  list:\n    - name: get\n      value: 1\n      attribute-set: main\n    - name: set\n      value: 2\n      attribute-set: main\n",
+            "name: demo\nattribute-sets:\n  - name: main\n    attributes:\n      - name: port\n        type: u16\n      - name: label\n        type: string\n      - name: inner\n        type: nest\n        nested-attributes: main\noperations:\n  list:\n    - name: get\n      value: 1\n      attribute-set: main\n    - name: set\n      value: 2\n      attribute-set: main\n      flags: [ admin-perm ]\n",
         )
         .unwrap()
     }
@@ -372,12 +430,33 @@ mod tests {
         answers[1] = GenlAnswer { done: true, replies: 2, ..Default::default() };
         answers[12] = GenlAnswer::default(); // the lying header: dropped, as promised
         answers[13] = GenlAnswer::default(); // random body: unanswered, a problem
-        let mut tally = Tally::default();
+        let mut tally = Tally::new(Sender::Root);
         tally.add(&cases, &answers);
         assert_eq!((tally.sent, tally.unexpected), (14, 1));
         assert_eq!(tally.by_mutation["dump"]["reply"], 1);
         assert_eq!(tally.by_mutation["well-formed"]["EINVAL"], 1);
         assert_eq!(tally.problems, ["message 14 (random body): none, want an ACK or an error"]);
         assert!(!tally.passed());
+    }
+
+    #[test]
+    fn an_unprivileged_sender_must_be_refused_what_needs_admin() {
+        let all = cases(&spec(), 1400, 4);
+        let sets = |c: &Case| c.message.body.len() >= 4 && c.message.body[0] == 2;
+        assert!(all.iter().all(|c| c.needs_admin == sets(c)));
+        let well_formed = all.iter().find(|c| c.needs_admin && c.mutation == "well-formed").unwrap();
+        let dump = all.iter().find(|c| c.needs_admin && c.mutation == "dump").unwrap();
+        let get = all.iter().find(|c| !c.needs_admin && c.mutation == "well-formed").unwrap();
+        let error = |code| GenlAnswer { error: Some(code), ..Default::default() };
+        let nobody = Sender::Unprivileged;
+        assert_eq!(well_formed.broken_promise(&error(EPERM), nobody), None);
+        assert_eq!(well_formed.broken_promise(&error(0), nobody), Some("EPERM"));
+        assert_eq!(well_formed.broken_promise(&error(-libc::EINVAL), nobody), Some("EPERM"));
+        assert_eq!(well_formed.broken_promise(&error(EOPNOTSUPP), nobody), Some("EPERM"));
+        assert_eq!(dump.broken_promise(&error(EOPNOTSUPP), nobody), None);
+        assert_eq!(well_formed.broken_promise(&error(0), Sender::Root), None);
+        assert_eq!(get.broken_promise(&error(0), nobody), None);
+        let reply = GenlAnswer { error: Some(EPERM), replies: 1, ..Default::default() };
+        assert_eq!(well_formed.broken_promise(&reply, nobody), Some("EPERM"));
     }
 }

@@ -128,6 +128,10 @@ enum Cmd {
         /// Seed of the mutations: the same seed sends the same messages.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Send as uid 65534 without capabilities: operations whose spec
+        /// flags ask for CAP_NET_ADMIN must refuse every message (EPERM).
+        #[arg(long)]
+        unprivileged: bool,
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
@@ -426,11 +430,12 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             jobs.iter().try_for_each(JobOptions::check)?;
             run_jobs(&jobs, all, Format::of(json), out)
         }
-        Cmd::Fuzz { module, spec, kernel, count, seed, json, accel } => {
+        Cmd::Fuzz { module, spec, kernel, count, seed, unprivileged, json, accel } => {
             let spec = Spec::load(&spec).map_err(|e| usage_error(format!("--spec {}: {e}", spec.display())))?;
             let guest = GuestBuilder::new(kernel_choice(kernel, None, None)?).module(module).accel(accel);
             guest.check()?;
-            let report = fuzz::run(&guest, &spec, count as usize, seed)?;
+            let sender = if unprivileged { fuzz::Sender::Unprivileged } else { fuzz::Sender::Root };
+            let report = fuzz::run(&guest, &spec, count as usize, seed, sender)?;
             print!("{}", Output::Fuzz(&report).render(Format::of(json)));
             Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
         }

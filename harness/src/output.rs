@@ -10,7 +10,7 @@ use kulink_testbed::catalog::Kind;
 use kulink_testbed::splat::Splat;
 use serde::Serialize;
 
-use crate::fuzz::FuzzReport;
+use crate::fuzz::{FuzzReport, Sender};
 use crate::ktap::Outcome;
 use crate::module_test::ModuleTestReport;
 use crate::report::{ChannelReport, RunError, RunReport};
@@ -133,7 +133,11 @@ fn fuzz_table(report: &FuzzReport) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "kernel  {} ({})", report.kernel, report.kernel_release);
     let t = &report.tally;
-    let _ = writeln!(s, "sent    {} messages to {} (seed {})\n", t.sent, report.family, report.seed);
+    let sender = match t.sender {
+        Sender::Root => "root",
+        Sender::Unprivileged => "uid 65534 without capabilities",
+    };
+    let _ = writeln!(s, "sent    {} messages to {} as {sender} (seed {})\n", t.sent, report.family, report.seed);
     let _ = writeln!(s, "{:<28} answers", "mutation");
     for (mutation, outcomes) in &t.by_mutation {
         let answers: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();

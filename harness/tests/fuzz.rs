@@ -1,30 +1,67 @@
-//! Spec-driven generic netlink fuzzing: kulink.ko's family on every kernel
-//! (100 000 messages on the debug build, with KASAN, lockdep and
-//! panic_on_warn; 10 000 elsewhere), and the example's through the CLI.
+//! Spec-driven generic netlink fuzzing: kulink.ko's family on every kernel,
+//! as root and as an unprivileged user (100 000 messages each on the debug
+//! build, with KASAN, lockdep and panic_on_warn; 10 000 elsewhere), and the
+//! example's through the CLI.
 
 use std::process::Command;
 
-use kulink::fuzz;
+use kulink::fuzz::{self, FuzzReport, Sender};
 use kulink::output::{Format, Output};
 use kulink::testbed::genl::Spec;
 use kulink::testbed::{kernels, paths};
 use kulink::GuestBuilder;
 use serde_json::Value as Json;
 
-fn kulink_ko_answers_every_fuzzed_message(kernel: &str) {
-    let spec = Spec::load(&paths::repo_root().join("module/kulink.yaml")).unwrap();
+fn spec() -> Spec {
+    Spec::load(&paths::repo_root().join("module/kulink.yaml")).unwrap()
+}
+
+fn count(kernel: &str) -> usize {
     let debug = kernels::find(kernel).unwrap().fragments.iter().any(|f| f == "debug.config");
-    let count = if debug { 100_000 } else { 10_000 };
+    if debug {
+        100_000
+    } else {
+        10_000
+    }
+}
+
+fn fuzz_kulink_ko(kernel: &str, sender: Sender) -> FuzzReport {
     let guest = GuestBuilder::kernel_id(kernel).module(paths::repo_root().join("module"));
-    let report = fuzz::run(&guest, &spec, count, 1).unwrap();
+    let report = fuzz::run(&guest, &spec(), count(kernel), 1, sender).unwrap();
     assert!(report.passed, "{}", Output::Fuzz(&report).render(Format::Table));
-    assert_eq!(report.tally.sent, count);
-    let outcomes = |mutation: &str| report.tally.by_mutation[mutation].keys().cloned().collect::<Vec<_>>();
+    assert_eq!(report.tally.sent, count(kernel));
+    report
+}
+
+fn outcomes(report: &FuzzReport, mutation: &str) -> Vec<String> {
+    report.tally.by_mutation[mutation].keys().cloned().collect()
+}
+
+fn kulink_ko_answers_every_fuzzed_message(kernel: &str) {
+    let report = fuzz_kulink_ko(kernel, Sender::Root);
+    let outcomes = |mutation| outcomes(&report, mutation);
     // Commands the family lacks are refused as such; a header that claims
     // more than was sent is dropped by the netlink core, unanswered.
     assert_eq!(outcomes("unknown command"), ["EOPNOTSUPP"]);
     assert_eq!(outcomes("netlink length too long"), ["none"]);
     assert!(outcomes("well-formed").iter().any(|o| o == "ack" || o == "reply"), "{:?}", outcomes("well-formed"));
+}
+
+/// SUBSCRIBE and UNSUBSCRIBE (`uns-admin-perm` in the spec, as in
+/// netlink.c) refuse every message an unprivileged user sends, whatever
+/// its attributes; GET_STATS still answers, since counters are anyone's.
+fn kulink_ko_refuses_the_unprivileged_what_needs_admin(kernel: &str) {
+    let report = fuzz_kulink_ko(kernel, Sender::Unprivileged);
+    let well_formed = &report.tally.by_mutation["well-formed"];
+    let to_admin_ops =
+        fuzz::cases(&spec(), count(kernel), 1).iter().filter(|c| c.mutation == "well-formed" && c.needs_admin).count();
+    assert!(to_admin_ops > 0);
+    assert_eq!(well_formed.get("EPERM"), Some(&to_admin_ops), "{well_formed:?}");
+    assert!(well_formed.contains_key("reply"), "GET_STATS answers anyone: {well_formed:?}");
+    for mutation in fuzz::MUTATIONS {
+        let got = outcomes(&report, mutation);
+        assert!(!got.iter().any(|o| o == "ack"), "{mutation}: nothing may change for nobody: {got:?}");
+    }
 }
 
 /// `kulink fuzz` on the example's module and spec, as JSON.
@@ -59,6 +96,6 @@ fn a_bad_spec_is_a_usage_error() {
 }
 
 kulink::kernel_tests!(
-    kulink_ko_answers_every_fuzzed_message;
+    kulink_ko_answers_every_fuzzed_message, kulink_ko_refuses_the_unprivileged_what_needs_admin;
     once: the_cli_fuzzes_the_example, a_bad_spec_is_a_usage_error
 );

@@ -208,7 +208,14 @@ pub struct GenlBurst {
     pub family: String,
     /// The messages, in order.
     pub messages: Vec<RawGenl>,
+    /// Send them as uid and gid [`NOBODY`] without capabilities, on a
+    /// socket that user opened, rather than as root.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unprivileged: bool,
 }
+
+/// The user and group id an unprivileged [`GenlBurst`] is sent as.
+pub const NOBODY: u32 = 65534;
 
 /// A netlink message whose header the agent writes (type, sequence number,
 /// length) and whose body is sent as it is.

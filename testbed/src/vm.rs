@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use kulink_protocol::{
     BootConfig, Command as AgentCommand, Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage,
-    GenlRequest, Ran, RawGenl, Ready, Reply,
+    GenlRequest, Ran, Ready, Reply,
 };
 
 use kulink_genl::{Message, Spec};
@@ -477,11 +477,11 @@ impl<X: Extension> Vm<X> {
     /// Sends raw messages to a generic netlink family one by one, on a
     /// socket of their own, and says what answered each (see
     /// [`AgentCommand::GenlBurst`]). Meant for malformed messages: a fuzzer.
-    pub fn genl_burst(&mut self, family: &str, messages: Vec<RawGenl>) -> Result<Vec<GenlAnswer>> {
-        let count = messages.len();
+    pub fn genl_burst(&mut self, burst: GenlBurst) -> Result<Vec<GenlAnswer>> {
+        let count = burst.messages.len();
         // A TCG guest takes about a millisecond a message; allow ten.
         let timeout = REQUEST_TIMEOUT + Duration::from_millis(10 * count as u64);
-        match self.request_within(AgentCommand::GenlBurst(GenlBurst { family: family.into(), messages }), timeout)? {
+        match self.request_within(AgentCommand::GenlBurst(burst), timeout)? {
             Reply::GenlBurst(answers) if answers.len() == count => Ok(answers),
             other => bail!("a burst of {count} generic netlink messages was answered by {other:?}"),
         }
