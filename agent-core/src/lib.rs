@@ -7,6 +7,7 @@
 //! The boot recipe, top to bottom, is [`serve`].
 
 pub mod control;
+pub mod device_burst;
 pub mod genl;
 pub mod genl_bridge;
 pub mod loopback;
@@ -81,6 +82,9 @@ pub trait Plugin: Sized {
 /// The agent's life as PID 1 (or, for a developer, as a plain process):
 /// serve the host until it asks for power-off, then power off.
 pub fn serve<P: Plugin>() -> ! {
+    if std::env::args().nth(1).as_deref() == Some(device_burst::HELPER_ARG) {
+        std::process::exit(device_burst::helper_main());
+    }
     let pid1 = std::process::id() == 1;
     let result = P::before_threads().and_then(|()| {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -178,6 +182,7 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
         }
         Command::GenlRequest(request) => Reply::Genl(genl_bridge::request(&request).await?),
         Command::GenlBurst(burst) => Reply::GenlBurst(genl_bridge::burst(burst).await?),
+        Command::DeviceBurst(burst) => Reply::DeviceBurst(device_burst::burst(burst).await?),
         Command::LoadModule { path, params } => {
             system::insert_module(&path, &params)?;
             Reply::Done

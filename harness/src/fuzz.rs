@@ -279,15 +279,27 @@ impl Tally {
     /// Adds what answered `cases` (in the same order).
     pub fn add(&mut self, cases: &[Case], answers: &[GenlAnswer]) {
         for (case, answer) in cases.iter().zip(answers) {
-            self.sent += 1;
             let outcome = outcome(answer);
-            if let Some(want) = case.broken_promise(answer, self.sender) {
-                self.unexpected += 1;
-                if self.problems.len() < 8 {
-                    self.problems.push(format!("message {} ({}): {outcome}, want {want}", self.sent, case.mutation));
-                }
-            }
-            *self.by_mutation.entry(case.mutation).or_default().entry(outcome).or_default() += 1;
+            let broken = case.broken_promise(answer, self.sender).map(|want| format!("{outcome}, want {want}"));
+            self.record(case.mutation, outcome, broken);
+        }
+    }
+
+    /// Counts one more message of `mutation`, answered by `outcome`, and
+    /// what was wrong with that answer, if anything.
+    pub fn record(&mut self, mutation: &'static str, outcome: String, broken: Option<String>) {
+        self.sent += 1;
+        if let Some(broken) = broken {
+            self.problem(format!("message {} ({mutation}): {broken}", self.sent));
+        }
+        *self.by_mutation.entry(mutation).or_default().entry(outcome).or_default() += 1;
+    }
+
+    /// Counts a problem, and keeps its text if it is among the first few.
+    pub fn problem(&mut self, text: String) {
+        self.unexpected += 1;
+        if self.problems.len() < 8 {
+            self.problems.push(text);
         }
     }
 
@@ -325,8 +337,12 @@ pub struct FuzzReport {
     pub kernel: String,
     /// `uname -r` in the guest.
     pub kernel_release: String,
-    /// The family fuzzed.
-    pub family: String,
+    /// The generic netlink family fuzzed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    /// The device node fuzzed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
     /// The seed the messages came from.
     pub seed: u64,
     /// What was sent and how it was answered.
@@ -349,6 +365,19 @@ pub fn run(guest: &GuestBuilder, spec: &Spec, count: usize, seed: u64, sender: S
     let cases = cases(spec, count, seed);
     let mut vm = guest.boot()?;
     let tally = send(&mut vm, &spec.name, &cases, sender)?;
+    let mut report = judge(guest, vm, tally, seed)?;
+    report.family = Some(spec.name.clone());
+    Ok(report)
+}
+
+/// Powers `vm` off and judges `tally` and the kernel log: a report that
+/// names neither family nor device yet.
+pub(crate) fn judge<X: Extension>(
+    guest: &GuestBuilder<X>,
+    mut vm: Vm<X>,
+    tally: Tally,
+    seed: u64,
+) -> Result<FuzzReport> {
     let kernel_release = vm.ready().kernel.clone();
     let finished = vm.power_off()?;
     let passed = tally.passed() && finished.splats.is_empty();
@@ -360,7 +389,8 @@ pub fn run(guest: &GuestBuilder, spec: &Spec, count: usize, seed: u64, sender: S
         schema_version: crate::report::SCHEMA_VERSION,
         kernel: guest.kernel().label(),
         kernel_release,
-        family: spec.name.clone(),
+        family: None,
+        device: None,
         seed,
         tally,
         kernel_log_clean: finished.splats.is_empty(),
@@ -385,7 +415,7 @@ pub fn outcome(answer: &GenlAnswer) -> String {
     }
 }
 
-fn errno_name(errno: i32) -> String {
+pub(crate) fn errno_name(errno: i32) -> String {
     format!("{:?}", nix::errno::Errno::from_raw(errno))
 }
 

@@ -21,6 +21,7 @@ pub mod builder;
 pub mod checks;
 pub mod corpus;
 pub mod delivery;
+pub mod device_fuzz;
 pub mod expect;
 pub mod fate;
 pub mod fuzz;

@@ -20,7 +20,7 @@ use kulink::testbed::genl::Spec;
 use kulink::testbed::initramfs::GuestFile;
 use kulink::testbed::vm::Backend;
 use kulink::testbed::{kernels, paths, progress};
-use kulink::{corpus, expect, fuzz, GuestBuilder};
+use kulink::{corpus, device_fuzz, expect, fuzz, GuestBuilder};
 use kulink::{usage_error, EXIT_FAILED};
 
 /// Shown under --help: what the exit code means and what the environment changes.
@@ -109,27 +109,37 @@ enum Cmd {
         #[arg(long)]
         out: Option<PathBuf>,
     },
-    /// Fuzz a module's generic netlink family from its YNL spec: mutated
-    /// messages, each of which must get an ACK or an error, and a clean
-    /// kernel log.
+    /// Fuzz a module's generic netlink family from its YNL spec (mutated
+    /// messages, each of which must get an ACK or an error) or its device
+    /// node (ioctls, reads, writes, mmaps and polls with hostile
+    /// arguments), with a clean kernel log.
+    #[command(group(clap::ArgGroup::new("target").required(true).args(["spec", "device"])))]
     Fuzz {
-        /// A Kbuild directory that builds the module owning the family.
+        /// A Kbuild directory that builds the module.
         #[arg(long)]
         module: PathBuf,
         /// The family's YNL spec (its name is the family fuzzed).
         #[arg(long)]
-        spec: PathBuf,
+        spec: Option<PathBuf>,
+        /// The module's device node in the guest, such as /dev/NAME.
+        #[arg(long, value_parser = device_path)]
+        device: Option<String>,
+        /// One of the device's own ioctl numbers (decimal or 0x hex);
+        /// repeat for each. Other numbers of the same type are tried too.
+        #[arg(long, conflicts_with = "spec", value_parser = ioctl_number)]
+        ioctl: Vec<u32>,
         /// A kernel id from kernel-config/kernels.toml.
         #[arg(long)]
         kernel: Option<String>,
-        /// Messages to send.
+        /// Messages to send, or calls to make.
         #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
         count: u64,
         /// Seed of the mutations: the same seed sends the same messages.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Send as uid 65534 without capabilities: operations whose spec
-        /// flags ask for CAP_NET_ADMIN must refuse every message (EPERM).
+        /// flags ask for CAP_NET_ADMIN must refuse every message (EPERM);
+        /// a device must let that user open it.
         #[arg(long)]
         unprivileged: bool,
         /// Print one JSON object instead of the table.
@@ -176,6 +186,25 @@ enum KernelsCmd {
     /// The source a kernel would be built from, resolved without
     /// downloading (`linux-source-6.1=6.1.192-2`): a cache key for CI.
     Source { id: String },
+}
+
+/// A device node's path in the guest: absolute, under /dev.
+fn device_path(path: &str) -> Result<String, String> {
+    match path.strip_prefix("/dev/") {
+        Some(name) if !name.is_empty() && !name.split('/').any(|part| part.is_empty() || part == "..") => {
+            Ok(path.to_owned())
+        }
+        _ => Err(format!("{path} is not a device node's path: want /dev/NAME")),
+    }
+}
+
+/// An ioctl number, decimal or 0x hex.
+fn ioctl_number(text: &str) -> Result<u32, String> {
+    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u32::from_str_radix(hex, 16),
+        None => text.parse(),
+    };
+    parsed.map_err(|e| format!("{text} is not a 32-bit ioctl number: {e}"))
 }
 
 fn parse_file(spec: &str) -> Result<GuestFile, String> {
@@ -430,12 +459,21 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             jobs.iter().try_for_each(JobOptions::check)?;
             run_jobs(&jobs, all, Format::of(json), out)
         }
-        Cmd::Fuzz { module, spec, kernel, count, seed, unprivileged, json, accel } => {
-            let spec = Spec::load(&spec).map_err(|e| usage_error(format!("--spec {}: {e}", spec.display())))?;
+        Cmd::Fuzz { module, spec, device, ioctl, kernel, count, seed, unprivileged, json, accel } => {
+            let spec = match spec {
+                Some(path) => {
+                    Some(Spec::load(&path).map_err(|e| usage_error(format!("--spec {}: {e}", path.display())))?)
+                }
+                None => None,
+            };
             let guest = GuestBuilder::new(kernel_choice(kernel, None, None)?).module(module).accel(accel);
             guest.check()?;
             let sender = if unprivileged { fuzz::Sender::Unprivileged } else { fuzz::Sender::Root };
-            let report = fuzz::run(&guest, &spec, count as usize, seed, sender)?;
+            let report = match (spec, device) {
+                (Some(spec), _) => fuzz::run(&guest, &spec, count as usize, seed, sender)?,
+                (None, Some(device)) => device_fuzz::run(&guest, &device, &ioctl, count as usize, seed, sender)?,
+                (None, None) => unreachable!("clap requires --spec or --device"),
+            };
             print!("{}", Output::Fuzz(&report).render(Format::of(json)));
             Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
         }

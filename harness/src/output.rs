@@ -137,13 +137,22 @@ fn fuzz_table(report: &FuzzReport) -> String {
         Sender::Root => "root",
         Sender::Unprivileged => "uid 65534 without capabilities",
     };
-    let _ = writeln!(s, "sent    {} messages to {} as {sender} (seed {})\n", t.sent, report.family, report.seed);
-    let _ = writeln!(s, "{:<28} answers", "mutation");
+    let (what, to) = match (&report.family, &report.device) {
+        (Some(family), _) => ("messages to", family.as_str()),
+        (None, Some(device)) => ("calls on", device.as_str()),
+        (None, None) => ("messages to", "?"),
+    };
+    let _ = writeln!(s, "sent    {} {what} {to} as {sender} (seed {})\n", t.sent, report.seed);
+    let _ = writeln!(s, "{:<28} answers", if report.device.is_some() { "call" } else { "mutation" });
     for (mutation, outcomes) in &t.by_mutation {
         let answers: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
         let _ = writeln!(s, "{mutation:<28} {}", answers.join(", "));
     }
-    let _ = writeln!(s, "\nanswered as the netlink core promises: {}/{}", t.sent - t.unexpected, t.sent);
+    if report.device.is_some() {
+        let _ = writeln!(s, "\nproblems: {}", t.unexpected);
+    } else {
+        let _ = writeln!(s, "\nanswered as the netlink core promises: {}/{}", t.sent - t.unexpected, t.sent);
+    }
     for p in &t.problems {
         let _ = writeln!(s, "    {p}");
     }

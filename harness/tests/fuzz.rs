@@ -10,6 +10,7 @@ use kulink::output::{Format, Output};
 use kulink::testbed::genl::Spec;
 use kulink::testbed::{kernels, paths};
 use kulink::GuestBuilder;
+use kulink_wire::uapi;
 use serde_json::Value as Json;
 
 fn spec() -> Spec {
@@ -84,6 +85,49 @@ fn the_cli_fuzzes_the_example() {
     assert_eq!(report["kernel_log_clean"], true);
 }
 
+/// `kulink fuzz --device` on kulink.ko's node, as JSON, with the bare
+/// agent: the helper process is the core agent's.
+fn the_cli_fuzzes_a_device() {
+    let kernel = kernels::default_spec().unwrap().id;
+    let out = Command::new(env!("CARGO_BIN_EXE_kulink"))
+        .args(["fuzz", "--json", "--count", "1800", "--kernel", &kernel, "--device", "/dev/kulink", "--ioctl"])
+        .arg(format!("{:#x}", uapi::IOC_GET_FILTER))
+        .arg("--module")
+        .arg(paths::repo_root().join("module"))
+        .output()
+        .unwrap();
+    let report: Json =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!((report["sent"].as_u64(), report["unexpected"].as_u64()), (Some(1800), Some(0)));
+    assert_eq!((report["device"].as_str(), report.get("family")), (Some("/dev/kulink"), None));
+    assert_eq!(report["by_mutation"]["reopen"], serde_json::json!({"ok": 200}));
+    assert_eq!(report["by_mutation"]["random ioctl"], serde_json::json!({"ENOTTY": 200}));
+    assert_eq!(report["kernel_log_clean"], true);
+}
+
+/// Bad targets are named before anything is built.
+fn bad_fuzz_targets_are_usage_errors() {
+    let example = "../examples/udpcount";
+    for (args, named) in [
+        (vec!["--device", "kulink"], "kulink is not a device node's path"),
+        (vec!["--device", "/dev/../etc/passwd"], "is not a device node's path"),
+        (vec!["--device", "/dev/kulink", "--ioctl", "0xzz"], "0xzz is not a 32-bit ioctl number"),
+        (vec!["--spec", "x.yaml", "--device", "/dev/kulink"], "cannot be used with"),
+        (vec!["--spec", "x.yaml", "--ioctl", "1"], "cannot be used with"),
+        (vec![], "--spec"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_kulink"))
+            .args(["fuzz", "--module", &format!("{example}/module")])
+            .args(&args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(named), "{args:?}: {stderr}");
+    }
+}
+
 /// A spec that does not parse is named before anything is built.
 fn a_bad_spec_is_a_usage_error() {
     let out = Command::new(env!("CARGO_BIN_EXE_kulink"))
@@ -97,5 +141,6 @@ fn a_bad_spec_is_a_usage_error() {
 
 kulink::kernel_tests!(
     kulink_ko_answers_every_fuzzed_message, kulink_ko_refuses_the_unprivileged_what_needs_admin;
-    once: the_cli_fuzzes_the_example, a_bad_spec_is_a_usage_error
+    once: the_cli_fuzzes_the_example, the_cli_fuzzes_a_device, a_bad_spec_is_a_usage_error,
+        bad_fuzz_targets_are_usage_errors
 );

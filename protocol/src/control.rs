@@ -143,6 +143,10 @@ pub enum Command<X: Extension> {
     /// see what the family makes of malformed ones), and gather what
     /// answered each; the reply is [`Reply::GenlBurst`], in the same order.
     GenlBurst(GenlBurst),
+    /// Open a device node and make each call on it in turn, in a helper
+    /// process that blocks every signal it can; the reply is
+    /// [`Reply::DeviceBurst`].
+    DeviceBurst(DeviceBurst),
     /// Load the kernel module in the guest file `path` (finit_module) with
     /// these parameters (`name=value`, space-separated).
     LoadModule {
@@ -180,6 +184,8 @@ pub enum Reply<X: Extension> {
     Genl(Vec<GenlMessage>),
     /// What answered each message of a [`Command::GenlBurst`].
     GenlBurst(Vec<GenlAnswer>),
+    /// What each call of a [`Command::DeviceBurst`] returned.
+    DeviceBurst(DeviceAnswers),
     /// The plug-in's answer.
     Ext(X::Reply),
 }
@@ -214,8 +220,112 @@ pub struct GenlBurst {
     pub unprivileged: bool,
 }
 
-/// The user and group id an unprivileged [`GenlBurst`] is sent as.
+/// The user and group id an unprivileged [`GenlBurst`] or [`DeviceBurst`]
+/// runs as.
 pub const NOBODY: u32 = 65534;
+
+/// System calls on one open device node, made in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceBurst {
+    /// The node, opened read-write and non-blocking (no call may wait).
+    pub path: String,
+    /// The calls.
+    pub calls: Vec<DeviceCall>,
+    /// Run as uid and gid [`NOBODY`] without capabilities, rather than
+    /// as root.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unprivileged: bool,
+}
+
+/// One system call on the open device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceCall {
+    /// `ioctl(fd, request, arg)`.
+    Ioctl {
+        /// The request number.
+        request: u32,
+        /// The argument.
+        arg: DeviceArg,
+    },
+    /// `read(fd, buf, len)`.
+    Read {
+        /// Bytes asked for.
+        len: u64,
+        /// Where to.
+        buf: DeviceArg,
+    },
+    /// `write(fd, buf, len)`.
+    Write {
+        /// Bytes offered.
+        len: u64,
+        /// From where.
+        buf: DeviceArg,
+    },
+    /// `mmap(NULL, len, prot, MAP_SHARED or MAP_PRIVATE, fd, offset)`,
+    /// unmapped again at once when it succeeds.
+    Mmap {
+        /// The length.
+        len: u64,
+        /// The file offset.
+        offset: u64,
+        /// `PROT_*` bits.
+        prot: i32,
+        /// `MAP_SHARED` rather than `MAP_PRIVATE`.
+        shared: bool,
+    },
+    /// `poll` with a zero timeout; the answer is `revents`.
+    Poll {
+        /// The events asked for.
+        events: i16,
+    },
+    /// Close the device and open it again: the file's state starts over.
+    Reopen,
+}
+
+/// A pointer or number handed to the kernel. Every buffer lies in an
+/// arena followed by an inaccessible guard region, so that no length the
+/// kernel is given lets it write over the helper's own memory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceArg {
+    /// A null pointer.
+    Null,
+    /// A pointer into the guard region, where nothing may be read or
+    /// written.
+    Unmapped,
+    /// A kernel address (the start of x86-64's direct map).
+    Kernel,
+    /// A pointer `offset` bytes into the arena, with `bytes` written there
+    /// first (the rest is whatever earlier calls left).
+    Buffer {
+        /// Where in the arena (alignment included).
+        offset: u32,
+        /// What to put there (hex in JSON).
+        #[serde(with = "hex")]
+        bytes: Vec<u8>,
+    },
+    /// A plain number.
+    Value(u64),
+}
+
+/// The size of the arena [`DeviceArg::Buffer`] points into.
+pub const DEVICE_ARENA: u32 = 1 << 20;
+
+/// What a [`DeviceBurst`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceAnswers {
+    /// The first `open`: 0, or the negative errno it failed with (then no
+    /// call was made).
+    pub opened: i64,
+    /// Each call's return value, or its negative errno (`-EBADF` after a
+    /// failed reopen), in order.
+    pub results: Vec<i64>,
+    /// The signal that killed the helper, if one did: the results stop
+    /// at the call it was making.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub killed_by: Option<i32>,
+}
 
 /// A netlink message whose header the agent writes (type, sequence number,
 /// length) and whose body is sent as it is.

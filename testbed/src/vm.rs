@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use kulink_protocol::{
-    BootConfig, Command as AgentCommand, Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage,
-    GenlRequest, Ran, Ready, Reply,
+    BootConfig, Command as AgentCommand, DeviceAnswers, DeviceBurst, Extension, GenlAnswer, GenlBurst, GenlDelivery,
+    GenlEvent, GenlMessage, GenlRequest, Ran, Ready, Reply,
 };
 
 use kulink_genl::{Message, Spec};
@@ -484,6 +484,19 @@ impl<X: Extension> Vm<X> {
         match self.request_within(AgentCommand::GenlBurst(burst), timeout)? {
             Reply::GenlBurst(answers) if answers.len() == count => Ok(answers),
             other => bail!("a burst of {count} generic netlink messages was answered by {other:?}"),
+        }
+    }
+
+    /// Makes system calls on a device node in the guest, in a helper
+    /// process, and says what each returned (see
+    /// [`AgentCommand::DeviceBurst`]). Meant for hostile arguments: a fuzzer.
+    pub fn device_burst(&mut self, burst: DeviceBurst) -> Result<DeviceAnswers> {
+        let count = burst.calls.len();
+        // A TCG guest takes well under a millisecond a call; allow ten.
+        let timeout = REQUEST_TIMEOUT + Duration::from_millis(10 * count as u64);
+        match self.request_within(AgentCommand::DeviceBurst(burst), timeout)? {
+            Reply::DeviceBurst(answers) if answers.results.len() <= count => Ok(answers),
+            other => bail!("a burst of {count} calls on a device was answered by {other:?}"),
         }
     }
 
