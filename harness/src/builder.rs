@@ -158,6 +158,13 @@ impl<X: Extension> GuestBuilder<X> {
         self
     }
 
+    /// One more kernel command-line argument (`kmemleak=on`, say), after
+    /// the kernel's own from `kernels.toml`.
+    pub fn kernel_arg(mut self, arg: &str) -> Self {
+        self.options.kernel_args.push(arg.to_owned());
+        self
+    }
+
     /// Guest memory in MiB (256 unless set).
     pub fn memory_mb(mut self, memory_mb: u32) -> Self {
         self.options.memory_mb = memory_mb;
@@ -201,6 +208,15 @@ impl<X: Extension> GuestBuilder<X> {
         }) {
             return Err(usage_error(format!(
                 "module parameter {name}={value}: a name is one word and a value holds no spaces (it travels on the kernel command line)"
+            )));
+        }
+        if let Some(arg) =
+            self.options.kernel_args.iter().find(|a| {
+                a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '"') || a.starts_with("kulink.")
+            })
+        {
+            return Err(usage_error(format!(
+                "kernel argument {arg:?}: one word without quotes, and not kulink.* (the agent's own keys)"
             )));
         }
         if self.options.cpus == 0 || self.options.memory_mb < 64 {
@@ -281,6 +297,10 @@ mod tests {
         assert!(err(ok.clone().cpus(0)).contains("at least one CPU"));
         assert!(err(ok.clone().file("/etc/hostname", "relative")).contains("must be absolute"));
         assert_eq!(kulink_testbed::exit_code(&ok.clone().memory_mb(16).check().unwrap_err()), 2);
+        ok.clone().kernel_arg("kmemleak=on").check().unwrap();
+        assert!(err(ok.clone().kernel_arg("a b")).contains("kernel argument \"a b\""));
+        assert!(err(ok.clone().kernel_arg("kulink.port=x")).contains("not kulink.*"));
+        assert!(err(ok.clone().kernel_arg("")).contains("one word"));
     }
 
     #[test]

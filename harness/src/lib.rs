@@ -29,6 +29,7 @@ pub mod guest;
 pub mod job;
 pub mod junit;
 pub mod ktap;
+pub mod lifecycle;
 pub mod matrix;
 pub mod module_test;
 pub mod output;

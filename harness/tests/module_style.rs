@@ -24,6 +24,7 @@ fn module_sources_are_checkpatch_clean() {
         "harness/tests/fixtures/modules/provider",
         "harness/tests/fixtures/modules/consumer",
         "harness/tests/fixtures/modules/panicker",
+        "harness/tests/fixtures/modules/leaker",
     ] {
         files.extend(std::fs::read_dir(root.join(dir)).unwrap().map(|e| e.unwrap().path()));
     }

@@ -37,6 +37,31 @@ pub struct Peer {
     thread: Option<JoinHandle<()>>,
 }
 
+/// Sends frames to the guest; any thread may hold one.
+#[derive(Clone)]
+pub struct FrameSender {
+    sock: Arc<UnixDatagram>,
+    guest: PathBuf,
+}
+
+impl FrameSender {
+    /// Sends one Ethernet frame to the guest, waiting up to 5 s while the
+    /// guest's queue is full.
+    pub fn send(&self, frame: &[u8]) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.sock.send_to(frame, &self.guest) {
+                Ok(_) => return Ok(()),
+                // The guest NIC is a datagram socket too: wait out a full queue.
+                Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1))
+                }
+                Err(e) => return Err(e).with_context(|| format!("send a frame to {}", self.guest.display())),
+            }
+        }
+    }
+}
+
 impl Peer {
     /// Binds the peer's end at `own`; the guest's end is `guest` (QEMU binds it).
     pub fn bind(own: &Path, guest: &Path, wire: Wire) -> Result<Self> {
@@ -56,17 +81,12 @@ impl Peer {
     /// Sends one Ethernet frame to the guest, waiting up to 5 s while the
     /// guest's queue is full.
     pub fn send(&self, frame: &[u8]) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            match self.sock.send_to(frame, &self.guest) {
-                Ok(_) => return Ok(()),
-                // The guest NIC is a datagram socket too: wait out a full queue.
-                Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(1))
-                }
-                Err(e) => return Err(e).with_context(|| format!("send a frame to {}", self.guest.display())),
-            }
-        }
+        self.sender().send(frame)
+    }
+
+    /// A handle that sends frames from another thread.
+    pub fn sender(&self) -> FrameSender {
+        FrameSender { sock: self.sock.clone(), guest: self.guest.clone() }
     }
 
     /// Every ICMP message the guest has sent so far, in arrival order.

@@ -14,7 +14,8 @@ const MARKERS: &[(&str, &str)] = &[
     ("Call Trace", "Call Trace:"),
     ("panic", "Kernel panic"),
     ("UBSAN", "UBSAN:"),
-    ("kmemleak", "kmemleak:"),
+    // Not "kmemleak:": its start-up and shut-down notes carry that too.
+    ("kmemleak", "suspected memory leaks"),
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -20,7 +20,7 @@ use crate::agent_link::{AgentLink, NoAnswer, Refused};
 use crate::artifacts::Artifacts;
 use crate::frames::Wire;
 use crate::initramfs::{GuestFile, Image};
-use crate::peer::{self, Peer};
+use crate::peer::{self, FrameSender, Peer};
 use crate::qemu::{self, QemuConfig};
 use crate::splat::{self, Splat};
 use crate::{process_tree, progress, tools, usage_error, KernelFailure};
@@ -74,6 +74,9 @@ pub struct BootOptions {
     /// busybox at /bin/busybox and /bin/sh (QEMU backend; the host's
     /// `busybox-static`).
     pub shell: bool,
+    /// Kernel command-line arguments after the kernel's own
+    /// (`kmemleak=on`, say).
+    pub kernel_args: Vec<String>,
 }
 
 impl Default for BootOptions {
@@ -89,6 +92,7 @@ impl Default for BootOptions {
             loaded_before_params: Vec::new(),
             files: Vec::new(),
             shell: false,
+            kernel_args: Vec::new(),
         }
     }
 }
@@ -243,7 +247,7 @@ impl<X: Extension> Vm<X> {
             kernel: art.kernel.bzimage.clone(),
             initrd: dir.join("initramfs.cpio"),
             boot,
-            kernel_args: format!("{clock} {}", art.kernel.cmdline).trim().to_owned(),
+            kernel_args: format!("{clock} {} {}", art.kernel.cmdline, opts.kernel_args.join(" ")).trim().to_owned(),
             memory_mb: opts.memory_mb,
             cpus: opts.cpus,
             console_log: dir.join(CONSOLE),
@@ -549,6 +553,12 @@ impl<X: Extension> Vm<X> {
     /// The host end of the wire: what the guest sent, ARP it was answered.
     pub fn peer(&self) -> &Peer {
         &self.peer
+    }
+
+    /// A handle that sends frames to the guest from another thread (the
+    /// traffic under a module's load and unload cycles, say).
+    pub fn frame_sender(&self) -> FrameSender {
+        self.peer.sender()
     }
 
     /// The addresses on the wire.
