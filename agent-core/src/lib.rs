@@ -16,6 +16,7 @@ pub mod run;
 pub mod system;
 pub mod unprivileged;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -114,7 +115,7 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     let mut link = control::open::<P::Ext>()?;
     let outbox = Outbox(link.outbox.clone());
     let mut plugin = P::start(&boot, outbox.clone()).await?;
-    let mut core = Core { outbox: outbox.clone(), subscriptions: Vec::new() };
+    let mut core = Core { outbox: outbox.clone(), subscriptions: Vec::new(), started: BTreeMap::new() };
 
     outbox.send(AgentMsg::Ready(Ready {
         boot_ms: system::boottime_ms(),
@@ -153,10 +154,16 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
 }
 
 /// What the core's own requests keep between them.
+/// How long a stopped program may take to end before its group is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
 struct Core<X: Extension> {
     outbox: Outbox<X>,
     /// The forwarders of the host's generic netlink subscriptions.
     subscriptions: Vec<JoinHandle<()>>,
+    /// Programs the host started and has not stopped, by pid (killed when
+    /// the agent ends).
+    started: BTreeMap<u32, run::Running>,
 }
 
 async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command<P::Ext>) -> Result<Reply<P::Ext>> {
@@ -176,6 +183,24 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             Reply::Done
         }
         Command::Run { argv, timeout_ms } => Reply::Ran(run::run(&argv, Duration::from_millis(timeout_ms)).await?),
+        Command::Start { argv, ready_timeout_ms } => {
+            let mut running = run::Running::start(&argv)?;
+            let first_line = running.first_line(Duration::from_millis(ready_timeout_ms)).await?;
+            let pid = running.pid();
+            core.started.insert(pid, running);
+            Reply::Started { pid, first_line }
+        }
+        Command::Output { pid } => {
+            let running =
+                core.started.get(&pid).with_context(|| format!("no program the host started has pid {pid}"))?;
+            Reply::Text(running.stdout_so_far())
+        }
+        Command::Stop { pid, signal } => {
+            let running =
+                core.started.remove(&pid).with_context(|| format!("no program the host started has pid {pid}"))?;
+            let signal = nix::sys::signal::Signal::try_from(signal).context("Stop: not a signal")?;
+            Reply::Ran(running.stop(signal, STOP_GRACE).await?)
+        }
         Command::GenlSubscribe { family, group } => {
             core.subscriptions.push(genl_bridge::subscribe(&family, &group, core.outbox.clone()).await?);
             Reply::Done

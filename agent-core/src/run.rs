@@ -7,53 +7,121 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use kulink_protocol::{Ran, OUTPUT_LIMIT};
-use nix::sys::signal::{killpg, Signal};
+use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
+use tokio::task::JoinHandle;
 
 pub async fn run(argv: &[String], timeout: Duration) -> Result<Ran> {
-    let (program, args) = argv.split_first().context("run: the command line is empty")?;
-    // A group of its own: on timeout or exit, what it started goes too,
-    // and with it every holder of the output pipes.
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("start {program}"))?;
-    let group = Pid::from_raw(child.id().context("the program has no pid")? as i32);
-    let stdout = Output::default();
-    let stderr = Output::default();
-    let readers = [
-        tokio::spawn(stdout.clone().fill(child.stdout.take().context("stdout is piped")?)),
-        tokio::spawn(stderr.clone().fill(child.stderr.take().context("stderr is piped")?)),
-    ];
-    let (status, timed_out) = match tokio::time::timeout(timeout, child.wait()).await {
-        Ok(status) => (status.with_context(|| format!("wait for {program}"))?, false),
-        Err(_) => {
-            let _ = killpg(group, Signal::SIGKILL);
-            (child.wait().await.with_context(|| format!("wait for {program}"))?, true)
-        }
-    };
-    // ESRCH when nothing of the group is left: the usual case.
-    let _ = killpg(group, Signal::SIGKILL);
-    // A process that left the group may still hold a pipe: what it wrote
-    // by now is kept, the rest is not waited for.
-    for mut reader in readers {
-        if tokio::time::timeout(PIPE_GRACE, &mut reader).await.is_err() {
-            reader.abort();
-            crate::system::log(&format!("{program}: a process outside its group kept its output open"));
+    let mut running = Running::start(argv)?;
+    let timed_out = tokio::time::timeout(timeout, running.child.wait()).await.is_err();
+    running.finish(timed_out).await
+}
+
+/// A program started in a process group of its own, its output being
+/// gathered.
+pub struct Running {
+    program: String,
+    child: Child,
+    group: Pid,
+    stdout: Output,
+    stderr: Output,
+    readers: [JoinHandle<()>; 2],
+}
+
+impl Running {
+    /// Starts `argv` (no shell), with stdin from /dev/null.
+    pub fn start(argv: &[String]) -> Result<Self> {
+        let (program, args) = argv.split_first().context("run: the command line is empty")?;
+        // A group of its own: on timeout or exit, what it started goes too,
+        // and with it every holder of the output pipes.
+        let mut child = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("start {program}"))?;
+        let group = Pid::from_raw(child.id().context("the program has no pid")? as i32);
+        let stdout = Output::default();
+        let stderr = Output::default();
+        let readers = [
+            tokio::spawn(stdout.clone().fill(child.stdout.take().context("stdout is piped")?)),
+            tokio::spawn(stderr.clone().fill(child.stderr.take().context("stderr is piped")?)),
+        ];
+        Ok(Self { program: program.clone(), child, group, stdout, stderr, readers })
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.group.as_raw() as u32
+    }
+
+    /// What it has written to stdout so far.
+    pub fn stdout_so_far(&self) -> String {
+        self.stdout.take().0
+    }
+
+    /// Waits until it has written a whole first line, and returns it;
+    /// fails if it ends first or `timeout` passes.
+    pub async fn first_line(&mut self, timeout: Duration) -> Result<String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some((line, _)) = self.stdout.take().0.split_once('\n') {
+                return Ok(line.to_owned());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                bail!("{} ended ({status}) before saying it was ready: {}", self.program, self.stderr.take().0.trim());
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("{} said nothing within {timeout:?}", self.program);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-    let (stdout, out_cut) = stdout.take();
-    let (stderr, err_cut) = stderr.take();
-    Ok(Ran { code: status.code(), signal: status.signal(), timed_out, stdout, stderr, truncated: out_cut || err_cut })
+
+    /// Sends `signal` to it alone, then waits for it as [`Running::finish`]
+    /// does, allowing it `grace` to end before its group is killed.
+    pub async fn stop(mut self, signal: Signal, grace: Duration) -> Result<Ran> {
+        kill(self.group, signal).with_context(|| format!("{signal} to {}", self.program))?;
+        let timed_out = tokio::time::timeout(grace, self.child.wait()).await.is_err();
+        self.finish(timed_out).await
+    }
+
+    /// Ends it (SIGKILL to its group when `kill`), then gathers its status
+    /// and output.
+    async fn finish(mut self, kill: bool) -> Result<Ran> {
+        let program = &self.program;
+        if kill {
+            let _ = killpg(self.group, Signal::SIGKILL);
+        }
+        let status = self.child.wait().await.with_context(|| format!("wait for {program}"))?;
+        // ESRCH when nothing of the group is left: the usual case.
+        let _ = killpg(self.group, Signal::SIGKILL);
+        // A process that left the group may still hold a pipe: what it wrote
+        // by now is kept, the rest is not waited for.
+        for mut reader in self.readers {
+            if tokio::time::timeout(PIPE_GRACE, &mut reader).await.is_err() {
+                reader.abort();
+                crate::system::log(&format!("{program}: a process outside its group kept its output open"));
+            }
+        }
+        let (stdout, out_cut) = self.stdout.take();
+        let (stderr, err_cut) = self.stderr.take();
+        Ok(Ran {
+            code: status.code(),
+            signal: status.signal(),
+            timed_out: kill,
+            stdout,
+            stderr,
+            truncated: out_cut || err_cut,
+        })
+    }
 }
 
 /// How long output may still come once the program and its group are gone.

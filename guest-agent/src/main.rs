@@ -3,9 +3,11 @@
 //! on every channel and streams typed events to the host until power-off.
 //!
 //! The same binary is also the kernel's usermode helper (run as
-//! `kulink-notify`) and a short-lived signal registrant (`kulink-sigchild`).
+//! `kulink-notify`), a short-lived signal registrant (`kulink-sigchild`)
+//! and a consumer of its own to kill (`--kulink-consumer`).
 
 mod chardev;
+mod consumer;
 mod kulinkfs;
 mod mmap_ring;
 mod netlink;
@@ -39,6 +41,9 @@ fn main() {
     }
     if argv0.ends_with("kulink-sigchild") {
         std::process::exit(signal::child_main());
+    }
+    if args.get(1).map(String::as_str) == Some(consumer::ARG) {
+        std::process::exit(consumer::main());
     }
     if argv0.ends_with(probe::ARGV0) {
         std::process::exit(probe::child_main(&args[1..]));

@@ -55,6 +55,24 @@ fn a_guest_program_s_status_output_and_timeout_reach_the_host() {
 
     let err = vm.run(&["/opt/suite/missing"], Duration::from_secs(5)).unwrap_err();
     assert!(format!("{err:#}").contains("start /opt/suite/missing"), "{err:#}");
+
+    // Started in the background: ready at its first line, its output so
+    // far on request, and how it ended once stopped.
+    let (pid, ready) =
+        vm.start(&["/bin/sh", "-c", "echo ready; echo more; exec sleep 60"], Duration::from_secs(10)).unwrap();
+    assert_eq!(ready, "ready");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while vm.output(pid).unwrap() != "ready\nmore\n" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(vm.output(pid).unwrap(), "ready\nmore\n");
+    let ran = vm.stop(pid, libc::SIGKILL).unwrap();
+    assert_eq!((ran.code, ran.signal, ran.timed_out, ran.stdout.as_str()), (None, Some(9), false, "ready\nmore\n"));
+    let err = format!("{:#}", vm.stop(pid, libc::SIGKILL).unwrap_err());
+    assert!(err.contains(&format!("no program the host started has pid {pid}")), "{err}");
+    let err =
+        format!("{:#}", vm.start(&["/bin/sh", "-c", "echo oops >&2; exit 3"], Duration::from_secs(10)).unwrap_err());
+    assert!(err.contains("before saying it was ready: oops"), "{err}");
     common::finish(vm);
     // Clears the script's directory.
     common::scratch_dir("programs");

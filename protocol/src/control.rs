@@ -128,6 +128,31 @@ pub enum Command<X: Extension> {
         /// How long it may run.
         timeout_ms: u64,
     },
+    /// Start a program as [`Command::Run`] does, but leave it running: the
+    /// reply, [`Reply::Started`], comes once it has written its first line
+    /// to stdout (its word that it is ready) or `ready_timeout_ms` passed.
+    /// A program that ends first is an error carrying what it wrote.
+    Start {
+        /// The program and its arguments.
+        argv: Vec<String>,
+        /// How long it may take to say it is ready.
+        ready_timeout_ms: u64,
+    },
+    /// What a program [`Command::Start`] began has written to stdout so
+    /// far (it goes on running); the reply is [`Reply::Text`].
+    Output {
+        /// Its process id, from [`Reply::Started`].
+        pid: u32,
+    },
+    /// Send `signal` to a program [`Command::Start`] began, wait for it to
+    /// end (SIGKILL to its process group after 10 s), and reply with
+    /// [`Reply::Ran`]: everything it wrote, its first line included.
+    Stop {
+        /// Its process id, from [`Reply::Started`].
+        pid: u32,
+        /// The signal (`SIGKILL` for a crash, `SIGTERM` to ask).
+        signal: i32,
+    },
     /// Join multicast group `group` of generic netlink family `family`:
     /// from the reply on, what the group carries comes as
     /// [`AgentMsg::Genl`].
@@ -179,6 +204,13 @@ pub enum Reply<X: Extension> {
     Text(String),
     /// How a program ended and what it wrote.
     Ran(Ran),
+    /// A program [`Command::Start`] began is running and said it is ready.
+    Started {
+        /// Its process id, for [`Command::Stop`].
+        pid: u32,
+        /// Its first line, without the newline.
+        first_line: String,
+    },
     /// The messages that answered a [`Command::GenlRequest`]: one for a
     /// plain request (none if the kernel only acknowledged), all of a dump.
     Genl(Vec<GenlMessage>),

@@ -439,6 +439,38 @@ impl<X: Extension> Vm<X> {
         }
     }
 
+    /// Starts a program in the guest and leaves it running (a consumer
+    /// daemon, say): returns its pid once it has written its first line,
+    /// which is its word that it is ready (see [`AgentCommand::Start`]).
+    pub fn start(&mut self, argv: &[&str], ready_timeout: Duration) -> Result<(u32, String)> {
+        let cmd = AgentCommand::Start {
+            argv: argv.iter().map(|a| a.to_string()).collect(),
+            ready_timeout_ms: ready_timeout.as_millis() as u64,
+        };
+        match self.request_within(cmd, ready_timeout + REQUEST_TIMEOUT)? {
+            Reply::Started { pid, first_line } => Ok((pid, first_line)),
+            other => bail!("starting {argv:?} was answered by {other:?}"),
+        }
+    }
+
+    /// What a program [`Vm::start`] began has written to stdout so far.
+    pub fn output(&mut self, pid: u32) -> Result<String> {
+        match self.request(AgentCommand::Output { pid })? {
+            Reply::Text(text) => Ok(text),
+            other => bail!("the output of program {pid} was answered by {other:?}"),
+        }
+    }
+
+    /// Sends `signal` to a program [`Vm::start`] began (`SIGKILL`: it
+    /// crashes) and returns how it ended and all it wrote.
+    pub fn stop(&mut self, pid: u32, signal: i32) -> Result<Ran> {
+        // The agent allows 10 s before it kills the program's group.
+        match self.request_within(AgentCommand::Stop { pid, signal }, Duration::from_secs(10) + REQUEST_TIMEOUT)? {
+            Reply::Ran(ran) => Ok(ran),
+            other => bail!("stopping program {pid} was answered by {other:?}"),
+        }
+    }
+
     /// Loads the module under test (booted with
     /// [`BootOptions::load_module`] off, or unloaded) with these parameters
     /// (`name=value`, space-separated). The kernel's refusal is an error
