@@ -85,8 +85,8 @@ impl Running {
         }
     }
 
-    /// Sends `signal` to it alone, then waits for it as [`Running::finish`]
-    /// does, allowing it `grace` to end before its group is killed.
+    /// Sends `signal` to it alone and waits for it, allowing it `grace` to
+    /// end before its group is killed; then gathers its status and output.
     pub async fn stop(mut self, signal: Signal, grace: Duration) -> Result<Ran> {
         kill(self.group, signal).with_context(|| format!("{signal} to {}", self.program))?;
         let timed_out = tokio::time::timeout(grace, self.child.wait()).await.is_err();
