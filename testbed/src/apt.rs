@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 
-use crate::{paths, progress, tools};
+use crate::{cache, paths, progress, tools};
 
 /// Refresh a private package list once it is older than this.
 const LISTS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
@@ -18,6 +18,10 @@ const LISTS_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 #[derive(Debug, Clone, Default)]
 pub struct Apt {
     options: Vec<String>,
+    /// A private configuration's lock: exclusive while its lists are
+    /// updated, shared while they are read (apt-cache fails on lists that
+    /// another kulink is rewriting).
+    lock: Option<PathBuf>,
 }
 
 impl Apt {
@@ -34,6 +38,8 @@ impl Apt {
             return Ok(Self::host());
         }
         let dir = paths::cache_dir().join("apt").join(suites.join("+"));
+        let what = format!("the package lists of {}", suites.join(", "));
+        let _lock = cache::lock(&paths::sibling(&dir, "lock"), &what)?;
         let (apt, changed) = Self::configure(&dir, &debian_mirror()?, suites)?;
         let stamp = dir.join("updated");
         let stale = fs::metadata(&stamp)
@@ -74,8 +80,14 @@ impl Apt {
                 "Dir::State::Status=/dev/null".into(),
                 "APT::Sandbox::User=root".into(),
             ],
+            lock: Some(paths::sibling(dir, "lock")),
         };
         Ok((apt, changed))
+    }
+
+    /// Holds the lists still while they are read.
+    fn reading(&self) -> Result<Option<cache::CacheLock>> {
+        self.lock.as_deref().map(|path| cache::lock_shared(path, "kulink's package lists")).transpose()
     }
 
     fn command(&self, program: &str) -> Command {
@@ -89,6 +101,7 @@ impl Apt {
     /// The version apt would fetch, or a clear error.
     pub fn candidate(&self, package: &str) -> Result<String> {
         tools::APT_GET.require()?;
+        let _reading = self.reading()?;
         let out = tools::run(self.command("apt-cache").args(["policy", package]))?;
         let text = String::from_utf8_lossy(&out.stdout);
         match text.lines().find_map(|l| l.trim().strip_prefix("Candidate:")).map(str::trim) {
@@ -101,6 +114,7 @@ impl Apt {
 
     /// What a package depends on, in apt's order.
     pub fn dependencies(&self, package: &str) -> Result<Vec<String>> {
+        let _reading = self.reading()?;
         let out = tools::run(self.command("apt-cache").args(["depends", "--no-recommends", package]))?;
         Ok(String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -118,6 +132,7 @@ impl Apt {
     /// the .deb.
     pub fn download(&self, package: &str, version: &str, dir: &Path) -> Result<PathBuf> {
         fs::create_dir_all(dir)?;
+        let _reading = self.reading()?;
         let wanted = format!("{package}={version}");
         let task = progress::Task::start(
             format!("fetching {package} {version} with apt-get download"),

@@ -28,19 +28,35 @@ pub fn name_part(s: &str) -> String {
     s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
 }
 
-/// An exclusive lock on a file in the cache, held while the value lives.
+/// A lock on a file in the cache, held while the value lives.
 pub struct CacheLock(#[allow(dead_code)] File);
 
+/// An exclusive lock: this process builds or changes `what`.
 pub fn lock(path: &Path, what: &str) -> Result<CacheLock> {
+    lock_as(path, what, libc::LOCK_EX)
+}
+
+/// A shared lock: this process only reads `what`, which no holder of the
+/// exclusive lock may change meanwhile.
+pub fn lock_shared(path: &Path, what: &str) -> Result<CacheLock> {
+    lock_as(path, what, libc::LOCK_SH)
+}
+
+fn lock_as(path: &Path, what: &str, kind: libc::c_int) -> Result<CacheLock> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     }
-    let file = File::create(path).with_context(|| format!("create lock {}", path.display()))?;
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("create lock {}", path.display()))?;
     // SAFETY: flock on an fd we own.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        progress::note(format!("waiting for another kulink that is building {what}"));
+    if unsafe { libc::flock(file.as_raw_fd(), kind | libc::LOCK_NB) } != 0 {
+        progress::note(format!("waiting for another kulink that is using {what}"));
         // SAFETY: as above, blocking this time.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        if unsafe { libc::flock(file.as_raw_fd(), kind) } != 0 {
             bail!("lock {}: {}", path.display(), std::io::Error::last_os_error());
         }
     }
@@ -79,6 +95,22 @@ impl Stamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readers_share_the_lock_and_a_writer_waits_for_them() {
+        let dir = std::env::temp_dir().join(format!("kulink-lock-test-{}", std::process::id()));
+        let path = dir.join("apt.lock");
+        let try_exclusive = || {
+            let file = File::options().write(true).open(&path).unwrap();
+            // SAFETY: flock on an fd we own.
+            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+        };
+        let (a, b) = (lock_shared(&path, "lists").unwrap(), lock_shared(&path, "lists").unwrap());
+        assert!(!try_exclusive(), "a writer must wait while readers read");
+        drop((a, b));
+        assert!(try_exclusive());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn hashes_tell_apart_where_parts_split() {
