@@ -19,7 +19,7 @@ use kulink_protocol::{DeviceAnswers, DeviceArg, DeviceBurst, DeviceCall, Extensi
 use kulink_testbed::vm::Vm;
 
 use crate::builder::GuestBuilder;
-use crate::fuzz::{errno_name, judge, FuzzReport, Sender, Tally};
+use crate::fuzz::{errno_name, judge, FuzzReport, Sender, Tally, Target, BATCH};
 
 /// One call and how it was chosen.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,9 +101,6 @@ fn pick<T: Copy, const N: usize>(choices: [T; N], rng: &mut fastrand::Rng) -> T 
     choices[rng.usize(..N)]
 }
 
-/// Calls a burst carries: a request to the agent (and a helper) each.
-const BATCH: usize = 2000;
-
 /// Makes `cases` on `device` in the guest as `sender`, in bursts, and
 /// tallies what each returned: `ok` or the errno's name, by kind of call.
 pub fn send<X: Extension>(guest: &mut Vm<X>, device: &str, cases: &[Case], sender: Sender) -> Result<Tally> {
@@ -162,9 +159,7 @@ pub fn run(
     let cases = cases(ioctls, count, seed);
     let mut vm = guest.boot()?;
     let tally = send(&mut vm, device, &cases, sender)?;
-    let mut report = judge(guest, vm, tally, seed)?;
-    report.device = Some(device.to_owned());
-    Ok(report)
+    judge(guest, vm, Target::Device(device.to_owned()), tally, seed)
 }
 
 #[cfg(test)]

@@ -309,8 +309,8 @@ impl Tally {
     }
 }
 
-/// Messages a burst carries: a request to the agent each.
-const BATCH: usize = 2000;
+/// Messages or calls a burst carries: a request to the agent each.
+pub(crate) const BATCH: usize = 2000;
 
 /// Sends `cases` to `family` in the guest as `sender`, in bursts, and
 /// tallies what answered them.
@@ -337,12 +337,9 @@ pub struct FuzzReport {
     pub kernel: String,
     /// `uname -r` in the guest.
     pub kernel_release: String,
-    /// The generic netlink family fuzzed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub family: Option<String>,
-    /// The device node fuzzed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
+    /// What was fuzzed (`family` or `device` in JSON).
+    #[serde(flatten)]
+    pub target: Target,
     /// The seed the messages came from.
     pub seed: u64,
     /// What was sent and how it was answered.
@@ -359,22 +356,30 @@ pub struct FuzzReport {
     pub evidence: Option<std::path::PathBuf>,
 }
 
+/// What a fuzz run aimed at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// A generic netlink family, by name.
+    Family(String),
+    /// A device node in the guest.
+    Device(String),
+}
+
 /// Boots `guest`, has `sender` send `count` messages made from `spec` and
 /// `seed` to its family, and judges the answers and the kernel log.
 pub fn run(guest: &GuestBuilder, spec: &Spec, count: usize, seed: u64, sender: Sender) -> Result<FuzzReport> {
     let cases = cases(spec, count, seed);
     let mut vm = guest.boot()?;
     let tally = send(&mut vm, &spec.name, &cases, sender)?;
-    let mut report = judge(guest, vm, tally, seed)?;
-    report.family = Some(spec.name.clone());
-    Ok(report)
+    judge(guest, vm, Target::Family(spec.name.clone()), tally, seed)
 }
 
-/// Powers `vm` off and judges `tally` and the kernel log: a report that
-/// names neither family nor device yet.
+/// Powers `vm` off and judges `tally` and the kernel log.
 pub(crate) fn judge<X: Extension>(
     guest: &GuestBuilder<X>,
     mut vm: Vm<X>,
+    target: Target,
     tally: Tally,
     seed: u64,
 ) -> Result<FuzzReport> {
@@ -389,8 +394,7 @@ pub(crate) fn judge<X: Extension>(
         schema_version: crate::report::SCHEMA_VERSION,
         kernel: guest.kernel().label(),
         kernel_release,
-        family: None,
-        device: None,
+        target,
         seed,
         tally,
         kernel_log_clean: finished.splats.is_empty(),

@@ -10,7 +10,7 @@ use kulink_testbed::catalog::Kind;
 use kulink_testbed::splat::Splat;
 use serde::Serialize;
 
-use crate::fuzz::{FuzzReport, Sender};
+use crate::fuzz::{FuzzReport, Sender, Target};
 use crate::ktap::Outcome;
 use crate::module_test::ModuleTestReport;
 use crate::report::{ChannelReport, RunError, RunReport};
@@ -137,21 +137,23 @@ fn fuzz_table(report: &FuzzReport) -> String {
         Sender::Root => "root",
         Sender::Unprivileged => "uid 65534 without capabilities",
     };
-    let (what, to) = match (&report.family, &report.device) {
-        (Some(family), _) => ("messages to", family.as_str()),
-        (None, Some(device)) => ("calls on", device.as_str()),
-        (None, None) => ("messages to", "?"),
+    let (what, to, kind) = match &report.target {
+        Target::Family(family) => ("messages to", family, "mutation"),
+        Target::Device(device) => ("calls on", device, "call"),
     };
     let _ = writeln!(s, "sent    {} {what} {to} as {sender} (seed {})\n", t.sent, report.seed);
-    let _ = writeln!(s, "{:<28} answers", if report.device.is_some() { "call" } else { "mutation" });
+    let _ = writeln!(s, "{kind:<28} answers");
     for (mutation, outcomes) in &t.by_mutation {
         let answers: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
         let _ = writeln!(s, "{mutation:<28} {}", answers.join(", "));
     }
-    if report.device.is_some() {
-        let _ = writeln!(s, "\nproblems: {}", t.unexpected);
-    } else {
-        let _ = writeln!(s, "\nanswered as the netlink core promises: {}/{}", t.sent - t.unexpected, t.sent);
+    match report.target {
+        Target::Device(_) => {
+            let _ = writeln!(s, "\nproblems: {}", t.unexpected);
+        }
+        Target::Family(_) => {
+            let _ = writeln!(s, "\nanswered as the netlink core promises: {}/{}", t.sent - t.unexpected, t.sent);
+        }
     }
     for p in &t.problems {
         let _ = writeln!(s, "    {p}");

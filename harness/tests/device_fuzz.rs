@@ -10,14 +10,12 @@ use kulink::device_fuzz;
 use kulink::fuzz::Sender;
 use kulink::plan::Plan;
 use kulink::session::{self, listener};
-use kulink::testbed::kernels;
 use kulink_wire::{uapi, Channel};
 
 const DEVICE: &str = "/dev/kulink";
 
 fn count(kernel: &str) -> usize {
-    let debug = kernels::find(kernel).unwrap().fragments.iter().any(|f| f == "debug.config");
-    if debug {
+    if common::is_debug(kernel) {
         20_000
     } else {
         5_000

@@ -3,6 +3,8 @@
 //! build, with KASAN, lockdep and panic_on_warn; 10 000 elsewhere), and the
 //! example's through the CLI.
 
+mod common;
+
 use std::process::Command;
 
 use kulink::fuzz::{self, FuzzReport, Sender};
@@ -18,8 +20,7 @@ fn spec() -> Spec {
 }
 
 fn count(kernel: &str) -> usize {
-    let debug = kernels::find(kernel).unwrap().fragments.iter().any(|f| f == "debug.config");
-    if debug {
+    if common::is_debug(kernel) {
         100_000
     } else {
         10_000
@@ -65,20 +66,35 @@ fn kulink_ko_refuses_the_unprivileged_what_needs_admin(kernel: &str) {
     }
 }
 
-/// `kulink fuzz` on the example's module and spec, as JSON.
-fn the_cli_fuzzes_the_example() {
-    let example = paths::repo_root().join("examples/udpcount");
+/// `kulink fuzz --json` on the default kernel with `args`: its report,
+/// once it exited 0.
+fn fuzz_cli_json(args: &[&str]) -> Json {
     let kernel = kernels::default_spec().unwrap().id;
     let out = Command::new(env!("CARGO_BIN_EXE_kulink"))
-        .args(["fuzz", "--json", "--count", "5000", "--seed", "9", "--kernel", &kernel, "--module"])
-        .arg(example.join("module"))
-        .arg("--spec")
-        .arg(example.join("udpcount.yaml"))
+        .args(["fuzz", "--json", "--kernel", &kernel])
+        .args(args)
         .output()
         .unwrap();
     let report: Json =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(out.status.code(), Some(0), "{report:#}");
+    report
+}
+
+/// `kulink fuzz` on the example's module and spec, as JSON.
+fn the_cli_fuzzes_the_example() {
+    let example = paths::repo_root().join("examples/udpcount");
+    let (module, spec) = (example.join("module"), example.join("udpcount.yaml"));
+    let report = fuzz_cli_json(&[
+        "--count",
+        "5000",
+        "--seed",
+        "9",
+        "--module",
+        module.to_str().unwrap(),
+        "--spec",
+        spec.to_str().unwrap(),
+    ]);
     assert_eq!((report["sent"].as_u64(), report["unexpected"].as_u64()), (Some(5000), Some(0)));
     assert_eq!((report["family"].as_str(), report["seed"].as_u64()), (Some("udpcount"), Some(9)));
     assert_eq!(report["by_mutation"]["unknown command"], serde_json::json!({"EOPNOTSUPP": 357}));
@@ -88,17 +104,17 @@ fn the_cli_fuzzes_the_example() {
 /// `kulink fuzz --device` on kulink.ko's node, as JSON, with the bare
 /// agent: the helper process is the core agent's.
 fn the_cli_fuzzes_a_device() {
-    let kernel = kernels::default_spec().unwrap().id;
-    let out = Command::new(env!("CARGO_BIN_EXE_kulink"))
-        .args(["fuzz", "--json", "--count", "1800", "--kernel", &kernel, "--device", "/dev/kulink", "--ioctl"])
-        .arg(format!("{:#x}", uapi::IOC_GET_FILTER))
-        .arg("--module")
-        .arg(paths::repo_root().join("module"))
-        .output()
-        .unwrap();
-    let report: Json =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
-    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let (ioctl, module) = (format!("{:#x}", uapi::IOC_GET_FILTER), paths::repo_root().join("module"));
+    let report = fuzz_cli_json(&[
+        "--count",
+        "1800",
+        "--device",
+        "/dev/kulink",
+        "--ioctl",
+        &ioctl,
+        "--module",
+        module.to_str().unwrap(),
+    ]);
     assert_eq!((report["sent"].as_u64(), report["unexpected"].as_u64()), (Some(1800), Some(0)));
     assert_eq!((report["device"].as_str(), report.get("family")), (Some("/dev/kulink"), None));
     assert_eq!(report["by_mutation"]["reopen"], serde_json::json!({"ok": 200}));

@@ -15,27 +15,20 @@ use kulink::session::{self, listener};
 use kulink::testbed::genl::{Message, Spec};
 use kulink::testbed::protocol::GenlDelivery;
 use kulink::testbed::vm::decode_deliveries;
-use kulink::testbed::{frames, kernels, paths};
+use kulink::testbed::{frames, paths};
 use kulink::GuestBuilder;
 use kulink_wire::{Channel, Stats};
-use serde_json::Value as Json;
-
-fn is_debug(kernel: &str) -> bool {
-    kernels::find(kernel).unwrap().fragments.iter().any(|f| f == "debug.config")
-}
 
 /// The echo-id and echo-seq of each event the subscriptions carried.
 fn echoes(messages: &[Message]) -> Vec<(u64, u64)> {
-    messages
+    common::spec_events(messages)
         .iter()
-        .filter(|m| m.op == "event")
-        .flat_map(|m| m.to_json()["attrs"]["event"].as_array().cloned().unwrap_or_default())
-        .map(|e: Json| (e["echo-id"].as_u64().unwrap_or(0), e["echo-seq"].as_u64().unwrap_or(0)))
+        .map(|e| (e["echo-id"].as_u64().unwrap_or(0), e["echo-seq"].as_u64().unwrap_or(0)))
         .collect()
 }
 
 fn kulink_ko_cycles_under_traffic_and_leaks_nothing(kernel: &str) {
-    let debug = is_debug(kernel);
+    let debug = common::is_debug(kernel);
     let count = 100;
     let mut guest = GuestBuilder::kernel_id(kernel).module(paths::repo_root().join("module"));
     if debug {
@@ -115,7 +108,7 @@ fn unloading_kulink_ko_in_use_is_refused_and_harmless(kernel: &str) {
 /// The scan can fail: a module that loses 1234 bytes at load is caught,
 /// alone, after boot's own suspects were cleared. Where kmemleak is not built in, the scan says how to get it.
 fn the_leak_scan_finds_a_lost_allocation(kernel: &str) {
-    let debug = is_debug(kernel);
+    let debug = common::is_debug(kernel);
     let guest = GuestBuilder::kernel_id(kernel).module(common::fixture_module("leaker")).load_at_boot(false);
     let mut vm = guest.kernel_arg("kmemleak=on").boot().unwrap();
     if !debug {

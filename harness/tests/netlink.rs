@@ -10,7 +10,7 @@ use kulink::plan::{Expected, Plan};
 use kulink::session::{self, multicast, unicast};
 use kulink::testbed::vm::decode_deliveries;
 use kulink::verify;
-use kulink_genl::{Message, Spec};
+use kulink_genl::Spec;
 use kulink_wire::control::Command;
 use kulink_wire::Channel;
 use serde_json::{json, Value as Json};
@@ -165,11 +165,12 @@ fn the_core_subscription_decoded_by_the_spec_equals_the_plugin_s_events(kernel: 
     let plan = Plan::echoes(vm.wire(), 0x5000, 6, 1);
     let events = session::inject(&mut vm, &plan, &[multicast()], false).unwrap().events;
     let want = plan.expected().len();
-    let count = |got: &[_]| decode_deliveries(&spec.name, Some(&spec), got).map_or(0, |m| spec_events(&m).len());
+    let count =
+        |got: &[_]| decode_deliveries(&spec.name, Some(&spec), got).map_or(0, |m| common::spec_events(&m).len());
     vm.collect_genl_until(Duration::from_secs(20), |got| count(got) >= want).unwrap();
     assert_eq!(count(vm.genl_deliveries()), want, "{:#?}", vm.genl_deliveries());
 
-    let by_spec = spec_events(&vm.genl_messages(&spec).unwrap());
+    let by_spec = common::spec_events(&vm.genl_messages(&spec).unwrap());
     let by_plugin: Vec<Json> = verify::of_listener(&events, &multicast())
         .iter()
         .map(|r| {
@@ -209,16 +210,6 @@ fn the_core_subscription_decoded_by_the_spec_equals_the_plugin_s_events(kernel: 
     assert!(format!("{err:#}").contains("No such file or directory"), "{err:#}");
     common::finish(vm);
 }
-
-/// Every event nest of every message, as JSON fields.
-fn spec_events(messages: &[Message]) -> Vec<Json> {
-    messages
-        .iter()
-        .filter(|m| m.op == "event")
-        .flat_map(|m| m.to_json()["attrs"]["event"].as_array().cloned().unwrap_or_default())
-        .collect()
-}
-
 kulink::kernel_tests!(
     the_core_subscription_decoded_by_the_spec_equals_the_plugin_s_events,
     multicast_events_equal_injected_field_by_field,

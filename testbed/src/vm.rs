@@ -30,6 +30,12 @@ const KVM_WATCHDOG: Duration = Duration::from_secs(10);
 /// Generous for TCG on a loaded 2-core host.
 const TCG_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a burst of `count` messages or calls may take: a TCG guest
+/// takes about a millisecond each; allow ten.
+fn burst_timeout(count: usize) -> Duration {
+    REQUEST_TIMEOUT + Duration::from_millis(10 * count as u64)
+}
+
 /// Files a guest's directory keeps: what evidence a failed run leaves.
 pub const CONSOLE: &str = "console.log";
 /// The agent's messages and the host's requests, as JSON lines.
@@ -515,9 +521,7 @@ impl<X: Extension> Vm<X> {
     /// [`AgentCommand::GenlBurst`]). Meant for malformed messages: a fuzzer.
     pub fn genl_burst(&mut self, burst: GenlBurst) -> Result<Vec<GenlAnswer>> {
         let count = burst.messages.len();
-        // A TCG guest takes about a millisecond a message; allow ten.
-        let timeout = REQUEST_TIMEOUT + Duration::from_millis(10 * count as u64);
-        match self.request_within(AgentCommand::GenlBurst(burst), timeout)? {
+        match self.request_within(AgentCommand::GenlBurst(burst), burst_timeout(count))? {
             Reply::GenlBurst(answers) if answers.len() == count => Ok(answers),
             other => bail!("a burst of {count} generic netlink messages was answered by {other:?}"),
         }
@@ -528,9 +532,7 @@ impl<X: Extension> Vm<X> {
     /// [`AgentCommand::DeviceBurst`]). Meant for hostile arguments: a fuzzer.
     pub fn device_burst(&mut self, burst: DeviceBurst) -> Result<DeviceAnswers> {
         let count = burst.calls.len();
-        // A TCG guest takes well under a millisecond a call; allow ten.
-        let timeout = REQUEST_TIMEOUT + Duration::from_millis(10 * count as u64);
-        match self.request_within(AgentCommand::DeviceBurst(burst), timeout)? {
+        match self.request_within(AgentCommand::DeviceBurst(burst), burst_timeout(count))? {
             Reply::DeviceBurst(answers) if answers.results.len() <= count => Ok(answers),
             other => bail!("a burst of {count} calls on a device was answered by {other:?}"),
         }

@@ -25,6 +25,22 @@ pub fn fixture_module(name: &str) -> std::path::PathBuf {
     kulink::testbed::paths::repo_root().join("harness/tests/fixtures/modules").join(name)
 }
 
+/// The kernel is built with the debug fragment (KASAN, lockdep,
+/// kmemleak): the one where the reliability tests work hardest.
+pub fn is_debug(kernel: &str) -> bool {
+    kulink::testbed::kernels::find(kernel).unwrap().fragments.iter().any(|f| f == "debug.config")
+}
+
+/// The `event` nests of the EVENT messages among `messages`, as the spec
+/// decodes them to JSON.
+pub fn spec_events(messages: &[kulink::testbed::genl::Message]) -> Vec<serde_json::Value> {
+    messages
+        .iter()
+        .filter(|m| m.op == "event")
+        .flat_map(|m| m.to_json()["attrs"]["event"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
 /// A fresh directory for one test's files, under the temp dir.
 pub fn scratch_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("kulink-test-{}-{name}", std::process::id()));
