@@ -88,6 +88,7 @@ pub fn trials(tests: &[KernelTest], host_tests: &[HostTest], kernel_ids: &[Strin
 /// with kulink's usage exit code, naming the problem.
 pub fn main(tests: &[KernelTest], host_tests: &[HostTest]) -> ExitCode {
     let args = Arguments::from_args();
+    restate_panics_last();
     let kernels = match kulink_testbed::kernels::selected() {
         Ok(specs) => specs.into_iter().map(|k| k.id).collect::<Vec<_>>(),
         Err(e) => {
@@ -96,6 +97,27 @@ pub fn main(tests: &[KernelTest], host_tests: &[HostTest]) -> ExitCode {
         }
     };
     libtest_mimic::run(&args, trials(tests, host_tests, &kernels)).exit_code()
+}
+
+/// With a backtrace on, a failed assertion's message scrolls far above
+/// the last lines of a test's output, which is all a CI log excerpt may
+/// show: say it once more, in one line, after the backtrace.
+fn restate_panics_last() {
+    if std::env::var_os("RUST_BACKTRACE").is_none_or(|v| v == "0") {
+        return;
+    }
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("(no message)");
+        let location = info.location().map(|l| format!(" at {l}")).unwrap_or_default();
+        eprintln!("kulink: the test failed{location}: {message}");
+    }));
 }
 
 /// Writes the `main` of a `harness = false` test target that runs each
