@@ -2,6 +2,7 @@
 //! The codec lives in kulink-genl; this file only moves datagrams.
 
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
 use kulink_genl::codec::{self as genl, Family, Msg, MsgBuilder, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST};
@@ -9,7 +10,7 @@ use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
 use tokio::io::unix::AsyncFd;
 
 /// Big enough that a burst at TCG speed does not overrun a reader.
-const RCVBUF: usize = 4 << 20;
+pub const RCVBUF: usize = 4 << 20;
 
 pub enum Datagram<'a> {
     Data(&'a [u8]),
@@ -36,9 +37,21 @@ impl GenlSocket {
         Ok(Self { fd, buf: Vec::with_capacity(64 << 10), seq: 0 })
     }
 
+    /// A second handle on this socket, for whoever must read its drop
+    /// count or resize its buffer while a task reads from it.
+    pub fn handle(&self) -> io::Result<SocketHandle> {
+        self.fd.get_ref().as_fd().try_clone_to_owned().map(SocketHandle)
+    }
+
+    /// Joins a multicast group. A message this socket has no room for then
+    /// fails the sender's broadcast with ENOBUFS (NETLINK_BROADCAST_ERROR):
+    /// without it the kernel drops it silently, and a sender whose only
+    /// listener overran hears ESRCH, as if nobody listened.
     pub fn join(&self, group: u32) -> Result<()> {
+        let sock = self.fd.get_ref();
+        sock.set_broadcast_error(true).context("NETLINK_BROADCAST_ERROR")?;
         // setsockopt works for group numbers above 32, unlike bind().
-        self.fd.get_ref().add_membership(group).with_context(|| format!("join multicast group {group}"))
+        sock.add_membership(group).with_context(|| format!("join multicast group {group}"))
     }
 
     pub fn next_seq(&mut self) -> u32 {
@@ -180,6 +193,37 @@ fn ack_result(msg: &Msg<'_>) -> Result<()> {
 }
 
 /// Raises the receive buffer past rmem_max (we are root); falls back to SO_RCVBUF.
+/// A duplicate of a socket's descriptor: the same kernel socket.
+pub struct SocketHandle(OwnedFd);
+
+impl SocketHandle {
+    /// Messages the kernel dropped because the receive buffer was full
+    /// (the sk_drops netlink_overrun() counts), from SO_MEMINFO: nix has
+    /// no binding for it.
+    pub fn drops(&self) -> io::Result<u64> {
+        let mut info = [0u32; libc::SK_MEMINFO_DROPS as usize + 1];
+        let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+        // SAFETY: the kernel writes at most `len` bytes into `info` and
+        // stores the length it wrote.
+        let rc = unsafe {
+            libc::getsockopt(self.0.as_raw_fd(), libc::SOL_SOCKET, libc::SO_MEMINFO, info.as_mut_ptr().cast(), &mut len)
+        };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if (len as usize) < std::mem::size_of_val(&info) {
+            return Err(io::Error::other(format!("SO_MEMINFO gave {len} bytes, too few for SK_MEMINFO_DROPS")));
+        }
+        Ok(u64::from(info[libc::SK_MEMINFO_DROPS as usize]))
+    }
+
+    /// Sets the receive buffer (SO_RCVBUFFORCE: the agent is root, and may
+    /// go above rmem_max). The kernel doubles it for its bookkeeping.
+    pub fn set_receive_buffer(&self, bytes: usize) -> io::Result<()> {
+        Ok(nix::sys::socket::setsockopt(&self.0, nix::sys::socket::sockopt::RcvBufForce, &bytes)?)
+    }
+}
+
 fn force_rcvbuf(sock: &Socket, bytes: usize) {
     if nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::RcvBufForce, &bytes).is_err() {
         let _ = sock.set_rx_buf_sz(bytes);

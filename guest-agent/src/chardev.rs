@@ -16,6 +16,7 @@ use kulink_wire::{Event, Stats};
 use tokio::io::unix::AsyncFd;
 
 use crate::netlink::{self, Outbox};
+use crate::pace::Pacer;
 
 pub const DEV: &str = "/dev/kulink";
 const RECORD: usize = std::mem::size_of::<RawEvent>();
@@ -59,6 +60,32 @@ pub fn drain(file: &File, channel: Channel, out: &Outbox) -> io::Result<bool> {
     read_each(file, |bytes| emit_records(bytes, channel, out))
 }
 
+/// One read() of a non-blocking file, as a slow consumer makes it;
+/// `Ok(false)` once the queue is empty.
+pub fn read_once(file: &File, channel: Channel, out: &Outbox) -> io::Result<bool> {
+    let mut buf = [0u8; 8 * RECORD];
+    match (&*file).read(&mut buf) {
+        Ok(0) => Ok(false),
+        Ok(n) => {
+            emit_records(&buf[..n], channel, out);
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Empties the file's queue: at once, or one read() per turn of `pacer`.
+pub async fn consume(file: &File, channel: Channel, out: &Outbox, pacer: &mut Pacer) -> io::Result<()> {
+    while pacer.slow() {
+        pacer.turn().await;
+        if !read_once(file, channel, out)? {
+            return Ok(());
+        }
+    }
+    drain(file, channel, out).map(drop)
+}
+
 /// Hands each read() of a non-blocking file to `got` until the queue is
 /// empty; `Ok(true)` if anything came.
 fn read_each(file: &File, mut got: impl FnMut(&[u8])) -> io::Result<bool> {
@@ -78,12 +105,12 @@ fn read_each(file: &File, mut got: impl FnMut(&[u8])) -> io::Result<bool> {
 }
 
 /// The `chardev` channel: a reader woken by epoll.
-pub fn spawn_reader(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
+pub fn spawn_reader(out: Outbox, mut pacer: Pacer) -> Result<tokio::task::JoinHandle<()>> {
     let fd = async_fd(open(true).with_context(|| format!("open {DEV}"))?)?;
     Ok(tokio::spawn(async move {
         loop {
             let Ok(mut guard) = fd.readable().await else { return };
-            match drain(fd.get_ref(), Channel::Chardev, &out) {
+            match consume(fd.get_ref(), Channel::Chardev, &out, &mut pacer).await {
                 Ok(_) => guard.clear_ready(),
                 Err(e) => {
                     out.warning(format!("{DEV} read: {e}"));

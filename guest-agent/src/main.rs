@@ -11,6 +11,7 @@ mod consumer;
 mod kulinkfs;
 mod mmap_ring;
 mod netlink;
+mod pace;
 mod probe;
 mod procfs;
 mod signal;
@@ -25,13 +26,14 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context, Result};
 use kulink_agent_core::protocol::BootConfig;
-use kulink_wire::control::{Command, KulinkKo, Ready, Reply, BOOT_SUBSCRIBERS, HELPER_PATH};
+use kulink_wire::control::{Command, Dropped, KulinkKo, Pace, Ready, Reply, BOOT_SUBSCRIBERS, HELPER_PATH};
 use kulink_wire::observed::Observed;
 use kulink_wire::uapi;
 use kulink_wire::Channel;
 use kulink_wire::Family;
 
 use crate::netlink::{Leave, Outbox, Subscriber};
+use crate::pace::{Pacer, RingOverflow, SocketGauge};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -58,6 +60,11 @@ struct KulinkPlugin {
     outbox: Outbox,
     subscribers: BTreeMap<String, Subscriber>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    pace: tokio::sync::watch::Sender<Pace>,
+    pacer: Pacer,
+    /// The multicast sockets (events, relay); subscribers hold their own.
+    sockets: Vec<SocketGauge>,
+    ring_overflow: RingOverflow,
 }
 
 impl kulink_agent_core::Plugin for KulinkPlugin {
@@ -77,18 +84,46 @@ impl kulink_agent_core::Plugin for KulinkPlugin {
         kulinkfs::mount()?;
         let mut ctl = kulink_agent_core::genl::GenlSocket::open()?;
         let family = ctl.resolve(uapi::GENL_NAME).await?;
+        let (pace, pacer) = Pacer::new();
+        let ring_overflow = RingOverflow::default();
+        let (events, events_gauge) = netlink::listen_multicast(
+            &family,
+            uapi::MCGRP_EVENTS,
+            Channel::NetlinkMulticast,
+            outbox.clone(),
+            pacer.clone(),
+        )?;
+        let (relay, relay_gauge) = netlink::listen_multicast(
+            &family,
+            uapi::MCGRP_RELAY,
+            Channel::KthreadRelay,
+            outbox.clone(),
+            pacer.clone(),
+        )?;
         let tasks = vec![
-            netlink::listen_multicast(&family, uapi::MCGRP_EVENTS, Channel::NetlinkMulticast, outbox.clone())?,
-            netlink::listen_multicast(&family, uapi::MCGRP_RELAY, Channel::KthreadRelay, outbox.clone())?,
-            chardev::spawn_reader(outbox.clone())?,
-            mmap_ring::spawn(outbox.clone())?,
-            signal::spawn(outbox.clone())?,
+            events,
+            relay,
+            chardev::spawn_reader(outbox.clone(), pacer.clone())?,
+            mmap_ring::spawn(outbox.clone(), pacer.clone(), ring_overflow.clone())?,
+            signal::spawn(outbox.clone(), pacer.clone())?,
+            // Not paced: each helper process is a consumer of its own,
+            // and the module limits their rate.
             usermode_helper::spawn(outbox.clone())?,
         ];
-        let mut plugin = Self { family, ctl, outbox, subscribers: BTreeMap::new(), tasks };
+        let mut plugin = Self {
+            family,
+            ctl,
+            outbox,
+            subscribers: BTreeMap::new(),
+            tasks,
+            pace,
+            pacer,
+            sockets: vec![events_gauge, relay_gauge],
+            ring_overflow,
+        };
         let names = boot.extension.get(BOOT_SUBSCRIBERS).map(String::as_str).unwrap_or_default();
         for name in names.split(',').filter(|n| !n.is_empty()) {
-            let sub = Subscriber::start(&plugin.family, name, plugin.outbox.clone()).await?;
+            let sub = Subscriber::start(&plugin.family, name, plugin.outbox.clone(), plugin.pacer.clone()).await?;
             plugin.subscribers.insert(name.to_owned(), sub);
         }
         Ok(plugin)
@@ -104,7 +139,7 @@ impl kulink_agent_core::Plugin for KulinkPlugin {
                 if self.subscribers.contains_key(&name) {
                     bail!("subscriber {name} already exists");
                 }
-                let sub = Subscriber::start(&self.family, &name, self.outbox.clone()).await?;
+                let sub = Subscriber::start(&self.family, &name, self.outbox.clone(), self.pacer.clone()).await?;
                 self.subscribers.insert(name, sub);
                 Reply::Done
             }
@@ -129,6 +164,11 @@ impl kulink_agent_core::Plugin for KulinkPlugin {
                 Reply::Done
             }
             Command::Probe { probe } => Reply::Probe(Box::new(probe::run(probe).await?)),
+            Command::Pace { pace } => {
+                self.set_pace(pace)?;
+                Reply::Done
+            }
+            Command::Drops => Reply::Drops(self.drops()?),
         })
     }
 
@@ -178,6 +218,31 @@ impl KulinkPlugin {
             | Channel::Kulinkfs
             | Channel::KthreadRelay => bail!("{channel} has no check"),
         })
+    }
+
+    fn event_sockets(&self) -> impl Iterator<Item = &SocketGauge> {
+        self.sockets.iter().chain(self.subscribers.values().map(|s| &s.gauge))
+    }
+
+    /// A new pace for every paced reader; a socket buffer is set on every
+    /// event socket open now.
+    fn set_pace(&mut self, pace: Pace) -> Result<()> {
+        if let Some(bytes) = pace.socket_buffer {
+            for gauge in self.event_sockets() {
+                gauge
+                    .handle
+                    .set_receive_buffer(bytes as usize)
+                    .with_context(|| format!("SO_RCVBUFFORCE {bytes} on the {} socket", gauge.channel))?;
+            }
+        }
+        self.pace.send_replace(pace);
+        Ok(())
+    }
+
+    fn drops(&self) -> Result<Vec<Dropped>> {
+        let mut drops: Vec<Dropped> = self.event_sockets().map(SocketGauge::dropped).collect::<Result<_>>()?;
+        drops.push(pace::ring_dropped(&self.ring_overflow));
+        Ok(drops)
     }
 
     async fn stats(&mut self) -> Result<kulink_wire::Stats> {

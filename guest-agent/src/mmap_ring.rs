@@ -19,6 +19,7 @@ use nix::sys::mman::{self, MapFlags, ProtFlags};
 
 use crate::chardev;
 use crate::netlink::{self, Outbox};
+use crate::pace::{Pacer, RingOverflow};
 
 const PAGE: usize = 4096;
 
@@ -82,6 +83,12 @@ impl Ring {
         unsafe { AtomicU64::from_ptr(&raw mut (*self.header()).head) }.load(Ordering::Acquire)
     }
 
+    /// Records the kernel dropped because the ring was full.
+    pub fn overflow(&self) -> u64 {
+        // SAFETY: as above; the kernel writes it with WRITE_ONCE.
+        unsafe { std::ptr::read_volatile(&raw const (*self.header()).overflow) }
+    }
+
     pub fn set_tail(&self, tail: u64) {
         // SAFETY: as above; tail is ours to write.
         unsafe { AtomicU64::from_ptr(&raw mut (*self.header()).tail) }.store(tail, Ordering::Release)
@@ -135,7 +142,9 @@ pub fn map(file: impl AsFd) -> Result<Ring> {
     Ok(ring)
 }
 
-pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
+/// The ring's reader: every record up to head at once, or one per turn of
+/// `pacer`. It keeps `overflow` at the header's count.
+pub fn spawn(out: Outbox, mut pacer: Pacer, overflow: RingOverflow) -> Result<tokio::task::JoinHandle<()>> {
     let file = chardev::open(true).context("open /dev/kulink for the ring")?;
     let ring = map(&file)?;
     let fd = chardev::async_fd(file)?;
@@ -143,19 +152,25 @@ pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
         let mut tail = 0u64;
         loop {
             let Ok(mut guard) = fd.readable().await else { return };
+            pacer.turn().await;
             let head = ring.head();
             if head.wrapping_sub(tail) > ring.capacity {
                 out.warning(format!("ring head {head} runs past tail {tail}"));
                 tail = head;
             }
+            let until = if pacer.slow() { head.min(tail + 1) } else { head };
             let received = monotonic_ns();
-            while tail != head {
+            while tail != until {
                 let event = Event::from_raw(&ring.record(tail));
                 tail += 1;
                 out.ext(netlink::event_msg(Channel::MmapRing, None, received, event));
             }
             ring.set_tail(tail);
-            guard.clear_ready();
+            overflow.store(ring.overflow(), Ordering::Relaxed);
+            // Records left behind keep the file readable for the next turn.
+            if tail == head {
+                guard.clear_ready();
+            }
         }
     }))
 }

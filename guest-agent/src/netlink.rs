@@ -12,6 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use kulink_agent_core::genl::{Datagram, GenlSocket, REQUEST_ACK};
 
+use crate::pace::{Pacer, SocketGauge};
+
 pub type Outbox = kulink_agent_core::Outbox<KulinkKo>;
 
 /// An event a push channel received at `received_ns` (CLOCK_MONOTONIC);
@@ -71,19 +73,23 @@ pub fn kulink_msg(family: &Family, flags: u16, cmd: u8) -> impl FnOnce(u32) -> M
 }
 
 /// Joins a multicast group (`events`: sent from the hook; `relay`: sent by
-/// the kthread); the returned task forwards every event as `channel`.
+/// the kthread); the returned task forwards every event as `channel`, one
+/// datagram per turn of `pacer`.
 pub fn listen_multicast(
     family: &Family,
     group: &str,
     channel: Channel,
     out: Outbox,
-) -> Result<tokio::task::JoinHandle<()>> {
+    mut pacer: Pacer,
+) -> Result<(tokio::task::JoinHandle<()>, SocketGauge)> {
     let id = family.group(group).with_context(|| format!("family kulink has no `{group}` group"))?;
     let mut sock = GenlSocket::open()?;
     sock.join(id)?;
+    let gauge = SocketGauge { channel, subscriber: None, handle: sock.handle()? };
     let mut emitter = Emitter { family: family.id, channel, subscriber: None, overruns: 0, out };
-    Ok(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         loop {
+            pacer.turn().await;
             match sock.recv().await {
                 Ok(dgram) => emitter.handle(dgram),
                 Err(e) => {
@@ -92,7 +98,8 @@ pub fn listen_multicast(
                 }
             }
         }
-    }))
+    });
+    Ok((task, gauge))
 }
 
 /// How a subscriber leaves.
@@ -107,11 +114,14 @@ pub enum Leave {
 /// A unicast subscriber: its own socket, registered with SUBSCRIBE.
 pub struct Subscriber {
     leave: mpsc::Sender<(Leave, oneshot::Sender<Result<()>>)>,
+    pub gauge: SocketGauge,
 }
 
 impl Subscriber {
-    pub async fn start(family: &Family, name: &str, out: Outbox) -> Result<Self> {
+    pub async fn start(family: &Family, name: &str, out: Outbox, mut pacer: Pacer) -> Result<Self> {
         let mut sock = GenlSocket::open()?;
+        let gauge =
+            SocketGauge { channel: Channel::NetlinkUnicast, subscriber: Some(name.to_owned()), handle: sock.handle()? };
         let mut emitter = Emitter {
             family: family.id,
             channel: Channel::NetlinkUnicast,
@@ -126,6 +136,8 @@ impl Subscriber {
         let unsubscribe = kulink_msg(family, REQUEST_ACK, uapi::CMD_UNSUBSCRIBE);
         tokio::spawn(async move {
             let (how, done) = loop {
+                // A slow subscriber also hears of leaving only on its turn.
+                pacer.turn().await;
                 tokio::select! {
                     dgram = sock.recv() => match dgram {
                         Ok(d) => emitter.handle(d),
@@ -147,7 +159,7 @@ impl Subscriber {
             drop(sock);
             let _ = done.send(result);
         });
-        Ok(Self { leave: tx })
+        Ok(Self { leave: tx, gauge })
     }
 
     pub async fn leave(self, how: Leave) -> Result<()> {

@@ -16,6 +16,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::chardev;
 use crate::netlink::Outbox;
+use crate::pace::Pacer;
 
 /// The real-time signal kulink is asked to send.
 pub fn rt_signal() -> i32 {
@@ -78,7 +79,10 @@ pub fn register_rt(file: &File, sig: i32) -> Result<()> {
     Ok(())
 }
 
-pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
+/// The signal channels' task: one signal per turn of `pacer`, and after
+/// SIGIO the file's queue emptied, as a SIGIO consumer must (the signal
+/// does not queue), but one read() per turn.
+pub fn spawn(out: Outbox, mut pacer: Pacer) -> Result<tokio::task::JoinHandle<()>> {
     let file = chardev::open(true).context("open /dev/kulink for signals")?;
     arm(&file)?;
     // SAFETY: the OwnedFd keeps the signalfd open for the AsyncFd's life.
@@ -89,6 +93,7 @@ pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
         loop {
             let Ok(mut guard) = sfd.readable().await else { return };
             loop {
+                pacer.turn().await;
                 // SAFETY: reading one siginfo into a buffer of its size.
                 let n = unsafe { libc::read(sfd.get_ref().as_raw_fd(), (&raw mut info).cast(), size) };
                 if n != size as isize {
@@ -96,7 +101,7 @@ pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
                 }
                 let received = monotonic_ns();
                 if info.ssi_signo == libc::SIGIO as u32 {
-                    if let Err(e) = chardev::drain(&file, Channel::SignalSigio, &out) {
+                    if let Err(e) = chardev::consume(&file, Channel::SignalSigio, &out, &mut pacer).await {
                         out.warning(format!("read after SIGIO: {e}"));
                     }
                 } else {

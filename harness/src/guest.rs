@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use kulink_testbed::artifacts::{Artifacts, KernelChoice};
 use kulink_testbed::paths;
 use kulink_testbed::vm::Vm;
-use kulink_wire::control::{Command, KulinkKo, Message, Reply, BOOT_SUBSCRIBERS};
+use kulink_wire::control::{Command, Dropped, KulinkKo, Message, Reply, BOOT_SUBSCRIBERS};
 use kulink_wire::observed::Observed;
 use kulink_wire::probe::{Probe, ProbeReport};
 use kulink_wire::{Channel, Event, Stats};
@@ -141,6 +141,9 @@ pub trait KulinkGuest {
     fn check(&mut self, channel: Channel) -> Result<Verdict>;
     /// Runs a probe in a child process of the agent and returns its report.
     fn probe(&mut self, probe: Probe) -> Result<ProbeReport>;
+    /// What the agent's own ends saw dropped: each event socket's drop
+    /// count, and the ring header's overflow count.
+    fn drops(&mut self) -> Result<Vec<Dropped>>;
 }
 
 impl KulinkGuest for Guest {
@@ -208,6 +211,13 @@ impl KulinkGuest for Guest {
         match self.ext_within(Command::Probe { probe }, PROBE_TIMEOUT)? {
             Reply::Probe(report) => Ok(*report),
             other => bail!("probe {probe:?} answered {other:?}"),
+        }
+    }
+
+    fn drops(&mut self) -> Result<Vec<Dropped>> {
+        match self.ext(Command::Drops)? {
+            Reply::Drops(drops) => Ok(drops),
+            other => bail!("drops answered {other:?}"),
         }
     }
 }

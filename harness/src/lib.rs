@@ -24,6 +24,7 @@ pub mod delivery;
 pub mod device_fuzz;
 pub mod expect;
 pub mod fate;
+pub mod flood;
 pub mod fuzz;
 pub mod guest;
 pub mod job;

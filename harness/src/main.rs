@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use kulink::flood::{self, Flood};
 use kulink::job::{self, JobOptions, Traffic};
 use kulink::module_test::{self, GenlWatch, ModuleTest};
 use kulink::output::{Format, KernelRow, Output, RunOutcome};
@@ -22,6 +23,7 @@ use kulink::testbed::vm::Backend;
 use kulink::testbed::{kernels, paths, progress};
 use kulink::{corpus, device_fuzz, expect, fuzz, GuestBuilder};
 use kulink::{usage_error, EXIT_FAILED};
+use kulink_wire::control::Pace;
 
 /// Shown under --help: what the exit code means and what the environment changes.
 const AFTER_HELP: &str = "\
@@ -142,6 +144,34 @@ enum Cmd {
         /// a device must let that user open it.
         #[arg(long)]
         unprivileged: bool,
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelChoice,
+    },
+    /// Flood kulink.ko with echo requests, as fast as the wire takes them,
+    /// while the agent reads slowly; then account for every event on every
+    /// channel: delivered, or counted as dropped by the module (and by the
+    /// agent's own sockets and ring).
+    Flood {
+        /// A kernel id from kernel-config/kernels.toml.
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Echo requests to send.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u16).range(1..))]
+        frames: u16,
+        /// The slow consumer: one read per this many milliseconds on each
+        /// channel (1 to 10 000).
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        read_every_ms: u32,
+        /// Receive buffer of the agent's event sockets, in bytes.
+        #[arg(long, default_value_t = 64 << 10, value_parser = clap::value_parser!(u32).range(4096..=(64 << 20)))]
+        socket_buffer: u32,
+        /// Usermode helper runs allowed per second during the flood
+        /// (kulink.ko's umh_rate, 1 to 1 000).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        umh_rate: u32,
         /// Print one JSON object instead of the table.
         #[arg(long)]
         json: bool,
@@ -476,6 +506,13 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             };
             print!("{}", Output::Fuzz(&report).render(Format::of(json)));
             Ok(if report.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
+        }
+        Cmd::Flood { kernel, frames, read_every_ms, socket_buffer, umh_rate, json, accel } => {
+            let pace = Pace { read_every_ms, socket_buffer: Some(socket_buffer) };
+            let flood = Flood { frames, pace, umh_rate, drain_timeout: Duration::from_secs(120) };
+            let run = flood::boot_and_run(kernel_choice(kernel, None, None)?, accel, &flood)?;
+            print!("{}", Output::Flood(&run).render(Format::of(json)));
+            Ok(if run.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
         }
         Cmd::Test(args) => {
             let (choices, format, junit) = (args.kernels()?, Format::of(args.json), args.junit.clone());

@@ -10,6 +10,7 @@ use kulink_testbed::catalog::Kind;
 use kulink_testbed::splat::Splat;
 use serde::Serialize;
 
+use crate::flood::FloodRun;
 use crate::fuzz::{FuzzReport, Sender, Target};
 use crate::ktap::Outcome;
 use crate::module_test::ModuleTestReport;
@@ -101,6 +102,8 @@ pub enum Output<'a> {
     Source(&'a str),
     /// `fuzz`: what was sent to a family and how it was answered.
     Fuzz(&'a FuzzReport),
+    /// `flood`: how fast the wire went, and where every event went.
+    Flood(&'a FloodRun),
 }
 
 impl Output<'_> {
@@ -125,6 +128,8 @@ impl Output<'_> {
             (Self::Source(source), _) => format!("{source}\n"),
             (Self::Fuzz(report), Format::Table) => fuzz_table(report) + "\n",
             (Self::Fuzz(report), Format::Json) => pretty(report),
+            (Self::Flood(run), Format::Table) => flood_table(run) + "\n",
+            (Self::Flood(run), Format::Json) => pretty(run),
         }
     }
 }
@@ -160,6 +165,58 @@ fn fuzz_table(report: &FuzzReport) -> String {
     }
     kernel_log(&mut s, &report.splats);
     let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
+    s
+}
+
+fn flood_table(run: &FloodRun) -> String {
+    let mut s = String::new();
+    let r = &run.report;
+    let _ = writeln!(s, "kernel  {} ({})", run.kernel, run.kernel_release);
+    let _ = writeln!(
+        s,
+        "sent    {} echo requests in {} ms ({} a second); {} reached the hook, {} events built",
+        r.frames_sent, r.send_ms, r.frames_per_sec, r.at_hook, r.events_built
+    );
+    let m = &r.memory;
+    let _ = writeln!(
+        s,
+        "memory  MemAvailable {} KiB before, {} KiB at the height ({} KiB less), {} KiB after\n",
+        m.before_kib,
+        m.flooded_kib,
+        m.flood_cost_kib(),
+        m.after_kib
+    );
+    let _ = writeln!(
+        s,
+        "{:<24} {:>6} {:>9} {:>8}  {:<24} {:>12}  ok",
+        "channel", "built", "delivered", "dropped", "counted as", "agent saw"
+    );
+    for f in &r.flows {
+        let seen = match (f.seen, f.seen_is_part) {
+            (Some(n), true) => format!("{n} (part)"),
+            (Some(n), false) => n.to_string(),
+            (None, _) => "-".into(),
+        };
+        let ok = if f.balanced() { "yes" } else { "NO" };
+        let _ = writeln!(
+            s,
+            "{:<24} {:>6} {:>9} {:>8}  {:<24} {:>12}  {ok}",
+            f.name,
+            f.built,
+            f.delivered,
+            f.counted,
+            f.counters.join(" + "),
+            seen
+        );
+    }
+    for p in r.problems() {
+        let _ = writeln!(s, "    {p}");
+    }
+    kernel_log(&mut s, &run.splats);
+    if let Some(dir) = &run.evidence {
+        let _ = writeln!(s, "evidence: {}", dir.display());
+    }
+    let _ = writeln!(s, "\n{}", if run.passed { "PASSED" } else { "FAILED" });
     s
 }
 

@@ -92,6 +92,38 @@ pub enum Command {
     /// Run a scripted sequence in a child process of its own (namespaces,
     /// lowered privileges, file life cycles) and report every step.
     Probe { probe: Probe },
+    /// Slow the consumers of the pushed channels down, or let them read at
+    /// full speed again.
+    Pace { pace: Pace },
+    /// What the agent's own ends saw dropped, per channel.
+    Drops,
+}
+
+/// How fast the agent consumes the pushed channels: a deliberately slow
+/// consumer makes the module's queues fill, so its drops can be counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pace {
+    /// Each consumer makes one read per this many milliseconds (one
+    /// datagram, one read() of the device, one ring record, one signal);
+    /// 0 is full speed.
+    pub read_every_ms: u32,
+    /// SO_RCVBUF for the agent's event sockets, in bytes; `None` leaves it
+    /// as it is (4 MiB from the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket_buffer: Option<u32>,
+}
+
+/// Events the kernel dropped at one of the agent's ends: the drop count of
+/// a netlink socket (SO_MEMINFO), or the ring header's overflow count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dropped {
+    /// The channel the end belongs to.
+    pub channel: Channel,
+    /// The unicast subscriber, for its socket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriber: Option<String>,
+    /// Events dropped since the end was opened.
+    pub count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,6 +134,7 @@ pub enum Reply {
     Collected { events: usize },
     Observed(Box<Observed>),
     Probe(Box<ProbeReport>),
+    Drops(Vec<Dropped>),
 }
 
 #[cfg(test)]
