@@ -13,7 +13,8 @@
 //! kulink.ko's own suite is the first user of that API: [`guest`] is
 //! kulink.ko's view of a guest; [`plan`] says what to send; [`session`]
 //! sends it; [`verify`], [`checks`] and [`report`] judge what came back;
-//! [`job`] is the main job end to end; [`output`] renders results.
+//! [`job`] is the main job end to end; [`flood`] floods it with a slow
+//! consumer and accounts for every drop; [`output`] renders results.
 
 #![deny(missing_docs)]
 
