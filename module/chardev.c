@@ -25,6 +25,13 @@ static bool kulink_wants(const struct kulink_file *kf, u8 type)
 	return type < KULINK_ICMP_TYPES && (READ_ONCE(kf->filter) & BIT(type));
 }
 
+/* A record the file's full queue refused: counted for it and in total. */
+void kulink_file_dropped(struct kulink_file *kf)
+{
+	atomic64_inc(&kf->dropped);
+	kulink_count(kf->kn, CHARDEV_DROPPED);
+}
+
 /* Softirq (or BH-disabled) context, under RCU. */
 void kulink_chardev_deliver(struct kulink_net *kn,
 			    const struct kulink_event *ev)
@@ -40,7 +47,7 @@ void kulink_chardev_deliver(struct kulink_net *kn,
 		else if (kfifo_put(&kf->queue, *ev))
 			kulink_count(kn, CHARDEV_QUEUED);
 		else
-			kulink_count(kn, CHARDEV_DROPPED);
+			kulink_file_dropped(kf);
 		kulink_signal_notify(kf, ev);
 		spin_unlock(&kf->lock);
 		wake_up_interruptible(&kf->wait);
@@ -229,6 +236,9 @@ static long kulink_ioctl(struct file *file, unsigned int cmd,
 		if (get_user(sig, (s32 __user *)uarg))
 			return -EFAULT;
 		return kulink_signal_register(kf, sig);
+	case KULINK_IOC_GET_DROPPED:
+		return put_user((u64)atomic64_read(&kf->dropped),
+				(u64 __user *)uarg);
 	}
 	return -ENOTTY;
 }

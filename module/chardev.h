@@ -29,6 +29,7 @@ struct kulink_file {
 
 	spinlock_t lock;		/* queue, signal registration */
 	DECLARE_KFIFO(queue, struct kulink_event, KULINK_FILE_QUEUE);
+	atomic64_t dropped;		/* records the full queue refused */
 	wait_queue_head_t wait;
 
 	struct fasync_struct *fasync;	/* SIGIO (signal.c) */
@@ -48,6 +49,9 @@ struct kulink_file {
 	struct kulink_ring *ring;
 	struct mutex mmap_lock;
 };
+
+/* chardev.c */
+void kulink_file_dropped(struct kulink_file *kf);
 
 /* ring.c */
 int kulink_ring_mmap(struct kulink_file *kf, struct vm_area_struct *vma);

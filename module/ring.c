@@ -38,7 +38,7 @@ static void kulink_ring_to_queue(struct kulink_file *kf,
 		return;
 	for (; tail != ring->head; tail++) {
 		if (!kfifo_put(&kf->queue, ring->data[tail % ring->capacity]))
-			kulink_count(kf->kn, CHARDEV_DROPPED);
+			kulink_file_dropped(kf);
 	}
 }
 

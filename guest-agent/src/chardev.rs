@@ -16,7 +16,7 @@ use kulink_wire::{Event, Stats};
 use tokio::io::unix::AsyncFd;
 
 use crate::netlink::{self, Outbox};
-use crate::pace::Pacer;
+use crate::pace::{FileGauge, Pacer};
 
 pub const DEV: &str = "/dev/kulink";
 const RECORD: usize = std::mem::size_of::<RawEvent>();
@@ -105,9 +105,11 @@ fn read_each(file: &File, mut got: impl FnMut(&[u8])) -> io::Result<bool> {
 }
 
 /// The `chardev` channel: a reader woken by epoll.
-pub fn spawn_reader(out: Outbox, mut pacer: Pacer) -> Result<tokio::task::JoinHandle<()>> {
-    let fd = async_fd(open(true).with_context(|| format!("open {DEV}"))?)?;
-    Ok(tokio::spawn(async move {
+pub fn spawn_reader(out: Outbox, mut pacer: Pacer) -> Result<(tokio::task::JoinHandle<()>, FileGauge)> {
+    let file = open(true).with_context(|| format!("open {DEV}"))?;
+    let gauge = FileGauge { channel: Channel::Chardev, file: file.try_clone()? };
+    let fd = async_fd(file)?;
+    let task = tokio::spawn(async move {
         loop {
             let Ok(mut guard) = fd.readable().await else { return };
             match consume(fd.get_ref(), Channel::Chardev, &out, &mut pacer).await {
@@ -118,7 +120,8 @@ pub fn spawn_reader(out: Outbox, mut pacer: Pacer) -> Result<tokio::task::JoinHa
                 }
             }
         }
-    }))
+    });
+    Ok((task, gauge))
 }
 
 /// write() of one synthetic event.

@@ -33,7 +33,7 @@ use kulink_wire::Channel;
 use kulink_wire::Family;
 
 use crate::netlink::{Leave, Outbox, Subscriber};
-use crate::pace::{Pacer, RingOverflow, SocketGauge};
+use crate::pace::{FileGauge, Pacer, RingOverflow, SocketGauge};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -64,6 +64,8 @@ struct KulinkPlugin {
     pacer: Pacer,
     /// The multicast sockets (events, relay); subscribers hold their own.
     sockets: Vec<SocketGauge>,
+    /// The /dev/kulink files whose queues are read (chardev, signal-sigio).
+    files: Vec<FileGauge>,
     ring_overflow: RingOverflow,
 }
 
@@ -100,12 +102,14 @@ impl kulink_agent_core::Plugin for KulinkPlugin {
             outbox.clone(),
             pacer.clone(),
         )?;
+        let (reader, reader_gauge) = chardev::spawn_reader(outbox.clone(), pacer.clone())?;
+        let (signals, signals_gauge) = signal::spawn(outbox.clone(), pacer.clone())?;
         let tasks = vec![
             events,
             relay,
-            chardev::spawn_reader(outbox.clone(), pacer.clone())?,
+            reader,
+            signals,
             mmap_ring::spawn(outbox.clone(), pacer.clone(), ring_overflow.clone())?,
-            signal::spawn(outbox.clone(), pacer.clone())?,
             // Not paced: each helper process is a consumer of its own,
             // and the module limits their rate.
             usermode_helper::spawn(outbox.clone())?,
@@ -119,6 +123,7 @@ impl kulink_agent_core::Plugin for KulinkPlugin {
             pace,
             pacer,
             sockets: vec![events_gauge, relay_gauge],
+            files: vec![reader_gauge, signals_gauge],
             ring_overflow,
         };
         let names = boot.extension.get(BOOT_SUBSCRIBERS).map(String::as_str).unwrap_or_default();
@@ -241,6 +246,9 @@ impl KulinkPlugin {
 
     fn drops(&self) -> Result<Vec<Dropped>> {
         let mut drops: Vec<Dropped> = self.event_sockets().map(SocketGauge::dropped).collect::<Result<_>>()?;
+        for file in &self.files {
+            drops.push(file.dropped()?);
+        }
         drops.push(pace::ring_dropped(&self.ring_overflow));
         Ok(drops)
     }

@@ -16,7 +16,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::chardev;
 use crate::netlink::Outbox;
-use crate::pace::Pacer;
+use crate::pace::{FileGauge, Pacer};
 
 /// The real-time signal kulink is asked to send.
 pub fn rt_signal() -> i32 {
@@ -82,12 +82,13 @@ pub fn register_rt(file: &File, sig: i32) -> Result<()> {
 /// The signal channels' task: one signal per turn of `pacer`, and after
 /// SIGIO the file's queue emptied, as a SIGIO consumer must (the signal
 /// does not queue), but one read() per turn.
-pub fn spawn(out: Outbox, mut pacer: Pacer) -> Result<tokio::task::JoinHandle<()>> {
+pub fn spawn(out: Outbox, mut pacer: Pacer) -> Result<(tokio::task::JoinHandle<()>, FileGauge)> {
     let file = chardev::open(true).context("open /dev/kulink for signals")?;
     arm(&file)?;
+    let gauge = FileGauge { channel: Channel::SignalSigio, file: file.try_clone()? };
     // SAFETY: the OwnedFd keeps the signalfd open for the AsyncFd's life.
     let sfd = unsafe { AsyncFd::register(signalfd()?) }.map_err(|e| anyhow::anyhow!("register signalfd: {e}"))?;
-    Ok(tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
         let size = std::mem::size_of::<libc::signalfd_siginfo>();
         loop {
@@ -114,7 +115,8 @@ pub fn spawn(out: Outbox, mut pacer: Pacer) -> Result<tokio::task::JoinHandle<()
             }
             guard.clear_ready();
         }
-    }))
+    });
+    Ok((task, gauge))
 }
 
 /// Child mode: register for the real-time signal, then exit at once.

@@ -4,7 +4,8 @@
 //! channel by channel: the events the hook built = the events that reached
 //! the agent + the drops the module counted; where the agent can see its
 //! own drops (a netlink socket's drop count, the ring header's overflow
-//! count), they equal the module's.
+//! count), they equal the module's. The device files the agent reads each
+//! count their own drops, and those add up to the module's total.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -118,6 +119,9 @@ pub struct FloodReport {
     pub events_built: u64,
     /// Each channel's ledger.
     pub flows: Vec<Flow>,
+    /// `chardev_dropped` over the flood: the read files' own counts must
+    /// add up to it.
+    pub chardev_dropped: u64,
     /// Guest memory over the flood.
     pub memory: Memory,
     /// Every frame reached the hook as an event, and every flow balanced
@@ -133,6 +137,13 @@ impl FloodReport {
             problems.push(format!(
                 "{} frames sent, {} seen at the hook, {} events built",
                 self.frames_sent, self.at_hook, self.events_built
+            ));
+        }
+        let files: u64 = self.flows.iter().filter(|f| f.counters == [FILE_DROPPED]).map(|f| f.counted).sum();
+        if files != self.chardev_dropped {
+            problems.push(format!(
+                "the files' own drop counts add up to {files}, chardev_dropped rose by {}",
+                self.chardev_dropped
             ));
         }
         for f in self.flows.iter().filter(|f| !f.balanced()) {
@@ -194,6 +205,9 @@ pub fn boot_and_run(kernel: KernelChoice, accel: AccelChoice, flood: &Flood) -> 
     })
 }
 
+/// The name of a file's own drop count in a row's `counters`.
+pub const FILE_DROPPED: &str = "KULINK_IOC_GET_DROPPED";
+
 /// Where a row finds its events: on listeners, or (for the real-time
 /// signal) in the notifications.
 #[derive(Debug, Clone)]
@@ -202,12 +216,23 @@ enum Source {
     Notified(Channel),
 }
 
-/// A row to fill: its channels, where their events come from, and the
-/// agent's ends that count drops.
+/// Where a row's drops are counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    /// In the module's counters of its channels (`Channel::lost`).
+    Stats,
+    /// At the agent's end, by the module: a /dev/kulink file's own count
+    /// (`chardev_dropped` adds up every file's).
+    File,
+}
+
+/// A row to fill: its channels, where their events come from, where its
+/// drops are counted, and the agent's ends.
 #[derive(Debug, Clone)]
 struct Ledger {
     channels: Vec<Channel>,
     source: Source,
+    counted: Counted,
     ends: Vec<(Channel, Option<String>)>,
     seen_is_part: bool,
 }
@@ -216,6 +241,7 @@ fn ledgers(subscribers: &[String]) -> Vec<Ledger> {
     let one = |channel: Channel, ends: bool| Ledger {
         channels: vec![channel],
         source: Source::Events(vec![listener(channel)]),
+        counted: Counted::Stats,
         ends: if ends { vec![(channel, None)] } else { Vec::new() },
         seen_is_part: false,
     };
@@ -223,21 +249,15 @@ fn ledgers(subscribers: &[String]) -> Vec<Ledger> {
     vec![
         Ledger { source: Source::Events(vec![multicast()]), ..one(Channel::NetlinkMulticast, true) },
         Ledger {
-            channels: vec![Channel::NetlinkUnicast],
             source: Source::Events(subscribers.iter().map(|s| unicast(s)).collect()),
             ends: unicast_ends,
-            seen_is_part: false,
+            ..one(Channel::NetlinkUnicast, false)
         },
         // The relay also drops when its queue is full, before its socket.
         Ledger { seen_is_part: true, ..one(Channel::KthreadRelay, true) },
-        // Both read a queue of their own /dev/kulink file, and the module
-        // counts the drops of every file together.
-        Ledger {
-            channels: vec![Channel::Chardev, Channel::SignalSigio],
-            source: Source::Events(vec![listener(Channel::Chardev), listener(Channel::SignalSigio)]),
-            ends: Vec::new(),
-            seen_is_part: false,
-        },
+        // Each reads a queue of its own /dev/kulink file.
+        Ledger { counted: Counted::File, ..one(Channel::Chardev, true) },
+        Ledger { counted: Counted::File, ..one(Channel::SignalSigio, true) },
         one(Channel::MmapRing, true),
         Ledger { source: Source::Notified(Channel::SignalRt), ..one(Channel::SignalRt, false) },
         one(Channel::UsermodeHelper, false),
@@ -297,6 +317,7 @@ pub fn run(vm: &mut Guest, flood: &Flood) -> Result<FloodReport> {
         at_hook: stats.packets_seen - before.packets_seen,
         events_built: stats.events_built - before.events_built,
         flows,
+        chardev_dropped: stats.chardev_dropped - before.chardev_dropped,
         memory,
         reconciled: false,
     };
@@ -332,10 +353,16 @@ fn fill(
                 }
             };
             arrivals.iter_mut().for_each(|seqs| seqs.retain(|s| window.contains(s)));
-            let counters: Vec<&str> = ledger.channels.iter().flat_map(|c| c.lost().iter().copied()).collect();
-            let counted = counters.iter().map(|c| counter(now, c) - counter(before, c)).sum();
-            let seen = (!ledger.ends.is_empty())
-                .then(|| ledger.ends.iter().map(|end| dropped_at(drops, end) - dropped_at(drops_before, end)).sum());
+            let at_ends: u64 =
+                ledger.ends.iter().map(|end| dropped_at(drops, end) - dropped_at(drops_before, end)).sum();
+            let (counters, counted, seen) = match ledger.counted {
+                Counted::Stats => {
+                    let counters: Vec<&str> = ledger.channels.iter().flat_map(|c| c.lost().iter().copied()).collect();
+                    let counted = counters.iter().map(|c| counter(now, c) - counter(before, c)).sum();
+                    (counters, counted, (!ledger.ends.is_empty()).then_some(at_ends))
+                }
+                Counted::File => (vec![FILE_DROPPED], at_ends, None),
+            };
             let (delivered, duplicates, in_order) = tally(&arrivals, ledger.channels.iter().all(|c| c.keeps_order()));
             Flow {
                 name: ledger.channels.iter().map(|c| c.name()).collect::<Vec<_>>().join(" + "),

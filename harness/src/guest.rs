@@ -141,8 +141,8 @@ pub trait KulinkGuest {
     fn check(&mut self, channel: Channel) -> Result<Verdict>;
     /// Runs a probe in a child process of the agent and returns its report.
     fn probe(&mut self, probe: Probe) -> Result<ProbeReport>;
-    /// What the agent's own ends saw dropped: each event socket's drop
-    /// count, and the ring header's overflow count.
+    /// What was dropped at the agent's own ends: each event socket's drop
+    /// count, each read /dev/kulink file's, the ring header's overflow.
     fn drops(&mut self) -> Result<Vec<Dropped>>;
 }
 

@@ -163,7 +163,7 @@ enum Cmd {
         frames: u16,
         /// The slow consumer: one read per this many milliseconds on each
         /// channel (1 to 10 000).
-        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=10_000))]
         read_every_ms: u32,
         /// Receive buffer of the agent's event sockets, in bytes.
         #[arg(long, default_value_t = 64 << 10, value_parser = clap::value_parser!(u32).range(4096..=(64 << 20)))]

@@ -24,9 +24,7 @@ fn count(kernel: &str) -> usize {
 
 fn kulink_dev_answers_hostile_calls_and_still_delivers(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
-    let known =
-        [uapi::IOC_GET_STATS, uapi::IOC_SET_FILTER, uapi::IOC_GET_FILTER, uapi::IOC_RESET, uapi::IOC_SET_SIGNAL];
-    let cases = device_fuzz::cases(&known, count(kernel), 1);
+    let cases = device_fuzz::cases(&uapi::IOCTLS, count(kernel), 1);
     // The node is root's (0600): nobody gets no further than open().
     let nobody = device_fuzz::send(&mut vm, DEVICE, &cases[..10], Sender::Unprivileged).unwrap();
     assert_eq!(

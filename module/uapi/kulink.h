@@ -175,6 +175,8 @@ struct kulink_stats_rec {
  * for each event; 0 unregisters. Dropped when the file is closed.
  */
 #define KULINK_IOC_SET_SIGNAL	_IOW(KULINK_IOC_MAGIC, 5, __s32)
+/* Records this file dropped since it was opened: its queue was full. */
+#define KULINK_IOC_GET_DROPPED	_IOR(KULINK_IOC_MAGIC, 6, __u64)
 
 /*
  * mmap() of /dev/kulink: one header page, then ring_pages data pages of

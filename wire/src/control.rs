@@ -114,7 +114,8 @@ pub struct Pace {
 }
 
 /// Events the kernel dropped at one of the agent's ends: the drop count of
-/// a netlink socket (SO_MEMINFO), or the ring header's overflow count.
+/// a netlink socket (SO_MEMINFO), a /dev/kulink file's dropped count
+/// (KULINK_IOC_GET_DROPPED), or the ring header's overflow count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Dropped {
     /// The channel the end belongs to.

@@ -98,6 +98,10 @@ pub const IOC_SET_FILTER: u32 = ioc(IOC_WRITE, 2, 4);
 pub const IOC_GET_FILTER: u32 = ioc(IOC_READ, 3, 4);
 pub const IOC_RESET: u32 = ioc(0, 4, 0);
 pub const IOC_SET_SIGNAL: u32 = ioc(IOC_WRITE, 5, 4);
+pub const IOC_GET_DROPPED: u32 = ioc(IOC_READ, 6, 8);
+/// Every ioctl of /dev/kulink.
+pub const IOCTLS: [u32; 6] =
+    [IOC_GET_STATS, IOC_SET_FILTER, IOC_GET_FILTER, IOC_RESET, IOC_SET_SIGNAL, IOC_GET_DROPPED];
 
 pub const RING_VERSION: u32 = 1;
 
@@ -195,6 +199,7 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("KULINK_IOC_GET_FILTER", IOC_GET_FILTER as u64),
     ("KULINK_IOC_RESET", IOC_RESET as u64),
     ("KULINK_IOC_SET_SIGNAL", IOC_SET_SIGNAL as u64),
+    ("KULINK_IOC_GET_DROPPED", IOC_GET_DROPPED as u64),
     ("KULINK_RING_VERSION", RING_VERSION as u64),
     ("KULINK_SO_BASE", SO_BASE as u64),
     ("KULINK_SO_SET_MSG", SO_SET_MSG as u64),
