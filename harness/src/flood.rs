@@ -49,11 +49,11 @@ pub struct Flood {
     pub drain_timeout: Duration,
 }
 
-/// One row of the ledger: a channel (or channels that share a drop
-/// counter) and where each event it should have carried went.
+/// One row of the ledger: a channel and where each event it should have
+/// carried went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Flow {
-    /// The channel, or the channels, the row counts.
+    /// The channel.
     pub name: String,
     /// Events the hook built, once per listener of the row.
     pub built: u64,
@@ -187,21 +187,16 @@ pub fn boot_and_run(kernel: KernelChoice, accel: AccelChoice, flood: &Flood) -> 
     let builder = guest::with_subscribers(guest::builder(kernel), &names).accel(accel);
     let mut vm = builder.boot()?;
     let report = run(&mut vm, flood)?;
-    let kernel_release = vm.ready().kernel.clone();
-    let finished = vm.power_off()?;
-    let passed = report.reconciled && finished.splats.is_empty();
-    if !passed {
-        vm.keep_evidence();
-    }
+    let ending = crate::report::power_off(vm, report.reconciled)?;
     Ok(FloodRun {
         schema_version: crate::report::SCHEMA_VERSION,
         kernel: builder.kernel().label(),
-        kernel_release,
+        kernel_release: ending.kernel_release,
         report,
-        kernel_log_clean: finished.splats.is_empty(),
-        splats: finished.splats,
-        passed,
-        evidence: (!passed).then(|| vm.dir().to_owned()),
+        kernel_log_clean: ending.splats.is_empty(),
+        splats: ending.splats,
+        passed: ending.passed,
+        evidence: ending.evidence,
     })
 }
 
@@ -209,28 +204,28 @@ pub fn boot_and_run(kernel: KernelChoice, accel: AccelChoice, flood: &Flood) -> 
 pub const FILE_DROPPED: &str = "KULINK_IOC_GET_DROPPED";
 
 /// Where a row finds its events: on listeners, or (for the real-time
-/// signal) in the notifications.
+/// signal) in the channel's notifications.
 #[derive(Debug, Clone)]
 enum Source {
     Events(Vec<Listener>),
-    Notified(Channel),
+    Notified,
 }
 
 /// Where a row's drops are counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Counted {
-    /// In the module's counters of its channels (`Channel::lost`).
+    /// In the module's counters of the channel (`Channel::lost`).
     Stats,
     /// At the agent's end, by the module: a /dev/kulink file's own count
     /// (`chardev_dropped` adds up every file's).
     File,
 }
 
-/// A row to fill: its channels, where their events come from, where its
+/// A row to fill: its channel, where its events come from, where its
 /// drops are counted, and the agent's ends.
 #[derive(Debug, Clone)]
 struct Ledger {
-    channels: Vec<Channel>,
+    channel: Channel,
     source: Source,
     counted: Counted,
     ends: Vec<(Channel, Option<String>)>,
@@ -239,7 +234,7 @@ struct Ledger {
 
 fn ledgers(subscribers: &[String]) -> Vec<Ledger> {
     let one = |channel: Channel, ends: bool| Ledger {
-        channels: vec![channel],
+        channel,
         source: Source::Events(vec![listener(channel)]),
         counted: Counted::Stats,
         ends: if ends { vec![(channel, None)] } else { Vec::new() },
@@ -259,7 +254,7 @@ fn ledgers(subscribers: &[String]) -> Vec<Ledger> {
         Ledger { counted: Counted::File, ..one(Channel::Chardev, true) },
         Ledger { counted: Counted::File, ..one(Channel::SignalSigio, true) },
         one(Channel::MmapRing, true),
-        Ledger { source: Source::Notified(Channel::SignalRt), ..one(Channel::SignalRt, false) },
+        Ledger { source: Source::Notified, ..one(Channel::SignalRt, false) },
         one(Channel::UsermodeHelper, false),
     ]
 }
@@ -348,8 +343,8 @@ fn fill(
                     .iter()
                     .map(|l| events.iter().filter(|r| r.listener() == *l).map(|r| r.event.seq).collect())
                     .collect(),
-                Source::Notified(channel) => {
-                    vec![notified.iter().filter(|n| n.channel == channel.name()).map(|n| n.seq).collect()]
+                Source::Notified => {
+                    vec![notified.iter().filter(|n| n.channel == ledger.channel.name()).map(|n| n.seq).collect()]
                 }
             };
             arrivals.iter_mut().for_each(|seqs| seqs.retain(|s| window.contains(s)));
@@ -357,15 +352,15 @@ fn fill(
                 ledger.ends.iter().map(|end| dropped_at(drops, end) - dropped_at(drops_before, end)).sum();
             let (counters, counted, seen) = match ledger.counted {
                 Counted::Stats => {
-                    let counters: Vec<&str> = ledger.channels.iter().flat_map(|c| c.lost().iter().copied()).collect();
+                    let counters = ledger.channel.lost().to_vec();
                     let counted = counters.iter().map(|c| counter(now, c) - counter(before, c)).sum();
                     (counters, counted, (!ledger.ends.is_empty()).then_some(at_ends))
                 }
                 Counted::File => (vec![FILE_DROPPED], at_ends, None),
             };
-            let (delivered, duplicates, in_order) = tally(&arrivals, ledger.channels.iter().all(|c| c.keeps_order()));
+            let (delivered, duplicates, in_order) = tally(&arrivals, ledger.channel.keeps_order());
             Flow {
-                name: ledger.channels.iter().map(|c| c.name()).collect::<Vec<_>>().join(" + "),
+                name: ledger.channel.name().to_owned(),
                 built: built * arrivals.len() as u64,
                 delivered,
                 counted,
@@ -449,10 +444,10 @@ mod tests {
         let ledgers = ledgers(&["a".into(), "b".into()]);
         let pushed = Channel::ALL.iter().filter(|c| !c.lost().is_empty() || c.delivered().is_some());
         for channel in pushed {
-            let rows = ledgers.iter().filter(|l| l.channels.contains(channel)).count();
+            let rows = ledgers.iter().filter(|l| l.channel == *channel).count();
             assert_eq!(rows, 1, "{channel} must be in one ledger");
         }
-        let unicast = ledgers.iter().find(|l| l.channels == [Channel::NetlinkUnicast]).unwrap();
+        let unicast = ledgers.iter().find(|l| l.channel == Channel::NetlinkUnicast).unwrap();
         assert_eq!(unicast.ends.len(), 2);
     }
 

@@ -378,29 +378,23 @@ pub fn run(guest: &GuestBuilder, spec: &Spec, count: usize, seed: u64, sender: S
 /// Powers `vm` off and judges `tally` and the kernel log.
 pub(crate) fn judge<X: Extension>(
     guest: &GuestBuilder<X>,
-    mut vm: Vm<X>,
+    vm: Vm<X>,
     target: Target,
     tally: Tally,
     seed: u64,
 ) -> Result<FuzzReport> {
-    let kernel_release = vm.ready().kernel.clone();
-    let finished = vm.power_off()?;
-    let passed = tally.passed() && finished.splats.is_empty();
-    if !passed {
-        vm.keep_evidence();
-    }
-    let evidence = (!passed).then(|| vm.dir().to_owned());
+    let ending = crate::report::power_off(vm, tally.passed())?;
     Ok(FuzzReport {
         schema_version: crate::report::SCHEMA_VERSION,
         kernel: guest.kernel().label(),
-        kernel_release,
+        kernel_release: ending.kernel_release,
         target,
         seed,
         tally,
-        kernel_log_clean: finished.splats.is_empty(),
-        splats: finished.splats,
-        passed,
-        evidence,
+        kernel_log_clean: ending.splats.is_empty(),
+        splats: ending.splats,
+        passed: ending.passed,
+        evidence: ending.evidence,
     })
 }
 

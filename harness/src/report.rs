@@ -1,5 +1,8 @@
 //! The main job's verdict as data; `output` renders it.
 
+use anyhow::Result;
+use kulink_protocol::Extension;
+use kulink_testbed::vm::Vm;
 use kulink_wire::Stats;
 use serde::Serialize;
 
@@ -94,6 +97,33 @@ pub struct FateCount {
 /// Version of the JSON kulink prints: raised when a key changes meaning or
 /// goes away (new keys may come without it).
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// How a guest ended: the verdict with its kernel log's, and where a
+/// failed run's console log and agent transcript were kept.
+#[derive(Debug, Clone)]
+pub struct Ending {
+    /// `uname -r` of the guest's kernel.
+    pub kernel_release: String,
+    /// Every Oops, BUG, WARN, KASAN or lockdep report in the kernel log.
+    pub splats: Vec<Splat>,
+    /// The run's own verdict held and the kernel log is clean.
+    pub passed: bool,
+    /// The kept evidence of a failed run.
+    pub evidence: Option<std::path::PathBuf>,
+}
+
+/// Powers `vm` off and judges its kernel log on top of `ok`; a failed run
+/// keeps its evidence.
+pub fn power_off<X: Extension>(mut vm: Vm<X>, ok: bool) -> Result<Ending> {
+    let kernel_release = vm.ready().kernel.clone();
+    let finished = vm.power_off()?;
+    let passed = ok && finished.splats.is_empty();
+    if !passed {
+        vm.keep_evidence();
+    }
+    let evidence = (!passed).then(|| vm.dir().to_owned());
+    Ok(Ending { kernel_release, splats: finished.splats, passed, evidence })
+}
 
 /// The JSON object for a run that could not be judged: no kernel, no
 /// guest, a broken host. `kernel` is what was asked for.
