@@ -12,6 +12,7 @@ pub mod genl;
 pub mod genl_bridge;
 pub mod loopback;
 pub mod net;
+pub mod netns;
 pub mod run;
 pub mod system;
 pub mod unprivileged;
@@ -182,9 +183,11 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             f.write_all(data.as_bytes()).with_context(|| format!("write {path}"))?;
             Reply::Done
         }
-        Command::Run { argv, timeout_ms } => Reply::Ran(run::run(&argv, Duration::from_millis(timeout_ms)).await?),
-        Command::Start { argv, ready_timeout_ms } => {
-            let mut running = run::Running::start(&argv)?;
+        Command::Run { argv, timeout_ms, netns } => {
+            Reply::Ran(run::run(&argv, Duration::from_millis(timeout_ms), netns).await?)
+        }
+        Command::Start { argv, ready_timeout_ms, netns } => {
+            let mut running = run::Running::start(&argv, netns)?;
             let first_line = running.first_line(Duration::from_millis(ready_timeout_ms)).await?;
             let pid = running.pid();
             core.started.insert(pid, running);

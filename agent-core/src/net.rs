@@ -11,13 +11,13 @@ pub struct Links {
     pub eth0: u32,
 }
 
-async fn index_of(handle: &Handle, name: &str) -> Result<u32> {
+pub(crate) async fn index_of(handle: &Handle, name: &str) -> Result<u32> {
     let mut links = handle.link().get().match_name(name.to_owned()).execute();
     let link = links.try_next().await.with_context(|| format!("look up link {name}"))?;
     Ok(link.with_context(|| format!("no link named {name}"))?.header.index)
 }
 
-async fn set_up(handle: &Handle, index: u32) -> Result<()> {
+pub(crate) async fn set_up(handle: &Handle, index: u32) -> Result<()> {
     handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await?;
     Ok(())
 }

@@ -8,15 +8,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use kulink_protocol::{Ran, OUTPUT_LIMIT};
+use kulink_protocol::{Netns, Ran, OUTPUT_LIMIT};
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-pub async fn run(argv: &[String], timeout: Duration) -> Result<Ran> {
-    let mut running = Running::start(argv)?;
+pub async fn run(argv: &[String], timeout: Duration, netns: Option<Netns>) -> Result<Ran> {
+    let mut running = Running::start(argv, netns)?;
     let timed_out = tokio::time::timeout(timeout, running.child.wait()).await.is_err();
     running.finish(timed_out).await
 }
@@ -33,20 +33,25 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `argv` (no shell), with stdin from /dev/null.
-    pub fn start(argv: &[String]) -> Result<Self> {
+    /// Starts `argv` (no shell), with stdin from /dev/null, in namespaces
+    /// of its own when `netns` says so.
+    pub fn start(argv: &[String], netns: Option<Netns>) -> Result<Self> {
         let (program, args) = argv.split_first().context("run: the command line is empty")?;
+        let mut command = Command::new(program);
         // A group of its own: on timeout or exit, what it started goes too,
         // and with it every holder of the output pipes.
-        let mut child = Command::new(program)
+        command
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("start {program}"))?;
+            .kill_on_drop(true);
+        let spawned = match netns {
+            Some(netns) => crate::netns::spawn(&mut command, netns),
+            None => command.spawn().map_err(anyhow::Error::from),
+        };
+        let mut child = spawned.with_context(|| format!("start {program}"))?;
         let group = Pid::from_raw(child.id().context("the program has no pid")? as i32);
         let stdout = Output::default();
         let stderr = Output::default();

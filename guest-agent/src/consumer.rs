@@ -2,7 +2,8 @@
 //! --kulink-consumer` subscribes for unicast events, opens /dev/kulink,
 //! maps its ring and registers for the real-time signal (every kind of
 //! state kulink.ko keeps for a consumer), prints `ready`, then prints each
-//! unicast event as a JSON line until it is killed.
+//! unicast event as a JSON line until it is killed. With `--netlink-only`
+//! it only subscribes, as a program in namespaces of its own can.
 
 use std::io::Write;
 
@@ -17,8 +18,17 @@ use crate::{chardev, mmap_ring, signal};
 /// The argument that makes the agent binary a consumer.
 pub const ARG: &str = "--kulink-consumer";
 
-pub fn main() -> i32 {
-    match consume() {
+/// With it, the consumer keeps to generic netlink: what the owner of a
+/// user namespace may use (see the README's security model).
+pub const NETLINK_ONLY: &str = "--netlink-only";
+
+pub fn main(args: &[String]) -> i32 {
+    let result = match args {
+        [] => consume(true),
+        [only] if only == NETLINK_ONLY => consume(false),
+        _ => Err(anyhow::anyhow!("usage: {ARG} [{NETLINK_ONLY}]")),
+    };
+    match result {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("kulink-consumer: {e:#}");
@@ -27,7 +37,7 @@ pub fn main() -> i32 {
     }
 }
 
-fn consume() -> Result<()> {
+fn consume(every_kind_of_state: bool) -> Result<()> {
     // The signals queue, unread: this consumer is about its state.
     signal::block()?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -37,9 +47,15 @@ fn consume() -> Result<()> {
         sock.request(kulink_msg(&family, REQUEST_ACK, uapi::CMD_SUBSCRIBE), |d| print_events(family.id, d))
             .await
             .context("SUBSCRIBE")?;
-        let file = chardev::open(true).context("open /dev/kulink")?;
-        let _ring = mmap_ring::map(&file)?;
-        signal::register_rt(&file, signal::rt_signal())?;
+        // Held until the process dies.
+        let _held = if every_kind_of_state {
+            let file = chardev::open(true).context("open /dev/kulink")?;
+            let ring = mmap_ring::map(&file)?;
+            signal::register_rt(&file, signal::rt_signal())?;
+            Some((file, ring))
+        } else {
+            None
+        };
         println!("ready");
         loop {
             let datagram = sock.recv().await.context("the unicast socket")?;

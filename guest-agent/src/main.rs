@@ -45,7 +45,7 @@ fn main() {
         std::process::exit(signal::child_main());
     }
     if args.get(1).map(String::as_str) == Some(consumer::ARG) {
-        std::process::exit(consumer::main());
+        std::process::exit(consumer::main(&args[2..]));
     }
     if argv0.ends_with(probe::ARGV0) {
         std::process::exit(probe::child_main(&args[1..]));

@@ -314,6 +314,12 @@ struct TestArgs {
     /// Also write the verdicts as JUnit XML to FILE.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Run COMMAND in network and user namespaces of its own: root there,
+    /// nobody (65534) outside, with `lo` and an `eth0` at 192.0.2.100/24
+    /// whose veth pair the guest forwards to and from the wire (the peer is
+    /// 192.0.2.1). Replayed frames still go to the guest's own address.
+    #[arg(long)]
+    netns: bool,
     /// Seconds COMMAND may run before it is killed.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -339,6 +345,7 @@ impl TestArgs {
             shell: self.shell,
             accel: self.accel,
             command: self.command,
+            netns: self.netns,
             timeout: Duration::from_secs(self.timeout),
             genl,
             traffic: self.pcap.as_deref().map(kulink::testbed::pcap::read).transpose()?.unwrap_or_default(),

@@ -4,6 +4,7 @@
 //! status (and KTAP results), the group's messages against what the test
 //! expects, and the kernel log.
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use anyhow::Result;
 use kulink_protocol::{GenlDelivery, Ran};
 use kulink_testbed::accel::AccelChoice;
 use kulink_testbed::artifacts::KernelChoice;
+#[cfg(doc)]
+use kulink_testbed::frames::Wire;
 use kulink_testbed::genl::{Message, Spec};
 use kulink_testbed::initramfs::GuestFile;
 use kulink_testbed::splat::Splat;
@@ -37,6 +40,10 @@ pub struct ModuleTest {
     pub accel: AccelChoice,
     /// The command to run in the guest: `argv[0]` is a guest path.
     pub command: Vec<String>,
+    /// Run the command in network and user namespaces of its own, linked
+    /// to the wire at [`Wire::netns_ip`]`(0)` (see
+    /// [`Netns`](kulink_protocol::Netns)).
+    pub netns: bool,
     /// How long the command may run.
     pub timeout: Duration,
     /// The generic netlink group to record from boot to the end.
@@ -96,6 +103,10 @@ pub struct ModuleTestReport {
     pub module: PathBuf,
     /// The command run in the guest.
     pub command: Vec<String>,
+    /// The command's address on the wire, when it ran in namespaces of its
+    /// own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns_address: Option<Ipv4Addr>,
     /// How the command ended and what it wrote.
     pub ran: Ran,
     /// The command's KTAP results, when it printed KTAP.
@@ -180,7 +191,11 @@ impl ModuleTest {
             vm.replay(&self.traffic, REPLAY_GAP)?;
         }
         let argv: Vec<&str> = self.command.iter().map(String::as_str).collect();
-        let ran = vm.run(&argv, self.timeout)?;
+        let netns = self.netns.then(|| vm.wire().netns(0));
+        let ran = match netns {
+            Some(netns) => vm.run_in(netns, &argv, self.timeout)?,
+            None => vm.run(&argv, self.timeout)?,
+        };
         let mut problems = Vec::new();
         let messages = match &self.genl {
             Some(watch) => self.messages(&mut vm, watch).unwrap_or_else(|e| {
@@ -209,6 +224,7 @@ impl ModuleTest {
             accel,
             module: self.module.clone(),
             command: self.command.clone(),
+            netns_address: netns.map(|n| n.address),
             passed,
             evidence: (!passed).then_some(dir),
             ran,
@@ -269,6 +285,7 @@ mod tests {
             shell: false,
             accel: AccelChoice::Auto,
             command: command.iter().map(|s| s.to_string()).collect(),
+            netns: false,
             timeout: Duration::from_secs(1),
             genl: None,
             traffic: Vec::new(),

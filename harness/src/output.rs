@@ -257,6 +257,9 @@ fn module_test_table(report: &ModuleTestReport) -> String {
     let _ = writeln!(s, "kernel  {} ({}), accelerator {}", report.kernel, report.kernel_release, report.accel);
     let _ = writeln!(s, "module  {}", report.module.display());
     let _ = writeln!(s, "command {}: {ended}", report.command.join(" "));
+    if let Some(address) = report.netns_address {
+        let _ = writeln!(s, "netns   its own network and user namespaces, eth0 at {address}");
+    }
     for (name, text) in [("stdout", &ran.stdout), ("stderr", &ran.stderr)] {
         if !text.is_empty() {
             let _ = writeln!(s, "--- {name} ---\n{}", text.trim_end_matches('\n'));

@@ -23,6 +23,7 @@ fn test_of(script: &str) -> ModuleTest {
         shell: true,
         accel: AccelChoice::Auto,
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        netns: false,
         timeout: Duration::from_secs(30),
         genl: None,
         traffic: Vec::new(),
@@ -47,4 +48,33 @@ fn a_users_module_is_loaded_with_its_parameters_and_the_command_decides() {
     assert!(evidence.join("console.log").is_file(), "{}", evidence.display());
     std::fs::remove_dir_all(evidence).unwrap();
     assert!(failed.kernel_log_clean, "a failing command is not a kernel problem: {failed:#?}");
+}
+
+/// `kulink test --netns`: the command is root in user and network
+/// namespaces of its own and nobody outside; it has `lo` and its end of the
+/// pair with the lent address, reaches its own namespace's events, and is
+/// refused what only the initial namespaces' root may do.
+#[test]
+fn a_command_in_namespaces_of_its_own_is_their_root_and_nobody_outside() {
+    let script = "cat /proc/self/uid_map /proc/self/gid_map; id -u; \
+        ip -o -4 addr show | awk '{print $2, $4}'; \
+        echo events $(wc -l < /proc/kulink/events); \
+        echo 0 > /proc/sys/kulink/enabled 2>/dev/null && echo enabled changed || echo enabled refused";
+    let test = ModuleTest { netns: true, ..test_of(script) };
+    let report = test.run(&first_kernel()).unwrap();
+    assert!(report.passed, "{report:#?}");
+    let map = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
+    let lines: Vec<String> = report.ran.stdout.lines().map(map).collect();
+    let address = report.netns_address.expect("the report says where the command was");
+    assert_eq!(address, kulink::testbed::frames::Wire::default().netns_ip(0));
+    let want = [
+        "0 65534 1".to_owned(),
+        "0 65534 1".to_owned(),
+        "0".to_owned(),
+        "lo 127.0.0.1/8".to_owned(),
+        format!("eth0 {address}/24"),
+        "events 0".to_owned(),
+        "enabled refused".to_owned(),
+    ];
+    assert_eq!(lines, want, "{report:#?}");
 }

@@ -1,14 +1,18 @@
 //! kulink.ko in more than one network namespace: each namespace's events
-//! stay in it, and files and mounts that outlive every process of their
-//! namespace stay safe to use and to close, and then let it go.
+//! stay in it, files and mounts that outlive every process of their
+//! namespace stay safe to use and to close, and then let it go, and a
+//! program in namespaces of its own gets the wire's frames for it and
+//! exactly its events.
 
 mod common;
 
 use std::net::Ipv4Addr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kulink::guest::KulinkGuest;
 use kulink::session;
+use kulink::testbed::frames::{self, ECHO_REPLY, ECHO_REQUEST};
+use kulink::testbed::peer::GuestIcmp;
 use kulink::verify;
 use kulink_wire::probe::{Outcome, Probe, ProbeReport, INNER_ECHO_ID, OUTER_ECHO_ID};
 use kulink_wire::Channel;
@@ -97,4 +101,93 @@ fn files_and_mounts_outlive_their_network_namespace_safely(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(events_stay_in_their_network_namespace, files_and_mounts_outlive_their_network_namespace_safely);
+/// The consumer that only subscribes: all the owner of a user namespace
+/// may use of what the initial namespace's consumer holds.
+const NETLINK_CONSUMER: &[&str] = &["/init", "--kulink-consumer", "--netlink-only"];
+const NETNS_ECHO_ID: u16 = 0x6e73;
+const NETNS_PINGS: u16 = 3;
+
+/// A program started in network and user namespaces of its own (the
+/// testbed's `start_in`) subscribes as their root; the wire's echo requests
+/// for its address reach its namespace through the veth pair, and its
+/// replies reach the peer. kulink.ko reports to it exactly the requests,
+/// numbered by its namespace; the initial namespace sees each request and
+/// reply cross, and nothing of the program's namespace.
+fn a_program_in_namespaces_of_its_own_gets_its_frames_and_only_its_events(kernel: &str) {
+    let mut vm = common::boot(kernel, &["u"]);
+    let wire = *vm.wire();
+    let (pid, ready) = vm.start_in(wire.netns(0), NETLINK_CONSUMER, Duration::from_secs(20)).unwrap();
+    assert_eq!(ready, "ready");
+    let netns = wire.to_netns(0);
+    for seq in 1..=NETNS_PINGS {
+        vm.send_frame(&frames::echo_request(&netns, NETNS_ECHO_ID, seq, 16)).unwrap();
+    }
+
+    let replies: Vec<GuestIcmp> =
+        (1..=NETNS_PINGS).map(|seq| GuestIcmp { icmp_type: ECHO_REPLY, code: 0, id: NETNS_ECHO_ID, seq }).collect();
+    let seen = vm.peer().wait_for(&replies, Duration::from_secs(30));
+    let seen: Vec<GuestIcmp> = seen.into_iter().filter(|icmp| icmp.id == NETNS_ECHO_ID).collect();
+    assert_eq!(seen, replies, "the namespace answers each request, once, over its pair and the wire");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while vm.output(pid).unwrap().lines().count() <= usize::from(NETNS_PINGS) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let stopped = vm.stop(pid, libc::SIGTERM).unwrap();
+    let inside: Vec<Event> = stopped
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
+        .collect();
+    let want: Vec<_> = (1..=NETNS_PINGS).map(|seq| (u64::from(seq), ECHO_REQUEST, NETNS_ECHO_ID, seq)).collect();
+    assert_eq!(inside.iter().map(|e| (e.seq, e.icmp_type, e.echo_id, e.echo_seq)).collect::<Vec<_>>(), want);
+    let pair_inside = inside[0].ifindex;
+    for e in &inside {
+        assert_eq!((e.ifindex, e.src, e.dst), (pair_inside, wire.peer_ip, netns.guest_ip), "{e:?}");
+    }
+    assert_ne!(pair_inside, vm.ready().lo_ifindex, "the pair's end, not lo");
+
+    // The initial namespace: each request as it came in on eth0, each
+    // reply as it came back from the pair, on every push channel and on
+    // its own subscriber.
+    let mut listeners = session::push_listeners();
+    listeners.push(session::unicast("u"));
+    let crossed = 2 * usize::from(NETNS_PINGS);
+    let arrived = vm
+        .collect_events_until(Duration::from_secs(30), |events| {
+            listeners.iter().all(|l| verify::of_listener(events, l).len() >= crossed)
+        })
+        .unwrap();
+    assert!(arrived, "{:#?}", vm.events());
+    std::thread::sleep(Duration::from_millis(500));
+    let events = vm.take_events();
+    let eth0 = vm.ready().eth0_ifindex;
+    for l in &listeners {
+        let got: Vec<Event> = verify::of_listener(&events, l).iter().map(|r| r.event).collect();
+        let (requests, replies): (Vec<&Event>, Vec<&Event>) = got.iter().partition(|e| e.icmp_type == ECHO_REQUEST);
+        let as_pings = |events: &[&Event]| events.iter().map(|e| (e.icmp_type, e.echo_id, e.echo_seq)).collect();
+        let mut sorted: Vec<(u8, u16, u16)> = as_pings(&requests);
+        sorted.sort();
+        let pings = |ty| (1..=NETNS_PINGS).map(|seq| (ty, NETNS_ECHO_ID, seq)).collect::<Vec<_>>();
+        assert_eq!(sorted, pings(ECHO_REQUEST), "{l:?}: {got:#?}");
+        let mut sorted: Vec<(u8, u16, u16)> = as_pings(&replies);
+        sorted.sort();
+        assert_eq!(sorted, pings(ECHO_REPLY), "{l:?}: {got:#?}");
+        assert!(requests.iter().all(|e| (e.ifindex, e.src, e.dst) == (eth0, wire.peer_ip, netns.guest_ip)), "{l:?}");
+        let pair_outside = replies[0].ifindex;
+        assert!(![eth0, vm.ready().lo_ifindex].contains(&pair_outside), "{l:?}: the pair's outer end");
+        assert!(replies.iter().all(|e| (e.ifindex, e.src, e.dst) == (pair_outside, netns.guest_ip, wire.peer_ip)));
+        let ordered = l.channel.parse::<Channel>().expect("a kulink channel").keeps_order();
+        assert!(!ordered || common::in_kernel_order(&got), "{l:?}: {got:#?}");
+    }
+    assert_eq!(vm.stats().unwrap().events_built, crossed as u64, "the initial namespace's own count");
+    common::finish(vm);
+}
+
+kulink::kernel_tests!(
+    events_stay_in_their_network_namespace,
+    files_and_mounts_outlive_their_network_namespace_safely,
+    a_program_in_namespaces_of_its_own_gets_its_frames_and_only_its_events
+);

@@ -4,6 +4,7 @@
 //! [`Extension`].
 
 use std::fmt::Debug;
+use std::net::Ipv4Addr;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -127,6 +128,9 @@ pub enum Command<X: Extension> {
         argv: Vec<String>,
         /// How long it may run.
         timeout_ms: u64,
+        /// Run it in network and user namespaces of its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        netns: Option<Netns>,
     },
     /// Start a program as [`Command::Run`] does, but leave it running: the
     /// reply, [`Reply::Started`], comes once it has written its first line
@@ -137,6 +141,9 @@ pub enum Command<X: Extension> {
         argv: Vec<String>,
         /// How long it may take to say it is ready.
         ready_timeout_ms: u64,
+        /// Run it in network and user namespaces of its own.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        netns: Option<Netns>,
     },
     /// What a program [`Command::Start`] began has written to stdout so
     /// far (it goes on running); the reply is [`Reply::Text`].
@@ -253,8 +260,27 @@ pub struct GenlBurst {
 }
 
 /// The user and group id an unprivileged [`GenlBurst`] or [`DeviceBurst`]
-/// runs as.
+/// runs as, and what root in a program's own user namespace ([`Netns`]) is
+/// outside it.
 pub const NOBODY: u32 = 65534;
+
+/// A network namespace of a program's own, owned by a user namespace of
+/// its own, and linked to the wire by a veth pair.
+///
+/// Inside, the program is root (uid and gid 0, with every capability over
+/// its namespaces) and sees `lo` and `eth0`, its end of the pair, with
+/// `address`. Outside, it is [`NOBODY`]. The guest forwards between the
+/// wire and the pair: frames sent to the guest's MAC for `address` reach
+/// the program, and the program reaches the wire's other hosts. The pair
+/// and the route go when the namespace does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Netns {
+    /// The program's address on the wire: in the wire's subnet, and
+    /// neither the guest's nor the peer's.
+    pub address: Ipv4Addr,
+    /// The wire's prefix length.
+    pub prefix: u8,
+}
 
 /// System calls on one open device node, made in order.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -505,8 +531,20 @@ mod tests {
         assert_eq!(round_trip(req), r#"{"id":1,"cmd":{"cmd":"ext","ext":{"cmd":"count","of":"x"}}}"#);
         let req = Request::<NoExtension> { id: 2, cmd: Command::ReadFile { path: "/proc/version".into() } };
         assert_eq!(round_trip(req), r#"{"id":2,"cmd":{"cmd":"read_file","path":"/proc/version"}}"#);
-        let req = Request::<NoExtension> { id: 3, cmd: Command::Run { argv: vec!["/bin/sh".into()], timeout_ms: 5 } };
+        let req = Request::<NoExtension> {
+            id: 3,
+            cmd: Command::Run { argv: vec!["/bin/sh".into()], timeout_ms: 5, netns: None },
+        };
         assert_eq!(round_trip(req), r#"{"id":3,"cmd":{"cmd":"run","argv":["/bin/sh"],"timeout_ms":5}}"#);
+        let netns = Some(Netns { address: Ipv4Addr::new(192, 0, 2, 100), prefix: 24 });
+        let req = Request::<NoExtension> {
+            id: 4,
+            cmd: Command::Start { argv: vec!["/a".into()], ready_timeout_ms: 5, netns },
+        };
+        assert_eq!(
+            round_trip(req),
+            r#"{"id":4,"cmd":{"cmd":"start","argv":["/a"],"ready_timeout_ms":5,"netns":{"address":"192.0.2.100","prefix":24}}}"#
+        );
         let ran = Ran {
             code: None,
             signal: Some(9),

@@ -11,6 +11,6 @@ pub mod control;
 pub use boot::{parse_preload_line, preload_line, BootConfig, BootError, MODULE_PARAM_KEY, PRELOAD_LIST};
 pub use control::{
     AgentMsg, Command, DeviceAnswers, DeviceArg, DeviceBurst, DeviceCall, Extension, GenlAnswer, GenlBurst,
-    GenlDelivery, GenlEvent, GenlMessage, GenlRequest, NoExtension, Nothing, Ran, RawGenl, Ready, Reply, Request,
-    DEVICE_ARENA, NOBODY, OUTPUT_LIMIT, PORT_NAME,
+    GenlDelivery, GenlEvent, GenlMessage, GenlRequest, Netns, NoExtension, Nothing, Ran, RawGenl, Ready, Reply,
+    Request, DEVICE_ARENA, NOBODY, OUTPUT_LIMIT, PORT_NAME,
 };

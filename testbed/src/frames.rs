@@ -55,6 +55,27 @@ impl Default for Wire {
     }
 }
 
+impl Wire {
+    /// The address the guest lends the `n`th program it runs in a network
+    /// namespace of its own ([`kulink_protocol::Netns`]): host part 100 + `n`
+    /// of the wire's subnet.
+    pub fn netns_ip(&self, n: u8) -> Ipv4Addr {
+        let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
+        Ipv4Addr::from((u32::from(self.guest_ip) & mask) | (100 + u32::from(n)))
+    }
+
+    /// The wire as seen from the `n`th program's namespace: frames built
+    /// with it are sent to the guest's MAC, which forwards them there.
+    pub fn to_netns(&self, n: u8) -> Wire {
+        Wire { guest_ip: self.netns_ip(n), ..*self }
+    }
+
+    /// What the agent needs to make the `n`th program's namespace.
+    pub fn netns(&self, n: u8) -> kulink_protocol::Netns {
+        kulink_protocol::Netns { address: self.netns_ip(n), prefix: self.prefix }
+    }
+}
+
 fn ethernet(wire: &Wire, ethertype: EtherType, payload: &[u8]) -> Vec<u8> {
     let mut buf = vec![0u8; ETH_LEN + payload.len()];
     let mut eth = MutableEthernetPacket::new(&mut buf).expect("buffer fits an Ethernet header");
@@ -286,6 +307,20 @@ mod tests {
         let ic = IcmpPacket::new(ip.payload()).unwrap();
         assert_eq!(pnet_packet::icmp::checksum(&ic), ic.get_checksum());
         assert_eq!(&ic.payload()[..4], &[0x12, 0x34, 0, 7]);
+    }
+
+    #[test]
+    fn a_namespace_s_wire_keeps_the_guest_s_mac_and_lends_an_address_of_the_subnet() {
+        let w = Wire::default();
+        assert_eq!((w.netns_ip(0), w.netns_ip(3)), (Ipv4Addr::new(192, 0, 2, 100), Ipv4Addr::new(192, 0, 2, 103)));
+        let ns = w.to_netns(1);
+        assert_eq!((ns.guest_mac, ns.guest_ip, ns.peer_ip), (w.guest_mac, Ipv4Addr::new(192, 0, 2, 101), w.peer_ip));
+        let f = echo_request(&ns, 1, 1, 0);
+        assert_eq!(EthernetPacket::new(&f).unwrap().get_destination(), w.guest_mac);
+        assert_eq!(ip_of(&f).get_destination(), ns.guest_ip);
+        assert_eq!(w.netns(2), kulink_protocol::Netns { address: Ipv4Addr::new(192, 0, 2, 102), prefix: 24 });
+        let wide = Wire { guest_ip: Ipv4Addr::new(10, 1, 2, 3), prefix: 16, ..w };
+        assert_eq!(wide.netns_ip(0), Ipv4Addr::new(10, 1, 0, 100));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use kulink_protocol::{
     BootConfig, Command as AgentCommand, DeviceAnswers, DeviceBurst, Extension, GenlAnswer, GenlBurst, GenlDelivery,
-    GenlEvent, GenlMessage, GenlRequest, Ran, Ready, Reply,
+    GenlEvent, GenlMessage, GenlRequest, Netns, Ran, Ready, Reply,
 };
 
 use kulink_genl::{Message, Spec};
@@ -434,9 +434,21 @@ impl<X: Extension> Vm<X> {
     /// Runs a program in the guest (`argv[0]` is its path; no shell), killed
     /// once `timeout` passes; its exit status and output.
     pub fn run(&mut self, argv: &[&str], timeout: Duration) -> Result<Ran> {
+        self.run_maybe_in(None, argv, timeout)
+    }
+
+    /// Runs a program as [`Vm::run`] does, in network and user namespaces
+    /// of its own linked to the wire (see [`Netns`]; [`Wire::netns`] makes
+    /// one). Each run gets fresh namespaces.
+    pub fn run_in(&mut self, netns: Netns, argv: &[&str], timeout: Duration) -> Result<Ran> {
+        self.run_maybe_in(Some(netns), argv, timeout)
+    }
+
+    fn run_maybe_in(&mut self, netns: Option<Netns>, argv: &[&str], timeout: Duration) -> Result<Ran> {
         let cmd = AgentCommand::Run {
             argv: argv.iter().map(|a| a.to_string()).collect(),
             timeout_ms: timeout.as_millis() as u64,
+            netns,
         };
         // The agent answers once the program is gone: allow for the kill.
         match self.request_within(cmd, timeout + REQUEST_TIMEOUT)? {
@@ -449,9 +461,25 @@ impl<X: Extension> Vm<X> {
     /// daemon, say): returns its pid once it has written its first line,
     /// which is its word that it is ready (see [`AgentCommand::Start`]).
     pub fn start(&mut self, argv: &[&str], ready_timeout: Duration) -> Result<(u32, String)> {
+        self.start_maybe_in(None, argv, ready_timeout)
+    }
+
+    /// Starts a program as [`Vm::start`] does, in network and user
+    /// namespaces of its own linked to the wire (see [`Vm::run_in`]).
+    pub fn start_in(&mut self, netns: Netns, argv: &[&str], ready_timeout: Duration) -> Result<(u32, String)> {
+        self.start_maybe_in(Some(netns), argv, ready_timeout)
+    }
+
+    fn start_maybe_in(
+        &mut self,
+        netns: Option<Netns>,
+        argv: &[&str],
+        ready_timeout: Duration,
+    ) -> Result<(u32, String)> {
         let cmd = AgentCommand::Start {
             argv: argv.iter().map(|a| a.to_string()).collect(),
             ready_timeout_ms: ready_timeout.as_millis() as u64,
+            netns,
         };
         match self.request_within(cmd, ready_timeout + REQUEST_TIMEOUT)? {
             Reply::Started { pid, first_line } => Ok((pid, first_line)),

@@ -15,8 +15,9 @@ use crate::cache::{self, Stamp};
 use crate::catalog::KernelSpec;
 use crate::{paths, tools};
 
-/// Drivers the guest needs: PCI transport, the wire, the control port.
-const NEEDED: &[&str] = &["virtio_pci", "virtio_net", "virtio_console"];
+/// Drivers the guest needs: PCI transport, the wire, the control port, and
+/// the veth pairs of programs run in namespaces of their own.
+const NEEDED: &[&str] = &["virtio_pci", "virtio_net", "virtio_console", "veth"];
 
 pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
     let apt = Apt::for_suites(&spec.suites)?;
