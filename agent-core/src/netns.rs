@@ -60,11 +60,15 @@ pub fn spawn(command: &mut tokio::process::Command, netns: Netns) -> Result<toki
     let linked = linking.join().unwrap_or_else(|_| Err(anyhow::anyhow!("linking the namespace panicked")));
     match (spawned, linked) {
         (Ok(child), Ok(())) => Ok(child),
-        // The child could not be linked: the linking thread says why.
-        (Err(e), Err(why)) if e.raw_os_error() == Some(libc::ENOLINK) => Err(why),
-        (Err(e), _) => Err(anyhow::Error::from(e).context("make the program's user and network namespaces")),
-        // Not reached: the child waits for its link before it execs.
-        (Ok(_), Err(why)) => Err(why),
+        // Linked, then exec failed: the program's own error.
+        (Err(e), Ok(())) => Err(e.into()),
+        // The child failed to make its namespaces; the linking thread only
+        // saw it go.
+        (Err(e), Err(_)) if e.raw_os_error() != Some(libc::ENOLINK) => {
+            Err(anyhow::Error::from(e).context("make the program's user and network namespaces"))
+        }
+        // The namespaces could not be linked: the linking thread says why.
+        (_, Err(why)) => Err(why),
     }
 }
 

@@ -149,6 +149,19 @@ fn a_program_in_namespaces_of_its_own_gets_its_frames_and_only_its_events(kernel
     }
     assert_ne!(pair_inside, vm.ready().lo_ifindex, "the pair's end, not lo");
 
+    // The pair goes with the namespace; a program that cannot start says so.
+    let pairs_left = |vm: &mut kulink::guest::Guest| {
+        let devices = vm.read_file("/proc/net/dev").unwrap();
+        devices.lines().filter(|l| l.trim_start().starts_with("kn")).count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while pairs_left(&mut vm) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(pairs_left(&mut vm), 0, "the pair outlived its namespace");
+    let err = vm.run_in(wire.netns(1), &["/nonexistent"], Duration::from_secs(10)).unwrap_err();
+    assert!(format!("{err:#}").contains("start /nonexistent: No such file or directory"), "{err:#}");
+
     // The initial namespace: each request as it came in on eth0, each
     // reply as it came back from the pair, on every push channel and on
     // its own subscriber.

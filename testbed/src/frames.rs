@@ -60,8 +60,7 @@ impl Wire {
     /// namespace of its own ([`kulink_protocol::Netns`]): host part 100 + `n`
     /// of the wire's subnet.
     pub fn netns_ip(&self, n: u8) -> Ipv4Addr {
-        let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-        Ipv4Addr::from((u32::from(self.guest_ip) & mask) | (100 + u32::from(n)))
+        Ipv4Addr::from((u32::from(self.guest_ip) & self.mask()) | (100 + u32::from(n)))
     }
 
     /// The wire as seen from the `n`th program's namespace: frames built
@@ -73,6 +72,29 @@ impl Wire {
     /// What the agent needs to make the `n`th program's namespace.
     pub fn netns(&self, n: u8) -> kulink_protocol::Netns {
         kulink_protocol::Netns { address: self.netns_ip(n), prefix: self.prefix }
+    }
+
+    /// Says what is wrong with `netns` on this wire: its address must be in
+    /// the wire's subnet, with its prefix, and be neither host's.
+    pub fn check_netns(&self, netns: &kulink_protocol::Netns) -> Result<(), String> {
+        let subnet = |ip: Ipv4Addr| Ipv4Addr::from(u32::from(ip) & Wire { guest_ip: ip, ..*self }.mask());
+        let address = netns.address;
+        if netns.prefix != self.prefix || subnet(address) != subnet(self.guest_ip) {
+            return Err(format!(
+                "namespace address {address}/{}: not in the wire's subnet {}/{}",
+                netns.prefix,
+                subnet(self.guest_ip),
+                self.prefix
+            ));
+        }
+        if address == self.guest_ip || address == self.peer_ip {
+            return Err(format!("namespace address {address}: the guest or the peer has it already"));
+        }
+        Ok(())
+    }
+
+    fn mask(&self) -> u32 {
+        u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0)
     }
 }
 
@@ -321,6 +343,13 @@ mod tests {
         assert_eq!(w.netns(2), kulink_protocol::Netns { address: Ipv4Addr::new(192, 0, 2, 102), prefix: 24 });
         let wide = Wire { guest_ip: Ipv4Addr::new(10, 1, 2, 3), prefix: 16, ..w };
         assert_eq!(wide.netns_ip(0), Ipv4Addr::new(10, 1, 0, 100));
+
+        assert_eq!(w.check_netns(&w.netns(7)), Ok(()));
+        let at = |address: Ipv4Addr, prefix| w.check_netns(&kulink_protocol::Netns { address, prefix });
+        assert!(at(Ipv4Addr::new(198, 51, 100, 1), 24).unwrap_err().contains("not in the wire's subnet 192.0.2.0/24"));
+        assert!(at(w.netns_ip(0), 16).unwrap_err().contains("not in the wire's subnet"));
+        assert!(at(w.guest_ip, 24).unwrap_err().contains("has it already"));
+        assert!(at(w.peer_ip, 24).unwrap_err().contains("has it already"));
     }
 
     #[test]

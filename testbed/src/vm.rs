@@ -445,6 +445,7 @@ impl<X: Extension> Vm<X> {
     }
 
     fn run_maybe_in(&mut self, netns: Option<Netns>, argv: &[&str], timeout: Duration) -> Result<Ran> {
+        self.check_netns(netns)?;
         let cmd = AgentCommand::Run {
             argv: argv.iter().map(|a| a.to_string()).collect(),
             timeout_ms: timeout.as_millis() as u64,
@@ -476,6 +477,7 @@ impl<X: Extension> Vm<X> {
         argv: &[&str],
         ready_timeout: Duration,
     ) -> Result<(u32, String)> {
+        self.check_netns(netns)?;
         let cmd = AgentCommand::Start {
             argv: argv.iter().map(|a| a.to_string()).collect(),
             ready_timeout_ms: ready_timeout.as_millis() as u64,
@@ -484,6 +486,13 @@ impl<X: Extension> Vm<X> {
         match self.request_within(cmd, ready_timeout + REQUEST_TIMEOUT)? {
             Reply::Started { pid, first_line } => Ok((pid, first_line)),
             other => bail!("starting {argv:?} was answered by {other:?}"),
+        }
+    }
+
+    fn check_netns(&self, netns: Option<Netns>) -> Result<()> {
+        match netns {
+            Some(netns) => self.wire.check_netns(&netns).map_err(usage_error),
+            None => Ok(()),
         }
     }
 
