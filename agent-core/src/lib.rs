@@ -219,6 +219,7 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             system::remove_module(&name)?;
             Reply::Done
         }
+        Command::KernelLog => Reply::Text(system::kernel_log()?),
         Command::Shutdown => Reply::Done,
         Command::Ext { ext } => Reply::Ext(plugin.handle(ext).await?),
     })

@@ -100,6 +100,25 @@ pub fn boottime_ms() -> u64 {
     clock_ns(ClockId::CLOCK_BOOTTIME) / 1_000_000
 }
 
+/// syslog(2)'s actions (`include/linux/syslog.h`; libc has no names for
+/// them).
+const SYSLOG_ACTION_READ_ALL: libc::c_int = 3;
+const SYSLOG_ACTION_SIZE_BUFFER: libc::c_int = 10;
+
+/// The kernel's log buffer, whole.
+pub fn kernel_log() -> Result<String> {
+    // nix has no syslog(2); the libc call is the whole interface.
+    // SAFETY: SIZE_BUFFER takes no buffer.
+    let size = unsafe { libc::klogctl(SYSLOG_ACTION_SIZE_BUFFER, std::ptr::null_mut(), 0) };
+    let size = usize::try_from(size).map_err(|_| std::io::Error::last_os_error()).context("the log buffer's size")?;
+    let mut buf = vec![0u8; size];
+    // SAFETY: the buffer holds `size` bytes, and the kernel writes no more.
+    let read = unsafe { libc::klogctl(SYSLOG_ACTION_READ_ALL, buf.as_mut_ptr().cast(), size as libc::c_int) };
+    let read = usize::try_from(read).map_err(|_| std::io::Error::last_os_error()).context("read the log buffer")?;
+    buf.truncate(read);
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default()
 }

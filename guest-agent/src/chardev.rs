@@ -8,6 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{Context, Result};
 use kulink_agent_core::system::monotonic_ns;
+use kulink_wire::control::Dropped;
 use kulink_wire::observed::ChardevSeen;
 use kulink_wire::probe::Outcome;
 use kulink_wire::uapi::{self, FromBytes, IntoBytes, RawEvent, RawStats};
@@ -16,7 +17,7 @@ use kulink_wire::{Event, Stats};
 use tokio::io::unix::AsyncFd;
 
 use crate::netlink::{self, Outbox};
-use crate::pace::{FileGauge, Pacer};
+use crate::pace::Pacer;
 
 pub const DEV: &str = "/dev/kulink";
 const RECORD: usize = std::mem::size_of::<RawEvent>();
@@ -122,6 +123,22 @@ pub fn spawn_reader(out: Outbox, mut pacer: Pacer) -> Result<(tokio::task::JoinH
         }
     });
     Ok((task, gauge))
+}
+
+/// One of the agent's /dev/kulink files, watched from outside its task.
+pub struct FileGauge {
+    pub channel: Channel,
+    pub file: File,
+}
+
+impl FileGauge {
+    /// The module's count of records this file's full queue refused.
+    pub fn dropped(&self) -> Result<Dropped> {
+        let mut count: u64 = 0;
+        ioctl(&self.file, uapi::IOC_GET_DROPPED, &mut count)
+            .with_context(|| format!("KULINK_IOC_GET_DROPPED on the {} file", self.channel))?;
+        Ok(Dropped { channel: self.channel, subscriber: None, count })
+    }
 }
 
 /// write() of one synthetic event.

@@ -32,8 +32,9 @@ use kulink_wire::uapi;
 use kulink_wire::Channel;
 use kulink_wire::Family;
 
+use crate::chardev::FileGauge;
 use crate::netlink::{Leave, Outbox, Subscriber};
-use crate::pace::{FileGauge, Pacer, RingOverflow, SocketGauge};
+use crate::pace::{Pacer, RingOverflow, SocketGauge};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -1,21 +1,18 @@
 //! The deliberately slow consumer, and what was dropped at the agent's own
-//! ends (its sockets, files and ring). While the host slows the agent down, each reader of a pushed
-//! channel waits its turn before every read, so a flood fills the module's
-//! queues and every drop can be reconciled with what arrived.
+//! sockets and ring (each /dev/kulink file's count is `chardev`'s). While
+//! the host slows the agent down, each reader of a pushed channel waits its
+//! turn before every read, so a flood fills the module's queues and every
+//! drop can be reconciled with what arrived.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::fs::File;
-
 use anyhow::{Context, Result};
 use kulink_agent_core::genl::SocketHandle;
 use kulink_wire::control::{Dropped, Pace};
-use kulink_wire::{uapi, Channel};
+use kulink_wire::Channel;
 use tokio::sync::watch;
-
-use crate::chardev;
 
 /// A reader's view of the pace the host set.
 #[derive(Clone)]
@@ -58,22 +55,6 @@ impl SocketGauge {
     pub fn dropped(&self) -> Result<Dropped> {
         let count = self.handle.drops().with_context(|| format!("{} socket's drop count", self.channel))?;
         Ok(Dropped { channel: self.channel, subscriber: self.subscriber.clone(), count })
-    }
-}
-
-/// One of the agent's /dev/kulink files, watched from outside its task.
-pub struct FileGauge {
-    pub channel: Channel,
-    pub file: File,
-}
-
-impl FileGauge {
-    /// The module's count of records this file's full queue refused.
-    pub fn dropped(&self) -> Result<Dropped> {
-        let mut count: u64 = 0;
-        chardev::ioctl(&self.file, uapi::IOC_GET_DROPPED, &mut count)
-            .with_context(|| format!("KULINK_IOC_GET_DROPPED on the {} file", self.channel))?;
-        Ok(Dropped { channel: self.channel, subscriber: None, count })
     }
 }
 

@@ -15,8 +15,9 @@ use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use tokio::io::unix::AsyncFd;
 
 use crate::chardev;
+use crate::chardev::FileGauge;
 use crate::netlink::Outbox;
-use crate::pace::{FileGauge, Pacer};
+use crate::pace::Pacer;
 
 /// The real-time signal kulink is asked to send.
 pub fn rt_signal() -> i32 {

@@ -18,6 +18,7 @@
 
 #![deny(missing_docs)]
 
+pub mod bench;
 pub mod builder;
 pub mod checks;
 pub mod corpus;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use kulink::bench;
 use kulink::flood::{self, Flood};
 use kulink::job::{self, JobOptions, Traffic};
 use kulink::module_test::{self, GenlWatch, ModuleTest};
@@ -178,6 +179,11 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "auto")]
         accel: AccelChoice,
     },
+    /// Measure kulink itself.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCmd,
+    },
     /// Judge a recorded run again and print its verdict as `run` did.
     Report {
         /// A run directory (`kulink run --out DIR`, or the one `run` named).
@@ -196,6 +202,31 @@ enum Cmd {
     Kernels {
         #[command(subcommand)]
         command: KernelsCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Boot kulink.ko's guest several times per kernel: the median guest
+    /// uptime and wall time until its agent is ready, and the kernel log's
+    /// longest silences on the way.
+    Boot {
+        /// Kernel ids, comma-separated, or `all`; the default kernel if
+        /// left out.
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Boots per kernel (1 to 50).
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=50))]
+        boots: u8,
+        /// An argument for the guest kernel's command line, such as
+        /// `initcall_debug` (repeatable).
+        #[arg(long = "kernel-arg", value_name = "ARG")]
+        kernel_args: Vec<String>,
+        /// Print a JSON array, one object per kernel, instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelChoice,
     },
 }
 
@@ -356,13 +387,19 @@ impl TestArgs {
     }
 
     fn kernels(&self) -> Result<Vec<KernelChoice>> {
-        let specs = match self.kernel.as_deref() {
-            None => vec![kernels::default_spec()?],
-            Some("all") => kernels::list()?,
-            Some(ids) => kernels::ids_in(ids).map(kernels::find).collect::<Result<_>>()?,
-        };
-        Ok(specs.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect())
+        listed_kernels(self.kernel.as_deref())
     }
+}
+
+/// Catalog ids, comma-separated, or `all`; the default kernel for none.
+/// Every id is checked before anything is built.
+fn listed_kernels(ids: Option<&str>) -> Result<Vec<KernelChoice>> {
+    let specs = match ids {
+        None => vec![kernels::default_spec()?],
+        Some("all") => kernels::list()?,
+        Some(ids) => kernels::ids_in(ids).map(kernels::find).collect::<Result<_>>()?,
+    };
+    Ok(specs.into_iter().map(|k| KernelChoice::Listed(Some(k.id))).collect())
 }
 
 /// `--echoes` within what a standard plan allows (`Plan::ECHOES`).
@@ -520,6 +557,15 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let run = flood::boot_and_run(kernel_choice(kernel, None, None)?, accel, &flood)?;
             print!("{}", Output::Flood(&run).render(Format::of(json)));
             Ok(if run.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
+        }
+        Cmd::Bench { command: BenchCmd::Boot { kernel, boots, kernel_args, json, accel } } => {
+            let mut benches = Vec::new();
+            for kernel in listed_kernels(kernel.as_deref())? {
+                benches.push(bench::boot(kernel, accel, boots.into(), &kernel_args)?);
+            }
+            print!("{}", Output::BootBench(&benches).render(Format::of(json)));
+            let clean = benches.iter().all(|b| b.kernel_log_clean);
+            Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
         }
         Cmd::Test(args) => {
             let (choices, format, junit) = (args.kernels()?, Format::of(args.json), args.junit.clone());

@@ -10,6 +10,7 @@ use kulink_testbed::catalog::Kind;
 use kulink_testbed::splat::Splat;
 use serde::Serialize;
 
+use crate::bench::BootBench;
 use crate::flood::FloodRun;
 use crate::fuzz::{FuzzReport, Sender, Target};
 use crate::ktap::Outcome;
@@ -104,6 +105,8 @@ pub enum Output<'a> {
     Fuzz(&'a FuzzReport),
     /// `flood`: how fast the wire went, and where every event went.
     Flood(&'a FloodRun),
+    /// `bench boot`: each kernel's boots.
+    BootBench(&'a [BootBench]),
 }
 
 impl Output<'_> {
@@ -130,6 +133,8 @@ impl Output<'_> {
             (Self::Fuzz(report), Format::Json) => pretty(report),
             (Self::Flood(run), Format::Table) => flood_table(run) + "\n",
             (Self::Flood(run), Format::Json) => pretty(run),
+            (Self::BootBench(benches), Format::Table) => benches.iter().map(boot_bench_table).collect(),
+            (Self::BootBench(benches), Format::Json) => pretty(benches),
         }
     }
 }
@@ -165,6 +170,26 @@ fn fuzz_table(report: &FuzzReport) -> String {
     }
     kernel_log(&mut s, &report.splats);
     let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
+    s
+}
+
+fn boot_bench_table(bench: &BootBench) -> String {
+    let mut s = String::new();
+    let ready: Vec<String> = bench.boots.iter().map(|b| b.ready_ms.to_string()).collect();
+    let _ = writeln!(s, "kernel  {} ({}), accelerator {}", bench.kernel, bench.kernel_release, bench.accel);
+    let _ = writeln!(
+        s,
+        "ready   {} ms guest uptime, {} ms wall (medians of {} boots; uptimes {})",
+        bench.boot_ms_median,
+        bench.wall_ms_median,
+        bench.boots.len(),
+        ready.join(", ")
+    );
+    for silence in &bench.silences {
+        let _ = writeln!(s, "silent  {:.0} ms from {:.0} ms", silence.lasted_ms, silence.from_ms);
+        let _ = writeln!(s, "          after: {}\n          until: {}", silence.after, silence.ended_by);
+    }
+    let _ = writeln!(s, "kernel log: {}\n", if bench.kernel_log_clean { "clean" } else { "SPLATS" });
     s
 }
 

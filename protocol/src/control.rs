@@ -192,6 +192,10 @@ pub enum Command<X: Extension> {
         /// The module's name (as `lsmod` shows it).
         name: String,
     },
+    /// The kernel's log buffer, every message at every level, as
+    /// `dmesg -r` prints it (`<level>[uptime] text`); the console shows
+    /// only what passes its loglevel. The reply is [`Reply::Text`].
+    KernelLog,
     /// Power the guest off.
     Shutdown,
     /// A request for the plug-in.

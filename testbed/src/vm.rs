@@ -426,6 +426,17 @@ impl<X: Extension> Vm<X> {
         }
     }
 
+    /// The kernel's log buffer as the guest holds it: every message, at
+    /// every level, each as `<level>[uptime] text` (see
+    /// [`AgentCommand::KernelLog`]); [`Vm::console`] has only what passed
+    /// the console's loglevel.
+    pub fn kernel_log(&mut self) -> Result<String> {
+        match self.request(AgentCommand::KernelLog)? {
+            Reply::Text(text) => Ok(text),
+            other => bail!("the kernel log was answered by {other:?}"),
+        }
+    }
+
     /// Writes a file in the guest (one write(), like `echo data > path`).
     pub fn write_file(&mut self, path: &str, data: &str) -> Result<()> {
         self.request(AgentCommand::WriteFile { path: path.into(), data: data.into() }).map(drop)

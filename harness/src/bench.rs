@@ -1,0 +1,164 @@
+//! `kulink bench boot`: how long a guest takes to be ready, per kernel, as
+//! the median of several boots, and where the kernel log falls silent on
+//! the way (what to trim first).
+
+use anyhow::{Context, Result};
+use kulink_testbed::accel::AccelChoice;
+use kulink_testbed::artifacts::KernelChoice;
+use serde::Serialize;
+
+use crate::guest;
+
+/// How many of the kernel log's longest silences a report names.
+const SILENCES: usize = 3;
+
+/// One kernel's boots.
+#[derive(Debug, Clone, Serialize)]
+pub struct BootBench {
+    /// [`SCHEMA_VERSION`](crate::report::SCHEMA_VERSION) of the JSON.
+    pub schema_version: u32,
+    /// The kernel's id.
+    pub kernel: String,
+    /// `uname -r` in the guest.
+    pub kernel_release: String,
+    /// `kvm` or `tcg`.
+    pub accel: String,
+    /// Each boot, in order.
+    pub boots: Vec<Boot>,
+    /// The median guest uptime when kulink.ko's agent said it was ready.
+    pub boot_ms_median: u64,
+    /// The median wall time from starting QEMU to that moment.
+    pub wall_ms_median: u64,
+    /// The kernel log's longest silences before the agent was ready, in
+    /// the boot whose uptime was the median, longest first (from its log
+    /// buffer: every level).
+    pub silences: Vec<Silence>,
+    /// No boot's kernel log had a splat.
+    pub kernel_log_clean: bool,
+}
+
+/// One boot to "agent ready".
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Boot {
+    /// Guest uptime (CLOCK_BOOTTIME) when the agent was ready.
+    pub ready_ms: u64,
+    /// Wall time from starting QEMU until the host heard it.
+    pub wall_ms: u64,
+}
+
+/// A stretch with nothing in the kernel log.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Silence {
+    /// Guest uptime when it began.
+    pub from_ms: f64,
+    /// How long it lasted.
+    pub lasted_ms: f64,
+    /// The line before it.
+    pub after: String,
+    /// The line that ended it.
+    pub ended_by: String,
+}
+
+/// Boots kulink.ko's guest `boots` times on `kernel`, one after another,
+/// with `kernel_args` added to its command line (`initcall_debug`, say, to
+/// see what fills a silence).
+pub fn boot(kernel: KernelChoice, accel: AccelChoice, boots: usize, kernel_args: &[String]) -> Result<BootBench> {
+    let builder = kernel_args.iter().fold(guest::builder(kernel).accel(accel), |b, arg| b.kernel_arg(arg));
+    let art = builder.prepare()?;
+    let mut measured = Vec::with_capacity(boots);
+    let (mut logs, mut clean, mut release, mut accel_name) = (Vec::new(), true, String::new(), String::new());
+    for n in 1..=boots {
+        let mut vm = builder.boot_prepared(&art).with_context(|| format!("boot {n} of {boots}"))?;
+        measured.push(Boot { ready_ms: vm.ready().boot_ms, wall_ms: vm.wall_boot().as_millis() as u64 });
+        (release, accel_name) = (vm.ready().kernel.clone(), vm.accel().name().to_owned());
+        // The whole log: the console only shows what passes its loglevel.
+        logs.push(vm.kernel_log()?);
+        clean &= vm.shutdown()?.splats.is_empty();
+    }
+    let median_boot = median_index(&measured, |b| b.ready_ms).context("no boots")?;
+    let ready_ms = measured[median_boot].ready_ms;
+    Ok(BootBench {
+        schema_version: crate::report::SCHEMA_VERSION,
+        kernel: art.kernel.id.clone(),
+        kernel_release: release,
+        accel: accel_name,
+        boot_ms_median: ready_ms,
+        wall_ms_median: median(measured.iter().map(|b| b.wall_ms)),
+        silences: silences(&logs[median_boot], ready_ms as f64, SILENCES),
+        boots: measured,
+        kernel_log_clean: clean,
+    })
+}
+
+/// The index of the item whose key is the median (the lower one of an
+/// even count).
+fn median_index<T>(items: &[T], key: impl Fn(&T) -> u64) -> Option<usize> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| key(&items[i]));
+    order.get(items.len().checked_sub(1)? / 2).copied()
+}
+
+fn median(values: impl Iterator<Item = u64>) -> u64 {
+    let values: Vec<u64> = values.collect();
+    median_index(&values, |v| *v).map_or(0, |i| values[i])
+}
+
+/// The `count` longest gaps between timestamped kernel log lines up to
+/// `until_ms` of uptime, longest first.
+fn silences(log: &str, until_ms: f64, count: usize) -> Vec<Silence> {
+    let lines: Vec<(f64, &str)> = log.lines().filter_map(stamped).filter(|(ms, _)| *ms <= until_ms).collect();
+    let mut gaps: Vec<Silence> = lines
+        .windows(2)
+        .map(|w| Silence {
+            from_ms: w[0].0,
+            lasted_ms: w[1].0 - w[0].0,
+            after: w[0].1.to_owned(),
+            ended_by: w[1].1.to_owned(),
+        })
+        .collect();
+    gaps.sort_by(|a, b| b.lasted_ms.total_cmp(&a.lasted_ms));
+    gaps.truncate(count);
+    gaps
+}
+
+/// `<6>[    1.234567] text` (the level is optional) as (1234.567, "text").
+fn stamped(line: &str) -> Option<(f64, &str)> {
+    let line = line.trim_start();
+    let line = line.strip_prefix('<').and_then(|l| l.split_once('>')).map_or(line, |(_, rest)| rest);
+    let (stamp, text) = line.strip_prefix('[')?.split_once(']')?;
+    let seconds: f64 = stamp.trim().parse().ok()?;
+    Some((seconds * 1000.0, text.trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_median_is_the_middle_boot_or_the_lower_middle_one() {
+        let boots = |ms: &[u64]| ms.iter().map(|&ready_ms| Boot { ready_ms, wall_ms: 0 }).collect::<Vec<_>>();
+        assert_eq!(median_index(&boots(&[900, 700, 800]), |b| b.ready_ms), Some(2));
+        assert_eq!(median_index(&boots(&[4, 1, 3, 2]), |b| b.ready_ms), Some(3));
+        assert_eq!(median_index(&boots(&[]), |b| b.ready_ms), None);
+        assert_eq!(median([5, 1, 9].into_iter()), 5);
+    }
+
+    #[test]
+    fn silences_are_the_longest_gaps_before_the_agent_was_ready() {
+        let log = "\
+<5>[    0.000000] Linux version 6.1\n\
+<6>[    0.010000] a\n\
+unstamped noise\n\
+[    0.250000] b after 240 ms\n\
+[    0.260000] c\n\
+[    0.400000] d after 140 ms\n\
+[    2.000000] after ready\n";
+        let got = silences(log, 500.0, 2);
+        let summary: Vec<(f64, f64, &str, &str)> = got
+            .iter()
+            .map(|s| (s.from_ms.round(), s.lasted_ms.round(), s.after.as_str(), s.ended_by.as_str()))
+            .collect();
+        assert_eq!(summary, [(10.0, 240.0, "a", "b after 240 ms"), (260.0, 140.0, "c", "d after 140 ms")]);
+        assert!(silences("", 500.0, 3).is_empty());
+    }
+}
