@@ -106,16 +106,22 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     if pid1 {
         system::mount_basics()?;
     }
+    // Each step of the start-up says when it is done, so the kernel log
+    // shows where the time to ready goes (`kulink bench boot`).
+    system::log("started");
     let cmdline = std::fs::read_to_string("/proc/cmdline").context("read /proc/cmdline")?;
     let boot = BootConfig::parse(&cmdline)?;
     system::load_listed_modules(PRELOAD_LIST)?;
     if let Some(module) = &boot.module {
         system::load_module(module, &P::module_params(&boot)?)?;
+        system::log("module loaded");
     }
     let links = net::configure(boot.addr, boot.prefix).await?;
+    system::log("network up");
     let mut link = control::open::<P::Ext>()?;
     let outbox = Outbox(link.outbox.clone());
     let mut plugin = P::start(&boot, outbox.clone()).await?;
+    system::log("plug-in listening");
     let mut core = Core { outbox: outbox.clone(), subscriptions: Vec::new(), started: BTreeMap::new() };
 
     outbox.send(AgentMsg::Ready(Ready {

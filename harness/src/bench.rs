@@ -29,6 +29,9 @@ pub struct BootBench {
     pub boot_ms_median: u64,
     /// The median wall time from starting QEMU to that moment.
     pub wall_ms_median: u64,
+    /// When the kernel ran `/init` and when each step of the agent's
+    /// start-up was done, in the boot whose uptime was the median.
+    pub steps: Vec<Step>,
     /// The kernel log's longest silences before the agent was ready, in
     /// the boot whose uptime was the median, longest first (from its log
     /// buffer: every level).
@@ -44,6 +47,15 @@ pub struct Boot {
     pub ready_ms: u64,
     /// Wall time from starting QEMU until the host heard it.
     pub wall_ms: u64,
+}
+
+/// A moment of the start-up, from the kernel log.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Step {
+    /// What was done: `run /init`, then the agent's own words.
+    pub step: String,
+    /// Guest uptime then.
+    pub at_ms: f64,
 }
 
 /// A stretch with nothing in the kernel log.
@@ -84,6 +96,7 @@ pub fn boot(kernel: KernelChoice, accel: AccelChoice, boots: usize, kernel_args:
         accel: accel_name,
         boot_ms_median: ready_ms,
         wall_ms_median: median(measured.iter().map(|b| b.wall_ms)),
+        steps: steps(&logs[median_boot]),
         silences: silences(&logs[median_boot], ready_ms as f64, SILENCES),
         boots: measured,
         kernel_log_clean: clean,
@@ -119,6 +132,24 @@ fn silences(log: &str, until_ms: f64, count: usize) -> Vec<Silence> {
     gaps.sort_by(|a, b| b.lasted_ms.total_cmp(&a.lasted_ms));
     gaps.truncate(count);
     gaps
+}
+
+/// The kernel starting `/init`, and each line the agent logged up to its
+/// `ready`.
+fn steps(log: &str) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for (at_ms, text) in log.lines().filter_map(stamped) {
+        let step = match text.strip_prefix("kulink-agent: ") {
+            Some(said) => said,
+            None if text.starts_with("Run /init") => "run /init",
+            None => continue,
+        };
+        steps.push(Step { step: step.to_owned(), at_ms });
+        if step == "ready" {
+            break;
+        }
+    }
+    steps
 }
 
 /// `<6>[    1.234567] text` (the level is optional) as (1234.567, "text").
@@ -160,5 +191,20 @@ unstamped noise\n\
             .collect();
         assert_eq!(summary, [(10.0, 240.0, "a", "b after 240 ms"), (260.0, 140.0, "c", "d after 140 ms")]);
         assert!(silences("", 500.0, 3).is_empty());
+    }
+
+    #[test]
+    fn steps_run_from_init_to_the_agent_s_ready() {
+        let log = "\
+<6>[    0.800000] Run /init as init process\n\
+<6>[    0.810000]   with arguments:\n\
+<4>[    0.900000] kulink-agent: started\n\
+<4>[    0.950000] kulink: loaded\n\
+<4>[    1.000000] kulink-agent: network up\n\
+<4>[    1.100000] kulink-agent: ready\n\
+<4>[    2.000000] kulink-agent: later\n";
+        let got: Vec<(String, f64)> = steps(log).into_iter().map(|s| (s.step, s.at_ms.round())).collect();
+        let want = [("run /init", 800.0), ("started", 900.0), ("network up", 1000.0), ("ready", 1100.0)];
+        assert_eq!(got, want.map(|(s, ms)| (s.to_owned(), ms)));
     }
 }

@@ -185,6 +185,16 @@ fn boot_bench_table(bench: &BootBench) -> String {
         bench.boots.len(),
         ready.join(", ")
     );
+    let mut steps = bench.steps.iter();
+    if let Some(first) = steps.next() {
+        let mut line = format!("steps   {} at {:.0} ms", first.step, first.at_ms);
+        let mut last = first.at_ms;
+        for step in steps {
+            let _ = write!(line, ", {} +{:.0}", step.step, step.at_ms - last);
+            last = step.at_ms;
+        }
+        let _ = writeln!(s, "{line}");
+    }
     for silence in &bench.silences {
         let _ = writeln!(s, "silent  {:.0} ms from {:.0} ms", silence.lasted_ms, silence.from_ms);
         let _ = writeln!(s, "          after: {}\n          until: {}", silence.after, silence.ended_by);

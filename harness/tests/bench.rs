@@ -1,5 +1,6 @@
 //! `kulink bench boot`: the figures it prints are those of the boots it
-//! made, and bad input is refused before any boot.
+//! made, in the order the guest logged them, and bad input is refused
+//! before any boot.
 
 use std::process::Command;
 
@@ -29,6 +30,15 @@ fn boot_figures_are_the_boots_own(kernel: &str) {
     ready.sort();
     wall.sort();
     assert_eq!((figure(bench, "boot_ms_median"), figure(bench, "wall_ms_median")), (ready[1], wall[1]));
+
+    let steps = bench["steps"].as_array().unwrap();
+    let names: Vec<&str> = steps.iter().map(|s| s["step"].as_str().unwrap()).collect();
+    assert_eq!((names.first(), names.last()), (Some(&"run /init"), Some(&"ready")), "{names:?}");
+    assert!(names.contains(&"network up") && names.contains(&"plug-in listening"), "{names:?}");
+    let at: Vec<f64> = steps.iter().map(|s| s["at_ms"].as_f64().unwrap()).collect();
+    assert!(at.windows(2).all(|w| w[0] <= w[1]), "steps in time order: {at:?}");
+    let ready_logged = at[at.len() - 1];
+    assert!((ready[1] as f64..=ready[1] as f64 + 100.0).contains(&ready_logged), "{ready_logged} vs {}", ready[1]);
 
     let silences = bench["silences"].as_array().unwrap();
     assert!(!silences.is_empty() && silences.len() <= 3, "{text}");
