@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use kulink::guest::{Guest, KulinkGuest};
 use kulink::plan::Plan;
 use kulink::session::{self, listener};
-use kulink_wire::{Channel, Event, Stats};
+use kulink_wire::{Channel, Stats};
 
 const CONSUMER: &[&str] = &["/init", "--kulink-consumer"];
 
@@ -27,10 +27,6 @@ fn cost(vm: &mut Guest, plan: &Plan) -> Vec<(&'static str, u64)> {
 
 fn deliver(vm: &mut Guest, plan: &Plan) {
     session::inject(vm, plan, &[listener(Channel::Chardev)], false).unwrap();
-}
-
-fn events(stdout: &str) -> Vec<Event> {
-    stdout.lines().skip(1).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}"))).collect()
 }
 
 fn pings(plan: &Plan) -> Vec<(u16, u16)> {
@@ -61,7 +57,7 @@ fn a_killed_consumer_leaves_nothing_and_its_successor_gets_every_later_event(ker
     }
     let killed = vm.stop(pid, libc::SIGKILL).unwrap();
     assert_eq!((killed.signal, killed.timed_out), (Some(libc::SIGKILL), false), "{killed:?}");
-    let got = events(&killed.stdout);
+    let got = common::printed_events(&killed.stdout);
     assert!(got.windows(2).all(|w| w[0].seq < w[1].seq), "what it printed came once, in order: {got:#?}");
     deliver(&mut vm, &Plan::echoes(&wire, 0x2400, 1, 1));
     assert_eq!(subscribers(&mut vm), (subs, closed + 1), "the subscription went with the socket");
@@ -78,7 +74,8 @@ fn a_killed_consumer_leaves_nothing_and_its_successor_gets_every_later_event(ker
     }
     let stopped = vm.stop(pid, libc::SIGTERM).unwrap();
     assert_eq!(stopped.signal, Some(libc::SIGTERM), "{stopped:?}");
-    let got: Vec<(u16, u16)> = events(&stopped.stdout).iter().map(|e| (e.echo_id, e.echo_seq)).collect();
+    let got: Vec<(u16, u16)> =
+        common::printed_events(&stopped.stdout).iter().map(|e| (e.echo_id, e.echo_seq)).collect();
     assert_eq!(got, pings(&later), "every later event exactly once, in order");
     common::finish(vm);
 }

@@ -135,12 +135,7 @@ fn a_program_in_namespaces_of_its_own_gets_its_frames_and_only_its_events(kernel
     }
     std::thread::sleep(Duration::from_millis(500));
     let stopped = vm.stop(pid, libc::SIGTERM).unwrap();
-    let inside: Vec<Event> = stopped
-        .stdout
-        .lines()
-        .skip(1)
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}")))
-        .collect();
+    let inside = common::printed_events(&stopped.stdout);
     let want: Vec<_> = (1..=NETNS_PINGS).map(|seq| (u64::from(seq), ECHO_REQUEST, NETNS_ECHO_ID, seq)).collect();
     assert_eq!(inside.iter().map(|e| (e.seq, e.icmp_type, e.echo_id, e.echo_seq)).collect::<Vec<_>>(), want);
     let pair_inside = inside[0].ifindex;

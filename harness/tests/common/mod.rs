@@ -77,6 +77,12 @@ pub fn assert_delivered(
     assert_eq!(r.matched, plan.expected().len());
 }
 
+/// The events `/init --kulink-consumer` printed, one JSON line each after
+/// its `ready`.
+pub fn printed_events(stdout: &str) -> Vec<kulink_wire::Event> {
+    stdout.lines().skip(1).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l:?}"))).collect()
+}
+
 /// (ICMP type, echo id, echo seq) of each event: how pings are compared.
 pub fn pings(events: &[kulink_wire::Event]) -> Vec<(u8, u16, u16)> {
     events.iter().map(|e| (e.icmp_type, e.echo_id, e.echo_seq)).collect()
