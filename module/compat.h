@@ -3,6 +3,7 @@
 #ifndef _KULINK_COMPAT_H
 #define _KULINK_COMPAT_H
 
+#include <linux/hrtimer.h>
 #include <linux/mm.h>
 #include <linux/timer.h>
 #include <linux/version.h>
@@ -25,6 +26,20 @@
 #endif
 #ifndef timer_container_of
 #define timer_container_of from_timer
+#endif
+
+/* 6.13 folded hrtimer_init() and setting ->function into hrtimer_setup(). */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+static inline void
+kulink_hrtimer_setup(struct hrtimer *timer,
+		     enum hrtimer_restart (*function)(struct hrtimer *),
+		     clockid_t clock, enum hrtimer_mode mode)
+{
+	hrtimer_init(timer, clock, mode);
+	timer->function = function;
+}
+#else
+#define kulink_hrtimer_setup hrtimer_setup
 #endif
 
 /* sysctl tables lose their empty sentinel (6.6 accepts both, 6.12 not). */

@@ -40,7 +40,8 @@ static bool kulink_event_wanted(u8 type)
 	       (READ_ONCE(kulink_config.icmp_types) & BIT(type));
 }
 
-void kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev)
+void kulink_event_publish_to(struct kulink_net *kn, struct kulink_event *ev,
+			     u32 channels)
 {
 	if (!kulink_event_wanted(ev->type)) {
 		kulink_count(kn, FILTERED);
@@ -48,11 +49,21 @@ void kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev)
 	}
 	ev->seq = atomic64_inc_return(&kn->next_seq);
 	kulink_count(kn, EVENTS_BUILT);
-	kulink_netlink_deliver(kn, ev);
-	kulink_log_add(kn, ev);
-	kulink_chardev_deliver(kn, ev);
-	kulink_relay_queue(kn, ev);
-	kulink_umh_queue(kn, ev);
+	if (channels & KULINK_CHAN_NETLINK)
+		kulink_netlink_deliver(kn, ev);
+	if (channels & KULINK_CHAN_LOG)
+		kulink_log_add(kn, ev);
+	if (channels & KULINK_CHAN_CHARDEV)
+		kulink_chardev_deliver(kn, ev);
+	if (channels & KULINK_CHAN_RELAY)
+		kulink_relay_queue(kn, ev);
+	if (channels & KULINK_CHAN_UMH)
+		kulink_umh_queue(kn, ev);
+}
+
+void kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev)
+{
+	kulink_event_publish_to(kn, ev, KULINK_CHAN_ALL);
 }
 
 /* Names for text output, in KULINK_STAT_* order. */
@@ -82,6 +93,8 @@ static const char * const kulink_stat_names[__KULINK_STAT_MAX] = {
 	[KULINK_STAT_UMH_RUN] = "umh_run",
 	[KULINK_STAT_UMH_LIMITED] = "umh_limited",
 	[KULINK_STAT_UMH_FAILED] = "umh_failed",
+	[KULINK_STAT_GENERATED] = "generated",
+	[KULINK_STAT_MCAST_EVENTS_FAILED] = "mcast_events_failed",
 };
 
 bool kulink_stat_is_counter(int attr)
@@ -161,6 +174,7 @@ static int __net_init kulink_state_init(struct net *net)
 	spin_lock_init(&kn->log.lock);
 	mutex_init(&kn->so_lock);
 	kulink_netlink_net_init(kn);
+	kulink_gen_net_init(kn);
 	return kulink_relay_net_init(kn);
 }
 
@@ -182,10 +196,17 @@ static struct pernet_operations kulink_state_ops = {
 	.size = sizeof(struct kulink_net),
 };
 
-/* Hooks come last and go first: they must never see a missing channel. */
-static struct pernet_operations kulink_hook_ops = {
+/* The sources of events: the hook and the generator. */
+static void __net_exit kulink_sources_exit(struct net *net)
+{
+	kulink_gen_net_stop(kulink_pernet(net));
+	kulink_hook_unregister(net);
+}
+
+/* Sources come last and go first: they must never see a missing channel. */
+static struct pernet_operations kulink_sources_ops = {
 	.init = kulink_hook_register,
-	.exit = kulink_hook_unregister,
+	.exit = kulink_sources_exit,
 };
 
 struct kulink_part {
@@ -226,7 +247,7 @@ static int __init kulink_init(void)
 			goto err_parts;
 		}
 	}
-	err = register_pernet_subsys(&kulink_hook_ops);
+	err = register_pernet_subsys(&kulink_sources_ops);
 	if (err)
 		goto err_parts;
 	pr_info("loaded, generic netlink family %s\n", KULINK_GENL_NAME);
@@ -240,7 +261,7 @@ err_parts:
 
 static void __exit kulink_exit(void)
 {
-	unregister_pernet_subsys(&kulink_hook_ops);
+	unregister_pernet_subsys(&kulink_sources_ops);
 	kulink_parts_exit(ARRAY_SIZE(kulink_parts));
 	unregister_pernet_subsys(&kulink_state_ops);
 	pr_info("unloaded\n");

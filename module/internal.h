@@ -4,6 +4,7 @@
 #define _KULINK_INTERNAL_H
 
 #include <linux/atomic.h>
+#include <linux/hrtimer.h>
 #include <linux/kfifo.h>
 #include <linux/list.h>
 #include <linux/mutex.h>
@@ -12,6 +13,8 @@
 #include <net/net_namespace.h>
 
 #include "uapi/kulink.h"
+
+struct netlink_ext_ack;
 
 #define KULINK_VERSION "0.2.0"
 
@@ -47,6 +50,18 @@ struct kulink_log {
 	struct kulink_event events[KULINK_LOG_SIZE];
 };
 
+/* A run of the event generator (generate.c). */
+struct kulink_gen {
+	struct hrtimer timer;
+	u64 start_ns;
+	u32 count;	/* events to publish */
+	u32 emitted;
+	u32 rate;	/* events per second; 0: as fast as the budget allows */
+	u32 channels;	/* KULINK_CHAN_* */
+	u16 run;	/* echo_id of its events */
+	bool busy;
+};
+
 /* Per network namespace state (net_generic). */
 struct kulink_net {
 	struct net *net;
@@ -79,6 +94,11 @@ struct kulink_net {
 	wait_queue_head_t relay_wait;
 	spinlock_t relay_lock;
 	DECLARE_KFIFO_PTR(relay_queue, struct kulink_event);
+
+	/* The event generator: gen_lock serialises GENERATE requests. */
+	struct mutex gen_lock;
+	bool gen_stopped;
+	struct kulink_gen gen;
 };
 
 struct kulink_net *kulink_pernet(const struct net *net);
@@ -98,6 +118,9 @@ bool kulink_net_admin(const struct net *net);
  * an RCU read-side section (the hook's context).
  */
 void kulink_event_publish(struct kulink_net *kn, struct kulink_event *ev);
+/* The same, to the channels in @channels (KULINK_CHAN_*) only. */
+void kulink_event_publish_to(struct kulink_net *kn, struct kulink_event *ev,
+			     u32 channels);
 void kulink_stats_fill(struct kulink_net *kn, struct kulink_stats_rec *rec);
 bool kulink_stat_is_counter(int attr);
 u64 kulink_stat_value(struct kulink_net *kn, int attr);
@@ -148,6 +171,11 @@ void kulink_chardev_deliver(struct kulink_net *kn,
 int kulink_relay_net_init(struct kulink_net *kn);
 void kulink_relay_net_exit(struct kulink_net *kn);
 void kulink_relay_queue(struct kulink_net *kn, const struct kulink_event *ev);
+
+void kulink_gen_net_init(struct kulink_net *kn);
+void kulink_gen_net_stop(struct kulink_net *kn);
+int kulink_gen_start(struct kulink_net *kn, u32 count, u32 rate, u32 channels,
+		     struct netlink_ext_ack *extack);
 
 int kulink_umh_init(void);
 void kulink_umh_exit(void);

@@ -24,10 +24,22 @@ struct kulink_subscriber {
 	u32 portid;
 };
 
-/* No request carries attributes; strict validation rejects any. */
+/* Only GENERATE carries attributes; strict validation rejects the rest. */
 static const struct nla_policy kulink_genl_policy[KULINK_A_MAX + 1] = {
 	[KULINK_A_EVENT] = { .type = NLA_REJECT },
 	[KULINK_A_STATS] = { .type = NLA_REJECT },
+	[KULINK_A_GEN_COUNT] = { .type = NLA_REJECT },
+	[KULINK_A_GEN_RATE] = { .type = NLA_REJECT },
+	[KULINK_A_GEN_CHANNELS] = { .type = NLA_REJECT },
+};
+
+/* The generator's limits are checked in kulink_gen_start(), with extack. */
+static const struct nla_policy kulink_generate_policy[KULINK_A_MAX + 1] = {
+	[KULINK_A_EVENT] = { .type = NLA_REJECT },
+	[KULINK_A_STATS] = { .type = NLA_REJECT },
+	[KULINK_A_GEN_COUNT] = { .type = NLA_U32 },
+	[KULINK_A_GEN_RATE] = { .type = NLA_U32 },
+	[KULINK_A_GEN_CHANNELS] = { .type = NLA_U32 },
 };
 
 static struct genl_family kulink_family;
@@ -81,7 +93,15 @@ static struct sk_buff *kulink_event_msg(const struct kulink_event *ev,
 	return skb;
 }
 
-static void kulink_multicast_send(struct kulink_net *kn, struct sk_buff *skb)
+/* A message lost whole loses every event it carries: both are counted. */
+static void kulink_multicast_failed(struct kulink_net *kn, int events)
+{
+	kulink_count(kn, MCAST_FAILED);
+	atomic64_add(events, &kn->stats.count[KULINK_STAT_MCAST_EVENTS_FAILED]);
+}
+
+static void kulink_multicast_send(struct kulink_net *kn, struct sk_buff *skb,
+				  int events)
 {
 	int err;
 
@@ -92,26 +112,27 @@ static void kulink_multicast_send(struct kulink_net *kn, struct sk_buff *skb)
 	else if (err == -ESRCH)
 		kulink_count(kn, MCAST_NO_LISTENER);
 	else
-		kulink_count(kn, MCAST_FAILED);
+		kulink_multicast_failed(kn, events);
 }
 
 /* Sends the pending batch, if any. Caller holds kn->batch_lock. */
 static void kulink_batch_flush(struct kulink_net *kn)
 {
 	struct sk_buff *skb = kn->batch_skb;
+	int events = kn->batch_count;
 
 	if (!skb)
 		return;
 	genlmsg_end(skb, kn->batch_hdr);
 	kn->batch_skb = NULL;
 	kn->batch_count = 0;
-	kulink_multicast_send(kn, skb);
+	kulink_multicast_send(kn, skb, events);
 }
 
 /* Starts a batch; a timer sends it if it does not fill up in a tick. */
-static bool kulink_batch_start(struct kulink_net *kn)
+static bool kulink_batch_start(struct kulink_net *kn, int batch)
 {
-	kn->batch_skb = genlmsg_new(NLMSG_GOODSIZE, GFP_ATOMIC);
+	kn->batch_skb = genlmsg_new(batch * kulink_event_msg_size(), GFP_ATOMIC);
 	if (!kn->batch_skb)
 		return false;
 	kn->batch_hdr = genlmsg_put(kn->batch_skb, 0, 0, &kulink_family, 0,
@@ -134,9 +155,9 @@ static void kulink_batch_add(struct kulink_net *kn,
 		kulink_batch_flush(kn);
 	}
 	if (!kn->batch_skb) {
-		if (!kulink_batch_start(kn) ||
+		if (!kulink_batch_start(kn, batch) ||
 		    kulink_put_event(kn->batch_skb, ev)) {
-			kulink_count(kn, MCAST_FAILED);
+			kulink_multicast_failed(kn, 1);
 			goto out;
 		}
 	}
@@ -172,10 +193,10 @@ static void kulink_deliver_multicast(struct kulink_net *kn,
 	}
 	skb = kulink_event_msg(ev, GFP_ATOMIC);
 	if (!skb) {
-		kulink_count(kn, MCAST_FAILED);
+		kulink_multicast_failed(kn, 1);
 		return;
 	}
-	kulink_multicast_send(kn, skb);
+	kulink_multicast_send(kn, skb, 1);
 }
 
 bool kulink_netlink_relay_wanted(struct kulink_net *kn)
@@ -347,6 +368,23 @@ static int kulink_cmd_get_stats(struct sk_buff *skb, struct genl_info *info)
 	return genlmsg_reply(msg, info);
 }
 
+static int kulink_cmd_generate(struct sk_buff *skb, struct genl_info *info)
+{
+	struct kulink_net *kn = kulink_pernet(genl_info_net(info));
+	struct nlattr **attrs = info->attrs;
+	u32 rate = 0;
+
+	if (!attrs[KULINK_A_GEN_COUNT] || !attrs[KULINK_A_GEN_CHANNELS]) {
+		NL_SET_ERR_MSG(info->extack, "GENERATE needs a count and channels");
+		return -EINVAL;
+	}
+	if (attrs[KULINK_A_GEN_RATE])
+		rate = nla_get_u32(attrs[KULINK_A_GEN_RATE]);
+	return kulink_gen_start(kn, nla_get_u32(attrs[KULINK_A_GEN_COUNT]), rate,
+				nla_get_u32(attrs[KULINK_A_GEN_CHANNELS]),
+				info->extack);
+}
+
 static const struct genl_ops kulink_genl_ops[] = {
 	{
 		.cmd = KULINK_CMD_SUBSCRIBE,
@@ -367,6 +405,13 @@ static const struct genl_ops kulink_genl_ops[] = {
 		.doit = kulink_cmd_get_stats,
 		.policy = kulink_genl_policy,
 		.maxattr = KULINK_A_MAX,
+	},
+	{
+		.cmd = KULINK_CMD_GENERATE,
+		.doit = kulink_cmd_generate,
+		.policy = kulink_generate_policy,
+		.maxattr = KULINK_A_MAX,
+		.flags = GENL_UNS_ADMIN_PERM,
 	},
 };
 

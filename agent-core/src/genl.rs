@@ -186,8 +186,10 @@ pub const REQUEST_ACK: u16 = NLM_F_REQUEST | NLM_F_ACK;
 fn ack_result(msg: &Msg<'_>) -> Result<()> {
     let code = msg.error_code()?;
     if code != 0 {
+        let why = msg.error_message().map(|m| format!(" ({m})")).unwrap_or_default();
         // Kept as an io::Error so callers can read the errno back.
-        return Err(io::Error::from_raw_os_error(-code)).context("the kernel refused the request");
+        return Err(io::Error::from_raw_os_error(-code))
+            .with_context(|| format!("the kernel refused the request{why}"));
     }
     Ok(())
 }

@@ -14,6 +14,12 @@ pub const NLA_HDRLEN: usize = 4;
 pub const NLM_F_REQUEST: u16 = 0x1;
 /// `nlmsg_flags`: ask for an acknowledgement.
 pub const NLM_F_ACK: u16 = 0x4;
+/// `nlmsg_flags` of an `NLMSG_ERROR`: only the request's header is echoed.
+pub const NLM_F_CAPPED: u16 = 0x100;
+/// `nlmsg_flags` of an `NLMSG_ERROR`: extended ACK attributes follow.
+pub const NLM_F_ACK_TLVS: u16 = 0x200;
+/// Extended ACK attribute: the kernel's reason, a NUL-terminated string.
+pub const NLMSGERR_ATTR_MSG: u16 = 1;
 /// `nlmsg_type`: nothing, to be skipped.
 pub const NLMSG_NOOP: u16 = 0x1;
 /// `nlmsg_type`: an error or acknowledgement (`struct nlmsgerr`).
@@ -215,6 +221,24 @@ impl<'a> Msg<'a> {
             have: self.payload.len(),
         })?;
         Ok(i32::from_ne_bytes(raw.try_into().unwrap()))
+    }
+
+    /// For `NLMSG_ERROR`: the reason the kernel gave (`NL_SET_ERR_MSG`,
+    /// sent when the socket asked for extended ACKs), if any. It follows
+    /// the errno and the echoed request: its header alone when capped.
+    pub fn error_message(&self) -> Option<&'a str> {
+        if self.flags & NLM_F_ACK_TLVS == 0 {
+            return None;
+        }
+        let echoed = self.payload.get(4..4 + NLMSG_HDRLEN)?;
+        let echoed_len = if self.flags & NLM_F_CAPPED != 0 {
+            NLMSG_HDRLEN
+        } else {
+            u32::from_ne_bytes(echoed[0..4].try_into().ok()?) as usize
+        };
+        let tlvs = self.payload.get(4 + align4(echoed_len)..)?;
+        let text = Attrs(tlvs).find(NLMSGERR_ATTR_MSG).ok()??.payload;
+        std::str::from_utf8(text.split(|&b| b == 0).next()?).ok().filter(|t| !t.is_empty())
     }
 
     /// For generic netlink messages: the command and the attributes.
@@ -425,6 +449,32 @@ mod tests {
         assert_eq!(cmd, 2);
         let attr = attrs.find(5).unwrap().unwrap();
         assert_eq!(attr.payload, &[1, 2, 3]);
+    }
+
+    #[test]
+    fn an_error_carries_the_kernel_s_reason_after_the_echoed_request() {
+        let request = MsgBuilder::new(0x20, NLM_F_REQUEST | NLM_F_ACK, 3, 5, 1).attr(3, &[0; 4]).finish();
+        let mut tlvs = AttrWriter::new();
+        tlvs.put(NLMSGERR_ATTR_MSG, b"count must be 1..N\0");
+        tlvs.put(2, &[0; 4]);
+        let reason = tlvs.into_bytes();
+        let error = |flags: u16, echoed: &[u8]| {
+            let mut payload = (-22i32).to_ne_bytes().to_vec();
+            payload.extend_from_slice(echoed);
+            payload.extend_from_slice(&reason);
+            let mut msg = nlmsg_header((NLMSG_HDRLEN + payload.len()) as u32, NLMSG_ERROR, flags, 3).to_vec();
+            msg.extend_from_slice(&payload);
+            msg
+        };
+        let whole = error(NLM_F_ACK_TLVS, &request);
+        let capped = error(NLM_F_ACK_TLVS | NLM_F_CAPPED, &request[..NLMSG_HDRLEN]);
+        let without = error(0, &request);
+        for (msg, want) in
+            [(&whole, Some("count must be 1..N")), (&capped, Some("count must be 1..N")), (&without, None)]
+        {
+            let m = messages(msg).next().unwrap().unwrap();
+            assert_eq!((m.error_code().unwrap(), m.error_message()), (-22, want));
+        }
     }
 
     #[test]

@@ -89,7 +89,7 @@ pub async fn consume(file: &File, channel: Channel, out: &Outbox, pacer: &mut Pa
 
 /// Hands each read() of a non-blocking file to `got` until the queue is
 /// empty; `Ok(true)` if anything came.
-fn read_each(file: &File, mut got: impl FnMut(&[u8])) -> io::Result<bool> {
+pub fn read_each(file: &File, mut got: impl FnMut(&[u8])) -> io::Result<bool> {
     let mut buf = [0u8; 8 * RECORD];
     let mut any = false;
     loop {

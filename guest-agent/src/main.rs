@@ -4,13 +4,17 @@
 //!
 //! The same binary is also the kernel's usermode helper (run as
 //! `kulink-notify`), a short-lived signal registrant (`kulink-sigchild`)
-//! and a consumer of its own to kill (`--kulink-consumer`).
+//! a consumer of its own to kill (`--kulink-consumer`) and the benchmark
+//! program (`--kulink-bench`, `--kulink-bench-frames`).
 
+mod bench;
+mod bench_frames;
 mod chardev;
 mod consumer;
 mod kulinkfs;
 mod mmap_ring;
 mod netlink;
+mod nflog;
 mod pace;
 mod probe;
 mod procfs;
@@ -44,6 +48,12 @@ fn main() {
     }
     if argv0.ends_with("kulink-sigchild") {
         std::process::exit(signal::child_main());
+    }
+    if args.get(1).map(String::as_str) == Some(bench_frames::ARG) {
+        std::process::exit(bench_frames::main(&args[2..]));
+    }
+    if args.get(1).map(String::as_str) == Some(bench::ARG) {
+        std::process::exit(bench::main(&args[2..]));
     }
     if args.get(1).map(String::as_str) == Some(consumer::ARG) {
         std::process::exit(consumer::main(&args[2..]));

@@ -80,6 +80,22 @@ pub fn register_rt(file: &File, sig: i32) -> Result<()> {
     Ok(())
 }
 
+/// The blocked signals, as a non-blocking signalfd registered with tokio.
+pub fn signals() -> Result<AsyncFd<OwnedFd>> {
+    // SAFETY: the OwnedFd keeps the signalfd open for the AsyncFd's life.
+    unsafe { AsyncFd::register(signalfd()?) }.map_err(|e| anyhow::anyhow!("register signalfd: {e}"))
+}
+
+/// One signal from a non-blocking signalfd; `None` when none is pending.
+pub fn read_one(signals: &OwnedFd) -> Option<libc::signalfd_siginfo> {
+    // SAFETY: plain data, all zeroes is a valid value.
+    let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::signalfd_siginfo>();
+    // SAFETY: reading one siginfo into a buffer of its size.
+    let n = unsafe { libc::read(signals.as_raw_fd(), (&raw mut info).cast(), size) };
+    (n == size as isize).then_some(info)
+}
+
 /// The signal channels' task: one signal per turn of `pacer`, and after
 /// SIGIO the file's queue emptied, as a SIGIO consumer must (the signal
 /// does not queue), but one read() per turn.
@@ -87,20 +103,13 @@ pub fn spawn(out: Outbox, mut pacer: Pacer) -> Result<(tokio::task::JoinHandle<(
     let file = chardev::open(true).context("open /dev/kulink for signals")?;
     arm(&file)?;
     let gauge = FileGauge { channel: Channel::SignalSigio, file: file.try_clone()? };
-    // SAFETY: the OwnedFd keeps the signalfd open for the AsyncFd's life.
-    let sfd = unsafe { AsyncFd::register(signalfd()?) }.map_err(|e| anyhow::anyhow!("register signalfd: {e}"))?;
+    let sfd = signals()?;
     let task = tokio::spawn(async move {
-        let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-        let size = std::mem::size_of::<libc::signalfd_siginfo>();
         loop {
             let Ok(mut guard) = sfd.readable().await else { return };
             loop {
                 pacer.turn().await;
-                // SAFETY: reading one siginfo into a buffer of its size.
-                let n = unsafe { libc::read(sfd.get_ref().as_raw_fd(), (&raw mut info).cast(), size) };
-                if n != size as isize {
-                    break;
-                }
+                let Some(info) = read_one(sfd.get_ref()) else { break };
                 let received = monotonic_ns();
                 if info.ssi_signo == libc::SIGIO as u32 {
                     if let Err(e) = chardev::consume(&file, Channel::SignalSigio, &out, &mut pacer).await {

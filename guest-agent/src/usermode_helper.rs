@@ -42,10 +42,15 @@ pub fn link_helper(path: &str) -> Result<()> {
     std::os::unix::fs::symlink(&exe, path).with_context(|| format!("link {path} to {}", exe.display()))
 }
 
-pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
+/// The socket helpers send their lines to.
+pub fn bind() -> Result<UnixDatagram> {
     std::fs::create_dir_all("/run").context("mkdir /run")?;
     let _ = std::fs::remove_file(SOCKET);
-    let sock = UnixDatagram::bind(SOCKET).with_context(|| format!("bind {SOCKET}"))?;
+    UnixDatagram::bind(SOCKET).with_context(|| format!("bind {SOCKET}"))
+}
+
+pub fn spawn(out: Outbox) -> Result<tokio::task::JoinHandle<()>> {
+    let sock = bind()?;
     Ok(tokio::spawn(async move {
         let mut buf = vec![0u8; 1024];
         loop {

@@ -55,6 +55,8 @@ pub struct GuestBuilder<X: Extension = NoExtension> {
     /// names.
     orphan_params: Vec<(String, String)>,
     agent: String,
+    /// Host programs to bring with their libraries, as given.
+    programs: Vec<PathBuf>,
     options: BootOptions,
     extension: PhantomData<X>,
 }
@@ -67,6 +69,7 @@ impl GuestBuilder {
             modules: Vec::new(),
             orphan_params: Vec::new(),
             agent: BARE_AGENT.into(),
+            programs: Vec::new(),
             options: BootOptions::default(),
             extension: PhantomData,
         }
@@ -89,6 +92,7 @@ impl<X: Extension> GuestBuilder<X> {
             modules: self.modules,
             orphan_params: self.orphan_params,
             agent: package.to_owned(),
+            programs: self.programs,
             options: self.options,
             extension: PhantomData,
         }
@@ -149,6 +153,15 @@ impl<X: Extension> GuestBuilder<X> {
     /// A host file copied into the image at `guest` (an absolute path).
     pub fn file(mut self, host: impl Into<PathBuf>, guest: &str) -> Self {
         self.options.files.push(GuestFile { host: host.into(), guest: guest.to_owned() });
+        self
+    }
+
+    /// A dynamically linked host program (a name on `PATH`, or a path)
+    /// with the shared libraries and the loader it needs, each at its host
+    /// path in the image: a tool such as `nft` runs in the guest as on the
+    /// host.
+    pub fn host_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.programs.push(program.into());
         self
     }
 
@@ -225,6 +238,7 @@ impl<X: Extension> GuestBuilder<X> {
                 self.options.cpus, self.options.memory_mb
             )));
         }
+        self.programs.iter().try_for_each(|p| find_program(p).map(drop))?;
         self.options.files.iter().try_for_each(GuestFile::check).map_err(|e| usage_error(format!("{e:#}")))
     }
 
@@ -250,7 +264,11 @@ impl<X: Extension> GuestBuilder<X> {
     /// Boots a guest from artifacts [`GuestBuilder::prepare`] made (tests
     /// that boot several guests prepare once).
     pub fn boot_prepared(&self, artifacts: &Artifacts) -> Result<Vm<X>> {
-        Vm::boot(artifacts, &self.boot_options())
+        let mut options = self.boot_options();
+        for program in &self.programs {
+            options.files.extend(kulink_testbed::tools::program_with_libraries(&find_program(program)?)?);
+        }
+        Vm::boot(artifacts, &options)
     }
 
     fn boot_options(&self) -> BootOptions {
@@ -262,6 +280,21 @@ impl<X: Extension> GuestBuilder<X> {
         options.loaded_before_params = before.iter().map(ModuleDir::params_line).collect();
         options
     }
+}
+
+/// A program given by name is looked up on `PATH`, then in sbin.
+pub(crate) fn find_program(program: &std::path::Path) -> Result<PathBuf> {
+    let found = if program.components().count() > 1 {
+        program.is_file().then(|| program.to_path_buf())
+    } else {
+        // Administration tools live in sbin, which a user's PATH may lack.
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let sbin = ["/usr/sbin", "/sbin"].map(PathBuf::from);
+        std::env::split_paths(&path).chain(sbin).map(|dir| dir.join(program)).find(|p| p.is_file())
+    };
+    found.ok_or_else(|| {
+        usage_error(format!("host program {} not found (is it installed, and on PATH?)", program.display()))
+    })
 }
 
 /// A module's directory and its parameters.
@@ -301,6 +334,9 @@ mod tests {
         assert!(err(ok.clone().kernel_arg("a b")).contains("kernel argument \"a b\""));
         assert!(err(ok.clone().kernel_arg("kulink.port=x")).contains("not kulink.*"));
         assert!(err(ok.clone().kernel_arg("")).contains("one word"));
+        ok.clone().host_program("ls").check().unwrap();
+        assert!(err(ok.clone().host_program("no-such-program")).contains("host program no-such-program not found"));
+        assert!(err(ok.clone().host_program("/nonexistent/nft")).contains("not found"));
     }
 
     #[test]

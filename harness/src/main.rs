@@ -228,6 +228,37 @@ enum BenchCmd {
         #[arg(long, value_enum, default_value = "auto")]
         accel: AccelChoice,
     },
+    /// Events per second and latency of each of kulink.ko's channels, fed
+    /// by the module's in-kernel generator, with every lost event
+    /// accounted for by a counter.
+    Channels {
+        /// Kernel ids, comma-separated, or `all`; the default kernel if
+        /// left out.
+        #[arg(long)]
+        kernel: Option<String>,
+        /// Events per throughput run.
+        #[arg(long, default_value_t = 100_000)]
+        count: u32,
+        /// Events per second of the latency runs.
+        #[arg(long, default_value_t = 1000)]
+        latency_rate: u32,
+        /// Events per latency run.
+        #[arg(long, default_value_t = 2000)]
+        latency_count: u32,
+        /// Also scale the events (10^3 to 10^6), the unicast subscribers
+        /// (1 to 16) and the multicast batch (1 to 128).
+        #[arg(long)]
+        scaling: bool,
+        /// Echo requests from the wire per run against the kernel's NFLOG
+        /// (needs the host's `nft`); 0 leaves NFLOG out.
+        #[arg(long, default_value_t = 5000)]
+        frames: u32,
+        /// Print a JSON array, one object per kernel, instead of the table.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, value_enum, default_value = "auto")]
+        accel: AccelChoice,
+    },
 }
 
 #[derive(Subcommand)]
@@ -566,6 +597,19 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             print!("{}", Output::BootBench(&benches).render(Format::of(json)));
             let clean = benches.iter().all(|b| b.kernel_log_clean);
             Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
+        }
+        Cmd::Bench {
+            command: BenchCmd::Channels { kernel, count, latency_rate, latency_count, scaling, frames, json, accel },
+        } => {
+            let plan = bench::Plan { count, latency_rate, latency_count, scaling, frames };
+            plan.check()?;
+            let mut benches = Vec::new();
+            for kernel in listed_kernels(kernel.as_deref())? {
+                benches.push(bench::channels(kernel, accel, &plan)?);
+            }
+            print!("{}", Output::ChannelBench(&benches).render(Format::of(json)));
+            let good = benches.iter().all(|b| b.kernel_log_clean && b.every_drop_explained);
+            Ok(if good { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
         }
         Cmd::Test(args) => {
             let (choices, format, junit) = (args.kernels()?, Format::of(args.json), args.junit.clone());

@@ -10,7 +10,7 @@ use kulink_testbed::catalog::Kind;
 use kulink_testbed::splat::Splat;
 use serde::Serialize;
 
-use crate::bench::BootBench;
+use crate::bench::{BootBench, ChannelBench};
 use crate::flood::FloodRun;
 use crate::fuzz::{FuzzReport, Sender, Target};
 use crate::ktap::Outcome;
@@ -107,6 +107,8 @@ pub enum Output<'a> {
     Flood(&'a FloodRun),
     /// `bench boot`: each kernel's boots.
     BootBench(&'a [BootBench]),
+    /// `bench channels`: each kernel's channel runs.
+    ChannelBench(&'a [ChannelBench]),
 }
 
 impl Output<'_> {
@@ -135,6 +137,8 @@ impl Output<'_> {
             (Self::Flood(run), Format::Json) => pretty(run),
             (Self::BootBench(benches), Format::Table) => benches.iter().map(boot_bench_table).collect(),
             (Self::BootBench(benches), Format::Json) => pretty(benches),
+            (Self::ChannelBench(benches), Format::Table) => benches.iter().map(channel_bench_table).collect(),
+            (Self::ChannelBench(benches), Format::Json) => pretty(benches),
         }
     }
 }
@@ -200,6 +204,68 @@ fn boot_bench_table(bench: &BootBench) -> String {
         let _ = writeln!(s, "          after: {}\n          until: {}", silence.after, silence.ended_by);
     }
     let _ = writeln!(s, "kernel log: {}\n", if bench.kernel_log_clean { "clean" } else { "SPLATS" });
+    s
+}
+
+fn channel_bench_table(bench: &ChannelBench) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "kernel  {} ({}), accelerator {}", bench.kernel, bench.kernel_release, bench.accel);
+    let _ = writeln!(
+        s,
+        "{:<20} {:<34} {:>8} {:>8} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9}",
+        "section", "channel", "events", "received", "lost", "counted", "events/s", "p50 µs", "p99 µs", "max µs"
+    );
+    let us = |ns: u64| format!("{:.0}", ns as f64 / 1000.0);
+    for m in &bench.runs {
+        let f = &m.figures;
+        let (p50, p99, max) =
+            f.latency.map_or(("-".into(), "-".into(), "-".into()), |l| (us(l.p50_ns), us(l.p99_ns), us(l.max_ns)));
+        let _ = writeln!(
+            s,
+            "{:<20} {:<34} {:>8} {:>8} {:>7} {:>7} {:>10.0} {:>9} {:>9} {:>9}{}",
+            m.section,
+            crate::bench::channels::describe(&f.run),
+            f.expected,
+            f.received,
+            f.lost,
+            f.counted,
+            f.events_per_s,
+            p50,
+            p99,
+            max,
+            if m.explained { "" } else { "  UNEXPLAINED" }
+        );
+    }
+    for f in &bench.frames {
+        for (path, p) in [("kulink.ko multicast", &f.kulink), ("NFLOG", &f.nflog)] {
+            let _ = writeln!(
+                s,
+                "{:<20} {:<34} {:>8} {:>8} {:>7} {:>7} {:>10.0}{}",
+                "frames",
+                format!("{path} batch {}", f.run.batch),
+                f.reached_hook,
+                p.received,
+                p.lost,
+                if path == "NFLOG" { "-".to_owned() } else { f.kulink_counters.values().sum::<u64>().to_string() },
+                p.events_per_s,
+                if p.overruns > 0 { format!("  {} overruns", p.overruns) } else { String::new() }
+            );
+        }
+    }
+    let ratio = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.2}×"));
+    let _ = writeln!(
+        s,
+        "ratios  mmap ring / netlink multicast {}, best netlink batch / batch 1 {}, batched kulink.ko / NFLOG {}",
+        ratio(bench.ratios.mmap_vs_netlink),
+        ratio(bench.ratios.netlink_batched_vs_batch_1),
+        ratio(bench.ratios.netlink_vs_nflog)
+    );
+    let _ = writeln!(
+        s,
+        "every drop explained: {}; kernel log: {}\n",
+        if bench.every_drop_explained { "yes" } else { "NO" },
+        if bench.kernel_log_clean { "clean" } else { "SPLATS" }
+    );
     s
 }
 

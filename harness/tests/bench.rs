@@ -1,13 +1,18 @@
-//! `kulink bench boot`: the figures it prints are those of the boots it
-//! made, in the order the guest logged them, and bad input is refused
-//! before any boot.
+//! `kulink bench`: the boot figures it prints are those of the boots it
+//! made, in the order the guest logged them; the channel figures add up,
+//! every lost event counted by the module; bad input is refused before any
+//! boot.
 
 use std::process::Command;
 
 use serde_json::Value as Json;
 
+fn bench(what: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kulink")).args(["bench", what]).args(args).output().unwrap()
+}
+
 fn bench_boot(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_kulink")).args(["bench", "boot"]).args(args).output().unwrap()
+    bench("boot", args)
 }
 
 /// Each boot's agent was ready after the kernel had logged something, the
@@ -51,13 +56,87 @@ fn boot_figures_are_the_boots_own(kernel: &str) {
     }
 }
 
+/// Every run finished its count, each consumer's events arrived or a loss
+/// counter of the channel says why not, runs small enough for every queue
+/// lost nothing, and latencies are ordered. No speed is asserted.
+fn channel_figures_add_up(kernel: &str) {
+    let args = [
+        "--json",
+        "--kernel",
+        kernel,
+        "--count",
+        "200",
+        "--latency-count",
+        "100",
+        "--latency-rate",
+        "1000",
+        "--frames",
+        "200",
+    ];
+    let out = bench("channels", &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let benches: Vec<Json> = serde_json::from_str(&text).unwrap();
+    let [bench] = benches.as_slice() else { panic!("one kernel, one report: {text}") };
+    assert_eq!((bench["kernel"].as_str(), bench["kernel_log_clean"].as_bool()), (Some(kernel), Some(true)));
+    assert_eq!(bench["every_drop_explained"], true);
+    let runs = bench["runs"].as_array().unwrap();
+    let figure = |run: &Json, key: &str| run[key].as_u64().unwrap_or_else(|| panic!("{key} in {run}"));
+    let mut measured = std::collections::BTreeSet::new();
+    for run in runs {
+        let (count, consumers) = (figure(&run["run"], "count"), figure(&run["run"], "consumers"));
+        let (expected, received, lost) = (figure(run, "expected"), figure(run, "received"), figure(run, "lost"));
+        assert_eq!((figure(run, "generated"), expected), (count, count * consumers), "{run}");
+        assert_eq!((received + lost, figure(run, "counted")), (expected, lost), "{run}");
+        let counters: u64 = run["counters"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+        assert_eq!(counters, lost, "{run}");
+        let channel = run["run"]["channel"].as_str().unwrap();
+        let small = run["section"] == "latency" || channel.starts_with("netlink-");
+        assert!(!small || lost == 0, "{count} events fit every queue: {run}");
+        match run["latency"].as_object() {
+            None => assert_eq!(channel, "signal-rt", "{run}"),
+            Some(l) => {
+                let ns = |k: &str| l[k].as_u64().unwrap();
+                assert!(ns("p50_ns") <= ns("p99_ns") && ns("p99_ns") <= ns("max_ns"), "{run}");
+            }
+        }
+        let per_s = received as f64 * 1e9 / figure(run, "elapsed_ns") as f64;
+        assert!((run["events_per_s"].as_f64().unwrap() - per_s).abs() < 1.0, "{run}");
+        measured.insert((run["section"].as_str().unwrap().to_owned(), channel.to_owned()));
+    }
+    for section in ["throughput", "latency"] {
+        let channels = measured.iter().filter(|(s, _)| s == section).count();
+        assert_eq!(channels, kulink_wire::bench::MEASURED.len(), "{section}: {measured:?}");
+    }
+    assert!(bench["ratios"]["mmap_vs_netlink"].as_f64().is_some_and(|r| r > 0.0), "{text}");
+
+    // The same 200 echo requests reached both hooks, and both readers got
+    // every one: NFLOG as many times as its rule matched, once.
+    let frames = bench["frames"].as_array().unwrap();
+    let batches: Vec<u64> = frames.iter().map(|f| figure(&f["run"], "batch")).collect();
+    assert_eq!(batches, [1, 32], "{text}");
+    for f in frames {
+        assert_eq!(figure(f, "reached_hook"), 200, "{f}");
+        for path in ["kulink", "nflog"] {
+            assert_eq!((figure(&f[path], "received"), figure(&f[path], "lost")), (200, 0), "{path}: {f}");
+        }
+    }
+    assert!(bench["ratios"]["netlink_vs_nflog"].as_f64().is_some_and(|r| r > 0.0), "{text}");
+}
+
 fn bad_input_is_refused_before_any_boot() {
-    for (args, says) in [(&["--boots", "0"][..], "--boots"), (&["--kernel", "no-such-kernel"][..], "no-such-kernel")] {
-        let out = bench_boot(args);
+    let channels = |args: &'static [&'static str]| ("channels", args);
+    for ((what, args), says) in [
+        (("boot", &["--boots", "0"][..]), "--boots"),
+        (("boot", &["--kernel", "no-such-kernel"][..]), "no-such-kernel"),
+        (channels(&["--count", "0"]), "count 0"),
+        (channels(&["--kernel", "no-such-kernel"]), "no-such-kernel"),
+    ] {
+        let out = bench(what, args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
 
-kulink::kernel_tests!(boot_figures_are_the_boots_own; once: bad_input_is_refused_before_any_boot);
+kulink::kernel_tests!(boot_figures_are_the_boots_own, channel_figures_add_up; once: bad_input_is_refused_before_any_boot);

@@ -21,6 +21,7 @@ enum kulink_cmd {
 	KULINK_CMD_SUBSCRIBE,	/* register the sender's port id for unicast */
 	KULINK_CMD_UNSUBSCRIBE,	/* drop the sender's port id */
 	KULINK_CMD_GET_STATS,	/* reply carries one KULINK_A_STATS */
+	KULINK_CMD_GENERATE,	/* start the event generator (gen attributes) */
 	__KULINK_CMD_MAX,
 };
 #define KULINK_CMD_MAX (__KULINK_CMD_MAX - 1)
@@ -29,6 +30,9 @@ enum kulink_attr {
 	KULINK_A_UNSPEC,
 	KULINK_A_EVENT,		/* nest of enum kulink_event_attr */
 	KULINK_A_STATS,		/* nest of enum kulink_stat_attr */
+	KULINK_A_GEN_COUNT,	/* u32: events to generate, 1..KULINK_GEN_COUNT_MAX */
+	KULINK_A_GEN_RATE,	/* u32: events per second; 0 or absent: at once */
+	KULINK_A_GEN_CHANNELS,	/* u32: channel bits the events go to */
 	__KULINK_A_MAX,
 };
 #define KULINK_A_MAX (__KULINK_A_MAX - 1)
@@ -64,6 +68,23 @@ enum kulink_event_attr {
 
 /* The event did not come from the wire but from a user-space write. */
 #define KULINK_EVF_SYNTHETIC	(1U << 0)
+/*
+ * The event came from the generator (KULINK_CMD_GENERATE): an echo
+ * request of no packet, echo_id the run, echo_seq its index mod 2^16.
+ */
+#define KULINK_EVF_GENERATED	(1U << 1)
+
+/* Where an event goes, a bit per group of channels. */
+#define KULINK_CHAN_NETLINK	(1U << 0) /* "events" group, unicast subscribers */
+#define KULINK_CHAN_LOG		(1U << 1) /* procfs and kulinkfs text logs */
+#define KULINK_CHAN_CHARDEV	(1U << 2) /* /dev/kulink queues, rings, signals */
+#define KULINK_CHAN_RELAY	(1U << 3) /* the kthread and its "relay" group */
+#define KULINK_CHAN_UMH		(1U << 4) /* the usermode helper */
+#define KULINK_CHAN_ALL		0x1f
+
+/* Limits of one generator run. */
+#define KULINK_GEN_COUNT_MAX	10000000
+#define KULINK_GEN_RATE_MAX	10000000
 
 enum kulink_stat_attr {
 	KULINK_STAT_UNSPEC,
@@ -93,6 +114,8 @@ enum kulink_stat_attr {
 	KULINK_STAT_UMH_RUN,		/* u64: helper runs started */
 	KULINK_STAT_UMH_LIMITED,	/* u64: events over the helper rate */
 	KULINK_STAT_UMH_FAILED,		/* u64: helper runs that failed */
+	KULINK_STAT_GENERATED,		/* u64: events the generator made */
+	KULINK_STAT_MCAST_EVENTS_FAILED,/* u64: events in failed multicasts */
 	__KULINK_STAT_MAX,
 };
 #define KULINK_STAT_MAX (__KULINK_STAT_MAX - 1)
@@ -104,7 +127,7 @@ enum kulink_stat_attr {
 #define KULINK_UMH_RATE_DEFAULT	100
 
 /* Upper limits of the /proc/sys/kulink knobs, enforced on write. */
-#define KULINK_BATCH_MAX	64
+#define KULINK_BATCH_MAX	128
 #define KULINK_RING_PAGES_MAX	256
 #define KULINK_UMH_RATE_MAX	1000
 
@@ -161,6 +184,8 @@ struct kulink_stats_rec {
 	__u64 umh_run;
 	__u64 umh_limited;
 	__u64 umh_failed;
+	__u64 generated;
+	__u64 mcast_events_failed;
 };
 
 /* /dev/kulink ioctls. */

@@ -92,10 +92,14 @@ pub fn kernel_cmdline(boot: &BootConfig, kernel_args: &str) -> Result<String> {
 /// TCG hands the guest the host's own TSC. Telling the kernel its rate
 /// (`tsc_early_khz=`) replaces PIT calibration, which is slow under TCG and
 /// fails on a busy host, leaving a jiffies clock with 4 ms resolution.
+/// `tsc=reliable` keeps that clock: the clocksource watchdog would judge
+/// the TSC against jiffies, which a busy emulator delays, mark it unstable
+/// a second into the boot and fall back to jiffies, and with them lose
+/// high-resolution timers.
 pub fn tcg_clock_args() -> String {
     static KHZ: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
     match KHZ.get_or_init(host_tsc_khz) {
-        Some(khz) => format!("tsc_early_khz={khz}"),
+        Some(khz) => format!("tsc_early_khz={khz} tsc=reliable"),
         None => String::new(),
     }
 }
@@ -188,7 +192,7 @@ mod tests {
     #[test]
     fn host_tsc_rate_is_plausible() {
         let arg = tcg_clock_args();
-        if let Some(khz) = arg.strip_prefix("tsc_early_khz=") {
+        if let Some(khz) = arg.strip_prefix("tsc_early_khz=").and_then(|a| a.strip_suffix(" tsc=reliable")) {
             let khz: u64 = khz.parse().unwrap();
             assert!((100_000..20_000_000).contains(&khz), "{khz} kHz");
         }

@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 use anyhow::{bail, Context, Result};
 
+use crate::initramfs::GuestFile;
 use crate::paths;
 
 /// A host program and the command that installs it on Debian/Ubuntu.
@@ -50,6 +51,10 @@ pub const VNG: Tool = Tool {
 pub const BUSYBOX: Tool = Tool::system("busybox", "sudo apt-get install busybox-static");
 /// modinfo, to read a module's name and dependencies.
 pub const MODINFO: Tool = Tool::system("modinfo", "sudo apt-get install kmod");
+/// ldd, to list what a host program needs to run in a guest.
+pub const LDD: Tool = Tool::system("ldd", "sudo apt-get install libc-bin");
+/// nft, to give a guest nftables rules (`kulink bench`'s NFLOG path).
+pub const NFT: Tool = Tool::system("nft", "sudo apt-get install nftables");
 
 /// Tools a kernel build from source needs.
 pub const KERNEL_BUILD: &[Tool] = &[MAKE, GCC, FLEX, BISON, BC, TAR, XZ];
@@ -122,6 +127,36 @@ fn has_interpreter(elf: &[u8]) -> Option<bool> {
         .map(|types| types.contains(&true))
 }
 
+/// A host program and what the dynamic loader needs to run it, each at
+/// its host path: the program, every shared library `ldd` names and the
+/// loader itself. The guest has no C library of its own; with these it
+/// runs the host's program as the host would.
+pub fn program_with_libraries(program: &std::path::Path) -> Result<Vec<GuestFile>> {
+    let out = run(LDD.command()?.arg(program))?;
+    let mut files = vec![GuestFile { host: program.to_path_buf(), guest: path_text(program)? }];
+    files.extend(
+        loaded_paths(&String::from_utf8_lossy(&out.stdout)).map(|p| GuestFile { host: p.into(), guest: p.into() }),
+    );
+    Ok(files)
+}
+
+fn path_text(path: &std::path::Path) -> Result<String> {
+    path.to_str().map(str::to_owned).with_context(|| format!("{} is not UTF-8", path.display()))
+}
+
+/// The absolute paths in `ldd` output: `libx.so.1 => /lib/libx.so.1 (0x…)`
+/// and the loader's `/lib64/ld-linux-x86-64.so.2 (0x…)`; the vDSO has
+/// none.
+fn loaded_paths(ldd: &str) -> impl Iterator<Item = &str> {
+    ldd.lines()
+        .filter_map(|line| {
+            let line = line.trim();
+            let path = line.split_once("=>").map_or(line, |(_, p)| p.trim());
+            path.split_whitespace().next()
+        })
+        .filter(|p| p.starts_with('/'))
+}
+
 /// Fails on the first missing tool, naming it (see [`Tool::require`]).
 pub fn require_all(tools: &[Tool]) -> Result<()> {
     tools.iter().try_for_each(|t| t.require().map(drop))
@@ -146,6 +181,32 @@ pub fn tail(text: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ldd_output_gives_each_library_and_the_loader() {
+        let ldd = "\tlinux-vdso.so.1 (0x00007ffd)\n\
+            \tlibnftables.so.1 => /lib/x86_64-linux-gnu/libnftables.so.1 (0x00007f10)\n\
+            \tlibc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x00007f20)\n\
+            \t/lib64/ld-linux-x86-64.so.2 (0x00007f30)\n";
+        let got: Vec<&str> = loaded_paths(ldd).collect();
+        assert_eq!(
+            got,
+            [
+                "/lib/x86_64-linux-gnu/libnftables.so.1",
+                "/lib/x86_64-linux-gnu/libc.so.6",
+                "/lib64/ld-linux-x86-64.so.2"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_host_program_comes_with_its_libraries() {
+        let files = program_with_libraries(std::path::Path::new("/bin/ls")).unwrap();
+        assert_eq!(files[0].guest, "/bin/ls");
+        assert!(files.iter().any(|f| f.guest.contains("libc.so")), "{files:?}");
+        assert!(files.iter().any(|f| f.guest.contains("ld-linux")), "{files:?}");
+        files.iter().try_for_each(GuestFile::check).unwrap();
+    }
     use std::fs;
     use std::os::unix::fs::PermissionsExt;
 

@@ -152,7 +152,10 @@ macro_rules! stats {
     ($($field:ident = $attr:ident),* $(,)?) => {
         /// The module's counters for one network namespace (`KULINK_CMD_GET_STATS`,
         /// `/proc/kulink/stats`, kulinkfs `stats`, the ioctl and the sockopt).
+        /// A counter missing from JSON is 0: records of runs made before it
+        /// existed still load.
         #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(default)]
         pub struct Stats {
             $(pub $field: u64,)*
         }
@@ -229,6 +232,8 @@ stats! {
     umh_run = STAT_UMH_RUN,
     umh_limited = STAT_UMH_LIMITED,
     umh_failed = STAT_UMH_FAILED,
+    generated = STAT_GENERATED,
+    mcast_events_failed = STAT_MCAST_EVENTS_FAILED,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! generic netlink codec, the typed events, kulink.ko's channels, and the
 //! plug-in's part of the host <-> agent protocol.
 
+pub mod bench;
 pub mod channel;
 pub mod control;
 pub mod event;

@@ -16,7 +16,7 @@ pub const MAX_SUBSCRIBERS: usize = 16;
 pub const UMH_RATE_DEFAULT: u16 = 100;
 
 /// Upper limits of the /proc/sys/kulink knobs, enforced on write.
-pub const BATCH_MAX: u32 = 64;
+pub const BATCH_MAX: u32 = 128;
 pub const RING_PAGES_MAX: u32 = 256;
 pub const UMH_RATE_MAX: u32 = 1000;
 
@@ -24,9 +24,13 @@ pub const CMD_EVENT: u8 = 1;
 pub const CMD_SUBSCRIBE: u8 = 2;
 pub const CMD_UNSUBSCRIBE: u8 = 3;
 pub const CMD_GET_STATS: u8 = 4;
+pub const CMD_GENERATE: u8 = 5;
 
 pub const A_EVENT: u16 = 1;
 pub const A_STATS: u16 = 2;
+pub const A_GEN_COUNT: u16 = 3;
+pub const A_GEN_RATE: u16 = 4;
+pub const A_GEN_CHANNELS: u16 = 5;
 
 pub const EV_SEQ: u16 = 1;
 pub const EV_TSTAMP_NS: u16 = 2;
@@ -54,6 +58,20 @@ pub fn icmp_has_id_seq(icmp_type: u8) -> bool {
 }
 
 pub const EVF_SYNTHETIC: u32 = 1;
+/// The event came from the generator (`CMD_GENERATE`).
+pub const EVF_GENERATED: u32 = 1 << 1;
+
+/// Where a generated event goes, a bit per group of channels.
+pub const CHAN_NETLINK: u32 = 1;
+pub const CHAN_LOG: u32 = 1 << 1;
+pub const CHAN_CHARDEV: u32 = 1 << 2;
+pub const CHAN_RELAY: u32 = 1 << 3;
+pub const CHAN_UMH: u32 = 1 << 4;
+pub const CHAN_ALL: u32 = 0x1f;
+
+/// Limits of one generator run.
+pub const GEN_COUNT_MAX: u32 = 10_000_000;
+pub const GEN_RATE_MAX: u32 = 10_000_000;
 
 pub const STAT_PACKETS_SEEN: u16 = 1;
 pub const STAT_ICMP_SEEN: u16 = 2;
@@ -81,7 +99,9 @@ pub const STAT_RELAY_DROPPED: u16 = 23;
 pub const STAT_UMH_RUN: u16 = 24;
 pub const STAT_UMH_LIMITED: u16 = 25;
 pub const STAT_UMH_FAILED: u16 = 26;
-pub const STAT_MAX: u16 = 26;
+pub const STAT_GENERATED: u16 = 27;
+pub const STAT_MCAST_EVENTS_FAILED: u16 = 28;
+pub const STAT_MAX: u16 = 28;
 
 /// `KULINK_EVENT_TEXT_FMT`, the text form of an event (see `Event::parse_text`).
 pub const EVENT_TEXT_FMT: &str =
@@ -146,10 +166,14 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("KULINK_CMD_SUBSCRIBE", CMD_SUBSCRIBE as u64),
     ("KULINK_CMD_UNSUBSCRIBE", CMD_UNSUBSCRIBE as u64),
     ("KULINK_CMD_GET_STATS", CMD_GET_STATS as u64),
-    ("KULINK_CMD_MAX", CMD_GET_STATS as u64),
+    ("KULINK_CMD_GENERATE", CMD_GENERATE as u64),
+    ("KULINK_CMD_MAX", CMD_GENERATE as u64),
     ("KULINK_A_EVENT", A_EVENT as u64),
     ("KULINK_A_STATS", A_STATS as u64),
-    ("KULINK_A_MAX", A_STATS as u64),
+    ("KULINK_A_GEN_COUNT", A_GEN_COUNT as u64),
+    ("KULINK_A_GEN_RATE", A_GEN_RATE as u64),
+    ("KULINK_A_GEN_CHANNELS", A_GEN_CHANNELS as u64),
+    ("KULINK_A_MAX", A_GEN_CHANNELS as u64),
     ("KULINK_EV_SEQ", EV_SEQ as u64),
     ("KULINK_EV_TSTAMP_NS", EV_TSTAMP_NS as u64),
     ("KULINK_EV_IFINDEX", EV_IFINDEX as u64),
@@ -166,6 +190,15 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("KULINK_ICMP_TYPES", ICMP_TYPES as u64),
     ("KULINK_ICMP_ID_SEQ_TYPES", ICMP_ID_SEQ_TYPES as u64),
     ("KULINK_EVF_SYNTHETIC", EVF_SYNTHETIC as u64),
+    ("KULINK_EVF_GENERATED", EVF_GENERATED as u64),
+    ("KULINK_CHAN_NETLINK", CHAN_NETLINK as u64),
+    ("KULINK_CHAN_LOG", CHAN_LOG as u64),
+    ("KULINK_CHAN_CHARDEV", CHAN_CHARDEV as u64),
+    ("KULINK_CHAN_RELAY", CHAN_RELAY as u64),
+    ("KULINK_CHAN_UMH", CHAN_UMH as u64),
+    ("KULINK_CHAN_ALL", CHAN_ALL as u64),
+    ("KULINK_GEN_COUNT_MAX", GEN_COUNT_MAX as u64),
+    ("KULINK_GEN_RATE_MAX", GEN_RATE_MAX as u64),
     ("KULINK_STAT_PACKETS_SEEN", STAT_PACKETS_SEEN as u64),
     ("KULINK_STAT_ICMP_SEEN", STAT_ICMP_SEEN as u64),
     ("KULINK_STAT_ICMP_TRUNCATED", STAT_ICMP_TRUNCATED as u64),
@@ -192,6 +225,8 @@ pub const CONSTANTS: &[(&str, u64)] = &[
     ("KULINK_STAT_UMH_RUN", STAT_UMH_RUN as u64),
     ("KULINK_STAT_UMH_LIMITED", STAT_UMH_LIMITED as u64),
     ("KULINK_STAT_UMH_FAILED", STAT_UMH_FAILED as u64),
+    ("KULINK_STAT_GENERATED", STAT_GENERATED as u64),
+    ("KULINK_STAT_MCAST_EVENTS_FAILED", STAT_MCAST_EVENTS_FAILED as u64),
     ("KULINK_STAT_MAX", STAT_MAX as u64),
     ("KULINK_IOC_MAGIC", IOC_MAGIC as u64),
     ("KULINK_IOC_GET_STATS", IOC_GET_STATS as u64),
@@ -248,6 +283,8 @@ pub struct RawStats {
     pub umh_run: u64,
     pub umh_limited: u64,
     pub umh_failed: u64,
+    pub generated: u64,
+    pub mcast_events_failed: u64,
 }
 
 /// `struct kulink_ring_header`: the first page of the mmap ring.
@@ -297,6 +334,7 @@ pub fn layouts() -> Vec<Layout> {
                 ("filtered", offset_of!(RawStats, filtered)),
                 ("ring_overflow", offset_of!(RawStats, ring_overflow)),
                 ("umh_failed", offset_of!(RawStats, umh_failed)),
+                ("generated", offset_of!(RawStats, generated)),
             ],
         },
     ]
@@ -347,8 +385,8 @@ mod tests {
 
     #[test]
     fn ioctl_numbers_follow_the_asm_generic_encoding() {
-        // _IOR(0xB8, 1, 200-byte struct): read bit, size, magic, number.
-        assert_eq!(IOC_GET_STATS, (2 << 30) | (200 << 16) | (0xB8 << 8) | 1);
+        // _IOR(0xB8, 1, 216-byte struct): read bit, size, magic, number.
+        assert_eq!(IOC_GET_STATS, (2 << 30) | (216 << 16) | (0xB8 << 8) | 1);
         assert_eq!(IOC_RESET, (0xB8 << 8) | 4);
     }
 }

@@ -15,9 +15,11 @@ use crate::cache::{self, Stamp};
 use crate::catalog::KernelSpec;
 use crate::{paths, tools};
 
-/// Drivers the guest needs: PCI transport, the wire, the control port, and
-/// the veth pairs of programs run in namespaces of their own.
-const NEEDED: &[&str] = &["virtio_pci", "virtio_net", "virtio_console", "veth"];
+/// Drivers the guest needs: PCI transport, the wire, the control port, the
+/// veth pairs of programs run in namespaces of their own, and nftables with
+/// its `log group` path to NFLOG (what source kernels build in).
+const NEEDED: &[&str] =
+    &["virtio_pci", "virtio_net", "virtio_console", "veth", "nf_tables", "nft_log", "nfnetlink_log"];
 
 pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
     let apt = Apt::for_suites(&spec.suites)?;
