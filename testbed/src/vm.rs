@@ -190,8 +190,9 @@ pub struct Vm<X: Extension> {
 }
 
 enum BootError {
-    /// The guest never became ready: a hung accelerator or a broken guest.
-    NotReady(anyhow::Error),
+    /// The guest never became ready: a hung accelerator or a broken guest;
+    /// its run directory, kept as evidence unless another try follows.
+    NotReady(anyhow::Error, PathBuf),
     Other(anyhow::Error),
 }
 
@@ -220,15 +221,17 @@ impl<X: Extension> Vm<X> {
                     }
                     return Ok(vm);
                 }
-                Err(BootError::NotReady(e)) if accel == Accel::Kvm && opts.accel == AccelChoice::Auto => {
+                Err(BootError::NotReady(e, dir)) if accel == Accel::Kvm && opts.accel == AccelChoice::Auto => {
                     progress::note(format!(
                         "the KVM guest was not ready within {}s; using TCG from now on ({e:#})",
                         KVM_WATCHDOG.as_secs()
                     ));
+                    // The note above keeps what it showed; the TCG guest gets a directory of its own.
+                    let _ = fs::remove_dir_all(dir);
                     record_kvm_verdict(false);
                     accel = Accel::Tcg;
                 }
-                Err(BootError::NotReady(e) | BootError::Other(e)) => return Err(e),
+                Err(BootError::NotReady(e, _) | BootError::Other(e)) => return Err(e),
             }
         }
     }
@@ -324,12 +327,13 @@ impl<X: Extension> Vm<X> {
                     Err(e) => format!("{e:#}"),
                     _ => format!("not ready within {}s", timeout.as_secs()),
                 };
-                return Err(BootError::NotReady(anyhow::anyhow!(
+                let error = anyhow::anyhow!(
                     "guest ({}) did not come up: {why}\n--- console tail ({}) ---\n{}",
                     accel.name(),
                     cfg.console_log.display(),
                     console_tail(&dir, 30)
-                )));
+                );
+                return Err(BootError::NotReady(error, dir));
             }
         };
         Ok(Self {
