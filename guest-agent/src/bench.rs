@@ -5,6 +5,7 @@
 //! Events are counted here, not streamed to the host: the host link would
 //! be the bottleneck.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +15,7 @@ use kulink_agent_core::system::monotonic_ns;
 use kulink_wire::bench::{ChannelFigures, ChannelRun, Latency};
 use kulink_wire::control::HELPER_PATH;
 use kulink_wire::genl::Family;
+use kulink_wire::observed::SYSCTL_DIR;
 use kulink_wire::{uapi, Channel, Event, Stats};
 use tokio::task::JoinHandle;
 
@@ -163,16 +165,7 @@ async fn wait(
 fn figures(run: ChannelRun, before: &Stats, after: &Stats, mut tally: Tally, asked_ns: u64) -> ChannelFigures {
     let generated = after.generated - before.generated;
     let expected = generated * u64::from(run.consumers);
-    let counters: std::collections::BTreeMap<String, u64> = run
-        .channel
-        .lost()
-        .iter()
-        .map(|name| {
-            let delta = after.get(name).unwrap_or_default() - before.get(name).unwrap_or_default();
-            ((*name).to_owned(), delta)
-        })
-        .filter(|(_, delta)| *delta > 0)
-        .collect();
+    let counters = lost_counters(run.channel, before, after);
     let start = tally.first_tstamp_ns.unwrap_or(asked_ns);
     let elapsed_ns = tally.last_receipt_ns.saturating_sub(start);
     ChannelFigures {
@@ -189,9 +182,19 @@ fn figures(run: ChannelRun, before: &Stats, after: &Stats, mut tally: Tally, ask
     }
 }
 
-fn write_sysctl(name: &str, value: u32) -> Result<()> {
-    let path = format!("/proc/sys/kulink/{name}");
-    std::fs::write(&path, value.to_string()).with_context(|| format!("write {value} to {path}"))
+/// The channel's loss counters that moved between two reads, by name.
+pub fn lost_counters(channel: Channel, before: &Stats, after: &Stats) -> BTreeMap<String, u64> {
+    channel
+        .lost()
+        .iter()
+        .map(|name| ((*name).to_owned(), after.get(name).unwrap_or_default() - before.get(name).unwrap_or_default()))
+        .filter(|(_, delta)| *delta > 0)
+        .collect()
+}
+
+pub fn write_sysctl(name: &str, value: u32) -> Result<()> {
+    let path = std::path::Path::new(SYSCTL_DIR).join(name);
+    std::fs::write(&path, value.to_string()).with_context(|| format!("write {value} to {}", path.display()))
 }
 
 /// Every consumer the run names, listening before the generator starts.

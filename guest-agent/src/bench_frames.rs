@@ -63,7 +63,7 @@ fn measure(run: FramesRun) -> Result<FramesFigures> {
     if run.batch == 0 || run.batch > uapi::BATCH_MAX {
         bail!("batch {} is not 1..{}", run.batch, uapi::BATCH_MAX);
     }
-    std::fs::write("/proc/sys/kulink/batch", run.batch.to_string()).context("write the batch sysctl")?;
+    crate::bench::write_sysctl("batch", run.batch)?;
     add_log_rule(&run)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(measure_async(run))
@@ -140,12 +140,7 @@ async fn measure_async(run: FramesRun) -> Result<FramesFigures> {
     kulink_task.abort();
     nflog_task.abort();
     let after = get_stats(&mut ctl, &family).await?;
-    let kulink_counters = kulink_wire::Channel::NetlinkMulticast
-        .lost()
-        .iter()
-        .map(|name| ((*name).to_owned(), after.get(name).unwrap_or_default() - before.get(name).unwrap_or_default()))
-        .filter(|(_, delta)| *delta > 0)
-        .collect();
+    let kulink_counters = crate::bench::lost_counters(kulink_wire::Channel::NetlinkMulticast, &before, &after);
     let (kulink, nflog) = (*kulink.lock().expect("count lock"), *nflog.lock().expect("count lock"));
     let reached = after.icmp_seen - before.icmp_seen;
     Ok(FramesFigures {
