@@ -227,6 +227,12 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
         }
         Command::KernelLog => Reply::Text(system::kernel_log()?),
         Command::Shutdown => Reply::Done,
+        Command::Restored { seed, realtime_ns } => {
+            system::reseed(&seed)?;
+            system::set_realtime(realtime_ns)?;
+            system::log("restored");
+            Reply::Done
+        }
         Command::Ext { ext } => Reply::Ext(plugin.handle(ext).await?),
     })
 }

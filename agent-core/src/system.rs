@@ -3,6 +3,7 @@
 use std::ffi::CString;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsRawFd;
 use std::sync::Mutex;
 
 use anyhow::{Context, Result};
@@ -121,6 +122,47 @@ pub fn kernel_log() -> Result<String> {
 
 pub fn kernel_release() -> String {
     std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|s| s.trim().to_owned()).unwrap_or_default()
+}
+
+/// `struct rand_pool_info` (`include/uapi/linux/random.h`) with its
+/// buffer: what RNDADDENTROPY takes.
+#[repr(C)]
+struct RandPoolInfo {
+    entropy_count: libc::c_int,
+    buf_size: libc::c_int,
+    buf: [u8; SEED_MAX],
+}
+
+/// The most seed the host sends is used (the kernel mixes in any amount).
+const SEED_MAX: usize = 64;
+
+// RNDADDENTROPY is _IOW('R', 0x03, int[2]): its size names the header only.
+nix::ioctl_write_ptr_bad!(rnd_add_entropy, nix::request_code_write!(b'R', 0x03, 8), RandPoolInfo);
+nix::ioctl_none!(rnd_reseed_crng, b'R', 0x07);
+
+/// Mixes `seed` into the input pool, credited, and reseeds the generator
+/// from it now rather than minutes from now: a guest restored from a saved
+/// VM must not hand out the random numbers of every other one.
+pub fn reseed(seed: &[u8]) -> Result<()> {
+    let len = seed.len().min(SEED_MAX);
+    let mut info =
+        RandPoolInfo { entropy_count: (len * 8) as libc::c_int, buf_size: len as libc::c_int, buf: [0; SEED_MAX] };
+    info.buf[..len].copy_from_slice(&seed[..len]);
+    let urandom = File::open("/dev/urandom").context("open /dev/urandom")?;
+    // SAFETY: the ioctls take the pool info and nothing; the fd is open.
+    unsafe { rnd_add_entropy(urandom.as_raw_fd(), &info) }.context("RNDADDENTROPY")?;
+    // A generator not yet initialised (no entropy source at boot) refuses a
+    // reseed; the credited seed initialises it instead.
+    match unsafe { rnd_reseed_crng(urandom.as_raw_fd()) } {
+        Ok(_) | Err(Errno::ENODATA | Errno::EINVAL) => Ok(()),
+        Err(e) => Err(e).context("RNDRESEEDCRNG"),
+    }
+}
+
+/// Sets the wall clock (CLOCK_REALTIME).
+pub fn set_realtime(ns: u64) -> Result<()> {
+    let ts = nix::sys::time::TimeSpec::new((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as i64);
+    nix::time::clock_settime(ClockId::CLOCK_REALTIME, ts).context("set the wall clock")
 }
 
 /// Ends the VM: the harness runs QEMU with -no-reboot, so a reboot exits it.

@@ -196,6 +196,13 @@ impl<X: Extension> GuestBuilder<X> {
         self
     }
 
+    /// Whether the guest may start from a saved guest of its kind (and be
+    /// saved for later ones); on unless set (see [`BootOptions::restore`]).
+    pub fn restore(mut self, restore: bool) -> Self {
+        self.options.restore = restore;
+        self
+    }
+
     /// The kernel this guest boots.
     pub fn kernel(&self) -> &KernelChoice {
         &self.kernel

@@ -189,6 +189,15 @@ fn boot_bench_table(bench: &BootBench) -> String {
         bench.boots.len(),
         ready.join(", ")
     );
+    if let Some(restore) = bench.restore_ms_median {
+        let walls: Vec<String> = bench.restores_ms.iter().map(u64::to_string).collect();
+        let _ = writeln!(
+            s,
+            "restore {restore} ms wall to the first answer (median of {} starts from a saved guest; {})",
+            walls.len(),
+            walls.join(", ")
+        );
+    }
     let mut steps = bench.steps.iter();
     if let Some(first) = steps.next() {
         let mut line = format!("steps   {} at {:.0} ms", first.step, first.at_ms);

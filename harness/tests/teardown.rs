@@ -42,9 +42,15 @@ fn a_failed_run_keeps_its_evidence(kernel: &str) {
     let transcript: Vec<Line<KulinkKo>> = Line::read_all(&dir.join(TRANSCRIPT)).unwrap();
     let position = |want: &dyn Fn(&Line<KulinkKo>) -> bool| transcript.iter().position(want);
     let ready = position(&|l| matches!(l, Line::Agent(AgentMsg::Ready(_))));
-    let asked =
-        position(&|l| matches!(l, Line::Host(Request { id: 1, cmd: CoreCommand::Ext { ext: Command::Stats } })));
-    let answered = position(&|l| matches!(l, Line::Agent(AgentMsg::Reply { id: 1, result: Ok(_) })));
+    // A guest restored from a saved one was told so first: the request's
+    // id is whatever came next.
+    let asked = position(&|l| matches!(l, Line::Host(Request { cmd: CoreCommand::Ext { ext: Command::Stats }, .. })));
+    let id = asked.and_then(|i| match &transcript[i] {
+        Line::Host(request) => Some(request.id),
+        _ => None,
+    });
+    let answered =
+        position(&|l| matches!(l, Line::Agent(AgentMsg::Reply { id: got, result: Ok(_) }) if Some(*got) == id));
     assert!(ready < asked && asked < answered && ready.is_some(), "{transcript:#?}");
     let frames = read("plan.txt");
     assert_eq!(frames.lines().count(), plan.injections.len(), "{frames}");

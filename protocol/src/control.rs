@@ -198,6 +198,17 @@ pub enum Command<X: Extension> {
     KernelLog,
     /// Power the guest off.
     Shutdown,
+    /// The guest was restored from a saved VM rather than booted: every
+    /// guest restored from one file would otherwise share its random
+    /// state and its wall clock. Mixes `seed` into the kernel's entropy
+    /// and reseeds its random generator at once, then sets the wall clock.
+    Restored {
+        /// Fresh random bytes from the host.
+        #[serde(with = "hex")]
+        seed: Vec<u8>,
+        /// The host's wall clock, in nanoseconds since the Unix epoch.
+        realtime_ns: u64,
+    },
     /// A request for the plug-in.
     Ext {
         /// The request.

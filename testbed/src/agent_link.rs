@@ -109,6 +109,14 @@ impl<X: Extension> AgentLink<X> {
         }
     }
 
+    /// Writes a Ready the agent sent before this link existed (a restored
+    /// guest's) to the transcript, where a booted guest's would be.
+    pub fn note_ready(&self, ready: &Ready<X>) {
+        if let Ok(line) = serde_json::to_string(&AgentMsg::<X>::Ready(ready.clone())) {
+            self.transcript.note_agent_message(&line);
+        }
+    }
+
     /// Records the plug-in's messages until `done` holds for them or the
     /// deadline passes; says whether it held.
     pub fn collect_until(&mut self, timeout: Duration, mut done: impl FnMut(&[X::Message]) -> bool) -> Result<bool> {

@@ -42,6 +42,13 @@ pub fn lock_shared(path: &Path, what: &str) -> Result<CacheLock> {
     lock_as(path, what, libc::LOCK_SH)
 }
 
+/// An exclusive lock if no one else holds the file, without waiting.
+pub fn try_lock(path: &Path) -> Option<CacheLock> {
+    let file = File::options().create(true).truncate(false).write(true).open(path).ok()?;
+    // SAFETY: flock on an fd we own.
+    (unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0).then_some(CacheLock(file))
+}
+
 fn lock_as(path: &Path, what: &str, kind: libc::c_int) -> Result<CacheLock> {
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;

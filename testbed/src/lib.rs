@@ -28,6 +28,8 @@ pub mod peer;
 pub mod process_tree;
 pub mod progress;
 mod qemu;
+mod qmp;
+mod snapshot;
 pub mod splat;
 pub mod tools;
 pub mod transcript;

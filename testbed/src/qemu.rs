@@ -47,10 +47,12 @@ pub fn boot_args(kernel: &Path, initrd: &Path, cmdline: &str) -> Vec<OsString> {
     vec!["-kernel".into(), kernel.into(), "-initrd".into(), initrd.into(), "-append".into(), cmdline.into()]
 }
 
+/// The serial console, appended to `log`: a guest restored from a saved
+/// one continues the console of the boot it was saved from.
 pub fn console_args(log: &Path) -> Vec<OsString> {
-    let mut file = OsString::from("file:");
+    let mut file = OsString::from("file,id=console,append=on,path=");
     file.push(log);
-    vec!["-serial".into(), file]
+    vec!["-chardev".into(), file, "-serial".into(), "chardev:console".into()]
 }
 
 pub fn control_args(socket: &Path) -> Vec<OsString> {

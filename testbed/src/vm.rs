@@ -22,6 +22,7 @@ use crate::frames::Wire;
 use crate::initramfs::{GuestFile, Image};
 use crate::peer::{self, FrameSender, Peer};
 use crate::qemu::{self, QemuConfig};
+use crate::snapshot::{self, Use};
 use crate::splat::{self, Splat};
 use crate::{process_tree, progress, tools, usage_error, KernelFailure};
 
@@ -34,6 +35,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// takes about a millisecond each; allow ten.
 fn burst_timeout(count: usize) -> Duration {
     REQUEST_TIMEOUT + Duration::from_millis(10 * count as u64)
+}
+
+/// Whether guests may start from saved ones here: not when
+/// `KULINK_SNAPSHOTS=off` (see [`BootOptions::restore`]).
+pub fn snapshots_enabled() -> bool {
+    snapshot::enabled()
 }
 
 /// Files a guest's directory keeps: what evidence a failed run leaves.
@@ -83,6 +90,12 @@ pub struct BootOptions {
     /// Kernel command-line arguments after the kernel's own
     /// (`kmemleak=on`, say).
     pub kernel_args: Vec<String>,
+    /// Start from a saved guest of the same kind when there is one, and
+    /// save this one for later guests when there is not (QEMU backend;
+    /// `KULINK_SNAPSHOTS=off` turns it off everywhere). The guest is the
+    /// same as a booted one at its Ready, with fresh randomness and the
+    /// wall clock set; `false` always boots (timing a boot, say).
+    pub restore: bool,
 }
 
 impl Default for BootOptions {
@@ -99,6 +112,7 @@ impl Default for BootOptions {
             files: Vec::new(),
             shell: false,
             kernel_args: Vec::new(),
+            restore: true,
         }
     }
 }
@@ -180,8 +194,11 @@ pub struct Vm<X: Extension> {
     peer: Peer,
     ready: Ready<X>,
     accel: Accel,
-    /// Host wall time from QEMU start to the agent's Ready.
+    /// Host wall time from QEMU start to the agent's Ready (restored: to
+    /// its answer to [`AgentCommand::Restored`]).
     wall_boot: Duration,
+    /// Started from a saved guest rather than booted.
+    restored: bool,
     wire: Wire,
     /// The module under test, as the guest sees its file.
     module: Option<String>,
@@ -193,6 +210,8 @@ enum BootError {
     /// The guest never became ready: a hung accelerator or a broken guest;
     /// its run directory, kept as evidence unless another try follows.
     NotReady(anyhow::Error, PathBuf),
+    /// A saved guest did not come back (that was said); its run directory.
+    NotRestored(PathBuf),
     Other(anyhow::Error),
 }
 
@@ -213,8 +232,9 @@ impl<X: Extension> Vm<X> {
         opts.files.iter().try_for_each(GuestFile::check)?;
         let busybox = if opts.shell { Some(tools::static_busybox()?) } else { None };
         let mut accel = first_accel(opts.accel);
+        let mut restore = true;
         loop {
-            match Self::try_boot(art, opts, busybox.as_deref(), accel) {
+            match Self::try_boot(art, opts, busybox.as_deref(), accel, restore) {
                 Ok(vm) => {
                     if accel == Accel::Kvm && opts.accel == AccelChoice::Auto {
                         record_kvm_verdict(true);
@@ -231,12 +251,23 @@ impl<X: Extension> Vm<X> {
                     record_kvm_verdict(false);
                     accel = Accel::Tcg;
                 }
+                Err(BootError::NotRestored(dir)) => {
+                    // Said where it happened; this guest boots instead.
+                    let _ = fs::remove_dir_all(dir);
+                    restore = false;
+                }
                 Err(BootError::NotReady(e, _) | BootError::Other(e)) => return Err(e),
             }
         }
     }
 
-    fn try_boot(art: &Artifacts, opts: &BootOptions, busybox: Option<&Path>, accel: Accel) -> Result<Self, BootError> {
+    fn try_boot(
+        art: &Artifacts,
+        opts: &BootOptions,
+        busybox: Option<&Path>,
+        accel: Accel,
+        restore: bool,
+    ) -> Result<Self, BootError> {
         let other = BootError::Other;
         let dir = run_dir().map_err(other)?;
         let clock = if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() };
@@ -268,13 +299,23 @@ impl<X: Extension> Vm<X> {
         let listener = UnixListener::bind(&cfg.control_socket).context("bind the control socket").map_err(other)?;
         let peer = Peer::bind(&cfg.wire_peer, &cfg.wire_guest, opts.wire).map_err(other)?;
         let log = fs::File::create(dir.join("qemu.log")).context("create qemu.log").map_err(other)?;
+        let mut slot = None;
         let mut command = match opts.backend {
             Backend::Qemu => {
                 image.write(&cfg.initrd).map_err(other)?;
+                let mut args = qemu::all_args(&cfg).map_err(other)?;
+                if restore && opts.restore && snapshot::enabled() {
+                    if let Some((s, extra)) =
+                        snapshot::open(&args, &dir, &cfg.initrd, &cfg.kernel, &cfg.console_log).map_err(other)?
+                    {
+                        args.extend(extra);
+                        slot = Some(s);
+                    }
+                }
+                let line: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+                let _ = fs::write(dir.join("qemu.args"), line.join("\n"));
                 let mut c = Command::new("qemu-system-x86_64");
-                c.args(qemu::all_args(&cfg).map_err(other)?)
-                    .stdout(log.try_clone().map_err(|e| other(e.into()))?)
-                    .stderr(log);
+                c.args(args).stdout(log.try_clone().map_err(|e| other(e.into()))?).stderr(log);
                 c
             }
             Backend::Vng => {
@@ -301,39 +342,31 @@ impl<X: Extension> Vm<X> {
             Ok(link) => link,
             Err(e) => {
                 process_tree::kill(&mut child);
-                return Err(other(e));
+                return Err(match slot {
+                    Some(Use::Restore(slot, _)) => {
+                        snapshot::restore_failed(slot, &e);
+                        BootError::NotRestored(dir)
+                    }
+                    _ => other(e),
+                });
             }
         };
-        let timeout = if accel == Accel::Kvm { KVM_WATCHDOG } else { TCG_BOOT_TIMEOUT };
-        let ready = match link.ready(timeout) {
-            Ok(Some(ready)) => ready,
-            result => {
-                // A kernel that panics on the way up (the module under test
-                // at load, say) lets QEMU go by itself: give it a moment.
-                if result.is_err() {
-                    exit_within(&mut child, PANIC_GRACE);
+        let (ready, restored) = match slot {
+            Some(Use::Restore(slot, saved)) => match restored_ready(&mut link, &saved.ready) {
+                Ok(ready) => (ready, true),
+                Err(e) => {
+                    process_tree::kill(&mut child);
+                    snapshot::restore_failed(slot, &e);
+                    return Err(BootError::NotRestored(dir));
                 }
-                process_tree::kill(&mut child);
-                let console = fs::read_to_string(&cfg.console_log).unwrap_or_default();
-                if let Some(panic) = panic_line(&console) {
-                    return Err(other(anyhow::Error::new(KernelFailure(format!(
-                        "guest ({}) did not come up: the kernel panicked: {panic}\n--- console tail ({}) ---\n{}",
-                        accel.name(),
-                        cfg.console_log.display(),
-                        tools::tail(&console, 30)
-                    )))));
+            },
+            cold => {
+                let ready = wait_ready(&mut link, &mut child, &cfg, &dir, accel)?;
+                if let Some(Use::Save(slot)) = cold {
+                    let json = serde_json::to_string(&ready).map_err(|e| other(e.into()))?;
+                    snapshot::save(slot, &dir, &cfg.console_log, &json);
                 }
-                let why = match result {
-                    Err(e) => format!("{e:#}"),
-                    _ => format!("not ready within {}s", timeout.as_secs()),
-                };
-                let error = anyhow::anyhow!(
-                    "guest ({}) did not come up: {why}\n--- console tail ({}) ---\n{}",
-                    accel.name(),
-                    cfg.console_log.display(),
-                    console_tail(&dir, 30)
-                );
-                return Err(BootError::NotReady(error, dir));
+                (ready, false)
             }
         };
         Ok(Self {
@@ -344,6 +377,7 @@ impl<X: Extension> Vm<X> {
             ready,
             accel,
             wall_boot: started.elapsed(),
+            restored,
             wire: opts.wire,
             module: module_path,
             keep: false,
@@ -662,9 +696,16 @@ impl<X: Extension> Vm<X> {
         self.accel
     }
 
-    /// Host wall time from QEMU start to the agent's Ready.
+    /// Host wall time from QEMU start to the agent's Ready, or for a
+    /// restored guest to its first answer.
     pub fn wall_boot(&self) -> Duration {
         self.wall_boot
+    }
+
+    /// Whether this guest started from a saved one (see
+    /// [`BootOptions::restore`]) rather than booting.
+    pub fn restored(&self) -> bool {
+        self.restored
     }
 
     /// Records the plug-in's messages until `done` holds for them or the
@@ -759,6 +800,65 @@ fn preload_list(art: &Artifacts, opts: &BootOptions) -> Vec<(PathBuf, String)> {
     let drivers = art.kernel.preload.iter().map(|ko| (ko.clone(), String::new()));
     let params = opts.loaded_before_params.iter().cloned().chain(std::iter::repeat(String::new()));
     drivers.chain(art.loaded_before.iter().cloned().zip(params)).collect()
+}
+
+/// Waits for a booting guest's Ready; a guest that never gets there is
+/// explained by its console: a panic, or what the agent said.
+fn wait_ready<X: Extension>(
+    link: &mut AgentLink<X>,
+    child: &mut Child,
+    cfg: &QemuConfig,
+    dir: &Path,
+    accel: Accel,
+) -> Result<Ready<X>, BootError> {
+    let timeout = if accel == Accel::Kvm { KVM_WATCHDOG } else { TCG_BOOT_TIMEOUT };
+    let result = link.ready(timeout);
+    if let Ok(Some(ready)) = result {
+        return Ok(ready);
+    }
+    // A kernel that panics on the way up (the module under test at load,
+    // say) lets QEMU go by itself: give it a moment.
+    if result.is_err() {
+        exit_within(child, PANIC_GRACE);
+    }
+    process_tree::kill(child);
+    let console = fs::read_to_string(&cfg.console_log).unwrap_or_default();
+    if let Some(panic) = panic_line(&console) {
+        return Err(BootError::Other(anyhow::Error::new(KernelFailure(format!(
+            "guest ({}) did not come up: the kernel panicked: {panic}\n--- console tail ({}) ---\n{}",
+            accel.name(),
+            cfg.console_log.display(),
+            tools::tail(&console, 30)
+        )))));
+    }
+    let why = match result {
+        Err(e) => format!("{e:#}"),
+        _ => format!("not ready within {}s", timeout.as_secs()),
+    };
+    let error = anyhow::anyhow!(
+        "guest ({}) did not come up: {why}\n--- console tail ({}) ---\n{}",
+        accel.name(),
+        cfg.console_log.display(),
+        console_tail(dir, 30)
+    );
+    Err(BootError::NotReady(error, dir.to_path_buf()))
+}
+
+/// How long a restored guest may take to answer: loading the saved file
+/// and the first request.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Tells a restored guest's agent so (fresh randomness, the wall clock);
+/// its answer is the guest's word that it is back. Its Ready is the saved
+/// one, written to the transcript as the agent sent it then.
+fn restored_ready<X: Extension>(link: &mut AgentLink<X>, saved: &str) -> Result<Ready<X>> {
+    let ready: Ready<X> = serde_json::from_str(saved).context("the saved guest's Ready")?;
+    link.note_ready(&ready);
+    let mut seed = vec![0u8; 32];
+    std::io::Read::read_exact(&mut fs::File::open("/dev/urandom")?, &mut seed).context("read /dev/urandom")?;
+    let realtime_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
+    link.request(AgentCommand::Restored { seed, realtime_ns }, RESTORE_TIMEOUT)?;
+    Ok(ready)
 }
 
 /// How long a guest whose agent went silent gets to finish panicking.

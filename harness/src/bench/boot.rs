@@ -2,12 +2,15 @@
 //! the median of several boots, and where the kernel log falls silent on
 //! the way (what to trim first).
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use kulink_testbed::accel::AccelChoice;
-use kulink_testbed::artifacts::KernelChoice;
+use kulink_testbed::artifacts::{Artifacts, KernelChoice};
+use kulink_testbed::vm::snapshots_enabled;
 use serde::Serialize;
 
+use crate::builder::GuestBuilder;
 use crate::guest;
+use kulink_wire::control::KulinkKo;
 
 /// How many of the kernel log's longest silences a report names.
 const SILENCES: usize = 3;
@@ -36,7 +39,12 @@ pub struct BootBench {
     /// the boot whose uptime was the median, longest first (from its log
     /// buffer: every level).
     pub silences: Vec<Silence>,
-    /// No boot's kernel log had a splat.
+    /// Wall times from starting QEMU to the first answer of guests
+    /// restored from a saved one, in milliseconds, in order.
+    pub restores_ms: Vec<u64>,
+    /// Their median; none where guests are not saved (`KULINK_SNAPSHOTS=off`).
+    pub restore_ms_median: Option<u64>,
+    /// No boot's or restored guest's kernel log had a splat.
     pub kernel_log_clean: bool,
 }
 
@@ -73,20 +81,24 @@ pub struct Silence {
 
 /// Boots kulink.ko's guest `boots` times on `kernel`, one after another,
 /// with `kernel_args` added to its command line (`initcall_debug`, say, to
-/// see what fills a silence).
+/// see what fills a silence); then starts it `boots` times from a saved
+/// guest.
 pub fn boot(kernel: KernelChoice, accel: AccelChoice, boots: usize, kernel_args: &[String]) -> Result<BootBench> {
     let builder = kernel_args.iter().fold(guest::builder(kernel).accel(accel), |b, arg| b.kernel_arg(arg));
     let art = builder.prepare()?;
     let mut measured = Vec::with_capacity(boots);
     let (mut logs, mut clean, mut release, mut accel_name) = (Vec::new(), true, String::new(), String::new());
+    let cold = builder.clone().restore(false);
     for n in 1..=boots {
-        let mut vm = builder.boot_prepared(&art).with_context(|| format!("boot {n} of {boots}"))?;
+        let mut vm = cold.boot_prepared(&art).with_context(|| format!("boot {n} of {boots}"))?;
         measured.push(Boot { ready_ms: vm.ready().boot_ms, wall_ms: vm.wall_boot().as_millis() as u64 });
         (release, accel_name) = (vm.ready().kernel.clone(), vm.accel().name().to_owned());
         // The whole log: the console only shows what passes its loglevel.
         logs.push(vm.kernel_log()?);
         clean &= vm.shutdown()?.splats.is_empty();
     }
+    let (restores_ms, restores_clean) =
+        if snapshots_enabled() { restores(&builder, &art, boots)? } else { (Vec::new(), true) };
     let median_boot = median_index(&measured, |b| b.ready_ms).context("no boots")?;
     let ready_ms = measured[median_boot].ready_ms;
     Ok(BootBench {
@@ -99,8 +111,26 @@ pub fn boot(kernel: KernelChoice, accel: AccelChoice, boots: usize, kernel_args:
         steps: steps(&logs[median_boot]),
         silences: silences(&logs[median_boot], ready_ms as f64, SILENCES),
         boots: measured,
-        kernel_log_clean: clean,
+        restore_ms_median: (!restores_ms.is_empty()).then(|| median(restores_ms.iter().copied())),
+        restores_ms,
+        kernel_log_clean: clean && restores_clean,
     })
+}
+
+/// Starts the guest `count` times from a saved one (the first start saves
+/// it, if none was): the wall times, and whether every kernel log was clean.
+fn restores(builder: &GuestBuilder<KulinkKo>, art: &Artifacts, count: usize) -> Result<(Vec<u64>, bool)> {
+    let mut clean = builder.boot_prepared(art)?.shutdown()?.splats.is_empty();
+    let mut walls = Vec::with_capacity(count);
+    for n in 1..=count {
+        let vm = builder.boot_prepared(art).with_context(|| format!("restore {n} of {count}"))?;
+        if !vm.restored() {
+            bail!("restore {n}: the guest booted instead of starting from its saved one (see the note above)");
+        }
+        walls.push(vm.wall_boot().as_millis() as u64);
+        clean &= vm.shutdown()?.splats.is_empty();
+    }
+    Ok((walls, clean))
 }
 
 /// The index of the item whose key is the median (the lower one of an

@@ -1,0 +1,48 @@
+//! Guests started from a saved one: each is a guest of its own, not a copy
+//! of its siblings, and it carries the boot it was saved from.
+
+mod common;
+
+use kulink::testbed::vm::snapshots_enabled;
+
+/// The kernel's boot time in seconds since the epoch, from /proc/stat.
+fn boot_time(stat: &str) -> u64 {
+    let line = stat.lines().find_map(|l| l.strip_prefix("btime ")).expect("/proc/stat has btime");
+    line.trim().parse().expect("btime is a number")
+}
+
+fn restored_guests_are_guests_of_their_own(kernel: &str) {
+    // The first guest of its kind may be the one that is saved.
+    common::finish(common::boot(kernel, &[]));
+    let mut a = common::boot(kernel, &[]);
+    let mut b = common::boot(kernel, &[]);
+    assert_eq!(a.restored(), snapshots_enabled(), "a guest of a saved kind starts from it");
+    assert_eq!(b.restored(), snapshots_enabled());
+    assert_eq!(a.ready(), b.ready(), "both report the Ready of the boot they were saved from");
+
+    // Without a reseed, every guest restored from one file draws the same
+    // numbers from the kernel's generator.
+    let uuid = "/proc/sys/kernel/random/uuid";
+    let (from_a, from_b) = (a.read_file(uuid).unwrap(), b.read_file(uuid).unwrap());
+    assert_ne!(from_a, from_b, "the two guests drew the same random numbers");
+
+    // The wall clock is the host's, not the saved guest's: boot time plus
+    // uptime is now.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    for vm in [&mut a, &mut b] {
+        let uptime: f64 = vm.read_file("/proc/uptime").unwrap().split(' ').next().unwrap().parse().unwrap();
+        let wall = boot_time(&vm.read_file("/proc/stat").unwrap()) + uptime as u64;
+        assert!(wall.abs_diff(now) <= 2, "the guest's wall clock is {}s off the host's", wall.abs_diff(now));
+    }
+
+    // The console holds the boot it was saved from, then what followed.
+    let console = a.console();
+    let boot = console.find("kulink-agent: module loaded").expect("the saved boot's console");
+    if a.restored() {
+        assert!(console[boot..].contains("kulink-agent: restored"), "{console}");
+    }
+    common::finish(a);
+    common::finish(b);
+}
+
+kulink::kernel_tests!(restored_guests_are_guests_of_their_own);
