@@ -179,10 +179,15 @@ enum Cmd {
         #[arg(long, value_enum, default_value = "auto")]
         accel: AccelChoice,
     },
-    /// Measure kulink itself.
+    /// Measure kulink itself: with no subcommand, every figure per kernel
+    /// (boots, restores, channels, NFLOG, `vng --exec true`), the ratios
+    /// and the targets, as a table, JSON or a chart.
+    #[command(args_conflicts_with_subcommands = true)]
     Bench {
         #[command(subcommand)]
-        command: BenchCmd,
+        command: Option<BenchCmd>,
+        #[command(flatten)]
+        all: BenchAllArgs,
     },
     /// Judge a recorded run again and print its verdict as `run` did.
     Report {
@@ -236,29 +241,76 @@ enum BenchCmd {
         /// left out.
         #[arg(long)]
         kernel: Option<String>,
-        /// Events per throughput run.
-        #[arg(long, default_value_t = 100_000)]
-        count: u32,
-        /// Events per second of the latency runs.
-        #[arg(long, default_value_t = 1000)]
-        latency_rate: u32,
-        /// Events per latency run.
-        #[arg(long, default_value_t = 2000)]
-        latency_count: u32,
-        /// Also scale the events (10^3 to 10^6), the unicast subscribers
-        /// (1 to 16) and the multicast batch (1 to 128).
-        #[arg(long)]
-        scaling: bool,
-        /// Echo requests from the wire per run against the kernel's NFLOG
-        /// (needs the host's `nft`); 0 leaves NFLOG out.
-        #[arg(long, default_value_t = 5000)]
-        frames: u32,
+        #[command(flatten)]
+        plan: ChannelPlanArgs,
         /// Print a JSON array, one object per kernel, instead of the table.
         #[arg(long)]
         json: bool,
         #[arg(long, value_enum, default_value = "auto")]
         accel: AccelChoice,
     },
+}
+
+/// What the channel runs measure.
+#[derive(clap::Args)]
+struct ChannelPlanArgs {
+    /// Events per throughput run.
+    #[arg(long, default_value_t = 100_000)]
+    count: u32,
+    /// Events per second of the latency runs.
+    #[arg(long, default_value_t = 1000)]
+    latency_rate: u32,
+    /// Events per latency run.
+    #[arg(long, default_value_t = 2000)]
+    latency_count: u32,
+    /// Also scale the events (10^3 to 10^6), the unicast subscribers
+    /// (1 to 16) and the multicast batch (1 to 128).
+    #[arg(long)]
+    scaling: bool,
+    /// Echo requests from the wire per run against the kernel's NFLOG
+    /// (needs the host's `nft`); 0 leaves NFLOG out.
+    #[arg(long, default_value_t = 5000)]
+    frames: u32,
+}
+
+impl ChannelPlanArgs {
+    fn plan(&self) -> Result<bench::Plan> {
+        let plan = bench::Plan {
+            count: self.count,
+            latency_rate: self.latency_rate,
+            latency_count: self.latency_count,
+            scaling: self.scaling,
+            frames: self.frames,
+        };
+        plan.check()?;
+        Ok(plan)
+    }
+}
+
+/// `kulink bench` with no subcommand: everything.
+#[derive(clap::Args)]
+struct BenchAllArgs {
+    /// Kernel ids, comma-separated, or `all`; the default kernel if left
+    /// out.
+    #[arg(long)]
+    kernel: Option<String>,
+    /// Cold boots, and starts from a saved guest, per kernel (1 to 50).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=50))]
+    boots: u8,
+    /// Runs of `vng --exec true` and of kulink's guest running `true`, on
+    /// kernels with vng.config (0 to 20; 0 leaves them out).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=20))]
+    command_runs: u8,
+    #[command(flatten)]
+    plan: ChannelPlanArgs,
+    /// Also write the figures as a chart to FILE (SVG).
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+    /// Print a JSON array, one object per kernel, instead of the table.
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value = "auto")]
+    accel: AccelChoice,
 }
 
 #[derive(Subcommand)]
@@ -305,6 +357,47 @@ fn parse_file(spec: &str) -> Result<GuestFile, String> {
 
 /// `kulink test` on each kernel in turn; like `run --kernel all`, one
 /// kernel's infrastructure failure does not stop the others.
+/// `kulink bench`: every figure on each kernel, then the table or JSON,
+/// and the chart when asked for. Fails on a splat or an unexplained drop;
+/// a target missed is a figure, not a failure.
+fn bench_all(args: BenchAllArgs) -> Result<ExitCode> {
+    let plan = bench::SummaryPlan {
+        boots: args.boots.into(),
+        channels: args.plan.plan()?,
+        command_runs: args.command_runs.into(),
+    };
+    if let Some(plot) = &args.plot {
+        check_writable(plot)?;
+    }
+    let mut summaries = Vec::new();
+    for kernel in listed_kernels(args.kernel.as_deref())? {
+        summaries.push(bench::summary(kernel, args.accel, &plan)?);
+    }
+    print!("{}", Output::BenchSummary(&summaries).render(Format::of(args.json)));
+    if let Some(plot) = &args.plot {
+        bench::chart::write_svg(&summaries, plot)?;
+        kulink::testbed::progress::note(format!("wrote the chart to {}", plot.display()));
+    }
+    let good = summaries
+        .iter()
+        .all(|s| s.boot.kernel_log_clean && s.channels.kernel_log_clean && s.channels.every_drop_explained);
+    Ok(if good { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
+}
+
+/// A file the run will write at its end: its directory must exist now,
+/// not after the benchmark's minutes.
+fn check_writable(path: &Path) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(kulink::testbed::usage_error(format!(
+            "cannot write {}: {} is not a directory",
+            path.display(),
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 fn test_module(
     test: &ModuleTest,
     kernels: Vec<KernelChoice>,
@@ -589,7 +682,8 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             print!("{}", Output::Flood(&run).render(Format::of(json)));
             Ok(if run.passed { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
         }
-        Cmd::Bench { command: BenchCmd::Boot { kernel, boots, kernel_args, json, accel } } => {
+        Cmd::Bench { command: None, all } => bench_all(all),
+        Cmd::Bench { command: Some(BenchCmd::Boot { kernel, boots, kernel_args, json, accel }), .. } => {
             let mut benches = Vec::new();
             for kernel in listed_kernels(kernel.as_deref())? {
                 benches.push(bench::boot(kernel, accel, boots.into(), &kernel_args)?);
@@ -598,11 +692,8 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let clean = benches.iter().all(|b| b.kernel_log_clean);
             Ok(if clean { ExitCode::SUCCESS } else { ExitCode::from(EXIT_FAILED as u8) })
         }
-        Cmd::Bench {
-            command: BenchCmd::Channels { kernel, count, latency_rate, latency_count, scaling, frames, json, accel },
-        } => {
-            let plan = bench::Plan { count, latency_rate, latency_count, scaling, frames };
-            plan.check()?;
+        Cmd::Bench { command: Some(BenchCmd::Channels { kernel, plan, json, accel }), .. } => {
+            let plan = plan.plan()?;
             let mut benches = Vec::new();
             for kernel in listed_kernels(kernel.as_deref())? {
                 benches.push(bench::channels(kernel, accel, &plan)?);

@@ -10,7 +10,7 @@ use kulink_testbed::catalog::Kind;
 use kulink_testbed::splat::Splat;
 use serde::Serialize;
 
-use crate::bench::{BootBench, ChannelBench};
+use crate::bench::{BootBench, ChannelBench, Summary};
 use crate::flood::FloodRun;
 use crate::fuzz::{FuzzReport, Sender, Target};
 use crate::ktap::Outcome;
@@ -105,6 +105,8 @@ pub enum Output<'a> {
     Fuzz(&'a FuzzReport),
     /// `flood`: how fast the wire went, and where every event went.
     Flood(&'a FloodRun),
+    /// `bench`: every figure and target, per kernel.
+    BenchSummary(&'a [Summary]),
     /// `bench boot`: each kernel's boots.
     BootBench(&'a [BootBench]),
     /// `bench channels`: each kernel's channel runs.
@@ -135,6 +137,8 @@ impl Output<'_> {
             (Self::Fuzz(report), Format::Json) => pretty(report),
             (Self::Flood(run), Format::Table) => flood_table(run) + "\n",
             (Self::Flood(run), Format::Json) => pretty(run),
+            (Self::BenchSummary(all), Format::Table) => all.iter().map(summary_table).collect(),
+            (Self::BenchSummary(all), Format::Json) => pretty(all),
             (Self::BootBench(benches), Format::Table) => benches.iter().map(boot_bench_table).collect(),
             (Self::BootBench(benches), Format::Json) => pretty(benches),
             (Self::ChannelBench(benches), Format::Table) => benches.iter().map(channel_bench_table).collect(),
@@ -175,6 +179,36 @@ fn fuzz_table(report: &FuzzReport) -> String {
     kernel_log(&mut s, &report.splats);
     let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
     s
+}
+
+/// The boot and channel tables, then what kulink and vng took to run a
+/// command, the ratios and the targets.
+fn summary_table(summary: &Summary) -> String {
+    let mut s = boot_bench_table(&summary.boot);
+    s += &channel_bench_table(&summary.channels);
+    if let Some(c) = &summary.command_start {
+        let restored = c.kulink_restore_ms_median.map_or(String::new(), |ms| format!(", restored {ms} ms"));
+        let _ = writeln!(
+            s,
+            "command vng --exec true {} ms; kulink boot, true, power-off {} ms{restored} (medians of {})",
+            c.vng_ms_median, c.kulink_boot_ms_median, c.runs
+        );
+    }
+    let ratio = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.2}×"));
+    let r = &summary.ratios;
+    let _ = writeln!(
+        s,
+        "ratios  mmap_vs_netlink {}, netlink_vs_nflog {}, vng_vs_kulink_boot {}, vng_vs_kulink_restore {}",
+        ratio(r.mmap_vs_netlink),
+        ratio(r.netlink_vs_nflog),
+        ratio(r.vng_vs_kulink_boot),
+        ratio(r.vng_vs_kulink_restore)
+    );
+    let _ = writeln!(s, "targets");
+    for t in &summary.targets {
+        let _ = writeln!(s, "  {:<5} {:<55} {}", if t.holds { "holds" } else { "MISS" }, t.target, t.measured);
+    }
+    s + "\n"
 }
 
 fn boot_bench_table(bench: &BootBench) -> String {

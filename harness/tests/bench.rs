@@ -1,7 +1,7 @@
 //! `kulink bench`: the boot figures it prints are those of the boots it
 //! made, in the order the guest logged them; the channel figures add up,
-//! every lost event counted by the module; bad input is refused before any
-//! boot.
+//! every lost event counted by the module; the whole benchmark names every
+//! figure and draws them; bad input is refused before any boot.
 
 use std::process::Command;
 
@@ -44,6 +44,16 @@ fn boot_figures_are_the_boots_own(kernel: &str) {
     assert!(at.windows(2).all(|w| w[0] <= w[1]), "steps in time order: {at:?}");
     let ready_logged = at[at.len() - 1];
     assert!((ready[1] as f64..=ready[1] as f64 + 100.0).contains(&ready_logged), "{ready_logged} vs {}", ready[1]);
+
+    // Then as many starts from the saved guest, each its own figure.
+    if kulink::testbed::vm::snapshots_enabled() {
+        let mut restores: Vec<u64> =
+            bench["restores_ms"].as_array().unwrap().iter().map(|ms| ms.as_u64().unwrap()).collect();
+        assert_eq!(restores.len(), 3, "{text}");
+        restores.sort();
+        assert_eq!(figure(bench, "restore_ms_median"), restores[1]);
+        assert!(restores[1] < wall[1], "a restore is no slower than the boot it replaces: {text}");
+    }
 
     let silences = bench["silences"].as_array().unwrap();
     assert!(!silences.is_empty() && silences.len() <= 3, "{text}");
@@ -124,13 +134,55 @@ fn channel_figures_add_up(kernel: &str) {
     assert!(bench["ratios"]["netlink_vs_nflog"].as_f64().is_some_and(|r| r > 0.0), "{text}");
 }
 
+/// `kulink bench` with no subcommand, on the first selected kernel that
+/// virtme-ng can boot: every figure the brief names, targets that agree
+/// with them, the boots' and channels' own reports, and the chart.
+fn the_whole_benchmark_names_every_figure_and_draws_it() {
+    let selected = kulink::testbed::kernels::selected().unwrap();
+    let Some(kernel) = selected.iter().find(|k| k.fragments.iter().any(|f| f == "vng.config")) else {
+        eprintln!("no selected kernel has vng.config: skipped");
+        return;
+    };
+    let chart = std::env::temp_dir().join(format!("kulink-bench-chart-{}.svg", std::process::id()));
+    let args = ["--kernel", &kernel.id, "--boots", "1", "--command-runs", "1", "--count", "200"];
+    let small = ["--latency-count", "100", "--frames", "200", "--json", "--plot", chart.to_str().unwrap()];
+    let out = Command::new(env!("CARGO_BIN_EXE_kulink")).arg("bench").args(args).args(small).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let all: Vec<Json> = serde_json::from_str(&text).unwrap();
+    let [summary] = all.as_slice() else { panic!("one kernel, one summary: {text}") };
+    let number = |v: &Json| v.as_f64().unwrap_or_else(|| panic!("not a number: {v} in {text}"));
+    for ratio in ["mmap_vs_netlink", "netlink_vs_nflog"] {
+        assert!(number(&summary["ratios"][ratio]) > 0.0, "{ratio}");
+    }
+    assert_eq!(summary["boot_ms_median"], summary["boot"]["boot_ms_median"]);
+    assert_eq!(summary["restore_ms_median"], summary["boot"]["restore_ms_median"]);
+    if kulink::testbed::tools::VNG.find().is_some() {
+        let c = &summary["command_start"];
+        let ratio = number(&summary["ratios"]["vng_vs_kulink_boot"]);
+        assert!((ratio - number(&c["vng_ms_median"]) / number(&c["kulink_boot_ms_median"])).abs() < 1e-9, "{c}");
+    } else {
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "vng is not installed");
+    }
+    let targets = summary["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 5, "{text}");
+    let mmap = &targets[0];
+    assert_eq!(mmap["holds"], number(&summary["ratios"]["mmap_vs_netlink"]) >= 10.0, "{mmap}");
+    let svg = std::fs::read_to_string(&chart).unwrap();
+    std::fs::remove_file(&chart).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("mmap-ring") && svg.contains("guest start"), "{svg}");
+}
+
 fn bad_input_is_refused_before_any_boot() {
     let channels = |args: &'static [&'static str]| ("channels", args);
+    let all = |args: &'static [&'static str]| ("--boots", args);
     for ((what, args), says) in [
         (("boot", &["--boots", "0"][..]), "--boots"),
         (("boot", &["--kernel", "no-such-kernel"][..]), "no-such-kernel"),
         (channels(&["--count", "0"]), "count 0"),
         (channels(&["--kernel", "no-such-kernel"]), "no-such-kernel"),
+        (all(&["0"]), "--boots"),
+        (all(&["1", "--plot", "/no/such/dir/chart.svg"]), "/no/such/dir"),
     ] {
         let out = bench(what, args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -139,4 +191,9 @@ fn bad_input_is_refused_before_any_boot() {
     }
 }
 
-kulink::kernel_tests!(boot_figures_are_the_boots_own, channel_figures_add_up; once: bad_input_is_refused_before_any_boot);
+kulink::kernel_tests!(
+    boot_figures_are_the_boots_own,
+    channel_figures_add_up;
+    once: bad_input_is_refused_before_any_boot,
+    the_whole_benchmark_names_every_figure_and_draws_it
+);

@@ -107,6 +107,10 @@ pub struct KernelSpec {
     /// Extra kernel command line (e.g. panic_on_warn=1 for debug builds).
     #[serde(default)]
     pub cmdline: String,
+    /// Kernel command line only when kulink's own image boots it, not
+    /// under virtme-ng (`acpi=off`: ACPI is there for vng's power-off).
+    #[serde(default)]
+    pub image_cmdline: String,
 }
 
 impl KernelSpec {

@@ -287,7 +287,7 @@ impl<X: Extension> Vm<X> {
             kernel: art.kernel.bzimage.clone(),
             initrd: dir.join("initramfs.cpio"),
             boot,
-            kernel_args: format!("{clock} {} {}", art.kernel.cmdline, opts.kernel_args.join(" ")).trim().to_owned(),
+            kernel_args: kernel_args(art, opts, &clock),
             memory_mb: opts.memory_mb,
             cpus: opts.cpus,
             console_log: dir.join(CONSOLE),
@@ -859,6 +859,14 @@ fn restored_ready<X: Extension>(link: &mut AgentLink<X>, saved: &str) -> Result<
     let realtime_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
     link.request(AgentCommand::Restored { seed, realtime_ns }, RESTORE_TIMEOUT)?;
     Ok(ready)
+}
+
+/// The kernel's arguments after the agent's: the TSC's rate, the kernel's
+/// own (its image's too, unless vng boots it), then the test's.
+fn kernel_args(art: &Artifacts, opts: &BootOptions, clock: &str) -> String {
+    let image = if opts.backend == Backend::Qemu { art.kernel.image_cmdline.as_str() } else { "" };
+    let args = [clock, &art.kernel.cmdline, image].into_iter().chain(opts.kernel_args.iter().map(String::as_str));
+    args.flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ")
 }
 
 /// How long a guest whose agent went silent gets to finish panicking.

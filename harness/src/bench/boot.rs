@@ -8,6 +8,7 @@ use kulink_testbed::artifacts::{Artifacts, KernelChoice};
 use kulink_testbed::vm::snapshots_enabled;
 use serde::Serialize;
 
+use super::{median, median_index};
 use crate::builder::GuestBuilder;
 use crate::guest;
 use kulink_wire::control::KulinkKo;
@@ -131,19 +132,6 @@ fn restores(builder: &GuestBuilder<KulinkKo>, art: &Artifacts, count: usize) -> 
         clean &= vm.shutdown()?.splats.is_empty();
     }
     Ok((walls, clean))
-}
-
-/// The index of the item whose key is the median (the lower one of an
-/// even count).
-fn median_index<T>(items: &[T], key: impl Fn(&T) -> u64) -> Option<usize> {
-    let mut order: Vec<usize> = (0..items.len()).collect();
-    order.sort_by_key(|&i| key(&items[i]));
-    order.get(items.len().checked_sub(1)? / 2).copied()
-}
-
-fn median(values: impl Iterator<Item = u64>) -> u64 {
-    let values: Vec<u64> = values.collect();
-    median_index(&values, |v| *v).map_or(0, |i| values[i])
 }
 
 /// The `count` longest gaps between timestamped kernel log lines up to

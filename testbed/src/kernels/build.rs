@@ -76,6 +76,7 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
         kdir: build,
         key,
         cmdline: spec.cmdline.clone(),
+        image_cmdline: spec.image_cmdline.clone(),
         preload: Vec::new(),
     })
 }

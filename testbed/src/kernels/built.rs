@@ -23,6 +23,8 @@ pub struct BuiltKernel {
     pub key: String,
     /// Extra kernel command line from the spec.
     pub cmdline: String,
+    /// Extra kernel command line when kulink's own image boots it.
+    pub image_cmdline: String,
     /// Modules to load before the module under test, in dependency order
     /// (distro kernels build virtio as modules).
     pub preload: Vec<PathBuf>,
@@ -50,6 +52,7 @@ pub fn prebuilt(bzimage: &Path, kdir: &Path) -> Result<BuiltKernel> {
         kdir: kdir.canonicalize()?,
         key,
         cmdline: String::new(),
+        image_cmdline: String::new(),
         preload: Vec::new(),
     })
 }

@@ -68,6 +68,7 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
         kdir,
         key,
         cmdline: spec.cmdline.clone(),
+        image_cmdline: spec.image_cmdline.clone(),
         preload,
     })
 }

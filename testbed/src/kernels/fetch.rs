@@ -228,6 +228,7 @@ mod tests {
             distro: None,
             suites: Vec::new(),
             cmdline: String::new(),
+            image_cmdline: String::new(),
         };
         let (found, version) = resolve_source(&spec).unwrap();
         assert!(found.ends_with("linux-9.9"), "{found:?}");

@@ -119,6 +119,7 @@ pub fn spec_for_source(path: &Path) -> Result<KernelSpec> {
         distro: None,
         suites: Vec::new(),
         cmdline: String::new(),
+        image_cmdline: String::new(),
     })
 }
 
