@@ -44,15 +44,15 @@ pub fn command_start(kernel: &KernelChoice, accel: AccelChoice, runs: usize) -> 
     let mut boot = Vec::with_capacity(runs);
     let mut used = Accel::Tcg;
     for _ in 0..runs {
-        let (ms, accel) = kulink_true(&cold, &art, false)?;
+        let (ms, accel) = kulink_true(&cold, &art, Some(false))?;
         boot.push(ms);
         used = accel;
     }
     let mut restore = Vec::new();
     if kulink_testbed::vm::snapshots_enabled() {
-        kulink_true(&builder, &art, false)?; // saves the guest, if none was
+        kulink_true(&builder, &art, None)?; // saves the guest, if none was
         for _ in 0..runs {
-            restore.push(kulink_true(&builder, &art, true)?.0);
+            restore.push(kulink_true(&builder, &art, Some(true))?.0);
         }
     }
     let vng: Vec<u64> = (0..runs).map(|_| vng_true(&art, used)).collect::<Result<_>>()?;
@@ -64,12 +64,14 @@ pub fn command_start(kernel: &KernelChoice, accel: AccelChoice, runs: usize) -> 
     })
 }
 
-/// kulink's guest from start to exit, with `true` run in between.
-fn kulink_true(builder: &GuestBuilder, art: &Artifacts, restored: bool) -> Result<(u64, Accel)> {
+/// kulink's guest from start to exit, with `true` run in between; it must
+/// have booted or been restored as `want_restored` says, when it says.
+fn kulink_true(builder: &GuestBuilder, art: &Artifacts, want_restored: Option<bool>) -> Result<(u64, Accel)> {
     let started = Instant::now();
     let mut vm = builder.boot_prepared(art)?;
-    if vm.restored() != restored {
-        bail!("the guest {} when it was to {}", start_word(vm.restored()), start_word(restored));
+    let how = |restored| if restored { "started from a saved guest" } else { "booted" };
+    if let Some(want) = want_restored.filter(|&want| want != vm.restored()) {
+        bail!("the guest {} where it was to have {}", how(vm.restored()), how(want));
     }
     let ran = vm.run(&["/bin/busybox", "true"], Duration::from_secs(10))?;
     if !ran.success() {
@@ -78,14 +80,6 @@ fn kulink_true(builder: &GuestBuilder, art: &Artifacts, restored: bool) -> Resul
     let accel = vm.accel();
     vm.shutdown()?.check()?;
     Ok((started.elapsed().as_millis() as u64, accel))
-}
-
-fn start_word(restored: bool) -> &'static str {
-    if restored {
-        "was restored"
-    } else {
-        "booted"
-    }
 }
 
 /// `vng --exec true` on the same kernel and accelerator, from start to exit.
