@@ -150,10 +150,17 @@ pub fn clear_leaks<X: Extension>(vm: &mut Vm<X>) -> Result<()> {
     write_kmemleak(vm, "clear")
 }
 
-/// Scans twice, as kernel CI does (an object must look unreferenced in
-/// two scans in a row before kmemleak reports it), and returns what it
-/// reports.
+/// kmemleak reports no object younger than this when a scan starts
+/// (`MSECS_MIN_AGE` in `mm/kmemleak.c`), however unreferenced.
+const KMEMLEAK_MIN_AGE: Duration = Duration::from_millis(5000);
+
+/// Waits until whatever was allocated before the call is old enough for
+/// kmemleak to report, then scans twice, as kernel CI does (an object must
+/// look unreferenced in two scans in a row before kmemleak reports it), and
+/// returns what it reports.
 pub fn scan_leaks<X: Extension>(vm: &mut Vm<X>) -> Result<Vec<Leak>> {
+    // The guest's clock runs with the host's, TCG included.
+    std::thread::sleep(KMEMLEAK_MIN_AGE + Duration::from_millis(500));
     write_kmemleak(vm, "scan")?;
     write_kmemleak(vm, "scan")?;
     Ok(parse_leaks(&vm.read_file(KMEMLEAK)?))
