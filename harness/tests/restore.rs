@@ -18,7 +18,9 @@ fn restored_guests_are_guests_of_their_own(kernel: &str) {
     let mut b = common::boot(kernel, &[]);
     assert_eq!(a.restored(), snapshots_enabled(), "a guest of a saved kind starts from it");
     assert_eq!(b.restored(), snapshots_enabled());
-    assert_eq!(a.ready(), b.ready(), "both report the Ready of the boot they were saved from");
+    if snapshots_enabled() {
+        assert_eq!(a.ready(), b.ready(), "both report the Ready of the boot they were saved from");
+    }
 
     // Without a reseed, every guest restored from one file draws the same
     // numbers from the kernel's generator.

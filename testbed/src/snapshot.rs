@@ -237,6 +237,7 @@ fn evict(root: &Path, keep: usize) {
         let lock = dir.with_extension("lock");
         if let Some(_held) = cache::try_lock(&lock) {
             let _ = fs::remove_dir_all(dir);
+            let _ = fs::remove_file(&lock);
         }
     }
 }
