@@ -29,12 +29,13 @@ fn restored_guests_are_guests_of_their_own(kernel: &str) {
     assert_ne!(from_a, from_b, "the two guests drew the same random numbers");
 
     // The wall clock is the host's, not the saved guest's: boot time plus
-    // uptime is now.
+    // uptime is now. Whole seconds three times over (a booted guest reads
+    // the RTC's, btime and uptime are truncated) allow a few seconds.
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     for vm in [&mut a, &mut b] {
         let uptime: f64 = vm.read_file("/proc/uptime").unwrap().split(' ').next().unwrap().parse().unwrap();
         let wall = boot_time(&vm.read_file("/proc/stat").unwrap()) + uptime as u64;
-        assert!(wall.abs_diff(now) <= 2, "the guest's wall clock is {}s off the host's", wall.abs_diff(now));
+        assert!(wall.abs_diff(now) <= 5, "the guest's wall clock is {}s off the host's", wall.abs_diff(now));
     }
 
     // The console holds the boot it was saved from, then what followed.
