@@ -9,4 +9,4 @@ kulink_setup
 # The first build shows cargo's progress; later ones stay quiet.
 quiet=(--quiet)
 [ -x target/debug/kulink ] || quiet=()
-exec cargo run "${quiet[@]}" --locked -p kulink -- run "$@"
+exec cargo run "${quiet[@]}" --locked -p kulink-cli -- run "$@"

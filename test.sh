@@ -15,7 +15,7 @@ fi
 # The first build shows cargo's progress; later ones stay quiet.
 quiet=(--quiet)
 [ -x target/debug/kulink ] || quiet=()
-kulink() { cargo run "${quiet[@]}" --locked -p kulink -- "$@"; }
+kulink() { cargo run "${quiet[@]}" --locked -p kulink-cli -- "$@"; }
 ids_of() { tr -d '[]"' | tr ',' ' '; }
 selected=$(kulink kernels list --ids | ids_of)
 every=$(KULINK_KERNELS='' KULINK_KERNEL='' KULINK_SKIP_KERNELS='' kulink kernels list --ids | ids_of)

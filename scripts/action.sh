@@ -20,7 +20,7 @@ setup)
 	;;
 install)
 	root="${RUNNER_TEMP:-/tmp}/kulink"
-	cargo install --locked --quiet --path "$here/harness" --root "$root"
+	cargo install --locked --quiet --path "$here/cli" --root "$root"
 	if [ -n "${GITHUB_PATH:-}" ]; then echo "$root/bin" >>"$GITHUB_PATH"; fi
 	;;
 test)

@@ -31,7 +31,7 @@ impl Accel {
 }
 
 /// What the user asked for; `Auto` tries KVM under a watchdog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccelChoice {
     /// KVM when it has worked on this host, TCG after it hangs.
     Auto,
@@ -39,6 +39,11 @@ pub enum AccelChoice {
     Kvm,
     /// TCG, even where KVM works.
     Tcg,
+}
+
+impl AccelChoice {
+    /// Every choice, by the name a user gives it.
+    pub const NAMES: [(&'static str, Self); 3] = [("auto", Self::Auto), ("kvm", Self::Kvm), ("tcg", Self::Tcg)];
 }
 
 /// Can this process open /dev/kvm at all? (Not proof that guests run.)

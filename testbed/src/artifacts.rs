@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cache::{self, Stamp};
 use crate::kernels::{self, BuiltKernel};
-use crate::{paths, progress, tools};
+use crate::{paths, progress, tools, usage_error};
 
 /// Which kernel to boot.
 #[derive(Debug, Clone)]
@@ -29,6 +29,36 @@ pub enum KernelChoice {
 }
 
 impl KernelChoice {
+    /// Catalog ids, comma-separated, or `all`; the default kernel for none.
+    /// Every id is checked before anything is built.
+    pub fn listed(ids: Option<&str>) -> Result<Vec<Self>> {
+        let specs = match ids {
+            None => vec![kernels::default_spec()?],
+            Some("all") => kernels::list()?,
+            Some(ids) => kernels::ids_in(ids).map(kernels::find).collect::<Result<_>>()?,
+        };
+        Ok(specs.into_iter().map(|k| Self::Listed(Some(k.id))).collect())
+    }
+
+    /// What `--kernel`, `--kdir` and `--kernel-src` ask for together: a
+    /// source tree to build, an image with its build directory, or
+    /// [`KernelChoice::listed`] ids.
+    pub fn from_flags(kernel: Option<&str>, kdir: Option<&Path>, src: Option<&Path>) -> Result<Vec<Self>> {
+        Ok(match (kernel, kdir, src) {
+            (_, _, Some(src)) => vec![Self::Source(src.to_owned())],
+            (Some(image), Some(kdir), None) => vec![Self::Prebuilt { bzimage: image.into(), kdir: kdir.to_owned() }],
+            (None, Some(kdir), None) => {
+                return Err(usage_error(format!("--kdir {}: also give the kernel image with --kernel", kdir.display())))
+            }
+            (Some(id), None, None) if Path::new(id).is_file() => {
+                return Err(usage_error(format!(
+                    "--kernel {id} is an image file: also give its build directory with --kdir"
+                )))
+            }
+            (ids, None, None) => Self::listed(ids)?,
+        })
+    }
+
     /// What the user asked for, for people and for error reports.
     pub fn label(&self) -> String {
         match self {
@@ -51,8 +81,28 @@ pub struct Recipe {
     /// under test with all of theirs, so a module may use what an earlier
     /// one exports.
     pub loaded_before: Vec<PathBuf>,
-    /// The workspace package of the agent (the core with the suite's plug-in).
-    pub agent_package: String,
+    /// The agent: the core alone, or the core with a suite's plug-in.
+    pub agent: AgentSource,
+}
+
+/// The bare agent's package: the core with no plug-in.
+pub const BARE_AGENT: &str = "kulink-agent-core";
+
+/// Where a guest agent is built from: a package of a cargo workspace, whose
+/// binary of the same name runs as PID 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentSource {
+    /// A directory in the workspace (cargo finds the workspace from it).
+    pub workspace: PathBuf,
+    /// The package.
+    pub package: String,
+}
+
+impl AgentSource {
+    /// The core agent alone, from the testbed's own sources.
+    pub fn bare() -> Self {
+        Self { workspace: paths::repo_root(), package: BARE_AGENT.into() }
+    }
 }
 
 /// Everything one boot needs, built or found in the cache: the kernel, the
@@ -85,7 +135,7 @@ impl Artifacts {
             loaded_before.push(ko);
         }
         let module = recipe.module_dir.as_deref().map(|dir| build_module(dir, &kernel, &loaded_before)).transpose()?;
-        let agent = build_agent(&recipe.agent_package)?;
+        let agent = build_agent(&recipe.agent)?;
         Ok(Self { kernel, module, loaded_before, agent })
     }
 }
@@ -189,22 +239,29 @@ fn only_module(out: &Path) -> Result<PathBuf> {
 pub const AGENT_TARGET: &str = "x86_64-unknown-linux-gnu";
 
 /// Builds the agent package as a static glibc binary (`KULINK_AGENT` names
-/// a prebuilt one). In a checkout it builds under `target/agent`; from
-/// sources unpacked into the cache (an installed kulink) every version
-/// shares one target directory there, and takes its binary out under a
-/// lock, so versions neither rebuild everything nor pile up builds.
-pub fn build_agent(package: &str) -> Result<PathBuf> {
+/// a prebuilt one). In a workspace of one's own (kulink's checkout, a
+/// user's crate with its plug-in) it builds under that workspace's
+/// `target/agent`; from sources unpacked into the cache (an installed
+/// kulink) every version shares one target directory there, and takes its
+/// binary out under a lock, so versions neither rebuild everything nor pile
+/// up builds.
+pub fn build_agent(source: &AgentSource) -> Result<PathBuf> {
     if let Some(p) = std::env::var_os("KULINK_AGENT") {
         return Ok(PathBuf::from(p));
     }
-    let root = paths::repo_root();
-    if !paths::is_unpacked(&root) {
-        return cargo_build_agent(&root, &root.join("target/agent"), package);
+    let package = &source.package;
+    if !paths::is_unpacked(&source.workspace) {
+        let root = workspace_root(&source.workspace)?;
+        // kulink's own checkout builds from its lock file as CI does; a
+        // user's workspace resolves as its own builds do.
+        let locked = root.canonicalize().ok() == paths::repo_root().canonicalize().ok();
+        return cargo_build_agent(&source.workspace, &root.join("target/agent"), package, locked);
     }
     let shared = paths::checked_cache_dir()?.join("agent-target");
     let _lock = cache::lock(&paths::sibling(&shared, "lock"), "the guest agent's build")?;
-    let built = cargo_build_agent(&root, &shared, package)?;
-    let kept = root.join("agents").join(package);
+    // An unpacked tree holds a part of kulink's workspace: cargo trims its lock file.
+    let built = cargo_build_agent(&source.workspace, &shared, package, false)?;
+    let kept = source.workspace.join("agents").join(package);
     fs::create_dir_all(kept.parent().expect("has a parent"))?;
     let partial = paths::sibling(&kept, "partial");
     fs::copy(&built, &partial).with_context(|| format!("copy {}", built.display()))?;
@@ -212,13 +269,36 @@ pub fn build_agent(package: &str) -> Result<PathBuf> {
     Ok(kept)
 }
 
-fn cargo_build_agent(root: &Path, target_dir: &Path, package: &str) -> Result<PathBuf> {
+/// The root of the cargo workspace `dir` is in.
+fn workspace_root(dir: &Path) -> Result<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .current_dir(dir)
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!("cannot run {cargo:?} ({e}): kulink builds guest agents with cargo; put cargo on PATH")
+        })?;
+    if !output.status.success() {
+        bail!(
+            "no cargo workspace at {} for the agent plug-in: {}",
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    let manifest = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
+    Ok(manifest.parent().expect("a manifest is in a directory").to_owned())
+}
+
+fn cargo_build_agent(dir: &Path, target_dir: &Path, package: &str, locked: bool) -> Result<PathBuf> {
     let agent = target_dir.join(AGENT_TARGET).join("release").join(package);
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut command = Command::new(&cargo);
+    command.current_dir(dir).args(["build", "--release", "-p", package, "--target", AGENT_TARGET]);
+    if locked {
+        command.arg("--locked");
+    }
     command
-        .current_dir(root)
-        .args(["build", "--release", "--locked", "-p", package, "--target", AGENT_TARGET])
         .arg("--target-dir")
         .arg(target_dir)
         // Only the agent is static: target rustflags skip build scripts and proc macros.

@@ -12,32 +12,73 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
 }
 
-/// The kulink source tree the catalog, the suite's module and the agents come from:
-/// `KULINK_REPO` when set; the checkout this code was built in when the
-/// program runs from that checkout's `target/` (development, the suite);
-/// otherwise the copy embedded at build time, unpacked into the cache (an
-/// installed `kulink`, a test crate elsewhere), so that what the program
-/// builds always matches what it was built from.
+/// The testbed's own sources: the kernel catalog and the workspace the bare
+/// agent builds from.
+pub static CORE: EmbeddedTree = EmbeddedTree::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."), embedded::FILES);
+
+/// The source tree the catalog and the bare agent come from: [`CORE`]'s root.
 pub fn repo_root() -> PathBuf {
-    if let Some(p) = std::env::var_os("KULINK_REPO") {
-        return PathBuf::from(p);
-    }
-    static ROOT: OnceLock<PathBuf> = OnceLock::new();
-    ROOT.get_or_init(|| {
-        let checkout = build_checkout();
-        if runs_from(&checkout) {
-            return checkout;
-        }
-        unpack_embedded().unwrap_or_else(|e| {
-            eprintln!("kulink: cannot unpack its sources into the cache ({e:#}); using {}", checkout.display());
-            checkout
-        })
-    })
-    .clone()
+    CORE.root()
 }
 
-fn build_checkout() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+/// A source tree a crate carries, written at build time by the build
+/// scripts' shared embedding code (`testbed/build/tree.rs`).
+pub struct EmbeddedTree {
+    checkout: &'static str,
+    files: &'static [(&'static str, &'static [u8])],
+    root: OnceLock<PathBuf>,
+}
+
+impl EmbeddedTree {
+    /// The tree embedded as `files`, built in the workspace at `checkout`.
+    pub const fn new(checkout: &'static str, files: &'static [(&'static str, &'static [u8])]) -> Self {
+        Self { checkout, files, root: OnceLock::new() }
+    }
+
+    /// Where the tree is: `KULINK_REPO` when set; the checkout this code
+    /// was built in when the program runs from that checkout's `target/`
+    /// (development, the suite); otherwise the embedded copy, unpacked into
+    /// the cache (an installed `kulink`, a test crate elsewhere), so that
+    /// what the program builds always matches what it was built from.
+    pub fn root(&self) -> PathBuf {
+        if let Some(p) = std::env::var_os("KULINK_REPO") {
+            return PathBuf::from(p);
+        }
+        self.root
+            .get_or_init(|| {
+                let checkout = PathBuf::from(self.checkout);
+                if runs_from(&checkout) {
+                    return checkout;
+                }
+                self.unpack().unwrap_or_else(|e| {
+                    eprintln!("kulink: cannot unpack its sources into the cache ({e:#}); using {}", checkout.display());
+                    checkout
+                })
+            })
+            .clone()
+    }
+
+    /// The embedded tree under `<cache>/source/<hash>`, written once.
+    pub fn unpack(&self) -> Result<PathBuf> {
+        let mut parts: Vec<&[u8]> = Vec::new();
+        for (path, data) in self.files {
+            parts.extend([path.as_bytes(), data]);
+        }
+        let dir = checked_cache_dir()?.join("source").join(cache::short_hash(&parts));
+        fs::create_dir_all(dir.parent().expect("under the cache"))?;
+        let _lock = cache::lock(&sibling(&dir, "lock"), "kulink's sources")?;
+        if Stamp::unpacked(&dir).exists() {
+            return Ok(dir);
+        }
+        let _ = fs::remove_dir_all(&dir);
+        for (path, data) in self.files {
+            let file = dir.join(path);
+            fs::create_dir_all(file.parent().expect("a file has a parent"))?;
+            fs::write(&file, data).with_context(|| format!("write {}", file.display()))?;
+        }
+        Stamp::unpacked(&dir).write(&format!("{} files", self.files.len()))?;
+        Ok(dir)
+    }
 }
 
 /// Whether this program is a build in `checkout`'s own target directory.
@@ -47,31 +88,9 @@ fn runs_from(checkout: &Path) -> bool {
     matches!((target, exe), (Ok(target), Ok(exe)) if exe.starts_with(&target))
 }
 
-/// Whether `root` is an embedded tree unpacked by [`unpack_embedded`].
+/// Whether `root` is an embedded tree unpacked by [`EmbeddedTree::unpack`].
 pub fn is_unpacked(root: &Path) -> bool {
     Stamp::unpacked(root).exists()
-}
-
-/// The embedded tree under `<cache>/source/<hash>`, written once.
-pub fn unpack_embedded() -> Result<PathBuf> {
-    let mut parts: Vec<&[u8]> = Vec::new();
-    for (path, data) in embedded::FILES {
-        parts.extend([path.as_bytes(), data]);
-    }
-    let dir = checked_cache_dir()?.join("source").join(cache::short_hash(&parts));
-    fs::create_dir_all(dir.parent().expect("under the cache"))?;
-    let _lock = cache::lock(&sibling(&dir, "lock"), "kulink's sources")?;
-    if Stamp::unpacked(&dir).exists() {
-        return Ok(dir);
-    }
-    let _ = fs::remove_dir_all(&dir);
-    for (path, data) in embedded::FILES {
-        let file = dir.join(path);
-        fs::create_dir_all(file.parent().expect("a file has a parent"))?;
-        fs::write(&file, data).with_context(|| format!("write {}", file.display()))?;
-    }
-    Stamp::unpacked(&dir).write(&format!("{} files", embedded::FILES.len()))?;
-    Ok(dir)
 }
 
 /// Build cache shared by every clone: `KULINK_CACHE`, else `$XDG_CACHE_HOME/kulink`,
@@ -126,13 +145,19 @@ mod tests {
     #[test]
     fn the_embedded_tree_holds_what_runs_build_from() {
         std::env::set_var("KULINK_CACHE", std::env::temp_dir().join(format!("kulink-embed-{}", std::process::id())));
-        let dir = unpack_embedded().unwrap();
-        assert_eq!(unpack_embedded().unwrap(), dir, "unpacked once, under the hash of its contents");
-        for file in ["Cargo.lock", "kernel-config/kernels.toml", "module/Kbuild", "agent-core/src/main.rs"] {
-            let (built, embedded) = (fs::read(build_checkout().join(file)).unwrap(), fs::read(dir.join(file)).unwrap());
+        let dir = CORE.unpack().unwrap();
+        assert_eq!(CORE.unpack().unwrap(), dir, "unpacked once, under the hash of its contents");
+        let checkout = Path::new(CORE.checkout);
+        for file in ["Cargo.lock", "kernel-config/kernels.toml", "agent-core/src/main.rs", "genl/src/lib.rs"] {
+            let (built, embedded) = (fs::read(checkout.join(file)).unwrap(), fs::read(dir.join(file)).unwrap());
             assert_eq!(built, embedded, "{file}");
         }
-        assert!(!dir.join("harness/tests/fixtures").exists());
+        // The core alone: the catalog and what the bare agent builds from.
+        let mut top: Vec<String> =
+            fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        top.sort();
+        let want = [".kulink-complete", "Cargo.lock", "Cargo.toml", "agent-core", "genl", "kernel-config", "protocol"];
+        assert_eq!(top, [&want[..], &["rustfmt.toml"]].concat());
         // Every manifest of the copy parses: cargo builds the agents in it.
         let metadata = std::process::Command::new(env!("CARGO"))
             .args(["metadata", "--no-deps", "--offline", "--format-version", "1", "--manifest-path"])
@@ -140,7 +165,7 @@ mod tests {
             .output()
             .unwrap();
         assert!(metadata.status.success(), "{}", String::from_utf8_lossy(&metadata.stderr));
-        assert!(is_unpacked(&dir) && !is_unpacked(&build_checkout()));
+        assert!(is_unpacked(&dir) && !is_unpacked(checkout));
         let _ = fs::remove_dir_all(cache_dir());
         std::env::remove_var("KULINK_CACHE");
     }

@@ -6,8 +6,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
-use pcap_file::DataLink;
 
 use crate::frames::Wire;
 use crate::usage_error;
@@ -15,30 +13,68 @@ use crate::usage_error;
 /// Bounds what a capture may hold: a test's traffic, not a trace.
 pub const MAX_FRAMES: usize = 100_000;
 
+// The classic pcap format is read and written here rather than with the
+// pcap-file crate: two fixed-size headers are all it takes, and that crate
+// brought seven packages (its own derive macro on syn 1) into every module
+// author's test build.
+
+/// The classic pcap file's magic number, microsecond timestamps.
+const MAGIC_MICROS: u32 = 0xa1b2_c3d4;
+/// The same with nanosecond timestamps.
+const MAGIC_NANOS: u32 = 0xa1b2_3c4d;
+/// LINKTYPE_ETHERNET.
+const ETHERNET: u32 = 1;
+/// The snap length kulink writes: whole frames.
+const SNAPLEN: u32 = 65_535;
+const FILE_HEADER: usize = 24;
+const RECORD_HEADER: usize = 16;
+
 /// The frames of an Ethernet pcap file, as captured (frames too short for
 /// an Ethernet header too: a test may send them on purpose). Anything else
 /// (another link type, a pcapng file, a cut record) is a usage error, found
 /// before any guest boots.
 pub fn read(path: &Path) -> Result<Vec<Vec<u8>>> {
     let bad = |what: String| usage_error(format!("--pcap {}: {what}", path.display()));
-    let file = std::fs::File::open(path).map_err(|e| bad(format!("cannot open it: {e}")))?;
-    let mut reader = PcapReader::new(file).map_err(|e| bad(format!("not a pcap file ({e}); pcapng is not read")))?;
-    let link = reader.header().datalink;
-    if link != DataLink::ETHERNET {
-        return Err(bad(format!("link type {link:?}: only Ethernet captures can be replayed")));
+    let bytes = std::fs::read(path).map_err(|e| bad(format!("cannot open it: {e}")))?;
+    let not_pcap = || bad("not a pcap file (no classic pcap header); pcapng is not read".into());
+    let magic = bytes.get(..4).ok_or_else(not_pcap)?;
+    // The writer's byte order: the magic number reads right in it.
+    let big_endian = match (u32::from_le_bytes(word(magic)), u32::from_be_bytes(word(magic))) {
+        (MAGIC_MICROS | MAGIC_NANOS, _) => false,
+        (_, MAGIC_MICROS | MAGIC_NANOS) => true,
+        _ => return Err(not_pcap()),
+    };
+    let u32_at = |at: usize| {
+        bytes
+            .get(at..at + 4)
+            .map(|b| if big_endian { u32::from_be_bytes(word(b)) } else { u32::from_le_bytes(word(b)) })
+    };
+    let link = u32_at(20).ok_or_else(not_pcap)?;
+    if link != ETHERNET {
+        return Err(bad(format!("link type {link}: only Ethernet captures can be replayed")));
     }
     let mut frames = Vec::new();
-    while let Some(packet) = reader.next_packet() {
-        let packet = packet.map_err(|e| bad(format!("record {}: {e}", frames.len() + 1)))?;
-        if packet.data.len() != packet.orig_len as usize {
-            return Err(bad(format!("record {} was cut to the snap length", frames.len() + 1)));
+    let mut at = FILE_HEADER;
+    while at < bytes.len() {
+        let record = frames.len() + 1;
+        let cut = || bad(format!("record {record}: the file ends inside it"));
+        let (included, original) = (u32_at(at + 8).ok_or_else(cut)?, u32_at(at + 12).ok_or_else(cut)?);
+        let data = at + RECORD_HEADER;
+        let frame = bytes.get(data..data + included as usize).ok_or_else(cut)?;
+        if included != original {
+            return Err(bad(format!("record {record} was cut to the snap length")));
         }
-        frames.push(packet.data.into_owned());
+        frames.push(frame.to_vec());
         if frames.len() > MAX_FRAMES {
             return Err(bad(format!("more than {MAX_FRAMES} frames")));
         }
+        at = data + included as usize;
     }
     Ok(frames)
+}
+
+fn word(bytes: &[u8]) -> [u8; 4] {
+    bytes.try_into().expect("four bytes")
 }
 
 /// The frame as the peer sends it to the guest: destination the guest's
@@ -52,16 +88,24 @@ pub fn readdress(frame: &[u8], wire: &Wire) -> Vec<u8> {
     out
 }
 
-/// Writes `frames` as an Ethernet pcap file, one record a millisecond
-/// apart from the epoch, so the same frames always give the same bytes.
+/// Writes `frames` as an Ethernet pcap file (little-endian, microsecond
+/// timestamps), one record a millisecond apart from the epoch, so the same
+/// frames always give the same bytes.
 pub fn write(path: &Path, frames: &[Vec<u8>]) -> Result<()> {
-    let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
-    let mut writer = PcapWriter::new(file).with_context(|| format!("write {}", path.display()))?;
-    for (i, frame) in frames.iter().enumerate() {
-        let packet = PcapPacket::new(Duration::from_millis(i as u64), frame.len() as u32, frame);
-        writer.write_packet(&packet).with_context(|| format!("write {}", path.display()))?;
+    let mut out = Vec::with_capacity(FILE_HEADER + frames.iter().map(|f| RECORD_HEADER + f.len()).sum::<usize>());
+    // Version 2.4, no time zone correction, no accuracy claimed.
+    for field in [MAGIC_MICROS, 0x0004_0002, 0, 0, SNAPLEN, ETHERNET] {
+        out.extend(field.to_le_bytes());
     }
-    Ok(())
+    for (i, frame) in frames.iter().enumerate() {
+        let at = Duration::from_millis(i as u64);
+        let len = u32::try_from(frame.len()).context("a frame of 4 GiB or more")?;
+        for field in [at.as_secs() as u32, at.subsec_micros(), len, len] {
+            out.extend(field.to_le_bytes());
+        }
+        out.extend(frame);
+    }
+    std::fs::write(path, out).with_context(|| format!("write {}", path.display()))
 }
 
 /// Sends `frames` with `gap` between them, then an echo request, and waits
@@ -101,8 +145,8 @@ mod tests {
 
     #[test]
     fn the_example_capture_reads_and_is_readdressed() {
-        let path = crate::paths::repo_root().join("examples/udpcount/traffic.pcap");
-        let frames = read(&path).unwrap();
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/udpcount/traffic.pcap"));
+        let frames = read(path).unwrap();
         assert_eq!(frames.len(), 10);
         let wire = Wire { guest_mac: pnet_base::MacAddr::new(2, 0, 0, 0, 0, 9), ..Wire::default() };
         let moved = readdress(&frames[0], &wire);
@@ -121,6 +165,23 @@ mod tests {
         assert!(format!("{err:#}").contains("not a pcap file"), "{err:#}");
         assert_eq!(crate::exit_code(&err), crate::EXIT_USAGE);
         assert!(format!("{:#}", read(&dir.join("gone.pcap")).unwrap_err()).contains("cannot open it"));
+        let capture = dir.join("cut.pcap");
+        write(&capture, &[vec![7u8; 60]]).unwrap();
+        let whole = std::fs::read(&capture).unwrap();
+        std::fs::write(&capture, &whole[..whole.len() - 1]).unwrap();
+        assert!(format!("{:#}", read(&capture).unwrap_err()).contains("record 1: the file ends inside it"));
+        // A big-endian writer's file reads the same.
+        let mut swapped = Vec::new();
+        for field in whole[..24].chunks(4).chain(whole[24..40].chunks(4)) {
+            swapped.extend(field.iter().rev());
+        }
+        swapped.extend(&whole[40..]);
+        std::fs::write(&capture, &swapped).unwrap();
+        assert_eq!(read(&capture).unwrap(), [vec![7u8; 60]]);
+        let mut other_link = whole.clone();
+        other_link[20] = 113; // Linux cooked capture
+        std::fs::write(&capture, &other_link).unwrap();
+        assert!(format!("{:#}", read(&capture).unwrap_err()).contains("link type 113"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

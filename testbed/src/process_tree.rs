@@ -26,6 +26,33 @@ pub fn descendants(pid: u32) -> Vec<u32> {
     found
 }
 
+/// Makes this process the reaper of every orphan below it, so that a
+/// process a guest leaves behind still shows up among its [`descendants`]
+/// (tests that check nothing is left).
+pub fn adopt_orphans() -> std::io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The processes still below this one, zombies reaped first (they are gone
+/// in all but name), each as `pid: command line`.
+pub fn left_behind() -> Vec<String> {
+    // SAFETY: waitpid with WNOHANG on any child; no status wanted.
+    while unsafe { libc::waitpid(-1, std::ptr::null_mut(), libc::WNOHANG) } > 0 {}
+    descendants(std::process::id())
+        .into_iter()
+        .map(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            format!("{pid}: {}", String::from_utf8_lossy(&cmdline).replace('\0', " "))
+        })
+        .collect()
+}
+
 /// The parent pid from /proc/PID/stat ("pid (comm) state ppid ...").
 fn parent_of(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -50,13 +50,18 @@ pub const TRANSCRIPT: &str = "agent.jsonl";
 const PLAN: &str = "plan.txt";
 
 /// What starts the guest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     /// QEMU directly, with the testbed's own initramfs (the agent is PID 1).
     Qemu,
     /// virtme-ng: the host's root file system over 9p, the agent run with
     /// --exec. Needs a kernel with vng.config (the default kernel has it).
     Vng,
+}
+
+impl Backend {
+    /// Every backend, by the name a user gives it.
+    pub const NAMES: [(&'static str, Self); 2] = [("qemu", Self::Qemu), ("vng", Self::Vng)];
 }
 
 #[derive(Debug, Clone)]
@@ -164,7 +169,7 @@ impl Finished {
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use kulink_testbed::artifacts::{Artifacts, KernelChoice, Recipe};
+/// use kulink_testbed::artifacts::{AgentSource, Artifacts, KernelChoice, Recipe};
 /// use kulink_testbed::genl::Spec;
 /// use kulink_testbed::protocol::NoExtension;
 /// use kulink_testbed::vm::{BootOptions, Vm};
@@ -174,7 +179,7 @@ impl Finished {
 /// let recipe = Recipe {
 ///     module_dir: Some("module".into()),
 ///     loaded_before: Vec::new(),
-///     agent_package: "kulink-agent-core".into(),
+///     agent: AgentSource::bare(),
 /// };
 /// let artifacts = Artifacts::prepare(&KernelChoice::Listed(None), &recipe)?;
 /// let mut vm: Vm<NoExtension> = Vm::boot(&artifacts, &BootOptions { shell: true, ..Default::default() })?;

@@ -1,0 +1,173 @@
+//! `kulink kernels`: the catalog, what is built, and building it.
+
+use std::fmt::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use kulink::outcome::{Format, SCHEMA_VERSION};
+use kulink::render::pretty;
+use kulink::testbed::catalog::Kind;
+use kulink::testbed::kernels;
+use serde::Serialize;
+
+use crate::args::FormatArgs;
+
+/// The kernels kulink knows.
+#[derive(Args)]
+pub struct KernelsArgs {
+    #[command(subcommand)]
+    command: KernelsCmd,
+}
+
+#[derive(Subcommand)]
+enum KernelsCmd {
+    /// List the kernels and whether each is built.
+    List {
+        #[command(flatten)]
+        format: FormatArgs,
+        /// Only the ids of the kernels KULINK_KERNELS and
+        /// KULINK_SKIP_KERNELS select, as a JSON array (for CI matrices).
+        #[arg(long, conflicts_with = "json")]
+        ids: bool,
+    },
+    /// Fetch and build kernels into the cache: ids (comma-separated) or
+    /// `all`. Goes on past a failure and reports every one at the end.
+    Build { ids: String },
+    /// The source a kernel would be built from, resolved without
+    /// downloading (`linux-source-6.1=6.1.192-2`): a cache key for CI.
+    Source { id: String },
+}
+
+/// A row of `kernels list`.
+#[derive(Debug, Clone, Serialize)]
+struct KernelRow {
+    /// [`SCHEMA_VERSION`](kulink::outcome::SCHEMA_VERSION) of the JSON.
+    schema_version: u32,
+    /// The kernel's id.
+    id: String,
+    /// The upstream version it builds.
+    version: String,
+    /// Built from source, or a distribution's image.
+    kind: Kind,
+    /// The kernel used when none is named.
+    default: bool,
+    /// Config fragments on top of the base one.
+    fragments: Vec<String>,
+    /// The distribution's image package, for a distribution kernel.
+    distro: Option<String>,
+    /// It is built (or fetched) and in the cache.
+    cached: bool,
+    /// Where it is in the cache.
+    cache_dir: Option<PathBuf>,
+}
+
+impl KernelsArgs {
+    /// Lists, resolves or builds kernels.
+    pub fn run(self) -> Result<ExitCode> {
+        match self.command {
+            KernelsCmd::List { ids: true, .. } => {
+                let selected: Vec<String> = kernels::selected()?.into_iter().map(|k| k.id).collect();
+                println!("{}", serde_json::to_string(&selected)?);
+            }
+            KernelsCmd::List { format, ids: false } => print!("{}", list(&rows()?, format.format())),
+            KernelsCmd::Source { id } => {
+                println!("{}", kernels::source_version(&kernels::find(&id)?).map_err(anyhow::Error::msg)?);
+            }
+            KernelsCmd::Build { ids } => build(&ids)?,
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn rows() -> Result<Vec<KernelRow>> {
+    Ok(kernels::list()?
+        .into_iter()
+        .map(|k| {
+            let cache_dir = kernels::cached_build(&k);
+            KernelRow {
+                schema_version: SCHEMA_VERSION,
+                kind: k.kind(),
+                cached: cache_dir.is_some(),
+                cache_dir,
+                id: k.id,
+                version: k.version,
+                default: k.default,
+                fragments: k.fragments,
+                distro: k.distro,
+            }
+        })
+        .collect())
+}
+
+fn list(rows: &[KernelRow], format: Format) -> String {
+    if format == Format::Json {
+        return pretty(rows);
+    }
+    let mut s = format!("{:<12} {:<8} {:<8} {:<7} default\n", "id", "version", "kind", "cached");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{:<12} {:<8} {:<8} {:<7} {}",
+            r.id,
+            r.version,
+            r.kind.name(),
+            if r.cached { "yes" } else { "no" },
+            if r.default { "yes" } else { "" },
+        );
+    }
+    s
+}
+
+/// Builds each kernel, going on past a failure, and names every failure.
+fn build(ids: &str) -> Result<()> {
+    let specs =
+        if ids == "all" { kernels::list()? } else { kernels::ids_in(ids).map(kernels::find).collect::<Result<_>>()? };
+    kernels::preflight(&specs)?;
+    let mut failed = Vec::new();
+    for spec in specs {
+        match kernels::ensure_built(&spec) {
+            Ok(built) => println!("{} {} {}", built.id, built.release, built.bzimage.display()),
+            Err(e) => {
+                eprintln!("kulink: kernel {} failed: {e:#}", spec.id);
+                failed.push(format!("{}: {e:#}", spec.id));
+            }
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!(
+            "{} kernel(s) failed to build; leave them out with KULINK_SKIP_KERNELS=ID[,ID...]:\n{}",
+            failed.len(),
+            failed.join("\n")
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_kernel_row_shows_its_kind_as_json_names_it() {
+        for kind in [Kind::Source, Kind::Distro] {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
+        }
+        let row = KernelRow {
+            schema_version: 1,
+            id: "6.1".into(),
+            version: "6.1".into(),
+            kind: Kind::Source,
+            default: true,
+            fragments: vec!["base.config".into()],
+            distro: None,
+            cached: false,
+            cache_dir: None,
+        };
+        let table = list(std::slice::from_ref(&row), Format::Table);
+        assert_eq!(table.lines().nth(1), Some("6.1          6.1      source   no      yes"));
+        let json: serde_json::Value = serde_json::from_str(&list(&[row], Format::Json)).unwrap();
+        assert_eq!(json[0]["kind"], "source");
+    }
+}

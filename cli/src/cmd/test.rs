@@ -1,0 +1,107 @@
+//! `kulink test`: your own module, built for each kernel, loaded in a
+//! guest, and judged by what a command there saw.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use kulink::module_test::{GenlWatch, ModuleTest};
+use kulink::render::module_test_table;
+use kulink::testbed::genl::Spec;
+use kulink::{expect, usage_error};
+
+use crate::args::{AccelArgs, FormatArgs, GuestArgs, KernelArgs};
+use crate::each_kernel::{EachKernel, OnError, Shape};
+
+/// Test your own module: build it for each kernel, boot with it loaded,
+/// record a generic netlink group, replay a capture, run COMMAND in the
+/// guest; passes when COMMAND exits 0 in time (and its KTAP cases pass),
+/// the group carried what --expect lists, and the kernel log is clean.
+#[derive(Args)]
+pub struct TestArgs {
+    #[command(flatten)]
+    guest: GuestArgs,
+    #[command(flatten)]
+    kernels: KernelArgs,
+    /// Record this generic netlink multicast group from boot on.
+    #[arg(long, value_name = "FAMILY:GROUP")]
+    genl: Option<String>,
+    /// The family's YNL spec, to decode its messages into named fields
+    /// (without it they come as raw attributes).
+    #[arg(long, value_name = "FILE", requires = "genl")]
+    spec: Option<PathBuf>,
+    /// Ethernet frames to replay to the guest before COMMAND starts (it
+    /// sees their effects; MAC addresses are rewritten to the wire's).
+    #[arg(long, value_name = "FILE")]
+    pcap: Option<PathBuf>,
+    /// The messages the group must carry, in order, exactly once (YAML: a
+    /// list of {op, attrs}; fields not named are not compared).
+    #[arg(long, value_name = "FILE", requires = "genl")]
+    expect: Option<PathBuf>,
+    /// Also write the verdicts as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Run COMMAND in network and user namespaces of its own: root there,
+    /// nobody (65534) outside, with `lo` and an `eth0` at 192.0.2.100/24
+    /// whose veth pair the guest forwards to and from the wire (the peer is
+    /// 192.0.2.1). Replayed frames still go to the guest's own address.
+    #[arg(long)]
+    netns: bool,
+    /// Seconds COMMAND may run before it is killed.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+    #[command(flatten)]
+    format: FormatArgs,
+    #[command(flatten)]
+    accel: AccelArgs,
+    /// The program to run in the guest (an absolute guest path) and its arguments.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+impl TestArgs {
+    /// Tests the module on each kernel; one kernel's infrastructure
+    /// failure does not stop the others.
+    pub fn run(self) -> Result<ExitCode> {
+        let kernels = self.kernels.choices()?;
+        let (format, junit) = (self.format.format(), self.junit.clone());
+        let test = self.test()?;
+        let each = EachKernel {
+            format,
+            on_error: OnError::GoOn,
+            shape: Shape::Array,
+            table: &|report| module_test_table(report) + "\n",
+            passed: &|report: &kulink::module_test::ModuleTestReport| report.passed,
+        };
+        let (outcomes, code) = each.run(&kernels, |kernel| test.run(kernel))?;
+        if let Some(path) = junit {
+            std::fs::write(&path, crate::junit::render(&outcomes))
+                .with_context(|| format!("write {}", path.display()))?;
+        }
+        Ok(code)
+    }
+
+    /// The test, with every file it names read and checked before any build.
+    fn test(self) -> Result<ModuleTest> {
+        let spec = self.spec.as_deref().map(Spec::load).transpose().map_err(|e| usage_error(format!("--spec: {e}")))?;
+        let genl = self.genl.as_deref().map(|text| GenlWatch::new(text, spec)).transpose()?;
+        let GuestArgs { module, params, files, shell } = self.guest;
+        let test = ModuleTest {
+            module,
+            params,
+            files,
+            shell,
+            accel: self.accel.accel,
+            command: self.command,
+            netns: self.netns,
+            timeout: Duration::from_secs(self.timeout),
+            genl,
+            traffic: self.pcap.as_deref().map(kulink::testbed::pcap::read).transpose()?.unwrap_or_default(),
+            expected: self.expect.as_deref().map(expect::load).transpose()?,
+        };
+        test.check()?;
+        Ok(test)
+    }
+}

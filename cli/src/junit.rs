@@ -1,0 +1,80 @@
+//! `kulink test --junit FILE`: the verdicts as JUnit XML, which CI systems
+//! show test by test. One suite per kernel; in it the command, each of its
+//! KTAP cases, the netlink messages and the kernel log are test cases.
+
+use kulink::testbed::splat::Splat;
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+
+use kulink::ktap::Outcome;
+use kulink::module_test::ModuleTestReport;
+use kulink::outcome::RunOutcome;
+
+/// The XML for every kernel's outcome.
+pub fn render(runs: &[RunOutcome<ModuleTestReport>]) -> String {
+    let mut report = Report::new("kulink test");
+    for run in runs {
+        report.add_test_suite(match run {
+            RunOutcome::Report(r) => suite(r),
+            RunOutcome::Error(e) => {
+                let mut suite = TestSuite::new(format!("kernel {}", e.kernel));
+                suite.add_test_case(case("boot", Some((NonSuccessKind::Error, e.error.clone()))));
+                suite
+            }
+        });
+    }
+    report.to_string().expect("JUnit XML from plain strings")
+}
+
+fn suite(r: &ModuleTestReport) -> TestSuite {
+    let mut suite = TestSuite::new(format!("kernel {}", r.kernel));
+    let ran = &r.ran;
+    let command_failed = (!ran.success()).then(|| {
+        let how = match (ran.timed_out, ran.code, ran.signal) {
+            (true, ..) => "killed at its timeout".to_owned(),
+            (_, Some(code), _) => format!("exited with {code}"),
+            (_, None, Some(signal)) => format!("killed by signal {signal}"),
+            _ => "ended without a status".to_owned(),
+        };
+        (NonSuccessKind::Failure, format!("{} {how}", r.command.join(" ")))
+    });
+    let mut command = case("command", command_failed);
+    command.set_system_out(ran.stdout.clone()).set_system_err(ran.stderr.clone());
+    suite.add_test_case(command);
+    for c in r.ktap.iter().flat_map(|k| &k.cases) {
+        let mut test = TestCase::new(format!("ktap {} {}", c.number, c.name), status_of(c.result));
+        if let Some(reason) = &c.reason {
+            test.status.set_message(reason.clone());
+        }
+        suite.add_test_case(test);
+    }
+    let netlink: Vec<&String> = r.problems.iter().filter(|p| !p.starts_with("KTAP ")).collect();
+    let netlink_failed = (!netlink.is_empty())
+        .then(|| (NonSuccessKind::Failure, netlink.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("\n")));
+    suite.add_test_case(case("netlink messages", netlink_failed));
+    suite
+        .add_test_case(case("kernel log", (!r.kernel_log_clean).then(|| (NonSuccessKind::Failure, splats(&r.splats)))));
+    suite
+}
+
+fn status_of(outcome: Outcome) -> TestCaseStatus {
+    match outcome {
+        Outcome::Pass => TestCaseStatus::success(),
+        Outcome::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
+        Outcome::Skip => TestCaseStatus::skipped(),
+    }
+}
+
+fn case(name: &str, failed: Option<(NonSuccessKind, String)>) -> TestCase {
+    match failed {
+        None => TestCase::new(name, TestCaseStatus::success()),
+        Some((kind, message)) => {
+            let mut status = TestCaseStatus::non_success(kind);
+            status.set_message(message);
+            TestCase::new(name, status)
+        }
+    }
+}
+
+fn splats(splats: &[Splat]) -> String {
+    splats.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join("\n")
+}

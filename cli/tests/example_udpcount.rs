@@ -1,0 +1,144 @@
+//! The example in examples/udpcount, through the `kulink test` command as
+//! a user runs it: a module that is not kulink.ko, its own YNL spec, a
+//! pcap, a KTAP script in the guest and the notifications it must send.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{json, Value as Json};
+
+fn example() -> PathBuf {
+    common::repo().join("examples/udpcount")
+}
+
+/// `kulink test` on the example's module in `module`, on `kernel`.
+fn kulink_test(module: &Path, kernel: &str, junit: &Path) -> Output {
+    kulink_test_with(Command::new(env!("CARGO_BIN_EXE_kulink")), module, kernel, junit)
+}
+
+/// [`kulink_test`] with this `kulink` (`kernels` may list several).
+fn kulink_test_with(mut kulink: Command, module: &Path, kernels: &str, junit: &Path) -> Output {
+    let ex = example();
+    let file = |name: &str| ex.join(name).display().to_string();
+    kulink
+        .args(["test", "--module"])
+        .arg(module)
+        .args(["--module-param", "every=2", "--kernel", kernels, "--shell"])
+        .args(["--file", &format!("{}:/opt/udpcount/test", file("guest/udpcount-ktap.sh"))])
+        .args(["--genl", "udpcount:notify", "--spec", &file("udpcount.yaml")])
+        .args(["--pcap", &file("traffic.pcap"), "--expect", &file("expected.yaml"), "--json", "--junit"])
+        .arg(junit)
+        .args(["--", "/opt/udpcount/test"])
+        .output()
+        .expect("run kulink")
+}
+
+fn report_of(out: &Output) -> Json {
+    reports_of(out)[0].clone()
+}
+
+/// Every kernel's report.
+fn reports_of(out: &Output) -> Vec<Json> {
+    let runs: Json = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("not JSON ({e}): {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    runs.as_array().expect("a list of reports").clone()
+}
+
+fn the_example_passes_with_every_notification_field_by_field(kernel: &str) {
+    let dir = common::scratch_dir(&format!("udpcount-{kernel}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junit = dir.join("junit.xml");
+    let out = kulink_test(&example().join("module"), kernel, &junit);
+    let report = report_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(report["frames_replayed"], 10);
+    let messages: Vec<Json> = report["messages"].as_array().unwrap().clone();
+    let want: Vec<Json> = [(5000, 2), (5001, 2), (5000, 4), (5000, 6), (5001, 4)]
+        .iter()
+        .map(|(port, count)| json!({"op": "notify", "attrs": {"port": port, "count": count}}))
+        .collect();
+    assert_eq!(messages, want);
+    let cases: Vec<(String, String)> = report["ktap"]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap().to_owned(), c["result"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(cases.len(), 4, "{cases:?}");
+    assert!(cases.iter().all(|(_, result)| result == "pass"), "{cases:?}");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 4 + 3, "{xml}");
+    assert!(xml.contains("ktap 1 total_counts_every_datagram") && !xml.contains("<failure"), "{xml}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The same run on a copy of the module that reports one datagram too
+/// many: exit 1, naming the message and the field that differed.
+fn a_wrong_attribute_value_fails_naming_the_field() {
+    let kernel = kulink::testbed::kernels::default_spec().unwrap().id;
+    let dir = common::scratch_dir("udpcount-bug");
+    let module = dir.join("module");
+    std::fs::create_dir_all(&module).unwrap();
+    for name in ["Kbuild", "udpcount.c", "udpcount.h"] {
+        std::fs::copy(example().join("module").join(name), module.join(name)).unwrap();
+    }
+    let source = std::fs::read_to_string(module.join("udpcount.c")).unwrap();
+    let right = "nla_put_u64_64bit(skb, UDPCOUNT_A_COUNT, count,";
+    assert!(source.contains(right));
+    std::fs::write(
+        module.join("udpcount.c"),
+        source.replace(right, "nla_put_u64_64bit(skb, UDPCOUNT_A_COUNT, count + 1,"),
+    )
+    .unwrap();
+
+    let out = kulink_test(&module, &kernel, &dir.join("junit.xml"));
+    let report = report_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    let problems = report["problems"].as_array().unwrap();
+    assert_eq!(problems[0], "message 1 of 5: count is 3, expected 2", "{problems:#?}");
+    assert_eq!(problems.len(), 5, "one per message, the sysfs checks still pass: {problems:#?}");
+    assert_eq!(report["ran"]["code"], 0);
+    let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
+    assert!(xml.contains("count is 3, expected 2"), "{xml}");
+    let evidence = report["evidence"].as_str().expect("a failed run names its evidence");
+    assert!(std::path::Path::new(evidence).join("agent.jsonl").is_file(), "{evidence}");
+    std::fs::remove_dir_all(evidence).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// As a user with `cargo install`: the binary outside the checkout's
+/// target directory, run from elsewhere, finds the catalog, the fragments
+/// and the agent's sources in itself (unpacked into the cache), on two
+/// kernels in one run.
+fn an_installed_kulink_passes_outside_the_checkout() {
+    let selected: Vec<String> = kulink::testbed::kernels::selected().unwrap().into_iter().map(|k| k.id).collect();
+    let mut kernels: Vec<&str> = ["6.1", "6.12"].into_iter().filter(|id| selected.iter().any(|s| s == id)).collect();
+    if kernels.is_empty() {
+        kernels.push(&selected[0]);
+    }
+    let dir = common::scratch_dir("installed");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_kulink"), bin.join("kulink")).unwrap();
+    let mut installed = Command::new(bin.join("kulink"));
+    installed.current_dir(&dir).env_remove("KULINK_REPO").env_remove("KULINK_CATALOG");
+    let out = kulink_test_with(installed, &example().join("module"), &kernels.join(","), &dir.join("junit.xml"));
+    let reports = reports_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{reports:#?}\n{}", String::from_utf8_lossy(&out.stderr));
+    let ran: Vec<&str> = reports.iter().map(|r| r["kernel"].as_str().unwrap()).collect();
+    assert_eq!(ran, kernels);
+    for report in &reports {
+        assert_eq!(report["messages"].as_array().unwrap().len(), 5, "{report:#}");
+    }
+    let unpacked = kulink::testbed::paths::CORE.unpack().unwrap();
+    assert!(unpacked.join("agents/kulink-agent-core").is_file(), "the agent was not built from the unpacked sources");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+kulink::kernel_tests!(
+    the_example_passes_with_every_notification_field_by_field;
+    once: a_wrong_attribute_value_fails_naming_the_field, an_installed_kulink_passes_outside_the_checkout
+);

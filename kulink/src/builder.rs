@@ -1,0 +1,380 @@
+//! A guest for your own module: which kernel, which module and how it is
+//! loaded, what else goes into the image, and how big the machine is.
+//! `kulink test` boots its guests this way, and so can a test in any crate.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use kulink::GuestBuilder;
+//!
+//! # fn main() -> anyhow::Result<()> {
+//! let mut guest = GuestBuilder::kernel_id("6.1")
+//!     .module("examples/udpcount/module")
+//!     .param("every", "2")
+//!     .shell()
+//!     .boot()?;
+//! let ran = guest.run(&["/bin/sh", "-c", "cat /sys/kernel/udpcount/every"], Duration::from_secs(10))?;
+//! assert_eq!(ran.stdout.trim(), "2");
+//! guest.shutdown()?.check()?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::marker::PhantomData;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use kulink_protocol::{Extension, NoExtension, MODULE_PARAM_KEY};
+use kulink_testbed::accel::AccelChoice;
+use kulink_testbed::artifacts::{AgentSource, Artifacts, KernelChoice, Recipe};
+use kulink_testbed::initramfs::GuestFile;
+use kulink_testbed::usage_error;
+use kulink_testbed::vm::{Backend, BootOptions, Vm};
+
+/// A running guest with a module under test and the core agent: files,
+/// programs, modules, generic netlink, frames, the kernel log (see
+/// [`Vm`]).
+pub type ModuleGuest = Vm<NoExtension>;
+
+/// What to boot: a kernel, optionally a module built against it, and the
+/// machine around them. Every setter checks nothing; [`GuestBuilder::check`]
+/// (called by [`GuestBuilder::boot`]) names what is wrong before anything
+/// is built.
+///
+/// `X` is the agent's protocol extension: none ([`NoExtension`], the
+/// core agent) unless [`GuestBuilder::plugin`] names an agent with a
+/// plug-in of its own, as kulink.ko's suite does.
+#[derive(Debug, Clone)]
+pub struct GuestBuilder<X: Extension = NoExtension> {
+    kernel: KernelChoice,
+    /// In load order; the last is the module under test.
+    modules: Vec<ModuleDir>,
+    /// Parameters given before any module: a mistake [`GuestBuilder::check`]
+    /// names.
+    orphan_params: Vec<(String, String)>,
+    agent: AgentSource,
+    /// Host programs to bring with their libraries, as given.
+    programs: Vec<PathBuf>,
+    options: BootOptions,
+    extension: PhantomData<X>,
+}
+
+impl GuestBuilder {
+    /// A guest on this kernel, with no module yet, and the core agent.
+    pub fn new(kernel: KernelChoice) -> Self {
+        Self {
+            kernel,
+            modules: Vec::new(),
+            orphan_params: Vec::new(),
+            agent: AgentSource::bare(),
+            programs: Vec::new(),
+            options: BootOptions::default(),
+            extension: PhantomData,
+        }
+    }
+
+    /// A guest on a kernel of the catalog (kulink's, or `KULINK_CATALOG`).
+    pub fn kernel_id(id: &str) -> Self {
+        Self::new(KernelChoice::Listed(Some(id.to_owned())))
+    }
+}
+
+impl<X: Extension> GuestBuilder<X> {
+    /// An agent whose plug-in speaks extension `Y`: `package` is a
+    /// package of the caller's own cargo workspace (the one whose test or
+    /// program runs, found from `CARGO_MANIFEST_DIR`, else the current
+    /// directory): a binary whose `main` calls `kulink_agent_core::serve`
+    /// with its plug-in.
+    /// Its boot keys are set with [`GuestBuilder::boot_key`].
+    pub fn plugin<Y: Extension>(self, package: &str) -> GuestBuilder<Y> {
+        let caller = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from("."), PathBuf::from);
+        self.plugin_in(caller, package)
+    }
+
+    /// [`GuestBuilder::plugin`] from the workspace that holds `workspace`
+    /// (any directory in it).
+    pub fn plugin_in<Y: Extension>(self, workspace: impl Into<PathBuf>, package: &str) -> GuestBuilder<Y> {
+        GuestBuilder {
+            kernel: self.kernel,
+            modules: self.modules,
+            orphan_params: self.orphan_params,
+            agent: AgentSource { workspace: workspace.into(), package: package.to_owned() },
+            programs: self.programs,
+            options: self.options,
+            extension: PhantomData,
+        }
+    }
+
+    /// A key the agent's plug-in reads at boot (`kulink.<key>=<value>` on
+    /// the kernel command line).
+    pub fn boot_key(mut self, key: &str, value: &str) -> Self {
+        self.options.extension.insert(key.to_owned(), value.to_owned());
+        self
+    }
+
+    /// QEMU with kulink's own image (the default), or virtme-ng.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.options.backend = backend;
+        self
+    }
+
+    /// A module: a directory whose Kbuild (or Makefile) builds one `.ko`.
+    /// It is built against the kernel, cached by the hash of its sources,
+    /// and loaded before the agent reports ready. Given more than once,
+    /// the modules load in the order given and the last is the module
+    /// under test (the one [`Vm::load_module`] and [`Vm::unload_module`]
+    /// act on); each is built with the symbols the ones before it export.
+    ///
+    /// ```no_run
+    /// # fn main() -> anyhow::Result<()> {
+    /// let guest = kulink::GuestBuilder::kernel_id("6.1")
+    ///     .module("provider").param("base", "40")   // exports a symbol
+    ///     .module("consumer").param("addend", "2")  // uses it
+    ///     .boot()?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn module(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.modules.push(ModuleDir { dir: dir.into(), params: Vec::new() });
+        self
+    }
+
+    /// A parameter of the module given last, at load time (`name=value`).
+    pub fn param(mut self, name: &str, value: &str) -> Self {
+        let param = (name.to_owned(), value.to_owned());
+        match self.modules.last_mut() {
+            Some(module) => module.params.push(param),
+            None => self.orphan_params.push(param),
+        }
+        self
+    }
+
+    /// `false` puts the module under test in the image unloaded, for
+    /// [`Vm::load_module`]; its parameters of [`GuestBuilder::param`] then
+    /// do not apply. Modules before it still load at boot.
+    pub fn load_at_boot(mut self, load: bool) -> Self {
+        self.options.load_module = load;
+        self
+    }
+
+    /// A host file copied into the image at `guest` (an absolute path).
+    pub fn file(mut self, host: impl Into<PathBuf>, guest: &str) -> Self {
+        self.options.files.push(GuestFile { host: host.into(), guest: guest.to_owned() });
+        self
+    }
+
+    /// A dynamically linked host program (a name on `PATH`, or a path)
+    /// with the shared libraries and the loader it needs, each at its host
+    /// path in the image: a tool such as `nft` runs in the guest as on the
+    /// host.
+    pub fn host_program(mut self, program: impl Into<PathBuf>) -> Self {
+        self.programs.push(program.into());
+        self
+    }
+
+    /// busybox as /bin/sh and /bin/busybox (the host's `busybox-static`).
+    pub fn shell(mut self) -> Self {
+        self.options.shell = true;
+        self
+    }
+
+    /// One more kernel command-line argument (`kmemleak=on`, say), after
+    /// the kernel's own from `kernels.toml`.
+    pub fn kernel_arg(mut self, arg: &str) -> Self {
+        self.options.kernel_args.push(arg.to_owned());
+        self
+    }
+
+    /// Guest memory in MiB (256 unless set).
+    pub fn memory_mb(mut self, memory_mb: u32) -> Self {
+        self.options.memory_mb = memory_mb;
+        self
+    }
+
+    /// Virtual CPUs (1 unless set).
+    pub fn cpus(mut self, cpus: u32) -> Self {
+        self.options.cpus = cpus;
+        self
+    }
+
+    /// KVM, TCG, or KVM with TCG as the fallback (the default).
+    pub fn accel(mut self, accel: AccelChoice) -> Self {
+        self.options.accel = accel;
+        self
+    }
+
+    /// Whether the guest may start from a saved guest of its kind (and be
+    /// saved for later ones); on unless set (see [`BootOptions::restore`]).
+    pub fn restore(mut self, restore: bool) -> Self {
+        self.options.restore = restore;
+        self
+    }
+
+    /// The kernel this guest boots.
+    pub fn kernel(&self) -> &KernelChoice {
+        &self.kernel
+    }
+
+    /// Says what is wrong with the module directory, a parameter, a file or
+    /// the machine's size, before anything is built.
+    pub fn check(&self) -> Result<()> {
+        if let Some((name, value)) = self.orphan_params.first() {
+            return Err(usage_error(format!("module parameter {name}={value} comes before any module")));
+        }
+        for ModuleDir { dir, .. } in &self.modules {
+            if !dir.join("Kbuild").is_file() && !dir.join("Makefile").is_file() {
+                return Err(usage_error(format!(
+                    "module {}: no Kbuild or Makefile there (give the directory that builds your .ko)",
+                    dir.display()
+                )));
+            }
+        }
+        let params = self.modules.iter().flat_map(|m| &m.params);
+        if let Some((name, value)) = params.into_iter().find(|(n, v)| {
+            n.is_empty() || n.contains(|c: char| c.is_whitespace() || c == '=') || v.contains(char::is_whitespace)
+        }) {
+            return Err(usage_error(format!(
+                "module parameter {name}={value}: a name is one word and a value holds no spaces (it travels on the kernel command line)"
+            )));
+        }
+        if let Some(arg) =
+            self.options.kernel_args.iter().find(|a| {
+                a.is_empty() || a.contains(|c: char| c.is_whitespace() || c == '"') || a.starts_with("kulink.")
+            })
+        {
+            return Err(usage_error(format!(
+                "kernel argument {arg:?}: one word without quotes, and not kulink.* (the agent's own keys)"
+            )));
+        }
+        if self.options.cpus == 0 || self.options.memory_mb < 64 {
+            return Err(usage_error(format!(
+                "a guest needs at least one CPU and 64 MiB (asked: {} CPUs, {} MiB)",
+                self.options.cpus, self.options.memory_mb
+            )));
+        }
+        self.programs.iter().try_for_each(|p| find_program(p).map(drop))?;
+        self.options.files.iter().try_for_each(GuestFile::check).map_err(|e| usage_error(format!("{e:#}")))
+    }
+
+    /// Builds (or finds in the cache) the kernel, the module and the agent.
+    pub fn prepare(&self) -> Result<Artifacts> {
+        self.check()?;
+        let (under_test, before) = match self.modules.split_last() {
+            Some((last, before)) => (Some(last.dir.clone()), before.iter().map(|m| m.dir.clone()).collect()),
+            None => (None, Vec::new()),
+        };
+        Artifacts::prepare(
+            &self.kernel,
+            &Recipe { module_dir: under_test, loaded_before: before, agent: self.agent.clone() },
+        )
+    }
+
+    /// Prepares, then boots a guest and waits until its agent is ready.
+    pub fn boot(&self) -> Result<Vm<X>> {
+        let artifacts = self.prepare()?;
+        self.boot_prepared(&artifacts)
+    }
+
+    /// Boots a guest from artifacts [`GuestBuilder::prepare`] made (tests
+    /// that boot several guests prepare once).
+    pub fn boot_prepared(&self, artifacts: &Artifacts) -> Result<Vm<X>> {
+        let mut options = self.boot_options();
+        for program in &self.programs {
+            options.files.extend(kulink_testbed::tools::program_with_libraries(&find_program(program)?)?);
+        }
+        Vm::boot(artifacts, &options)
+    }
+
+    fn boot_options(&self) -> BootOptions {
+        let mut options = self.options.clone();
+        let Some((under_test, before)) = self.modules.split_last() else { return options };
+        for (name, value) in &under_test.params {
+            options.extension.insert(format!("{MODULE_PARAM_KEY}{name}"), value.clone());
+        }
+        options.loaded_before_params = before.iter().map(ModuleDir::params_line).collect();
+        options
+    }
+}
+
+/// A program given by name is looked up on `PATH`, then in sbin.
+pub fn find_program(program: &std::path::Path) -> Result<PathBuf> {
+    let found = if program.components().count() > 1 {
+        program.is_file().then(|| program.to_path_buf())
+    } else {
+        // Administration tools live in sbin, which a user's PATH may lack.
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let sbin = ["/usr/sbin", "/sbin"].map(PathBuf::from);
+        std::env::split_paths(&path).chain(sbin).map(|dir| dir.join(program)).find(|p| p.is_file())
+    };
+    found.ok_or_else(|| {
+        usage_error(format!("host program {} not found (is it installed, and on PATH?)", program.display()))
+    })
+}
+
+/// A module's directory and its parameters.
+#[derive(Debug, Clone)]
+struct ModuleDir {
+    dir: PathBuf,
+    params: Vec<(String, String)>,
+}
+
+impl ModuleDir {
+    /// `name=value ...`, as finit_module takes them.
+    fn params_line(&self) -> String {
+        self.params.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join(" ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn example() -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/udpcount/module"))
+    }
+
+    #[test]
+    fn mistakes_are_named_before_anything_is_built() {
+        let err = |b: GuestBuilder| format!("{:#}", b.check().unwrap_err());
+        let ok = GuestBuilder::kernel_id("6.1").module(example()).param("every", "2");
+        ok.check().unwrap();
+        assert!(err(GuestBuilder::kernel_id("6.1").module("/nonexistent")).contains("no Kbuild or Makefile"));
+        assert!(err(ok.clone().param("msg", "a b")).contains("module parameter msg=a b"));
+        assert!(err(ok.clone().param("", "1")).contains("a name is one word"));
+        assert!(err(ok.clone().cpus(0)).contains("at least one CPU"));
+        assert!(err(ok.clone().file("/etc/hostname", "relative")).contains("must be absolute"));
+        assert_eq!(kulink_testbed::exit_code(&ok.clone().memory_mb(16).check().unwrap_err()), 2);
+        ok.clone().kernel_arg("kmemleak=on").check().unwrap();
+        assert!(err(ok.clone().kernel_arg("a b")).contains("kernel argument \"a b\""));
+        assert!(err(ok.clone().kernel_arg("kulink.port=x")).contains("not kulink.*"));
+        assert!(err(ok.clone().kernel_arg("")).contains("one word"));
+        ok.clone().host_program("ls").check().unwrap();
+        assert!(err(ok.clone().host_program("no-such-program")).contains("host program no-such-program not found"));
+        assert!(err(ok.clone().host_program("/nonexistent/nft")).contains("not found"));
+    }
+
+    #[test]
+    fn parameters_travel_as_boot_keys() {
+        let options = GuestBuilder::kernel_id("6.1").module(example()).param("every", "2").cpus(2).boot_options();
+        assert_eq!(options.extension.get("param.every").map(String::as_str), Some("2"));
+        assert_eq!(options.cpus, 2);
+        assert!(options.load_module);
+        assert!(options.loaded_before_params.is_empty());
+    }
+
+    #[test]
+    fn modules_load_in_order_each_with_its_own_parameters() {
+        let builder = GuestBuilder::kernel_id("6.1")
+            .module("/a")
+            .param("x", "1")
+            .param("y", "2")
+            .module("/b")
+            .module("/c")
+            .param("z", "3");
+        let options = builder.boot_options();
+        assert_eq!(options.loaded_before_params, ["x=1 y=2", ""]);
+        assert_eq!(options.extension.get("param.z").map(String::as_str), Some("3"));
+        assert_eq!(options.extension.len(), 1);
+        let orphan = GuestBuilder::kernel_id("6.1").param("x", "1").module(example());
+        assert!(format!("{:#}", orphan.check().unwrap_err()).contains("x=1 comes before any module"));
+    }
+}

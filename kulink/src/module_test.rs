@@ -1,0 +1,317 @@
+//! `kulink test`: any module, any command. Build the module for a kernel,
+//! boot with it loaded by the bare agent, record a generic netlink group,
+//! replay a capture, run the command in the guest, and judge its exit
+//! status (and KTAP results), the group's messages against what the test
+//! expects, and the kernel log.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Result;
+use kulink_protocol::{GenlDelivery, Ran};
+use kulink_testbed::accel::AccelChoice;
+use kulink_testbed::artifacts::KernelChoice;
+#[cfg(doc)]
+use kulink_testbed::frames::Wire;
+use kulink_testbed::genl::{Message, Spec};
+use kulink_testbed::initramfs::GuestFile;
+use kulink_testbed::splat::Splat;
+use kulink_testbed::usage_error;
+use kulink_testbed::vm::decode_deliveries;
+use serde::Serialize;
+
+use crate::builder::{GuestBuilder, ModuleGuest};
+use crate::expect::{self, Expected};
+use crate::ktap::Ktap;
+
+/// What `kulink test` was asked to do on each kernel.
+#[derive(Debug, Clone)]
+pub struct ModuleTest {
+    /// A Kbuild directory that builds one module.
+    pub module: PathBuf,
+    /// Its parameters at load, NAME=VALUE.
+    pub params: Vec<(String, String)>,
+    /// Host files copied into the image.
+    pub files: Vec<GuestFile>,
+    /// busybox as /bin/sh.
+    pub shell: bool,
+    /// KVM, TCG, or KVM with TCG as the fallback.
+    pub accel: AccelChoice,
+    /// The command to run in the guest: `argv[0]` is a guest path.
+    pub command: Vec<String>,
+    /// Run the command in network and user namespaces of its own, linked
+    /// to the wire at [`Wire::netns_ip`]`(0)` (see
+    /// [`Netns`](kulink_protocol::Netns)).
+    pub netns: bool,
+    /// How long the command may run.
+    pub timeout: Duration,
+    /// The generic netlink group to record from boot to the end.
+    pub genl: Option<GenlWatch>,
+    /// Frames replayed to the guest once the group is recorded, before
+    /// the command starts (see [`kulink_testbed::pcap::replay`]).
+    pub traffic: Vec<Vec<u8>>,
+    /// What the group must carry, exactly, in order.
+    pub expected: Option<Vec<Expected>>,
+}
+
+/// A generic netlink group to record, and the family's spec to decode it.
+#[derive(Debug, Clone)]
+pub struct GenlWatch {
+    /// The family's name.
+    pub family: String,
+    /// The multicast group's name.
+    pub group: String,
+    /// The family's YNL spec; without one, messages are raw attributes.
+    pub spec: Option<Spec>,
+}
+
+impl GenlWatch {
+    /// `FAMILY:GROUP`, checked against the spec when there is one.
+    pub fn new(text: &str, spec: Option<Spec>) -> Result<Self> {
+        let (family, group) = text
+            .split_once(':')
+            .filter(|(f, g)| !f.is_empty() && !g.is_empty())
+            .ok_or_else(|| usage_error(format!("--genl {text:?} is not FAMILY:GROUP")))?;
+        if let Some(spec) = &spec {
+            if spec.name != family {
+                return Err(usage_error(format!("--genl {text}: the spec describes family {}", spec.name)));
+            }
+            if !spec.mcast_groups.iter().any(|g| g == group) {
+                return Err(usage_error(format!(
+                    "--genl {text}: the spec has no group {group} (it has: {})",
+                    spec.mcast_groups.join(", ")
+                )));
+            }
+        }
+        Ok(Self { family: family.into(), group: group.into(), spec })
+    }
+}
+
+/// One kernel's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModuleTestReport {
+    /// [`SCHEMA_VERSION`](crate::outcome::SCHEMA_VERSION) of the JSON.
+    pub schema_version: u32,
+    /// The kernel's id.
+    pub kernel: String,
+    /// `uname -r` in the guest.
+    pub kernel_release: String,
+    /// `kvm` or `tcg`.
+    pub accel: String,
+    /// The module's directory.
+    pub module: PathBuf,
+    /// The command run in the guest.
+    pub command: Vec<String>,
+    /// The command's address on the wire, when it ran in namespaces of its
+    /// own.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub netns_address: Option<Ipv4Addr>,
+    /// How the command ended and what it wrote.
+    pub ran: Ran,
+    /// The command's KTAP results, when it printed KTAP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ktap: Option<Ktap>,
+    /// The frames replayed before the command.
+    pub frames_replayed: usize,
+    /// What the recorded group carried, decoded.
+    pub messages: Vec<Message>,
+    /// How the messages differ from the expected ones, how KTAP cases
+    /// failed, what was lost.
+    pub problems: Vec<String>,
+    /// No splat in the kernel log.
+    pub kernel_log_clean: bool,
+    /// Each splat found.
+    pub splats: Vec<Splat>,
+    /// Where a failed run's console log and agent transcript were kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<PathBuf>,
+    /// The command exited with 0 in time, nothing in `problems`, and the
+    /// kernel log is clean.
+    pub passed: bool,
+}
+
+/// Splits `NAME=VALUE`, as `--module-param` takes it.
+pub fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() && !name.contains(char::is_whitespace) => {
+            if value.contains(char::is_whitespace) {
+                return Err(format!("{text:?}: a value cannot hold spaces (it travels on the kernel command line)"));
+            }
+            Ok((name.into(), value.into()))
+        }
+        _ => Err(format!("{text:?} is not NAME=VALUE")),
+    }
+}
+
+impl ModuleTest {
+    /// Says what is wrong before anything is built or booted.
+    pub fn check(&self) -> Result<()> {
+        // The module directory, parameters and files, as any guest checks them.
+        self.guest(&KernelChoice::Listed(None)).check()?;
+        if self.expected.is_some() && self.genl.is_none() {
+            return Err(usage_error("--expect needs --genl FAMILY:GROUP: the group whose messages it lists"));
+        }
+        if self.command.first().is_none_or(|program| !program.starts_with('/')) {
+            return Err(usage_error(format!(
+                "the command {:?} must start with an absolute guest path (with --shell: /bin/sh -c '...')",
+                self.command
+            )));
+        }
+        Ok(())
+    }
+
+    /// The guest this test boots on `kernel`.
+    pub fn guest(&self, kernel: &KernelChoice) -> GuestBuilder {
+        let mut guest = GuestBuilder::new(kernel.clone()).module(&self.module).accel(self.accel);
+        for (name, value) in &self.params {
+            guest = guest.param(name, value);
+        }
+        for file in &self.files {
+            guest = guest.file(&file.host, &file.guest);
+        }
+        if self.shell {
+            guest = guest.shell();
+        }
+        guest
+    }
+
+    /// Runs the command on one kernel. Infrastructure problems are errors;
+    /// a failing command, an unexpected message or a splat is a report with
+    /// `passed: false`.
+    pub fn run(&self, kernel: &KernelChoice) -> Result<ModuleTestReport> {
+        self.check()?;
+        let guest = self.guest(kernel);
+        let art = guest.prepare()?;
+        let mut vm = guest.boot_prepared(&art)?;
+        if let Some(watch) = &self.genl {
+            vm.genl_subscribe(&watch.family, &watch.group)?;
+        }
+        if !self.traffic.is_empty() {
+            vm.replay(&self.traffic, REPLAY_GAP)?;
+        }
+        let argv: Vec<&str> = self.command.iter().map(String::as_str).collect();
+        let netns = self.netns.then(|| vm.wire().netns(0));
+        let ran = match netns {
+            Some(netns) => vm.run_in(netns, &argv, self.timeout)?,
+            None => vm.run(&argv, self.timeout)?,
+        };
+        let mut problems = Vec::new();
+        let messages = match &self.genl {
+            Some(watch) => self.messages(&mut vm, watch).unwrap_or_else(|e| {
+                problems.push(format!("{e:#}"));
+                Vec::new()
+            }),
+            None => Vec::new(),
+        };
+        if let Some(expected) = &self.expected {
+            problems.extend(expect::differences(expected, &messages));
+        }
+        let ktap = Ktap::parse(&ran.stdout);
+        problems.extend(ktap.iter().flat_map(Ktap::problems));
+        let (kernel_release, accel) = (vm.ready().kernel.clone(), vm.accel().name().to_owned());
+        if !ran.success() || !problems.is_empty() {
+            vm.keep_evidence();
+        }
+        let dir = vm.dir().to_owned();
+        let finished = vm.shutdown()?;
+        let kernel_log_clean = finished.splats.is_empty();
+        let passed = ran.success() && problems.is_empty() && kernel_log_clean;
+        Ok(ModuleTestReport {
+            schema_version: crate::outcome::SCHEMA_VERSION,
+            kernel: art.kernel.id.clone(),
+            kernel_release,
+            accel,
+            module: self.module.clone(),
+            command: self.command.clone(),
+            netns_address: netns.map(|n| n.address),
+            passed,
+            evidence: (!passed).then_some(dir),
+            ran,
+            ktap,
+            frames_replayed: self.traffic.len(),
+            messages,
+            problems,
+            kernel_log_clean,
+            splats: finished.splats,
+        })
+    }
+
+    /// The group's messages: once as many as expected came (or, without
+    /// expectations, once none came for a while), and a little longer, so
+    /// that one too many is seen too.
+    fn messages(&self, vm: &mut ModuleGuest, watch: &GenlWatch) -> Result<Vec<Message>> {
+        let count = |got: &[_]| got.iter().filter(|d: &&GenlDelivery| d.family == watch.family).count();
+        if let Some(expected) = &self.expected {
+            vm.collect_genl_until(MESSAGE_WAIT, |got| count(got) >= expected.len())?;
+        }
+        loop {
+            let before = count(vm.genl_deliveries());
+            vm.collect_genl_until(QUIET, |_| false)?;
+            if count(vm.genl_deliveries()) == before {
+                break;
+            }
+        }
+        decode_deliveries(&watch.family, watch.spec.as_ref(), vm.genl_deliveries())
+    }
+}
+
+/// Between two replayed frames: the guest's NIC queue never fills.
+const REPLAY_GAP: Duration = Duration::from_millis(2);
+/// How long expected messages may take to come after the command ended.
+const MESSAGE_WAIT: Duration = Duration::from_secs(20);
+/// No message for this long: the group has said what it had to say.
+const QUIET: Duration = Duration::from_millis(500);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn module_params_are_name_equals_one_word() {
+        assert_eq!(parse_param("rate=4"), Ok(("rate".into(), "4".into())));
+        assert_eq!(parse_param("path=/a=b"), Ok(("path".into(), "/a=b".into())));
+        assert!(parse_param("rate").unwrap_err().contains("is not NAME=VALUE"));
+        assert!(parse_param("=4").unwrap_err().contains("is not NAME=VALUE"));
+        assert!(parse_param("msg=a b").unwrap_err().contains("cannot hold spaces"));
+    }
+
+    #[test]
+    fn a_bad_module_dir_or_command_is_named_before_any_build() {
+        let test = |module: &str, command: &[&str]| ModuleTest {
+            module: module.into(),
+            params: Vec::new(),
+            files: Vec::new(),
+            shell: false,
+            accel: AccelChoice::Auto,
+            command: command.iter().map(|s| s.to_string()).collect(),
+            netns: false,
+            timeout: Duration::from_secs(1),
+            genl: None,
+            traffic: Vec::new(),
+            expected: None,
+        };
+        let module = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/udpcount/module");
+        assert!(test(module, &["/bin/true"]).check().is_ok());
+        let err = test("/nonexistent", &["/bin/true"]).check().unwrap_err();
+        assert!(format!("{err:#}").contains("no Kbuild or Makefile"), "{err:#}");
+        assert_eq!(crate::exit_code(&err), 2);
+        let err = test(module, &["true"]).check().unwrap_err();
+        assert!(format!("{err:#}").contains("absolute guest path"), "{err:#}");
+        let expecting = ModuleTest { expected: Some(Vec::new()), ..test(module, &["/bin/true"]) };
+        assert!(format!("{:#}", expecting.check().unwrap_err()).contains("--expect needs --genl"));
+    }
+
+    #[test]
+    fn a_genl_watch_must_match_its_spec() {
+        let spec =
+            Spec::load(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/udpcount/udpcount.yaml").as_ref()).unwrap();
+        let watch = GenlWatch::new("udpcount:notify", Some(spec.clone())).unwrap();
+        assert_eq!((watch.family.as_str(), watch.group.as_str()), ("udpcount", "notify"));
+        let err = |text: &str, spec: Option<Spec>| format!("{:#}", GenlWatch::new(text, spec).unwrap_err());
+        assert!(err("udpcount", None).contains("is not FAMILY:GROUP"));
+        assert!(err("kulink:events", Some(spec.clone())).contains("the spec describes family udpcount"));
+        assert!(err("udpcount:events", Some(spec)).contains("no group events (it has: notify)"));
+        assert!(GenlWatch::new("anything:goes", None).is_ok());
+    }
+}

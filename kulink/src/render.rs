@@ -1,0 +1,119 @@
+//! What the library's runs look like on a terminal: each report as a table,
+//! and the pieces every table shares (the kernel log's verdict, JSON).
+
+use std::fmt::Write;
+
+use kulink_testbed::splat::Splat;
+use serde::Serialize;
+
+use crate::fuzz::{FuzzReport, Sender, Target};
+use crate::ktap::Outcome;
+use crate::module_test::ModuleTestReport;
+use crate::outcome::RunOutcome;
+
+/// The kernels that were judged; errors were named on stderr as they happened.
+pub fn judged<R>(runs: &[RunOutcome<R>]) -> impl Iterator<Item = &R> {
+    runs.iter().filter_map(|run| match run {
+        RunOutcome::Report(report) => Some(report),
+        RunOutcome::Error(_) => None,
+    })
+}
+
+/// The kernel log's verdict, with each splat line.
+pub fn kernel_log(s: &mut String, splats: &[Splat]) {
+    if splats.is_empty() {
+        let _ = writeln!(s, "kernel log: clean");
+    } else {
+        let _ = writeln!(s, "kernel log: {} splat line(s)", splats.len());
+        for sp in splats {
+            let _ = writeln!(s, "    {}: {}", sp.kind, sp.text);
+        }
+    }
+}
+
+/// `value` as indented JSON, ending in a newline.
+pub fn pretty<T: Serialize + ?Sized>(value: &T) -> String {
+    // Plain data with string keys: serializing cannot fail.
+    serde_json::to_string_pretty(value).expect("serializable") + "\n"
+}
+
+/// `kulink test`'s verdict on one kernel, for people.
+pub fn module_test_table(report: &ModuleTestReport) -> String {
+    let ran = &report.ran;
+    let ended = match (ran.code, ran.signal) {
+        _ if ran.timed_out => "killed at its timeout".to_owned(),
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "ended without a status".to_owned(),
+    };
+    let mut s = String::new();
+    let _ = writeln!(s, "kernel  {} ({}), accelerator {}", report.kernel, report.kernel_release, report.accel);
+    let _ = writeln!(s, "module  {}", report.module.display());
+    let _ = writeln!(s, "command {}: {ended}", report.command.join(" "));
+    if let Some(address) = report.netns_address {
+        let _ = writeln!(s, "netns   its own network and user namespaces, eth0 at {address}");
+    }
+    for (name, text) in [("stdout", &ran.stdout), ("stderr", &ran.stderr)] {
+        if !text.is_empty() {
+            let _ = writeln!(s, "--- {name} ---\n{}", text.trim_end_matches('\n'));
+        }
+    }
+    if ran.truncated {
+        let _ = writeln!(s, "(output cut at {} bytes a stream)", kulink_protocol::OUTPUT_LIMIT);
+    }
+    if let Some(ktap) = &report.ktap {
+        let count = |outcome| ktap.cases.iter().filter(|c| c.result == outcome).count();
+        let (pass, fail, skip) = (count(Outcome::Pass), count(Outcome::Fail), count(Outcome::Skip));
+        let _ = writeln!(s, "ktap    {pass} passed, {fail} failed, {skip} skipped");
+    }
+    if report.frames_replayed > 0 {
+        let _ = writeln!(s, "pcap    {} frames replayed before the command", report.frames_replayed);
+    }
+    if !report.messages.is_empty() {
+        let _ = writeln!(s, "netlink {} message(s):", report.messages.len());
+        for m in &report.messages {
+            let _ = writeln!(s, "    {} {}", m.op, serde_json::to_string(&m.attrs).unwrap_or_default());
+        }
+    }
+    for problem in &report.problems {
+        let _ = writeln!(s, "problem {problem}");
+    }
+    kernel_log(&mut s, &report.splats);
+    let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
+    s
+}
+
+/// What a fuzz run sent and how it was answered, for people.
+pub fn fuzz_table(report: &FuzzReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "kernel  {} ({})", report.kernel, report.kernel_release);
+    let t = &report.tally;
+    let sender = match t.sender {
+        Sender::Root => "root",
+        Sender::Unprivileged => "uid 65534 without capabilities",
+    };
+    let (what, to, kind) = match &report.target {
+        Target::Family(family) => ("messages to", family, "mutation"),
+        Target::Device(device) => ("calls on", device, "call"),
+    };
+    let _ = writeln!(s, "sent    {} {what} {to} as {sender} (seed {})\n", t.sent, report.seed);
+    let _ = writeln!(s, "{kind:<28} answers");
+    for (mutation, outcomes) in &t.by_mutation {
+        let answers: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
+        let _ = writeln!(s, "{mutation:<28} {}", answers.join(", "));
+    }
+    match report.target {
+        Target::Device(_) => {
+            let _ = writeln!(s, "\nproblems: {}", t.unexpected);
+        }
+        Target::Family(_) => {
+            let _ = writeln!(s, "\nanswered as the netlink core promises: {}/{}", t.sent - t.unexpected, t.sent);
+        }
+    }
+    for p in &t.problems {
+        let _ = writeln!(s, "    {p}");
+    }
+    kernel_log(&mut s, &report.splats);
+    let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
+    s
+}
