@@ -128,6 +128,11 @@ macro_rules! kernel_tests {
     ($($test:ident),+ $(,)?) => {
         $crate::kernel_tests!($($test),+; once:);
     };
+    (once: $($host:ident),+ $(,)?) => {
+        fn main() -> ::std::process::ExitCode {
+            $crate::matrix::main(&[], &[$($crate::matrix::HostTest { name: stringify!($host), run: $host }),+])
+        }
+    };
     ($($test:ident),+ ; once: $($host:ident),* $(,)?) => {
         fn main() -> ::std::process::ExitCode {
             $crate::matrix::main(

@@ -241,7 +241,7 @@ pub const AGENT_TARGET: &str = "x86_64-unknown-linux-gnu";
 /// Builds the agent package as a static glibc binary (`KULINK_AGENT` names
 /// a prebuilt one). In a workspace of one's own (kulink's checkout, a
 /// user's crate with its plug-in) it builds under that workspace's
-/// `target/agent`; from sources unpacked into the cache (an installed
+/// target directory (`CARGO_TARGET_DIR`, else `target/`), in `agent/`; from sources unpacked into the cache (an installed
 /// kulink) every version shares one target directory there, and takes its
 /// binary out under a lock, so versions neither rebuild everything nor pile
 /// up builds.
@@ -255,7 +255,8 @@ pub fn build_agent(source: &AgentSource) -> Result<PathBuf> {
         // kulink's own checkout builds from its lock file as CI does; a
         // user's workspace resolves as its own builds do.
         let locked = root.canonicalize().ok() == paths::repo_root().canonicalize().ok();
-        return cargo_build_agent(&source.workspace, &root.join("target/agent"), package, locked);
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+        return cargo_build_agent(&source.workspace, &target.join("agent"), package, locked);
     }
     let shared = paths::checked_cache_dir()?.join("agent-target");
     let _lock = cache::lock(&paths::sibling(&shared, "lock"), "the guest agent's build")?;
