@@ -1,0 +1,321 @@
+//! Starting a guest: QEMU or virtme-ng, from a saved guest when one of its
+//! kind exists, and under TCG when KVM hangs; then waiting for its agent.
+
+use std::fs;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use kulink_protocol::{BootConfig, Command as AgentCommand, Extension, Ready};
+
+use super::evidence::{console_tail, exit_within, panic_line, PANIC_GRACE};
+use super::{Backend, BootOptions, Vm, CONSOLE, TRANSCRIPT};
+use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
+use crate::agent_link::AgentLink;
+use crate::artifacts::Artifacts;
+use crate::initramfs::{GuestFile, Image};
+use crate::peer::{self, Peer};
+use crate::qemu::{self, QemuConfig};
+use crate::snapshot::{self, Use};
+use crate::{process_tree, progress, tools, usage_error, KernelFailure};
+
+/// A KVM guest that is not ready by then is taken as hung.
+const KVM_WATCHDOG: Duration = Duration::from_secs(10);
+/// Generous for TCG on a loaded 2-core host.
+const TCG_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
+
+enum BootError {
+    /// The guest never became ready: a hung accelerator or a broken guest;
+    /// its run directory, kept as evidence unless another try follows.
+    NotReady(anyhow::Error, PathBuf),
+    /// A saved guest did not come back (that was said); its run directory.
+    NotRestored(PathBuf),
+    Other(anyhow::Error),
+}
+
+impl<X: Extension> Vm<X> {
+    /// Boots a guest from `art` and waits until its agent reports ready (or
+    /// fails with the console's tail).
+    pub fn boot(art: &Artifacts, opts: &BootOptions) -> Result<Self> {
+        tools::QEMU.require()?;
+        if opts.backend == Backend::Vng {
+            tools::VNG.require()?;
+            if opts.shell || !opts.files.is_empty() || !art.loaded_before.is_empty() {
+                return Err(usage_error(
+                    "files, a shell and modules loaded before the one under test go into kulink's own image: \
+                     use the qemu backend (vng boots the host's root)",
+                ));
+            }
+        }
+        opts.files.iter().try_for_each(GuestFile::check)?;
+        let busybox = if opts.shell { Some(tools::static_busybox()?) } else { None };
+        let mut accel = first_accel(opts.accel);
+        let mut restore = true;
+        loop {
+            match Self::try_boot(art, opts, busybox.as_deref(), accel, restore) {
+                Ok(vm) => {
+                    if accel == Accel::Kvm && opts.accel == AccelChoice::Auto {
+                        record_kvm_verdict(true);
+                    }
+                    return Ok(vm);
+                }
+                Err(BootError::NotReady(e, dir)) if accel == Accel::Kvm && opts.accel == AccelChoice::Auto => {
+                    progress::note(format!(
+                        "the KVM guest was not ready within {}s; using TCG from now on ({e:#})",
+                        KVM_WATCHDOG.as_secs()
+                    ));
+                    // The note above keeps what it showed; the TCG guest gets a directory of its own.
+                    let _ = fs::remove_dir_all(dir);
+                    record_kvm_verdict(false);
+                    accel = Accel::Tcg;
+                }
+                Err(BootError::NotRestored(dir)) => {
+                    // Said where it happened; this guest boots instead.
+                    let _ = fs::remove_dir_all(dir);
+                    restore = false;
+                }
+                Err(BootError::NotReady(e, _) | BootError::Other(e)) => return Err(e),
+            }
+        }
+    }
+
+    fn try_boot(
+        art: &Artifacts,
+        opts: &BootOptions,
+        busybox: Option<&Path>,
+        accel: Accel,
+        restore: bool,
+    ) -> Result<Self, BootError> {
+        let other = BootError::Other;
+        let dir = run_dir().map_err(other)?;
+        let clock = if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() };
+        let preload = preload_list(art, opts);
+        let image =
+            Image { agent: &art.agent, module: art.module.as_deref(), preload: &preload, files: &opts.files, busybox };
+        let mut boot = BootConfig::new(opts.wire.guest_ip, opts.wire.prefix);
+        boot.extension = opts.extension.clone();
+        // vng boots the host's root: the module is where the host has it.
+        let module_path = match opts.backend {
+            Backend::Qemu => image.module_path(),
+            Backend::Vng => art.module.as_ref().map(|m| m.display().to_string()),
+        };
+        boot.module = module_path.clone().filter(|_| opts.load_module);
+        let cfg = QemuConfig {
+            accel,
+            kernel: art.kernel.bzimage.clone(),
+            initrd: dir.join("initramfs.cpio"),
+            boot,
+            kernel_args: kernel_args(art, opts, &clock),
+            memory_mb: opts.memory_mb,
+            cpus: opts.cpus,
+            console_log: dir.join(CONSOLE),
+            control_socket: dir.join("ctl.sock"),
+            wire_guest: dir.join("guest.sock"),
+            wire_peer: dir.join("peer.sock"),
+            wire: opts.wire,
+        };
+        let listener = UnixListener::bind(&cfg.control_socket).context("bind the control socket").map_err(other)?;
+        let peer = Peer::bind(&cfg.wire_peer, &cfg.wire_guest, opts.wire).map_err(other)?;
+        let log = fs::File::create(dir.join("qemu.log")).context("create qemu.log").map_err(other)?;
+        let mut slot = None;
+        let mut command = match opts.backend {
+            Backend::Qemu => {
+                image.write(&cfg.initrd).map_err(other)?;
+                let mut args = qemu::all_args(&cfg).map_err(other)?;
+                if restore && opts.restore && snapshot::enabled() {
+                    if let Some((s, extra)) =
+                        snapshot::open(&args, &dir, &cfg.initrd, &cfg.kernel, &cfg.console_log).map_err(other)?
+                    {
+                        args.extend(extra);
+                        slot = Some(s);
+                    }
+                }
+                let line: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+                let _ = fs::write(dir.join("qemu.args"), line.join("\n"));
+                let mut c = Command::new("qemu-system-x86_64");
+                c.args(args).stdout(log.try_clone().map_err(|e| other(e.into()))?).stderr(log);
+                c
+            }
+            Backend::Vng => {
+                // vng prints the console: it is the log the splat scan reads.
+                let console = fs::File::create(&cfg.console_log).context("create console.log").map_err(other)?;
+                let mut c = tools::VNG.command().map_err(other)?;
+                c.args(qemu::vng_args(&cfg, &art.agent).map_err(other)?)
+                    .stdout(console.try_clone().map_err(|e| other(e.into()))?)
+                    .stderr(console);
+                c
+            }
+        };
+
+        let started = Instant::now();
+        let mut child =
+            command.stdin(Stdio::null()).spawn().context("start the guest's virtual machine").map_err(other)?;
+
+        let setup = (|| {
+            let stream = accept(&listener, &mut child, &dir, Duration::from_secs(10))?;
+            peer::wait_for_socket(&cfg.wire_guest, Duration::from_secs(10))?;
+            AgentLink::new(stream, &dir.join(TRANSCRIPT))
+        })();
+        let mut link = match setup {
+            Ok(link) => link,
+            Err(e) => {
+                process_tree::kill(&mut child);
+                return Err(match slot {
+                    Some(Use::Restore(slot, _)) => {
+                        snapshot::restore_failed(slot, &e);
+                        BootError::NotRestored(dir)
+                    }
+                    _ => other(e),
+                });
+            }
+        };
+        let (ready, restored) = match slot {
+            Some(Use::Restore(slot, saved)) => match restored_ready(&mut link, &saved.ready) {
+                Ok(ready) => (ready, true),
+                Err(e) => {
+                    process_tree::kill(&mut child);
+                    snapshot::restore_failed(slot, &e);
+                    return Err(BootError::NotRestored(dir));
+                }
+            },
+            cold => {
+                let ready = wait_ready(&mut link, &mut child, &cfg, &dir, accel)?;
+                if let Some(Use::Save(slot)) = cold {
+                    let json = serde_json::to_string(&ready).map_err(|e| other(e.into()))?;
+                    snapshot::save(slot, &dir, &cfg.console_log, &json);
+                }
+                (ready, false)
+            }
+        };
+        Ok(Self {
+            child,
+            dir,
+            link,
+            peer,
+            ready,
+            accel,
+            wall_boot: started.elapsed(),
+            restored,
+            wire: opts.wire,
+            module: module_path,
+            keep: false,
+        })
+    }
+}
+
+/// What the agent loads before the module under test: the kernel's own
+/// drivers, then the test's modules with their parameters.
+fn preload_list(art: &Artifacts, opts: &BootOptions) -> Vec<(PathBuf, String)> {
+    let drivers = art.kernel.preload.iter().map(|ko| (ko.clone(), String::new()));
+    let params = opts.loaded_before_params.iter().cloned().chain(std::iter::repeat(String::new()));
+    drivers.chain(art.loaded_before.iter().cloned().zip(params)).collect()
+}
+
+/// Waits for a booting guest's Ready; a guest that never gets there is
+/// explained by its console: a panic, or what the agent said.
+fn wait_ready<X: Extension>(
+    link: &mut AgentLink<X>,
+    child: &mut Child,
+    cfg: &QemuConfig,
+    dir: &Path,
+    accel: Accel,
+) -> Result<Ready<X>, BootError> {
+    let timeout = if accel == Accel::Kvm { KVM_WATCHDOG } else { TCG_BOOT_TIMEOUT };
+    let result = link.ready(timeout);
+    if let Ok(Some(ready)) = result {
+        return Ok(ready);
+    }
+    // A kernel that panics on the way up (the module under test at load,
+    // say) lets QEMU go by itself: give it a moment.
+    if result.is_err() {
+        exit_within(child, PANIC_GRACE);
+    }
+    process_tree::kill(child);
+    let console = fs::read_to_string(&cfg.console_log).unwrap_or_default();
+    if let Some(panic) = panic_line(&console) {
+        return Err(BootError::Other(anyhow::Error::new(KernelFailure(format!(
+            "guest ({}) did not come up: the kernel panicked: {panic}\n--- console tail ({}) ---\n{}",
+            accel.name(),
+            cfg.console_log.display(),
+            tools::tail(&console, 30)
+        )))));
+    }
+    let why = match result {
+        Err(e) => format!("{e:#}"),
+        _ => format!("not ready within {}s", timeout.as_secs()),
+    };
+    let error = anyhow::anyhow!(
+        "guest ({}) did not come up: {why}\n--- console tail ({}) ---\n{}",
+        accel.name(),
+        cfg.console_log.display(),
+        console_tail(dir, 30)
+    );
+    Err(BootError::NotReady(error, dir.to_path_buf()))
+}
+
+/// How long a restored guest may take to answer: loading the saved file
+/// and the first request.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Tells a restored guest's agent so (fresh randomness, the wall clock);
+/// its answer is the guest's word that it is back. Its Ready is the saved
+/// one, written to the transcript as the agent sent it then.
+fn restored_ready<X: Extension>(link: &mut AgentLink<X>, saved: &str) -> Result<Ready<X>> {
+    let ready: Ready<X> = serde_json::from_str(saved).context("the saved guest's Ready")?;
+    link.note_ready(&ready);
+    let mut seed = vec![0u8; 32];
+    std::io::Read::read_exact(&mut fs::File::open("/dev/urandom")?, &mut seed).context("read /dev/urandom")?;
+    let realtime_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
+    link.request(AgentCommand::Restored { seed, realtime_ns }, RESTORE_TIMEOUT)?;
+    Ok(ready)
+}
+
+/// The kernel's arguments after the agent's: the TSC's rate, the kernel's
+/// own (its image's too, unless vng boots it), then the test's.
+fn kernel_args(art: &Artifacts, opts: &BootOptions, clock: &str) -> String {
+    let image = if opts.backend == Backend::Qemu { art.kernel.image_cmdline.as_str() } else { "" };
+    let args = [clock, &art.kernel.cmdline, image].into_iter().chain(opts.kernel_args.iter().map(String::as_str));
+    args.flat_map(str::split_whitespace).collect::<Vec<_>>().join(" ")
+}
+
+/// A fresh directory for one guest's sockets, image and logs. Unix socket
+/// paths are short-limited, so it lives under the temp dir, not the cache.
+fn run_dir() -> Result<PathBuf> {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("kulink-{}-{n}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Accepts QEMU's connection to the control socket, or explains why not.
+fn accept(
+    listener: &UnixListener,
+    child: &mut Child,
+    dir: &Path,
+    timeout: Duration,
+) -> Result<std::os::unix::net::UnixStream> {
+    listener.set_nonblocking(true)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false)?;
+                return Ok(stream);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e).context("accept the control connection"),
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!("the virtual machine exited at start-up ({status}):\n{}", console_tail(dir, 10));
+        }
+        if Instant::now() >= deadline {
+            bail!("QEMU did not connect to the control socket within {}s", timeout.as_secs());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}

@@ -1,0 +1,89 @@
+//! Generic netlink through the agent: subscriptions, requests and bursts
+//! by family name, and what they carried decoded by a YNL spec.
+
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use kulink_genl::{Message, Spec};
+use kulink_protocol::{
+    Command as AgentCommand, Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, Reply,
+};
+
+use super::requests::burst_timeout;
+use super::Vm;
+use crate::usage_error;
+
+/// Decodes what subscriptions to `family` carried, in order: by `spec`
+/// when there is one, as raw attributes otherwise. A lost message (the
+/// agent's socket overran) is an error: a test cannot judge what it did
+/// not see.
+pub fn decode_deliveries(family: &str, spec: Option<&Spec>, deliveries: &[GenlDelivery]) -> Result<Vec<Message>> {
+    deliveries
+        .iter()
+        .filter(|d| d.family == family)
+        .map(|d| match &d.event {
+            GenlEvent::Message(m) => Message::decode(spec, m.command, &m.attrs)
+                .with_context(|| format!("{}/{}: undecodable message", d.family, d.group)),
+            GenlEvent::Lost => bail!("{}/{}: the agent's socket overran and messages were lost", d.family, d.group),
+        })
+        .collect()
+}
+
+impl<X: Extension> Vm<X> {
+    /// Joins multicast group `group` of generic netlink family `family`
+    /// (by name, as the module registered them). What the group carries
+    /// from now on is recorded: see [`Vm::genl_deliveries`].
+    pub fn genl_subscribe(&mut self, family: &str, group: &str) -> Result<()> {
+        self.request(AgentCommand::GenlSubscribe { family: family.into(), group: group.into() }).map(drop)
+    }
+
+    /// Sends a generic netlink request; the messages that answered it (a
+    /// refusal is an error carrying the kernel's errno).
+    pub fn genl_request(&mut self, request: GenlRequest) -> Result<Vec<GenlMessage>> {
+        match self.request(AgentCommand::GenlRequest(request))? {
+            Reply::Genl(messages) => Ok(messages),
+            other => bail!("a generic netlink request was answered by {other:?}"),
+        }
+    }
+
+    /// Sends raw messages to a generic netlink family one by one, on a
+    /// socket of their own, and says what answered each (see
+    /// [`AgentCommand::GenlBurst`]). Meant for malformed messages: a fuzzer.
+    pub fn genl_burst(&mut self, burst: GenlBurst) -> Result<Vec<GenlAnswer>> {
+        let count = burst.messages.len();
+        match self.request_within(AgentCommand::GenlBurst(burst), burst_timeout(count))? {
+            Reply::GenlBurst(answers) if answers.len() == count => Ok(answers),
+            other => bail!("a burst of {count} generic netlink messages was answered by {other:?}"),
+        }
+    }
+
+    /// What the generic netlink subscriptions carried so far, in order.
+    pub fn genl_deliveries(&self) -> &[GenlDelivery] {
+        self.link.genl()
+    }
+
+    /// Records what the subscriptions carry until `done` holds for it or
+    /// the timeout passes; says whether it held.
+    pub fn collect_genl_until(&mut self, timeout: Duration, done: impl FnMut(&[GenlDelivery]) -> bool) -> Result<bool> {
+        self.link.collect_genl_until(timeout, done)
+    }
+
+    /// The messages the subscriptions to `spec`'s family carried so far,
+    /// decoded by it (see [`decode_deliveries`]).
+    pub fn genl_messages(&self, spec: &Spec) -> Result<Vec<Message>> {
+        decode_deliveries(&spec.name, Some(spec), self.genl_deliveries())
+    }
+
+    /// Sends operation `op` of `spec`'s family with these attributes (a
+    /// JSON object, see [`Spec::encode`]) and decodes the answer.
+    pub fn genl_call(&mut self, spec: &Spec, op: &str, attrs: &serde_json::Value, dump: bool) -> Result<Vec<Message>> {
+        let (command, attrs) = spec.encode(op, attrs).map_err(|e| usage_error(e.to_string()))?;
+        let request = GenlRequest { family: spec.name.clone(), command, version: spec.version, dump, attrs };
+        self.genl_request(request)?
+            .iter()
+            .map(|m| {
+                Message::decode(Some(spec), m.command, &m.attrs).with_context(|| format!("{} {op} reply", spec.name))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,304 @@
+//! One guest: QEMU with the testbed's initramfs, its wire, its control port.
+//! The guest's life (options, accessors, power-off) is here; the rooms
+//! below hold one job each: `boot` (accelerator fallback, saved guests,
+//! backends), `requests` to the agent, `genl` decoding, and `evidence`,
+//! which explains a failure with the console.
+
+mod boot;
+mod evidence;
+mod genl;
+mod requests;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use kulink_protocol::{Command as AgentCommand, Extension, Ready};
+
+use crate::accel::{Accel, AccelChoice};
+use crate::agent_link::AgentLink;
+use crate::frames::Wire;
+use crate::initramfs::GuestFile;
+use crate::peer::{FrameSender, Peer};
+use crate::snapshot;
+use crate::splat::{self, Splat};
+use crate::{process_tree, progress, tools};
+
+pub use genl::decode_deliveries;
+
+/// Whether guests may start from saved ones here: not when
+/// `KULINK_SNAPSHOTS=off` (see [`BootOptions::restore`]).
+pub fn snapshots_enabled() -> bool {
+    snapshot::enabled()
+}
+
+/// Files a guest's directory keeps: what evidence a failed run leaves.
+pub const CONSOLE: &str = "console.log";
+/// The agent's messages and the host's requests, as JSON lines.
+pub const TRANSCRIPT: &str = "agent.jsonl";
+const PLAN: &str = "plan.txt";
+
+/// What starts the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// QEMU directly, with the testbed's own initramfs (the agent is PID 1).
+    Qemu,
+    /// virtme-ng: the host's root file system over 9p, the agent run with
+    /// --exec. Needs a kernel with vng.config (the default kernel has it).
+    Vng,
+}
+
+impl Backend {
+    /// Every backend, by the name a user gives it.
+    pub const NAMES: [(&'static str, Self); 2] = [("qemu", Self::Qemu), ("vng", Self::Vng)];
+}
+
+#[derive(Debug, Clone)]
+/// How to boot a guest. [`Default`] gives 256 MiB, one CPU, QEMU with KVM
+/// when it works, and the module loaded at boot.
+pub struct BootOptions {
+    /// QEMU with the testbed's image, or virtme-ng.
+    pub backend: Backend,
+    /// KVM, TCG, or KVM with TCG as the fallback.
+    pub accel: AccelChoice,
+    /// The plug-in's boot keys (`kulink.<key>=<value>`).
+    pub extension: std::collections::BTreeMap<String, String>,
+    /// The addresses on the rootless wire.
+    pub wire: Wire,
+    /// Guest memory in MiB.
+    pub memory_mb: u32,
+    /// Virtual CPUs (TCG runs them on host threads of their own).
+    pub cpus: u32,
+    /// Load the module under test before the agent reports ready; `false`
+    /// leaves it in the image for [`Vm::load_module`].
+    pub load_module: bool,
+    /// Parameters of the modules loaded before it
+    /// ([`Artifacts::loaded_before`](crate::artifacts::Artifacts::loaded_before)), in the same order (`name=value`,
+    /// space-separated); missing ones are empty.
+    pub loaded_before_params: Vec<String>,
+    /// The test's own files in the image (QEMU backend).
+    pub files: Vec<GuestFile>,
+    /// busybox at /bin/busybox and /bin/sh (QEMU backend; the host's
+    /// `busybox-static`).
+    pub shell: bool,
+    /// Kernel command-line arguments after the kernel's own
+    /// (`kmemleak=on`, say).
+    pub kernel_args: Vec<String>,
+    /// Start from a saved guest of the same kind when there is one, and
+    /// save this one for later guests when there is not (QEMU backend;
+    /// `KULINK_SNAPSHOTS=off` turns it off everywhere). The guest is the
+    /// same as a booted one at its Ready, with fresh randomness and the
+    /// wall clock set; `false` always boots (timing a boot, say).
+    pub restore: bool,
+}
+
+impl Default for BootOptions {
+    fn default() -> Self {
+        Self {
+            backend: Backend::Qemu,
+            accel: AccelChoice::Auto,
+            extension: Default::default(),
+            wire: Wire::default(),
+            memory_mb: 256,
+            cpus: 1,
+            load_module: true,
+            loaded_before_params: Vec::new(),
+            files: Vec::new(),
+            shell: false,
+            kernel_args: Vec::new(),
+            restore: true,
+        }
+    }
+}
+
+/// What the guest left behind once it stopped.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// The whole kernel log (the serial console).
+    pub console: String,
+    /// Every Oops, BUG, WARN, KASAN or lockdep report in it.
+    pub splats: Vec<Splat>,
+}
+
+impl Finished {
+    /// The splat verdict: an error listing every splat with the end of the
+    /// console, or `Ok` for a clean kernel log.
+    pub fn check(&self) -> Result<()> {
+        if self.splats.is_empty() {
+            return Ok(());
+        }
+        let found: Vec<String> =
+            self.splats.iter().map(|s| format!("{} (line {}): {}", s.kind, s.line, s.text)).collect();
+        bail!(
+            "the kernel log has {} splat(s):\n{}\n--- console tail ---\n{}",
+            found.len(),
+            found.join("\n"),
+            tools::tail(&self.console, 60)
+        )
+    }
+}
+
+/// A running guest whose agent speaks the core protocol with extension `X`.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use kulink_testbed::artifacts::{AgentSource, Artifacts, KernelChoice, Recipe};
+/// use kulink_testbed::genl::Spec;
+/// use kulink_testbed::protocol::NoExtension;
+/// use kulink_testbed::vm::{BootOptions, Vm};
+/// use serde_json::json;
+///
+/// # fn main() -> anyhow::Result<()> {
+/// let recipe = Recipe {
+///     module_dir: Some("module".into()),
+///     loaded_before: Vec::new(),
+///     agent: AgentSource::bare(),
+/// };
+/// let artifacts = Artifacts::prepare(&KernelChoice::Listed(None), &recipe)?;
+/// let mut vm: Vm<NoExtension> = Vm::boot(&artifacts, &BootOptions { shell: true, ..Default::default() })?;
+/// let ran = vm.run(&["/bin/sh", "-c", "echo 3 > /sys/kernel/udpcount/every"], Duration::from_secs(10))?;
+/// assert!(ran.success(), "{}", ran.stderr);
+/// let spec = Spec::load("udpcount.yaml".as_ref())?;
+/// let counts = vm.genl_call(&spec, "get", &json!({}), true)?; // a dump
+/// println!("{} ports counted; kernel log:\n{}", counts.len(), vm.console());
+/// vm.shutdown()?.check()?; // fails on any splat
+/// # Ok(())
+/// # }
+/// ```
+pub struct Vm<X: Extension> {
+    child: Child,
+    dir: PathBuf,
+    link: AgentLink<X>,
+    peer: Peer,
+    ready: Ready<X>,
+    accel: Accel,
+    /// Host wall time from QEMU start to the agent's Ready (restored: to
+    /// its answer to [`AgentCommand::Restored`]).
+    wall_boot: Duration,
+    /// Started from a saved guest rather than booted.
+    restored: bool,
+    wire: Wire,
+    /// The module under test, as the guest sees its file.
+    module: Option<String>,
+    /// Keep `dir` when the guest goes: something failed.
+    keep: bool,
+}
+
+impl<X: Extension> Vm<X> {
+    /// This guest's directory: sockets, image, console log, transcript, plan.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Keeps this guest's console log, agent transcript and plan when it
+    /// goes (a failed run), and says where.
+    pub fn keep_evidence(&mut self) {
+        self.keep = true;
+    }
+
+    /// Records what is about to be sent, for the evidence of a failed run.
+    pub fn note_plan(&self, description: &str) {
+        let _ = fs::write(self.dir.join(PLAN), description);
+    }
+
+    /// The host end of the wire: what the guest sent, ARP it was answered.
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// A handle that sends frames to the guest from another thread (the
+    /// traffic under a module's load and unload cycles, say).
+    pub fn frame_sender(&self) -> FrameSender {
+        self.peer.sender()
+    }
+
+    /// The addresses on the wire.
+    pub fn wire(&self) -> &Wire {
+        &self.wire
+    }
+
+    /// What the agent reported once it was ready.
+    pub fn ready(&self) -> &Ready<X> {
+        &self.ready
+    }
+
+    /// The accelerator this guest got.
+    pub fn accel(&self) -> Accel {
+        self.accel
+    }
+
+    /// Host wall time from QEMU start to the agent's Ready, or for a
+    /// restored guest to its first answer.
+    pub fn wall_boot(&self) -> Duration {
+        self.wall_boot
+    }
+
+    /// Whether this guest started from a saved one (see
+    /// [`BootOptions::restore`]) rather than booting.
+    pub fn restored(&self) -> bool {
+        self.restored
+    }
+
+    /// The kernel log so far: the guest's console, as QEMU wrote it.
+    pub fn console(&self) -> String {
+        fs::read_to_string(self.dir.join(CONSOLE)).unwrap_or_default()
+    }
+
+    /// Powers the guest off and scans its console for splats.
+    pub fn shutdown(mut self) -> Result<Finished> {
+        self.power_off()
+    }
+
+    /// [`Vm::shutdown`], keeping the `Vm` (and with it the evidence) until
+    /// the caller has judged the run.
+    pub fn power_off(&mut self) -> Result<Finished> {
+        let asked = self.request(AgentCommand::Shutdown);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let exited = loop {
+            match self.child.try_wait()? {
+                Some(_) => break true,
+                // A kernel without ACPI (virtme-ng's init powers off) halts
+                // instead: the guest is done, QEMU just does not notice.
+                None if self.console().contains("reboot: System halted") => {
+                    process_tree::kill(&mut self.child);
+                    break true;
+                }
+                None if Instant::now() >= deadline => break false,
+                None => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        let console = self.console();
+        if let Err(e) = asked {
+            self.keep = true;
+            bail!("shutdown failed: {e:#}\n--- console tail ---\n{}", tools::tail(&console, 30));
+        }
+        if !exited {
+            self.keep = true;
+            bail!("the guest did not power off\n--- console tail ---\n{}", tools::tail(&console, 30));
+        }
+        let splats = splat::scan(&console);
+        self.keep |= !splats.is_empty();
+        Ok(Finished { console, splats })
+    }
+}
+
+impl<X: Extension> Drop for Vm<X> {
+    fn drop(&mut self) {
+        process_tree::kill(&mut self.child);
+        if self.keep || std::thread::panicking() {
+            let kept: Vec<&str> =
+                [CONSOLE, TRANSCRIPT, PLAN].into_iter().filter(|f| self.dir.join(f).exists()).collect();
+            progress::note(format!(
+                "the evidence of a failed run is in {}: {} ({TRANSCRIPT}: the agent's messages)",
+                self.dir.display(),
+                kept.join(", ")
+            ));
+        } else if std::env::var_os("KULINK_KEEP").is_some() {
+            progress::note(format!("kept {}", self.dir.display()));
+        } else {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
