@@ -28,8 +28,13 @@ impl KernelArgs {
     /// More than one kernel may have been asked for: verdicts then come as
     /// a list, and one kernel's failure does not stop the others.
     pub fn several(&self) -> bool {
-        self.kernel.as_deref().is_some_and(|k| k == "all" || k.contains(','))
+        several(self.kernel.as_deref())
     }
+}
+
+/// Whether a `--kernel` value may name more than one kernel.
+pub fn several(kernel: Option<&str>) -> bool {
+    kernel.is_some_and(|k| k == "all" || k.contains(','))
 }
 
 /// How the guest's CPU is emulated.

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use kulink::render::fuzz_table;
+use kulink::testbed::artifacts::KernelChoice;
 use kulink::testbed::genl::Spec;
 use kulink::{device_fuzz, fuzz, usage_error};
 
@@ -59,8 +60,11 @@ impl FuzzArgs {
             None => None,
         };
         let kernels = self.kernels.choices()?;
-        let guests: Vec<_> = kernels.iter().map(|k| self.guest.builder(k.clone(), self.accel.accel)).collect();
-        guests.iter().try_for_each(kulink::GuestBuilder::check)?;
+        let guest = |kernel: &KernelChoice| self.guest.builder(kernel.clone(), self.accel.accel);
+        // The module and its guest are checked once, before any build.
+        if let Some(first) = kernels.first() {
+            guest(first).check()?;
+        }
         let sender = if self.unprivileged { fuzz::Sender::Unprivileged } else { fuzz::Sender::Root };
         let count = self.count as usize;
         let each = EachKernel {
@@ -70,12 +74,11 @@ impl FuzzArgs {
             table: &|report| fuzz_table(report) + "\n",
             passed: &|report: &fuzz::FuzzReport| report.passed,
         };
-        let mut guests = guests.iter();
-        let (_, code) = each.run(&kernels, |_| {
-            let guest = guests.next().expect("one guest per kernel");
+        let (_, code) = each.run(&kernels, |kernel| {
+            let guest = guest(kernel);
             match (&spec, &self.device) {
-                (Some(spec), _) => fuzz::run(guest, spec, count, self.seed, sender),
-                (None, Some(device)) => device_fuzz::run(guest, device, &self.ioctl, count, self.seed, sender),
+                (Some(spec), _) => fuzz::run(&guest, spec, count, self.seed, sender),
+                (None, Some(device)) => device_fuzz::run(&guest, device, &self.ioctl, count, self.seed, sender),
                 (None, None) => unreachable!("clap requires --spec or --device"),
             }
         })?;

@@ -59,7 +59,7 @@ impl RunArgs {
     pub fn run(self) -> Result<ExitCode> {
         let kernels =
             KernelChoice::from_flags(self.kernel.as_deref(), self.kdir.as_deref(), self.kernel_src.as_deref())?;
-        let several = self.kernel.as_deref().is_some_and(|k| k == "all" || k.contains(','));
+        let several = crate::args::several(self.kernel.as_deref());
         let traffic = Traffic::Standard { echoes: self.echoes };
         run_on(&kernels, several, self.backend, self.accel.accel, &traffic, self.format.format(), self.out)
     }
@@ -76,11 +76,11 @@ pub fn run_on(
     format: Format,
     out: Option<PathBuf>,
 ) -> Result<ExitCode> {
-    let jobs: Vec<RunOptions> = kernels
-        .iter()
-        .map(|kernel| RunOptions { kernel: kernel.clone(), backend, accel, traffic: traffic.clone() })
-        .collect();
-    jobs.iter().try_for_each(RunOptions::check)?;
+    let job = |kernel: &KernelChoice| RunOptions { kernel: kernel.clone(), backend, accel, traffic: traffic.clone() };
+    // The traffic is checked once, before any kernel is fetched or booted.
+    if let Some(first) = kernels.first() {
+        job(first).check()?;
+    }
     let each = EachKernel {
         format,
         on_error: if several { OnError::GoOn } else { OnError::Stop },
@@ -88,16 +88,14 @@ pub fn run_on(
         table: &|report| Output::Run(report).render(Format::Table),
         passed: &|report| report.passed,
     };
-    let mut jobs = jobs.iter();
     let (_, code) = each.run(kernels, |kernel| {
-        let opts = jobs.next().expect("one job per kernel");
         let label = kernel.label();
         let dir = match &out {
             Some(dir) if several => dir.join(&label),
             Some(dir) => dir.clone(),
             None => record::default_dir(&label),
         };
-        let report = run::run(opts, &dir)?;
+        let report = run::run(&job(kernel), &dir)?;
         progress::note(format!("run recorded in {} (`kulink report DIR` judges it again)", dir.display()));
         Ok(report)
     })?;
