@@ -6,13 +6,13 @@
 //!
 //! The boot recipe, top to bottom, is [`serve`].
 
-pub mod control;
 pub mod device_burst;
 pub mod genl;
 pub mod genl_bridge;
 pub mod loopback;
 pub mod net;
 pub mod netns;
+pub mod port;
 pub mod run;
 pub mod system;
 pub mod unprivileged;
@@ -118,7 +118,7 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     }
     let links = net::configure(boot.addr, boot.prefix).await?;
     system::log("network up");
-    let mut link = control::open::<P::Ext>()?;
+    let mut link = port::open::<P::Ext>()?;
     let outbox = Outbox(link.outbox.clone());
     let mut plugin = P::start(&boot, outbox.clone()).await?;
     system::log("plug-in listening");

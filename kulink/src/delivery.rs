@@ -36,9 +36,9 @@ pub struct Delivery {
     pub expected: usize,
     /// Items received.
     pub received: usize,
-    /// Expected items received (each counted once).
+    /// ExpectedMessage items received (each counted once).
     pub matched: usize,
-    /// Expected items never received.
+    /// ExpectedMessage items never received.
     pub lost: usize,
     /// Received items whose key was expected, but fewer times.
     pub duplicates: usize,

@@ -18,7 +18,7 @@ use serde_json::{Map, Value as Json};
 /// One expected message.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Expected {
+pub struct ExpectedMessage {
     /// The operation's name in the spec.
     pub op: String,
     #[serde(default)]
@@ -27,7 +27,7 @@ pub struct Expected {
 }
 
 /// Reads an expectations file (YAML, or JSON which is YAML too).
-pub fn load(path: &Path) -> Result<Vec<Expected>> {
+pub fn load(path: &Path) -> Result<Vec<ExpectedMessage>> {
     let bad = |what: String| usage_error(format!("--expect {}: {what}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| bad(format!("cannot read it: {e}")))?;
     serde_yaml_ng::from_str(&text).map_err(|e| bad(format!("not a list of {{op, attrs}} messages: {e}")))
@@ -35,7 +35,7 @@ pub fn load(path: &Path) -> Result<Vec<Expected>> {
 
 /// Every way `got` differs from `expected`, each naming the message and
 /// the field.
-pub fn differences(expected: &[Expected], got: &[Message]) -> Vec<String> {
+pub fn differences(expected: &[ExpectedMessage], got: &[Message]) -> Vec<String> {
     let mut problems = Vec::new();
     for (i, (want, message)) in expected.iter().zip(got).enumerate() {
         let at = format!("message {} of {}", i + 1, expected.len());
@@ -103,7 +103,7 @@ mod tests {
         }
     }
 
-    fn expected(text: &str) -> Vec<Expected> {
+    fn expected(text: &str) -> Vec<ExpectedMessage> {
         serde_yaml_ng::from_str(text).unwrap()
     }
 

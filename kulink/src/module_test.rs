@@ -22,7 +22,7 @@ use kulink_testbed::vm::decode_deliveries;
 use serde::Serialize;
 
 use crate::builder::{GuestBuilder, ModuleGuest};
-use crate::expect::{self, Expected};
+use crate::expect::{self, ExpectedMessage};
 use crate::ktap::Ktap;
 
 /// What `kulink test` was asked to do on each kernel.
@@ -52,7 +52,7 @@ pub struct ModuleTest {
     /// the command starts (see [`kulink_testbed::pcap::replay`]).
     pub traffic: Vec<Vec<u8>>,
     /// What the group must carry, exactly, in order.
-    pub expected: Option<Vec<Expected>>,
+    pub expected: Option<Vec<ExpectedMessage>>,
 }
 
 /// A generic netlink group to record, and the family's spec to decode it.

@@ -86,8 +86,8 @@ struct ChannelPlanArgs {
 }
 
 impl ChannelPlanArgs {
-    fn plan(&self) -> Result<bench::Plan> {
-        let plan = bench::Plan {
+    fn plan(&self) -> Result<bench::ChannelPlan> {
+        let plan = bench::ChannelPlan {
             count: self.count,
             latency_rate: self.latency_rate,
             latency_count: self.latency_count,

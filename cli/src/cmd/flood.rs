@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Result;
 use clap::Args;
 use kulink::outcome::Format;
-use kulink_ko_contract::control::Pace;
+use kulink_ko_contract::extension::Pace;
 use kulink_ko_suite::flood::{self, Flood};
 use kulink_ko_suite::output::Output;
 

@@ -1,4 +1,4 @@
-//! The benchmark program: `kulink-agent --kulink-bench RUN` consumes one
+//! The benchmark program: `kulink-ko-agent --kulink-bench RUN` consumes one
 //! channel as fast as it can while kulink.ko's generator publishes RUN's
 //! events into it, then prints what it measured as one JSON line. It runs
 //! beside the core agent alone, so no other consumer shares the vCPU.
@@ -13,7 +13,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use kulink_agent_core::genl::{Datagram, GenlSocket, REQUEST_ACK};
 use kulink_agent_core::system::monotonic_ns;
 use kulink_ko_contract::bench::{ChannelFigures, ChannelRun, Latency};
-use kulink_ko_contract::control::HELPER_PATH;
+use kulink_ko_contract::extension::HELPER_PATH;
 use kulink_ko_contract::genl::Family;
 use kulink_ko_contract::observed::SYSCTL_DIR;
 use kulink_ko_contract::{uapi, Channel, Event, Stats};
@@ -53,7 +53,7 @@ pub fn json_main<R: serde::de::DeserializeOwned, F: serde::Serialize>(
             0
         }
         Err(e) => {
-            eprintln!("kulink-agent {arg}: {e:#}");
+            eprintln!("kulink-ko-agent {arg}: {e:#}");
             1
         }
     }

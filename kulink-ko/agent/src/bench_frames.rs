@@ -1,4 +1,4 @@
-//! `kulink-agent --kulink-bench-frames RUN`: the same echo requests from
+//! `kulink-ko-agent --kulink-bench-frames RUN`: the same echo requests from
 //! the wire, read from kulink.ko's multicast group and from an NFLOG group
 //! fed by an nftables rule, side by side in one process. It says `ready`
 //! once both listen, and prints its figures once every frame arrived on

@@ -8,9 +8,9 @@ use std::os::unix::fs::OpenOptionsExt;
 
 use anyhow::{Context, Result};
 use kulink_agent_core::system::monotonic_ns;
-use kulink_ko_contract::control::Dropped;
+use kulink_ko_contract::extension::Dropped;
 use kulink_ko_contract::observed::ChardevSeen;
-use kulink_ko_contract::probe::Outcome;
+use kulink_ko_contract::probe::StepOutcome;
 use kulink_ko_contract::uapi::{self, FromBytes, IntoBytes, RawEvent, RawStats};
 use kulink_ko_contract::Channel;
 use kulink_ko_contract::{Event, Stats};
@@ -179,26 +179,26 @@ pub fn ioctl_stats(file: &File) -> io::Result<Stats> {
 /// GET_STATS read just before, while traffic is quiet.
 pub fn observe(netlink_stats: Stats) -> Result<ChardevSeen> {
     let file = open(true)?;
-    let stats = Outcome::of(ioctl_stats(&file));
+    let stats = StepOutcome::of(ioctl_stats(&file));
     let mut filter: u32 = 1 << 8;
-    let set_filter = Outcome::of(ioctl(&file, uapi::IOC_SET_FILTER, &mut filter));
+    let set_filter = StepOutcome::of(ioctl(&file, uapi::IOC_SET_FILTER, &mut filter));
     let mut got: u32 = 0;
-    let get_filter = Outcome::of(ioctl(&file, uapi::IOC_GET_FILTER, &mut got).map(|()| got));
-    let stats_to_bad_pointer = Outcome::of(ioctl(&file, uapi::IOC_GET_STATS, std::ptr::dangling_mut::<RawStats>()));
-    let filter_from_bad_pointer = Outcome::of(ioctl(&file, uapi::IOC_SET_FILTER, std::ptr::dangling_mut::<u32>()));
+    let get_filter = StepOutcome::of(ioctl(&file, uapi::IOC_GET_FILTER, &mut got).map(|()| got));
+    let stats_to_bad_pointer = StepOutcome::of(ioctl(&file, uapi::IOC_GET_STATS, std::ptr::dangling_mut::<RawStats>()));
+    let filter_from_bad_pointer = StepOutcome::of(ioctl(&file, uapi::IOC_SET_FILTER, std::ptr::dangling_mut::<u32>()));
     let unknown_request = (u32::from(uapi::IOC_MAGIC) << 8) | 0x7f;
-    let unknown_ioctl = Outcome::of(ioctl(&file, unknown_request, std::ptr::null_mut::<u8>()));
+    let unknown_ioctl = StepOutcome::of(ioctl(&file, unknown_request, std::ptr::null_mut::<u8>()));
     let mut sig: i32 = libc::SIGUSR1;
-    let non_rt_signal = Outcome::of(ioctl(&file, uapi::IOC_SET_SIGNAL, &mut sig));
+    let non_rt_signal = StepOutcome::of(ioctl(&file, uapi::IOC_SET_SIGNAL, &mut sig));
     let mut small = [0u8; 10];
-    let short_read = Outcome::of((&file).read(&mut small).map(drop));
+    let short_read = StepOutcome::of((&file).read(&mut small).map(drop));
     let mut one = [0u8; RECORD];
-    let empty_read = Outcome::of((&file).read(&mut one).map(drop));
-    let wrong_size_write = Outcome::of((&file).write(&[0u8; 10]).map(drop));
+    let empty_read = StepOutcome::of((&file).read(&mut one).map(drop));
+    let wrong_size_write = StepOutcome::of((&file).write(&[0u8; 10]).map(drop));
     let reserved = RawEvent { reserved: [1, 0, 0, 0, 0, 0], ..Default::default() };
-    let reserved_bytes_write = Outcome::of((&file).write(reserved.as_bytes()).map(drop));
+    let reserved_bytes_write = StepOutcome::of((&file).write(reserved.as_bytes()).map(drop));
     let own_seq = RawEvent { seq: 5, ..Default::default() };
-    let own_seq_write = Outcome::of((&file).write(own_seq.as_bytes()).map(drop));
+    let own_seq_write = StepOutcome::of((&file).write(own_seq.as_bytes()).map(drop));
     Ok(ChardevSeen {
         stats,
         netlink_stats,

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use kulink_agent_core::system;
-use kulink_ko_contract::control::KULINKFS_DIR;
+use kulink_ko_contract::extension::KULINKFS_DIR;
 use kulink_ko_contract::Channel;
 
 use crate::netlink::Outbox;

@@ -1,4 +1,4 @@
-//! kulink-agent: the testbed's agent core with kulink.ko's plug-in. The core
+//! kulink-ko-agent: the testbed's agent core with kulink.ko's plug-in. The core
 //! is PID 1, loads the module and sets up the network; the plug-in listens
 //! on every channel and streams typed events to the host until power-off.
 //!
@@ -30,7 +30,7 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context, Result};
 use kulink_agent_core::protocol::BootConfig;
-use kulink_ko_contract::control::{Command, Dropped, KulinkKo, Pace, Ready, Reply, BOOT_SUBSCRIBERS, HELPER_PATH};
+use kulink_ko_contract::extension::{Command, Dropped, KulinkKo, Pace, Ready, Reply, BOOT_SUBSCRIBERS, HELPER_PATH};
 use kulink_ko_contract::observed::Observed;
 use kulink_ko_contract::uapi;
 use kulink_ko_contract::Channel;

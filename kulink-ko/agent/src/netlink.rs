@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use kulink_agent_core::system::monotonic_ns;
-use kulink_ko_contract::control::{KulinkKo, Message};
+use kulink_ko_contract::extension::{KulinkKo, Notice};
 use kulink_ko_contract::genl::{self, Family, MsgBuilder};
 use kulink_ko_contract::Channel;
 use kulink_ko_contract::{uapi, Event, Stats};
@@ -18,8 +18,8 @@ pub type Outbox = kulink_agent_core::Outbox<KulinkKo>;
 
 /// An event a push channel received at `received_ns` (CLOCK_MONOTONIC);
 /// latency runs from the kernel's timestamp to then.
-pub fn event_msg(channel: Channel, subscriber: Option<String>, received_ns: u64, event: Event) -> Message {
-    Message::Event { channel, subscriber, latency_ns: Some(received_ns.saturating_sub(event.tstamp_ns)), event }
+pub fn event_msg(channel: Channel, subscriber: Option<String>, received_ns: u64, event: Event) -> Notice {
+    Notice::Event { channel, subscriber, latency_ns: Some(received_ns.saturating_sub(event.tstamp_ns)), event }
 }
 
 /// Turns received datagrams into typed messages for the host.
@@ -37,7 +37,7 @@ impl Emitter {
             Datagram::Data(bytes) => bytes,
             Datagram::Overrun => {
                 self.overruns += 1;
-                self.out.ext(Message::Overrun {
+                self.out.ext(Notice::Overrun {
                     channel: self.channel,
                     subscriber: self.subscriber.clone(),
                     total: self.overruns,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kulink_agent_core::genl::SocketHandle;
-use kulink_ko_contract::control::{Dropped, Pace};
+use kulink_ko_contract::extension::{Dropped, Pace};
 use kulink_ko_contract::Channel;
 use tokio::sync::watch;
 

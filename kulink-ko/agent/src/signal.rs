@@ -8,7 +8,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
 use kulink_agent_core::system::monotonic_ns;
-use kulink_ko_contract::control::Message;
+use kulink_ko_contract::extension::Notice;
 use kulink_ko_contract::uapi;
 use kulink_ko_contract::Channel;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -116,7 +116,7 @@ pub fn spawn(out: Outbox, mut pacer: Pacer) -> Result<(tokio::task::JoinHandle<(
                         out.warning(format!("read after SIGIO: {e}"));
                     }
                 } else {
-                    out.ext(Message::Notify {
+                    out.ext(Notice::Notify {
                         channel: Channel::SignalRt,
                         seq: u64::from(info.ssi_int as u32),
                         received_ns: received,

@@ -7,7 +7,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
 use kulink_ko_contract::observed::{SockoptSeen, SOCKOPT_MESSAGE};
-use kulink_ko_contract::probe::Outcome;
+use kulink_ko_contract::probe::StepOutcome;
 use kulink_ko_contract::uapi::{self, FromBytes, RawStats};
 use kulink_ko_contract::Stats;
 
@@ -55,26 +55,29 @@ pub fn message(fd: &OwnedFd) -> io::Result<String> {
 /// `netlink_stats`: GET_STATS read just before, while traffic is quiet.
 pub fn observe(netlink_stats: Stats) -> Result<SockoptSeen> {
     let fd = socket()?;
-    let set_message = Outcome::of(set(&fd, uapi::SO_SET_MSG, SOCKOPT_MESSAGE.as_bytes()));
-    let message = Outcome::of(message(&fd));
-    let stats = Outcome::of(get(&fd, uapi::SO_GET_STATS, std::mem::size_of::<RawStats>()));
+    let set_message = StepOutcome::of(set(&fd, uapi::SO_SET_MSG, SOCKOPT_MESSAGE.as_bytes()));
+    let message = StepOutcome::of(message(&fd));
+    let stats = StepOutcome::of(get(&fd, uapi::SO_GET_STATS, std::mem::size_of::<RawStats>()));
     let stats = match stats {
-        Outcome::Ok(bytes) => RawStats::read_from_bytes(&bytes).map_or_else(
-            |_| Outcome::Failed(format!("{} bytes, not a struct kulink_stats", bytes.len())),
-            |raw| Outcome::Ok(Stats::from_raw(&raw)),
+        StepOutcome::Ok(bytes) => RawStats::read_from_bytes(&bytes).map_or_else(
+            |_| StepOutcome::Failed(format!("{} bytes, not a struct kulink_stats", bytes.len())),
+            |raw| StepOutcome::Ok(Stats::from_raw(&raw)),
         ),
-        Outcome::Errno(e) => Outcome::Errno(e),
-        Outcome::Failed(why) => Outcome::Failed(why),
+        StepOutcome::Errno(e) => StepOutcome::Errno(e),
+        StepOutcome::Failed(why) => StepOutcome::Failed(why),
     };
-    let set_empty = Outcome::of(set(&fd, uapi::SO_SET_MSG, &[]));
-    let set_too_long = Outcome::of(set(&fd, uapi::SO_SET_MSG, &[b'x'; 200]));
-    let stats_wrong_length = Outcome::of(get(&fd, uapi::SO_GET_STATS, 8).map(drop));
-    let message_short_buffer = Outcome::of(get(&fd, uapi::SO_GET_MSG, 4).map(drop));
+    let set_empty = StepOutcome::of(set(&fd, uapi::SO_SET_MSG, &[]));
+    let set_too_long = StepOutcome::of(set(&fd, uapi::SO_SET_MSG, &[b'x'; 200]));
+    let stats_wrong_length = StepOutcome::of(get(&fd, uapi::SO_GET_STATS, 8).map(drop));
+    let message_short_buffer = StepOutcome::of(get(&fd, uapi::SO_GET_MSG, 4).map(drop));
 
     // Capabilities are per thread on Linux: drop CAP_NET_ADMIN in one.
-    let (set_unprivileged, get_unprivileged) = std::thread::spawn(move || -> io::Result<(Outcome, Outcome)> {
+    let (set_unprivileged, get_unprivileged) = std::thread::spawn(move || -> io::Result<(StepOutcome, StepOutcome)> {
         drop_cap(CAP_NET_ADMIN)?;
-        Ok((Outcome::of(set(&fd, uapi::SO_SET_MSG, b"x")), Outcome::of(get(&fd, uapi::SO_GET_MSG, 256).map(drop))))
+        Ok((
+            StepOutcome::of(set(&fd, uapi::SO_SET_MSG, b"x")),
+            StepOutcome::of(get(&fd, uapi::SO_GET_MSG, 256).map(drop)),
+        ))
     })
     .join()
     .map_err(|_| anyhow::anyhow!("capability thread panicked"))?

@@ -6,18 +6,18 @@ use std::path::Path;
 
 use anyhow::Result;
 use kulink_ko_contract::observed::{sysctl_bad_writes, SysctlSeen, SysctlWrite, SYSCTL_DIR};
-use kulink_ko_contract::probe::Outcome;
+use kulink_ko_contract::probe::StepOutcome;
 
 use crate::value_files;
 
-fn read(name: &str) -> Outcome<String> {
+fn read(name: &str) -> StepOutcome<String> {
     value_files::read(&Path::new(SYSCTL_DIR).join(name))
 }
 
 /// One write() of the whole value, as `echo value > file` does.
-fn write(name: &str, value: &str) -> Outcome {
+fn write(name: &str, value: &str) -> StepOutcome {
     let file = std::fs::OpenOptions::new().write(true).open(Path::new(SYSCTL_DIR).join(name));
-    Outcome::of(file.and_then(|mut f| f.write_all(format!("{value}\n").as_bytes())))
+    StepOutcome::of(file.and_then(|mut f| f.write_all(format!("{value}\n").as_bytes())))
 }
 
 pub fn observe() -> Result<SysctlSeen> {

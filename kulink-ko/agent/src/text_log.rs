@@ -1,7 +1,7 @@
 //! Event logs kept as text by the module (procfs `events`, kulinkfs `log`).
 
 use anyhow::{Context, Result};
-use kulink_ko_contract::control::Message;
+use kulink_ko_contract::extension::Notice;
 use kulink_ko_contract::{Channel, Event, TextError};
 
 use crate::netlink::Outbox;
@@ -20,7 +20,7 @@ pub fn collect(path: &str, channel: Channel, out: &Outbox) -> Result<usize> {
         match parsed {
             Ok(event) => {
                 sent += 1;
-                out.ext(Message::Event { channel, subscriber: None, latency_ns: None, event });
+                out.ext(Notice::Event { channel, subscriber: None, latency_ns: None, event });
             }
             Err(e) => out.warning(format!("{path}: {line:?}: {e}")),
         }

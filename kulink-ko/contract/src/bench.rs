@@ -1,9 +1,9 @@
 //! `kulink bench`'s contract with its program in the guest: the host runs
-//! `kulink-agent --kulink-bench RUN` (RUN a [`ChannelRun`] as JSON) for each
+//! `kulink-ko-agent --kulink-bench RUN` (RUN a [`ChannelRun`] as JSON) for each
 //! measurement; the program consumes one channel while kulink.ko's
 //! generator publishes events into it, and prints one [`ChannelFigures`]
 //! as a JSON line. For frames from the wire, the host starts
-//! `kulink-agent --kulink-bench-frames RUN` (a [`FramesRun`]), which reads
+//! `kulink-ko-agent --kulink-bench-frames RUN` (a [`FramesRun`]), which reads
 //! kulink.ko's multicast group and an NFLOG group side by side, says
 //! `ready`, and prints [`FramesFigures`] once the frames are in.
 

@@ -1,12 +1,12 @@
-//! What crosses kulink's boundaries: the kernel ABI from `module/uapi/kulink.h`
-//! (mirrored in [`uapi`] and checked against the header by a test), a small
-//! generic netlink codec, the typed events, kulink.ko's channels, and the
-//! plug-in's part of the host <-> agent protocol.
+//! kulink.ko's contract: the kernel ABI from `kulink-ko/module/uapi/kulink.h`
+//! (mirrored in [`uapi`] and checked against the header by a test), the
+//! typed events, kulink.ko's channels, and its plug-in's part of the host
+//! <-> agent protocol. The generic netlink codec is the shared one.
 
 pub mod bench;
 pub mod channel;
-pub mod control;
 pub mod event;
+pub mod extension;
 pub use kulink_genl::codec as genl;
 pub mod observed;
 pub mod probe;

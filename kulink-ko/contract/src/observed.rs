@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::probe::Outcome;
+use crate::probe::StepOutcome;
 use crate::{uapi, Stats};
 
 /// One per check, never in bulk: its size does not matter.
@@ -46,7 +46,7 @@ pub fn sysctl_bad_writes() -> Vec<(&'static str, String)> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SysctlSeen {
     /// Every file in [`SYSCTL_DIR`] once the writes were done, by name.
-    pub values: BTreeMap<String, Outcome<String>>,
+    pub values: BTreeMap<String, StepOutcome<String>>,
     /// Each of [`sysctl_bad_writes`], in order.
     pub writes: Vec<SysctlWrite>,
 }
@@ -57,19 +57,19 @@ pub struct SysctlSeen {
 pub struct SysctlWrite {
     pub name: String,
     pub value: String,
-    pub before: Outcome<String>,
-    pub write: Outcome,
-    pub after: Outcome<String>,
+    pub before: StepOutcome<String>,
+    pub write: StepOutcome,
+    pub after: StepOutcome<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SysfsSeen {
     /// Every attribute in [`SYSFS_DIR`], by name, trimmed.
-    pub attributes: BTreeMap<String, Outcome<String>>,
+    pub attributes: BTreeMap<String, StepOutcome<String>>,
     /// /sys/module/kulink/version: what `version` must repeat.
-    pub module_version: Outcome<String>,
+    pub module_version: StepOutcome<String>,
     /// A write of "0" to the `events` attribute.
-    pub write_events: Outcome,
+    pub write_events: StepOutcome,
     /// GET_STATS over generic netlink just before the reads.
     pub netlink_stats: Stats,
 }
@@ -80,43 +80,43 @@ pub const SOCKOPT_MESSAGE: &str = "a message from userspace";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SockoptSeen {
     /// SET_MSG of [`SOCKOPT_MESSAGE`], then GET_MSG's answer without its NUL.
-    pub set_message: Outcome,
-    pub message: Outcome<String>,
+    pub set_message: StepOutcome,
+    pub message: StepOutcome<String>,
     /// GET_STATS through getsockopt, and over generic netlink just before.
-    pub stats: Outcome<Stats>,
+    pub stats: StepOutcome<Stats>,
     pub netlink_stats: Stats,
-    pub set_empty: Outcome,
-    pub set_too_long: Outcome,
+    pub set_empty: StepOutcome,
+    pub set_too_long: StepOutcome,
     /// GET_STATS into 8 bytes.
-    pub stats_wrong_length: Outcome,
+    pub stats_wrong_length: StepOutcome,
     /// GET_MSG into 4 bytes.
-    pub message_short_buffer: Outcome,
+    pub message_short_buffer: StepOutcome,
     /// SET_MSG and GET_MSG from a thread without CAP_NET_ADMIN.
-    pub set_unprivileged: Outcome,
-    pub get_unprivileged: Outcome,
+    pub set_unprivileged: StepOutcome,
+    pub get_unprivileged: StepOutcome,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChardevSeen {
     /// IOC_GET_STATS, and GET_STATS over generic netlink just before.
-    pub stats: Outcome<Stats>,
+    pub stats: StepOutcome<Stats>,
     pub netlink_stats: Stats,
     /// IOC_SET_FILTER of `filter`, then IOC_GET_FILTER.
     pub filter: u32,
-    pub set_filter: Outcome,
-    pub get_filter: Outcome<u32>,
-    pub stats_to_bad_pointer: Outcome,
-    pub filter_from_bad_pointer: Outcome,
-    pub unknown_ioctl: Outcome,
+    pub set_filter: StepOutcome,
+    pub get_filter: StepOutcome<u32>,
+    pub stats_to_bad_pointer: StepOutcome,
+    pub filter_from_bad_pointer: StepOutcome,
+    pub unknown_ioctl: StepOutcome,
     /// IOC_SET_SIGNAL with SIGUSR1.
-    pub non_rt_signal: Outcome,
+    pub non_rt_signal: StepOutcome,
     /// read() of 10 bytes.
-    pub short_read: Outcome,
+    pub short_read: StepOutcome,
     /// An O_NONBLOCK read() of one record with nothing queued.
-    pub empty_read: Outcome,
+    pub empty_read: StepOutcome,
     /// write() of 10 bytes.
-    pub wrong_size_write: Outcome,
-    pub reserved_bytes_write: Outcome,
+    pub wrong_size_write: StepOutcome,
+    pub reserved_bytes_write: StepOutcome,
     /// write() of an event with a sequence number of its own.
-    pub own_seq_write: Outcome,
+    pub own_seq_write: StepOutcome,
 }

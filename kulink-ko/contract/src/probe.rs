@@ -36,14 +36,14 @@ pub enum ProbeReport {
 /// How one step ended: its value, or the errno it failed with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome<T = ()> {
+pub enum StepOutcome<T = ()> {
     Ok(T),
     Errno(i32),
     /// Neither: a timeout, a short read, an undecodable reply.
     Failed(String),
 }
 
-impl<T> Outcome<T> {
+impl<T> StepOutcome<T> {
     /// The errno of an I/O error, kept; anything else as text.
     pub fn of(result: std::io::Result<T>) -> Self {
         match result {
@@ -64,11 +64,11 @@ impl<T> Outcome<T> {
     }
 
     /// The same outcome without its value.
-    pub fn unit(&self) -> Outcome {
+    pub fn unit(&self) -> StepOutcome {
         match self {
-            Self::Ok(_) => Outcome::Ok(()),
-            Self::Errno(e) => Outcome::Errno(*e),
-            Self::Failed(s) => Outcome::Failed(s.clone()),
+            Self::Ok(_) => StepOutcome::Ok(()),
+            Self::Errno(e) => StepOutcome::Errno(*e),
+            Self::Failed(s) => StepOutcome::Failed(s.clone()),
         }
     }
 }
@@ -105,18 +105,18 @@ pub struct NetnsOutlived {
     /// Round one: the event written to a /dev/kulink file once its
     /// namespace was left, and what the files gave then.
     pub written: Event,
-    pub stats: Outcome<Stats>,
-    pub write: Outcome,
+    pub stats: StepOutcome<Stats>,
+    pub write: StepOutcome,
     /// Read back from the file written to.
-    pub read: Outcome<Vec<Event>>,
+    pub read: StepOutcome<Vec<Event>>,
     /// The mapped file's ring.
-    pub ring: Outcome<Vec<Event>>,
+    pub ring: StepOutcome<Vec<Event>>,
     /// Round two: written before leaving, then /proc/kulink/events read.
     pub written_procfs: Event,
-    pub procfs: Outcome<Vec<Event>>,
+    pub procfs: StepOutcome<Vec<Event>>,
     /// Round three: written before leaving, then kulinkfs `log` read.
     pub written_kulinkfs: Event,
-    pub kulinkfs: Outcome<Vec<Event>>,
+    pub kulinkfs: StepOutcome<Vec<Event>>,
 }
 
 /// `kulink-relay` kernel threads, one per network namespace kulink.ko
@@ -135,21 +135,21 @@ pub struct RelayThreads {
 /// What one process may do to kulink.ko.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Access {
-    pub join_events: Outcome,
-    pub join_relay: Outcome,
-    pub subscribe: Outcome,
-    pub genl_stats: Outcome,
-    pub proc_events: Outcome,
-    pub proc_stats: Outcome,
-    pub proc_control: Outcome,
-    pub kulinkfs_log: Outcome,
-    pub kulinkfs_stats: Outcome,
-    pub sysfs_counter: Outcome,
-    pub chardev: Outcome,
-    pub sysctl_write: Outcome,
-    pub sockopt_stats: Outcome,
-    pub sockopt_set_msg: Outcome,
-    pub sockopt_get_msg: Outcome<String>,
+    pub join_events: StepOutcome,
+    pub join_relay: StepOutcome,
+    pub subscribe: StepOutcome,
+    pub genl_stats: StepOutcome,
+    pub proc_events: StepOutcome,
+    pub proc_stats: StepOutcome,
+    pub proc_control: StepOutcome,
+    pub kulinkfs_log: StepOutcome,
+    pub kulinkfs_stats: StepOutcome,
+    pub sysfs_counter: StepOutcome,
+    pub chardev: StepOutcome,
+    pub sysctl_write: StepOutcome,
+    pub sockopt_stats: StepOutcome,
+    pub sockopt_set_msg: StepOutcome,
+    pub sockopt_get_msg: StepOutcome<String>,
 }
 
 /// The message root sets in the initial namespace, and the one the
@@ -170,9 +170,9 @@ pub struct Unprivileged {
     /// What the namespace owner's multicast listener got after it pinged
     /// 127.0.0.1 `pings` times in its own namespace.
     pub owner_pings: u16,
-    pub owner_events: Outcome<Vec<Event>>,
+    pub owner_events: StepOutcome<Vec<Event>>,
     /// Root's getsockopt in the initial namespace once all that is done.
-    pub root_message_after: Outcome<String>,
+    pub root_message_after: StepOutcome<String>,
 }
 
 /// Echo id of the events the mmap probe writes (echo_seq counts them).
@@ -180,22 +180,22 @@ pub const MMAP_ECHO_ID: u16 = 0x6d6d;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MmapLifecycle {
-    pub map_private: Outcome,
-    pub map_exec: Outcome,
-    pub mprotect_exec: Outcome,
+    pub map_private: StepOutcome,
+    pub map_exec: StepOutcome,
+    pub mprotect_exec: StepOutcome,
     /// A read() blocked on an empty queue, then the file is mapped.
-    pub blocked_read: Outcome,
+    pub blocked_read: StepOutcome,
     /// Written in order: one before mmap, one while mapped, one after
     /// munmap, one after the second mmap.
     pub written: Vec<Event>,
     /// Records in the first ring once the second event was written.
-    pub first_ring: Outcome<Vec<Event>>,
-    pub unmap: Outcome,
+    pub first_ring: StepOutcome<Vec<Event>>,
+    pub unmap: StepOutcome,
     /// read() once the file was unmapped and the third event written.
-    pub read_after_unmap: Outcome<Vec<Event>>,
-    pub map_again: Outcome,
+    pub read_after_unmap: StepOutcome<Vec<Event>>,
+    pub map_again: StepOutcome,
     /// Records in the second ring once the fourth event was written.
-    pub second_ring: Outcome<Vec<Event>>,
+    pub second_ring: StepOutcome<Vec<Event>>,
 }
 
 #[cfg(test)]
@@ -204,14 +204,14 @@ mod tests {
 
     #[test]
     fn outcomes_keep_the_errno_and_round_trip() {
-        let denied: Outcome<Vec<Event>> = Outcome::of(Err(std::io::Error::from_raw_os_error(1)));
-        assert_eq!(denied, Outcome::Errno(1));
-        assert_eq!(denied.unit(), Outcome::Errno(1));
+        let denied: StepOutcome<Vec<Event>> = StepOutcome::of(Err(std::io::Error::from_raw_os_error(1)));
+        assert_eq!(denied, StepOutcome::Errno(1));
+        assert_eq!(denied.unit(), StepOutcome::Errno(1));
         let line = serde_json::to_string(&denied).unwrap();
         assert_eq!(line, r#"{"errno":1}"#);
-        assert_eq!(serde_json::from_str::<Outcome<Vec<Event>>>(&line).unwrap(), denied);
-        let timeout: Outcome = Outcome::of(Err(std::io::Error::other("still blocked")));
-        assert_eq!(timeout, Outcome::Failed("still blocked".into()));
+        assert_eq!(serde_json::from_str::<StepOutcome<Vec<Event>>>(&line).unwrap(), denied);
+        let timeout: StepOutcome = StepOutcome::of(Err(std::io::Error::other("still blocked")));
+        assert_eq!(timeout, StepOutcome::Failed("still blocked".into()));
         assert_eq!(serde_json::to_string(&Probe::NetnsOutlived).unwrap(), r#""netns-outlived""#);
     }
 }

@@ -8,7 +8,7 @@ use std::fmt::{self, Debug};
 use kulink_ko_contract::observed::{
     sysctl_bad_writes, ChardevSeen, Observed, SockoptSeen, SysctlSeen, SysfsSeen, SOCKOPT_MESSAGE,
 };
-use kulink_ko_contract::probe::Outcome;
+use kulink_ko_contract::probe::StepOutcome;
 use kulink_ko_contract::{uapi, Channel, Stats};
 use nix::errno::Errno;
 use serde::Serialize;
@@ -115,11 +115,11 @@ fn sysfs(seen: &SysfsSeen) -> Verdict {
     let names = std::iter::once("version").chain(counters.iter().map(|(n, _)| *n));
     v.names("the attributes are the module's", seen.attributes.keys(), names);
     let version = seen.attributes.get("version");
-    let same = version.and_then(Outcome::ok).is_some_and(|got| seen.module_version.ok() == Some(got));
+    let same = version.and_then(StepOutcome::ok).is_some_and(|got| seen.module_version.ok() == Some(got));
     v.expect("version equals the module's", same, &(version, &seen.module_version));
     for (name, want) in counters {
         let got = seen.attributes.get(name);
-        let ok = got.and_then(Outcome::ok).is_some_and(|g| g.parse::<u64>() == Ok(want));
+        let ok = got.and_then(StepOutcome::ok).is_some_and(|g| g.parse::<u64>() == Ok(want));
         v.expect(&format!("{name} equals GET_STATS ({want})"), ok, &got);
     }
     v.errno("a write to events", &seen.write_events, libc::EACCES);
@@ -164,11 +164,11 @@ pub fn errno_name(errno: i32) -> String {
 }
 
 /// What an outcome was, for a step's `seen`.
-fn show<T: Debug>(outcome: &Outcome<T>) -> String {
+fn show<T: Debug>(outcome: &StepOutcome<T>) -> String {
     match outcome {
-        Outcome::Ok(v) => format!("{v:?}"),
-        Outcome::Errno(e) => format!("failed with {}", errno_name(*e)),
-        Outcome::Failed(why) => format!("failed: {why}"),
+        StepOutcome::Ok(v) => format!("{v:?}"),
+        StepOutcome::Errno(e) => format!("failed with {}", errno_name(*e)),
+        StepOutcome::Failed(why) => format!("failed: {why}"),
     }
 }
 
@@ -183,14 +183,14 @@ impl Steps {
         self.0.steps.push(Step { what: what.into(), passed, seen: format!("{seen:?}") });
     }
 
-    fn equal<T: PartialEq + Debug>(&mut self, what: &str, got: &Outcome<T>, want: &T) {
+    fn equal<T: PartialEq + Debug>(&mut self, what: &str, got: &StepOutcome<T>, want: &T) {
         let passed = got.ok() == Some(want);
         self.0.steps.push(Step { what: what.into(), passed, seen: show(got) });
     }
 
     /// The step must fail with exactly `errno`.
-    fn errno<T: Debug>(&mut self, what: &str, got: &Outcome<T>, errno: i32) {
-        let passed = matches!(got, Outcome::Errno(e) if *e == errno);
+    fn errno<T: Debug>(&mut self, what: &str, got: &StepOutcome<T>, errno: i32) {
+        let passed = matches!(got, StepOutcome::Errno(e) if *e == errno);
         let what = format!("{what} fails with {}", errno_name(errno));
         self.0.steps.push(Step { what, passed, seen: show(got) });
     }
@@ -224,12 +224,12 @@ mod tests {
             .map(|(name, value)| SysctlWrite {
                 name: name.into(),
                 value,
-                before: Outcome::Ok("1".into()),
-                write: Outcome::Errno(libc::EINVAL),
-                after: Outcome::Ok("1".into()),
+                before: StepOutcome::Ok("1".into()),
+                write: StepOutcome::Errno(libc::EINVAL),
+                after: StepOutcome::Ok("1".into()),
             })
             .collect();
-        let values = SYSCTLS.iter().map(|n| (n.to_string(), Outcome::Ok("1".into()))).collect();
+        let values = SYSCTLS.iter().map(|n| (n.to_string(), StepOutcome::Ok("1".into()))).collect();
         SysctlSeen { values, writes }
     }
 
@@ -238,8 +238,8 @@ mod tests {
         assert!(judge(&Observed::Sysctl(good_sysctl())).passed());
 
         let mut accepted = good_sysctl();
-        accepted.writes[3].write = Outcome::Ok(());
-        accepted.writes[3].after = Outcome::Ok(accepted.writes[3].value.clone());
+        accepted.writes[3].write = StepOutcome::Ok(());
+        accepted.writes[3].after = StepOutcome::Ok(accepted.writes[3].value.clone());
         let verdict = judge(&Observed::Sysctl(accepted));
         let failed: Vec<&str> = verdict.steps.iter().filter(|s| !s.passed).map(|s| s.what.as_str()).collect();
         let value = &sysctl_bad_writes()[3].1;
@@ -256,51 +256,51 @@ mod tests {
         assert!(!judge(&Observed::Sysctl(skipped)).step("every value outside a limit was tried").unwrap().passed);
 
         let mut extra = good_sysctl();
-        extra.values.insert("debug".into(), Outcome::Ok("0".into()));
+        extra.values.insert("debug".into(), StepOutcome::Ok("0".into()));
         assert!(!judge(&Observed::Sysctl(extra)).passed(), "a file the table does not have");
     }
 
     #[test]
     fn sysfs_counters_must_equal_get_stats_and_refuse_writes() {
         let stats = Stats { events_built: 13, unicast_sent: 13, ..Default::default() };
-        let mut attributes: std::collections::BTreeMap<String, Outcome<String>> =
-            sysfs_counters(&stats).iter().map(|(n, v)| (n.to_string(), Outcome::Ok(v.to_string()))).collect();
-        attributes.insert("version".into(), Outcome::Ok("0.4".into()));
+        let mut attributes: std::collections::BTreeMap<String, StepOutcome<String>> =
+            sysfs_counters(&stats).iter().map(|(n, v)| (n.to_string(), StepOutcome::Ok(v.to_string()))).collect();
+        attributes.insert("version".into(), StepOutcome::Ok("0.4".into()));
         let seen = SysfsSeen {
             attributes,
-            module_version: Outcome::Ok("0.4".into()),
-            write_events: Outcome::Errno(libc::EACCES),
+            module_version: StepOutcome::Ok("0.4".into()),
+            write_events: StepOutcome::Errno(libc::EACCES),
             netlink_stats: stats,
         };
         assert!(judge(&Observed::Sysfs(seen.clone())).passed());
 
         let mut off_by_one = seen.clone();
-        off_by_one.attributes.insert("events".into(), Outcome::Ok("12".into()));
+        off_by_one.attributes.insert("events".into(), StepOutcome::Ok("12".into()));
         let verdict = judge(&Observed::Sysfs(off_by_one));
         assert!(!verdict.step("events equals GET_STATS (13)").unwrap().passed, "{verdict}");
 
         let mut writable = seen;
-        writable.write_events = Outcome::Ok(());
+        writable.write_events = StepOutcome::Ok(());
         assert!(!judge(&Observed::Sysfs(writable)).passed());
     }
 
     #[test]
     fn a_wrong_errno_fails_and_says_which_it_was() {
         let seen = ChardevSeen {
-            stats: Outcome::Ok(Stats::default()),
+            stats: StepOutcome::Ok(Stats::default()),
             netlink_stats: Stats::default(),
             filter: 256,
-            set_filter: Outcome::Ok(()),
-            get_filter: Outcome::Ok(256),
-            stats_to_bad_pointer: Outcome::Errno(libc::EFAULT),
-            filter_from_bad_pointer: Outcome::Errno(libc::EFAULT),
-            unknown_ioctl: Outcome::Errno(libc::EINVAL),
-            non_rt_signal: Outcome::Errno(libc::EINVAL),
-            short_read: Outcome::Errno(libc::EINVAL),
-            empty_read: Outcome::Errno(libc::EAGAIN),
-            wrong_size_write: Outcome::Errno(libc::EINVAL),
-            reserved_bytes_write: Outcome::Errno(libc::EINVAL),
-            own_seq_write: Outcome::Errno(libc::EINVAL),
+            set_filter: StepOutcome::Ok(()),
+            get_filter: StepOutcome::Ok(256),
+            stats_to_bad_pointer: StepOutcome::Errno(libc::EFAULT),
+            filter_from_bad_pointer: StepOutcome::Errno(libc::EFAULT),
+            unknown_ioctl: StepOutcome::Errno(libc::EINVAL),
+            non_rt_signal: StepOutcome::Errno(libc::EINVAL),
+            short_read: StepOutcome::Errno(libc::EINVAL),
+            empty_read: StepOutcome::Errno(libc::EAGAIN),
+            wrong_size_write: StepOutcome::Errno(libc::EINVAL),
+            reserved_bytes_write: StepOutcome::Errno(libc::EINVAL),
+            own_seq_write: StepOutcome::Errno(libc::EINVAL),
         };
         let verdict = judge(&Observed::Chardev(seen));
         let failed: Vec<&Step> = verdict.steps.iter().filter(|s| !s.passed).collect();

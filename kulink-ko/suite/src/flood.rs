@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use kulink::testbed::frames;
-use kulink_ko_contract::control::{Command, Dropped, Pace};
+use kulink_ko_contract::extension::{Command, Dropped, Pace};
 use kulink_ko_contract::{Channel, Stats};
 use serde::Serialize;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use kulink::testbed::artifacts::{AgentSource, Artifacts, KernelChoice};
 use kulink::testbed::vm::Vm;
-use kulink_ko_contract::control::{Command, Dropped, KulinkKo, Message, Reply, BOOT_SUBSCRIBERS};
+use kulink_ko_contract::extension::{Command, Dropped, KulinkKo, Notice, Reply, BOOT_SUBSCRIBERS};
 use kulink_ko_contract::observed::Observed;
 use kulink_ko_contract::probe::{Probe, ProbeReport};
 use kulink_ko_contract::{Channel, Event, Stats};
@@ -88,38 +88,38 @@ impl Received {
     }
 
     /// The event a plug-in message carries, if it is one.
-    pub fn of(message: &Message) -> Option<Self> {
+    pub fn of(message: &Notice) -> Option<Self> {
         match message {
-            Message::Event { channel, subscriber, latency_ns, event } => Some(Self {
+            Notice::Event { channel, subscriber, latency_ns, event } => Some(Self {
                 channel: channel.name().into(),
                 subscriber: subscriber.clone(),
                 latency_ns: *latency_ns,
                 event: *event,
             }),
-            Message::Notify { .. } | Message::Overrun { .. } => None,
+            Notice::Notify { .. } | Notice::Overrun { .. } => None,
         }
     }
 }
 
 impl Notified {
     /// The notification a plug-in message is, if it is one.
-    pub fn of(message: &Message) -> Option<Self> {
+    pub fn of(message: &Notice) -> Option<Self> {
         match message {
-            Message::Notify { channel, seq, received_ns } => {
+            Notice::Notify { channel, seq, received_ns } => {
                 Some(Self { channel: channel.name().into(), seq: *seq, received_ns: *received_ns })
             }
-            Message::Event { .. } | Message::Overrun { .. } => None,
+            Notice::Event { .. } | Notice::Overrun { .. } => None,
         }
     }
 }
 
 /// The events among the plug-in's messages, in arrival order.
-pub fn events_in(messages: &[Message]) -> Vec<Received> {
+pub fn events_in(messages: &[Notice]) -> Vec<Received> {
     messages.iter().filter_map(Received::of).collect()
 }
 
 /// The sequence-number notifications among them, in arrival order.
-pub fn notified_in(messages: &[Message]) -> Vec<Notified> {
+pub fn notified_in(messages: &[Notice]) -> Vec<Notified> {
     messages.iter().filter_map(Notified::of).collect()
 }
 
@@ -159,21 +159,21 @@ impl KulinkGuest for Guest {
     }
 
     fn take_events(&mut self) -> Vec<Received> {
-        let taken = self.take_messages(|m| matches!(m, Message::Event { .. }));
+        let taken = self.take_messages(|m| matches!(m, Notice::Event { .. }));
         events_in(&taken)
     }
 
     fn take_notified(&mut self) -> Vec<Notified> {
-        let taken = self.take_messages(|m| matches!(m, Message::Notify { .. }));
+        let taken = self.take_messages(|m| matches!(m, Notice::Notify { .. }));
         notified_in(&taken)
     }
 
     fn overruns(&self) -> Vec<(Listener, u64)> {
-        let overrun = |m: &Message| match m {
-            Message::Overrun { channel, subscriber, total } => {
+        let overrun = |m: &Notice| match m {
+            Notice::Overrun { channel, subscriber, total } => {
                 Some((Listener { channel: channel.name().into(), subscriber: subscriber.clone() }, *total))
             }
-            Message::Event { .. } | Message::Notify { .. } => None,
+            Notice::Event { .. } | Notice::Notify { .. } => None,
         };
         self.messages().iter().filter_map(overrun).collect()
     }

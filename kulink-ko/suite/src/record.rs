@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use kulink::testbed::transcript::Line;
 use kulink::testbed::vm::{CONSOLE, TRANSCRIPT};
-use kulink_ko_contract::control::KulinkKo;
+use kulink_ko_contract::extension::KulinkKo;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::Expected;
+use crate::plan::ExpectedEvent;
 use crate::report::{FateCount, RunReport};
 
 const HOST: &str = "run.json";
@@ -41,7 +41,7 @@ pub struct HostRecord {
     /// Unicast subscriber the job registered.
     pub subscriber: String,
     /// What each channel must report, in the order sent.
-    pub expected: Vec<Expected>,
+    pub expected: Vec<ExpectedEvent>,
     /// Frames sent, reported or not.
     pub frames_sent: usize,
     /// Of those, ICMP frames too short to report.

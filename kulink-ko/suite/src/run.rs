@@ -9,7 +9,7 @@ use kulink::testbed::frames::Wire;
 use kulink::testbed::transcript::Line;
 use kulink::testbed::{pcap, splat};
 use kulink_ko_contract::channel::Kind;
-use kulink_ko_contract::control::{AgentMsg, Command, CoreCommand, CoreReady, CoreReply, KulinkKo, Message, Reply};
+use kulink_ko_contract::extension::{AgentMsg, Command, CoreCommand, CoreReady, CoreReply, KulinkKo, Notice, Reply};
 use kulink_ko_contract::observed::Observed;
 use kulink_ko_contract::{Channel, Stats};
 
@@ -171,7 +171,7 @@ impl Heard {
                 Line::Agent(AgentMsg::Ext { ext }) => {
                     heard.events.extend(Received::of(ext));
                     heard.notified.extend(Notified::of(ext));
-                    heard.overruns += usize::from(matches!(ext, Message::Overrun { .. }));
+                    heard.overruns += usize::from(matches!(ext, Notice::Overrun { .. }));
                 }
                 Line::Agent(AgentMsg::Reply { id, result }) => match (asked.get(id), result) {
                     (_, Ok(CoreReply::Ext(Reply::Stats(stats)))) => heard.stats = Some(*stats),
@@ -258,7 +258,7 @@ pub fn judge(record: &RunRecord) -> Result<RunReport> {
 
 fn event_channel(
     channel: Channel,
-    expected: &[crate::plan::Expected],
+    expected: &[crate::plan::ExpectedEvent],
     events: &[Received],
     ifindex: u32,
     subscriber: &str,

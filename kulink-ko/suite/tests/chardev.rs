@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
-use kulink_ko_contract::control::Command;
+use kulink_ko_contract::extension::Command;
 use kulink_ko_contract::observed::Observed;
-use kulink_ko_contract::probe::Outcome;
+use kulink_ko_contract::probe::StepOutcome;
 use kulink_ko_contract::Channel;
 use kulink_ko_contract::{uapi, Event};
 use kulink_ko_suite::config_verdict;
@@ -16,7 +16,7 @@ use kulink_ko_suite::guest::Guest;
 use kulink_ko_suite::guest::KulinkGuest;
 use kulink_ko_suite::guest::Listener;
 use kulink_ko_suite::inject::{self, listener};
-use kulink_ko_suite::plan::{Expected, Plan};
+use kulink_ko_suite::plan::{ExpectedEvent, Plan};
 
 fn chardev_read_returns_every_event(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
@@ -37,7 +37,7 @@ fn chardev_ioctls_and_bad_arguments(kernel: &str) {
     assert!(verdict.passed(), "{verdict}");
     let Observed::Chardev(seen) = observed else { panic!("{observed:?}") };
     let errnos = [seen.stats_to_bad_pointer, seen.unknown_ioctl, seen.short_read, seen.empty_read];
-    let want = [libc::EFAULT, libc::ENOTTY, libc::EINVAL, libc::EAGAIN].map(Outcome::Errno);
+    let want = [libc::EFAULT, libc::ENOTTY, libc::EINVAL, libc::EAGAIN].map(StepOutcome::Errno);
     assert_eq!(errnos, want);
     common::finish(vm);
 }
@@ -50,11 +50,11 @@ fn a_written_event_appears_on_every_channel_marked_synthetic(kernel: &str) {
     vm.act(Command::WriteEvent { event }).unwrap();
     let listeners = wait_on_every_push_listener(&mut vm, "u");
     let events = vm.take_events();
-    let want = Expected::of(&event);
+    let want = ExpectedEvent::of(&event);
     for l in &listeners {
         let got = event_verdict::of_listener(&events, l);
         assert_eq!(got.len(), 1, "{l:?}: {got:#?}");
-        assert_eq!(Expected::of(&got[0].event), want, "{l:?}");
+        assert_eq!(ExpectedEvent::of(&got[0].event), want, "{l:?}");
         assert_eq!(got[0].event.flags, uapi::EVF_SYNTHETIC, "{l:?}");
         assert_eq!(got[0].event.seq, 1, "the kernel numbers it");
         assert!(got[0].event.tstamp_ns > 0, "the kernel timestamps it");

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use kulink_ko_contract::control::Pace;
+use kulink_ko_contract::extension::Pace;
 use kulink_ko_contract::Channel;
 use kulink_ko_suite::event_verdict::{self, Order};
 use kulink_ko_suite::flood::{self, Flood};

@@ -2,7 +2,7 @@
 
 mod common;
 
-use kulink_ko_contract::control::KULINKFS_DIR;
+use kulink_ko_contract::extension::KULINKFS_DIR;
 use kulink_ko_contract::Channel;
 use kulink_ko_contract::Stats;
 use kulink_ko_suite::guest::KulinkGuest;

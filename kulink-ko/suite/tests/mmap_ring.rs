@@ -3,7 +3,7 @@
 
 mod common;
 
-use kulink_ko_contract::probe::{Outcome, Probe, ProbeReport, MMAP_ECHO_ID};
+use kulink_ko_contract::probe::{Probe, ProbeReport, StepOutcome, MMAP_ECHO_ID};
 use kulink_ko_contract::Channel;
 use kulink_ko_contract::{uapi, Event};
 use kulink_ko_suite::event_verdict;
@@ -32,36 +32,36 @@ fn a_mapping_is_shared_never_executable_and_can_end(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
     let ProbeReport::MmapLifecycle(r) = vm.probe(Probe::MmapLifecycle).unwrap() else { panic!("wrong report") };
     let mut m = common::Mismatches::default();
-    m.check("MAP_PRIVATE", &r.map_private, &Outcome::Errno(libc::EINVAL));
-    m.check("PROT_EXEC", &r.map_exec, &Outcome::Errno(libc::EPERM));
-    m.check("mprotect(PROT_EXEC)", &r.mprotect_exec, &Outcome::Errno(libc::EACCES));
+    m.check("MAP_PRIVATE", &r.map_private, &StepOutcome::Errno(libc::EINVAL));
+    m.check("PROT_EXEC", &r.map_exec, &StepOutcome::Errno(libc::EPERM));
+    m.check("mprotect(PROT_EXEC)", &r.mprotect_exec, &StepOutcome::Errno(libc::EACCES));
     // A mapped file's new records are in its ring: the blocked reader is told.
-    m.check("read() blocked when the file got mapped", &r.blocked_read, &Outcome::Errno(libc::EBUSY));
+    m.check("read() blocked when the file got mapped", &r.blocked_read, &StepOutcome::Errno(libc::EBUSY));
 
     // One stream across mmap and munmap: the ring takes the records after
     // mmap; at munmap what it still holds goes back behind what was
     // queued before; a new mmap works.
-    let echo_seqs = |got: &Outcome<Vec<Event>>| -> Outcome<Vec<u16>> {
+    let echo_seqs = |got: &StepOutcome<Vec<Event>>| -> StepOutcome<Vec<u16>> {
         match got {
-            Outcome::Ok(events) => {
+            StepOutcome::Ok(events) => {
                 for e in events {
                     assert_eq!((e.echo_id, e.flags), (MMAP_ECHO_ID, uapi::EVF_SYNTHETIC), "{e:?}");
                 }
                 assert!(events.windows(2).all(|w| w[0].seq < w[1].seq), "kernel order {events:#?}");
-                Outcome::Ok(events.iter().map(|e| e.echo_seq).collect())
+                StepOutcome::Ok(events.iter().map(|e| e.echo_seq).collect())
             }
-            Outcome::Errno(e) => Outcome::Errno(*e),
-            Outcome::Failed(f) => Outcome::Failed(f.clone()),
+            StepOutcome::Errno(e) => StepOutcome::Errno(*e),
+            StepOutcome::Failed(f) => StepOutcome::Failed(f.clone()),
         }
     };
     // The fourth is written only once the second mmap worked.
     let written: Vec<u16> = r.written.iter().map(|e| e.echo_seq).collect();
     assert!([&[1, 2, 3][..], &[1, 2, 3, 4]].contains(&written.as_slice()), "{written:?}");
-    m.check("first ring", &echo_seqs(&r.first_ring), &Outcome::Ok(vec![2]));
-    m.check("munmap", &r.unmap, &Outcome::Ok(()));
-    m.check("read() after munmap", &echo_seqs(&r.read_after_unmap), &Outcome::Ok(vec![1, 2, 3]));
-    m.check("mmap after munmap", &r.map_again, &Outcome::Ok(()));
-    m.check("second ring", &echo_seqs(&r.second_ring), &Outcome::Ok(vec![4]));
+    m.check("first ring", &echo_seqs(&r.first_ring), &StepOutcome::Ok(vec![2]));
+    m.check("munmap", &r.unmap, &StepOutcome::Ok(()));
+    m.check("read() after munmap", &echo_seqs(&r.read_after_unmap), &StepOutcome::Ok(vec![1, 2, 3]));
+    m.check("mmap after munmap", &r.map_again, &StepOutcome::Ok(()));
+    m.check("second ring", &echo_seqs(&r.second_ring), &StepOutcome::Ok(vec![4]));
     m.assert_none("mmap life cycle");
     common::finish(vm);
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use kulink::testbed::frames::{self, ECHO_REPLY, ECHO_REQUEST};
 use kulink::testbed::peer::GuestIcmp;
-use kulink_ko_contract::probe::{Outcome, Probe, ProbeReport, INNER_ECHO_ID, OUTER_ECHO_ID};
+use kulink_ko_contract::probe::{Probe, ProbeReport, StepOutcome, INNER_ECHO_ID, OUTER_ECHO_ID};
 use kulink_ko_contract::Channel;
 use kulink_ko_contract::{uapi, Event};
 use kulink_ko_suite::event_verdict;
@@ -79,7 +79,7 @@ fn files_and_mounts_outlive_their_network_namespace_safely(kernel: &str) {
     // The files still work on their own namespace: its counters, its event.
     let stats = r.stats.ok().unwrap_or_else(|| panic!("GET_STATS after leaving: {:?}", r.stats));
     assert_eq!((stats.events_built, stats.synthetic), (0, 0), "a fresh namespace: {stats:?}");
-    assert_eq!(r.write, Outcome::Ok(()));
+    assert_eq!(r.write, StepOutcome::Ok(()));
     for (name, got) in [("read", &r.read), ("ring", &r.ring)] {
         let got = got.ok().unwrap_or_else(|| panic!("{name}: {got:?}"));
         assert_eq!(got.len(), 1, "{name}: {got:#?}");

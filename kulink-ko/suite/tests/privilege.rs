@@ -4,20 +4,20 @@
 
 mod common;
 
-use kulink_ko_contract::probe::{Access, Outcome, Probe, ProbeReport, OWNER_ECHO_ID, ROOT_MESSAGE, USERNS_MESSAGE};
+use kulink_ko_contract::probe::{Access, Probe, ProbeReport, StepOutcome, OWNER_ECHO_ID, ROOT_MESSAGE, USERNS_MESSAGE};
 use kulink_ko_contract::uapi;
 use kulink_ko_suite::guest::KulinkGuest;
 
-const EPERM: Outcome = Outcome::Errno(libc::EPERM);
-const EACCES: Outcome = Outcome::Errno(libc::EACCES);
-const OK: Outcome = Outcome::Ok(());
+const EPERM: StepOutcome = StepOutcome::Errno(libc::EPERM);
+const EACCES: StepOutcome = StepOutcome::Errno(libc::EACCES);
+const OK: StepOutcome = StepOutcome::Ok(());
 
-fn reply(message: &str) -> Outcome<String> {
-    Outcome::Ok(format!("{}, you said: {message}", uapi::SO_REPLY))
+fn reply(message: &str) -> StepOutcome<String> {
+    StepOutcome::Ok(format!("{}, you said: {message}", uapi::SO_REPLY))
 }
 
 /// Every access, named, without the sockopt message's text.
-fn doors(a: &Access) -> Vec<(&'static str, Outcome)> {
+fn doors(a: &Access) -> Vec<(&'static str, StepOutcome)> {
     vec![
         ("join events", a.join_events.clone()),
         ("join relay", a.join_relay.clone()),
@@ -37,7 +37,7 @@ fn doors(a: &Access) -> Vec<(&'static str, Outcome)> {
     ]
 }
 
-fn check_doors(m: &mut common::Mismatches, who: &str, access: &Access, want: &[(&str, Outcome)]) {
+fn check_doors(m: &mut common::Mismatches, who: &str, access: &Access, want: &[(&str, StepOutcome)]) {
     let got = doors(access);
     let names: Vec<&str> = got.iter().map(|(n, _)| *n).collect();
     assert_eq!(names, want.iter().map(|(n, _)| *n).collect::<Vec<_>>(), "the table names every door");

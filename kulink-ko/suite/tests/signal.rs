@@ -3,7 +3,7 @@
 
 mod common;
 
-use kulink_ko_contract::control::Command;
+use kulink_ko_contract::extension::Command;
 use kulink_ko_contract::Channel;
 use kulink_ko_suite::event_verdict;
 use kulink_ko_suite::guest::KulinkGuest;

@@ -3,7 +3,7 @@
 mod common;
 
 use kulink_ko_contract::observed::Observed;
-use kulink_ko_contract::probe::Outcome;
+use kulink_ko_contract::probe::StepOutcome;
 use kulink_ko_contract::Channel;
 use kulink_ko_suite::config_verdict;
 use kulink_ko_suite::guest::KulinkGuest;
@@ -14,10 +14,10 @@ fn sockopt_round_trip_lengths_and_capability(kernel: &str) {
     let verdict = config_verdict::judge(&observed);
     assert!(verdict.passed(), "{verdict}");
     let Observed::Sockopt(seen) = observed else { panic!("{observed:?}") };
-    assert_eq!(seen.message, Outcome::Ok("a message from kernel, you said: a message from userspace".into()));
+    assert_eq!(seen.message, StepOutcome::Ok("a message from kernel, you said: a message from userspace".into()));
     assert_eq!(
         (seen.set_unprivileged, seen.get_unprivileged),
-        (Outcome::Errno(libc::EPERM), Outcome::Errno(libc::EPERM))
+        (StepOutcome::Errno(libc::EPERM), StepOutcome::Errno(libc::EPERM))
     );
     common::finish(vm);
 }

@@ -5,7 +5,7 @@ mod common;
 
 use kulink::testbed::transcript::Line;
 use kulink::testbed::vm::TRANSCRIPT;
-use kulink_ko_contract::control::{AgentMsg, Command, CoreCommand, KulinkKo, Request};
+use kulink_ko_contract::extension::{AgentMsg, Command, CoreCommand, KulinkKo, Request};
 use kulink_ko_suite::guest::KulinkGuest;
 use kulink_ko_suite::inject;
 use kulink_ko_suite::plan::Plan;

@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use kulink_ko_contract::probe::{MmapLifecycle, Outcome, MMAP_ECHO_ID};
+use kulink_ko_contract::probe::{MmapLifecycle, StepOutcome, MMAP_ECHO_ID};
 use kulink_ko_contract::uapi::RawEvent;
 use nix::sys::mman::{MapFlags, ProtFlags};
 use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -23,10 +23,10 @@ pub fn lifecycle() -> Result<MmapLifecycle> {
     let len = mmap_ring::ring_len()?;
     let (read, write, exec) = (ProtFlags::PROT_READ, ProtFlags::PROT_WRITE, ProtFlags::PROT_EXEC);
     let map = |prot, flags| Ok::<_, anyhow::Error>(Mapping::new(chardev::open(true)?, len, prot, flags));
-    let map_private = Outcome::of(map(read | write, MapFlags::MAP_PRIVATE)?);
-    let map_exec = Outcome::of(map(read | exec, MapFlags::MAP_SHARED)?);
+    let map_private = StepOutcome::of(map(read | write, MapFlags::MAP_PRIVATE)?);
+    let map_exec = StepOutcome::of(map(read | exec, MapFlags::MAP_SHARED)?);
     let shared = map(read | write, MapFlags::MAP_SHARED)?.context("mmap /dev/kulink shared")?;
-    let mprotect_exec = Outcome::of(shared.protect(read | write | exec));
+    let mprotect_exec = StepOutcome::of(shared.protect(read | write | exec));
     drop(shared);
 
     let blocked_read = blocked_read_then_map()?;
@@ -42,16 +42,16 @@ pub fn lifecycle() -> Result<MmapLifecycle> {
     write(1)?;
     let ring = mmap_ring::map(&file)?;
     write(2)?;
-    let first_ring = Outcome::Ok(ring.written());
-    let unmap = Outcome::of(ring.unmap());
+    let first_ring = StepOutcome::Ok(ring.written());
+    let unmap = StepOutcome::of(ring.unmap());
     write(3)?;
-    let read_after_unmap = Outcome::of(chardev::read_queued(&file));
+    let read_after_unmap = StepOutcome::of(chardev::read_queued(&file));
     let (map_again, second_ring) = match mmap_ring::map(&file) {
         Ok(ring) => {
             write(4)?;
-            (Outcome::Ok(()), Outcome::Ok(ring.written()))
+            (StepOutcome::Ok(()), StepOutcome::Ok(ring.written()))
         }
-        Err(e) => (outcome::<()>(Err(e)), Outcome::Failed("no second mapping".into())),
+        Err(e) => (outcome::<()>(Err(e)), StepOutcome::Failed("no second mapping".into())),
     };
     Ok(MmapLifecycle {
         map_private: map_private.unit(),
@@ -71,7 +71,7 @@ extern "C" fn interrupt(_: libc::c_int) {}
 
 /// A thread blocks in read() on an empty file; then the file is mapped.
 /// If the read is still blocked after WAKE_TIMEOUT, a signal frees it.
-fn blocked_read_then_map() -> Result<Outcome> {
+fn blocked_read_then_map() -> Result<StepOutcome> {
     let file = chardev::open(false).context("open /dev/kulink")?;
     let reader = file.try_clone()?;
     // An empty handler without SA_RESTART, so read() returns EINTR.
@@ -89,12 +89,12 @@ fn blocked_read_then_map() -> Result<Outcome> {
     std::thread::sleep(Duration::from_millis(300));
     let mapping = mmap_ring::map(&file)?;
     let result = match done_rx.recv_timeout(WAKE_TIMEOUT) {
-        Ok(result) => Outcome::of(result),
+        Ok(result) => StepOutcome::of(result),
         Err(_) => {
             // The thread is alive until it sends its result.
             let _ = nix::sys::pthread::pthread_kill(tid, Signal::SIGUSR2);
             let _ = done_rx.recv_timeout(WAKE_TIMEOUT);
-            Outcome::Failed(format!("read() still blocked {}s after mmap", WAKE_TIMEOUT.as_secs()))
+            StepOutcome::Failed(format!("read() still blocked {}s after mmap", WAKE_TIMEOUT.as_secs()))
         }
     };
     let _ = thread.join();

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use kulink_ko_contract::genl::Family;
-use kulink_ko_contract::probe::{Outcome, Probe, ProbeReport};
+use kulink_ko_contract::probe::{Probe, ProbeReport, StepOutcome};
 use kulink_ko_contract::{uapi, Event};
 use nix::sched::{self, CloneFlags};
 
@@ -84,10 +84,10 @@ fn errno_of(e: &anyhow::Error) -> Option<i32> {
     e.chain().find_map(|c| c.downcast_ref::<io::Error>()?.raw_os_error())
 }
 
-fn outcome<T>(result: Result<T>) -> Outcome<T> {
+fn outcome<T>(result: Result<T>) -> StepOutcome<T> {
     match result {
-        Ok(v) => Outcome::Ok(v),
-        Err(e) => errno_of(&e).map_or_else(|| Outcome::Failed(format!("{e:#}")), Outcome::Errno),
+        Ok(v) => StepOutcome::Ok(v),
+        Err(e) => errno_of(&e).map_or_else(|| StepOutcome::Failed(format!("{e:#}")), StepOutcome::Errno),
     }
 }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use kulink_agent_core::{loopback, net, system};
-use kulink_ko_contract::probe::{NetnsIsolation, NetnsOutlived, Outcome, RelayThreads, INNER_ECHO_ID, OUTER_ECHO_ID};
+use kulink_ko_contract::probe::{
+    NetnsIsolation, NetnsOutlived, RelayThreads, StepOutcome, INNER_ECHO_ID, OUTER_ECHO_ID,
+};
 use kulink_ko_contract::{uapi, Event};
 use nix::sched::CloneFlags;
 
@@ -89,10 +91,10 @@ pub fn outlived() -> Result<NetnsOutlived> {
     // A namespace that nothing pins goes away now, its kthread with it.
     let after_leaving = wait_for(TEARDOWN, relay_threads, |n| *n == before);
 
-    let stats = Outcome::of(chardev::ioctl_stats(&plain));
+    let stats = StepOutcome::of(chardev::ioctl_stats(&plain));
     let written = synthetic(0x6f31, 1);
-    let write = Outcome::of(chardev::write_event(&plain, &written));
-    let read = Outcome::of(chardev::read_queued(&plain));
+    let write = StepOutcome::of(chardev::write_event(&plain, &written));
+    let read = StepOutcome::of(chardev::read_queued(&plain));
     let ring_events = ring.written();
     drop(ring);
     drop(plain);
@@ -130,7 +132,7 @@ pub fn outlived() -> Result<NetnsOutlived> {
         stats,
         write,
         read,
-        ring: Outcome::Ok(ring_events),
+        ring: StepOutcome::Ok(ring_events),
         written_procfs,
         procfs,
         written_kulinkfs,

@@ -9,8 +9,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result};
 use kulink_agent_core::{loopback, net};
-use kulink_ko_contract::control::KULINKFS_DIR;
-use kulink_ko_contract::probe::{Access, Outcome, Unprivileged, OWNER_ECHO_ID, ROOT_MESSAGE, USERNS_MESSAGE};
+use kulink_ko_contract::extension::KULINKFS_DIR;
+use kulink_ko_contract::probe::{Access, StepOutcome, Unprivileged, OWNER_ECHO_ID, ROOT_MESSAGE, USERNS_MESSAGE};
 use kulink_ko_contract::uapi::{self, RawStats};
 use kulink_ko_contract::Event;
 use nix::sched::CloneFlags;
@@ -28,7 +28,7 @@ const OWNER_PINGS: u16 = 2;
 #[derive(Serialize, Deserialize)]
 struct OwnerReport {
     access: Access,
-    events: Outcome<Vec<Event>>,
+    events: StepOutcome<Vec<Event>>,
 }
 
 pub fn probe() -> Result<Unprivileged> {
@@ -42,7 +42,7 @@ pub fn probe() -> Result<Unprivileged> {
         namespace_owner: owner.access,
         owner_pings: OWNER_PINGS,
         owner_events: owner.events,
-        root_message_after: Outcome::of(sockopt::message(&fd)),
+        root_message_after: StepOutcome::of(sockopt::message(&fd)),
     })
 }
 
@@ -102,27 +102,29 @@ fn access(message: &str) -> Result<Access> {
         kulinkfs_log: read(&format!("{KULINKFS_DIR}/log")),
         kulinkfs_stats: read(&format!("{KULINKFS_DIR}/stats")),
         sysfs_counter: read("/sys/kernel/kulink/events"),
-        chardev: Outcome::of(chardev::open(true).map(drop)),
+        chardev: StepOutcome::of(chardev::open(true).map(drop)),
         sysctl_write: rewrite("/proc/sys/kulink/enabled"),
-        sockopt_stats: Outcome::of(sockopt::get(&sock, uapi::SO_GET_STATS, std::mem::size_of::<RawStats>()).map(drop)),
-        sockopt_set_msg: Outcome::of(sockopt::set(&sock, uapi::SO_SET_MSG, message.as_bytes())),
-        sockopt_get_msg: Outcome::of(sockopt::message(&sock)),
+        sockopt_stats: StepOutcome::of(
+            sockopt::get(&sock, uapi::SO_GET_STATS, std::mem::size_of::<RawStats>()).map(drop),
+        ),
+        sockopt_set_msg: StepOutcome::of(sockopt::set(&sock, uapi::SO_SET_MSG, message.as_bytes())),
+        sockopt_get_msg: StepOutcome::of(sockopt::message(&sock)),
     })
 }
 
-fn read(path: &str) -> Outcome {
-    Outcome::of(std::fs::read(path).map(drop))
+fn read(path: &str) -> StepOutcome {
+    StepOutcome::of(std::fs::read(path).map(drop))
 }
 
 /// One write(), as `echo data > path` does.
-fn write(path: &str, data: &str) -> Outcome {
-    Outcome::of(std::fs::OpenOptions::new().write(true).open(path).and_then(|mut f| f.write_all(data.as_bytes())))
+fn write(path: &str, data: &str) -> StepOutcome {
+    StepOutcome::of(std::fs::OpenOptions::new().write(true).open(path).and_then(|mut f| f.write_all(data.as_bytes())))
 }
 
 /// Writes a setting's own value back: the permission is what is tested.
-fn rewrite(path: &str) -> Outcome {
+fn rewrite(path: &str) -> StepOutcome {
     match std::fs::read_to_string(path) {
         Ok(value) => write(path, &value),
-        Err(e) => Outcome::of(Err(e)),
+        Err(e) => StepOutcome::of(Err(e)),
     }
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{median, median_index};
 use crate::guest;
 use kulink::GuestBuilder;
-use kulink_ko_contract::control::KulinkKo;
+use kulink_ko_contract::extension::KulinkKo;
 
 /// How many of the kernel log's longest silences a report names.
 const SILENCES: usize = 3;

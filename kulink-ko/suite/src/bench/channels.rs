@@ -1,7 +1,7 @@
 //! `kulink bench channels`: events per second and latency of each of
 //! kulink.ko's channels, fed by the module's own generator (a softirq
 //! timer), in a guest where nothing else consumes them: the core agent, the
-//! module, and the benchmark program (`kulink-agent --kulink-bench`), run
+//! module, and the benchmark program (`kulink-ko-agent --kulink-bench`), run
 //! once per measurement. Every event a channel lost must show in one of its
 //! loss counters. Then echo requests from the wire, through kulink.ko's
 //! multicast group and through the kernel's own NFLOG side by side
@@ -14,7 +14,7 @@ use kulink::testbed::accel::AccelChoice;
 use kulink::testbed::artifacts::{self, KernelChoice};
 use kulink::testbed::vm::Vm;
 use kulink_ko_contract::bench::{ChannelFigures, ChannelRun, FramesFigures, FramesRun, ARG, MEASURED};
-use kulink_ko_contract::control::HELPER_PATH;
+use kulink_ko_contract::extension::HELPER_PATH;
 use kulink_ko_contract::Channel;
 use serde::Serialize;
 
@@ -33,7 +33,7 @@ const HELPER_RATE: u32 = 100;
 
 /// What to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Plan {
+pub struct ChannelPlan {
     /// Events per throughput run.
     pub count: u32,
     /// Events per second of the latency runs, far below any channel's
@@ -48,13 +48,13 @@ pub struct Plan {
     pub frames: u32,
 }
 
-impl Default for Plan {
+impl Default for ChannelPlan {
     fn default() -> Self {
         Self { count: 100_000, latency_rate: 1000, latency_count: 2000, scaling: false, frames: 5000 }
     }
 }
 
-impl Plan {
+impl ChannelPlan {
     /// Every run, in order, each with the section it belongs to.
     pub fn runs(&self) -> Vec<(&'static str, ChannelRun)> {
         let mut runs = Vec::new();
@@ -195,7 +195,7 @@ fn find_nft() -> Result<String> {
 }
 
 /// Runs the plan on one kernel, in one guest.
-pub fn channels(kernel: KernelChoice, accel: AccelChoice, plan: &Plan) -> Result<ChannelBench> {
+pub fn channels(kernel: KernelChoice, accel: AccelChoice, plan: &ChannelPlan) -> Result<ChannelBench> {
     plan.check()?;
     let nft = if plan.frames > 0 { Some(find_nft()?) } else { None };
     let builder = builder(kernel, accel, nft.as_deref())?;
@@ -284,7 +284,7 @@ mod tests {
 
     #[test]
     fn the_default_plan_measures_every_channel_for_throughput_and_latency() {
-        let runs = Plan::default().runs();
+        let runs = ChannelPlan::default().runs();
         for section in ["throughput", "latency"] {
             let measured: Vec<Channel> =
                 runs.iter().filter(|(s, r)| *s == section && r.batch == 1).map(|(_, r)| r.channel).collect();
@@ -293,12 +293,12 @@ mod tests {
         assert!(runs.iter().all(|(s, r)| (*s == "latency") == (r.rate > 0)));
         let helper = runs.iter().find(|(_, r)| r.channel == Channel::UsermodeHelper).unwrap().1;
         assert_eq!(helper.count, HELPER_COUNT);
-        Plan::default().check().unwrap();
-        let scaled = Plan { scaling: true, ..Plan::default() };
+        ChannelPlan::default().check().unwrap();
+        let scaled = ChannelPlan { scaling: true, ..ChannelPlan::default() };
         scaled.check().unwrap();
         assert!(scaled.runs().iter().any(|(_, r)| r.consumers == 16));
         assert!(scaled.runs().iter().any(|(_, r)| r.count == 1_000_000));
-        let zero = Plan { count: 0, ..Plan::default() };
+        let zero = ChannelPlan { count: 0, ..ChannelPlan::default() };
         assert_eq!(kulink::testbed::exit_code(&zero.check().unwrap_err()), 2);
     }
 

@@ -12,7 +12,7 @@ pub mod summary;
 pub mod vng;
 
 pub use boot::{boot, Boot, BootBench, Silence, Step};
-pub use channels::{channels, ChannelBench, Measured, Plan, Ratios};
+pub use channels::{channels, ChannelBench, ChannelPlan, Measured, Ratios};
 pub use summary::{summary, Summary, SummaryPlan};
 
 /// The index of the item whose key is the median (the lower one of an

@@ -9,7 +9,7 @@ use kulink::testbed::{kernels, tools};
 use serde::Serialize;
 
 use super::vng::CommandStart;
-use super::{BootBench, ChannelBench, Plan};
+use super::{BootBench, ChannelBench, ChannelPlan};
 
 /// One kernel's figures.
 #[derive(Debug, Clone, Serialize)]
@@ -71,7 +71,7 @@ pub struct SummaryPlan {
     /// Boots (and restores) per kernel.
     pub boots: usize,
     /// The channel runs.
-    pub channels: Plan,
+    pub channels: ChannelPlan,
     /// Runs of `vng --exec true` and of kulink's `true`.
     pub command_runs: usize,
 }

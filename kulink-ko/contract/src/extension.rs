@@ -15,7 +15,7 @@ pub enum KulinkKo {}
 impl kulink_protocol::Extension for KulinkKo {
     type Command = Command;
     type Reply = Reply;
-    type Message = Message;
+    type Message = Notice;
     type Ready = Ready;
 }
 
@@ -29,7 +29,7 @@ pub type CoreReady = kulink_protocol::Ready<KulinkKo>;
 /// What the plug-in sends unasked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Message {
+pub enum Notice {
     Event {
         channel: Channel,
         /// Which unicast subscriber got it; `None` for shared channels.
@@ -142,27 +142,27 @@ pub enum Reply {
 mod tests {
     use super::*;
     use crate::observed::{SysctlSeen, SysctlWrite};
-    use crate::probe::Outcome;
+    use crate::probe::StepOutcome;
 
     #[test]
     fn messages_are_single_json_lines_that_round_trip() {
         let msgs = [
-            AgentMsg::Ext { ext: Message::Notify { channel: Channel::SignalRt, seq: 4, received_ns: 9 } },
+            AgentMsg::Ext { ext: Notice::Notify { channel: Channel::SignalRt, seq: 4, received_ns: 9 } },
             AgentMsg::Reply {
                 id: 3,
                 result: Ok(CoreReply::Ext(Reply::Observed(Box::new(Observed::Sysctl(SysctlSeen {
-                    values: [("batch".into(), Outcome::Ok("1".into()))].into(),
+                    values: [("batch".into(), StepOutcome::Ok("1".into()))].into(),
                     writes: vec![SysctlWrite {
                         name: "batch".into(),
                         value: "0".into(),
-                        before: Outcome::Ok("1".into()),
-                        write: Outcome::Errno(22),
-                        after: Outcome::Ok("1".into()),
+                        before: StepOutcome::Ok("1".into()),
+                        write: StepOutcome::Errno(22),
+                        after: StepOutcome::Ok("1".into()),
                     }],
                 }))))),
             },
             AgentMsg::Ext {
-                ext: Message::Overrun { channel: Channel::NetlinkUnicast, subscriber: Some("a".into()), total: 3 },
+                ext: Notice::Overrun { channel: Channel::NetlinkUnicast, subscriber: Some("a".into()), total: 3 },
             },
             AgentMsg::Reply {
                 id: 9,
