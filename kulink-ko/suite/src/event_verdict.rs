@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::guest::{Listener, Notified, Received};
-use crate::plan::ExpectedEvent;
+use crate::plan::Expected;
 use kulink::delivery;
 pub use kulink::delivery::Order;
 
@@ -24,9 +24,9 @@ pub struct ChannelResult {
     pub injected: usize,
     /// Events the listener got.
     pub received: usize,
-    /// ExpectedEvent events received, each counted once.
+    /// Expected events received, each counted once.
     pub matched: usize,
-    /// ExpectedEvent events never received.
+    /// Expected events never received.
     pub lost: usize,
     /// Events received more than once.
     pub duplicates: usize,
@@ -50,7 +50,7 @@ pub struct ChannelResult {
 
 /// Checks the events one listener got (picked out of `events`) against the
 /// expected list.
-pub fn check(listener: &Listener, expected: &[ExpectedEvent], events: &[Received], ifindex: u32) -> ChannelResult {
+pub fn check(listener: &Listener, expected: &[Expected], events: &[Received], ifindex: u32) -> ChannelResult {
     check_ordered(listener, expected, events, ifindex, Order::Kept)
 }
 
@@ -59,13 +59,13 @@ pub fn check(listener: &Listener, expected: &[ExpectedEvent], events: &[Received
 /// numbers.
 pub fn check_ordered(
     listener: &Listener,
-    expected: &[ExpectedEvent],
+    expected: &[Expected],
     events: &[Received],
     ifindex: u32,
     order: Order,
 ) -> ChannelResult {
     let received = of_listener(events, listener);
-    let delivery = delivery::check(expected, &received, |r| ExpectedEvent::of(&r.event), order);
+    let delivery = delivery::check(expected, &received, |r| Expected::of(&r.event), order);
     let mut problems = delivery.problems.clone();
     let mut note = |p: String| {
         if problems.len() < delivery::MAX_PROBLEMS {
@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn exact_delivery_passes() {
-        let expected: Vec<_> = (1..=3).map(|i| ExpectedEvent::of(&ev(0, i))).collect();
+        let expected: Vec<_> = (1..=3).map(|i| Expected::of(&ev(0, i))).collect();
         let got = [rec(1, 1, 1000), rec(2, 2, 2000), rec(3, 3, 3000)];
         let r = check(&listener(), &expected, &got, 2);
         assert!(r.passed, "{r:?}");
@@ -191,7 +191,7 @@ mod tests {
 
     #[test]
     fn loss_duplicates_strangers_and_reordering_fail() {
-        let expected: Vec<_> = (1..=3).map(|i| ExpectedEvent::of(&ev(0, i))).collect();
+        let expected: Vec<_> = (1..=3).map(|i| Expected::of(&ev(0, i))).collect();
         let got = [rec(1, 2, 0), rec(2, 1, 0), rec(3, 1, 0), rec(4, 9, 0)];
         let r = check(&listener(), &expected, &got, 2);
         assert!(!r.passed);
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn a_wrong_field_is_not_a_match() {
-        let expected = vec![ExpectedEvent::of(&ev(0, 1))];
+        let expected = vec![Expected::of(&ev(0, 1))];
         let mut bad = rec(1, 1, 0);
         bad.event.len = 85;
         let r = check(&listener(), &expected, &[bad], 2);
@@ -210,7 +210,7 @@ mod tests {
 
     #[test]
     fn wrong_interface_and_falling_kernel_seq_fail() {
-        let expected: Vec<_> = (1..=2).map(|i| ExpectedEvent::of(&ev(0, i))).collect();
+        let expected: Vec<_> = (1..=2).map(|i| Expected::of(&ev(0, i))).collect();
         let mut a = rec(5, 1, 0);
         a.event.ifindex = 1;
         let b = rec(4, 2, 0);
@@ -221,7 +221,7 @@ mod tests {
 
     #[test]
     fn free_order_forgives_swaps_but_not_loss() {
-        let expected: Vec<_> = (1..=2).map(|i| ExpectedEvent::of(&ev(0, i))).collect();
+        let expected: Vec<_> = (1..=2).map(|i| Expected::of(&ev(0, i))).collect();
         let got = [rec(2, 2, 0), rec(1, 1, 0)];
         assert!(check_ordered(&listener(), &expected, &got, 2, Order::Free).passed);
         assert!(!check_ordered(&listener(), &expected, &got, 2, Order::Kept).passed);
@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(got[0].event, reference[0].event);
         assert_eq!(got[0].latency_ns, Some(5_000));
         assert_eq!((got[1].event.seq, got[1].latency_ns), (99, None));
-        let expected = vec![ExpectedEvent::of(&ev(0, 1))];
+        let expected = vec![Expected::of(&ev(0, 1))];
         let r = check(&Listener { channel: "rt".into(), subscriber: None }, &expected, &got, 2);
         assert_eq!((r.matched, r.unexpected), (1, 1));
     }

@@ -7,7 +7,7 @@ use kulink_ko_contract::channel::Kind;
 use kulink_ko_contract::Channel;
 
 use crate::guest::{events_in, notified_in, Guest, KulinkGuest, Listener, Notified, Received};
-use crate::plan::{ExpectedEvent, Plan};
+use crate::plan::{Expected, Plan};
 
 /// How long every listener has to deliver after the last frame.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -61,11 +61,11 @@ pub fn inject(vm: &mut Guest, plan: &Plan, listeners: &[Listener], rt_signals: b
     vm.collect_until(DELIVERY_TIMEOUT, |messages| {
         let events = events_in(messages);
         let all_delivered = listeners.iter().all(|l| {
-            let got: Vec<ExpectedEvent> =
-                events.iter().filter(|r| r.listener() == *l).map(|r| ExpectedEvent::of(&r.event)).collect();
+            let got: Vec<Expected> =
+                events.iter().filter(|r| r.listener() == *l).map(|r| Expected::of(&r.event)).collect();
             expected.iter().all(|e| got.contains(e))
         });
-        let marker_seq = events.iter().find(|r| ExpectedEvent::of(&r.event) == marker).map(|r| r.event.seq);
+        let marker_seq = events.iter().find(|r| Expected::of(&r.event) == marker).map(|r| r.event.seq);
         let signalled = !rt_signals
             || marker_seq.is_some_and(|seq| {
                 notified_in(messages).iter().any(|n| n.seq == seq && n.channel == Channel::SignalRt.name())

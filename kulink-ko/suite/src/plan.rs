@@ -8,7 +8,7 @@ use kulink_ko_contract::uapi;
 use kulink::testbed::frames::{self, Wire};
 use kulink::testbed::peer::GuestIcmp;
 
-pub use crate::receive_rules::ExpectedEvent;
+pub use crate::receive_rules::Expected;
 use crate::receive_rules::Fate;
 
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct Injection {
     pub frame: Vec<u8>,
     /// The event it must produce on every channel, or `None` for a frame
     /// kulink.ko must not report.
-    pub expect: Option<ExpectedEvent>,
+    pub expect: Option<Expected>,
     /// What the kernel and kulink.ko make of it.
     pub fate: Fate,
     /// The guest must answer it with an echo reply the peer sees.
@@ -136,12 +136,12 @@ impl Plan {
     }
 
     /// The events every channel must report, in order.
-    pub fn expected(&self) -> Vec<ExpectedEvent> {
+    pub fn expected(&self) -> Vec<Expected> {
         self.injections.iter().filter_map(|i| i.expect).collect()
     }
 
     /// The event of the final echo request.
-    pub fn marker(&self) -> ExpectedEvent {
+    pub fn marker(&self) -> Expected {
         self.injections.last().and_then(|i| i.expect).expect("every plan ends with the marker")
     }
 

@@ -20,7 +20,7 @@ const ICMP_HEADER: usize = 8;
 
 /// The fields of an event the harness can predict from the frame it sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct ExpectedEvent {
+pub struct Expected {
     /// IPv4 source.
     pub src: Ipv4Addr,
     /// IPv4 destination.
@@ -37,7 +37,7 @@ pub struct ExpectedEvent {
     pub len: u32,
 }
 
-impl ExpectedEvent {
+impl Expected {
     /// The predictable fields of an event kulink.ko reported.
     pub fn of(ev: &kulink_ko_contract::Event) -> Self {
         Self {
@@ -64,7 +64,7 @@ pub enum Fate {
     /// `icmp_truncated`, no event.
     Truncated,
     /// Reported as this event on every channel.
-    Reported(ExpectedEvent),
+    Reported(Expected),
 }
 
 impl Fate {
@@ -129,7 +129,7 @@ impl Fate {
         let carries_id = uapi::icmp_has_id_seq(icmp[0]);
         let word = |i: usize| if carries_id { u16::from_be_bytes([icmp[i], icmp[i + 1]]) } else { 0 };
         let address = |i: usize| Ipv4Addr::new(ip[i], ip[i + 1], ip[i + 2], ip[i + 3]);
-        Self::Reported(ExpectedEvent {
+        Self::Reported(Expected {
             src: address(12),
             dst: address(16),
             icmp_type: icmp[0],
@@ -141,7 +141,7 @@ impl Fate {
     }
 
     /// The event kulink.ko reports for the frame, if any.
-    pub fn event(&self) -> Option<ExpectedEvent> {
+    pub fn event(&self) -> Option<Expected> {
         match self {
             Self::Reported(e) => Some(*e),
             _ => None,
@@ -181,7 +181,7 @@ mod tests {
     fn well_formed_frames_get_the_fate_the_plans_always_gave_them() {
         let wire = Wire::default();
         let echo = Fate::of(&frames::echo_request(&wire, 0x1234, 7, 56));
-        let want = ExpectedEvent {
+        let want = Expected {
             src: wire.peer_ip,
             dst: wire.guest_ip,
             icmp_type: 8,

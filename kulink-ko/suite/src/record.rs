@@ -17,7 +17,7 @@ use kulink::testbed::vm::{CONSOLE, TRANSCRIPT};
 use kulink_ko_contract::extension::KulinkKo;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::ExpectedEvent;
+use crate::plan::Expected;
 use crate::report::{FateCount, RunReport};
 
 const HOST: &str = "run.json";
@@ -41,7 +41,7 @@ pub struct HostRecord {
     /// Unicast subscriber the job registered.
     pub subscriber: String,
     /// What each channel must report, in the order sent.
-    pub expected: Vec<ExpectedEvent>,
+    pub expected: Vec<Expected>,
     /// Frames sent, reported or not.
     pub frames_sent: usize,
     /// Of those, ICMP frames too short to report.

@@ -258,7 +258,7 @@ pub fn judge(record: &RunRecord) -> Result<RunReport> {
 
 fn event_channel(
     channel: Channel,
-    expected: &[crate::plan::ExpectedEvent],
+    expected: &[crate::plan::Expected],
     events: &[Received],
     ifindex: u32,
     subscriber: &str,

@@ -16,7 +16,7 @@ use kulink_ko_suite::guest::Guest;
 use kulink_ko_suite::guest::KulinkGuest;
 use kulink_ko_suite::guest::Listener;
 use kulink_ko_suite::inject::{self, listener};
-use kulink_ko_suite::plan::{ExpectedEvent, Plan};
+use kulink_ko_suite::plan::{Expected, Plan};
 
 fn chardev_read_returns_every_event(kernel: &str) {
     let mut vm = common::boot(kernel, &[]);
@@ -50,11 +50,11 @@ fn a_written_event_appears_on_every_channel_marked_synthetic(kernel: &str) {
     vm.act(Command::WriteEvent { event }).unwrap();
     let listeners = wait_on_every_push_listener(&mut vm, "u");
     let events = vm.take_events();
-    let want = ExpectedEvent::of(&event);
+    let want = Expected::of(&event);
     for l in &listeners {
         let got = event_verdict::of_listener(&events, l);
         assert_eq!(got.len(), 1, "{l:?}: {got:#?}");
-        assert_eq!(ExpectedEvent::of(&got[0].event), want, "{l:?}");
+        assert_eq!(Expected::of(&got[0].event), want, "{l:?}");
         assert_eq!(got[0].event.flags, uapi::EVF_SYNTHETIC, "{l:?}");
         assert_eq!(got[0].event.seq, 1, "the kernel numbers it");
         assert!(got[0].event.tstamp_ns > 0, "the kernel timestamps it");

@@ -12,7 +12,7 @@ use kulink_ko_contract::Channel;
 use kulink_ko_suite::event_verdict;
 use kulink_ko_suite::guest::KulinkGuest;
 use kulink_ko_suite::inject::{self, multicast, unicast};
-use kulink_ko_suite::plan::{ExpectedEvent, Plan};
+use kulink_ko_suite::plan::{Expected, Plan};
 use serde_json::{json, Value as Json};
 
 fn multicast_events_equal_injected_field_by_field(kernel: &str) {
@@ -22,7 +22,7 @@ fn multicast_events_equal_injected_field_by_field(kernel: &str) {
     let got = event_verdict::of_listener(&events, &multicast());
 
     // Exactly the reported frames, in the order sent, each field as sent.
-    let got_fields: Vec<ExpectedEvent> = got.iter().map(|r| ExpectedEvent::of(&r.event)).collect();
+    let got_fields: Vec<Expected> = got.iter().map(|r| Expected::of(&r.event)).collect();
     assert_eq!(got_fields, plan.expected());
     for r in &got {
         assert_eq!(r.event.ifindex, vm.ready().eth0_ifindex, "reported on eth0: {:?}", r.event);
@@ -106,7 +106,7 @@ fn non_icmp_and_truncated_frames_give_no_event(kernel: &str) {
     for l in &listeners {
         let got = event_verdict::of_listener(&events, l);
         assert_eq!(got.len(), 1, "{l:?}: {got:#?}");
-        assert_eq!(ExpectedEvent::of(&got[0].event), marker);
+        assert_eq!(Expected::of(&got[0].event), marker);
     }
 
     let after = vm.stats().unwrap();
