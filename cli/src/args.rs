@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::Args;
+use kulink::builder::ModuleSetup;
 use kulink::outcome::Format;
 use kulink::testbed::accel::AccelChoice;
 use kulink::testbed::artifacts::KernelChoice;
@@ -89,19 +90,9 @@ pub struct GuestArgs {
 }
 
 impl GuestArgs {
-    /// A guest for `kernel` with the module, its parameters and files.
-    pub fn builder(&self, kernel: KernelChoice, accel: AccelChoice) -> kulink::GuestBuilder {
-        let mut guest = kulink::GuestBuilder::new(kernel).module(&self.module).accel(accel);
-        for (name, value) in &self.params {
-            guest = guest.param(name, value);
-        }
-        for file in &self.files {
-            guest = guest.file(&file.host, &file.guest);
-        }
-        if self.shell {
-            guest = guest.shell();
-        }
-        guest
+    /// The module and its guest's contents, booted with `accel`.
+    pub fn setup(self, accel: AccelChoice) -> ModuleSetup {
+        ModuleSetup { module: self.module, params: self.params, files: self.files, shell: self.shell, accel }
     }
 }
 

@@ -295,6 +295,39 @@ impl<X: Extension> GuestBuilder<X> {
     }
 }
 
+/// A module and what its guest carries, as data: what `kulink test` and
+/// `kulink fuzz` make of their flags, and a [`GuestBuilder`] on any kernel.
+#[derive(Debug, Clone)]
+pub struct ModuleSetup {
+    /// A Kbuild directory that builds one module.
+    pub module: PathBuf,
+    /// Its parameters at load, NAME=VALUE.
+    pub params: Vec<(String, String)>,
+    /// Host files copied into the image.
+    pub files: Vec<GuestFile>,
+    /// busybox as /bin/sh.
+    pub shell: bool,
+    /// KVM, TCG, or KVM with TCG as the fallback.
+    pub accel: AccelChoice,
+}
+
+impl ModuleSetup {
+    /// The guest on `kernel`.
+    pub fn builder(&self, kernel: KernelChoice) -> GuestBuilder {
+        let mut guest = GuestBuilder::new(kernel).module(&self.module).accel(self.accel);
+        for (name, value) in &self.params {
+            guest = guest.param(name, value);
+        }
+        for file in &self.files {
+            guest = guest.file(&file.host, &file.guest);
+        }
+        if self.shell {
+            guest = guest.shell();
+        }
+        guest
+    }
+}
+
 /// A program given by name is looked up on `PATH`, then in sbin.
 pub fn find_program(program: &std::path::Path) -> Result<PathBuf> {
     let found = if program.components().count() > 1 {

@@ -10,34 +10,24 @@ use std::time::Duration;
 
 use anyhow::Result;
 use kulink_protocol::{GenlDelivery, Ran};
-use kulink_testbed::accel::AccelChoice;
 use kulink_testbed::artifacts::KernelChoice;
 #[cfg(doc)]
 use kulink_testbed::frames::Wire;
 use kulink_testbed::genl::{Message, Spec};
-use kulink_testbed::initramfs::GuestFile;
 use kulink_testbed::splat::Splat;
 use kulink_testbed::usage_error;
 use kulink_testbed::vm::decode_deliveries;
 use serde::Serialize;
 
-use crate::builder::{GuestBuilder, ModuleGuest};
+use crate::builder::{ModuleGuest, ModuleSetup};
 use crate::expect::{self, ExpectedMessage};
 use crate::ktap::Ktap;
 
 /// What `kulink test` was asked to do on each kernel.
 #[derive(Debug, Clone)]
 pub struct ModuleTest {
-    /// A Kbuild directory that builds one module.
-    pub module: PathBuf,
-    /// Its parameters at load, NAME=VALUE.
-    pub params: Vec<(String, String)>,
-    /// Host files copied into the image.
-    pub files: Vec<GuestFile>,
-    /// busybox as /bin/sh.
-    pub shell: bool,
-    /// KVM, TCG, or KVM with TCG as the fallback.
-    pub accel: AccelChoice,
+    /// The module and what its guest carries.
+    pub setup: ModuleSetup,
     /// The command to run in the guest: `argv[0]` is a guest path.
     pub command: Vec<String>,
     /// Run the command in network and user namespaces of its own, linked
@@ -148,7 +138,7 @@ impl ModuleTest {
     /// Says what is wrong before anything is built or booted.
     pub fn check(&self) -> Result<()> {
         // The module directory, parameters and files, as any guest checks them.
-        self.guest(&KernelChoice::Listed(None)).check()?;
+        self.setup.builder(KernelChoice::Listed(None)).check()?;
         if self.expected.is_some() && self.genl.is_none() {
             return Err(usage_error("--expect needs --genl FAMILY:GROUP: the group whose messages it lists"));
         }
@@ -161,27 +151,12 @@ impl ModuleTest {
         Ok(())
     }
 
-    /// The guest this test boots on `kernel`.
-    pub fn guest(&self, kernel: &KernelChoice) -> GuestBuilder {
-        let mut guest = GuestBuilder::new(kernel.clone()).module(&self.module).accel(self.accel);
-        for (name, value) in &self.params {
-            guest = guest.param(name, value);
-        }
-        for file in &self.files {
-            guest = guest.file(&file.host, &file.guest);
-        }
-        if self.shell {
-            guest = guest.shell();
-        }
-        guest
-    }
-
     /// Runs the command on one kernel. Infrastructure problems are errors;
     /// a failing command, an unexpected message or a splat is a report with
     /// `passed: false`.
     pub fn run(&self, kernel: &KernelChoice) -> Result<ModuleTestReport> {
         self.check()?;
-        let guest = self.guest(kernel);
+        let guest = self.setup.builder(kernel.clone());
         let art = guest.prepare()?;
         let mut vm = guest.boot_prepared(&art)?;
         if let Some(watch) = &self.genl {
@@ -222,7 +197,7 @@ impl ModuleTest {
             kernel: art.kernel.id.clone(),
             kernel_release,
             accel,
-            module: self.module.clone(),
+            module: self.setup.module.clone(),
             command: self.command.clone(),
             netns_address: netns.map(|n| n.address),
             passed,
@@ -266,6 +241,7 @@ const QUIET: Duration = Duration::from_millis(500);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kulink_testbed::accel::AccelChoice;
 
     #[test]
     fn module_params_are_name_equals_one_word() {
@@ -279,11 +255,13 @@ mod tests {
     #[test]
     fn a_bad_module_dir_or_command_is_named_before_any_build() {
         let test = |module: &str, command: &[&str]| ModuleTest {
-            module: module.into(),
-            params: Vec::new(),
-            files: Vec::new(),
-            shell: false,
-            accel: AccelChoice::Auto,
+            setup: ModuleSetup {
+                module: module.into(),
+                params: Vec::new(),
+                files: Vec::new(),
+                shell: false,
+                accel: AccelChoice::Auto,
+            },
             command: command.iter().map(|s| s.to_string()).collect(),
             netns: false,
             timeout: Duration::from_secs(1),

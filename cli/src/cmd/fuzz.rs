@@ -60,7 +60,8 @@ impl FuzzArgs {
             None => None,
         };
         let kernels = self.kernels.choices()?;
-        let guest = |kernel: &KernelChoice| self.guest.builder(kernel.clone(), self.accel.accel);
+        let setup = self.guest.setup(self.accel.accel);
+        let guest = |kernel: &KernelChoice| setup.builder(kernel.clone());
         // The module and its guest are checked once, before any build.
         if let Some(first) = kernels.first() {
             guest(first).check()?;

@@ -87,13 +87,8 @@ impl TestArgs {
     fn test(self) -> Result<ModuleTest> {
         let spec = self.spec.as_deref().map(Spec::load).transpose().map_err(|e| usage_error(format!("--spec: {e}")))?;
         let genl = self.genl.as_deref().map(|text| GenlWatch::new(text, spec)).transpose()?;
-        let GuestArgs { module, params, files, shell } = self.guest;
         let test = ModuleTest {
-            module,
-            params,
-            files,
-            shell,
-            accel: self.accel.accel,
+            setup: self.guest.setup(self.accel.accel),
             command: self.command,
             netns: self.netns,
             timeout: Duration::from_secs(self.timeout),

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use kulink::builder::ModuleSetup;
 use kulink::module_test::ModuleTest;
 use kulink::testbed::accel::AccelChoice;
 use kulink::testbed::artifacts::KernelChoice;
@@ -17,11 +18,13 @@ fn first_kernel() -> KernelChoice {
 
 fn test_of(script: &str) -> ModuleTest {
     ModuleTest {
-        module: concat!(env!("CARGO_MANIFEST_DIR"), "/../module").into(),
-        params: vec![("umh_path".into(), "/from/the/command/line".into())],
-        files: Vec::new(),
-        shell: true,
-        accel: AccelChoice::Auto,
+        setup: ModuleSetup {
+            module: concat!(env!("CARGO_MANIFEST_DIR"), "/../module").into(),
+            params: vec![("umh_path".into(), "/from/the/command/line".into())],
+            files: Vec::new(),
+            shell: true,
+            accel: AccelChoice::Auto,
+        },
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
         netns: false,
         timeout: Duration::from_secs(30),
