@@ -20,7 +20,7 @@ pub mod catalog;
 mod cpio;
 pub mod frames;
 pub mod initramfs;
-mod kconfig;
+pub mod kconfig;
 pub mod kernels;
 pub mod paths;
 pub mod pcap;

@@ -9,7 +9,8 @@ use clap::{Args, Subcommand};
 use kulink::outcome::{Format, SCHEMA_VERSION};
 use kulink::render::pretty;
 use kulink::testbed::catalog::Kind;
-use kulink::testbed::kernels;
+use kulink::testbed::{kconfig, kernels};
+use kulink::usage_error;
 use serde::Serialize;
 
 use crate::args::FormatArgs;
@@ -35,6 +36,16 @@ enum KernelsCmd {
     /// Fetch and build kernels into the cache: ids (comma-separated) or
     /// `all`. Goes on past a failure and reports every one at the end.
     Build { ids: String },
+    /// The effective configuration of a kernel (built or fetched first if
+    /// it is not in the cache), or only the options named, as `.config`
+    /// writes them.
+    Config {
+        /// A kernel id from the catalog.
+        id: String,
+        /// Options, as CONFIG_NAME or NAME.
+        #[arg(value_name = "OPTION")]
+        options: Vec<String>,
+    },
     /// The source a kernel would be built from, resolved without
     /// downloading (`linux-source-6.1=6.1.192-2`): a cache key for CI.
     Source { id: String },
@@ -76,6 +87,7 @@ impl KernelsArgs {
                 println!("{}", kernels::source_version(&kernels::find(&id)?).map_err(anyhow::Error::msg)?);
             }
             KernelsCmd::Build { ids } => build(&ids)?,
+            KernelsCmd::Config { id, options } => print!("{}", config(&id, &options)?),
         }
         Ok(ExitCode::SUCCESS)
     }
@@ -118,6 +130,20 @@ fn list(rows: &[KernelRow], format: Format) -> String {
         );
     }
     s
+}
+
+/// The kernel's `.config`, or the lines of the options named; a name that
+/// is no option is refused before anything is built.
+fn config(id: &str, options: &[String]) -> Result<String> {
+    let names = options
+        .iter()
+        .map(|o| kconfig::option_name(o).ok_or_else(|| usage_error(format!("{o} is not a kernel option name"))))
+        .collect::<Result<Vec<_>>>()?;
+    let config = kernels::ensure_built(&kernels::find(id)?)?.config()?;
+    if names.is_empty() {
+        return Ok(config);
+    }
+    Ok(kconfig::lines_of(&config, &names).iter().map(|l| format!("{l}\n")).collect())
 }
 
 /// Builds each kernel, going on past a failure, and names every failure.

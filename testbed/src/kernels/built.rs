@@ -30,6 +30,15 @@ pub struct BuiltKernel {
     pub preload: Vec<PathBuf>,
 }
 
+impl BuiltKernel {
+    /// The kernel's effective configuration: the `.config` of its build
+    /// directory (a distribution kernel's headers carry theirs).
+    pub fn config(&self) -> Result<String> {
+        let path = self.kdir.join(".config");
+        fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("read {}: {e}", path.display()))
+    }
+}
+
 /// A prebuilt kernel image with the build dir it came from.
 pub fn prebuilt(bzimage: &Path, kdir: &Path) -> Result<BuiltKernel> {
     if !bzimage.is_file() {

@@ -1,0 +1,33 @@
+//! `kulink kernels config`: what a catalog kernel was built with, whole or
+//! by option, as its `.config` says it.
+
+use std::process::Command;
+
+fn kulink(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_kulink")).args(args).output().unwrap()
+}
+
+fn the_config_names_what_the_kernel_has(kernel: &str) {
+    let whole = kulink(&["kernels", "config", kernel]);
+    assert_eq!(whole.status.code(), Some(0), "{}", String::from_utf8_lossy(&whole.stderr));
+    let whole = String::from_utf8(whole.stdout).unwrap();
+    // Every kernel of the catalog loads modules and has networking.
+    for line in ["CONFIG_MODULES=y", "CONFIG_NET=y"] {
+        assert!(whole.lines().any(|l| l == line), "{kernel}: no {line} in its config");
+    }
+    let picked = kulink(&["kernels", "config", kernel, "MODULES", "CONFIG_NET", "CONFIG_KULINK_NO_SUCH_OPTION"]);
+    assert_eq!(picked.status.code(), Some(0), "{}", String::from_utf8_lossy(&picked.stderr));
+    assert_eq!(
+        String::from_utf8(picked.stdout).unwrap(),
+        "CONFIG_MODULES=y\nCONFIG_NET=y\n# CONFIG_KULINK_NO_SUCH_OPTION is not set\n"
+    );
+}
+
+/// A name that is no option is refused before anything is built or read.
+fn a_bad_option_name_is_a_usage_error() {
+    let out = kulink(&["kernels", "config", "6.1", "net"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("net is not a kernel option name"));
+}
+
+kulink::kernel_tests!(the_config_names_what_the_kernel_has; once: a_bad_option_name_is_a_usage_error);
