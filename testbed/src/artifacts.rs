@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cache::{self, Stamp};
 use crate::kernels::{self, BuiltKernel};
-use crate::{paths, progress, tools, usage_error};
+use crate::{paths, progress, symbols, tools, usage_error, ModuleFailure};
 
 /// Which kernel to boot.
 #[derive(Debug, Clone)]
@@ -206,12 +206,27 @@ pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf]) -> Resul
         .with_context(|| format!("run make for {label}"))?;
     let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     fs::write(out.join("build.log"), &text)?;
+    // The compiler's words with the user's paths, not the cache copy's.
+    let text = text.replace(&out.display().to_string(), &src.display().to_string());
+    let against = format!("kernel {} ({})", kernel.id, kernel.release);
     if !output.status.success() {
-        bail!("{label} failed to build against {}:\n{}", kernel.kdir.display(), tools::tail(&text, 40));
+        // Kbuild links the kernel's source tree into an O= build directory.
+        let source = Some(kernel.kdir.join("source")).filter(|s| s.is_dir());
+        let needs: String =
+            symbols::explain(&text, source.as_deref(), &kernel.id).iter().map(|n| format!("\n{n}")).collect();
+        return Err(ModuleFailure(format!(
+            "{label} failed to build against {against}:\n{}{needs}",
+            tools::tail(&text, 40)
+        ))
+        .into());
     }
     let warnings: Vec<&str> = text.lines().filter(|l| l.contains("warning:")).collect();
     if !warnings.is_empty() {
-        bail!("{label} must build without warnings against {}:\n{}", kernel.release, warnings.join("\n"));
+        return Err(ModuleFailure(format!(
+            "{label} must build without warnings against {against}:\n{}",
+            warnings.join("\n")
+        ))
+        .into());
     }
     let ko = only_module(&out)?;
     Stamp::built(&out).write(&kernel.release)?;

@@ -31,6 +31,7 @@ mod qemu;
 mod qmp;
 mod snapshot;
 pub mod splat;
+pub mod symbols;
 pub mod tools;
 pub mod transcript;
 pub mod vm;
@@ -77,11 +78,25 @@ impl std::fmt::Display for KernelFailure {
 
 impl std::error::Error for KernelFailure {}
 
+/// The module under test failed to build or to load: the module's
+/// failure (exit code 1), not a broken testbed. The message quotes the
+/// compiler's or loader's words.
+#[derive(Debug)]
+pub struct ModuleFailure(pub String);
+
+impl std::fmt::Display for ModuleFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ModuleFailure {}
+
 /// The exit code an error ends the CLI with.
 pub fn exit_code(error: &anyhow::Error) -> i32 {
     if error.chain().any(|e| e.is::<UsageError>()) {
         EXIT_USAGE
-    } else if error.chain().any(|e| e.is::<KernelFailure>()) {
+    } else if error.chain().any(|e| e.is::<KernelFailure>() || e.is::<ModuleFailure>()) {
         EXIT_FAILED
     } else {
         EXIT_INFRA
