@@ -39,6 +39,9 @@ test)
 		exit 2
 		;;
 	esac
+	while IFS= read -r option; do
+		[ -z "$option" ] || args+=(--kconfig "$option")
+	done <<<"$(input KULINK_INPUT_KCONFIG)"
 	optional --genl KULINK_INPUT_GENL
 	optional --spec KULINK_INPUT_SPEC
 	optional --pcap KULINK_INPUT_PCAP

@@ -87,12 +87,25 @@ pub struct GuestArgs {
     /// busybox as /bin/sh in the guest (from the host's busybox-static).
     #[arg(long)]
     pub shell: bool,
+    /// A kernel option on top of the kernel's own, as .config writes it
+    /// (CONFIG_CONNECTOR=y), or a fragment file (repeatable): the module
+    /// then boots on a variant of each catalog kernel, built once from a
+    /// copy of its build. A module's own kulink.config is taken too.
+    #[arg(long = "kconfig", value_name = "OPTION|FILE")]
+    pub kconfig: Vec<String>,
 }
 
 impl GuestArgs {
     /// The module and its guest's contents, booted with `accel`.
     pub fn setup(self, accel: AccelChoice) -> ModuleSetup {
-        ModuleSetup { module: self.module, params: self.params, files: self.files, shell: self.shell, accel }
+        ModuleSetup {
+            module: self.module,
+            params: self.params,
+            files: self.files,
+            shell: self.shell,
+            kconfig: self.kconfig,
+            accel,
+        }
     }
 }
 

@@ -30,4 +30,22 @@ fn a_bad_option_name_is_a_usage_error() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("net is not a kernel option name"));
 }
 
-kulink::kernel_tests!(the_config_names_what_the_kernel_has; once: a_bad_option_name_is_a_usage_error);
+/// A variant's configuration is the kernel's with the overlay on top, and
+/// the variant is listed once it exists.
+fn a_variant_shows_its_overlay_and_is_listed() {
+    let kernel = kulink::testbed::kernels::default_spec().unwrap().id;
+    let out = kulink(&["kernels", "config", &kernel, "--kconfig", "CONFIG_CONNECTOR=y", "CONNECTOR", "NET"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "CONFIG_CONNECTOR=y\nCONFIG_NET=y\n");
+    let base = kulink(&["kernels", "config", &kernel, "CONNECTOR"]);
+    assert_eq!(String::from_utf8(base.stdout).unwrap(), "# CONFIG_CONNECTOR is not set\n", "the base is untouched");
+    let list = kulink(&["kernels", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let variant = format!("{kernel}+CONFIG_CONNECTOR=y");
+    assert!(rows.as_array().unwrap().iter().any(|r| r["id"] == variant.as_str() && r["cached"] == true), "{rows:#}");
+}
+
+kulink::kernel_tests!(
+    the_config_names_what_the_kernel_has;
+    once: a_bad_option_name_is_a_usage_error, a_variant_shows_its_overlay_and_is_listed
+);

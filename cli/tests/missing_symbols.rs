@@ -1,28 +1,41 @@
-//! A module that needs what the kernel lacks fails as the module's failure
-//! (exit 1), naming the option that would build what it needs: the
-//! kernel's own connector sample, from the default kernel's source, on a
-//! kernel without CONFIG_CONNECTOR.
+//! The kernel a module needs: the kernel's own connector sample, from the
+//! kernel's source, fails as the module's failure (exit 1) on a kernel
+//! without CONFIG_CONNECTOR, naming the option, and passes on a variant of
+//! that kernel with `--kconfig CONFIG_CONNECTOR=y`.
 
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
-use kulink::testbed::kernels;
+use kulink::testbed::kernels::{self, KernelSpec, Kind};
 
-fn the_connector_sample_names_config_connector() {
-    let spec = kernels::default_spec().unwrap();
-    let built = kernels::ensure_built(&spec).unwrap();
+/// The sample from `kernel`'s own source, in a module directory of its own.
+fn connector_sample(kernel: &KernelSpec) -> PathBuf {
+    let built = kernels::ensure_built(kernel).unwrap();
     let sample = built.kdir.join("source/samples/connector/cn_test.c");
     assert!(sample.is_file(), "the kernel's source has {}", sample.display());
-    assert!(built.config().unwrap().lines().all(|l| l != "CONFIG_CONNECTOR=y"), "the default kernel lacks it");
-    let module = std::env::temp_dir().join(format!("kulink-cn-test-{}", std::process::id()));
+    assert!(built.config().unwrap().lines().all(|l| l != "CONFIG_CONNECTOR=y"), "{} lacks it", kernel.id);
+    let module = std::env::temp_dir().join(format!("kulink-cn-test-{}-{}", std::process::id(), kernel.id));
     std::fs::create_dir_all(&module).unwrap();
     std::fs::copy(&sample, module.join("cn_test.c")).unwrap();
     std::fs::write(module.join("Kbuild"), "obj-m += cn_test.o\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_kulink"))
+    module
+}
+
+fn kulink_test(module: &Path, kernel: &str, more: &[&str], script: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kulink"))
         .args(["test", "--module"])
-        .arg(&module)
-        .args(["--kernel", &spec.id, "--shell", "--", "/bin/sh", "-c", "true"])
+        .arg(module)
+        .args(["--kernel", kernel, "--shell", "--json"])
+        .args(more)
+        .args(["--", "/bin/sh", "-c", script])
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+fn the_connector_sample_names_config_connector() {
+    let spec = kernels::default_spec().unwrap();
+    let module = connector_sample(&spec);
+    let out = kulink_test(&module, &spec.id, &[], "true");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "the module's failure:\n{stderr}");
     let wanted = format!(
@@ -36,4 +49,39 @@ fn the_connector_sample_names_config_connector() {
     std::fs::remove_dir_all(&module).unwrap();
 }
 
-kulink::kernel_tests!(once: the_connector_sample_names_config_connector);
+/// On the default kernel and the newest one built from source: the module
+/// registers its two callbacks with the connector and says so.
+fn the_connector_sample_passes_on_a_variant_with_config_connector() {
+    let selected = kernels::selected().unwrap();
+    let source: Vec<&KernelSpec> = selected.iter().filter(|k| k.kind() == Kind::Source).collect();
+    let newest = source.iter().max_by_key(|k| version_of(k)).expect("a source kernel is selected");
+    let mut picked: Vec<&KernelSpec> = source.iter().filter(|k| k.default).copied().collect();
+    if !picked.iter().any(|k| k.id == newest.id) {
+        picked.push(newest);
+    }
+    for kernel in picked {
+        let module = connector_sample(kernel);
+        let script = "cat /proc/net/connector; dmesg | grep cn_test";
+        let out = kulink_test(&module, &kernel.id, &["--kconfig", "CONFIG_CONNECTOR=y"], script);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{}: {}\n{stderr}", kernel.id, String::from_utf8_lossy(&out.stdout));
+        let reports: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let report = &reports[0];
+        assert_eq!(report["kernel"], format!("{}+CONFIG_CONNECTOR=y", kernel.id), "the variant booted");
+        let stdout = report["ran"]["stdout"].as_str().unwrap();
+        for line in ["cn_test         14:1110", "cn_test         14:1111", "cn_test: initialized with id={14.1111}"] {
+            assert!(stdout.contains(line), "{}: no {line:?} in\n{stdout}", kernel.id);
+        }
+        std::fs::remove_dir_all(&module).unwrap();
+    }
+}
+
+/// `7.3` sorts after `6.12`, which sorts after `6.1`.
+fn version_of(kernel: &KernelSpec) -> Vec<u32> {
+    kernel.version.split('.').map(|p| p.parse().unwrap_or(0)).collect()
+}
+
+kulink::kernel_tests!(
+    once: the_connector_sample_names_config_connector,
+    the_connector_sample_passes_on_a_variant_with_config_connector
+);

@@ -27,6 +27,7 @@ use kulink_protocol::{Extension, NoExtension, MODULE_PARAM_KEY};
 use kulink_testbed::accel::AccelChoice;
 use kulink_testbed::artifacts::{AgentSource, Artifacts, KernelChoice, Recipe};
 use kulink_testbed::initramfs::GuestFile;
+use kulink_testbed::kconfig;
 use kulink_testbed::usage_error;
 use kulink_testbed::vm::{Backend, BootOptions, Vm};
 
@@ -54,6 +55,9 @@ pub struct GuestBuilder<X: Extension = NoExtension> {
     agent: AgentSource,
     /// Host programs to bring with their libraries, as given.
     programs: Vec<PathBuf>,
+    /// Kernel options on top of the kernel's own, as given: an option
+    /// line or a fragment file.
+    kconfig: Vec<String>,
     options: BootOptions,
     extension: PhantomData<X>,
 }
@@ -67,6 +71,7 @@ impl GuestBuilder {
             orphan_params: Vec::new(),
             agent: AgentSource::bare(),
             programs: Vec::new(),
+            kconfig: Vec::new(),
             options: BootOptions::default(),
             extension: PhantomData,
         }
@@ -99,6 +104,7 @@ impl<X: Extension> GuestBuilder<X> {
             orphan_params: self.orphan_params,
             agent: AgentSource { workspace: workspace.into(), package: package.to_owned() },
             programs: self.programs,
+            kconfig: self.kconfig,
             options: self.options,
             extension: PhantomData,
         }
@@ -168,6 +174,17 @@ impl<X: Extension> GuestBuilder<X> {
     /// host.
     pub fn host_program(mut self, program: impl Into<PathBuf>) -> Self {
         self.programs.push(program.into());
+        self
+    }
+
+    /// Kernel options on top of the kernel's own: one line as `.config`
+    /// writes it (`CONFIG_CONNECTOR=y`, `# CONFIG_X is not set`) or a
+    /// fragment file. The guest then boots a variant of a catalog kernel
+    /// built from source, built once from a copy of the kernel's build and
+    /// cached. A file named [`MODULE_FRAGMENT`] in a module's directory is
+    /// taken too.
+    pub fn kconfig(mut self, option_or_file: &str) -> Self {
+        self.kconfig.push(option_or_file.to_owned());
         self
     }
 
@@ -252,6 +269,7 @@ impl<X: Extension> GuestBuilder<X> {
             )));
         }
         self.programs.iter().try_for_each(|p| find_program(p).map(drop))?;
+        self.overlay()?;
         self.options.files.iter().try_for_each(GuestFile::check).map_err(|e| usage_error(format!("{e:#}")))
     }
 
@@ -264,7 +282,12 @@ impl<X: Extension> GuestBuilder<X> {
         };
         Artifacts::prepare(
             &self.kernel,
-            &Recipe { module_dir: under_test, loaded_before: before, agent: self.agent.clone() },
+            &Recipe {
+                module_dir: under_test,
+                loaded_before: before,
+                agent: self.agent.clone(),
+                kconfig: self.overlay()?,
+            },
         )
     }
 
@@ -282,6 +305,32 @@ impl<X: Extension> GuestBuilder<X> {
             options.files.extend(kulink_testbed::tools::program_with_libraries(&find_program(program)?)?);
         }
         Vm::boot(artifacts, &options)
+    }
+
+    /// Every kernel option asked for: the modules' own fragments, then
+    /// those given, later ones winning; a line or file that is none is a
+    /// usage error.
+    pub fn overlay(&self) -> Result<kconfig::Options> {
+        let mut overlay = kconfig::Options::new();
+        let fragments = self.modules.iter().map(|m| m.dir.join(MODULE_FRAGMENT)).filter(|f| f.is_file());
+        for file in fragments {
+            overlay.extend(fragment(&file)?);
+        }
+        for given in &self.kconfig {
+            let path = std::path::Path::new(given);
+            if path.is_file() {
+                overlay.extend(fragment(path)?);
+                continue;
+            }
+            let one = kconfig::parse(given);
+            if one.len() != 1 || given.lines().count() != 1 {
+                return Err(usage_error(format!(
+                    "--kconfig {given}: give one option as .config writes it (CONFIG_NAME=value, or \"# CONFIG_NAME is not set\"), or a fragment file"
+                )));
+            }
+            overlay.extend(one);
+        }
+        Ok(overlay)
     }
 
     fn boot_options(&self) -> BootOptions {
@@ -307,6 +356,8 @@ pub struct ModuleSetup {
     pub files: Vec<GuestFile>,
     /// busybox as /bin/sh.
     pub shell: bool,
+    /// Kernel options on top of the kernel's (see [`GuestBuilder::kconfig`]).
+    pub kconfig: Vec<String>,
     /// KVM, TCG, or KVM with TCG as the fallback.
     pub accel: AccelChoice,
 }
@@ -324,8 +375,26 @@ impl ModuleSetup {
         if self.shell {
             guest = guest.shell();
         }
+        for option in &self.kconfig {
+            guest = guest.kconfig(option);
+        }
         guest
     }
+}
+
+/// The name of a module's own configuration fragment, read from its
+/// directory: the kernel options the module needs.
+pub const MODULE_FRAGMENT: &str = "kulink.config";
+
+/// The options a fragment file sets; one that sets none is a mistake.
+fn fragment(path: &std::path::Path) -> Result<kconfig::Options> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| usage_error(format!("configuration fragment {}: {e}", path.display())))?;
+    let options = kconfig::parse(&text);
+    if options.is_empty() {
+        return Err(usage_error(format!("configuration fragment {} sets no CONFIG_ option", path.display())));
+    }
+    Ok(options)
 }
 
 /// A program given by name is looked up on `PATH`, then in sbin.
@@ -383,6 +452,11 @@ mod tests {
         ok.clone().host_program("ls").check().unwrap();
         assert!(err(ok.clone().host_program("no-such-program")).contains("host program no-such-program not found"));
         assert!(err(ok.clone().host_program("/nonexistent/nft")).contains("not found"));
+        ok.clone().kconfig("CONFIG_CONNECTOR=y").kconfig("# CONFIG_PROC_EVENTS is not set").check().unwrap();
+        assert!(err(ok.clone().kconfig("CONNECTOR")).contains("--kconfig CONNECTOR: give one option"));
+        assert!(err(ok.clone().kconfig("/etc/hostname")).contains("sets no CONFIG_ option"));
+        let overlay = ok.clone().kconfig("CONFIG_CONNECTOR=y").kconfig("CONFIG_CONNECTOR=m").overlay().unwrap();
+        assert_eq!(overlay.get("CONFIG_CONNECTOR"), Some(&Some("m".to_owned())), "the later one wins");
     }
 
     #[test]

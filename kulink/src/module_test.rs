@@ -260,6 +260,7 @@ mod tests {
                 params: Vec::new(),
                 files: Vec::new(),
                 shell: false,
+                kconfig: Vec::new(),
                 accel: AccelChoice::Auto,
             },
             command: command.iter().map(|s| s.to_string()).collect(),

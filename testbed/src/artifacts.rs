@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cache::{self, Stamp};
 use crate::kernels::{self, BuiltKernel};
-use crate::{paths, progress, symbols, tools, usage_error, ModuleFailure};
+use crate::{kconfig, paths, progress, symbols, tools, usage_error, ModuleFailure};
 
 /// Which kernel to boot.
 #[derive(Debug, Clone)]
@@ -83,6 +83,9 @@ pub struct Recipe {
     pub loaded_before: Vec<PathBuf>,
     /// The agent: the core alone, or the core with a suite's plug-in.
     pub agent: AgentSource,
+    /// Options on top of the kernel's own configuration: a catalog kernel
+    /// built from source then boots as a variant of itself.
+    pub kconfig: kconfig::Options,
 }
 
 /// The bare agent's package: the core with no plug-in.
@@ -123,9 +126,16 @@ impl Artifacts {
     /// recipe's module against it and its agent. A missing host tool or a bad
     /// choice is a usage error, named before anything is built.
     pub fn prepare(choice: &KernelChoice, recipe: &Recipe) -> Result<Self> {
+        let overlay = &recipe.kconfig;
         let kernel = match choice {
-            KernelChoice::Listed(None) => kernels::ensure_built(&kernels::default_spec()?)?,
-            KernelChoice::Listed(Some(id)) => kernels::ensure_built(&kernels::find(id)?)?,
+            KernelChoice::Listed(None) => kernels::ensure_with(&kernels::default_spec()?, overlay)?,
+            KernelChoice::Listed(Some(id)) => kernels::ensure_with(&kernels::find(id)?, overlay)?,
+            _ if !overlay.is_empty() => {
+                return Err(usage_error(format!(
+                    "kernel {}: configuration overlays (--kconfig) apply to the catalog's kernels",
+                    choice.label()
+                )))
+            }
             KernelChoice::Source(path) => kernels::ensure_built(&kernels::spec_for_source(path)?)?,
             KernelChoice::Prebuilt { bzimage, kdir } => kernels::prebuilt(bzimage, kdir)?,
         };

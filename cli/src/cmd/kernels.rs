@@ -45,6 +45,10 @@ enum KernelsCmd {
         /// Options, as CONFIG_NAME or NAME.
         #[arg(value_name = "OPTION")]
         options: Vec<String>,
+        /// The variant with this option (as .config writes it) or fragment
+        /// file on top, as `kulink test --kconfig` boots it (repeatable).
+        #[arg(long = "kconfig", value_name = "OPTION|FILE")]
+        kconfig: Vec<String>,
     },
     /// The source a kernel would be built from, resolved without
     /// downloading (`linux-source-6.1=6.1.192-2`): a cache key for CI.
@@ -87,41 +91,50 @@ impl KernelsArgs {
                 println!("{}", kernels::source_version(&kernels::find(&id)?).map_err(anyhow::Error::msg)?);
             }
             KernelsCmd::Build { ids } => build(&ids)?,
-            KernelsCmd::Config { id, options } => print!("{}", config(&id, &options)?),
+            KernelsCmd::Config { id, options, kconfig } => print!("{}", config(&id, &options, &kconfig)?),
         }
         Ok(ExitCode::SUCCESS)
     }
 }
 
+/// Every kernel of the catalog, each followed by its variants in the cache.
 fn rows() -> Result<Vec<KernelRow>> {
-    Ok(kernels::list()?
-        .into_iter()
-        .map(|k| {
-            let cache_dir = kernels::cached_build(&k);
-            KernelRow {
-                schema_version: SCHEMA_VERSION,
-                kind: k.kind(),
-                cached: cache_dir.is_some(),
-                cache_dir,
-                id: k.id,
-                version: k.version,
-                default: k.default,
-                fragments: k.fragments,
-                distro: k.distro,
-            }
-        })
-        .collect())
+    let mut rows = Vec::new();
+    for k in kernels::list()? {
+        let variants = kernels::cached_variants(&k);
+        let cache_dir = kernels::cached_build(&k);
+        let row = KernelRow {
+            schema_version: SCHEMA_VERSION,
+            kind: k.kind(),
+            cached: cache_dir.is_some(),
+            cache_dir,
+            id: k.id,
+            version: k.version,
+            default: k.default,
+            fragments: k.fragments,
+            distro: k.distro,
+        };
+        let variant_rows: Vec<KernelRow> = variants
+            .into_iter()
+            .map(|(id, dir)| KernelRow { id, default: false, cached: true, cache_dir: Some(dir), ..row.clone() })
+            .collect();
+        rows.push(row);
+        rows.extend(variant_rows);
+    }
+    Ok(rows)
 }
 
 fn list(rows: &[KernelRow], format: Format) -> String {
     if format == Format::Json {
         return pretty(rows);
     }
-    let mut s = format!("{:<12} {:<8} {:<8} {:<7} default\n", "id", "version", "kind", "cached");
+    // Variants' ids are longer than the catalog's twelve columns.
+    let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(0).max(12);
+    let mut s = format!("{:<width$} {:<8} {:<8} {:<7} default\n", "id", "version", "kind", "cached");
     for r in rows {
         let _ = writeln!(
             s,
-            "{:<12} {:<8} {:<8} {:<7} {}",
+            "{:<width$} {:<8} {:<8} {:<7} {}",
             r.id,
             r.version,
             r.kind.name(),
@@ -132,14 +145,15 @@ fn list(rows: &[KernelRow], format: Format) -> String {
     s
 }
 
-/// The kernel's `.config`, or the lines of the options named; a name that
-/// is no option is refused before anything is built.
-fn config(id: &str, options: &[String]) -> Result<String> {
+/// The kernel's (or its variant's) `.config`, or the lines of the options
+/// named; a name that is no option is refused before anything is built.
+fn config(id: &str, options: &[String], overlay: &[String]) -> Result<String> {
     let names = options
         .iter()
         .map(|o| kconfig::option_name(o).ok_or_else(|| usage_error(format!("{o} is not a kernel option name"))))
         .collect::<Result<Vec<_>>>()?;
-    let config = kernels::ensure_built(&kernels::find(id)?)?.config()?;
+    let overlay = overlay.iter().fold(kulink::GuestBuilder::kernel_id(id), |guest, o| guest.kconfig(o)).overlay()?;
+    let config = kernels::ensure_with(&kernels::find(id)?, &overlay)?.config()?;
     if names.is_empty() {
         return Ok(config);
     }

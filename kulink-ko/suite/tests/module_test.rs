@@ -23,6 +23,7 @@ fn test_of(script: &str) -> ModuleTest {
             params: vec![("umh_path".into(), "/from/the/command/line".into())],
             files: Vec::new(),
             shell: true,
+            kconfig: Vec::new(),
             accel: AccelChoice::Auto,
         },
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],

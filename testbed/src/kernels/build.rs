@@ -131,7 +131,7 @@ fn build_kernel(spec: &KernelSpec, tree: &Path, build: &Path) -> Result<()> {
 
 /// Runs the kernel build, reporting files compiled as it goes and keeping
 /// the full output in `log`; returns how many files it compiled.
-fn make_with_progress(mut cmd: Command, id: &str, expected: Option<usize>, log: &Path) -> Result<usize> {
+pub(super) fn make_with_progress(mut cmd: Command, id: &str, expected: Option<usize>, log: &Path) -> Result<usize> {
     let started = Instant::now();
     let total = expected.unwrap_or(ESTIMATED_FILES) as u64;
     let task = progress::Task::start(format!("building kernel {id}"), progress::Unit::Files, Some(total));

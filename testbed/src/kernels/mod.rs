@@ -15,6 +15,7 @@ mod built;
 mod distro;
 mod fetch;
 mod listing;
+mod variant;
 
 pub use crate::catalog::{KernelSpec, Kind, Source};
 pub use build::build_key;
@@ -30,6 +31,28 @@ pub fn ensure_built(spec: &KernelSpec) -> Result<BuiltKernel> {
         Kind::Source => build::ensure(spec),
         Kind::Distro => distro::ensure(spec),
     }
+}
+
+/// Builds (or finds in the cache) `spec`'s kernel with `overlay` on top: a
+/// variant, built from a copy of the base build. An empty overlay is the
+/// kernel itself; a distribution kernel takes none.
+pub fn ensure_with(spec: &KernelSpec, overlay: &crate::kconfig::Options) -> anyhow::Result<BuiltKernel> {
+    if overlay.is_empty() {
+        return ensure_built(spec);
+    }
+    if spec.kind() == Kind::Distro {
+        return Err(crate::usage_error(format!(
+            "kernel {} is a distribution's, built as it ships: it takes no configuration (--kconfig); pick a kernel built from source",
+            spec.id
+        )));
+    }
+    variant::ensure(spec, &ensure_built(spec)?, overlay)
+}
+
+/// The variants of `spec`'s cached build (see [`ensure_with`]): each one's
+/// name and directory.
+pub fn cached_variants(spec: &KernelSpec) -> Vec<(String, PathBuf)> {
+    cached_build(spec).map(|base| variant::cached(&spec.id, &base)).unwrap_or_default()
 }
 
 /// Is this spec's build already in the cache? (No fetching, no building.)

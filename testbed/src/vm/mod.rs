@@ -155,6 +155,7 @@ impl Finished {
 ///     module_dir: Some("module".into()),
 ///     loaded_before: Vec::new(),
 ///     agent: AgentSource::bare(),
+///     kconfig: Default::default(),
 /// };
 /// let artifacts = Artifacts::prepare(&KernelChoice::Listed(None), &recipe)?;
 /// let mut vm: Vm<NoExtension> = Vm::boot(&artifacts, &BootOptions { shell: true, ..Default::default() })?;
