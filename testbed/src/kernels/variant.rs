@@ -40,7 +40,6 @@ pub fn ensure(spec: &KernelSpec, base: &BuiltKernel, overlay: &kconfig::Options)
         build(spec, base, &dir, &text, overlay)?;
         stamp.write(&base.release)?;
     }
-    fs::write(dir.join("kulink-overlay.config"), &text)?;
     let release = fs::read_to_string(dir.join("include/config/kernel.release"))?.trim().to_owned();
     Ok(BuiltKernel {
         id: format!("{}{SEPARATOR}{}", base.id, text.trim_end().replace('\n', ",")),
