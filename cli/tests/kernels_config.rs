@@ -43,6 +43,17 @@ fn a_variant_shows_its_overlay_and_is_listed() {
     let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
     let variant = format!("{kernel}+CONFIG_CONNECTOR=y");
     assert!(rows.as_array().unwrap().iter().any(|r| r["id"] == variant.as_str() && r["cached"] == true), "{rows:#}");
+
+    // An option the kernel cannot take is named, twice alike: the variant
+    // that failed is neither kept nor listed.
+    for _ in 0..2 {
+        let out = kulink(&["kernels", "config", &kernel, "--kconfig", "CONFIG_KULINK_NO_SUCH_OPTION=y", "NET"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("CONFIG_KULINK_NO_SUCH_OPTION: requested y, got not set"), "{stderr}");
+    }
+    let list = String::from_utf8(kulink(&["kernels", "list"]).stdout).unwrap();
+    assert!(!list.contains("NO_SUCH"), "{list}");
 }
 
 kulink::kernel_tests!(

@@ -97,6 +97,17 @@ impl Stamp {
     pub fn write(&self, made_from: &str) -> Result<()> {
         fs::write(&self.0, made_from).with_context(|| format!("write {}", self.0.display()))
     }
+
+    /// Takes the stamp away: the directory is no longer complete (a copy of
+    /// a complete one, say, that has yet to be made into something else).
+    pub fn remove(&self) -> Result<()> {
+        match fs::remove_file(&self.0) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("remove {}", self.0.display()))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -98,17 +98,9 @@ fn build_kernel(spec: &KernelSpec, tree: &Path, build: &Path) -> Result<()> {
     };
     progress::note(format!("configuring kernel {} in {}", spec.id, build.display()));
     tools::run(&mut make(&["tinyconfig"]))?;
-    let mut merge = Command::new(tree.join("scripts/kconfig/merge_config.sh"));
-    merge.current_dir(tree).arg("-m").arg("-O").arg(build).arg(build.join(".config"));
-    for (path, _) in &frags {
-        merge.arg(path);
-    }
-    tools::run(&mut merge)?;
-    tools::run(&mut make(&["olddefconfig"]))?;
-
+    let paths: Vec<&Path> = frags.iter().map(|(path, _)| path.as_path()).collect();
     let requested: kconfig::Options = frags.iter().flat_map(|(_, text)| kconfig::parse(text)).collect();
-    let final_config = fs::read_to_string(build.join(".config"))?;
-    let unmet = kconfig::unmet(&requested, &final_config);
+    let unmet = merge_config(tree, build, &paths, &requested)?;
     if !unmet.is_empty() {
         bail!(
             "kernel {}: olddefconfig dropped or changed requested options (missing dependency or option renamed?):\n  {}",
@@ -127,6 +119,22 @@ fn build_kernel(spec: &KernelSpec, tree: &Path, build: &Path) -> Result<()> {
         let _ = fs::write(&count_file, compiled.to_string());
     }
     Ok(())
+}
+
+/// Merges `fragments` into the build's `.config`, lets `olddefconfig` settle
+/// it, and returns what it did not honour of `requested` (a vanished
+/// option is a silently broken build).
+pub(super) fn merge_config(
+    tree: &Path,
+    build: &Path,
+    fragments: &[&Path],
+    requested: &kconfig::Options,
+) -> Result<Vec<String>> {
+    let mut merge = Command::new(tree.join("scripts/kconfig/merge_config.sh"));
+    merge.current_dir(tree).arg("-m").arg("-O").arg(build).arg(build.join(".config")).args(fragments);
+    tools::run(&mut merge)?;
+    tools::run(Command::new("make").arg("-C").arg(tree).arg(format!("O={}", build.display())).arg("olddefconfig"))?;
+    Ok(kconfig::unmet(requested, &fs::read_to_string(build.join(".config"))?))
 }
 
 /// Runs the kernel build, reporting files compiled as it goes and keeping

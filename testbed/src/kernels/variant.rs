@@ -7,13 +7,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 
-use super::build::make_with_progress;
+use super::build::{make_with_progress, merge_config};
 use super::built::BuiltKernel;
 use crate::cache::{self, Stamp};
 use crate::catalog::KernelSpec;
-use crate::{kconfig, paths, progress, tools};
+use crate::{kconfig, paths, progress, tools, usage_error};
 
 /// Marks a variant's directory: `<base key>+<overlay hash>`.
 pub const SEPARATOR: char = '+';
@@ -37,7 +37,11 @@ pub fn ensure(spec: &KernelSpec, base: &BuiltKernel, overlay: &kconfig::Options)
     let stamp = Stamp::built(&dir);
     let _lock = cache::lock(&paths::sibling(&dir, "lock"), &format!("kernel {key}"))?;
     if !stamp.exists() {
-        build(spec, base, &dir, &text, overlay)?;
+        // A failed variant's copy is 200 MB that nothing will use.
+        if let Err(e) = build(spec, base, &dir, &text, overlay) {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
         stamp.write(&base.release)?;
     }
     let release = fs::read_to_string(dir.join("include/config/kernel.release"))?.trim().to_owned();
@@ -83,30 +87,26 @@ fn build(spec: &KernelSpec, base: &BuiltKernel, dir: &Path, text: &str, overlay:
     let _ = fs::remove_dir_all(&partial);
     // Times are kept: they are what tells make what is up to date.
     tools::run(Command::new("cp").arg("-a").arg("--reflink=auto").arg(&base.kdir).arg(&partial))?;
+    // The copy carries the base's stamp: a variant is built only once its
+    // own build is done.
+    Stamp::built(&partial).remove()?;
     relocate(&partial, &base.kdir, dir)?;
     fs::rename(&partial, dir)?;
-    let make = |args: &[&str]| {
-        let mut c = Command::new("make");
-        c.arg("-C").arg(&tree).arg(format!("O={}", dir.display())).args(args);
-        c
-    };
     let overlay_file = dir.join("kulink-overlay.config");
     fs::write(&overlay_file, text)?;
-    let mut merge = Command::new(tree.join("scripts/kconfig/merge_config.sh"));
-    merge.current_dir(&tree).arg("-m").arg("-O").arg(dir).arg(dir.join(".config")).arg(&overlay_file);
-    tools::run(&mut merge)?;
-    tools::run(&mut make(&["olddefconfig"]))?;
-    let unmet = kconfig::unmet(overlay, &fs::read_to_string(dir.join(".config"))?);
+    let unmet = merge_config(&tree, dir, &[&overlay_file], overlay)?;
     if !unmet.is_empty() {
-        bail!(
+        return Err(usage_error(format!(
             "kernel {} cannot take the configuration asked for: olddefconfig dropped or changed (a missing dependency, or an option this kernel does not have?):\n  {}",
             spec.id,
             unmet.join("\n  ")
-        );
+        )));
     }
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let label = format!("{} with {}", spec.id, text.trim_end().replace('\n', " "));
-    make_with_progress(make(&[&format!("-j{jobs}")]), &label, Some(50), &dir.join("build.log"))?;
+    let mut make = Command::new("make");
+    make.arg("-C").arg(&tree).arg(format!("O={}", dir.display())).arg(format!("-j{jobs}"));
+    make_with_progress(make, &label, Some(50), &dir.join("build.log"))?;
     Ok(())
 }
 
