@@ -46,13 +46,20 @@ pub fn ensure(spec: &KernelSpec, base: &BuiltKernel, overlay: &kconfig::Options)
     }
     let release = fs::read_to_string(dir.join("include/config/kernel.release"))?.trim().to_owned();
     Ok(BuiltKernel {
-        id: format!("{}{SEPARATOR}{}", base.id, text.trim_end().replace('\n', ",")),
+        id: name(&base.id, &text),
         release,
         bzimage: dir.join("arch/x86/boot/bzImage"),
         kdir: dir,
         key,
         ..base.clone()
     })
+}
+
+/// A variant's name: the kernel's id and the overlay's lines
+/// (`6.1+CONFIG_CONNECTOR=y`), as commands print it and `kernels list`
+/// shows it.
+fn name(id: &str, fragment: &str) -> String {
+    format!("{id}{SEPARATOR}{}", fragment.trim_end().replace('\n', ","))
 }
 
 /// The variants of `base_dir` (a cached build) in the cache: each one's
@@ -66,7 +73,7 @@ pub fn cached(id: &str, base_dir: &Path) -> Vec<(String, PathBuf)> {
         .filter(|p| Stamp::built(p).exists())
         .filter_map(|p| {
             let overlay = fs::read_to_string(p.join("kulink-overlay.config")).ok()?;
-            Some((format!("{id}{SEPARATOR}{}", overlay.trim_end().replace('\n', ",")), p))
+            Some((name(id, &overlay), p))
         })
         .collect();
     found.sort();
@@ -77,11 +84,8 @@ fn build(spec: &KernelSpec, base: &BuiltKernel, dir: &Path, text: &str, overlay:
     tools::require_all(tools::KERNEL_BUILD)?;
     let tree = fs::read_link(base.kdir.join("source"))
         .with_context(|| format!("{}: a variant needs a kernel built from source", base.kdir.display()))?;
-    progress::note(format!(
-        "copying kernel {}'s build for the variant {}",
-        spec.id,
-        text.trim_end().replace('\n', " ")
-    ));
+    let options = text.trim_end().replace('\n', " ");
+    progress::note(format!("copying kernel {}'s build for the variant {options}", spec.id));
     let _ = fs::remove_dir_all(dir);
     let partial = paths::sibling(dir, "partial");
     let _ = fs::remove_dir_all(&partial);
@@ -103,7 +107,7 @@ fn build(spec: &KernelSpec, base: &BuiltKernel, dir: &Path, text: &str, overlay:
         )));
     }
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-    let label = format!("{} with {}", spec.id, text.trim_end().replace('\n', " "));
+    let label = format!("{} with {options}", spec.id);
     let mut make = Command::new("make");
     make.arg("-C").arg(&tree).arg(format!("O={}", dir.display())).arg(format!("-j{jobs}"));
     make_with_progress(make, &label, Some(50), &dir.join("build.log"))?;
