@@ -77,7 +77,19 @@ pub fn load_module(path: &str, params: &str) -> Result<()> {
 pub fn insert_module(path: &str, params: &str) -> Result<()> {
     let file = File::open(path).with_context(|| format!("open module {path}"))?;
     let params = CString::new(params).context("module parameters")?;
-    nix::kmod::finit_module(&file, &params, ModuleInitFlags::empty()).with_context(|| format!("finit_module {path}"))
+    nix::kmod::finit_module(&file, &params, init_flags(path)).with_context(|| format!("finit_module {path}"))
+}
+
+/// A compressed module (Debian's `.ko.xz` since 6.12) is handed to the
+/// kernel as it is, to decompress itself (`MODULE_INIT_COMPRESSED_FILE`,
+/// which nix does not name), as modprobe does.
+fn init_flags(path: &str) -> ModuleInitFlags {
+    const MODULE_INIT_COMPRESSED_FILE: libc::c_uint = 4;
+    if [".ko.xz", ".ko.zst", ".ko.gz"].iter().any(|suffix| path.ends_with(suffix)) {
+        ModuleInitFlags::from_bits_retain(MODULE_INIT_COMPRESSED_FILE)
+    } else {
+        ModuleInitFlags::empty()
+    }
 }
 
 /// Unloads a module without waiting for its users (O_NONBLOCK, as rmmod).

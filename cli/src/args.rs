@@ -10,12 +10,13 @@ use kulink::outcome::Format;
 use kulink::testbed::accel::AccelChoice;
 use kulink::testbed::artifacts::KernelChoice;
 use kulink::testbed::initramfs::GuestFile;
+use kulink::testbed::kernels;
 
 /// Which kernels of the catalog.
 #[derive(Args)]
 pub struct KernelArgs {
-    /// Kernel ids from kernel-config/kernels.toml, comma-separated, or
-    /// `all`; the default kernel if left out.
+    /// Kernel ids from kernel-config/kernels.toml and groups (`all`,
+    /// `distro`), comma-separated; the default kernel if left out.
     #[arg(long)]
     pub kernel: Option<String>,
 }
@@ -35,7 +36,7 @@ impl KernelArgs {
 
 /// Whether a `--kernel` value may name more than one kernel.
 pub fn several(kernel: Option<&str>) -> bool {
-    kernel.is_some_and(|k| k == "all" || k.contains(','))
+    kernel.is_some_and(|k| k.contains(',') || kernels::GROUPS.iter().any(|(group, _)| k.trim() == *group))
 }
 
 /// How the guest's CPU is emulated.

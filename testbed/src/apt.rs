@@ -37,7 +37,7 @@ impl Apt {
         if suites.is_empty() {
             return Ok(Self::host());
         }
-        let dir = paths::cache_dir().join("apt").join(suites.join("+"));
+        let dir = lists_dir(suites);
         let what = format!("the package lists of {}", suites.join(", "));
         let _lock = cache::lock(&paths::sibling(&dir, "lock"), &what)?;
         let (apt, changed) = Self::configure(&dir, &debian_mirror()?, suites)?;
@@ -58,6 +58,15 @@ impl Apt {
             fs::write(&stamp, "")?;
         }
         Ok(apt)
+    }
+
+    /// A file whose modification time says when the package lists of
+    /// `suites` last changed.
+    pub fn lists_stamp(suites: &[String]) -> PathBuf {
+        if suites.is_empty() {
+            return PathBuf::from("/var/lib/apt/lists");
+        }
+        lists_dir(suites).join("updated")
     }
 
     /// Writes a private apt configuration for `suites` of `mirror` in `dir`;
@@ -122,10 +131,16 @@ impl Apt {
             .collect())
     }
 
-    /// The package a virtual or meta package depends on first (e.g. the
-    /// versioned image behind `linux-image-cloud-amd64`).
-    pub fn first_dependency(&self, package: &str) -> Result<String> {
-        self.dependencies(package)?.into_iter().next().with_context(|| format!("{package} depends on nothing"))
+    /// The Depends field of the version of `package` apt would fetch, as
+    /// the archive writes it (`libc6 (>= 2.14), libelf1 (>= 0.142)`).
+    pub fn depends_field(&self, package: &str) -> Result<String> {
+        let _reading = self.reading()?;
+        let out = tools::run(self.command("apt-cache").args(["show", "--no-all-versions", package]))?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("Depends:"))
+            .map(|d| d.trim().to_owned())
+            .unwrap_or_default())
     }
 
     /// Downloads `package=version` into `dir`, showing its progress; returns
@@ -158,6 +173,11 @@ impl Apt {
         let out = self.command("apt-get").args(["download", "--print-uris", wanted]).output().ok()?;
         String::from_utf8_lossy(&out.stdout).lines().find_map(|l| l.split_whitespace().nth(2)?.parse().ok())
     }
+}
+
+/// Where the private configuration and package lists of `suites` live.
+fn lists_dir(suites: &[String]) -> PathBuf {
+    paths::cache_dir().join("apt").join(suites.join("+"))
 }
 
 /// Unpacks a .deb's files under `root` (no install, no scripts).

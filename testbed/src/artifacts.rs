@@ -29,13 +29,12 @@ pub enum KernelChoice {
 }
 
 impl KernelChoice {
-    /// Catalog ids, comma-separated, or `all`; the default kernel for none.
-    /// Every id is checked before anything is built.
+    /// Catalog ids and groups (`all`, `distro`), comma-separated; the
+    /// default kernel for none. Every id is checked before anything is built.
     pub fn listed(ids: Option<&str>) -> Result<Vec<Self>> {
         let specs = match ids {
             None => vec![kernels::default_spec()?],
-            Some("all") => kernels::list()?,
-            Some(ids) => kernels::ids_in(ids).map(kernels::find).collect::<Result<_>>()?,
+            Some(ids) => kernels::expand(ids)?,
         };
         Ok(specs.into_iter().map(|k| Self::Listed(Some(k.id))).collect())
     }
@@ -145,6 +144,15 @@ impl Artifacts {
             loaded_before.push(ko);
         }
         let module = recipe.module_dir.as_deref().map(|dir| build_module(dir, &kernel, &loaded_before)).transpose()?;
+        // What the test's modules use of a distribution kernel's own modules
+        // loads before them, as modprobe would load it.
+        let mut kernel = kernel;
+        let built: Vec<PathBuf> = loaded_before.iter().chain(&module).cloned().collect();
+        for needed in kernels::module_dependencies(&kernel, &built)? {
+            if !kernel.preload.contains(&needed) {
+                kernel.preload.push(needed);
+            }
+        }
         let agent = build_agent(&recipe.agent)?;
         Ok(Self { kernel, module, loaded_before, agent })
     }
@@ -196,6 +204,7 @@ pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf]) -> Resul
         return only_module(&out);
     }
     tools::require_all(&[tools::MAKE, tools::GCC])?;
+    let make_arguments = kernels::module_make_arguments(kernel)?;
     let _ = fs::remove_dir_all(&out);
     for f in &files {
         let dest = out.join(f.strip_prefix(src).expect("listed under src"));
@@ -211,6 +220,7 @@ pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf]) -> Resul
             "KBUILD_EXTRA_SYMBOLS={}",
             symvers.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ")
         ))
+        .args(&make_arguments)
         .arg("modules")
         .output()
         .with_context(|| format!("run make for {label}"))?;

@@ -130,6 +130,12 @@ struct KernelList {
     kernel: Vec<KernelSpec>,
 }
 
+/// Names that stand for several kernels wherever ids are taken, with what
+/// each selects, and so cannot be ids. Neither includes a distribution
+/// kernel this host cannot build modules for.
+pub const GROUPS: &[(&str, &str)] =
+    &[("all", "every kernel this host can use"), ("distro", "every distribution kernel this host can use")];
+
 /// Parses the list and checks what the types cannot: one default, unique
 /// ids, sources and fragments for source kernels and none for distro ones.
 pub fn parse_list(text: &str) -> Result<Vec<KernelSpec>> {
@@ -151,6 +157,9 @@ pub fn parse_list(text: &str) -> Result<Vec<KernelSpec>> {
             }
             _ => {}
         }
+    }
+    if let Some(k) = list.kernel.iter().find(|k| GROUPS.iter().any(|(group, _)| *group == k.id)) {
+        bail!("`{}` names a group of kernels: pick another id", k.id);
     }
     let mut ids: Vec<&str> = list.kernel.iter().map(|k| k.id.as_str()).collect();
     ids.sort_unstable();
@@ -195,7 +204,7 @@ mod tests {
         ]
 
         [[kernel]]
-        id = "distro"
+        id = "cloud"
         version = "6.1"
         distro = "linux-image-cloud-amd64"
         suites = ["bookworm"]
@@ -218,14 +227,16 @@ mod tests {
         assert_eq!((list[0].kind(), list[1].kind()), (Kind::Source, Kind::Distro));
         assert_eq!(list[1].suites, ["bookworm"]);
         assert!(error(&LIST.replace("default = true", "")).contains("exactly one kernel must be marked default"));
-        assert!(error(&LIST.replace("id = \"distro\"", "id = \"6.1\"")).contains("kernel id 6.1 is listed twice"));
+        assert!(error(&LIST.replace("id = \"cloud\"", "id = \"6.1\"")).contains("kernel id 6.1 is listed twice"));
+        let group = error(&LIST.replace("id = \"cloud\"", "id = \"distro\""));
+        assert!(group.contains("`distro` names a group of kernels"), "{group}");
     }
 
     #[test]
     fn a_misspelt_key_is_named() {
         let msg = error(&LIST.replace("cmdline =", "cmdlin ="));
         assert!(msg.contains("unknown field `cmdlin`"), "{msg}");
-        let msg = error(&LIST.replace("[[kernel]]\n        id = \"distro\"", "[[kernal]]\n        id = \"distro\""));
+        let msg = error(&LIST.replace("[[kernel]]\n        id = \"cloud\"", "[[kernal]]\n        id = \"cloud\""));
         assert!(msg.contains("unknown field `kernal`"), "{msg}");
     }
 

@@ -36,8 +36,13 @@ fn os(items: &[&str]) -> Vec<OsString> {
 pub fn machine_args(accel: Accel, memory_mb: u32, cpus: u32) -> Vec<OsString> {
     let (memory, cpus) = (memory_mb.to_string(), cpus.to_string());
     let mut args = os(&["-M", "pc", "-accel", accel.name(), "-m", &memory, "-smp", &cpus]);
-    if accel == Accel::Kvm {
-        args.extend(os(&["-cpu", "host"]));
+    match accel {
+        Accel::Kvm => args.extend(os(&["-cpu", "host"])),
+        // QEMU 7.2's emulation of `cmpxchg16b %gs:(...)` leaves EFLAGS
+        // garbled (the trap flag set among them): kernels whose SLUB takes
+        // its lock-free path through it (Debian's 6.12) die in a debug trap
+        // or double fault while probing virtio. Without CX16 SLUB locks.
+        Accel::Tcg => args.extend(os(&["-cpu", "qemu64,-cx16"])),
     }
     args.extend(os(&["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]));
     args
@@ -172,6 +177,7 @@ mod tests {
         assert!(a.contains(&"-no-reboot".to_string()));
         assert!(a.windows(2).any(|w| w == ["-m", "256"]));
         assert!(a.windows(2).any(|w| w == ["-smp", "1"]));
+        assert!(a.windows(2).any(|w| w == ["-cpu", "qemu64,-cx16"]), "{a:?}");
         let k = strings(machine_args(Accel::Kvm, 256, 2));
         assert!(k.windows(2).any(|w| w == ["-cpu", "host"]));
         assert!(k.windows(2).any(|w| w == ["-smp", "2"]));

@@ -51,6 +51,12 @@ pub const VNG: Tool = Tool {
 pub const BUSYBOX: Tool = Tool::system("busybox", "sudo apt-get install busybox-static");
 /// modinfo, to read a module's name and dependencies.
 pub const MODINFO: Tool = Tool::system("modinfo", "sudo apt-get install kmod");
+/// depmod, to index a distribution kernel's modules as its package's
+/// installation would.
+pub const DEPMOD: Tool = Tool::system("depmod", "sudo apt-get install kmod");
+/// pahole, which writes the BTF of modules built against kernels that
+/// have it (Debian's).
+pub const PAHOLE: Tool = Tool::system("pahole", "sudo apt-get install dwarves");
 /// ldd, to list what a host program needs to run in a guest.
 pub const LDD: Tool = Tool::system("ldd", "sudo apt-get install libc-bin");
 /// nft, to give a guest nftables rules (`kulink bench`'s NFLOG path).
@@ -64,11 +70,20 @@ impl Tool {
         Tool { program, install, venv: None }
     }
 
-    /// The program on `PATH`, else in its virtual environment.
+    /// The program on `PATH`, else in its virtual environment, else where
+    /// Debian keeps administrators' programs (depmod), which a user's
+    /// `PATH` often leaves out.
     pub fn find(&self) -> Option<PathBuf> {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let venv_bin = self.venv.map(|v| paths::cache_dir().join(v).join("bin"));
-        std::env::split_paths(&path).chain(venv_bin).map(|d| d.join(self.program)).find(|p| p.is_file())
+        let system = ["/usr/sbin", "/sbin"].map(PathBuf::from);
+        std::env::split_paths(&path).chain(venv_bin).chain(system).map(|d| d.join(self.program)).find(|p| p.is_file())
+    }
+
+    /// Where a program of this name is on `PATH`, if it is.
+    pub fn on_path(program: &str) -> Option<PathBuf> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
     }
 
     /// A command that runs the program with its own directory first on

@@ -76,6 +76,10 @@ struct KernelRow {
     cached: bool,
     /// Where it is in the cache.
     cache_dir: Option<PathBuf>,
+    /// Why this host cannot build modules for it (a distribution kernel
+    /// built with a newer compiler or C library); such a kernel is left
+    /// out of the groups `all` and `distro`.
+    out_of_reach: Option<String>,
 }
 
 impl KernelsArgs {
@@ -103,7 +107,15 @@ fn rows() -> Result<Vec<KernelRow>> {
     for k in kernels::list()? {
         let variants = kernels::cached_variants(&k);
         let cache_dir = kernels::cached_build(&k);
+        let out_of_reach = match k.kind() {
+            Kind::Source => None,
+            Kind::Distro => kernels::why_out_of_reach(&k).unwrap_or_else(|e| {
+                eprintln!("kulink: whether this host can use kernel {} could not be checked: {e:#}", k.id);
+                None
+            }),
+        };
         let row = KernelRow {
+            out_of_reach,
             schema_version: SCHEMA_VERSION,
             kind: k.kind(),
             cached: cache_dir.is_some(),
@@ -116,7 +128,14 @@ fn rows() -> Result<Vec<KernelRow>> {
         };
         let variant_rows: Vec<KernelRow> = variants
             .into_iter()
-            .map(|(id, dir)| KernelRow { id, default: false, cached: true, cache_dir: Some(dir), ..row.clone() })
+            .map(|(id, dir)| KernelRow {
+                id,
+                default: false,
+                cached: true,
+                cache_dir: Some(dir),
+                out_of_reach: None,
+                ..row.clone()
+            })
             .collect();
         rows.push(row);
         rows.extend(variant_rows);
@@ -142,6 +161,11 @@ fn list(rows: &[KernelRow], format: Format) -> String {
             if r.default { "yes" } else { "" },
         );
     }
+    for r in rows {
+        if let Some(why) = &r.out_of_reach {
+            let _ = writeln!(s, "\n{} is out of reach on this host: {why}.", r.id);
+        }
+    }
     s
 }
 
@@ -162,8 +186,7 @@ fn config(id: &str, options: &[String], overlay: &[String]) -> Result<String> {
 
 /// Builds each kernel, going on past a failure, and names every failure.
 fn build(ids: &str) -> Result<()> {
-    let specs =
-        if ids == "all" { kernels::list()? } else { kernels::ids_in(ids).map(kernels::find).collect::<Result<_>>()? };
+    let specs = kernels::expand(ids)?;
     kernels::preflight(&specs)?;
     let mut failed = Vec::new();
     for spec in specs {
@@ -204,6 +227,7 @@ mod tests {
             distro: None,
             cached: false,
             cache_dir: None,
+            out_of_reach: None,
         };
         let table = list(std::slice::from_ref(&row), Format::Table);
         assert_eq!(table.lines().nth(1), Some("6.1          6.1      source   no      yes"));

@@ -78,6 +78,7 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
         cmdline: spec.cmdline.clone(),
         image_cmdline: spec.image_cmdline.clone(),
         preload: Vec::new(),
+        modules: None,
     })
 }
 

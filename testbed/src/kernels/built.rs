@@ -28,6 +28,9 @@ pub struct BuiltKernel {
     /// Modules to load before the module under test, in dependency order
     /// (distro kernels build virtio as modules).
     pub preload: Vec<PathBuf>,
+    /// A distribution kernel's own modules (`lib/modules/RELEASE`), indexed:
+    /// what a module under test uses from them is loaded before it.
+    pub modules: Option<PathBuf>,
 }
 
 impl BuiltKernel {
@@ -63,5 +66,6 @@ pub fn prebuilt(bzimage: &Path, kdir: &Path) -> Result<BuiltKernel> {
         cmdline: String::new(),
         image_cmdline: String::new(),
         preload: Vec::new(),
+        modules: None,
     })
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::catalog::{self, KernelSpec, Source};
+use crate::catalog::{self, KernelSpec, Kind, Source, GROUPS};
 use crate::{paths, usage_error};
 
 /// kulink's own kernel configuration: the built-in catalog and fragments.
@@ -54,13 +54,51 @@ pub fn list() -> Result<Vec<KernelSpec>> {
     Ok(specs)
 }
 
-/// The kernels a run of the whole matrix covers: `KULINK_KERNELS` (ids,
-/// comma-separated; `KULINK_KERNEL` is the one-id form), else every listed
-/// kernel; minus `KULINK_SKIP_KERNELS`. An unknown id is a usage error.
+/// Whether this host can use a kernel: one built from source always; a
+/// distribution's when it can build modules for it (a verdict that cannot
+/// be reached counts as yes, so the kernel's own error is what the user
+/// sees).
+pub fn usable(spec: &KernelSpec) -> bool {
+    spec.kind() == Kind::Source || !matches!(super::why_out_of_reach(spec), Ok(Some(_)))
+}
+
+/// The kernels a run of the whole matrix covers: `KULINK_KERNELS` (ids or
+/// groups, comma-separated; `KULINK_KERNEL` is the one-id form), else
+/// every kernel this host can use; minus `KULINK_SKIP_KERNELS`. An unknown
+/// id is a usage error.
 pub fn selected() -> Result<Vec<KernelSpec>> {
     let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let chosen = var("KULINK_KERNELS").or_else(|| var("KULINK_KERNEL"));
-    select(list()?, chosen.as_deref(), var("KULINK_SKIP_KERNELS").as_deref())
+    select(list()?, chosen.as_deref(), var("KULINK_SKIP_KERNELS").as_deref(), usable)
+}
+
+/// The kernels a comma-separated list of ids and groups names, in the
+/// order given, each once; an unknown id is a usage error that lists the
+/// known ones.
+pub fn expand(ids: &str) -> Result<Vec<KernelSpec>> {
+    let all = list()?;
+    expand_in(&all, ids, usable).map_err(|unknown| {
+        let known: Vec<&str> = all.iter().map(|k| k.id.as_str()).chain(GROUPS.iter().map(|g| g.0)).collect();
+        usage_error(format!("no kernel `{unknown}` in {} (known: {})", catalog_path().display(), known.join(", ")))
+    })
+}
+
+/// [`expand`] over `all`; the error is the first unknown id.
+fn expand_in(all: &[KernelSpec], ids: &str, usable: impl Fn(&KernelSpec) -> bool) -> Result<Vec<KernelSpec>, String> {
+    let mut out: Vec<KernelSpec> = Vec::new();
+    for id in ids_in(ids) {
+        let named: Vec<&KernelSpec> = match id {
+            "all" => all.iter().filter(|k| usable(k)).collect(),
+            "distro" => all.iter().filter(|k| k.kind() == Kind::Distro && usable(k)).collect(),
+            _ => vec![all.iter().find(|k| k.id == id).ok_or_else(|| id.to_owned())?],
+        };
+        for spec in named {
+            if !out.iter().any(|k| k.id == spec.id) {
+                out.push(spec.clone());
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The ids in a comma-separated list, as users write them (`6.1, 6.12`).
@@ -68,22 +106,27 @@ pub fn ids_in(list: &str) -> impl Iterator<Item = &str> {
     list.split(',').map(str::trim).filter(|id| !id.is_empty())
 }
 
-fn select(all: Vec<KernelSpec>, chosen: Option<&str>, skipped: Option<&str>) -> Result<Vec<KernelSpec>> {
-    let ids = |list: Option<&str>| -> Vec<String> {
-        list.map(|l| ids_in(l).map(str::to_owned).collect()).unwrap_or_default()
+fn select(
+    all: Vec<KernelSpec>,
+    chosen: Option<&str>,
+    skipped: Option<&str>,
+    usable: impl Fn(&KernelSpec) -> bool + Copy,
+) -> Result<Vec<KernelSpec>> {
+    let named = |list: Option<&str>, or_else: &str| {
+        expand_in(&all, list.unwrap_or(or_else), usable).map_err(|unknown| {
+            let known: Vec<&str> = all.iter().map(|k| k.id.as_str()).chain(GROUPS.iter().map(|g| g.0)).collect();
+            usage_error(format!(
+                "KULINK_KERNELS or KULINK_SKIP_KERNELS names `{unknown}`, which is not in the kernel catalog (known: {})",
+                known.join(", ")
+            ))
+        })
     };
-    let (chosen, skipped) = (ids(chosen), ids(skipped));
-    let known: Vec<&str> = all.iter().map(|k| k.id.as_str()).collect();
-    if let Some(unknown) = chosen.iter().chain(&skipped).find(|i| !known.contains(&i.as_str())) {
-        return Err(usage_error(format!(
-            "KULINK_KERNELS or KULINK_SKIP_KERNELS names `{unknown}`, which is not in the kernel catalog (known: {})",
-            known.join(", ")
-        )));
-    }
+    let (chosen, skipped) = (named(chosen, "all")?, named(skipped, "")?);
+    // In the catalog's order, whatever order the variable names them in.
     let picked: Vec<KernelSpec> = all
-        .into_iter()
-        .filter(|k| chosen.is_empty() || chosen.contains(&k.id))
-        .filter(|k| !skipped.contains(&k.id))
+        .iter()
+        .filter(|k| chosen.iter().any(|c| c.id == k.id) && !skipped.iter().any(|s| s.id == k.id))
+        .cloned()
         .collect();
     if picked.is_empty() {
         return Err(usage_error("KULINK_KERNELS and KULINK_SKIP_KERNELS leave no kernel to test"));
@@ -157,7 +200,7 @@ mod tests {
     #[test]
     fn a_selection_keeps_list_order_and_names_unknown_ids() {
         let ids = |chosen, skipped| -> Result<Vec<String>> {
-            Ok(select(list()?, chosen, skipped)?.into_iter().map(|k| k.id).collect())
+            Ok(select(list()?, chosen, skipped, |_| true)?.into_iter().map(|k| k.id).collect())
         };
         let all = ids(None, None).unwrap();
         assert_eq!(all.len(), list().unwrap().len());
@@ -167,5 +210,20 @@ mod tests {
         assert_eq!(crate::exit_code(&err), crate::EXIT_USAGE);
         assert!(format!("{err:#}").contains("`9.9`"), "{err:#}");
         assert!(ids(Some("6.1"), Some("6.1")).is_err(), "nothing left");
+    }
+
+    #[test]
+    fn groups_name_the_kernels_this_host_can_use() {
+        let all = list().unwrap();
+        let distro: Vec<&str> = all.iter().filter(|k| k.kind() == Kind::Distro).map(|k| k.id.as_str()).collect();
+        assert!(distro.len() >= 3, "{distro:?}");
+        let usable_here = |k: &KernelSpec| k.id != distro[0];
+        let ids = |list: &str| -> Vec<String> {
+            expand_in(&all, list, usable_here).unwrap().into_iter().map(|k| k.id).collect()
+        };
+        assert_eq!(ids("distro"), distro[1..]);
+        assert_eq!(ids("all").len(), all.len() - 1);
+        assert_eq!(ids(&format!("{}, 6.1, distro, 6.1", distro[0]))[..2], [distro[0], "6.1"], "named ones stay, once");
+        assert_eq!(expand_in(&all, "6.1,nine", usable_here).unwrap_err(), "nine");
     }
 }

@@ -17,12 +17,14 @@ mod fetch;
 mod listing;
 mod variant;
 
-pub use crate::catalog::{KernelSpec, Kind, Source};
+pub use crate::catalog::{KernelSpec, Kind, Source, GROUPS};
 pub use build::build_key;
 pub use built::{prebuilt, BuiltKernel};
+pub use distro::why_out_of_reach;
 pub use fetch::{preflight, source_version};
 pub use listing::{
-    catalog_path, config_dir, default_spec, find, fragment_path, ids_in, list, selected, spec_for_source,
+    catalog_path, config_dir, default_spec, expand, find, fragment_path, ids_in, list, selected, spec_for_source,
+    usable,
 };
 
 /// Builds, fetches or finds in the cache the kernel a spec describes.
@@ -30,6 +32,24 @@ pub fn ensure_built(spec: &KernelSpec) -> Result<BuiltKernel> {
     match spec.kind() {
         Kind::Source => build::ensure(spec),
         Kind::Distro => distro::ensure(spec),
+    }
+}
+
+/// The modules of a distribution kernel that modules built against it use
+/// (see their `depends`), each after what it needs, to load before them.
+/// None for a kernel built from source: what it has is built in.
+pub fn module_dependencies(kernel: &BuiltKernel, built: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    distro::dependencies(kernel, built)
+}
+
+/// What `make` must be told to build modules against `kernel` on this host
+/// (the compiler, for a distribution's headers), after checking the tools
+/// its build needs.
+pub fn module_make_arguments(kernel: &BuiltKernel) -> Result<Vec<String>> {
+    if kernel.modules.is_some() {
+        distro::make_arguments(&kernel.kdir)
+    } else {
+        Ok(Vec::new())
     }
 }
 
