@@ -192,7 +192,7 @@ fn bad_input_is_refused_before_any_boot() {
 }
 
 kulink::kernel_tests!(
-    boot_figures_are_the_boots_own,
+    source: boot_figures_are_the_boots_own,
     channel_figures_add_up;
     once: bad_input_is_refused_before_any_boot,
     the_whole_benchmark_names_every_figure_and_draws_it

@@ -156,7 +156,7 @@ fn a_bad_spec_is_a_usage_error() {
 }
 
 kulink::kernel_tests!(
-    kulink_ko_answers_every_fuzzed_message, kulink_ko_refuses_the_unprivileged_what_needs_admin;
+    source: kulink_ko_answers_every_fuzzed_message, kulink_ko_refuses_the_unprivileged_what_needs_admin;
     once: the_cli_fuzzes_the_example, the_cli_fuzzes_a_device, a_bad_spec_is_a_usage_error,
         bad_fuzz_targets_are_usage_errors
 );

@@ -71,6 +71,6 @@ fn a_bad_capture_is_a_usage_error() {
 }
 
 kulink::kernel_tests!(
-    the_malformed_corpus_meets_the_kernel_s_receive_rules;
+    source: the_malformed_corpus_meets_the_kernel_s_receive_rules;
     once: the_cli_replays_the_shipped_capture, a_bad_capture_is_a_usage_error
 );

@@ -57,6 +57,6 @@ fn a_variant_shows_its_overlay_and_is_listed() {
 }
 
 kulink::kernel_tests!(
-    the_config_names_what_the_kernel_has;
+    source: the_config_names_what_the_kernel_has;
     once: a_bad_option_name_is_a_usage_error, a_variant_shows_its_overlay_and_is_listed
 );

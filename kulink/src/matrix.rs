@@ -6,9 +6,11 @@
 //!
 //! The kernels are those of `kulink kernels list`: the catalog in use
 //! (kulink's or `KULINK_CATALOG`), narrowed by `KULINK_KERNELS` and
-//! `KULINK_SKIP_KERNELS`. Tests that need no kernel of their own (one that
-//! drives the `kulink` binary over several kernels, say) follow `once:`
-//! and run once, under their own name.
+//! `KULINK_SKIP_KERNELS`. Functions after `source:` run only on kernels
+//! built from source, those after `distro:` only on distributions'
+//! kernels: on the others they are not listed at all. Tests that need no
+//! kernel of their own (one that drives the `kulink` binary over several
+//! kernels, say) follow `once:` and run once, under their own name.
 //!
 //! ```toml
 //! [[test]]
@@ -29,9 +31,14 @@
 //!
 //! kulink::kernel_tests!(the_module_loads; once: the_spec_names_the_family);
 //! ```
+//!
+//! Sections may come in any order, each at most once:
+//! `kernel_tests!(on_every_kernel; source: on_source_kernels; distro:
+//! on_distribution_kernels; once: on_the_host)`.
 
 use std::process::ExitCode;
 
+use kulink_testbed::catalog::Kind;
 use libtest_mimic::{Arguments, Trial};
 
 /// A test function that takes the id of the kernel it runs on, and fails
@@ -42,6 +49,8 @@ pub struct KernelTest {
     pub name: &'static str,
     /// The function.
     pub run: fn(&str),
+    /// Only on kernels of this kind; `None`: on every kernel.
+    pub only_on: Option<Kind>,
 }
 
 /// A test that runs once, not per kernel.
@@ -60,11 +69,11 @@ pub fn module_name(kernel_id: &str) -> String {
     format!("kernel_{id}")
 }
 
-/// Every test on every selected kernel, then each host test once, as
-/// libtest-mimic trials.
-pub fn trials(tests: &[KernelTest], host_tests: &[HostTest], kernel_ids: &[String]) -> Vec<Trial> {
-    let per_kernel = kernel_ids.iter().flat_map(|id| {
-        tests.iter().map(move |test| {
+/// Every test on every selected kernel of its kind, then each host test
+/// once, as libtest-mimic trials.
+pub fn trials(tests: &[KernelTest], host_tests: &[HostTest], kernels: &[(String, Kind)]) -> Vec<Trial> {
+    let per_kernel = kernels.iter().flat_map(|(id, kind)| {
+        tests.iter().filter(|test| test.only_on.is_none_or(|only| only == *kind)).map(move |test| {
             let (id, run) = (id.clone(), test.run);
             Trial::test(format!("{}::{}", module_name(&id), test.name), move || {
                 run(&id);
@@ -90,7 +99,7 @@ pub fn main(tests: &[KernelTest], host_tests: &[HostTest]) -> ExitCode {
     let args = Arguments::from_args();
     restate_panics_last();
     let kernels = match kulink_testbed::kernels::selected() {
-        Ok(specs) => specs.into_iter().map(|k| k.id).collect::<Vec<_>>(),
+        Ok(specs) => specs.into_iter().map(|k| (k.id.clone(), k.kind())).collect::<Vec<_>>(),
         Err(e) => {
             eprintln!("kulink: {e:#}");
             return ExitCode::from(kulink_testbed::exit_code(&e) as u8);
@@ -121,25 +130,56 @@ fn restate_panics_last() {
 }
 
 /// Writes the `main` of a `harness = false` test target that runs each
-/// named function `fn(kernel_id: &str)` once per kernel, and each
-/// function `fn()` after `once:` once: see [`matrix`](crate::matrix).
+/// named function `fn(kernel_id: &str)` once per kernel (those after
+/// `source:` or `distro:` on kernels of that kind only), and each function
+/// `fn()` after `once:` once: see [`matrix`](crate::matrix).
 #[macro_export]
 macro_rules! kernel_tests {
-    ($($test:ident),+ $(,)?) => {
-        $crate::kernel_tests!($($test),+; once:);
+    // Sections switch where the names that follow go.
+    (@sort $at:ident $e:tt $s:tt $d:tt $o:tt (source: $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort source $e $s $d $o ($($rest)*));
     };
-    (once: $($host:ident),+ $(,)?) => {
-        fn main() -> ::std::process::ExitCode {
-            $crate::matrix::main(&[], &[$($crate::matrix::HostTest { name: stringify!($host), run: $host }),+])
-        }
+    (@sort $at:ident $e:tt $s:tt $d:tt $o:tt (distro: $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort distro $e $s $d $o ($($rest)*));
     };
-    ($($test:ident),+ ; once: $($host:ident),* $(,)?) => {
+    (@sort $at:ident $e:tt $s:tt $d:tt $o:tt (once: $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort once $e $s $d $o ($($rest)*));
+    };
+    (@sort $at:ident $e:tt $s:tt $d:tt $o:tt (; $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort $at $e $s $d $o ($($rest)*));
+    };
+    (@sort $at:ident $e:tt $s:tt $d:tt $o:tt (, $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort $at $e $s $d $o ($($rest)*));
+    };
+    (@sort every [$($e:ident)*] $s:tt $d:tt $o:tt ($name:ident $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort every [$($e)* $name] $s $d $o ($($rest)*));
+    };
+    (@sort source $e:tt [$($s:ident)*] $d:tt $o:tt ($name:ident $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort source $e [$($s)* $name] $d $o ($($rest)*));
+    };
+    (@sort distro $e:tt $s:tt [$($d:ident)*] $o:tt ($name:ident $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort distro $e $s [$($d)* $name] $o ($($rest)*));
+    };
+    (@sort once $e:tt $s:tt $d:tt [$($o:ident)*] ($name:ident $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort once $e $s $d [$($o)* $name] ($($rest)*));
+    };
+    (@sort $at:ident [$($e:ident)*] [$($s:ident)*] [$($d:ident)*] [$($o:ident)*] ()) => {
         fn main() -> ::std::process::ExitCode {
+            use $crate::matrix::{HostTest, KernelTest};
+            use $crate::testbed::catalog::Kind;
             $crate::matrix::main(
-                &[$($crate::matrix::KernelTest { name: stringify!($test), run: $test }),+],
-                &[$($crate::matrix::HostTest { name: stringify!($host), run: $host }),*],
+                &[
+                    $(KernelTest { name: stringify!($e), run: $e, only_on: None },)*
+                    $(KernelTest { name: stringify!($s), run: $s, only_on: Some(Kind::Source) },)*
+                    $(KernelTest { name: stringify!($d), run: $d, only_on: Some(Kind::Distro) },)*
+                ],
+                &[$(HostTest { name: stringify!($o), run: $o }),*],
             )
         }
+    };
+    // The entry, last: the arms above take the sorting calls.
+    ($($input:tt)+) => {
+        $crate::kernel_tests!(@sort every [] [] [] [] ($($input)+));
     };
 }
 
@@ -152,10 +192,15 @@ mod tests {
 
     #[test]
     fn each_test_runs_once_per_kernel_under_its_module_name() {
-        let tests = [KernelTest { name: "first", run: noop }, KernelTest { name: "second", run: noop }];
+        let tests = [
+            KernelTest { name: "first", run: noop, only_on: None },
+            KernelTest { name: "second", run: noop, only_on: Some(Kind::Source) },
+            KernelTest { name: "third", run: noop, only_on: Some(Kind::Distro) },
+        ];
         let once = [HostTest { name: "on_the_host", run: host }];
-        let names: Vec<String> =
-            trials(&tests, &once, &["6.1".into(), "debug-6.12".into()]).iter().map(|t| t.name().to_owned()).collect();
+        let kernels =
+            [("6.1".into(), Kind::Source), ("debug-6.12".into(), Kind::Source), ("cloud".into(), Kind::Distro)];
+        let names: Vec<String> = trials(&tests, &once, &kernels).iter().map(|t| t.name().to_owned()).collect();
         assert_eq!(
             names,
             [
@@ -163,6 +208,8 @@ mod tests {
                 "kernel_6_1::second",
                 "kernel_debug_6_12::first",
                 "kernel_debug_6_12::second",
+                "kernel_cloud::first",
+                "kernel_cloud::third",
                 "on_the_host"
             ]
         );

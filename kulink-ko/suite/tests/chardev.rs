@@ -131,7 +131,7 @@ fn wait_on_every_push_listener(vm: &mut Guest, subscriber: &str) -> Vec<Listener
 }
 
 kulink::kernel_tests!(
-    chardev_read_returns_every_event,
+    source: chardev_read_returns_every_event,
     synthetic_events_obey_the_rules_of_wire_events,
     chardev_ioctls_and_bad_arguments,
     a_written_event_appears_on_every_channel_marked_synthetic

@@ -80,4 +80,5 @@ fn a_killed_consumer_leaves_nothing_and_its_successor_gets_every_later_event(ker
     common::finish(vm);
 }
 
-kulink::kernel_tests!(a_killed_consumer_leaves_nothing_and_its_successor_gets_every_later_event);
+kulink::kernel_tests!(
+    source: a_killed_consumer_leaves_nothing_and_its_successor_gets_every_later_event);

@@ -58,4 +58,5 @@ fn kulink_dev_answers_hostile_calls_and_still_delivers(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(kulink_dev_answers_hostile_calls_and_still_delivers);
+kulink::kernel_tests!(
+    source: kulink_dev_answers_hostile_calls_and_still_delivers);

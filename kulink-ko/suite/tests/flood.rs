@@ -84,4 +84,5 @@ fn every_drop_of_a_flood_is_explained(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(every_drop_of_a_flood_is_explained);
+kulink::kernel_tests!(
+    source: every_drop_of_a_flood_is_explained);

@@ -77,4 +77,5 @@ fn generated_events_reach_the_named_channels_only(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(generated_events_reach_the_named_channels_only);
+kulink::kernel_tests!(
+    source: generated_events_reach_the_named_channels_only);

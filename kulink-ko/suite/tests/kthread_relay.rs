@@ -23,4 +23,5 @@ fn relay_delivers_every_event_as_the_hook_saw_it(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(relay_delivers_every_event_as_the_hook_saw_it);
+kulink::kernel_tests!(
+    source: relay_delivers_every_event_as_the_hook_saw_it);

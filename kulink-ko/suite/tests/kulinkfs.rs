@@ -23,4 +23,5 @@ fn kulinkfs_log_and_stats(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(kulinkfs_log_and_stats);
+kulink::kernel_tests!(
+    source: kulinkfs_log_and_stats);

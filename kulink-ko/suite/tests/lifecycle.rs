@@ -130,7 +130,7 @@ fn the_leak_scan_finds_a_lost_allocation(kernel: &str) {
 }
 
 kulink::kernel_tests!(
-    kulink_ko_cycles_under_traffic_and_leaks_nothing,
+    source: kulink_ko_cycles_under_traffic_and_leaks_nothing,
     unloading_kulink_ko_in_use_is_refused_and_harmless,
     the_leak_scan_finds_a_lost_allocation
 );

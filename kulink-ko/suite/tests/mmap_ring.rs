@@ -66,4 +66,5 @@ fn a_mapping_is_shared_never_executable_and_can_end(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(ring_records_equal_the_netlink_copy, a_mapping_is_shared_never_executable_and_can_end);
+kulink::kernel_tests!(
+    source: ring_records_equal_the_netlink_copy, a_mapping_is_shared_never_executable_and_can_end);

@@ -216,7 +216,7 @@ fn the_core_subscription_decoded_by_the_spec_equals_the_plugin_s_events(kernel: 
     common::finish(vm);
 }
 kulink::kernel_tests!(
-    the_core_subscription_decoded_by_the_spec_equals_the_plugin_s_events,
+    source: the_core_subscription_decoded_by_the_spec_equals_the_plugin_s_events,
     multicast_events_equal_injected_field_by_field,
     two_unicast_subscribers_both_get_every_event,
     closed_subscriber_is_dropped_and_its_successor_gets_every_later_event,

@@ -131,4 +131,5 @@ fn events_need_net_admin_over_their_namespace_on_every_channel(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(events_need_net_admin_over_their_namespace_on_every_channel);
+kulink::kernel_tests!(
+    source: events_need_net_admin_over_their_namespace_on_every_channel);

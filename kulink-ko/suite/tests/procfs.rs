@@ -34,4 +34,5 @@ fn procfs_events_stats_and_control(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(procfs_events_stats_and_control);
+kulink::kernel_tests!(
+    source: procfs_events_stats_and_control);

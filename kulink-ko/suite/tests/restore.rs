@@ -48,4 +48,5 @@ fn restored_guests_are_guests_of_their_own(kernel: &str) {
     common::finish(b);
 }
 
-kulink::kernel_tests!(restored_guests_are_guests_of_their_own);
+kulink::kernel_tests!(
+    source: restored_guests_are_guests_of_their_own);

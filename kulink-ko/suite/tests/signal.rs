@@ -49,7 +49,7 @@ fn rt_registration_ends_with_the_process(kernel: &str) {
 }
 
 kulink::kernel_tests!(
-    sigio_announces_every_event,
+    source: sigio_announces_every_event,
     rt_signal_carries_each_event_seq,
     rt_registration_ends_with_the_process
 );

@@ -22,4 +22,5 @@ fn sockopt_round_trip_lengths_and_capability(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(sockopt_round_trip_lengths_and_capability);
+kulink::kernel_tests!(
+    source: sockopt_round_trip_lengths_and_capability);

@@ -60,7 +60,7 @@ fn batch_packs_several_events_into_one_message(kernel: &str) {
 }
 
 kulink::kernel_tests!(
-    out_of_range_writes_fail_and_change_nothing,
+    source: out_of_range_writes_fail_and_change_nothing,
     enabled_zero_stops_events_and_the_type_mask_filters,
     batch_packs_several_events_into_one_message
 );

@@ -20,4 +20,5 @@ fn sysfs_counters_equal_get_stats_after_traffic(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(sysfs_counters_equal_get_stats_after_traffic);
+kulink::kernel_tests!(
+    source: sysfs_counters_equal_get_stats_after_traffic);

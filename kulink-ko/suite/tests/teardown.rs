@@ -58,4 +58,5 @@ fn a_failed_run_keeps_its_evidence(kernel: &str) {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-kulink::kernel_tests!(no_process_outlives_a_guest, a_failed_run_keeps_its_evidence);
+kulink::kernel_tests!(
+    source: no_process_outlives_a_guest, a_failed_run_keeps_its_evidence);

@@ -52,4 +52,5 @@ fn helper_rate_limit_holds(kernel: &str) {
     common::finish(vm);
 }
 
-kulink::kernel_tests!(helper_runs_once_per_event_with_its_fields, helper_rate_limit_holds);
+kulink::kernel_tests!(
+    source: helper_runs_once_per_event_with_its_fields, helper_rate_limit_holds);
