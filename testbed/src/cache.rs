@@ -98,6 +98,18 @@ impl Stamp {
         fs::write(&self.0, made_from).with_context(|| format!("write {}", self.0.display()))
     }
 
+    /// Marks the directory as just used: its stamp's time is its last use,
+    /// for eviction.
+    pub fn touch(&self) {
+        let _ =
+            fs::File::options().append(true).open(&self.0).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    }
+
+    /// When the directory was last used (or completed), if it is complete.
+    pub fn last_used(&self) -> Option<std::time::SystemTime> {
+        fs::metadata(&self.0).and_then(|m| m.modified()).ok()
+    }
+
     /// Takes the stamp away: the directory is no longer complete (a copy of
     /// a complete one, say, that has yet to be made into something else).
     pub fn remove(&self) -> Result<()> {

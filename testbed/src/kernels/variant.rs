@@ -18,6 +18,10 @@ use crate::{kconfig, paths, progress, tools, usage_error};
 /// Marks a variant's directory: `<base key>+<overlay hash>`.
 pub const SEPARATOR: char = '+';
 
+/// Variants kept in the cache, the most recently used: each is a copy of a
+/// whole build, about 200 MB.
+const KEEP: usize = 8;
+
 /// The overlay as a fragment: one line per option, in name order.
 pub fn fragment(overlay: &kconfig::Options) -> String {
     overlay
@@ -43,7 +47,10 @@ pub fn ensure(spec: &KernelSpec, base: &BuiltKernel, overlay: &kconfig::Options)
             return Err(e);
         }
         stamp.write(&base.release)?;
+    } else {
+        stamp.touch();
     }
+    evict(dir.parent().expect("under kernels/"), KEEP);
     let release = fs::read_to_string(dir.join("include/config/kernel.release"))?.trim().to_owned();
     Ok(BuiltKernel {
         id: name(&base.id, &text),
@@ -78,6 +85,34 @@ pub fn cached(id: &str, base_dir: &Path) -> Vec<(String, PathBuf)> {
         .collect();
     found.sort();
     found
+}
+
+/// Removes the variants of base builds that are gone (a fragment or the
+/// compiler changed), then the least recently used beyond `keep`; a variant
+/// another process holds stays.
+fn evict(kernels: &Path, keep: usize) {
+    let Ok(entries) = fs::read_dir(kernels) else { return };
+    let mut variants: Vec<(bool, std::time::SystemTime, PathBuf)> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .filter_map(|p| {
+            let name = p.file_name()?.to_string_lossy().into_owned();
+            let (base, _) = name.split_once(SEPARATOR)?;
+            let used = Stamp::built(&p).last_used()?;
+            Some((kernels.join(base).is_dir(), used, p))
+        })
+        .collect();
+    // Orphans first, then the oldest.
+    variants.sort();
+    let orphans = variants.iter().filter(|(has_base, ..)| !has_base).count();
+    let extra = variants.len().saturating_sub(keep).max(orphans);
+    for (_, _, dir) in &variants[..extra] {
+        let lock = paths::sibling(dir, "lock");
+        if let Some(_held) = cache::try_lock(&lock) {
+            let _ = fs::remove_dir_all(dir);
+            let _ = fs::remove_file(&lock);
+        }
+    }
 }
 
 fn build(spec: &KernelSpec, base: &BuiltKernel, dir: &Path, text: &str, overlay: &kconfig::Options) -> Result<()> {
@@ -153,6 +188,34 @@ mod tests {
         let b = kconfig::parse("# CONFIG_PROC_EVENTS is not set\nCONFIG_CONNECTOR=y\n");
         assert_eq!(fragment(&a), "CONFIG_CONNECTOR=y\n# CONFIG_PROC_EVENTS is not set\n");
         assert_eq!(fragment(&a), fragment(&b));
+    }
+
+    #[test]
+    fn eviction_takes_orphans_then_the_least_recently_used() {
+        let root = std::env::temp_dir().join(format!("kulink-variant-evict-{}", std::process::id()));
+        let make = |name: &str, age_s: u64| {
+            let dir = root.join(name);
+            fs::create_dir_all(&dir).unwrap();
+            Stamp::built(&dir).write("6.1").unwrap();
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(age_s);
+            fs::File::options().append(true).open(dir.join(".kulink-built")).unwrap().set_modified(when).unwrap();
+        };
+        make("6.1-a", 500);
+        make("6.1-a+old", 300);
+        make("6.1-a+recent", 100);
+        make("6.1-a+newest", 10);
+        make("6.1-gone+orphan", 1);
+        let held = cache::try_lock(&paths::sibling(&root.join("6.1-a+recent"), "lock")).unwrap();
+        evict(&root, 2);
+        let left = |name: &str| root.join(name).is_dir();
+        assert!(left("6.1-a"), "a base build is no variant");
+        assert!(!left("6.1-gone+orphan"), "its base is gone");
+        assert!(!left("6.1-a+old"), "the least recently used");
+        assert!(left("6.1-a+recent") && left("6.1-a+newest"));
+        drop(held);
+        evict(&root, 1);
+        assert!(!left("6.1-a+recent") && left("6.1-a+newest"));
+        fs::remove_dir_all(&root).unwrap();
     }
 
     #[test]
