@@ -55,15 +55,23 @@ pub fn module_make_arguments(kernel: &BuiltKernel) -> Result<Vec<String>> {
 
 /// Builds (or finds in the cache) `spec`'s kernel with `overlay` on top: a
 /// variant, built from a copy of the base build. An empty overlay is the
-/// kernel itself; a distribution kernel takes none.
+/// kernel itself; a distribution kernel is used as it ships, when it has
+/// what the overlay asks.
 pub fn ensure_with(spec: &KernelSpec, overlay: &crate::kconfig::Options) -> anyhow::Result<BuiltKernel> {
     if overlay.is_empty() {
         return ensure_built(spec);
     }
     if spec.kind() == Kind::Distro {
+        // Used as it ships: fine when it already has what was asked for.
+        let built = ensure_built(spec)?;
+        let unmet = crate::kconfig::unmet(overlay, &built.config()?);
+        if unmet.is_empty() {
+            return Ok(built);
+        }
         return Err(crate::usage_error(format!(
-            "kernel {} is a distribution's, built as it ships: it takes no configuration (--kconfig); pick a kernel built from source",
-            spec.id
+            "kernel {} is a distribution's, used as it ships, and lacks configuration asked for (--kconfig or the module's kulink.config): {}; pick a kernel built from source",
+            spec.id,
+            unmet.join("; ")
         )));
     }
     variant::ensure(spec, &ensure_built(spec)?, overlay)
