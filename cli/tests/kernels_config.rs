@@ -11,15 +11,16 @@ fn the_config_names_what_the_kernel_has(kernel: &str) {
     let whole = kulink(&["kernels", "config", kernel]);
     assert_eq!(whole.status.code(), Some(0), "{}", String::from_utf8_lossy(&whole.stderr));
     let whole = String::from_utf8(whole.stdout).unwrap();
-    // Every kernel of the catalog loads modules and has networking.
-    for line in ["CONFIG_MODULES=y", "CONFIG_NET=y"] {
+    // Every kernel of the catalog loads modules and has networking, IPv6
+    // included.
+    for line in ["CONFIG_MODULES=y", "CONFIG_NET=y", "CONFIG_IPV6=y"] {
         assert!(whole.lines().any(|l| l == line), "{kernel}: no {line} in its config");
     }
-    let picked = kulink(&["kernels", "config", kernel, "MODULES", "CONFIG_NET", "CONFIG_KULINK_NO_SUCH_OPTION"]);
+    let picked = kulink(&["kernels", "config", kernel, "MODULES", "CONFIG_IPV6", "CONFIG_KULINK_NO_SUCH_OPTION"]);
     assert_eq!(picked.status.code(), Some(0), "{}", String::from_utf8_lossy(&picked.stderr));
     assert_eq!(
         String::from_utf8(picked.stdout).unwrap(),
-        "CONFIG_MODULES=y\nCONFIG_NET=y\n# CONFIG_KULINK_NO_SUCH_OPTION is not set\n"
+        "CONFIG_MODULES=y\nCONFIG_IPV6=y\n# CONFIG_KULINK_NO_SUCH_OPTION is not set\n"
     );
 }
 
@@ -56,7 +57,55 @@ fn a_variant_shows_its_overlay_and_is_listed() {
     assert!(!list.contains("NO_SUCH"), "{list}");
 }
 
+/// A distribution's kernel takes an overlay it already has as it ships,
+/// and names what it lacks of any other.
+fn a_distribution_kernel_takes_only_what_it_has(kernel: &str) {
+    let out = kulink(&["kernels", "config", kernel, "--kconfig", "CONFIG_IPV6=y", "IPV6"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), "CONFIG_IPV6=y\n");
+    let out = kulink(&["kernels", "config", kernel, "--kconfig", "CONFIG_KULINK_NO_SUCH_OPTION=y", "IPV6"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("CONFIG_KULINK_NO_SUCH_OPTION: requested y, got not set"), "{stderr}");
+}
+
+/// A distribution kernel this host cannot build modules for is listed with
+/// the reason, left out of the groups, and refused before any download;
+/// those it can use are in the selection.
+fn kernels_out_of_reach_are_named_and_left_out() {
+    let list = kulink(&["kernels", "list", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    // The whole selection, whatever this run of the suite narrowed it to.
+    let ids = Command::new(env!("CARGO_BIN_EXE_kulink"))
+        .args(["kernels", "list", "--ids"])
+        .env_remove("KULINK_KERNELS")
+        .env_remove("KULINK_KERNEL")
+        .env_remove("KULINK_SKIP_KERNELS")
+        .output()
+        .unwrap();
+    let selected: Vec<String> = serde_json::from_slice(&ids.stdout).unwrap();
+    for row in
+        rows.as_array().unwrap().iter().filter(|r| r["kind"] == "distro" && !r["id"].as_str().unwrap().contains('+'))
+    {
+        let id = row["id"].as_str().unwrap();
+        match row["out_of_reach"].as_str() {
+            None => assert!(selected.iter().any(|s| s == id), "{id} is usable, so selected: {selected:?}"),
+            Some(why) => {
+                assert!(!selected.iter().any(|s| s == id), "{id} is out of reach ({why}), yet selected");
+                assert!(why.contains("needs gcc") || why.contains("needs glibc"), "{id}: {why}");
+                let out = kulink(&["kernels", "build", id]);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(stderr.contains(&format!("kernel {id} (Debian ")) && stderr.contains(why), "{stderr}");
+                assert_eq!(row["cached"], false, "{id} was never fetched");
+            }
+        }
+    }
+}
+
 kulink::kernel_tests!(
-    source: the_config_names_what_the_kernel_has;
-    once: a_bad_option_name_is_a_usage_error, a_variant_shows_its_overlay_and_is_listed
+    the_config_names_what_the_kernel_has;
+    distro: a_distribution_kernel_takes_only_what_it_has;
+    once: a_bad_option_name_is_a_usage_error,
+    a_variant_shows_its_overlay_and_is_listed,
+    kernels_out_of_reach_are_named_and_left_out
 );
