@@ -1,7 +1,8 @@
 //! When the guest fails rather than the module's checks: a kernel that
-//! panics is a failed test with its console; a QEMU killed from outside and
-//! a guest that hangs are infrastructure errors that say so. Each within a
-//! bound, never an open-ended wait.
+//! panics, and a module that does not load, are failed tests told with
+//! their console; a QEMU killed from outside and a guest that hangs are
+//! infrastructure errors that say so. Each within a bound, never an
+//! open-ended wait.
 
 mod common;
 
@@ -36,7 +37,7 @@ fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
         .expect("the guest went down");
     let text = format!("{error:#}");
     assert_eq!(exit_code(&error), EXIT_FAILED, "a crashed kernel is a failed test: {text}");
-    assert!(text.contains("did not come up: the kernel panicked: ["), "{text}");
+    assert!(text.contains("the kernel panicked while loading kulink_panicker.ko: ["), "{text}");
     assert!(text.contains("] Kernel panic - not syncing: kulink_panicker: loaded, as asked"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(60), "reported after {:?}", started.elapsed());
     let kept = text.split("console tail (").nth(1).and_then(|rest| rest.split("/console.log)").next());
@@ -58,6 +59,25 @@ fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
     assert!(text.contains("--- console tail ---"), "{text}");
     assert!(took < Duration::from_secs(30), "reported after {took:?}");
     drop_and_clear(guest);
+}
+
+fn a_module_that_does_not_load_fails_with_its_errno_and_its_lines(kernel: &str) {
+    let error = GuestBuilder::kernel_id(kernel)
+        .module(common::fixture_module("refuser"))
+        .boot()
+        .err()
+        .expect("the module does not load");
+    let text = format!("{error:#}");
+    assert_eq!(exit_code(&error), EXIT_FAILED, "the module's failure: {text}");
+    let first = text.lines().next().unwrap_or_default();
+    assert_eq!(
+        first,
+        "kulink_refuser.ko failed to load: the kernel refused it with EBUSY: Device or resource busy; its log:"
+    );
+    let told = text.split("--- console tail").next().unwrap_or_default();
+    assert!(told.lines().any(|l| l.ends_with("] kulink_refuser: refusing to load, as asked")), "{text}");
+    let kept = text.split("console tail (").nth(1).and_then(|rest| rest.split("/console.log)").next());
+    std::fs::remove_dir_all(kept.expect("the error names the kept console log")).unwrap();
 }
 
 /// Drops a guest that failed on purpose, and the evidence it kept.
@@ -99,6 +119,7 @@ fn a_hung_guest_gives_an_error_at_its_timeout() {
 }
 
 kulink::kernel_tests!(
-    a_kernel_panic_fails_the_test_with_its_console;
+    a_kernel_panic_fails_the_test_with_its_console,
+    a_module_that_does_not_load_fails_with_its_errno_and_its_lines;
     once: a_qemu_killed_from_outside_is_named, a_hung_guest_gives_an_error_at_its_timeout
 );

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use kulink_protocol::{BootConfig, Command as AgentCommand, Extension, Ready};
 
-use super::evidence::{console_tail, exit_within, panic_line, PANIC_GRACE};
+use super::evidence::{console_tail, exit_within, module_at_boot, panic_line, PANIC_GRACE};
 use super::{Backend, BootOptions, Vm, CONSOLE, TRANSCRIPT};
 use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
 use crate::agent_link::AgentLink;
@@ -20,7 +20,7 @@ use crate::initramfs::{GuestFile, Image};
 use crate::peer::{self, Peer};
 use crate::qemu::{self, QemuConfig};
 use crate::snapshot::{self, Use};
-use crate::{process_tree, progress, tools, usage_error, KernelFailure};
+use crate::{process_tree, progress, tools, usage_error, KernelFailure, ModuleFailure};
 
 /// A KVM guest that is not ready by then is taken as hung.
 const KVM_WATCHDOG: Duration = Duration::from_secs(10);
@@ -182,7 +182,7 @@ impl<X: Extension> Vm<X> {
                 }
             },
             cold => {
-                let ready = wait_ready(&mut link, &mut child, &cfg, &dir, accel)?;
+                let ready = wait_ready(&mut link, &mut child, &cfg, &dir, accel, &test_modules(art, opts))?;
                 if let Some(Use::Save(slot)) = cold {
                     let json = serde_json::to_string(&ready).map_err(|e| other(e.into()))?;
                     snapshot::save(slot, &dir, &cfg.console_log, &json);
@@ -214,14 +214,27 @@ fn preload_list(art: &Artifacts, opts: &BootOptions) -> Vec<(PathBuf, String)> {
     drivers.chain(art.loaded_before.iter().cloned().zip(params)).collect()
 }
 
+/// The file names of the test's modules the boot loads, the one under test
+/// last: what [`module_at_boot`] may blame.
+fn test_modules(art: &Artifacts, opts: &BootOptions) -> Vec<String> {
+    let under_test = art.module.as_ref().filter(|_| opts.load_module);
+    art.loaded_before
+        .iter()
+        .chain(under_test)
+        .filter_map(|ko| ko.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect()
+}
+
 /// Waits for a booting guest's Ready; a guest that never gets there is
-/// explained by its console: a panic, or what the agent said.
+/// explained by its console: the test's module that did not load or
+/// brought the kernel down, a panic, or what the agent said.
 fn wait_ready<X: Extension>(
     link: &mut AgentLink<X>,
     child: &mut Child,
     cfg: &QemuConfig,
     dir: &Path,
     accel: Accel,
+    modules: &[String],
 ) -> Result<Ready<X>, BootError> {
     let timeout = if accel == Accel::Kvm { KVM_WATCHDOG } else { TCG_BOOT_TIMEOUT };
     let result = link.ready(timeout);
@@ -235,6 +248,13 @@ fn wait_ready<X: Extension>(
     }
     process_tree::kill(child);
     let console = fs::read_to_string(&cfg.console_log).unwrap_or_default();
+    if let Some(sentence) = module_at_boot(&console, modules) {
+        return Err(BootError::Other(anyhow::Error::new(ModuleFailure(format!(
+            "{sentence}\n--- console tail ({}) ---\n{}",
+            cfg.console_log.display(),
+            tools::tail(&console, 30)
+        )))));
+    }
     if let Some(panic) = panic_line(&console) {
         return Err(BootError::Other(anyhow::Error::new(KernelFailure(format!(
             "guest ({}) did not come up: the kernel panicked: {panic}\n--- console tail ({}) ---\n{}",

@@ -59,6 +59,43 @@ pub(super) fn panic_line(console: &str) -> Option<String> {
     splat::scan(console).into_iter().find(|s| s.kind == "panic").map(|s| s.text)
 }
 
+/// Why the test's own modules kept a guest from coming up, if they did:
+/// one of them refused to load (the agent's fatal `finit_module` line,
+/// with the module's own lines), or the kernel panicked while loading one.
+/// `modules` are the file names of the test's modules, the one under test
+/// last.
+pub(super) fn module_at_boot(console: &str, modules: &[String]) -> Option<String> {
+    let ours =
+        |path: &str| modules.iter().find(|m| path.ends_with(&format!("/{m}")) || path.ends_with(&format!("-{m}")));
+    for line in console.lines() {
+        let Some(rest) = line.split("kulink-agent: fatal: finit_module ").nth(1) else { continue };
+        let Some((path, why)) = rest.split_once(": ") else { continue };
+        if let Some(module) = ours(path) {
+            let own = own_lines(console, module);
+            return Some(format!("{module} failed to load: the kernel refused it with {why}{own}"));
+        }
+    }
+    let panic = panic_line(console)?;
+    let loading = console.contains("kulink-agent: started") && !console.contains("kulink-agent: module loaded");
+    let module = modules.last().filter(|_| loading)?;
+    Some(format!("the kernel panicked while loading {module}: {}", panic.trim()))
+}
+
+/// The console lines a module printed (`name: ...`, as `pr_fmt` writes
+/// them) or the kernel printed about it (`[name]`), after a blank line.
+fn own_lines(console: &str, file: &str) -> String {
+    let name = file.split(".ko").next().unwrap_or(file).replace('-', "_");
+    let lines: Vec<&str> = console
+        .lines()
+        .filter(|l| !l.contains("kulink-agent:"))
+        .filter(|l| l.contains(&format!("] {name}: ")) || l.contains(&format!("[{name}]")))
+        .collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("; its log:\n{}", lines.join("\n"))
+}
+
 pub(super) fn console_tail(dir: &Path, lines: usize) -> String {
     let console = fs::read_to_string(dir.join(CONSOLE)).unwrap_or_default();
     let qemu = fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
@@ -67,4 +104,49 @@ pub(super) fn console_tail(dir: &Path, lines: usize) -> String {
         s += &format!("\n--- qemu ---\n{}", tools::tail(&qemu, 10));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MODULES: &[&str] = &["provider.ko", "busy.ko"];
+
+    fn modules() -> Vec<String> {
+        MODULES.iter().map(|m| (*m).to_owned()).collect()
+    }
+
+    #[test]
+    fn a_module_that_refuses_to_load_is_named_with_its_errno_and_lines() {
+        let console = "[    0.9] kulink-agent: started\n\
+                       [    1.0] busy: refusing to load, as asked\n\
+                       [    1.1] kulink-agent: fatal: finit_module /lib/modules/test/busy.ko: EBUSY: Device or resource busy\n";
+        assert_eq!(
+            module_at_boot(console, &modules()).unwrap(),
+            "busy.ko failed to load: the kernel refused it with EBUSY: Device or resource busy; its log:\n\
+             [    1.0] busy: refusing to load, as asked"
+        );
+        let preloaded =
+            "[ 1.1] kulink-agent: fatal: finit_module /lib/modules/preload/01-provider.ko: ENOENT: No such file\n";
+        assert!(module_at_boot(preloaded, &modules()).unwrap().starts_with("provider.ko failed to load"));
+    }
+
+    #[test]
+    fn a_driver_of_the_kernel_s_own_is_not_the_test_s() {
+        let console = "[ 1.1] kulink-agent: fatal: finit_module /lib/modules/preload/00-virtio_pci.ko: ENOEXEC: Exec format error\n";
+        assert_eq!(module_at_boot(console, &modules()), None);
+    }
+
+    #[test]
+    fn a_panic_while_the_module_loads_names_it_and_one_after_does_not() {
+        let panic = "[    2.0] Kernel panic - not syncing: busy: as asked\n";
+        let loading = format!("[    0.9] kulink-agent: started\n{panic}");
+        assert_eq!(
+            module_at_boot(&loading, &modules()).unwrap(),
+            "the kernel panicked while loading busy.ko: [    2.0] Kernel panic - not syncing: busy: as asked"
+        );
+        let after = format!("[    0.9] kulink-agent: started\n[    1.0] kulink-agent: module loaded\n{panic}");
+        assert_eq!(module_at_boot(&after, &modules()), None);
+        assert_eq!(module_at_boot(&loading, &[]), None, "no module of the test's");
+    }
 }
