@@ -76,5 +76,5 @@ fn case(name: &str, failed: Option<(NonSuccessKind, String)>) -> TestCase {
 }
 
 fn splats(splats: &[Splat]) -> String {
-    splats.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join("\n")
+    splats.iter().map(Splat::to_string).collect::<Vec<_>>().join("\n")
 }

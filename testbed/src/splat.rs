@@ -35,6 +35,14 @@ pub struct Splat {
     pub text: String,
 }
 
+/// As a person reads it: `BUG at console line 8: [    2.1] BUG: kernel NULL
+/// pointer dereference, address: 0000000000000000`.
+impl std::fmt::Display for Splat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at console line {}: {}", self.kind, self.line, self.text.trim())
+    }
+}
+
 /// Every splat line, in log order.
 pub fn scan(log: &str) -> Vec<Splat> {
     log.lines()
@@ -62,6 +70,12 @@ fn strip_timestamp(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_splat_reads_as_a_sentence_not_as_rust() {
+        let splat = Splat { kind: "BUG", line: 8, text: "[    2.1] BUG: kernel NULL pointer dereference \n".into() };
+        assert_eq!(splat.to_string(), "BUG at console line 8: [    2.1] BUG: kernel NULL pointer dereference");
+    }
 
     const CLEAN: &str = "\
 [    0.000000] Linux version 6.1.192 (gcc 12)
