@@ -27,6 +27,15 @@ pub fn kernel_log(s: &mut String, splats: &[Splat]) {
         let _ = writeln!(s, "kernel log: {} splat line(s)", splats.len());
         for sp in splats {
             let _ = writeln!(s, "    {}: {}", sp.kind, sp.text);
+            match (&sp.rip, &sp.source) {
+                (Some(rip), Some(source)) => {
+                    let _ = writeln!(s, "      {rip}\n      at {source}");
+                }
+                (Some(rip), None) => {
+                    let _ = writeln!(s, "      {rip}");
+                }
+                _ => {}
+            }
         }
     }
 }

@@ -80,6 +80,34 @@ fn a_module_that_does_not_load_fails_with_its_errno_and_its_lines(kernel: &str) 
     std::fs::remove_dir_all(kept.expect("the error names the kept console log")).unwrap();
 }
 
+/// The line of `file` (a fixture's source) that holds `marker`, 1-based.
+fn line_of(file: &std::path::Path, marker: &str) -> usize {
+    let text = std::fs::read_to_string(file).unwrap();
+    text.lines().position(|l| l.contains(marker)).expect("the marker is in the fixture") + 1
+}
+
+fn an_oops_in_the_module_names_its_source_line(kernel: &str) {
+    let module = common::fixture_module("nullwrite");
+    let mut guest = GuestBuilder::kernel_id(kernel)
+        .module(&module)
+        .shell()
+        .boot()
+        .unwrap_or_else(|e| panic!("boot on {kernel}: {e:#}"));
+    // The writer dies in the Oops; the agent, which only started it, goes on.
+    let ran = guest.run(&["/bin/sh", "-c", "echo 1 > /proc/kulink_nullwrite"], Duration::from_secs(20)).unwrap();
+    assert_eq!(ran.signal, Some(libc::SIGKILL), "the writer was killed in the Oops: {ran:?}");
+    assert_eq!(guest.read_file("/proc/sys/kernel/ostype").unwrap().trim(), "Linux", "the guest still answers");
+    let finished = guest.shutdown().unwrap();
+    let oops = finished.splats.iter().find(|s| s.rip.is_some()).unwrap_or_else(|| panic!("{:#?}", finished.splats));
+    let rip = oops.rip.as_deref().unwrap();
+    assert!(rip.starts_with("RIP: 0010:nullwrite_write+0x") && rip.ends_with(" [kulink_nullwrite]"), "{rip}");
+    let source = module.join("kulink_nullwrite.c");
+    let wanted = format!("{}:{}", source.display(), line_of(&source, "the fault under test"));
+    assert_eq!(oops.source.as_deref(), Some(wanted.as_str()), "{oops:#?}");
+    let error = format!("{:#}", finished.check().unwrap_err());
+    assert!(error.contains(&format!("{rip}, at {wanted}")), "{error}");
+}
+
 /// Drops a guest that failed on purpose, and the evidence it kept.
 fn drop_and_clear(guest: ModuleGuest) {
     let dir = guest.dir().to_owned();
@@ -121,5 +149,6 @@ fn a_hung_guest_gives_an_error_at_its_timeout() {
 kulink::kernel_tests!(
     a_kernel_panic_fails_the_test_with_its_console,
     a_module_that_does_not_load_fails_with_its_errno_and_its_lines;
+    source: an_oops_in_the_module_names_its_source_line;
     once: a_qemu_killed_from_outside_is_named, a_hung_guest_gives_an_error_at_its_timeout
 );

@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::cache::{self, Stamp};
 use crate::kernels::{self, BuiltKernel};
-use crate::{kconfig, paths, progress, symbols, tools, usage_error, ModuleFailure};
+use crate::{kconfig, paths, progress, symbols, tools, traces, usage_error, ModuleFailure};
 
 /// Which kernel to boot.
 #[derive(Debug, Clone)]
@@ -181,6 +181,10 @@ fn module_sources(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// Debug information in the test's modules, whatever the kernel's
+/// configuration: a report in one of them is told with its source line.
+const MODULE_KCFLAGS: &str = "-g";
+
 /// Builds the module in `src` against the kernel's build dir, out of the
 /// source tree, with the symbols the modules `uses` (built before) export.
 /// Any compiler warning fails the build.
@@ -196,6 +200,7 @@ pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf]) -> Resul
     for file in &symvers {
         parts.push(fs::read(file).with_context(|| format!("read {}", file.display()))?);
     }
+    parts.push(MODULE_KCFLAGS.as_bytes().to_vec());
     let hash = cache::short_hash(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
     let out = paths::cache_dir().join("modules").join(format!("{}-{hash}", kernel.key));
     let label = format!("the module in {}", src.display());
@@ -221,6 +226,7 @@ pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf]) -> Resul
             symvers.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(" ")
         ))
         .args(&make_arguments)
+        .arg(format!("KCFLAGS={MODULE_KCFLAGS}"))
         .arg("modules")
         .output()
         .with_context(|| format!("run make for {label}"))?;
@@ -257,6 +263,7 @@ pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf]) -> Resul
         .into());
     }
     let ko = only_module(&out)?;
+    fs::write(out.join(traces::SOURCE_DIR_FILE), src.display().to_string())?;
     Stamp::built(&out).write(&kernel.release)?;
     Ok(ko)
 }

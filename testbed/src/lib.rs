@@ -33,6 +33,7 @@ mod snapshot;
 pub mod splat;
 pub mod symbols;
 pub mod tools;
+pub mod traces;
 pub mod transcript;
 pub mod vm;
 

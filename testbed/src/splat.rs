@@ -33,14 +33,41 @@ pub struct Splat {
     pub line: usize,
     /// The line that starts the report.
     pub text: String,
+    /// The report's `RIP:` line: where the CPU was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rip: Option<String>,
+    /// That place in the source of one of the test's modules (`file:line`),
+    /// when it is in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// As a person reads it: `BUG at console line 8: [    2.1] BUG: kernel NULL
 /// pointer dereference, address: 0000000000000000`.
 impl std::fmt::Display for Splat {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} at console line {}: {}", self.kind, self.line, self.text.trim())
+        write!(f, "{} at console line {}: {}", self.kind, self.line, self.text.trim())?;
+        match (&self.rip, &self.source) {
+            (Some(rip), Some(source)) => write!(f, "; {rip}, at {source}"),
+            (Some(rip), None) => write!(f, "; {rip}"),
+            _ => Ok(()),
+        }
     }
+}
+
+/// Every splat line of `log`, each report's with its `RIP:` line and, when
+/// that is in one of `modules` (the test's module files), its source line.
+pub fn scan_with_sources(log: &str, modules: &[std::path::PathBuf]) -> Vec<Splat> {
+    let mut splats = scan(log);
+    for splat in splats.iter_mut().filter(|s| matches!(s.kind, "Oops" | "BUG" | "WARN" | "KASAN" | "UBSAN")) {
+        splat.rip = crate::traces::rip_after(log, splat.line);
+        let frame = splat.rip.as_deref().and_then(crate::traces::frame);
+        splat.source = frame.and_then(|frame| {
+            let ko = crate::traces::module_file(modules, frame.module?)?;
+            crate::traces::source_line(ko, frame.function, frame.offset)
+        });
+    }
+    splats
 }
 
 /// Every splat line, in log order.
@@ -53,6 +80,8 @@ pub fn scan(log: &str) -> Vec<Splat> {
                 kind,
                 line: i + 1,
                 text: line.trim_end().to_owned(),
+                rip: None,
+                source: None,
             })
         })
         .collect()
@@ -73,8 +102,17 @@ mod tests {
 
     #[test]
     fn a_splat_reads_as_a_sentence_not_as_rust() {
-        let splat = Splat { kind: "BUG", line: 8, text: "[    2.1] BUG: kernel NULL pointer dereference \n".into() };
+        let mut splat = Splat {
+            kind: "BUG",
+            line: 8,
+            text: "[    2.1] BUG: kernel NULL pointer dereference \n".into(),
+            rip: None,
+            source: None,
+        };
         assert_eq!(splat.to_string(), "BUG at console line 8: [    2.1] BUG: kernel NULL pointer dereference");
+        splat.rip = Some("RIP: 0010:nw_write+0x5/0xb [nw]".into());
+        splat.source = Some("/src/nw/nw.c:23".into());
+        assert!(splat.to_string().ends_with("dereference; RIP: 0010:nw_write+0x5/0xb [nw], at /src/nw/nw.c:23"));
     }
 
     const CLEAN: &str = "\

@@ -201,6 +201,7 @@ impl<X: Extension> Vm<X> {
             restored,
             wire: opts.wire,
             module: module_path,
+            module_files: art.loaded_before.iter().chain(&art.module).cloned().collect(),
             keep: false,
         })
     }

@@ -129,8 +129,7 @@ impl Finished {
         if self.splats.is_empty() {
             return Ok(());
         }
-        let found: Vec<String> =
-            self.splats.iter().map(|s| format!("{} (line {}): {}", s.kind, s.line, s.text)).collect();
+        let found: Vec<String> = self.splats.iter().map(ToString::to_string).collect();
         bail!(
             "the kernel log has {} splat(s):\n{}\n--- console tail ---\n{}",
             found.len(),
@@ -183,6 +182,9 @@ pub struct Vm<X: Extension> {
     wire: Wire,
     /// The module under test, as the guest sees its file.
     module: Option<String>,
+    /// The test's module files on the host, to read their reports' source
+    /// lines from.
+    module_files: Vec<PathBuf>,
     /// Keep `dir` when the guest goes: something failed.
     keep: bool,
 }
@@ -279,7 +281,7 @@ impl<X: Extension> Vm<X> {
             self.keep = true;
             bail!("the guest did not power off\n--- console tail ---\n{}", tools::tail(&console, 30));
         }
-        let splats = splat::scan(&console);
+        let splats = splat::scan_with_sources(&console, &self.module_files);
         self.keep |= !splats.is_empty();
         Ok(Finished { console, splats })
     }

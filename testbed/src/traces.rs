@@ -1,0 +1,141 @@
+//! Where in a module's source a kernel report points. The `RIP:` line of
+//! an Oops, BUG or WARN names a function, an offset and the module
+//! (`RIP: 0010:nw_write+0x5/0xb [nullwrite]`); the module's own file,
+//! built with debug information, says which source line that is.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// How far below its first line a report prints its `RIP:` line.
+const RIP_WITHIN: usize = 40;
+
+/// Beside a module's build: the directory its sources came from, so a
+/// source line names the user's file, not the cache's copy.
+pub const SOURCE_DIR_FILE: &str = ".kulink-source";
+
+/// The `RIP:` line of the report starting at `line` (1-based) of `console`,
+/// without its timestamp.
+pub fn rip_after(console: &str, line: usize) -> Option<String> {
+    console
+        .lines()
+        .skip(line.saturating_sub(1))
+        .take(RIP_WITHIN)
+        .find_map(|l| l.split_once("RIP: ").map(|(_, rip)| format!("RIP: {}", rip.trim_end())))
+}
+
+/// A code location as the kernel prints it: function, offset, module.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// The function's symbol.
+    pub function: &'a str,
+    /// The byte offset into it.
+    pub offset: u64,
+    /// The module, for code outside the kernel image.
+    pub module: Option<&'a str>,
+}
+
+/// Reads `RIP: 0010:nw_write+0x5/0xb [nullwrite]` (or the bare
+/// `nw_write+0x5/0xb`).
+pub fn frame(rip: &str) -> Option<Frame<'_>> {
+    let location = rip.strip_prefix("RIP: ").unwrap_or(rip);
+    // The code segment, `0010:`, when there is one.
+    let location = location.split_once(':').map_or(location, |(segment, rest)| {
+        if segment.chars().all(|c| c.is_ascii_hexdigit()) {
+            rest
+        } else {
+            location
+        }
+    });
+    let (symbol, module) = match location.split_once(" [") {
+        Some((symbol, module)) => (symbol, module.split(']').next()),
+        None => (location.split_whitespace().next()?, None),
+    };
+    let (function, place) = symbol.split_once('+')?;
+    let offset = place.split('/').next()?.strip_prefix("0x")?;
+    Some(Frame { function, offset: u64::from_str_radix(offset, 16).ok()?, module })
+}
+
+/// The source line (`/src/mymod/mymod.c:23`) of `function + offset` in a
+/// module file built with debug information, through binutils' objdump
+/// (which section the function is in, at what address) and addr2line.
+pub fn source_line(ko: &Path, function: &str, offset: u64) -> Option<String> {
+    let symbols = Command::new("objdump").arg("-t").arg(ko).output().ok()?;
+    let (section, start) = String::from_utf8_lossy(&symbols.stdout).lines().find_map(|l| function_in(l, function))?;
+    let address = format!("{:#x}", start + offset);
+    let out = Command::new("addr2line").arg("-e").arg(ko).args(["-j", &section, &address]).output().ok()?;
+    let line = String::from_utf8_lossy(&out.stdout).lines().next()?.trim().to_owned();
+    if line.starts_with("??") {
+        return None;
+    }
+    Some(as_the_user_wrote_it(ko, line))
+}
+
+/// From an `objdump -t` line, `0000000000000010 l  F .text  000000000000000b nw_write`:
+/// the section and the address of `function`.
+fn function_in(line: &str, function: &str) -> Option<(String, u64)> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.last() != Some(&function) || !words.contains(&"F") {
+        return None;
+    }
+    let section = words.iter().find(|w| w.starts_with('.'))?;
+    Some(((*section).to_owned(), u64::from_str_radix(words.first()?, 16).ok()?))
+}
+
+/// A path in the module's build directory as the same path in the
+/// directory the user's sources came from.
+fn as_the_user_wrote_it(ko: &Path, line: String) -> String {
+    let Some(build) = ko.parent() else { return line };
+    match fs::read_to_string(build.join(SOURCE_DIR_FILE)) {
+        Ok(source) => line.replace(&build.display().to_string(), source.trim()),
+        Err(_) => line,
+    }
+}
+
+/// The module file among `modules` whose name the kernel prints as
+/// `name` (`-` as `_`).
+pub fn module_file<'a>(modules: &'a [PathBuf], name: &str) -> Option<&'a Path> {
+    modules.iter().map(PathBuf::as_path).find(|ko| {
+        ko.file_stem().is_some_and(|stem| stem.to_string_lossy().replace('-', "_") == name.replace('-', "_"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rip_line_names_function_offset_and_module() {
+        let rip = "RIP: 0010:nw_write+0x5/0xb [kulink_nullwrite]";
+        assert_eq!(frame(rip), Some(Frame { function: "nw_write", offset: 5, module: Some("kulink_nullwrite") }));
+        assert_eq!(
+            frame("RIP: 0010:do_idle+0x1a0/0x230"),
+            Some(Frame { function: "do_idle", offset: 0x1a0, module: None })
+        );
+        assert_eq!(frame("RIP: 0033:0x7f0000001234"), None, "user space has no symbol");
+    }
+
+    #[test]
+    fn the_rip_line_is_the_report_s_own() {
+        let console = "[ 1.0] BUG: kernel NULL pointer dereference\n[ 1.0] #PF: supervisor write\n\
+                       [ 1.0] RIP: 0010:nw_write+0x5/0xb [m]\n[ 9.0] RIP: 0010:other+0x1/0x2\n";
+        assert_eq!(rip_after(console, 1).as_deref(), Some("RIP: 0010:nw_write+0x5/0xb [m]"));
+        assert_eq!(rip_after(console, 4).as_deref(), Some("RIP: 0010:other+0x1/0x2"));
+    }
+
+    #[test]
+    fn objdump_s_symbol_lines_give_section_and_address() {
+        let line = "0000000000000010 l     F .text\t000000000000000b nw_write";
+        assert_eq!(function_in(line, "nw_write"), Some((".text".into(), 0x10)));
+        assert_eq!(function_in(line, "nw"), None);
+        assert_eq!(function_in("0000000000000000 l     O .data\t0000000000000004 nw_write", "nw_write"), None);
+    }
+
+    #[test]
+    fn a_module_file_is_found_by_the_name_the_kernel_prints() {
+        let modules = [PathBuf::from("/c/a/crc-user.ko"), PathBuf::from("/c/b/kulink_nullwrite.ko")];
+        assert_eq!(module_file(&modules, "crc_user"), Some(Path::new("/c/a/crc-user.ko")));
+        assert_eq!(module_file(&modules, "kulink_nullwrite"), Some(Path::new("/c/b/kulink_nullwrite.ko")));
+        assert_eq!(module_file(&modules, "virtio_net"), None);
+    }
+}
