@@ -106,6 +106,16 @@ fn an_oops_in_the_module_names_its_source_line(kernel: &str) {
     assert_eq!(oops.source.as_deref(), Some(wanted.as_str()), "{oops:#?}");
     let error = format!("{:#}", finished.check().unwrap_err());
     assert!(error.contains(&format!("{rip}, at {wanted}")), "{error}");
+
+    // When the writer is the agent itself, PID 1 dies in the Oops and the
+    // kernel with it: the request fails as the module's doing, and the
+    // guest's end still gives the verdict, from its console.
+    let mut guest = GuestBuilder::kernel_id(kernel).module(&module).boot().unwrap();
+    let write = Command::WriteFile { path: "/proc/kulink_nullwrite".into(), data: "1".into() };
+    let error = guest.request_within(write, Duration::from_secs(5)).unwrap_err();
+    assert_eq!(exit_code(&error), EXIT_FAILED, "{error:#}");
+    let finished = guest.shutdown().unwrap_or_else(|e| panic!("judged from the console: {e:#}"));
+    assert!(finished.splats.iter().any(|s| s.source.as_deref() == Some(wanted.as_str())), "{:#?}", finished.splats);
 }
 
 /// Drops a guest that failed on purpose, and the evidence it kept.

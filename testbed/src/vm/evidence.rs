@@ -13,8 +13,8 @@ use crate::agent_link::NoAnswer;
 use crate::{splat, tools, KernelFailure};
 
 impl<X: Extension> Vm<X> {
-    /// Says why the agent stopped answering: the kernel went down (a
-    /// [`KernelFailure`]), QEMU ended, or the guest hangs; with the
+    /// Says why the agent stopped answering: the kernel went down or Oopsed
+    /// (a [`KernelFailure`]), QEMU ended, or the guest hangs; with the
     /// console's tail.
     pub(super) fn explain(&mut self, error: anyhow::Error) -> anyhow::Error {
         // A closed port: the guest is going down; a panicking kernel takes
@@ -26,6 +26,17 @@ impl<X: Extension> Vm<X> {
         if let Some(panic) = panic_line(&console) {
             return anyhow::Error::new(KernelFailure(format!(
                 "{error:#}: the guest kernel panicked: {panic}\n--- console tail ---\n{tail}"
+            )));
+        }
+        let killed = ended.is_some_and(|s| std::os::unix::process::ExitStatusExt::signal(&s).is_some());
+        let oops = splat::scan_with_sources(&console, &self.module_files)
+            .into_iter()
+            .find(|s| matches!(s.kind, "Oops" | "BUG"));
+        if let (Some(oops), false) = (oops, killed) {
+            // The task serving the request died in the kernel: an agent
+            // thread, or PID 1 itself.
+            return anyhow::Error::new(KernelFailure(format!(
+                "{error:#}: the kernel Oopsed serving it: {oops}\n--- console tail ---\n{tail}"
             )));
         }
         let why = match ended {

@@ -255,10 +255,19 @@ impl<X: Extension> Vm<X> {
     }
 
     /// [`Vm::shutdown`], keeping the `Vm` (and with it the evidence) until
-    /// the caller has judged the run.
+    /// the caller has judged the run. A guest that already went down in a
+    /// splat is judged by its console.
     pub fn power_off(&mut self) -> Result<Finished> {
-        let asked = self.request(AgentCommand::Shutdown);
-        let deadline = Instant::now() + Duration::from_secs(15);
+        // After an Oops the agent may be stuck behind the task that died:
+        // its console is the verdict, so it is not waited for long.
+        let oopsed = splat::scan(&self.console()).iter().any(|s| matches!(s.kind, "Oops" | "BUG"));
+        let asked = if oopsed {
+            self.request_within(AgentCommand::Shutdown, Duration::from_secs(3))
+        } else {
+            self.request(AgentCommand::Shutdown)
+        };
+        let wait = if oopsed && asked.is_err() { Duration::ZERO } else { Duration::from_secs(15) };
+        let deadline = Instant::now() + wait;
         let exited = loop {
             match self.child.try_wait()? {
                 Some(_) => break true,
@@ -273,16 +282,19 @@ impl<X: Extension> Vm<X> {
             }
         };
         let console = self.console();
+        let splats = splat::scan_with_sources(&console, &self.module_files);
+        self.keep |= !splats.is_empty() || asked.is_err() || !exited;
+        // A guest that went down in a splat (the agent, PID 1, killed in an
+        // Oops, say) is judged by its console: the splats are the verdict.
+        if !splats.is_empty() {
+            return Ok(Finished { console, splats });
+        }
         if let Err(e) = asked {
-            self.keep = true;
             bail!("shutdown failed: {e:#}\n--- console tail ---\n{}", tools::tail(&console, 30));
         }
         if !exited {
-            self.keep = true;
             bail!("the guest did not power off\n--- console tail ---\n{}", tools::tail(&console, 30));
         }
-        let splats = splat::scan_with_sources(&console, &self.module_files);
-        self.keep |= !splats.is_empty();
         Ok(Finished { console, splats })
     }
 }
