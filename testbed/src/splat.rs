@@ -1,7 +1,22 @@
 //! Finds kernel splats in a console log: a clean log is part of every verdict.
 
-/// Markers of a kernel problem, and the name we report for each.
+/// Markers of a kernel problem, and the name we report for each; the
+/// first that a line holds names it, so the specific come before the
+/// general (`watchdog: BUG: soft lockup` is a soft lockup, not a BUG).
 const MARKERS: &[(&str, &str)] = &[
+    ("soft lockup", "BUG: soft lockup"),
+    ("hard lockup", "Watchdog detected hard LOCKUP"),
+    ("KFENCE", "BUG: KFENCE:"),
+    ("KCSAN", "BUG: KCSAN:"),
+    ("RCU stall", "self-detected stall on CPU"),
+    ("RCU stall", "detected stalls on CPUs/tasks"),
+    ("hung task", "blocked for more than"),
+    ("refcount", "refcount_t: "),
+    ("list corruption", "list_add corruption"),
+    ("list corruption", "list_del corruption"),
+    // arm64's and s390's headlines for what x86 calls a BUG or an Oops.
+    ("BUG", "Unable to handle kernel"),
+    ("Oops", "Internal error:"),
     ("Oops", "Oops:"),
     ("BUG", "BUG:"),
     ("BUG", "kernel BUG at"),
@@ -59,7 +74,10 @@ impl std::fmt::Display for Splat {
 /// that is in one of `modules` (the test's module files), its source line.
 pub fn scan_with_sources(log: &str, modules: &[std::path::PathBuf]) -> Vec<Splat> {
     let mut splats = scan(log);
-    for splat in splats.iter_mut().filter(|s| matches!(s.kind, "Oops" | "BUG" | "WARN" | "KASAN" | "UBSAN")) {
+    // The reports that print where the CPU was.
+    let with_rip =
+        ["Oops", "BUG", "WARN", "KASAN", "UBSAN", "KFENCE", "KCSAN", "soft lockup", "refcount", "list corruption"];
+    for splat in splats.iter_mut().filter(|s| with_rip.contains(&s.kind)) {
         splat.rip = crate::traces::rip_after(log, splat.line);
         let frame = splat.rip.as_deref().and_then(crate::traces::frame);
         splat.source = frame.and_then(|frame| {
@@ -99,6 +117,27 @@ fn strip_timestamp(line: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_kernel_s_other_reports_are_named_by_what_they_are() {
+        let kinds = |log: &str| scan(log).into_iter().map(|s| s.kind).collect::<Vec<_>>();
+        let cases = [
+            ("[ 22.1] watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [sh:80]", "soft lockup"),
+            ("[ 30.1] NMI watchdog: Watchdog detected hard LOCKUP on cpu 1", "hard lockup"),
+            ("[  3.1] BUG: KFENCE: use-after-free read in nw_read+0x1/0x2 [nw]", "KFENCE"),
+            ("[  3.1] BUG: KCSAN: data-race in nw_read / nw_write", "KCSAN"),
+            ("[ 21.1] rcu: INFO: rcu_sched self-detected stall on CPU", "RCU stall"),
+            ("[ 21.1] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:", "RCU stall"),
+            ("[122.1] INFO: task sh:80 blocked for more than 120 seconds.", "hung task"),
+            ("[  3.1] refcount_t: underflow; use-after-free.", "refcount"),
+            ("[  3.1] list_add corruption. prev->next should be next (ffff8880), but was 0000", "list corruption"),
+            ("[  3.1] Unable to handle kernel NULL pointer dereference at virtual address 0000000000000000", "BUG"),
+            ("[  3.1] Internal error: Oops: 0000000096000005 [#1] PREEMPT SMP", "Oops"),
+        ];
+        for (line, kind) in cases {
+            assert_eq!(kinds(line), [kind], "{line}");
+        }
+    }
 
     #[test]
     fn a_splat_reads_as_a_sentence_not_as_rust() {
