@@ -97,7 +97,9 @@ fn an_oops_in_the_module_names_its_source_line(kernel: &str) {
     let ran = guest.run(&["/bin/sh", "-c", "echo 1 > /proc/kulink_nullwrite"], Duration::from_secs(20)).unwrap();
     assert_eq!(ran.signal, Some(libc::SIGKILL), "the writer was killed in the Oops: {ran:?}");
     assert_eq!(guest.read_file("/proc/sys/kernel/ostype").unwrap().trim(), "Linux", "the guest still answers");
+    let kept = guest.dir().to_owned();
     let finished = guest.shutdown().unwrap();
+    std::fs::remove_dir_all(&kept).unwrap_or_else(|e| panic!("the failed run's evidence in {}: {e}", kept.display()));
     let oops = finished.splats.iter().find(|s| s.rip.is_some()).unwrap_or_else(|| panic!("{:#?}", finished.splats));
     let rip = oops.rip.as_deref().unwrap();
     assert!(rip.starts_with("RIP: 0010:nullwrite_write+0x") && rip.ends_with(" [kulink_nullwrite]"), "{rip}");
@@ -114,8 +116,10 @@ fn an_oops_in_the_module_names_its_source_line(kernel: &str) {
     let write = Command::WriteFile { path: "/proc/kulink_nullwrite".into(), data: "1".into() };
     let error = guest.request_within(write, Duration::from_secs(5)).unwrap_err();
     assert_eq!(exit_code(&error), EXIT_FAILED, "{error:#}");
+    let kept = guest.dir().to_owned();
     let finished = guest.shutdown().unwrap_or_else(|e| panic!("judged from the console: {e:#}"));
     assert!(finished.splats.iter().any(|s| s.source.as_deref() == Some(wanted.as_str())), "{:#?}", finished.splats);
+    std::fs::remove_dir_all(&kept).unwrap_or_else(|e| panic!("the failed run's evidence in {}: {e}", kept.display()));
 }
 
 /// Drops a guest that failed on purpose, and the evidence it kept.
