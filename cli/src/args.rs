@@ -94,6 +94,11 @@ pub struct GuestArgs {
     /// copy of its build. A module's own kulink.config is taken too.
     #[arg(long = "kconfig", value_name = "OPTION|FILE")]
     pub kconfig: Vec<String>,
+    /// A file of kernel bugs known not to be the module's (repeatable):
+    /// a splat one of its entries matches passes, with a note, until the
+    /// entry's date. A module's own kulink-known-bugs.toml is read too.
+    #[arg(long = "known-bugs", value_name = "FILE")]
+    pub known_bugs: Vec<PathBuf>,
 }
 
 impl GuestArgs {
@@ -105,6 +110,7 @@ impl GuestArgs {
             files: self.files,
             shell: self.shell,
             kconfig: self.kconfig,
+            known_bugs: self.known_bugs,
             accel,
         }
     }

@@ -28,6 +28,7 @@ use kulink_testbed::accel::AccelChoice;
 use kulink_testbed::artifacts::{AgentSource, Artifacts, KernelChoice, Recipe};
 use kulink_testbed::initramfs::GuestFile;
 use kulink_testbed::kconfig;
+use kulink_testbed::known_bugs::KnownBugs;
 use kulink_testbed::usage_error;
 use kulink_testbed::vm::{Backend, BootOptions, Vm};
 
@@ -58,6 +59,7 @@ pub struct GuestBuilder<X: Extension = NoExtension> {
     /// Kernel options on top of the kernel's own, as given: an option
     /// line or a fragment file.
     kconfig: Vec<String>,
+    known_bugs: Vec<PathBuf>,
     options: BootOptions,
     extension: PhantomData<X>,
 }
@@ -72,6 +74,7 @@ impl GuestBuilder {
             agent: AgentSource::bare(),
             programs: Vec::new(),
             kconfig: Vec::new(),
+            known_bugs: Vec::new(),
             options: BootOptions::default(),
             extension: PhantomData,
         }
@@ -105,6 +108,7 @@ impl<X: Extension> GuestBuilder<X> {
             agent: AgentSource { workspace: workspace.into(), package: package.to_owned() },
             programs: self.programs,
             kconfig: self.kconfig,
+            known_bugs: self.known_bugs,
             options: self.options,
             extension: PhantomData,
         }
@@ -174,6 +178,16 @@ impl<X: Extension> GuestBuilder<X> {
     /// host.
     pub fn host_program(mut self, program: impl Into<PathBuf>) -> Self {
         self.programs.push(program.into());
+        self
+    }
+
+    /// A file of kernel bugs known not to be the module's (repeatable):
+    /// a splat an entry matches is accepted, and told so, until the
+    /// entry's date; after it the splat fails the run again. The format is
+    /// [`known_bugs`](kulink_testbed::known_bugs)'s; a file named
+    /// [`KNOWN_BUGS_FILE`] in a module's directory is read too.
+    pub fn known_bugs(mut self, file: impl Into<PathBuf>) -> Self {
+        self.known_bugs.push(file.into());
         self
     }
 
@@ -270,6 +284,7 @@ impl<X: Extension> GuestBuilder<X> {
         }
         self.programs.iter().try_for_each(|p| find_program(p).map(drop))?;
         self.overlay()?;
+        self.known_bug_entries()?;
         self.options.files.iter().try_for_each(GuestFile::check).map_err(|e| usage_error(format!("{e:#}")))
     }
 
@@ -301,10 +316,19 @@ impl<X: Extension> GuestBuilder<X> {
     /// that boot several guests prepare once).
     pub fn boot_prepared(&self, artifacts: &Artifacts) -> Result<Vm<X>> {
         let mut options = self.boot_options();
+        options.known_bugs = self.known_bug_entries()?;
         for program in &self.programs {
             options.files.extend(kulink_testbed::tools::program_with_libraries(&find_program(program)?)?);
         }
         Vm::boot(artifacts, &options)
+    }
+
+    /// The known kernel bugs the run accepts: the modules' own
+    /// [`KNOWN_BUGS_FILE`]s, then the files given.
+    fn known_bug_entries(&self) -> Result<KnownBugs> {
+        let own = self.modules.iter().map(|m| m.dir.join(KNOWN_BUGS_FILE)).filter(|f| f.is_file());
+        own.chain(self.known_bugs.iter().cloned())
+            .try_fold(KnownBugs::default(), |all, file| Ok(all.and(KnownBugs::load(&file)?)))
     }
 
     /// Every kernel option asked for: the modules' own fragments, then
@@ -358,6 +382,8 @@ pub struct ModuleSetup {
     pub shell: bool,
     /// Kernel options on top of the kernel's (see [`GuestBuilder::kconfig`]).
     pub kconfig: Vec<String>,
+    /// Files of known kernel bugs (see [`GuestBuilder::known_bugs`]).
+    pub known_bugs: Vec<PathBuf>,
     /// KVM, TCG, or KVM with TCG as the fallback.
     pub accel: AccelChoice,
 }
@@ -378,6 +404,9 @@ impl ModuleSetup {
         for option in &self.kconfig {
             guest = guest.kconfig(option);
         }
+        for file in &self.known_bugs {
+            guest = guest.known_bugs(file);
+        }
         guest
     }
 }
@@ -385,6 +414,10 @@ impl ModuleSetup {
 /// The name of a module's own configuration fragment, read from its
 /// directory: the kernel options the module needs.
 pub const MODULE_FRAGMENT: &str = "kulink.config";
+
+/// The file of known kernel bugs kulink reads from a module's directory
+/// (see [`GuestBuilder::known_bugs`]).
+pub const KNOWN_BUGS_FILE: &str = "kulink-known-bugs.toml";
 
 /// The options a fragment file sets; one that sets none is a mistake.
 fn fragment(path: &std::path::Path) -> Result<kconfig::Options> {

@@ -261,6 +261,7 @@ mod tests {
                 files: Vec::new(),
                 shell: false,
                 kconfig: Vec::new(),
+                known_bugs: Vec::new(),
                 accel: AccelChoice::Auto,
             },
             command: command.iter().map(|s| s.to_string()).collect(),

@@ -122,6 +122,46 @@ fn an_oops_in_the_module_names_its_source_line(kernel: &str) {
     std::fs::remove_dir_all(&kept).unwrap_or_else(|e| panic!("the failed run's evidence in {}: {e}", kept.display()));
 }
 
+/// A known-bugs file with one entry for the warner's WARN, until `until`.
+fn known_bugs_until(until: &str) -> std::path::PathBuf {
+    let file = std::env::temp_dir().join(format!("kulink-known-bugs-{}-{until}.toml", std::process::id()));
+    let entry = format!(
+        "[[accept]]\npattern = \"kulink_warner_init\"\nreason = \"the fixture's own WARN\"\nuntil = \"{until}\"\n"
+    );
+    std::fs::write(&file, entry).unwrap();
+    file
+}
+
+fn a_known_kernel_bug_passes_until_its_entry_expires() {
+    let kernel = kulink::testbed::kernels::default_spec().unwrap().id;
+    let guest = |until: &str| {
+        GuestBuilder::kernel_id(&kernel).module(common::fixture_module("warner")).known_bugs(known_bugs_until(until))
+    };
+    let finished = guest("2999-12-31").boot().unwrap().shutdown().unwrap();
+    finished.check().unwrap_or_else(|e| panic!("accepted, so clean: {e:#}"));
+    let kinds: Vec<&str> = finished.accepted.iter().map(|a| a.splat.kind).collect();
+    assert_eq!(kinds, ["WARN", "Call Trace"], "the WARN and its own trace: {:#?}", finished.accepted);
+    assert_eq!(
+        (finished.accepted[0].reason.as_str(), finished.accepted[0].until.as_str()),
+        ("the fixture's own WARN", "2999-12-31")
+    );
+
+    let vm = guest("2000-01-01").boot().unwrap();
+    let kept = vm.dir().to_owned();
+    let finished = vm.shutdown().unwrap();
+    let error = format!("{:#}", finished.check().unwrap_err());
+    assert!(finished.accepted.is_empty(), "{:#?}", finished.accepted);
+    assert!(error.contains("WARN at console line"), "{error}");
+    assert!(
+        error.contains("was accepted until 2000-01-01 (the fixture's own WARN): it fails the run again"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(kept).unwrap();
+    for until in ["2999-12-31", "2000-01-01"] {
+        std::fs::remove_file(known_bugs_until(until)).unwrap();
+    }
+}
+
 /// Drops a guest that failed on purpose, and the evidence it kept.
 fn drop_and_clear(guest: ModuleGuest) {
     let dir = guest.dir().to_owned();
@@ -164,5 +204,7 @@ kulink::kernel_tests!(
     a_kernel_panic_fails_the_test_with_its_console,
     a_module_that_does_not_load_fails_with_its_errno_and_its_lines;
     source: an_oops_in_the_module_names_its_source_line;
-    once: a_qemu_killed_from_outside_is_named, a_hung_guest_gives_an_error_at_its_timeout
+    once: a_qemu_killed_from_outside_is_named,
+    a_hung_guest_gives_an_error_at_its_timeout,
+    a_known_kernel_bug_passes_until_its_entry_expires
 );

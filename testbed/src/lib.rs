@@ -22,6 +22,7 @@ pub mod frames;
 pub mod initramfs;
 pub mod kconfig;
 pub mod kernels;
+pub mod known_bugs;
 pub mod paths;
 pub mod pcap;
 pub mod peer;

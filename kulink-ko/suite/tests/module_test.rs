@@ -24,6 +24,7 @@ fn test_of(script: &str) -> ModuleTest {
             files: Vec::new(),
             shell: true,
             kconfig: Vec::new(),
+            known_bugs: Vec::new(),
             accel: AccelChoice::Auto,
         },
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],

@@ -202,6 +202,8 @@ impl<X: Extension> Vm<X> {
             wire: opts.wire,
             module: module_path,
             module_files: art.loaded_before.iter().chain(&art.module).cloned().collect(),
+            kernel_id: art.kernel.id.clone(),
+            known_bugs: opts.known_bugs.clone(),
             keep: false,
         })
     }

@@ -21,6 +21,7 @@ use crate::accel::{Accel, AccelChoice};
 use crate::agent_link::AgentLink;
 use crate::frames::Wire;
 use crate::initramfs::GuestFile;
+use crate::known_bugs::{today, Accepted, Judged, KnownBugs};
 use crate::peer::{FrameSender, Peer};
 use crate::snapshot;
 use crate::splat::{self, Splat};
@@ -92,6 +93,9 @@ pub struct BootOptions {
     /// same as a booted one at its Ready, with fresh randomness and the
     /// wall clock set; `false` always boots (timing a boot, say).
     pub restore: bool,
+    /// Kernel bugs known not to be the module's, accepted until their
+    /// entries expire (see [`known_bugs`](crate::known_bugs)).
+    pub known_bugs: KnownBugs,
 }
 
 impl Default for BootOptions {
@@ -109,6 +113,7 @@ impl Default for BootOptions {
             shell: false,
             kernel_args: Vec::new(),
             restore: true,
+            known_bugs: KnownBugs::default(),
         }
     }
 }
@@ -118,8 +123,13 @@ impl Default for BootOptions {
 pub struct Finished {
     /// The whole kernel log (the serial console).
     pub console: String,
-    /// Every Oops, BUG, WARN, KASAN or lockdep report in it.
+    /// Every Oops, BUG, WARN, KASAN or lockdep report in it, but those
+    /// accepted as known kernel bugs.
     pub splats: Vec<Splat>,
+    /// The splats accepted as known kernel bugs.
+    pub accepted: Vec<Accepted>,
+    /// Known-bug entries that matched a splat after they expired.
+    pub expired: Vec<String>,
 }
 
 impl Finished {
@@ -129,10 +139,10 @@ impl Finished {
         if self.splats.is_empty() {
             return Ok(());
         }
-        let found: Vec<String> = self.splats.iter().map(ToString::to_string).collect();
+        let found: Vec<String> = self.splats.iter().map(ToString::to_string).chain(self.expired.clone()).collect();
         bail!(
             "the kernel log has {} splat(s):\n{}\n--- console tail ---\n{}",
-            found.len(),
+            self.splats.len(),
             found.join("\n"),
             tools::tail(&self.console, 60)
         )
@@ -185,6 +195,10 @@ pub struct Vm<X: Extension> {
     /// The test's module files on the host, to read their reports' source
     /// lines from.
     module_files: Vec<PathBuf>,
+    /// The kernel's id (a variant's too), for known bugs.
+    kernel_id: String,
+    /// Splats accepted as known kernel bugs.
+    known_bugs: KnownBugs,
     /// Keep `dir` when the guest goes: something failed.
     keep: bool,
 }
@@ -283,19 +297,28 @@ impl<X: Extension> Vm<X> {
         };
         let console = self.console();
         let splats = splat::scan_with_sources(&console, &self.module_files);
+        let Judged { failing: splats, accepted, expired } = self.known_bugs.judge(splats, &self.kernel_id, &today());
+        for known in &accepted {
+            progress::note(format!(
+                "accepted as a known kernel bug until {} ({}): {}",
+                known.until, known.reason, known.splat
+            ));
+        }
         self.keep |= !splats.is_empty() || asked.is_err() || !exited;
+        let finished = Finished { console, splats, accepted, expired };
         // A guest that went down in a splat (the agent, PID 1, killed in an
         // Oops, say) is judged by its console: the splats are the verdict.
-        if !splats.is_empty() {
-            return Ok(Finished { console, splats });
+        if !finished.splats.is_empty() {
+            return Ok(finished);
         }
+        let console = &finished.console;
         if let Err(e) = asked {
-            bail!("shutdown failed: {e:#}\n--- console tail ---\n{}", tools::tail(&console, 30));
+            bail!("shutdown failed: {e:#}\n--- console tail ---\n{}", tools::tail(console, 30));
         }
         if !exited {
-            bail!("the guest did not power off\n--- console tail ---\n{}", tools::tail(&console, 30));
+            bail!("the guest did not power off\n--- console tail ---\n{}", tools::tail(console, 30));
         }
-        Ok(Finished { console, splats })
+        Ok(finished)
     }
 }
 
