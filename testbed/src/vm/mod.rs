@@ -197,7 +197,7 @@ pub struct Vm<X: Extension> {
     module_files: Vec<PathBuf>,
     /// The kernel's id (a variant's too), for known bugs.
     kernel_id: String,
-    /// Splats accepted as known kernel bugs.
+    /// The known kernel bugs its splats are judged against.
     known_bugs: KnownBugs,
     /// Keep `dir` when the guest goes: something failed.
     keep: bool,
