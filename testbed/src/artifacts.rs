@@ -10,7 +10,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::cache::{self, Stamp};
 use crate::kernels::{self, BuiltKernel};
-use crate::{kconfig, paths, progress, symbols, tools, traces, usage_error, ModuleFailure};
+use crate::traces::ModuleFile;
+use crate::{kconfig, paths, progress, symbols, tools, usage_error, ModuleFailure};
 
 /// Which kernel to boot.
 #[derive(Debug, Clone)]
@@ -118,6 +119,9 @@ pub struct Artifacts {
     pub loaded_before: Vec<PathBuf>,
     /// The static agent binary that runs as PID 1.
     pub agent: PathBuf,
+    /// The test's modules (those loaded before, then the one under test)
+    /// with the directories they were built from.
+    pub module_files: Vec<ModuleFile>,
 }
 
 impl Artifacts {
@@ -154,7 +158,10 @@ impl Artifacts {
             }
         }
         let agent = build_agent(&recipe.agent)?;
-        Ok(Self { kernel, module, loaded_before, agent })
+        let dirs = recipe.loaded_before.iter().chain(&recipe.module_dir);
+        let module_files =
+            built.into_iter().zip(dirs).map(|(ko, dir)| ModuleFile { ko, source_dir: dir.clone() }).collect();
+        Ok(Self { kernel, module, loaded_before, agent, module_files })
     }
 }
 
@@ -263,7 +270,6 @@ pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf]) -> Resul
         .into());
     }
     let ko = only_module(&out)?;
-    fs::write(out.join(traces::SOURCE_DIR_FILE), src.display().to_string())?;
     Stamp::built(&out).write(&kernel.release)?;
     Ok(ko)
 }

@@ -72,7 +72,7 @@ impl std::fmt::Display for Splat {
 
 /// Every splat line of `log`, each report's with its `RIP:` line and, when
 /// that is in one of `modules` (the test's module files), its source line.
-pub fn scan_with_sources(log: &str, modules: &[std::path::PathBuf]) -> Vec<Splat> {
+pub fn scan_with_sources(log: &str, modules: &[crate::traces::ModuleFile]) -> Vec<Splat> {
     let mut splats = scan(log);
     // The reports that print where the CPU was.
     let with_rip =
@@ -81,8 +81,8 @@ pub fn scan_with_sources(log: &str, modules: &[std::path::PathBuf]) -> Vec<Splat
         splat.rip = crate::traces::rip_after(log, splat.line);
         let frame = splat.rip.as_deref().and_then(crate::traces::frame);
         splat.source = frame.and_then(|frame| {
-            let ko = crate::traces::module_file(modules, frame.module?)?;
-            crate::traces::source_line(ko, frame.function, frame.offset)
+            let module = crate::traces::module_file(modules, frame.module?)?;
+            crate::traces::source_line(module, frame.function, frame.offset)
         });
     }
     splats

@@ -3,16 +3,23 @@
 //! (`RIP: 0010:nw_write+0x5/0xb [nullwrite]`); the module's own file,
 //! built with debug information, says which source line that is.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 /// How far below its first line a report prints its `RIP:` line.
 const RIP_WITHIN: usize = 40;
 
-/// Beside a module's build: the directory its sources came from, so a
-/// source line names the user's file, not the cache's copy.
-pub const SOURCE_DIR_FILE: &str = ".kulink-source";
+/// One of the test's modules: its built file, and the directory its
+/// sources came from, so that a source line names the user's file rather
+/// than the build's copy in the cache (which any checkout of the same
+/// sources shares).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleFile {
+    /// The `.ko`, built with debug information.
+    pub ko: PathBuf,
+    /// Where its sources are.
+    pub source_dir: PathBuf,
+}
 
 /// The `RIP:` line of the report starting at `line` (1-based) of `console`,
 /// without its timestamp.
@@ -57,9 +64,10 @@ pub fn frame(rip: &str) -> Option<Frame<'_>> {
 }
 
 /// The source line (`/src/mymod/mymod.c:23`) of `function + offset` in a
-/// module file built with debug information, through binutils' objdump
-/// (which section the function is in, at what address) and addr2line.
-pub fn source_line(ko: &Path, function: &str, offset: u64) -> Option<String> {
+/// module built with debug information, through binutils' objdump (which
+/// section the function is in, at what address) and addr2line.
+pub fn source_line(module: &ModuleFile, function: &str, offset: u64) -> Option<String> {
+    let ko = &module.ko;
     let symbols = Command::new("objdump").arg("-t").arg(ko).output().ok()?;
     let (section, start) = String::from_utf8_lossy(&symbols.stdout).lines().find_map(|l| function_in(l, function))?;
     let address = format!("{:#x}", start + offset);
@@ -68,7 +76,8 @@ pub fn source_line(ko: &Path, function: &str, offset: u64) -> Option<String> {
     if line.starts_with("??") {
         return None;
     }
-    Some(as_the_user_wrote_it(ko, line))
+    let build = ko.parent()?.display().to_string();
+    Some(line.replace(&build, &module.source_dir.display().to_string()))
 }
 
 /// From an `objdump -t` line, `0000000000000010 l  F .text  000000000000000b nw_write`:
@@ -82,21 +91,11 @@ fn function_in(line: &str, function: &str) -> Option<(String, u64)> {
     Some(((*section).to_owned(), u64::from_str_radix(words.first()?, 16).ok()?))
 }
 
-/// A path in the module's build directory as the same path in the
-/// directory the user's sources came from.
-fn as_the_user_wrote_it(ko: &Path, line: String) -> String {
-    let Some(build) = ko.parent() else { return line };
-    match fs::read_to_string(build.join(SOURCE_DIR_FILE)) {
-        Ok(source) => line.replace(&build.display().to_string(), source.trim()),
-        Err(_) => line,
-    }
-}
-
 /// The module file among `modules` whose name the kernel prints as
 /// `name` (`-` as `_`).
-pub fn module_file<'a>(modules: &'a [PathBuf], name: &str) -> Option<&'a Path> {
-    modules.iter().map(PathBuf::as_path).find(|ko| {
-        ko.file_stem().is_some_and(|stem| stem.to_string_lossy().replace('-', "_") == name.replace('-', "_"))
+pub fn module_file<'a>(modules: &'a [ModuleFile], name: &str) -> Option<&'a ModuleFile> {
+    modules.iter().find(|m| {
+        m.ko.file_stem().is_some_and(|stem| stem.to_string_lossy().replace('-', "_") == name.replace('-', "_"))
     })
 }
 
@@ -133,9 +132,10 @@ mod tests {
 
     #[test]
     fn a_module_file_is_found_by_the_name_the_kernel_prints() {
-        let modules = [PathBuf::from("/c/a/crc-user.ko"), PathBuf::from("/c/b/kulink_nullwrite.ko")];
-        assert_eq!(module_file(&modules, "crc_user"), Some(Path::new("/c/a/crc-user.ko")));
-        assert_eq!(module_file(&modules, "kulink_nullwrite"), Some(Path::new("/c/b/kulink_nullwrite.ko")));
+        let file = |ko: &str| ModuleFile { ko: ko.into(), source_dir: "/src".into() };
+        let modules = [file("/c/a/crc-user.ko"), file("/c/b/kulink_nullwrite.ko")];
+        assert_eq!(module_file(&modules, "crc_user"), Some(&modules[0]));
+        assert_eq!(module_file(&modules, "kulink_nullwrite"), Some(&modules[1]));
         assert_eq!(module_file(&modules, "virtio_net"), None);
     }
 }

@@ -201,7 +201,7 @@ impl<X: Extension> Vm<X> {
             restored,
             wire: opts.wire,
             module: module_path,
-            module_files: art.loaded_before.iter().chain(&art.module).cloned().collect(),
+            module_files: art.module_files.clone(),
             kernel_id: art.kernel.id.clone(),
             known_bugs: opts.known_bugs.clone(),
             keep: false,

@@ -25,6 +25,7 @@ use crate::known_bugs::{today, Accepted, Judged, KnownBugs};
 use crate::peer::{FrameSender, Peer};
 use crate::snapshot;
 use crate::splat::{self, Splat};
+use crate::traces::ModuleFile;
 use crate::{process_tree, progress, tools};
 
 pub use genl::decode_deliveries;
@@ -194,7 +195,7 @@ pub struct Vm<X: Extension> {
     module: Option<String>,
     /// The test's module files on the host, to read their reports' source
     /// lines from.
-    module_files: Vec<PathBuf>,
+    module_files: Vec<ModuleFile>,
     /// The kernel's id (a variant's too), for known bugs.
     kernel_id: String,
     /// The known kernel bugs its splats are judged against.
