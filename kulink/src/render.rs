@@ -34,7 +34,10 @@ pub fn kernel_log(s: &mut String, splats: &[Splat]) {
                 (Some(rip), None) => {
                     let _ = writeln!(s, "      {rip}");
                 }
-                _ => {}
+                (None, Some(source)) => {
+                    let _ = writeln!(s, "      at {source}");
+                }
+                (None, None) => {}
             }
         }
     }

@@ -6,6 +6,7 @@
 const MARKERS: &[(&str, &str)] = &[
     ("soft lockup", "BUG: soft lockup"),
     ("hard lockup", "Watchdog detected hard LOCKUP"),
+    ("KASAN", "BUG: KASAN:"),
     ("KFENCE", "BUG: KFENCE:"),
     ("KCSAN", "BUG: KCSAN:"),
     ("RCU stall", "self-detected stall on CPU"),
@@ -65,8 +66,18 @@ impl std::fmt::Display for Splat {
         match (&self.rip, &self.source) {
             (Some(rip), Some(source)) => write!(f, "; {rip}, at {source}"),
             (Some(rip), None) => write!(f, "; {rip}"),
-            _ => Ok(()),
+            (None, Some(source)) => write!(f, "; at {source}"),
+            (None, None) => Ok(()),
         }
+    }
+}
+
+impl Splat {
+    /// A bad access or a broken invariant: the task that met it may have
+    /// died with it (unlike a WARN, which lets it go on, unless the kernel
+    /// panics on warnings).
+    pub fn is_fault(&self) -> bool {
+        matches!(self.kind, "Oops" | "BUG" | "KASAN" | "KFENCE" | "KCSAN")
     }
 }
 
@@ -78,8 +89,12 @@ pub fn scan_with_sources(log: &str, modules: &[crate::traces::ModuleFile]) -> Ve
     let with_rip =
         ["Oops", "BUG", "WARN", "KASAN", "UBSAN", "KFENCE", "KCSAN", "soft lockup", "refcount", "list corruption"];
     for splat in splats.iter_mut().filter(|s| with_rip.contains(&s.kind)) {
-        splat.rip = crate::traces::rip_after(log, splat.line);
-        let frame = splat.rip.as_deref().and_then(crate::traces::frame);
+        splat.rip = crate::traces::rip_after(log, splat.line).filter(|rip| crate::traces::frame(rip).is_some());
+        // KASAN, KFENCE and KCSAN name the place in their headline:
+        // `BUG: KASAN: null-ptr-deref in nullwrite_write+0xb/0x1b [m]`.
+        let headline = splat.text.split(" in ").nth(1).filter(|_| matches!(splat.kind, "KASAN" | "KFENCE" | "KCSAN"));
+        let frame =
+            headline.and_then(crate::traces::frame).or_else(|| splat.rip.as_deref().and_then(crate::traces::frame));
         splat.source = frame.and_then(|frame| {
             let module = crate::traces::module_file(modules, frame.module?)?;
             crate::traces::source_line(module, frame.function, frame.offset)
@@ -126,6 +141,7 @@ mod tests {
             ("[ 30.1] NMI watchdog: Watchdog detected hard LOCKUP on cpu 1", "hard lockup"),
             ("[  3.1] BUG: KFENCE: use-after-free read in nw_read+0x1/0x2 [nw]", "KFENCE"),
             ("[  3.1] BUG: KCSAN: data-race in nw_read / nw_write", "KCSAN"),
+            ("[  3.1] BUG: KASAN: null-ptr-deref in nw_write+0xb/0x1b [nw]", "KASAN"),
             ("[ 21.1] rcu: INFO: rcu_sched self-detected stall on CPU", "RCU stall"),
             ("[ 21.1] rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:", "RCU stall"),
             ("[122.1] INFO: task sh:80 blocked for more than 120 seconds.", "hung task"),
@@ -202,8 +218,8 @@ mod tests {
     #[test]
     fn lockdep_and_kasan_are_found() {
         let kinds: Vec<_> = scan(LOCKDEP).into_iter().map(|s| s.kind).collect();
-        assert_eq!(kinds, vec!["WARN", "BUG"]);
-        assert!(scan(LOCKDEP)[1].text.contains("KASAN"));
+        assert_eq!(kinds, vec!["WARN", "KASAN"]);
+        assert!(scan(LOCKDEP)[1].text.contains("BUG: KASAN:"));
     }
 
     #[test]

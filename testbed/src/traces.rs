@@ -46,14 +46,13 @@ pub struct Frame<'a> {
 /// `nw_write+0x5/0xb`).
 pub fn frame(rip: &str) -> Option<Frame<'_>> {
     let location = rip.strip_prefix("RIP: ").unwrap_or(rip);
-    // The code segment, `0010:`, when there is one.
-    let location = location.split_once(':').map_or(location, |(segment, rest)| {
-        if segment.chars().all(|c| c.is_ascii_hexdigit()) {
-            rest
-        } else {
-            location
-        }
-    });
+    // The code segment, `0010:`, when there is one; user space's (`0033:`)
+    // has no kernel symbol.
+    let location = match location.split_once(':') {
+        Some(("0033", _)) => return None,
+        Some((segment, rest)) if segment.chars().all(|c| c.is_ascii_hexdigit()) => rest,
+        _ => location,
+    };
     let (symbol, module) = match location.split_once(" [") {
         Some((symbol, module)) => (symbol, module.split(']').next()),
         None => (location.split_whitespace().next()?, None),
@@ -112,6 +111,12 @@ mod tests {
             Some(Frame { function: "do_idle", offset: 0x1a0, module: None })
         );
         assert_eq!(frame("RIP: 0033:0x7f0000001234"), None, "user space has no symbol");
+        assert_eq!(frame("RIP: 0033:do_syscall+0x1/0x2"), None, "nor a user-space frame that looks like one");
+        let kasan = "nullwrite_write+0xb/0x1b [kulink_nullwrite]";
+        assert_eq!(
+            frame(kasan),
+            Some(Frame { function: "nullwrite_write", offset: 0xb, module: Some("kulink_nullwrite") })
+        );
     }
 
     #[test]

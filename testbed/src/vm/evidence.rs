@@ -10,7 +10,8 @@ use kulink_protocol::Extension;
 
 use super::{Vm, CONSOLE};
 use crate::agent_link::NoAnswer;
-use crate::{splat, tools, KernelFailure};
+use crate::splat::{self, Splat};
+use crate::{tools, KernelFailure};
 
 impl<X: Extension> Vm<X> {
     /// Says why the agent stopped answering: the kernel went down or Oopsed
@@ -29,9 +30,7 @@ impl<X: Extension> Vm<X> {
             )));
         }
         let killed = ended.is_some_and(|s| std::os::unix::process::ExitStatusExt::signal(&s).is_some());
-        let oops = splat::scan_with_sources(&console, &self.module_files)
-            .into_iter()
-            .find(|s| matches!(s.kind, "Oops" | "BUG"));
+        let oops = splat::scan_with_sources(&console, &self.module_files).into_iter().find(Splat::is_fault);
         if let (Some(oops), false) = (oops, killed) {
             // The task serving the request died in the kernel: an agent
             // thread, or PID 1 itself.

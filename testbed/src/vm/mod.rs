@@ -275,7 +275,7 @@ impl<X: Extension> Vm<X> {
     pub fn power_off(&mut self) -> Result<Finished> {
         // After an Oops the agent may be stuck behind the task that died:
         // its console is the verdict, so it is not waited for long.
-        let oopsed = splat::scan(&self.console()).iter().any(|s| matches!(s.kind, "Oops" | "BUG"));
+        let oopsed = splat::scan(&self.console()).iter().any(Splat::is_fault);
         let asked = if oopsed {
             self.request_within(AgentCommand::Shutdown, Duration::from_secs(3))
         } else {
