@@ -40,8 +40,7 @@ fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
     assert!(text.contains("the kernel panicked while loading kulink_panicker.ko: ["), "{text}");
     assert!(text.contains("] Kernel panic - not syncing: kulink_panicker: loaded, as asked"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(60), "reported after {:?}", started.elapsed());
-    let kept = text.split("console tail (").nth(1).and_then(|rest| rest.split("/console.log)").next());
-    std::fs::remove_dir_all(kept.expect("the error names the kept console log")).unwrap();
+    clear_kept_console(&text);
 
     // Later, when the test loads it.
     let mut guest = GuestBuilder::kernel_id(kernel)
@@ -76,8 +75,7 @@ fn a_module_that_does_not_load_fails_with_its_errno_and_its_lines(kernel: &str) 
     );
     let told = text.split("--- console tail").next().unwrap_or_default();
     assert!(told.lines().any(|l| l.ends_with("] kulink_refuser: refusing to load, as asked")), "{text}");
-    let kept = text.split("console tail (").nth(1).and_then(|rest| rest.split("/console.log)").next());
-    std::fs::remove_dir_all(kept.expect("the error names the kept console log")).unwrap();
+    clear_kept_console(&text);
 }
 
 /// The line of `file` (a fixture's source) that holds `marker`, 1-based.
@@ -170,6 +168,13 @@ fn a_known_kernel_bug_passes_until_its_entry_expires() {
     for until in ["2999-12-31", "2000-01-01"] {
         std::fs::remove_file(known_bugs_until(until)).unwrap();
     }
+}
+
+/// Removes the evidence a boot that failed on purpose kept, from the
+/// directory its error names.
+fn clear_kept_console(error: &str) {
+    let kept = error.split("console tail (").nth(1).and_then(|rest| rest.split("/console.log)").next());
+    std::fs::remove_dir_all(kept.expect("the error names the kept console log")).unwrap();
 }
 
 /// Drops a guest that failed on purpose, and the evidence it kept.

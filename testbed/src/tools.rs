@@ -77,13 +77,12 @@ impl Tool {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let venv_bin = self.venv.map(|v| paths::cache_dir().join(v).join("bin"));
         let system = ["/usr/sbin", "/sbin"].map(PathBuf::from);
-        std::env::split_paths(&path).chain(venv_bin).chain(system).map(|d| d.join(self.program)).find(|p| p.is_file())
+        first_in(std::env::split_paths(&path).chain(venv_bin).chain(system), self.program)
     }
 
     /// Where a program of this name is on `PATH`, if it is.
     pub fn on_path(program: &str) -> Option<PathBuf> {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
+        first_in(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()), program)
     }
 
     /// A command that runs the program with its own directory first on
@@ -111,6 +110,11 @@ impl Tool {
             ),
         }
     }
+}
+
+/// The first of `dirs` that holds a file named `program`.
+fn first_in(dirs: impl Iterator<Item = PathBuf>, program: &str) -> Option<PathBuf> {
+    dirs.map(|d| d.join(program)).find(|p| p.is_file())
 }
 
 /// busybox for a guest shell: it must be a static binary, since the

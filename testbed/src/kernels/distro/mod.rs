@@ -86,7 +86,6 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
         }
         fs::remove_dir_all(&downloads)?;
         relocate_headers(&root, flavour)?;
-        ModuleIndex::of(&modules_dir(&root, flavour))?;
         stamp.write(version)?;
     }
     let bzimage = root.join(format!("boot/vmlinuz-{flavour}"));
@@ -94,6 +93,8 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
     if !bzimage.is_file() || !kdir.join("Module.symvers").is_file() {
         bail!("{image} {version} did not unpack to a kernel and headers in {}", root.display());
     }
+    // Indexing runs depmod the first time: a fresh unpack, or a cache
+    // entry from before kulink indexed them.
     let modules = modules_dir(&root, flavour);
     let preload = ModuleIndex::of(&modules)?.load_order(NEEDED.iter().copied());
     Ok(BuiltKernel {
