@@ -9,11 +9,14 @@
 pub mod device_burst;
 pub mod genl;
 pub mod genl_bridge;
+pub mod in_child;
+pub mod kernel_log;
 pub mod loopback;
 pub mod net;
 pub mod netns;
 pub mod port;
 pub mod run;
+pub mod stuck;
 pub mod system;
 pub mod unprivileged;
 
@@ -21,7 +24,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use kulink_protocol::{AgentMsg, BootConfig, Command, Extension, Ready, Reply, Request, PRELOAD_LIST};
+use in_child::Job;
+use kulink_protocol::{patience, AgentMsg, BootConfig, Command, Extension, Ready, Reply, Request, PRELOAD_LIST};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -84,8 +88,10 @@ pub trait Plugin: Sized {
 /// The agent's life as PID 1 (or, for a developer, as a plain process):
 /// serve the host until it asks for power-off, then power off.
 pub fn serve<P: Plugin>() -> ! {
-    if std::env::args().nth(1).as_deref() == Some(device_burst::HELPER_ARG) {
-        std::process::exit(device_burst::helper_main());
+    match std::env::args().nth(1).as_deref() {
+        Some(device_burst::HELPER_ARG) => std::process::exit(device_burst::helper_main()),
+        Some(in_child::HELPER_ARG) => std::process::exit(in_child::helper_main()),
+        _ => {}
     }
     let pid1 = std::process::id() == 1;
     let result = P::before_threads().and_then(|()| {
@@ -106,6 +112,7 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     if pid1 {
         system::mount_basics()?;
     }
+    kernel_log::forward();
     // Each step of the start-up says when it is done, so the kernel log
     // shows where the time to ready goes (`kulink bench boot`).
     system::log("started");
@@ -143,7 +150,7 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
         };
         let shutdown = cmd == Command::Shutdown;
         let result = handle(&mut core, &mut plugin, cmd).await;
-        outbox.send(AgentMsg::Reply { id, result: result.map_err(|e| format!("{e:#}")) });
+        outbox.send(AgentMsg::Reply { id, result: result.map_err(|e| in_child::failure(&e)) });
         if shutdown {
             break;
         }
@@ -179,16 +186,8 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             loopback::ping(id, count)?;
             Reply::Done
         }
-        Command::ReadFile { path } => {
-            Reply::Text(std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?)
-        }
-        Command::WriteFile { path, data } => {
-            use std::io::Write;
-            // One write(), as `echo data > path` does.
-            let mut f = std::fs::OpenOptions::new().write(true).open(&path).with_context(|| format!("open {path}"))?;
-            f.write_all(data.as_bytes()).with_context(|| format!("write {path}"))?;
-            Reply::Done
-        }
+        Command::ReadFile { path } => in_child::serve(Job::ReadFile { path }, patience(0)).await?,
+        Command::WriteFile { path, data } => in_child::serve(Job::WriteFile { path, data }, patience(0)).await?,
         Command::Run { argv, timeout_ms, netns } => {
             Reply::Ran(run::run(&argv, Duration::from_millis(timeout_ms), netns).await?)
         }
@@ -214,17 +213,14 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             core.subscriptions.push(genl_bridge::subscribe(&family, &group, core.outbox.clone()).await?);
             Reply::Done
         }
-        Command::GenlRequest(request) => Reply::Genl(genl_bridge::request(&request).await?),
-        Command::GenlBurst(burst) => Reply::GenlBurst(genl_bridge::burst(burst).await?),
+        Command::GenlRequest(request) => in_child::serve(Job::GenlRequest(request), patience(0)).await?,
+        Command::GenlBurst(burst) => {
+            let count = burst.messages.len();
+            in_child::serve(Job::GenlBurst(burst), patience(count)).await?
+        }
         Command::DeviceBurst(burst) => Reply::DeviceBurst(device_burst::burst(burst).await?),
-        Command::LoadModule { path, params } => {
-            system::insert_module(&path, &params)?;
-            Reply::Done
-        }
-        Command::UnloadModule { name } => {
-            system::remove_module(&name)?;
-            Reply::Done
-        }
+        Command::LoadModule { path, params } => in_child::serve(Job::LoadModule { path, params }, patience(0)).await?,
+        Command::UnloadModule { name } => in_child::serve(Job::UnloadModule { name }, patience(0)).await?,
         Command::KernelLog => Reply::Text(system::kernel_log()?),
         Command::Shutdown => Reply::Done,
         Command::Restored { seed, realtime_ns } => {

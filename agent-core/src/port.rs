@@ -8,17 +8,16 @@ use anyhow::{Context, Result};
 use kulink_protocol::{AgentMsg, Extension, Request, PORT_NAME};
 use tokio::sync::mpsc;
 
-/// `/dev/vportNpM` whose sysfs name is `kulink.ctl`.
-fn find_port() -> Result<PathBuf> {
+/// `/dev/vportNpM` whose sysfs name is `name`.
+pub(crate) fn find_port(name: &str) -> Result<PathBuf> {
     let dir = "/sys/class/virtio-ports";
     for entry in std::fs::read_dir(dir).with_context(|| format!("read {dir} (no virtio-serial device?)"))? {
         let entry = entry?;
-        let name = std::fs::read_to_string(entry.path().join("name")).unwrap_or_default();
-        if name.trim() == PORT_NAME {
+        if std::fs::read_to_string(entry.path().join("name")).unwrap_or_default().trim() == name {
             return Ok(PathBuf::from("/dev").join(entry.file_name()));
         }
     }
-    anyhow::bail!("no virtio-serial port named {PORT_NAME}")
+    anyhow::bail!("no virtio-serial port named {name}")
 }
 
 pub struct Link<X: Extension> {
@@ -30,7 +29,7 @@ pub struct Link<X: Extension> {
 
 /// Opens the port; a reader and a writer thread bridge it to channels.
 pub fn open<X: Extension>() -> Result<Link<X>> {
-    let path = find_port()?;
+    let path = find_port(PORT_NAME)?;
     let port = OpenOptions::new().read(true).write(true).open(&path).with_context(|| format!("open {path:?}"))?;
     let reader = port.try_clone()?;
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<AgentMsg<X>>();

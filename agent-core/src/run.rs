@@ -105,9 +105,19 @@ impl Running {
         if kill {
             let _ = killpg(self.group, Signal::SIGKILL);
         }
-        let status = self.child.wait().await.with_context(|| format!("wait for {program}"))?;
+        let status = match tokio::time::timeout(KILLED_GRACE, self.child.wait()).await {
+            Ok(status) => status.with_context(|| format!("wait for {program}"))?,
+            Err(_) => return Err(stuck(program, self.pid(), crate::stuck::describe(self.pid()))),
+        };
         // ESRCH when nothing of the group is left: the usual case.
         let _ = killpg(self.group, Signal::SIGKILL);
+        if kill {
+            // What the kill could not end waits in the kernel.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if let Some((pid, where_it_waits)) = crate::stuck::in_group(self.pid()) {
+                return Err(stuck(program, pid, where_it_waits));
+            }
+        }
         // A process that left the group may still hold a pipe: what it wrote
         // by now is kept, the rest is not waited for.
         for mut reader in self.readers {
@@ -127,6 +137,18 @@ impl Running {
             truncated: out_cut || err_cut,
         })
     }
+}
+
+/// How long a killed program may take to be gone.
+const KILLED_GRACE: Duration = Duration::from_secs(5);
+
+/// A program the kernel keeps from ending: the module's failure.
+fn stuck(program: &str, pid: u32, where_it_waits: String) -> anyhow::Error {
+    let message = format!("{program} did not end when killed: its process {pid} is {where_it_waits}");
+    anyhow::Error::new(crate::in_child::KernelFailed(kulink_protocol::Failure {
+        kind: kulink_protocol::FailureKind::Stuck,
+        message,
+    }))
 }
 
 /// How long output may still come once the program and its group are gone.

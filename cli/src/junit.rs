@@ -17,7 +17,11 @@ pub fn render(runs: &[RunOutcome<ModuleTestReport>]) -> String {
             RunOutcome::Report(r) => suite(r),
             RunOutcome::Error(e) => {
                 let mut suite = TestSuite::new(format!("kernel {}", e.kernel));
-                suite.add_test_case(case("boot", Some((NonSuccessKind::Error, e.error.clone()))));
+                // The module's failure (it did not build or load, the kernel
+                // died of it) fails the test; an error is kulink's own.
+                let kind =
+                    if e.exit_code == kulink::EXIT_FAILED { NonSuccessKind::Failure } else { NonSuccessKind::Error };
+                suite.add_test_case(case("boot", Some((kind, e.error.clone()))));
                 suite
             }
         });

@@ -17,7 +17,7 @@
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Debug;
+use std::fmt::Display;
 
 /// Whether arrival must follow the expected order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +69,7 @@ pub const MAX_PROBLEMS: usize = 8;
 /// occur more than once: each occurrence wants its own copy.
 pub fn check<K, T>(expected: &[K], received: &[T], key: impl Fn(&T) -> K, order: Order) -> Delivery
 where
-    K: Ord + Debug,
+    K: Ord + Display,
 {
     let mut slots: BTreeMap<&K, VecDeque<usize>> = BTreeMap::new();
     for (i, k) in expected.iter().enumerate() {
@@ -92,13 +92,13 @@ where
         let slot = match slots.get_mut(&k) {
             None => {
                 d.unexpected += 1;
-                note(&mut d.problems, format!("unexpected: {k:?}"));
+                note(&mut d.problems, format!("unexpected: {k}"));
                 None
             }
             Some(free) => match free.pop_front() {
                 None => {
                     d.duplicates += 1;
-                    note(&mut d.problems, format!("duplicate: {k:?}"));
+                    note(&mut d.problems, format!("duplicate: {k}"));
                     None
                 }
                 Some(pos) => {
@@ -118,7 +118,7 @@ where
     lost.sort_unstable();
     d.lost = lost.len();
     for i in lost {
-        note(&mut d.problems, format!("lost: {:?}", expected[i]));
+        note(&mut d.problems, format!("lost: {}", expected[i]));
     }
     d
 }

@@ -134,7 +134,7 @@ fn add(tally: &mut Tally, device: &str, cases: &[Case], answers: &DeviceAnswers)
         return true;
     }
     let at = tally.sent + 1;
-    let stopped = cases.get(answers.results.len()).map_or(String::new(), |c| format!(" {:?}", c.call));
+    let stopped = cases.get(answers.results.len()).map_or(String::new(), |c| format!(", {},", c.call));
     match answers.killed_by {
         Some(signal) => tally.problem(format!(
             "call {at}{stopped}: the calling process was killed by {}",
@@ -201,7 +201,7 @@ mod tests {
         assert!(!add(&mut tally, "/dev/x", &cases, &answers));
         assert_eq!((tally.sent, tally.unexpected), (3, 1));
         assert_eq!(tally.by_mutation["random ioctl"]["ENOTTY"], 1);
-        assert!(tally.problems[0].starts_with("call 4 Ioctl {"), "{:?}", tally.problems);
+        assert!(tally.problems[0].starts_with("call 4, ioctl(fd, 0x"), "{:?}", tally.problems);
         assert!(tally.problems[0].ends_with("killed by SIGKILL"), "{:?}", tally.problems);
         let mut tally = Tally::new(Sender::Unprivileged);
         assert!(!add(&mut tally, "/dev/x", &cases, &DeviceAnswers { opened: -13, ..Default::default() }));

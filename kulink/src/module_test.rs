@@ -188,7 +188,7 @@ impl ModuleTest {
         if !ran.success() || !problems.is_empty() {
             vm.keep_evidence();
         }
-        let dir = vm.dir().to_owned();
+        let evidence = vm.evidence_dir().to_owned();
         let finished = vm.shutdown()?;
         let kernel_log_clean = finished.splats.is_empty();
         let passed = ran.success() && problems.is_empty() && kernel_log_clean;
@@ -201,7 +201,7 @@ impl ModuleTest {
             command: self.command.clone(),
             netns_address: netns.map(|n| n.address),
             passed,
-            evidence: (!passed).then_some(dir),
+            evidence: (!passed).then_some(evidence),
             ran,
             ktap,
             frames_replayed: self.traffic.len(),

@@ -35,7 +35,7 @@ pub fn power_off<X: Extension>(mut vm: Vm<X>, ok: bool) -> Result<Ending> {
     if !passed {
         vm.keep_evidence();
     }
-    let evidence = (!passed).then(|| vm.dir().to_owned());
+    let evidence = (!passed).then(|| vm.evidence_dir().to_owned());
     Ok(Ending { kernel_release, splats: finished.splats, passed, evidence })
 }
 

@@ -107,7 +107,7 @@ fn an_oops_in_the_module_names_its_source_line(kernel: &str) {
     let ran = guest.run(&write, Duration::from_secs(20)).unwrap();
     assert_eq!(ran.signal, Some(libc::SIGKILL), "the writer was killed in the Oops: {ran:?}");
     assert_eq!(guest.read_file("/proc/sys/kernel/ostype").unwrap().trim(), "Linux", "the guest still answers");
-    let kept = guest.dir().to_owned();
+    let kept = guest.evidence_dir().to_owned();
     let finished = guest.shutdown().unwrap();
     std::fs::remove_dir_all(&kept).unwrap_or_else(|e| panic!("the failed run's evidence in {}: {e}", kept.display()));
     let oops = finished.splats.iter().find(|s| s.rip.is_some()).unwrap_or_else(|| panic!("{:#?}", finished.splats));
@@ -117,17 +117,64 @@ fn an_oops_in_the_module_names_its_source_line(kernel: &str) {
     let error = format!("{:#}", finished.check().unwrap_err());
     assert!(error.contains(&format!("{rip}, at {wanted}")), "{error}");
 
-    // When the writer is the agent itself, PID 1 dies in the Oops and the
-    // kernel with it: the request fails as the module's doing, and the
-    // guest's end still gives the verdict, from its console.
+    // When the agent writes, a child of its own makes the write and dies
+    // in the Oops: the request fails as the module's doing, naming the
+    // line, and the same guest goes on answering.
     let mut guest = GuestBuilder::kernel_id(kernel).module(&module).boot().unwrap();
-    let write = Command::WriteFile { path: "/proc/kulink_nullwrite".into(), data: "1".into() };
-    let error = guest.request_within(write, Duration::from_secs(5)).unwrap_err();
-    assert_eq!(exit_code(&error), EXIT_FAILED, "{error:#}");
-    let kept = guest.dir().to_owned();
-    let finished = guest.shutdown().unwrap_or_else(|e| panic!("judged from the console: {e:#}"));
+    let error = guest.write_file("/proc/kulink_nullwrite", "1").unwrap_err();
+    let text = format!("{error:#}");
+    assert_eq!(exit_code(&error), EXIT_FAILED, "{text}");
+    assert!(
+        text.starts_with(
+            "the guest could not write to /proc/kulink_nullwrite: the process making the request was killed by SIG"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(&format!(" [kulink_nullwrite], at {wanted}")), "{text}");
+    assert_eq!(guest.read_file("/proc/sys/kernel/ostype").unwrap().trim(), "Linux", "the guest still answers");
+    let kept = guest.evidence_dir().to_owned();
+    let finished = guest.shutdown().unwrap();
     assert!(finished.splats.iter().any(|s| s.source.as_deref() == Some(wanted.as_str())), "{:#?}", finished.splats);
     std::fs::remove_dir_all(&kept).unwrap_or_else(|e| panic!("the failed run's evidence in {}: {e}", kept.display()));
+}
+
+fn a_task_stuck_in_the_module_is_named_with_its_kernel_stack(kernel: &str) {
+    let mut guest = GuestBuilder::kernel_id(kernel)
+        .module(common::fixture_module("sleeper"))
+        .shell()
+        .boot()
+        .unwrap_or_else(|e| panic!("boot on {kernel}: {e:#}"));
+    let where_stuck = "stuck in uninterruptible sleep in sleeper_write [kulink_sleeper] ← ";
+
+    // The agent's own write: its child never comes back.
+    let error = guest.write_file("/proc/kulink_sleeper", "1").unwrap_err();
+    let text = format!("{error:#}");
+    assert_eq!(exit_code(&error), EXIT_FAILED, "{text}");
+    assert!(text.starts_with("the guest could not write to /proc/kulink_sleeper: not done within 15s: "), "{text}");
+    assert!(text.contains(where_stuck), "{text}");
+    assert!(text.contains("; its kernel stack:\n  sleeper_write [kulink_sleeper]\n"), "{text}");
+    assert!(text.contains("\n  vfs_write\n"), "{text}");
+
+    // A program's write: the kill at its timeout does not end it.
+    let error = guest.run(&["/bin/sh", "-c", "echo 1 > /proc/kulink_sleeper"], Duration::from_secs(2)).unwrap_err();
+    let text = format!("{error:#}");
+    assert_eq!(exit_code(&error), EXIT_FAILED, "{text}");
+    assert!(text.contains("/bin/sh did not end when killed: its process "), "{text}");
+    assert!(text.contains(where_stuck), "{text}");
+
+    // The kernel's hung-task detector, which looks every 10 s, reports the
+    // first writer within 20 s of its write.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !guest.console().contains("blocked for more than") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(guest.read_file("/proc/sys/kernel/ostype").unwrap().trim(), "Linux", "the guest still answers");
+    let kept = guest.evidence_dir().to_owned();
+    let finished = guest.shutdown().unwrap();
+    std::fs::remove_dir_all(&kept).unwrap_or_else(|e| panic!("the failed run's evidence in {}: {e}", kept.display()));
+    let hung: Vec<_> = finished.splats.iter().filter(|s| s.kind == "hung task").collect();
+    assert!(hung.iter().any(|s| s.text.contains("blocked for more than 10 seconds")), "{:#?}", finished.splats);
+    assert!(finished.check().is_err(), "a hung task fails the run");
 }
 
 /// A known-bugs file with one entry for the warner's WARN, until `until`.
@@ -155,7 +202,7 @@ fn a_known_kernel_bug_passes_until_its_entry_expires() {
     );
 
     let vm = guest("2000-01-01").boot().unwrap();
-    let kept = vm.dir().to_owned();
+    let kept = vm.evidence_dir().to_owned();
     let finished = vm.shutdown().unwrap();
     let error = format!("{:#}", finished.check().unwrap_err());
     assert!(finished.accepted.is_empty(), "{:#?}", finished.accepted);
@@ -179,7 +226,7 @@ fn clear_kept_console(error: &str) {
 
 /// Drops a guest that failed on purpose, and the evidence it kept.
 fn drop_and_clear(guest: ModuleGuest) {
-    let dir = guest.dir().to_owned();
+    let dir = guest.evidence_dir().to_owned();
     drop(guest);
     std::fs::remove_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
 }
@@ -218,7 +265,8 @@ fn a_hung_guest_gives_an_error_at_its_timeout() {
 kulink::kernel_tests!(
     a_kernel_panic_fails_the_test_with_its_console,
     a_module_that_does_not_load_fails_with_its_errno_and_its_lines;
-    source: an_oops_in_the_module_names_its_source_line;
+    source: an_oops_in_the_module_names_its_source_line,
+    a_task_stuck_in_the_module_is_named_with_its_kernel_stack;
     once: a_qemu_killed_from_outside_is_named,
     a_hung_guest_gives_an_error_at_its_timeout,
     a_known_kernel_bug_passes_until_its_entry_expires

@@ -5,12 +5,17 @@
 
 use std::fmt::Debug;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// Name of the virtio-serial port that carries this protocol.
 pub const PORT_NAME: &str = "kulink.ctl";
+
+/// Name of the virtio-serial port the agent copies the kernel's log to,
+/// every record at every level, whatever the console prints.
+pub const KERNEL_LOG_PORT: &str = "kulink.kmsg";
 
 /// The bounds every part of the protocol has.
 pub trait Part: Debug + Clone + PartialEq + Serialize + DeserializeOwned + Send + 'static {}
@@ -55,7 +60,7 @@ pub enum AgentMsg<X: Extension> {
         /// The request's id.
         id: u64,
         /// What it gave, or why it failed.
-        result: Result<Reply<X>, String>,
+        result: Result<Reply<X>, Failure>,
     },
     /// A problem the agent survived, for the host's log.
     Warning {
@@ -215,6 +220,86 @@ pub enum Command<X: Extension> {
         ext: X::Command,
     },
 }
+
+impl<X: Extension> Command<X> {
+    /// The request in words, for messages a user reads.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::PingLoopback { count, .. } => format!("ping 127.0.0.1 {count} times"),
+            Self::ReadFile { path } => format!("read {path}"),
+            Self::WriteFile { path, .. } => format!("write to {path}"),
+            Self::Run { argv, .. } => format!("run `{}`", argv.join(" ")),
+            Self::Start { argv, .. } => format!("start `{}`", argv.join(" ")),
+            Self::Output { pid } => format!("read the output of program {pid}"),
+            Self::Stop { pid, signal } => format!("stop program {pid} with signal {signal}"),
+            Self::GenlSubscribe { family, group } => format!("join group {group} of generic netlink family {family}"),
+            Self::GenlRequest(request) => {
+                format!("send command {} to generic netlink family {}", request.command, request.family)
+            }
+            Self::GenlBurst(burst) => {
+                format!("send {} messages to generic netlink family {}", burst.messages.len(), burst.family)
+            }
+            Self::DeviceBurst(burst) => format!("make {} calls on {}", burst.calls.len(), burst.path),
+            Self::LoadModule { path, .. } => format!("load {path}"),
+            Self::UnloadModule { name } => format!("unload {name}"),
+            Self::KernelLog => "read the kernel log".into(),
+            Self::Shutdown => "power off".into(),
+            Self::Restored { .. } => "set the clock and random state of a restored guest".into(),
+            Self::Ext { .. } => "the plug-in's request".into(),
+        }
+    }
+}
+
+impl<X: Extension> Reply<X> {
+    /// The kind of answer, for the message when it is not the one expected.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Done => "done",
+            Self::Text(_) => "a text",
+            Self::Ran(_) => "a program's end",
+            Self::Started { .. } => "a started program",
+            Self::Genl(_) => "generic netlink messages",
+            Self::GenlBurst(_) => "a generic netlink burst's answers",
+            Self::DeviceBurst(_) => "a device burst's answers",
+            Self::Ext(_) => "the plug-in's answer",
+        }
+    }
+}
+
+/// Why the agent did not do what it was asked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    /// How the request ended.
+    pub kind: FailureKind,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// How a request failed: refused, or failed by the kernel it entered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Refused (an errno, a missing file): the guest is fine, and a test
+    /// may have wanted the refusal.
+    Refused,
+    /// The process making the request died in the kernel: an Oops in the
+    /// code it entered. The agent goes on serving.
+    Died,
+    /// The process making the request is stuck in the kernel, or did not
+    /// finish within [`patience`]; the message names where it waits.
+    Stuck,
+}
+
+/// How long the agent lets a request that enters the module under test
+/// (or a program it runs, once killed) take before it says where it is
+/// stuck; a burst of `count` messages gets 10 ms more for each.
+pub const fn patience(count: usize) -> Duration {
+    Duration::from_secs(15).saturating_add(Duration::from_millis(10 * count as u64))
+}
+
+/// How much longer than [`patience`] the host waits for an answer: the
+/// agent's reply has to cross the port of a guest under emulation.
+pub const ANSWER_MARGIN: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", bound = "")]
@@ -382,6 +467,36 @@ pub enum DeviceArg {
     Value(u64),
 }
 
+/// As C spells the call: `ioctl(fd, 0x40086b01, NULL)`.
+impl std::fmt::Display for DeviceCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Ioctl { request, arg } => write!(f, "ioctl(fd, {request:#x}, {arg})"),
+            Self::Read { len, buf } => write!(f, "read(fd, {buf}, {len})"),
+            Self::Write { len, buf } => write!(f, "write(fd, {buf}, {len})"),
+            Self::Mmap { len, offset, prot, shared } => {
+                let flags = if *shared { "MAP_SHARED" } else { "MAP_PRIVATE" };
+                write!(f, "mmap(NULL, {len}, {prot:#x}, {flags}, fd, {offset})")
+            }
+            Self::Poll { events } => write!(f, "poll(fd, {events:#x})"),
+            Self::Reopen => f.write_str("close(fd) and open again"),
+        }
+    }
+}
+
+/// As C spells the argument: `NULL`, a buffer of the arena, a number.
+impl std::fmt::Display for DeviceArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Null => f.write_str("NULL"),
+            Self::Unmapped => f.write_str("an unmapped address"),
+            Self::Kernel => f.write_str("a kernel address"),
+            Self::Buffer { offset, bytes } => write!(f, "a buffer at arena+{offset} holding {} bytes", bytes.len()),
+            Self::Value(value) => write!(f, "{value:#x}"),
+        }
+    }
+}
+
 /// The size of the arena [`DeviceArg::Buffer`] points into.
 pub const DEVICE_ARENA: u32 = 1 << 20;
 
@@ -538,7 +653,10 @@ mod tests {
         });
         round_trip(ready);
         round_trip(AgentMsg::<Toy>::Reply { id: 9, result: Ok(Reply::Ext(4)) });
-        round_trip(AgentMsg::<Toy>::Reply { id: 10, result: Err("no such file".into()) });
+        round_trip(AgentMsg::<Toy>::Reply {
+            id: 10,
+            result: Err(Failure { kind: FailureKind::Stuck, message: "stuck in nw_write [nullwrite]".into() }),
+        });
         let line = round_trip(AgentMsg::<Toy>::Ext { ext: "hello".into() });
         assert_eq!(line, r#"{"msg":"ext","ext":"hello"}"#);
 

@@ -10,7 +10,7 @@ pub mod control;
 
 pub use boot::{parse_preload_line, preload_line, BootConfig, BootError, MODULE_PARAM_KEY, PRELOAD_LIST};
 pub use control::{
-    AgentMsg, Command, DeviceAnswers, DeviceArg, DeviceBurst, DeviceCall, Extension, GenlAnswer, GenlBurst,
-    GenlDelivery, GenlEvent, GenlMessage, GenlRequest, Netns, NoExtension, Nothing, Ran, RawGenl, Ready, Reply,
-    Request, DEVICE_ARENA, NOBODY, OUTPUT_LIMIT, PORT_NAME,
+    patience, AgentMsg, Command, DeviceAnswers, DeviceArg, DeviceBurst, DeviceCall, Extension, Failure, FailureKind,
+    GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, Netns, NoExtension, Nothing, Ran,
+    RawGenl, Ready, Reply, Request, ANSWER_MARGIN, DEVICE_ARENA, KERNEL_LOG_PORT, NOBODY, OUTPUT_LIMIT, PORT_NAME,
 };

@@ -6,7 +6,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use kulink_protocol::{AgentMsg, Command, Extension, GenlDelivery, Ready, Reply, Request};
+use kulink_protocol::{AgentMsg, Command, Extension, Failure, FailureKind, GenlDelivery, Ready, Reply, Request};
 
 use crate::transcript::{self, Line};
 
@@ -23,6 +23,24 @@ impl std::fmt::Display for Refused {
 
 impl std::error::Error for Refused {}
 
+/// The process serving a request died in the kernel or is stuck there:
+/// the module under test failed it (see [`FailureKind`]).
+#[derive(Debug)]
+pub struct KernelFailed {
+    /// How it ended.
+    pub kind: FailureKind,
+    /// The request and how it ended, in words.
+    pub message: String,
+}
+
+impl std::fmt::Display for KernelFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for KernelFailed {}
+
 /// The agent did not answer in time, though its port is still open.
 #[derive(Debug)]
 pub struct NoAnswer(String);
@@ -34,6 +52,15 @@ impl std::fmt::Display for NoAnswer {
 }
 
 impl std::error::Error for NoAnswer {}
+
+/// The error a request's failure is, by how it failed.
+fn failed<X: Extension>(cmd: &Command<X>, Failure { kind, message }: Failure) -> anyhow::Error {
+    let message = format!("the guest could not {}: {message}", cmd.describe());
+    match kind {
+        FailureKind::Refused => anyhow::Error::new(Refused(message)),
+        FailureKind::Died | FailureKind::Stuck => anyhow::Error::new(KernelFailed { kind, message }),
+    }
+}
 
 pub struct AgentLink<X: Extension> {
     writer: UnixStream,
@@ -161,12 +188,13 @@ impl<X: Extension> AgentLink<X> {
         loop {
             match self.next_other(deadline)? {
                 Some(AgentMsg::Reply { id: got, result }) if got == id => {
-                    return result.map_err(|e| anyhow::Error::new(Refused(format!("agent: {cmd:?} failed: {e}"))));
+                    return result.map_err(|failure| failed(&cmd, failure));
                 }
                 Some(other) => self.warn(format!("unexpected message: {other:?}")),
                 None => {
                     return Err(anyhow::Error::new(NoAnswer(format!(
-                        "the agent did not answer {cmd:?} within {timeout:?}"
+                        "the agent did not answer within {timeout:?} when asked to {}",
+                        cmd.describe()
                     ))))
                 }
             }

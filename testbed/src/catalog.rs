@@ -30,6 +30,18 @@ pub enum Source {
     },
 }
 
+/// As the catalog names it: `Debian linux-source-6.1 (trixie)`, a URL, a path.
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Debian { debian, suites } if suites.is_empty() => write!(f, "Debian {debian}"),
+            Self::Debian { debian, suites } => write!(f, "Debian {debian} ({})", suites.join(", ")),
+            Self::Tarball { tarball } => f.write_str(tarball),
+            Self::Path { path } => write!(f, "{}", path.display()),
+        }
+    }
+}
+
 /// A `sources` entry as written, before it is known to be one of the forms.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use kulink_protocol::{BootConfig, PORT_NAME};
+use kulink_protocol::{BootConfig, KERNEL_LOG_PORT, PORT_NAME};
 
 use crate::accel::Accel;
 use crate::frames::Wire;
@@ -22,6 +22,8 @@ pub struct QemuConfig {
     pub memory_mb: u32,
     pub cpus: u32,
     pub console_log: PathBuf,
+    /// Where the agent's copy of the kernel log goes.
+    pub kernel_log: PathBuf,
     pub control_socket: PathBuf,
     /// The guest NIC's socket (QEMU binds it) and the peer's (the harness binds it).
     pub wire_guest: PathBuf,
@@ -60,9 +62,14 @@ pub fn console_args(log: &Path) -> Vec<OsString> {
     vec!["-chardev".into(), file, "-serial".into(), "chardev:console".into()]
 }
 
-pub fn control_args(socket: &Path) -> Vec<OsString> {
+/// The control port on `socket`, and the port the agent copies the
+/// kernel's log to, appended to `kernel_log` (a restored guest continues
+/// the log of the boot it was saved from).
+pub fn control_args(socket: &Path, kernel_log: &Path) -> Vec<OsString> {
     let mut chardev = OsString::from("socket,id=ctl,path=");
     chardev.push(socket);
+    let mut log = OsString::from("file,id=kmsg,append=on,path=");
+    log.push(kernel_log);
     vec![
         "-device".into(),
         "virtio-serial-pci,id=vser".into(),
@@ -70,6 +77,10 @@ pub fn control_args(socket: &Path) -> Vec<OsString> {
         chardev,
         "-device".into(),
         format!("virtserialport,bus=vser.0,chardev=ctl,name={PORT_NAME}").into(),
+        "-chardev".into(),
+        log,
+        "-device".into(),
+        format!("virtserialport,bus=vser.0,chardev=kmsg,name={KERNEL_LOG_PORT}").into(),
     ]
 }
 
@@ -133,7 +144,7 @@ fn host_tsc_khz() -> Option<u64> {
 /// agent runs with --exec on the host's root, so the module (in `cfg.boot`)
 /// and the agent are host paths. vng picks its own console.
 pub fn vng_args(cfg: &QemuConfig, agent: &Path) -> Result<Vec<OsString>> {
-    let mut devices = control_args(&cfg.control_socket);
+    let mut devices = control_args(&cfg.control_socket, &cfg.kernel_log);
     devices.extend(wire_args(&cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
     let devices: Vec<String> = devices.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let append = format!("{} {}", cfg.boot.render()?, cfg.kernel_args);
@@ -156,7 +167,7 @@ pub fn all_args(cfg: &QemuConfig) -> Result<Vec<OsString>> {
     let mut args = machine_args(cfg.accel, cfg.memory_mb, cfg.cpus);
     args.extend(boot_args(&cfg.kernel, &cfg.initrd, &kernel_cmdline(&cfg.boot, &cfg.kernel_args)?));
     args.extend(console_args(&cfg.console_log));
-    args.extend(control_args(&cfg.control_socket));
+    args.extend(control_args(&cfg.control_socket, &cfg.kernel_log));
     args.extend(wire_args(&cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
     Ok(args)
 }
@@ -192,9 +203,11 @@ mod tests {
 
     #[test]
     fn control_port_carries_the_agreed_name() {
-        let a = strings(control_args(Path::new("/r/ctl.sock")));
+        let a = strings(control_args(Path::new("/r/ctl.sock"), Path::new("/r/kernel.log")));
         assert_eq!(a[3], "socket,id=ctl,path=/r/ctl.sock");
         assert_eq!(a[5], "virtserialport,bus=vser.0,chardev=ctl,name=kulink.ctl");
+        assert_eq!(a[7], "file,id=kmsg,append=on,path=/r/kernel.log");
+        assert_eq!(a[9], "virtserialport,bus=vser.0,chardev=kmsg,name=kulink.kmsg");
     }
 
     #[test]
@@ -225,6 +238,7 @@ mod tests {
             memory_mb: 256,
             cpus: 1,
             console_log: "/r/console.log".into(),
+            kernel_log: "/r/kernel.log".into(),
             control_socket: "/r/ctl.sock".into(),
             wire_guest: "/r/g.sock".into(),
             wire_peer: "/r/p.sock".into(),

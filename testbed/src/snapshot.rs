@@ -26,6 +26,7 @@ pub const ENV: &str = "KULINK_SNAPSHOTS";
 /// Files of a saved guest.
 const STATE: &str = "vm.state";
 const CONSOLE: &str = "console.log";
+const KERNEL_LOG: &str = crate::vm::KERNEL_LOG;
 const READY: &str = "ready.json";
 /// Present instead of a saved guest when restoring one failed: guests of
 /// that kind boot, and none is saved again.
@@ -98,6 +99,11 @@ pub fn open(
     Ok(match slot.find() {
         Found::Saved(saved) => {
             fs::copy(&saved.console, console).context("copy the saved guest's console")?;
+            // The agent's copy of the kernel log, up to the save.
+            let kernel_log = saved.console.with_file_name(KERNEL_LOG);
+            if kernel_log.exists() {
+                fs::copy(&kernel_log, run_dir.join(KERNEL_LOG)).context("copy the saved guest's kernel log")?;
+            }
             let extra = qmp::incoming_args(&saved.state)?;
             Some((Use::Restore(slot, saved), extra))
         }
@@ -116,7 +122,7 @@ pub fn save(slot: Slot, run_dir: &Path, console: &Path, ready: &str) {
     let saved = (|| {
         let state = slot.state_file()?;
         qmp::Monitor::connect(&run_dir.join(MONITOR))?.save(&state)?;
-        slot.save(console, ready)
+        slot.save(console, &run_dir.join(KERNEL_LOG), ready)
     })();
     if let Err(e) = saved {
         slot.discard();
@@ -189,9 +195,13 @@ impl Slot {
     }
 
     /// Completes a save whose stream is in [`Slot::state_file`]: the boot's
-    /// console and the agent's Ready go beside it, then the stamp.
-    pub fn save(&self, console: &Path, ready: &str) -> Result<()> {
+    /// console, the kernel log and the agent's Ready go beside it, then
+    /// the stamp.
+    pub fn save(&self, console: &Path, kernel_log: &Path, ready: &str) -> Result<()> {
         fs::copy(console, self.dir.join(CONSOLE)).context("keep the saved guest's console")?;
+        if kernel_log.exists() {
+            fs::copy(kernel_log, self.dir.join(KERNEL_LOG)).context("keep the saved guest's kernel log")?;
+        }
         fs::write(self.dir.join(READY), ready).context("keep the saved guest's Ready")?;
         Stamp::built(&self.dir).write("saved guest")?;
         evict(self.dir.parent().expect("slots live in a directory"), KEEP);

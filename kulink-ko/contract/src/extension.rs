@@ -143,6 +143,7 @@ mod tests {
     use super::*;
     use crate::observed::{SysctlSeen, SysctlWrite};
     use crate::probe::StepOutcome;
+    use kulink_protocol::{Failure, FailureKind};
 
     #[test]
     fn messages_are_single_json_lines_that_round_trip() {
@@ -168,7 +169,10 @@ mod tests {
                 id: 9,
                 result: Ok(CoreReply::Ext(Reply::Stats(Stats { events_built: 4, ..Default::default() }))),
             },
-            AgentMsg::Reply { id: 10, result: Err("no such subscriber".into()) },
+            AgentMsg::Reply {
+                id: 10,
+                result: Err(Failure { kind: FailureKind::Refused, message: "no such subscriber".into() }),
+            },
         ];
         for m in msgs {
             let line = serde_json::to_string(&m).unwrap();

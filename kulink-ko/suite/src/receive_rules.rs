@@ -37,6 +37,17 @@ pub struct Expected {
     pub len: u32,
 }
 
+/// As a person reads it: `ICMP 8/0 10.0.0.1 -> 10.0.0.2, echo 7 seq 1, 84 bytes`.
+impl std::fmt::Display for Expected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ICMP {}/{} {} -> {}", self.icmp_type, self.code, self.src, self.dst)?;
+        if self.echo_id != 0 || self.echo_seq != 0 {
+            write!(f, ", echo {} seq {}", self.echo_id, self.echo_seq)?;
+        }
+        write!(f, ", {} bytes", self.len)
+    }
+}
+
 impl Expected {
     /// The predictable fields of an event kulink.ko reported.
     pub fn of(ev: &kulink_ko_contract::Event) -> Self {

@@ -180,7 +180,7 @@ impl Heard {
                         Ok(CoreReply::Ext(Reply::Observed(seen))),
                     ) => heard.observed.push((*channel, (**seen).clone())),
                     (_, Ok(_)) => {}
-                    (_, Err(e)) => heard.warnings.push(format!("request {id} was refused: {e}")),
+                    (_, Err(e)) => heard.warnings.push(format!("request {id} was refused: {}", e.message)),
                 },
                 Line::Agent(AgentMsg::Warning { message }) => heard.warnings.push(message.clone()),
                 // The main job hears kulink's family through its plug-in.

@@ -25,17 +25,20 @@ fn no_process_outlives_a_guest(kernel: &str) {
 /// a passing one leaves nothing.
 fn a_failed_run_keeps_its_evidence(kernel: &str) {
     let vm = common::boot(kernel, &[]);
-    let passing = vm.dir().to_owned();
+    let (passing, not_kept) = (vm.dir().to_owned(), vm.evidence_dir().to_owned());
     common::finish(vm);
     assert!(!passing.exists(), "a passing guest's directory is removed");
+    assert!(!not_kept.exists(), "a passing guest keeps no evidence");
 
     let mut vm = common::boot(kernel, &[]);
     let plan = Plan::silent(vm.wire());
     inject::inject(&mut vm, &plan, &[inject::multicast()], false).unwrap();
     vm.stats().unwrap();
-    let dir = vm.dir().to_owned();
+    let (run, dir) = (vm.dir().to_owned(), vm.evidence_dir().to_owned());
     vm.keep_evidence();
     drop(vm);
+    assert!(!run.exists(), "the run directory in the temp dir goes with the guest");
+    assert!(dir.starts_with(kulink::testbed::vm::evidence_root()), "kept under the cache: {}", dir.display());
     let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert!(read("console.log").contains("kulink-agent: ready"), "the console log");
     // The agent's messages and the requests, in order, as JSON lines.

@@ -127,7 +127,7 @@ pub(super) fn resolve_source(spec: &KernelSpec) -> Result<(PathBuf, String)> {
         };
         match attempt {
             Ok(found) => return Ok(found),
-            Err(e) => errors.push(format!("{source:?}: {e:#}")),
+            Err(e) => errors.push(format!("{source}: {e:#}")),
         }
     }
     bail!("no source for kernel {} worked:\n  {}", spec.id, errors.join("\n  "))

@@ -12,7 +12,8 @@ use anyhow::{bail, Context, Result};
 use kulink_protocol::{BootConfig, Command as AgentCommand, Extension, Ready};
 
 use super::evidence::{console_tail, exit_within, module_at_boot, panic_line, PANIC_GRACE};
-use super::{Backend, BootOptions, Vm, CONSOLE, TRANSCRIPT};
+use super::kept;
+use super::{Backend, BootOptions, Vm, CONSOLE, KERNEL_LOG, TRANSCRIPT};
 use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
 use crate::agent_link::AgentLink;
 use crate::artifacts::Artifacts;
@@ -29,10 +30,10 @@ const TCG_BOOT_TIMEOUT: Duration = Duration::from_secs(120);
 
 enum BootError {
     /// The guest never became ready: a hung accelerator or a broken guest;
-    /// its run directory, kept as evidence unless another try follows.
-    NotReady(anyhow::Error, PathBuf),
-    /// A saved guest did not come back (that was said); its run directory.
-    NotRestored(PathBuf),
+    /// its evidence is kept unless another try follows.
+    NotReady(anyhow::Error),
+    /// A saved guest did not come back (that was said).
+    NotRestored,
     Other(anyhow::Error),
 }
 
@@ -54,15 +55,18 @@ impl<X: Extension> Vm<X> {
         let busybox = if opts.shell { Some(tools::static_busybox()?) } else { None };
         let mut accel = first_accel(opts.accel);
         let mut restore = true;
+        kept::sweep_orphaned_run_dirs();
         loop {
-            match Self::try_boot(art, opts, busybox.as_deref(), accel, restore) {
+            let dir = run_dir()?;
+            let evidence = kept::evidence_dir(&art.kernel.id);
+            match Self::try_boot(art, opts, busybox.as_deref(), accel, restore, &dir, &evidence) {
                 Ok(vm) => {
                     if accel == Accel::Kvm && opts.accel == AccelChoice::Auto {
                         record_kvm_verdict(true);
                     }
                     return Ok(vm);
                 }
-                Err(BootError::NotReady(e, dir)) if accel == Accel::Kvm && opts.accel == AccelChoice::Auto => {
+                Err(BootError::NotReady(e)) if accel == Accel::Kvm && opts.accel == AccelChoice::Auto => {
                     progress::note(format!(
                         "the KVM guest was not ready within {}s; using TCG from now on ({e:#})",
                         KVM_WATCHDOG.as_secs()
@@ -72,12 +76,17 @@ impl<X: Extension> Vm<X> {
                     record_kvm_verdict(false);
                     accel = Accel::Tcg;
                 }
-                Err(BootError::NotRestored(dir)) => {
+                Err(BootError::NotRestored) => {
                     // Said where it happened; this guest boots instead.
                     let _ = fs::remove_dir_all(dir);
                     restore = false;
                 }
-                Err(BootError::NotReady(e, _) | BootError::Other(e)) => return Err(e),
+                Err(BootError::NotReady(e) | BootError::Other(e)) => {
+                    if let Err(not_kept) = kept::keep(&dir, &evidence) {
+                        progress::note(format!("the evidence stays in {}: {not_kept:#}", dir.display()));
+                    }
+                    return Err(e);
+                }
             }
         }
     }
@@ -88,9 +97,10 @@ impl<X: Extension> Vm<X> {
         busybox: Option<&Path>,
         accel: Accel,
         restore: bool,
+        dir: &Path,
+        evidence: &Path,
     ) -> Result<Self, BootError> {
         let other = BootError::Other;
-        let dir = run_dir().map_err(other)?;
         let clock = if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() };
         let preload = preload_list(art, opts);
         let image =
@@ -112,6 +122,7 @@ impl<X: Extension> Vm<X> {
             memory_mb: opts.memory_mb,
             cpus: opts.cpus,
             console_log: dir.join(CONSOLE),
+            kernel_log: dir.join(KERNEL_LOG),
             control_socket: dir.join("ctl.sock"),
             wire_guest: dir.join("guest.sock"),
             wire_peer: dir.join("peer.sock"),
@@ -127,7 +138,7 @@ impl<X: Extension> Vm<X> {
                 let mut args = qemu::all_args(&cfg).map_err(other)?;
                 if restore && opts.restore && snapshot::enabled() {
                     if let Some((s, extra)) =
-                        snapshot::open(&args, &dir, &cfg.initrd, &cfg.kernel, &cfg.console_log).map_err(other)?
+                        snapshot::open(&args, dir, &cfg.initrd, &cfg.kernel, &cfg.console_log).map_err(other)?
                     {
                         args.extend(extra);
                         slot = Some(s);
@@ -155,7 +166,7 @@ impl<X: Extension> Vm<X> {
             command.stdin(Stdio::null()).spawn().context("start the guest's virtual machine").map_err(other)?;
 
         let setup = (|| {
-            let stream = accept(&listener, &mut child, &dir, Duration::from_secs(10))?;
+            let stream = accept(&listener, &mut child, dir, Duration::from_secs(10))?;
             peer::wait_for_socket(&cfg.wire_guest, Duration::from_secs(10))?;
             AgentLink::new(stream, &dir.join(TRANSCRIPT))
         })();
@@ -166,7 +177,7 @@ impl<X: Extension> Vm<X> {
                 return Err(match slot {
                     Some(Use::Restore(slot, _)) => {
                         snapshot::restore_failed(slot, &e);
-                        BootError::NotRestored(dir)
+                        BootError::NotRestored
                     }
                     _ => other(e),
                 });
@@ -178,21 +189,21 @@ impl<X: Extension> Vm<X> {
                 Err(e) => {
                     process_tree::kill(&mut child);
                     snapshot::restore_failed(slot, &e);
-                    return Err(BootError::NotRestored(dir));
+                    return Err(BootError::NotRestored);
                 }
             },
             cold => {
-                let ready = wait_ready(&mut link, &mut child, &cfg, &dir, accel, &test_modules(art, opts))?;
+                let ready = wait_ready(&mut link, &mut child, &cfg, evidence, accel, &test_modules(art, opts))?;
                 if let Some(Use::Save(slot)) = cold {
                     let json = serde_json::to_string(&ready).map_err(|e| other(e.into()))?;
-                    snapshot::save(slot, &dir, &cfg.console_log, &json);
+                    snapshot::save(slot, dir, &cfg.console_log, &json);
                 }
                 (ready, false)
             }
         };
         Ok(Self {
             child,
-            dir,
+            dir: dir.to_owned(),
             link,
             peer,
             ready,
@@ -205,6 +216,7 @@ impl<X: Extension> Vm<X> {
             kernel_id: art.kernel.id.clone(),
             known_bugs: opts.known_bugs.clone(),
             keep: false,
+            evidence: evidence.to_owned(),
         })
     }
 }
@@ -235,10 +247,11 @@ fn wait_ready<X: Extension>(
     link: &mut AgentLink<X>,
     child: &mut Child,
     cfg: &QemuConfig,
-    dir: &Path,
+    evidence: &Path,
     accel: Accel,
     modules: &[String],
 ) -> Result<Ready<X>, BootError> {
+    let kept_console = evidence.join(CONSOLE);
     let timeout = if accel == Accel::Kvm { KVM_WATCHDOG } else { TCG_BOOT_TIMEOUT };
     let result = link.ready(timeout);
     if let Ok(Some(ready)) = result {
@@ -254,7 +267,7 @@ fn wait_ready<X: Extension>(
     if let Some(sentence) = module_at_boot(&console, modules) {
         return Err(BootError::Other(anyhow::Error::new(ModuleFailure(format!(
             "{sentence}\n--- console tail ({}) ---\n{}",
-            cfg.console_log.display(),
+            kept_console.display(),
             tools::tail(&console, 30)
         )))));
     }
@@ -262,7 +275,7 @@ fn wait_ready<X: Extension>(
         return Err(BootError::Other(anyhow::Error::new(KernelFailure(format!(
             "guest ({}) did not come up: the kernel panicked: {panic}\n--- console tail ({}) ---\n{}",
             accel.name(),
-            cfg.console_log.display(),
+            kept_console.display(),
             tools::tail(&console, 30)
         )))));
     }
@@ -273,10 +286,10 @@ fn wait_ready<X: Extension>(
     let error = anyhow::anyhow!(
         "guest ({}) did not come up: {why}\n--- console tail ({}) ---\n{}",
         accel.name(),
-        cfg.console_log.display(),
-        console_tail(dir, 30)
+        kept_console.display(),
+        console_tail(cfg.console_log.parent().unwrap_or(Path::new(".")), 30)
     );
-    Err(BootError::NotReady(error, dir.to_path_buf()))
+    Err(BootError::NotReady(error))
 }
 
 /// How long a restored guest may take to answer: loading the saved file

@@ -6,12 +6,12 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use kulink_protocol::Extension;
+use kulink_protocol::{Extension, FailureKind};
 
 use super::{Vm, CONSOLE};
-use crate::agent_link::NoAnswer;
+use crate::agent_link::{KernelFailed, NoAnswer};
 use crate::splat::{self, Splat};
-use crate::{tools, KernelFailure};
+use crate::{tools, KernelFailure, ModuleFailure};
 
 impl<X: Extension> Vm<X> {
     /// Says why the agent stopped answering: the kernel went down or Oopsed
@@ -49,6 +49,34 @@ impl<X: Extension> Vm<X> {
         anyhow::anyhow!("{error:#}: {why}\n--- console tail ---\n{tail}")
     }
 }
+
+impl<X: Extension> Vm<X> {
+    /// A request the kernel failed: the process serving it died (with the
+    /// fault that killed it, once the console has it) or is stuck. The
+    /// module under test's failure; the guest goes on serving.
+    pub(super) fn module_failed(&mut self, failed: KernelFailed) -> anyhow::Error {
+        let mut message = failed.message;
+        if failed.kind == FailureKind::Died {
+            let deadline = Instant::now() + FAULT_GRACE;
+            let fault = loop {
+                let fault =
+                    splat::scan_with_sources(&self.console(), &self.module_files).into_iter().find(Splat::is_fault);
+                if fault.is_some() || Instant::now() >= deadline {
+                    break fault;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            };
+            if let Some(fault) = fault {
+                message += &format!(", in the kernel: {fault}");
+            }
+        }
+        anyhow::Error::new(ModuleFailure(message))
+    }
+}
+
+/// How long the console may lag behind the agent's word that a request's
+/// process died.
+const FAULT_GRACE: Duration = Duration::from_secs(2);
 
 /// How long a guest whose agent went silent gets to finish panicking.
 pub(super) const PANIC_GRACE: Duration = Duration::from_secs(5);

@@ -42,7 +42,7 @@ impl<X: Extension> Vm<X> {
     pub fn genl_request(&mut self, request: GenlRequest) -> Result<Vec<GenlMessage>> {
         match self.request(AgentCommand::GenlRequest(request))? {
             Reply::Genl(messages) => Ok(messages),
-            other => bail!("a generic netlink request was answered by {other:?}"),
+            other => bail!("a generic netlink request was answered with {}", other.kind()),
         }
     }
 
@@ -53,7 +53,7 @@ impl<X: Extension> Vm<X> {
         let count = burst.messages.len();
         match self.request_within(AgentCommand::GenlBurst(burst), burst_timeout(count))? {
             Reply::GenlBurst(answers) if answers.len() == count => Ok(answers),
-            other => bail!("a burst of {count} generic netlink messages was answered by {other:?}"),
+            other => bail!("a burst of {count} generic netlink messages was answered with {}", other.kind()),
         }
     }
 

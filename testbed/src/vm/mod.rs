@@ -1,12 +1,14 @@
 //! One guest: QEMU with the testbed's initramfs, its wire, its control port.
 //! The guest's life (options, accessors, power-off) is here; the rooms
 //! below hold one job each: `boot` (accelerator fallback, saved guests,
-//! backends), `requests` to the agent, `genl` decoding, and `evidence`,
-//! which explains a failure with the console.
+//! backends), `requests` to the agent, `genl` decoding, `evidence`,
+//! which explains a failure with the console, and `kept`, where a failed
+//! run's evidence goes.
 
 mod boot;
 mod evidence;
 mod genl;
+mod kept;
 mod requests;
 
 use std::fs;
@@ -29,6 +31,7 @@ use crate::traces::ModuleFile;
 use crate::{process_tree, progress, tools};
 
 pub use genl::decode_deliveries;
+pub use kept::{evidence_root, KEPT_RUNS};
 
 /// Whether guests may start from saved ones here: not when
 /// `KULINK_SNAPSHOTS=off` (see [`BootOptions::restore`]).
@@ -38,8 +41,11 @@ pub fn snapshots_enabled() -> bool {
 
 /// Files a guest's directory keeps: what evidence a failed run leaves.
 pub const CONSOLE: &str = "console.log";
+/// The kernel's log at every level, as the agent copied it.
+pub const KERNEL_LOG: &str = "kernel.log";
 /// The agent's messages and the host's requests, as JSON lines.
 pub const TRANSCRIPT: &str = "agent.jsonl";
+/// What frames a test was about to send.
 const PLAN: &str = "plan.txt";
 
 /// What starts the guest.
@@ -200,8 +206,10 @@ pub struct Vm<X: Extension> {
     kernel_id: String,
     /// The known kernel bugs its splats are judged against.
     known_bugs: KnownBugs,
-    /// Keep `dir` when the guest goes: something failed.
+    /// Keep `dir`'s evidence when the guest goes: something failed.
     keep: bool,
+    /// Where it is kept.
+    evidence: PathBuf,
 }
 
 impl<X: Extension> Vm<X> {
@@ -211,9 +219,15 @@ impl<X: Extension> Vm<X> {
     }
 
     /// Keeps this guest's console log, agent transcript and plan when it
-    /// goes (a failed run), and says where.
+    /// goes (a failed run), in [`Vm::evidence_dir`], and says where.
     pub fn keep_evidence(&mut self) {
         self.keep = true;
+    }
+
+    /// Where this guest's evidence goes if it is kept: a directory of its
+    /// own under the cache, made when the guest goes.
+    pub fn evidence_dir(&self) -> &Path {
+        &self.evidence
     }
 
     /// Records what is about to be sent, for the evidence of a failed run.
@@ -328,12 +342,19 @@ impl<X: Extension> Drop for Vm<X> {
         process_tree::kill(&mut self.child);
         if self.keep || std::thread::panicking() {
             let kept: Vec<&str> =
-                [CONSOLE, TRANSCRIPT, PLAN].into_iter().filter(|f| self.dir.join(f).exists()).collect();
-            progress::note(format!(
-                "the evidence of a failed run is in {}: {} ({TRANSCRIPT}: the agent's messages)",
-                self.dir.display(),
-                kept.join(", ")
-            ));
+                [CONSOLE, KERNEL_LOG, TRANSCRIPT, PLAN].into_iter().filter(|f| self.dir.join(f).exists()).collect();
+            match kept::keep(&self.dir, &self.evidence) {
+                Ok(()) => progress::note(format!(
+                    "the evidence of a failed run is in {}: {} ({TRANSCRIPT}: the agent's messages)",
+                    self.evidence.display(),
+                    kept.join(", ")
+                )),
+                Err(e) => progress::note(format!(
+                    "the evidence of a failed run is in {} ({e:#} in {})",
+                    self.dir.display(),
+                    self.evidence.display()
+                )),
+            }
         } else if std::env::var_os("KULINK_KEEP").is_some() {
             progress::note(format!("kept {}", self.dir.display()));
         } else {

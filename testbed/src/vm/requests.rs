@@ -4,17 +4,20 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use kulink_protocol::{Command as AgentCommand, DeviceAnswers, DeviceBurst, Extension, Netns, Ran, Reply};
+use kulink_protocol::{
+    patience, Command as AgentCommand, DeviceAnswers, DeviceBurst, Extension, Netns, Ran, Reply, ANSWER_MARGIN,
+};
 
 use super::Vm;
-use crate::agent_link::Refused;
+use crate::agent_link::{KernelFailed, Refused};
 use crate::usage_error;
 
-pub(super) const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long a burst of `count` messages or calls may take: a TCG guest
-/// takes about a millisecond each; allow ten.
-pub(super) fn burst_timeout(count: usize) -> Duration {
-    REQUEST_TIMEOUT + Duration::from_millis(10 * count as u64)
+/// How long the agent may take to answer: its own patience with the
+/// request, and the way back.
+pub(super) const REQUEST_TIMEOUT: Duration = burst_timeout(0);
+/// How long a burst of `count` messages or calls may take.
+pub(super) const fn burst_timeout(count: usize) -> Duration {
+    patience(count).saturating_add(ANSWER_MARGIN)
 }
 
 impl<X: Extension> Vm<X> {
@@ -31,7 +34,10 @@ impl<X: Extension> Vm<X> {
                 return e;
             }
             self.keep = true;
-            self.explain(e)
+            match e.downcast::<KernelFailed>() {
+                Ok(failed) => self.module_failed(failed),
+                Err(e) => self.explain(e),
+            }
         })
     }
 
@@ -44,7 +50,7 @@ impl<X: Extension> Vm<X> {
     pub fn ext_within(&mut self, cmd: X::Command, timeout: Duration) -> Result<X::Reply> {
         match self.request_within(AgentCommand::Ext { ext: cmd }, timeout)? {
             Reply::Ext(reply) => Ok(reply),
-            other => bail!("the plug-in's request was answered by the core: {other:?}"),
+            other => bail!("the plug-in's request was answered by the core with {}", other.kind()),
         }
     }
 
@@ -52,7 +58,7 @@ impl<X: Extension> Vm<X> {
     pub fn read_file(&mut self, path: &str) -> Result<String> {
         match self.request(AgentCommand::ReadFile { path: path.into() })? {
             Reply::Text(text) => Ok(text),
-            other => bail!("read {path} answered {other:?}"),
+            other => bail!("read {path} was answered with {}", other.kind()),
         }
     }
 
@@ -63,7 +69,7 @@ impl<X: Extension> Vm<X> {
     pub fn kernel_log(&mut self) -> Result<String> {
         match self.request(AgentCommand::KernelLog)? {
             Reply::Text(text) => Ok(text),
-            other => bail!("the kernel log was answered by {other:?}"),
+            other => bail!("the kernel log was answered with {}", other.kind()),
         }
     }
 
@@ -95,7 +101,7 @@ impl<X: Extension> Vm<X> {
         // The agent answers once the program is gone: allow for the kill.
         match self.request_within(cmd, timeout + REQUEST_TIMEOUT)? {
             Reply::Ran(ran) => Ok(ran),
-            other => bail!("running {argv:?} was answered by {other:?}"),
+            other => bail!("running `{}` was answered with {}", argv.join(" "), other.kind()),
         }
     }
 
@@ -126,7 +132,7 @@ impl<X: Extension> Vm<X> {
         };
         match self.request_within(cmd, ready_timeout + REQUEST_TIMEOUT)? {
             Reply::Started { pid, first_line } => Ok((pid, first_line)),
-            other => bail!("starting {argv:?} was answered by {other:?}"),
+            other => bail!("starting `{}` was answered with {}", argv.join(" "), other.kind()),
         }
     }
 
@@ -141,7 +147,7 @@ impl<X: Extension> Vm<X> {
     pub fn output(&mut self, pid: u32) -> Result<String> {
         match self.request(AgentCommand::Output { pid })? {
             Reply::Text(text) => Ok(text),
-            other => bail!("the output of program {pid} was answered by {other:?}"),
+            other => bail!("the output of program {pid} was answered with {}", other.kind()),
         }
     }
 
@@ -151,7 +157,7 @@ impl<X: Extension> Vm<X> {
         // The agent allows 10 s before it kills the program's group.
         match self.request_within(AgentCommand::Stop { pid, signal }, Duration::from_secs(10) + REQUEST_TIMEOUT)? {
             Reply::Ran(ran) => Ok(ran),
-            other => bail!("stopping program {pid} was answered by {other:?}"),
+            other => bail!("stopping program {pid} was answered with {}", other.kind()),
         }
     }
 
@@ -185,7 +191,7 @@ impl<X: Extension> Vm<X> {
         let count = burst.calls.len();
         match self.request_within(AgentCommand::DeviceBurst(burst), burst_timeout(count))? {
             Reply::DeviceBurst(answers) if answers.results.len() <= count => Ok(answers),
-            other => bail!("a burst of {count} calls on a device was answered by {other:?}"),
+            other => bail!("a burst of {count} calls on a device was answered with {}", other.kind()),
         }
     }
 

@@ -1,0 +1,66 @@
+//! The kernel's log at every level, copied record by record to the
+//! virtio-serial port named [`KERNEL_LOG_PORT`], which the host writes to a
+//! file: the module's `pr_info` lines are evidence even where the
+//! console's loglevel hides them.
+
+use std::fs::{File, OpenOptions};
+use std::io::{ErrorKind, Read, Write};
+
+use kulink_protocol::KERNEL_LOG_PORT;
+
+/// Starts copying, from the oldest record the kernel still holds, on a
+/// thread of its own. A guest without the port (an older host) or without
+/// `/dev/kmsg` just goes without.
+pub fn forward() {
+    let Ok(path) = crate::port::find_port(KERNEL_LOG_PORT) else { return };
+    let (Ok(mut kmsg), Ok(mut port)) = (File::open("/dev/kmsg"), OpenOptions::new().write(true).open(&path)) else {
+        crate::system::log("the kernel log cannot be copied to the host");
+        return;
+    };
+    std::thread::spawn(move || {
+        // One read() is one record; the kernel's own bound is 8 KiB.
+        let mut record = vec![0u8; 8192];
+        loop {
+            match kmsg.read(&mut record) {
+                Ok(0) => return,
+                Ok(n) => {
+                    let Some(line) = line_of(&String::from_utf8_lossy(&record[..n])) else { continue };
+                    if port.write_all(line.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+                // Records overwritten before they were read: go on with
+                // the next one the kernel has.
+                Err(e) if e.raw_os_error() == Some(libc::EPIPE) || e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return,
+            }
+        }
+    });
+}
+
+/// A `/dev/kmsg` record (`6,339,5140900,-;text`, then dictionary lines)
+/// as `dmesg -r` prints it: `<6>[    5.140900] text`.
+fn line_of(record: &str) -> Option<String> {
+    let (header, text) = record.split_once(';')?;
+    let mut fields = header.split(',');
+    let level = fields.next()?.parse::<u32>().ok()? & 7;
+    let micros = fields.nth(1)?.parse::<u64>().ok()?;
+    let text = text.lines().next().unwrap_or_default();
+    Some(format!("<{level}>[{:5}.{:06}] {text}\n", micros / 1_000_000, micros % 1_000_000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_reads_as_dmesg_prints_it() {
+        assert_eq!(
+            line_of("6,339,5140900,-;kulink_sleeper: loaded\n SUBSYSTEM=x\n").as_deref(),
+            Some("<6>[    5.140900] kulink_sleeper: loaded\n")
+        );
+        // The facility is above the level's three bits.
+        assert_eq!(line_of("14,2,1,-;user\n").as_deref(), Some("<6>[    0.000001] user\n"));
+        assert_eq!(line_of("no header"), None);
+    }
+}

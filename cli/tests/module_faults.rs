@@ -1,0 +1,121 @@
+//! A module's faults through `kulink test`, as a user meets them: a module
+//! that does not build, refuses to load, panics while loading, Oopses in a
+//! write, hangs a write, or WARNs is a failed test (exit 1) told in a
+//! sentence, in the terminal's text, in the JSON report and in JUnit, with
+//! no Rust Debug text anywhere a user reads. On the default kernel: the
+//! library's tests meet the same faults on every source kernel.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn fixture(name: &str) -> PathBuf {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kulink/tests/fixtures/modules");
+    fixtures.canonicalize().unwrap().join(name)
+}
+
+/// What one `kulink test` printed: its exit code, stdout with `--json`,
+/// stderr, and the JUnit file.
+struct Told {
+    code: Option<i32>,
+    json: String,
+    stderr: String,
+    junit: String,
+}
+
+fn kulink_test(module: &str, script: &str) -> Told {
+    let junit = std::env::temp_dir().join(format!("kulink-faults-{}-{module}.xml", std::process::id()));
+    let Output { status, stdout, stderr } = Command::new(env!("CARGO_BIN_EXE_kulink"))
+        .args(["test", "--module"])
+        .arg(fixture(module))
+        .args(["--shell", "--json", "--timeout", "3", "--junit"])
+        .arg(&junit)
+        .args(["--", "/bin/sh", "-c", script])
+        .env("KULINK_KERNELS", kulink::testbed::kernels::default_spec().unwrap().id)
+        .output()
+        .unwrap();
+    let told = Told {
+        code: status.code(),
+        json: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        junit: std::fs::read_to_string(&junit).unwrap_or_default(),
+    };
+    let _ = std::fs::remove_file(&junit);
+    told
+}
+
+/// Rust's Debug text: a struct's `Name { field: `, an `Option` or
+/// `Result` around a value, a vector of quoted strings.
+fn debug_text(text: &str) -> Option<String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let struct_like = words.windows(3).find(|w| {
+        w[0].chars().next().is_some_and(char::is_uppercase)
+            && w[0].chars().all(char::is_alphanumeric)
+            && w[1] == "{"
+            && w[2].ends_with(':')
+            && w[2].trim_end_matches(':').chars().all(|c| c.is_ascii_lowercase() || c == '_')
+    });
+    if let Some(w) = struct_like {
+        return Some(w.join(" "));
+    }
+    ["Some(", "None,", "Ok(", "Err(", "[\"", "\\\"", "\\n"]
+        .iter()
+        .find(|pattern| text.contains(*pattern))
+        .map(|pattern| (*pattern).to_owned())
+}
+
+fn assert_told_as_the_module_s_failure(module: &str, script: &str, sentence: &str) {
+    let told = kulink_test(module, script);
+    assert_eq!(told.code, Some(1), "{module}: the module's failure:\n{}", told.stderr);
+    let report: serde_json::Value = serde_json::from_str(&told.json).unwrap_or_else(|e| panic!("{e}: {}", told.json));
+    // JSON escapes quotes and newlines: its strings' values are what a user reads.
+    let mut messages = Vec::new();
+    collect_strings(&report, &mut messages);
+    assert!(messages.iter().any(|m| m.contains(sentence)), "{module}: the JSON report says it: {report:#}");
+    assert!(told.junit.contains("<failure") && told.junit.contains(sentence), "{module}: {}", told.junit);
+    for (what, text) in
+        [("stderr", &told.stderr), ("JUnit", &told.junit)].into_iter().chain(messages.iter().map(|m| ("JSON", m)))
+    {
+        if let Some(found) = debug_text(text) {
+            panic!("{module}: Rust Debug text ({found}) in {what}:\n{text}");
+        }
+    }
+}
+
+fn collect_strings(value: &serde_json::Value, into: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => into.push(s.clone()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, into)),
+        serde_json::Value::Object(fields) => fields.values().for_each(|v| collect_strings(v, into)),
+        _ => {}
+    }
+}
+
+fn a_module_s_faults_are_its_failures_told_in_sentences() {
+    assert_told_as_the_module_s_failure(
+        "unbuildable",
+        "true",
+        "kulink_unbuildable.c:11:16: error: implicit declaration of function",
+    );
+    assert_told_as_the_module_s_failure(
+        "refuser",
+        "true",
+        "kulink_refuser.ko failed to load: the kernel refused it with EBUSY: Device or resource busy",
+    );
+    assert_told_as_the_module_s_failure("panicker", "true", "the kernel panicked while loading kulink_panicker.ko");
+    assert_told_as_the_module_s_failure("nullwrite", "echo 1 > /proc/kulink_nullwrite", "RIP: 0010:nullwrite_write+0x");
+    assert_told_as_the_module_s_failure(
+        "sleeper",
+        "echo 1 > /proc/kulink_sleeper",
+        "stuck in uninterruptible sleep in sleeper_write [kulink_sleeper] ← ",
+    );
+    assert_told_as_the_module_s_failure("warner", "true", "RIP: 0010:kulink_warner_init+0x");
+}
+
+fn debug_text_is_recognised() {
+    assert_eq!(debug_text("Splat { kind: \"BUG\", line: 8 }").as_deref(), Some("Splat { kind:"));
+    assert_eq!(debug_text("exited with Some(1)").as_deref(), Some("Some("));
+    assert_eq!(debug_text("BUG at console line 8: [ 2.1] BUG: kernel NULL pointer dereference"), None);
+    assert_eq!(debug_text("stuck in sleeper_write [kulink_sleeper] ← vfs_write { the fault }"), None);
+}
+
+kulink::kernel_tests!(once: a_module_s_faults_are_its_failures_told_in_sentences, debug_text_is_recognised);

@@ -1,0 +1,120 @@
+//! Where a failed run's evidence goes: a directory of its own under the
+//! cache, named by kernel, time and process, the newest [`KEPT_RUNS`]
+//! kept. A guest's run directory (sockets, image) lives in the temp dir,
+//! where Unix socket paths are short enough, and goes with the guest.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use anyhow::{Context, Result};
+
+use super::{CONSOLE, KERNEL_LOG, PLAN, TRANSCRIPT};
+use crate::paths;
+
+/// How many failed runs' evidence the cache keeps.
+pub const KEPT_RUNS: usize = 30;
+
+/// The files of a run directory that are evidence; the rest (sockets, the
+/// image) is not.
+const EVIDENCE: [&str; 5] = [CONSOLE, KERNEL_LOG, TRANSCRIPT, PLAN, "qemu.log"];
+
+/// Where the evidence of failed runs is kept.
+pub fn evidence_root() -> PathBuf {
+    paths::cache_dir().join("evidence")
+}
+
+/// A fresh name for the evidence of a guest on kernel `kernel_id`.
+pub(super) fn evidence_dir(kernel_id: &str) -> PathBuf {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let kernel: String =
+        kernel_id.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).collect();
+    evidence_root().join(format!("{kernel}-{secs}-{}-{n}", std::process::id()))
+}
+
+/// Moves the evidence of run directory `run` (if a guest started there)
+/// to `to`, removes `run`, and lets the oldest evidence beyond
+/// [`KEPT_RUNS`] go.
+pub(super) fn keep(run: &Path, to: &Path) -> Result<()> {
+    let files: Vec<PathBuf> = EVIDENCE.iter().map(|name| run.join(name)).filter(|f| f.exists()).collect();
+    if files.is_empty() {
+        // Nothing started: nothing to keep.
+        let _ = fs::remove_dir_all(run);
+        return Ok(());
+    }
+    fs::create_dir_all(to).with_context(|| format!("create {}", to.display()))?;
+    for file in files {
+        let name = file.file_name().unwrap_or_default();
+        // The temp dir may be another file system than the cache.
+        fs::copy(&file, to.join(name)).with_context(|| format!("keep {}", file.display()))?;
+    }
+    let _ = fs::remove_dir_all(run);
+    evict(&evidence_root(), KEPT_RUNS);
+    Ok(())
+}
+
+/// Removes the oldest directories under `root` (by modification time)
+/// beyond the newest `keep`.
+fn evict(root: &Path, keep: usize) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    let mut runs: Vec<(std::time::SystemTime, PathBuf)> =
+        entries.filter_map(|e| e.ok()).filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path()))).collect();
+    runs.sort_unstable_by_key(|run| std::cmp::Reverse(run.0));
+    for (_, old) in runs.into_iter().skip(keep) {
+        let _ = fs::remove_dir_all(old);
+    }
+}
+
+/// Removes the run directories of kulink processes that are gone (killed
+/// before they could clean up), once per process.
+pub(super) fn sweep_orphaned_run_dirs() {
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(|| {
+        let Ok(entries) = fs::read_dir(std::env::temp_dir()) else { return };
+        for entry in entries.filter_map(|e| e.ok()) {
+            let name = entry.file_name();
+            let Some(pid) = name.to_str().and_then(run_dir_owner) else { continue };
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
+    });
+}
+
+/// The process a run directory's name (`kulink-PID-N`) says made it.
+pub(super) fn run_dir_owner(name: &str) -> Option<u32> {
+    let (pid, n) = name.strip_prefix("kulink-")?.split_once('-')?;
+    n.parse::<u32>().ok()?;
+    pid.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_run_directories_are_taken_for_one() {
+        assert_eq!(run_dir_owner("kulink-123-0"), Some(123));
+        assert_eq!(run_dir_owner("kulink-embed-123"), None);
+        assert_eq!(run_dir_owner("kulink-test-123-faults"), None);
+        assert_eq!(run_dir_owner("kulink-known-bugs-1-2000-01-01.toml"), None);
+    }
+
+    #[test]
+    fn the_newest_are_kept() {
+        let root = std::env::temp_dir().join(format!("kulink-evict-{}", std::process::id()));
+        for (i, name) in ["a", "b", "c"].iter().enumerate() {
+            fs::create_dir_all(root.join(name)).unwrap();
+            let at = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1000 * (i as u64 + 1));
+            fs::File::open(root.join(name)).unwrap().set_modified(at).unwrap();
+        }
+        evict(&root, 2);
+        let mut left: Vec<String> =
+            fs::read_dir(&root).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        left.sort();
+        assert_eq!(left, ["b", "c"]);
+        fs::remove_dir_all(root).unwrap();
+    }
+}
