@@ -5,37 +5,67 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{ErrorKind, Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use kulink_protocol::KERNEL_LOG_PORT;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+/// Whether the copy has every record the kernel had when it last looked.
+static CAUGHT_UP: AtomicBool = AtomicBool::new(true);
 
 /// Starts copying, from the oldest record the kernel still holds, on a
 /// thread of its own. A guest without the port (an older host) or without
 /// `/dev/kmsg` just goes without.
 pub fn forward() {
     let Ok(path) = crate::port::find_port(KERNEL_LOG_PORT) else { return };
-    let (Ok(mut kmsg), Ok(mut port)) = (File::open("/dev/kmsg"), OpenOptions::new().write(true).open(&path)) else {
+    let kmsg = OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open("/dev/kmsg");
+    let (Ok(kmsg), Ok(port)) = (kmsg, OpenOptions::new().write(true).open(&path)) else {
         crate::system::log("the kernel log cannot be copied to the host");
         return;
     };
-    std::thread::spawn(move || {
-        // One read() is one record; the kernel's own bound is 8 KiB.
-        let mut record = vec![0u8; 8192];
-        loop {
-            match kmsg.read(&mut record) {
-                Ok(0) => return,
-                Ok(n) => {
-                    let Some(line) = line_of(&String::from_utf8_lossy(&record[..n])) else { continue };
-                    if port.write_all(line.as_bytes()).is_err() {
-                        return;
-                    }
+    CAUGHT_UP.store(false, Ordering::SeqCst);
+    std::thread::spawn(move || copy(kmsg, port));
+}
+
+fn copy(mut kmsg: File, mut port: File) {
+    // One read() is one record; the kernel's own bound is 8 KiB.
+    let mut record = vec![0u8; 8192];
+    loop {
+        match kmsg.read(&mut record) {
+            Ok(0) => return,
+            Ok(n) => {
+                CAUGHT_UP.store(false, Ordering::SeqCst);
+                let Some(line) = line_of(&String::from_utf8_lossy(&record[..n])) else { continue };
+                if port.write_all(line.as_bytes()).is_err() {
+                    return;
                 }
-                // Records overwritten before they were read: go on with
-                // the next one the kernel has.
-                Err(e) if e.raw_os_error() == Some(libc::EPIPE) || e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return,
             }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                CAUGHT_UP.store(true, Ordering::SeqCst);
+                let mut wait = [PollFd::new(kmsg.as_fd(), PollFlags::POLLIN)];
+                if poll(&mut wait, PollTimeout::NONE).is_err() {
+                    return;
+                }
+            }
+            // Records overwritten before they were read: go on with the
+            // next one the kernel has.
+            Err(e) if e.raw_os_error() == Some(libc::EPIPE) || e.kind() == ErrorKind::Interrupted => {}
+            Err(_) => return,
         }
-    });
+    }
+}
+
+/// Waits, up to `bound`, until the copy has every record so far: the
+/// guest is about to go, and an Oops's last lines are the ones that
+/// matter.
+pub fn drain(bound: Duration) {
+    let deadline = Instant::now() + bound;
+    while !CAUGHT_UP.load(Ordering::SeqCst) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// A `/dev/kmsg` record (`6,339,5140900,-;text`, then dictionary lines)

@@ -16,6 +16,7 @@ pub mod net;
 pub mod netns;
 pub mod port;
 pub mod run;
+pub mod shell;
 pub mod stuck;
 pub mod system;
 pub mod unprivileged;
@@ -103,6 +104,7 @@ pub fn serve<P: Plugin>() -> ! {
         eprintln!("kulink-agent: fatal: {e:#}");
     }
     if pid1 {
+        kernel_log::drain(Duration::from_secs(2));
         system::power_off();
     }
     std::process::exit(i32::from(result.is_err()));
@@ -221,6 +223,10 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
         Command::DeviceBurst(burst) => Reply::DeviceBurst(device_burst::burst(burst).await?),
         Command::LoadModule { path, params } => in_child::serve(Job::LoadModule { path, params }, patience(0)).await?,
         Command::UnloadModule { name } => in_child::serve(Job::UnloadModule { name }, patience(0)).await?,
+        Command::Shell => {
+            shell::run().await?;
+            Reply::Done
+        }
         Command::KernelLog => Reply::Text(system::kernel_log()?),
         Command::Shutdown => Reply::Done,
         Command::Restored { seed, realtime_ns } => {

@@ -3,9 +3,9 @@
 
 use std::fs;
 
-/// Says where process `pid` waits in the kernel, and in what state: "stuck
+/// Says where process `pid` waits in the kernel, and in what state: `stuck
 /// in uninterruptible sleep in nw_write [nullwrite] ← vfs_write ←
-/// ksys_write", then its whole kernel stack. A kernel without
+/// ksys_write`, then its whole kernel stack. A kernel without
 /// `/proc/PID/stack` (no `CONFIG_STACKTRACE`) still names the function it
 /// waits in.
 pub fn describe(pid: u32) -> String {

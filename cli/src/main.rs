@@ -55,7 +55,8 @@ enum Cmd {
     /// (boots, restores, channels, NFLOG, `vng --exec true`), the ratios
     /// and the targets, as a table, JSON or a chart.
     Bench(cmd::bench::BenchArgs),
-    /// Judge a recorded run again and print its verdict as `run` did.
+    /// Judge a recorded run again and print its verdict as `run` did, or
+    /// read a failed run's evidence again (the newest, without DIR).
     Report(cmd::report::ReportArgs),
     /// Test your own module: build it for each kernel, boot with it loaded,
     /// record a generic netlink group, replay a capture, run COMMAND in the
@@ -63,6 +64,10 @@ enum Cmd {
     /// pass), the group carried what --expect lists, and the kernel log is
     /// clean.
     Test(cmd::test::TestArgs),
+    /// An interactive shell (busybox) in a guest with your module loaded,
+    /// to look around; with --gdb, the gdb command line that attaches to
+    /// the guest with the module's symbols. Ctrl-D ends it.
+    Shell(cmd::shell::ShellArgs),
     /// The kernels kulink knows.
     Kernels(cmd::kernels::KernelsArgs),
 }
@@ -94,6 +99,7 @@ fn run(command: Cmd) -> Result<ExitCode> {
         Cmd::Bench(args) => args.run(),
         Cmd::Report(args) => args.run(),
         Cmd::Test(args) => args.run(),
+        Cmd::Shell(args) => args.run(),
         Cmd::Kernels(args) => args.run(),
     }
 }

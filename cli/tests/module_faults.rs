@@ -63,7 +63,8 @@ fn debug_text(text: &str) -> Option<String> {
         .map(|pattern| (*pattern).to_owned())
 }
 
-fn assert_told_as_the_module_s_failure(module: &str, script: &str, sentence: &str) {
+/// Returns the failed run's evidence directory, from the JSON report.
+fn assert_told_as_the_module_s_failure(module: &str, script: &str, sentence: &str) -> Option<PathBuf> {
     let told = kulink_test(module, script);
     assert_eq!(told.code, Some(1), "{module}: the module's failure:\n{}", told.stderr);
     let report: serde_json::Value = serde_json::from_str(&told.json).unwrap_or_else(|e| panic!("{e}: {}", told.json));
@@ -79,6 +80,29 @@ fn assert_told_as_the_module_s_failure(module: &str, script: &str, sentence: &st
             panic!("{module}: Rust Debug text ({found}) in {what}:\n{text}");
         }
     }
+    report[0]["evidence"].as_str().map(PathBuf::from)
+}
+
+/// `kulink report` reads a failed run's evidence again: the Oops with its
+/// source lines, and the kernel log at every level, the module's own
+/// `pr_info` line included, which the console's loglevel hid.
+fn assert_the_evidence_is_read_again(evidence: &Path) {
+    let source = fixture("nullwrite").join("kulink_nullwrite.c");
+    let out = Command::new(env!("CARGO_BIN_EXE_kulink")).arg("report").arg(evidence).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "a splat in the evidence: {text}");
+    assert!(text.contains("RIP: 0010:nullwrite_store+0x"), "{text}");
+    assert!(text.contains(&format!("at {}:", source.display())), "{text}");
+    assert!(text.contains("call trace:\n        nullwrite_write+0x"), "{text}");
+    let ready = "] kulink_nullwrite: ready at /proc/kulink_nullwrite";
+    let kernel_log = std::fs::read_to_string(evidence.join("kernel.log")).unwrap();
+    assert!(kernel_log.lines().any(|l| l.starts_with("<6>[") && l.ends_with(ready)), "{kernel_log}");
+    let console = std::fs::read_to_string(evidence.join("console.log")).unwrap();
+    assert!(!console.contains(ready), "the console's loglevel hides pr_info: {console}");
+    let json = Command::new(env!("CARGO_BIN_EXE_kulink")).arg("report").arg(evidence).arg("--json").output().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(json["splats"].as_array().is_some_and(|s| s.iter().any(|s| s["trace"].is_array())), "{json:#}");
+    std::fs::remove_dir_all(evidence).unwrap();
 }
 
 fn collect_strings(value: &serde_json::Value, into: &mut Vec<String>) {
@@ -102,7 +126,12 @@ fn a_module_s_faults_are_its_failures_told_in_sentences() {
         "kulink_refuser.ko failed to load: the kernel refused it with EBUSY: Device or resource busy",
     );
     assert_told_as_the_module_s_failure("panicker", "true", "the kernel panicked while loading kulink_panicker.ko");
-    assert_told_as_the_module_s_failure("nullwrite", "echo 1 > /proc/kulink_nullwrite", "RIP: 0010:nullwrite_write+0x");
+    let evidence = assert_told_as_the_module_s_failure(
+        "nullwrite",
+        "echo 1 > /proc/kulink_nullwrite",
+        "RIP: 0010:nullwrite_store+0x",
+    );
+    assert_the_evidence_is_read_again(&evidence.expect("a failed run names its evidence"));
     assert_told_as_the_module_s_failure(
         "sleeper",
         "echo 1 > /proc/kulink_sleeper",

@@ -208,6 +208,21 @@ impl<X: Extension> GuestBuilder<X> {
         self
     }
 
+    /// busybox, and a port for a person's shell ([`Vm::shell_port`],
+    /// [`Vm::run_shell`]).
+    pub fn interactive(mut self) -> Self {
+        self.options.shell = true;
+        self.options.interactive = true;
+        self
+    }
+
+    /// QEMU's gdb stub on a loopback port ([`Vm::gdb_command`] says how
+    /// to attach). Such a guest always boots: it is never saved.
+    pub fn gdb(mut self) -> Self {
+        self.options.gdb = true;
+        self
+    }
+
     /// One more kernel command-line argument (`kmemleak=on`, say), after
     /// the kernel's own from `kernels.toml`.
     pub fn kernel_arg(mut self, arg: &str) -> Self {

@@ -39,6 +39,12 @@ pub fn kernel_log(s: &mut String, splats: &[Splat]) {
                 }
                 (None, None) => {}
             }
+            if !sp.trace.is_empty() {
+                let _ = writeln!(s, "      call trace:");
+                for frame in &sp.trace {
+                    let _ = writeln!(s, "        {frame}");
+                }
+            }
         }
     }
 }

@@ -99,7 +99,7 @@ fn an_oops_in_the_module_names_its_source_line(kernel: &str) {
         // the module's failure, and the guest is gone.
         let error = guest.run(&write, Duration::from_secs(20)).unwrap_err();
         assert_eq!(exit_code(&error), EXIT_FAILED, "{error:#}");
-        assert!(format!("{error:#}").contains("nullwrite_write+0x"), "{error:#}");
+        assert!(format!("{error:#}").contains("nullwrite_store+0x"), "{error:#}");
         drop_and_clear(guest);
         return;
     }
@@ -112,8 +112,15 @@ fn an_oops_in_the_module_names_its_source_line(kernel: &str) {
     std::fs::remove_dir_all(&kept).unwrap_or_else(|e| panic!("the failed run's evidence in {}: {e}", kept.display()));
     let oops = finished.splats.iter().find(|s| s.rip.is_some()).unwrap_or_else(|| panic!("{:#?}", finished.splats));
     let rip = oops.rip.as_deref().unwrap();
-    assert!(rip.starts_with("RIP: 0010:nullwrite_write+0x") && rip.ends_with(" [kulink_nullwrite]"), "{rip}");
+    assert!(rip.starts_with("RIP: 0010:nullwrite_store+0x") && rip.ends_with(" [kulink_nullwrite]"), "{rip}");
     assert_eq!(oops.source.as_deref(), Some(wanted.as_str()), "{oops:#?}");
+    // The call trace, sure of every frame, names the handler's call.
+    let caller = format!("{}:{}", source.display(), line_of(&source, "the call that faults"));
+    let first = oops.trace.first().unwrap_or_else(|| panic!("a call trace: {oops:#?}"));
+    assert!(first.starts_with("nullwrite_write+0x"), "{oops:#?}");
+    assert!(first.ends_with(&format!(" [kulink_nullwrite] at {caller}")), "{oops:#?}");
+    assert!(oops.trace.iter().any(|f| f.starts_with("vfs_write+0x")), "{oops:#?}");
+    assert!(oops.trace.iter().all(|f| !f.starts_with('?')), "{oops:#?}");
     let error = format!("{:#}", finished.check().unwrap_err());
     assert!(error.contains(&format!("{rip}, at {wanted}")), "{error}");
 

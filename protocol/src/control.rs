@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 /// Name of the virtio-serial port that carries this protocol.
 pub const PORT_NAME: &str = "kulink.ctl";
 
+/// Name of the virtio-serial port an interactive shell's input and output
+/// cross (see [`Command::Shell`]).
+pub const SHELL_PORT: &str = "kulink.shell";
+
 /// Name of the virtio-serial port the agent copies the kernel's log to,
 /// every record at every level, whatever the console prints.
 pub const KERNEL_LOG_PORT: &str = "kulink.kmsg";
@@ -197,6 +201,11 @@ pub enum Command<X: Extension> {
         /// The module's name (as `lsmod` shows it).
         name: String,
     },
+    /// Run `/bin/sh -i` on the virtio-serial port named [`SHELL_PORT`]
+    /// (its input, output and errors), for a person at the host's end; the
+    /// reply comes once the shell has exited, and nothing else is served
+    /// until then.
+    Shell,
     /// The kernel's log buffer, every message at every level, as
     /// `dmesg -r` prints it (`<level>[uptime] text`); the console shows
     /// only what passes its loglevel. The reply is [`Reply::Text`].
@@ -242,6 +251,7 @@ impl<X: Extension> Command<X> {
             Self::DeviceBurst(burst) => format!("make {} calls on {}", burst.calls.len(), burst.path),
             Self::LoadModule { path, .. } => format!("load {path}"),
             Self::UnloadModule { name } => format!("unload {name}"),
+            Self::Shell => "run a shell".into(),
             Self::KernelLog => "read the kernel log".into(),
             Self::Shutdown => "power off".into(),
             Self::Restored { .. } => "set the clock and random state of a restored guest".into(),

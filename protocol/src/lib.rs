@@ -13,4 +13,5 @@ pub use control::{
     patience, AgentMsg, Command, DeviceAnswers, DeviceArg, DeviceBurst, DeviceCall, Extension, Failure, FailureKind,
     GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, Netns, NoExtension, Nothing, Ran,
     RawGenl, Ready, Reply, Request, ANSWER_MARGIN, DEVICE_ARENA, KERNEL_LOG_PORT, NOBODY, OUTPUT_LIMIT, PORT_NAME,
+    SHELL_PORT,
 };

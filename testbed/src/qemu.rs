@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use kulink_protocol::{BootConfig, KERNEL_LOG_PORT, PORT_NAME};
+use kulink_protocol::{BootConfig, KERNEL_LOG_PORT, PORT_NAME, SHELL_PORT};
 
 use crate::accel::Accel;
 use crate::frames::Wire;
@@ -24,6 +24,10 @@ pub struct QemuConfig {
     pub console_log: PathBuf,
     /// Where the agent's copy of the kernel log goes.
     pub kernel_log: PathBuf,
+    /// The socket of a person's shell port, when the guest has one.
+    pub shell_socket: Option<PathBuf>,
+    /// The loopback TCP port for QEMU's gdb stub, when wanted.
+    pub gdb_port: Option<u16>,
     pub control_socket: PathBuf,
     /// The guest NIC's socket (QEMU binds it) and the peer's (the harness binds it).
     pub wire_guest: PathBuf,
@@ -81,6 +85,18 @@ pub fn control_args(socket: &Path, kernel_log: &Path) -> Vec<OsString> {
         log,
         "-device".into(),
         format!("virtserialport,bus=vser.0,chardev=kmsg,name={KERNEL_LOG_PORT}").into(),
+    ]
+}
+
+/// The port a person's shell runs on, through `socket`.
+pub fn shell_args(socket: &Path) -> Vec<OsString> {
+    let mut chardev = OsString::from("socket,id=shell,path=");
+    chardev.push(socket);
+    vec![
+        "-chardev".into(),
+        chardev,
+        "-device".into(),
+        format!("virtserialport,bus=vser.0,chardev=shell,name={SHELL_PORT}").into(),
     ]
 }
 
@@ -169,6 +185,12 @@ pub fn all_args(cfg: &QemuConfig) -> Result<Vec<OsString>> {
     args.extend(console_args(&cfg.console_log));
     args.extend(control_args(&cfg.control_socket, &cfg.kernel_log));
     args.extend(wire_args(&cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
+    if let Some(socket) = &cfg.shell_socket {
+        args.extend(shell_args(socket));
+    }
+    if let Some(port) = cfg.gdb_port {
+        args.extend(os(&["-gdb", &format!("tcp:127.0.0.1:{port}")]));
+    }
     Ok(args)
 }
 
@@ -239,6 +261,8 @@ mod tests {
             cpus: 1,
             console_log: "/r/console.log".into(),
             kernel_log: "/r/kernel.log".into(),
+            shell_socket: None,
+            gdb_port: None,
             control_socket: "/r/ctl.sock".into(),
             wire_guest: "/r/g.sock".into(),
             wire_peer: "/r/p.sock".into(),

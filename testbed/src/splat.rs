@@ -56,6 +56,11 @@ pub struct Splat {
     /// when it is in one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The report's call trace, innermost first (`vfs_write+0xc8/0x3c0`);
+    /// a frame in one of the test's modules ends with its source line
+    /// (`... [mymod] at /src/mymod.c:23`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<String>,
 }
 
 /// As a person reads it: `BUG at console line 8: [    2.1] BUG: kernel NULL
@@ -68,9 +73,17 @@ impl std::fmt::Display for Splat {
             (Some(rip), None) => write!(f, "; {rip}"),
             (None, Some(source)) => write!(f, "; at {source}"),
             (None, None) => Ok(()),
+        }?;
+        if !self.trace.is_empty() {
+            let callers: Vec<&str> = self.trace.iter().take(CALLERS_SHOWN).map(String::as_str).collect();
+            write!(f, "; called from {}", callers.join(" ← "))?;
         }
+        Ok(())
     }
 }
+
+/// How many frames of a call trace a one-line report names.
+const CALLERS_SHOWN: usize = 4;
 
 impl Splat {
     /// A bad access or a broken invariant: the task that met it may have
@@ -81,14 +94,25 @@ impl Splat {
     }
 }
 
-/// Every splat line of `log`, each report's with its `RIP:` line and, when
-/// that is in one of `modules` (the test's module files), its source line.
+/// Every splat line of `log`, each report's with its `RIP:` line and call
+/// trace and, where they are in one of `modules` (the test's module
+/// files), their source lines.
 pub fn scan_with_sources(log: &str, modules: &[crate::traces::ModuleFile]) -> Vec<Splat> {
     let mut splats = scan(log);
     // The reports that print where the CPU was.
     let with_rip =
         ["Oops", "BUG", "WARN", "KASAN", "UBSAN", "KFENCE", "KCSAN", "soft lockup", "refcount", "list corruption"];
-    for splat in splats.iter_mut().filter(|s| with_rip.contains(&s.kind)) {
+    for splat in splats.iter_mut().filter(|s| with_rip.contains(&s.kind) || s.kind == "hung task") {
+        splat.trace = crate::traces::call_trace_after(log, splat.line)
+            .into_iter()
+            .map(|caller| match caller_source(&caller, modules) {
+                Some(source) => format!("{caller} at {source}"),
+                None => caller,
+            })
+            .collect();
+        if splat.kind == "hung task" {
+            continue;
+        }
         splat.rip = crate::traces::rip_after(log, splat.line).filter(|rip| crate::traces::frame(rip).is_some());
         // KASAN, KFENCE and KCSAN name the place in their headline:
         // `BUG: KASAN: null-ptr-deref in nullwrite_write+0xb/0x1b [m]`.
@@ -103,6 +127,14 @@ pub fn scan_with_sources(log: &str, modules: &[crate::traces::ModuleFile]) -> Ve
     splats
 }
 
+/// The source line of a call trace's frame in one of `modules`: the call
+/// that returns there, one byte before the return address.
+fn caller_source(caller: &str, modules: &[crate::traces::ModuleFile]) -> Option<String> {
+    let frame = crate::traces::frame(caller.trim_start_matches("? "))?;
+    let module = crate::traces::module_file(modules, frame.module?)?;
+    crate::traces::source_line(module, frame.function, frame.offset.saturating_sub(1))
+}
+
 /// Every splat line, in log order.
 pub fn scan(log: &str) -> Vec<Splat> {
     log.lines()
@@ -115,6 +147,7 @@ pub fn scan(log: &str) -> Vec<Splat> {
                 text: line.trim_end().to_owned(),
                 rip: None,
                 source: None,
+                trace: Vec::new(),
             })
         })
         .collect()
@@ -163,11 +196,18 @@ mod tests {
             text: "[    2.1] BUG: kernel NULL pointer dereference \n".into(),
             rip: None,
             source: None,
+            trace: Vec::new(),
         };
         assert_eq!(splat.to_string(), "BUG at console line 8: [    2.1] BUG: kernel NULL pointer dereference");
         splat.rip = Some("RIP: 0010:nw_write+0x5/0xb [nw]".into());
         splat.source = Some("/src/nw/nw.c:23".into());
         assert!(splat.to_string().ends_with("dereference; RIP: 0010:nw_write+0x5/0xb [nw], at /src/nw/nw.c:23"));
+        splat.trace = ["proc_reg_write+0x51/0x90", "vfs_write+0xc8/0x3c0", "a+0x1/0x2", "b+0x1/0x2", "c+0x1/0x2"]
+            .map(String::from)
+            .to_vec();
+        assert!(splat.to_string().ends_with(
+            "/src/nw/nw.c:23; called from proc_reg_write+0x51/0x90 ← vfs_write+0xc8/0x3c0 ← a+0x1/0x2 ← b+0x1/0x2"
+        ));
     }
 
     const CLEAN: &str = "\

@@ -31,6 +31,40 @@ pub fn rip_after(console: &str, line: usize) -> Option<String> {
         .find_map(|l| l.split_once("RIP: ").map(|(_, rip)| format!("RIP: {}", rip.trim_end())))
 }
 
+/// How far below a report's first line its `Call Trace:` may start.
+const TRACE_WITHIN: usize = 60;
+
+/// The frames of the first `Call Trace:` within the report starting at
+/// `line` (1-based) of `console`, innermost first, without timestamps.
+/// The frames the unwinder only guessed (`? name+0x1/0x2`) are left out
+/// when it was sure of others; a kernel that only guesses keeps them.
+pub fn call_trace_after(console: &str, line: usize) -> Vec<String> {
+    let mut lines = console.lines().skip(line.saturating_sub(1)).take(TRACE_WITHIN).map(untimed);
+    if !lines.any(|l| l.trim_start().starts_with("Call Trace:")) {
+        return Vec::new();
+    }
+    let frames: Vec<&str> = lines
+        .map(str::trim)
+        .take_while(|l| l.starts_with('<') || frame(l.trim_start_matches("? ")).is_some())
+        .filter(|l| !l.starts_with('<'))
+        .collect();
+    let sure: Vec<String> = frames.iter().filter(|l| !l.starts_with("? ")).map(|l| (*l).to_owned()).collect();
+    if sure.is_empty() {
+        frames.into_iter().map(str::to_owned).collect()
+    } else {
+        sure
+    }
+}
+
+/// A console line without its leading `[    1.234567]`.
+fn untimed(line: &str) -> &str {
+    let t = line.trim_start();
+    match t.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((_, rest)) => rest,
+        None => t,
+    }
+}
+
 /// A code location as the kernel prints it: function, offset, module.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frame<'a> {
@@ -125,6 +159,19 @@ mod tests {
                        [ 1.0] RIP: 0010:nw_write+0x5/0xb [m]\n[ 9.0] RIP: 0010:other+0x1/0x2\n";
         assert_eq!(rip_after(console, 1).as_deref(), Some("RIP: 0010:nw_write+0x5/0xb [m]"));
         assert_eq!(rip_after(console, 4).as_deref(), Some("RIP: 0010:other+0x1/0x2"));
+    }
+
+    #[test]
+    fn a_call_trace_s_frames_are_read_without_guesses() {
+        let console = "[ 1.0] BUG: kernel NULL pointer dereference\n[ 1.0] RIP: 0010:nw_write+0x5/0xb [m]\n\
+                       [ 1.0] Call Trace:\n[ 1.0]  <TASK>\n[ 1.0]  ? __die+0x1f/0x60\n\
+                       [ 1.0]  proc_reg_write+0x51/0x90\n[ 1.0]  vfs_write+0xc8/0x3c0\n[ 1.0]  </TASK>\n\
+                       [ 1.0] Modules linked in: m\n[ 1.0] Call Trace:\n[ 1.0]  later+0x1/0x2\n";
+        assert_eq!(call_trace_after(console, 1), ["proc_reg_write+0x51/0x90", "vfs_write+0xc8/0x3c0"]);
+        assert!(call_trace_after("[ 1.0] WARNING: no trace here\n", 1).is_empty());
+        let guessed = "[ 1.0] BUG: x\n[ 1.0] Call Trace:\n[ 1.0]  <TASK>\n[ 1.0]  ? proc_reg_write+0x61/0x73\n\
+                       [ 1.0]  ? vfs_write+0x9e/0x186\n[ 1.0]  </TASK>\n";
+        assert_eq!(call_trace_after(guessed, 1), ["? proc_reg_write+0x61/0x73", "? vfs_write+0x9e/0x186"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod inject;
 pub mod kernels;
 pub mod report;
 pub mod run;
+pub mod shell;
 pub mod test;
 
 use std::process::ExitCode;

@@ -52,6 +52,12 @@ impl<X: Extension> Vm<X> {
             }
         }
         opts.files.iter().try_for_each(GuestFile::check)?;
+        if opts.interactive && !opts.shell {
+            return Err(usage_error("a person's shell needs a shell in the guest: boot with busybox (`shell`)"));
+        }
+        if opts.backend == Backend::Vng && (opts.interactive || opts.gdb) {
+            return Err(usage_error("an interactive shell and gdb need the qemu backend"));
+        }
         let busybox = if opts.shell { Some(tools::static_busybox()?) } else { None };
         let mut accel = first_accel(opts.accel);
         let mut restore = true;
@@ -82,6 +88,7 @@ impl<X: Extension> Vm<X> {
                     restore = false;
                 }
                 Err(BootError::NotReady(e) | BootError::Other(e)) => {
+                    kept::note_modules(&dir, &art.module_files);
                     if let Err(not_kept) = kept::keep(&dir, &evidence) {
                         progress::note(format!("the evidence stays in {}: {not_kept:#}", dir.display()));
                     }
@@ -123,12 +130,18 @@ impl<X: Extension> Vm<X> {
             cpus: opts.cpus,
             console_log: dir.join(CONSOLE),
             kernel_log: dir.join(KERNEL_LOG),
+            shell_socket: opts.interactive.then(|| dir.join("shell.sock")),
+            gdb_port: if opts.gdb { Some(free_loopback_port().map_err(other)?) } else { None },
             control_socket: dir.join("ctl.sock"),
             wire_guest: dir.join("guest.sock"),
             wire_peer: dir.join("peer.sock"),
             wire: opts.wire,
         };
         let listener = UnixListener::bind(&cfg.control_socket).context("bind the control socket").map_err(other)?;
+        let shell_listener = match &cfg.shell_socket {
+            Some(socket) => Some(UnixListener::bind(socket).context("bind the shell socket").map_err(other)?),
+            None => None,
+        };
         let peer = Peer::bind(&cfg.wire_peer, &cfg.wire_guest, opts.wire).map_err(other)?;
         let log = fs::File::create(dir.join("qemu.log")).context("create qemu.log").map_err(other)?;
         let mut slot = None;
@@ -136,7 +149,8 @@ impl<X: Extension> Vm<X> {
             Backend::Qemu => {
                 image.write(&cfg.initrd).map_err(other)?;
                 let mut args = qemu::all_args(&cfg).map_err(other)?;
-                if restore && opts.restore && snapshot::enabled() {
+                // A gdb stub's port differs each time: such a guest is never saved.
+                if restore && opts.restore && !opts.gdb && snapshot::enabled() {
                     if let Some((s, extra)) =
                         snapshot::open(&args, dir, &cfg.initrd, &cfg.kernel, &cfg.console_log).map_err(other)?
                     {
@@ -167,11 +181,15 @@ impl<X: Extension> Vm<X> {
 
         let setup = (|| {
             let stream = accept(&listener, &mut child, dir, Duration::from_secs(10))?;
+            let shell = match &shell_listener {
+                Some(listener) => Some(accept(listener, &mut child, dir, Duration::from_secs(10))?),
+                None => None,
+            };
             peer::wait_for_socket(&cfg.wire_guest, Duration::from_secs(10))?;
-            AgentLink::new(stream, &dir.join(TRANSCRIPT))
+            Ok((AgentLink::new(stream, &dir.join(TRANSCRIPT))?, shell))
         })();
-        let mut link = match setup {
-            Ok(link) => link,
+        let (mut link, shell) = match setup {
+            Ok(setup) => setup,
             Err(e) => {
                 process_tree::kill(&mut child);
                 return Err(match slot {
@@ -217,6 +235,9 @@ impl<X: Extension> Vm<X> {
             known_bugs: opts.known_bugs.clone(),
             keep: false,
             evidence: evidence.to_owned(),
+            shell,
+            gdb_port: cfg.gdb_port,
+            vmlinux: art.kernel.kdir.join("vmlinux"),
         })
     }
 }
@@ -326,6 +347,13 @@ fn run_dir() -> Result<PathBuf> {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     Ok(dir)
+}
+
+/// A TCP port of the host's loopback nobody listens on now, for QEMU's gdb
+/// stub (another process may take it first: QEMU then says so).
+fn free_loopback_port() -> Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("find a free port for gdb")?;
+    Ok(listener.local_addr()?.port())
 }
 
 /// Accepts QEMU's connection to the control socket, or explains why not.

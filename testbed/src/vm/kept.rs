@@ -8,16 +8,23 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use anyhow::{Context, Result};
+use serde::Serialize;
 
 use super::{CONSOLE, KERNEL_LOG, PLAN, TRANSCRIPT};
-use crate::paths;
+use crate::splat::{self, Splat};
+use crate::traces::ModuleFile;
+use crate::{paths, tools};
 
 /// How many failed runs' evidence the cache keeps.
 pub const KEPT_RUNS: usize = 30;
 
 /// The files of a run directory that are evidence; the rest (sockets, the
 /// image) is not.
-const EVIDENCE: [&str; 5] = [CONSOLE, KERNEL_LOG, TRANSCRIPT, PLAN, "qemu.log"];
+const EVIDENCE: [&str; 6] = [CONSOLE, KERNEL_LOG, TRANSCRIPT, PLAN, "qemu.log", MODULES];
+
+/// The test's module files, a line each (`KO<TAB>SOURCE DIR`), so that a
+/// report read again later names source lines.
+const MODULES: &str = "modules.txt";
 
 /// Where the evidence of failed runs is kept.
 pub fn evidence_root() -> PathBuf {
@@ -53,6 +60,64 @@ pub(super) fn keep(run: &Path, to: &Path) -> Result<()> {
     let _ = fs::remove_dir_all(run);
     evict(&evidence_root(), KEPT_RUNS);
     Ok(())
+}
+
+/// Writes the test's module files into run directory `run`, to be kept
+/// with the rest.
+pub(super) fn note_modules(run: &Path, modules: &[ModuleFile]) {
+    let lines: String = modules.iter().map(|m| format!("{}\t{}\n", m.ko.display(), m.source_dir.display())).collect();
+    let _ = fs::write(run.join(MODULES), lines);
+}
+
+/// A failed run's evidence, read again: its splats (with source lines
+/// while the module's build is still in the cache) and the end of its
+/// kernel log.
+#[derive(Debug, Serialize)]
+pub struct Evidence {
+    /// Where it is.
+    pub dir: PathBuf,
+    /// The kernel's version line, as the log has it.
+    pub kernel: Option<String>,
+    /// Every splat of the console.
+    pub splats: Vec<Splat>,
+    /// The last lines of the kernel log at every level (of the console
+    /// where the agent's copy is missing).
+    pub log_tail: Vec<String>,
+}
+
+/// How many of the kernel log's last lines [`Evidence`] shows.
+const TAIL_LINES: usize = 30;
+
+impl Evidence {
+    /// Reads the evidence in `dir`.
+    pub fn load(dir: &Path) -> Result<Self> {
+        let console = fs::read_to_string(dir.join(CONSOLE))
+            .with_context(|| format!("{} is not a failed run's evidence: it has no {CONSOLE}", dir.display()))?;
+        let modules: Vec<ModuleFile> = fs::read_to_string(dir.join(MODULES))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .map(|(ko, source)| ModuleFile { ko: ko.into(), source_dir: source.into() })
+            .collect();
+        let log = fs::read_to_string(dir.join(KERNEL_LOG)).unwrap_or_else(|_| console.clone());
+        let kernel = log.lines().find_map(|l| l.split_once("Linux version ").map(|(_, v)| v.trim().to_owned()));
+        Ok(Self {
+            dir: dir.to_owned(),
+            kernel,
+            splats: splat::scan_with_sources(&console, &modules),
+            log_tail: tools::tail(&log, TAIL_LINES).lines().map(str::to_owned).collect(),
+        })
+    }
+}
+
+/// The newest failed run's evidence directory, if the cache keeps one.
+pub fn newest_evidence() -> Option<PathBuf> {
+    let entries = fs::read_dir(evidence_root()).ok()?;
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max_by_key(|(modified, _)| *modified)
+        .map(|(_, path)| path)
 }
 
 /// Removes the oldest directories under `root` (by modification time)

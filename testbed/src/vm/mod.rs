@@ -2,12 +2,13 @@
 //! The guest's life (options, accessors, power-off) is here; the rooms
 //! below hold one job each: `boot` (accelerator fallback, saved guests,
 //! backends), `requests` to the agent, `genl` decoding, `evidence`,
-//! which explains a failure with the console, and `kept`, where a failed
-//! run's evidence goes.
+//! which explains a failure with the console, `kept`, where a failed
+//! run's evidence goes, and `interactive`: a person's shell and gdb.
 
 mod boot;
 mod evidence;
 mod genl;
+mod interactive;
 mod kept;
 mod requests;
 
@@ -31,7 +32,8 @@ use crate::traces::ModuleFile;
 use crate::{process_tree, progress, tools};
 
 pub use genl::decode_deliveries;
-pub use kept::{evidence_root, KEPT_RUNS};
+pub use interactive::shell_words;
+pub use kept::{evidence_root, newest_evidence, Evidence, KEPT_RUNS};
 
 /// Whether guests may start from saved ones here: not when
 /// `KULINK_SNAPSHOTS=off` (see [`BootOptions::restore`]).
@@ -91,6 +93,11 @@ pub struct BootOptions {
     /// busybox at /bin/busybox and /bin/sh (QEMU backend; the host's
     /// `busybox-static`).
     pub shell: bool,
+    /// A port for a person's shell ([`Vm::run_shell`]; needs `shell`).
+    pub interactive: bool,
+    /// QEMU's gdb stub on a TCP port of the host's loopback
+    /// ([`Vm::gdb_command`]).
+    pub gdb: bool,
     /// Kernel command-line arguments after the kernel's own
     /// (`kmemleak=on`, say).
     pub kernel_args: Vec<String>,
@@ -118,6 +125,8 @@ impl Default for BootOptions {
             loaded_before_params: Vec::new(),
             files: Vec::new(),
             shell: false,
+            interactive: false,
+            gdb: false,
             kernel_args: Vec::new(),
             restore: true,
             known_bugs: KnownBugs::default(),
@@ -210,6 +219,12 @@ pub struct Vm<X: Extension> {
     keep: bool,
     /// Where it is kept.
     evidence: PathBuf,
+    /// QEMU's end of the shell port, until [`Vm::open_shell`] takes it.
+    shell: Option<std::os::unix::net::UnixStream>,
+    /// The host's TCP port of QEMU's gdb stub.
+    gdb_port: Option<u16>,
+    /// The kernel's image with its symbols, for gdb.
+    vmlinux: PathBuf,
 }
 
 impl<X: Extension> Vm<X> {
@@ -343,6 +358,7 @@ impl<X: Extension> Drop for Vm<X> {
         if self.keep || std::thread::panicking() {
             let kept: Vec<&str> =
                 [CONSOLE, KERNEL_LOG, TRANSCRIPT, PLAN].into_iter().filter(|f| self.dir.join(f).exists()).collect();
+            kept::note_modules(&self.dir, &self.module_files);
             match kept::keep(&self.dir, &self.evidence) {
                 Ok(()) => progress::note(format!(
                     "the evidence of a failed run is in {}: {} ({TRANSCRIPT}: the agent's messages)",
