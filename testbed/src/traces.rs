@@ -43,10 +43,12 @@ pub fn call_trace_after(console: &str, line: usize) -> Vec<String> {
     if !lines.any(|l| l.trim_start().starts_with("Call Trace:")) {
         return Vec::new();
     }
+    // An exception's registers may come within the trace (5.10 prints
+    // them where the unwinder crossed the exception's frame).
     let frames: Vec<&str> = lines
         .map(str::trim)
-        .take_while(|l| l.starts_with('<') || frame(l.trim_start_matches("? ")).is_some())
-        .filter(|l| !l.starts_with('<'))
+        .take_while(|l| l.starts_with('<') || l.starts_with("? ") || is_register_line(l) || frame(l).is_some())
+        .filter(|l| !is_register_line(l) && frame(l.trim_start_matches("? ")).is_some())
         .collect();
     let sure: Vec<String> = frames.iter().filter(|l| !l.starts_with("? ")).map(|l| (*l).to_owned()).collect();
     if sure.is_empty() {
@@ -54,6 +56,14 @@ pub fn call_trace_after(console: &str, line: usize) -> Vec<String> {
     } else {
         sure
     }
+}
+
+/// A line of a register dump: `RIP: 0010:...`, `Code: 48 89 ...`,
+/// `R10: 0000...`, `FS:  0000...`.
+fn is_register_line(line: &str) -> bool {
+    line.split_once(':').is_some_and(|(name, _)| {
+        name == "Code" || (name.len() <= 4 && name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+    })
 }
 
 /// A console line without its leading `[    1.234567]`.
@@ -169,6 +179,12 @@ mod tests {
                        [ 1.0] Modules linked in: m\n[ 1.0] Call Trace:\n[ 1.0]  later+0x1/0x2\n";
         assert_eq!(call_trace_after(console, 1), ["proc_reg_write+0x51/0x90", "vfs_write+0xc8/0x3c0"]);
         assert!(call_trace_after("[ 1.0] WARNING: no trace here\n", 1).is_empty());
+        let with_registers = "[ 1.0] BUG: x\n[ 1.0] Call Trace:\n[ 1.0]  ? __die_body+0x15/0x52\n\
+                              [ 1.0]  asm_exc_page_fault+0x1b/0x20\n[ 1.0]  ? 0xffffffffa0000000\n\
+                              [ 1.0] RIP: 0010:nw_store+0x0/0x3 [m]\n\
+                              [ 1.0] Code: Unable to access opcode bytes\n[ 1.0] R10: 0000 R11: 0000\n\
+                              [ 1.0] FS:  0000(0000) GS:ffff\n[ 1.0]  nw_write+0x9/0xc [m]\n";
+        assert_eq!(call_trace_after(with_registers, 1), ["asm_exc_page_fault+0x1b/0x20", "nw_write+0x9/0xc [m]"]);
         let guessed = "[ 1.0] BUG: x\n[ 1.0] Call Trace:\n[ 1.0]  <TASK>\n[ 1.0]  ? proc_reg_write+0x61/0x73\n\
                        [ 1.0]  ? vfs_write+0x9e/0x186\n[ 1.0]  </TASK>\n";
         assert_eq!(call_trace_after(guessed, 1), ["? proc_reg_write+0x61/0x73", "? vfs_write+0x9e/0x186"]);
