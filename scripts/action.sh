@@ -42,6 +42,9 @@ test)
 	while IFS= read -r option; do
 		[ -z "$option" ] || args+=(--kconfig "$option")
 	done <<<"$(input KULINK_INPUT_KCONFIG)"
+	while IFS= read -r file; do
+		[ -z "$file" ] || args+=(--known-bugs "$file")
+	done <<<"$(input KULINK_INPUT_KNOWN_BUGS)"
 	optional --genl KULINK_INPUT_GENL
 	optional --spec KULINK_INPUT_SPEC
 	optional --pcap KULINK_INPUT_PCAP

@@ -111,6 +111,7 @@ impl GuestArgs {
             shell: self.shell,
             kconfig: self.kconfig,
             known_bugs: self.known_bugs,
+            gdb: false,
             accel,
         }
     }

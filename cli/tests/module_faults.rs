@@ -23,12 +23,17 @@ struct Told {
 }
 
 fn kulink_test(module: &str, script: &str) -> Told {
+    kulink_test_with(module, script, &[])
+}
+
+fn kulink_test_with(module: &str, script: &str, more: &[&str]) -> Told {
     let junit = std::env::temp_dir().join(format!("kulink-faults-{}-{module}.xml", std::process::id()));
     let Output { status, stdout, stderr } = Command::new(env!("CARGO_BIN_EXE_kulink"))
         .args(["test", "--module"])
         .arg(fixture(module))
         .args(["--shell", "--json", "--timeout", "3", "--junit"])
         .arg(&junit)
+        .args(more)
         .args(["--", "/bin/sh", "-c", script])
         .env("KULINK_KERNELS", kulink::testbed::kernels::default_spec().unwrap().id)
         .output()
@@ -105,6 +110,26 @@ fn assert_the_evidence_is_read_again(evidence: &Path) {
     std::fs::remove_dir_all(evidence).unwrap();
 }
 
+/// A WARN that a known-bugs entry accepts passes, and the report says which
+/// entry accepted it and until when.
+fn assert_an_accepted_splat_is_reported() {
+    let file = std::env::temp_dir().join(format!("kulink-faults-known-{}.toml", std::process::id()));
+    let entry =
+        "[[accept]]\npattern = \"kulink_warner_init\"\nreason = \"the fixture's own\"\nuntil = \"2999-12-31\"\n";
+    std::fs::write(&file, entry).unwrap();
+    let told = kulink_test_with("warner", "true", &["--known-bugs", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(told.code, Some(0), "accepted, so passed: {}", told.stderr);
+    let report: serde_json::Value = serde_json::from_str(&told.json).unwrap();
+    let accepted = report[0]["accepted"].as_array().unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(accepted[0]["splat"]["kind"], "WARN", "{report:#}");
+    assert_eq!(
+        (accepted[0]["reason"].as_str(), accepted[0]["until"].as_str()),
+        (Some("the fixture's own"), Some("2999-12-31"))
+    );
+    assert_eq!(report[0]["splats"].as_array().map(Vec::len), Some(0), "{report:#}");
+}
+
 fn collect_strings(value: &serde_json::Value, into: &mut Vec<String>) {
     match value {
         serde_json::Value::String(s) => into.push(s.clone()),
@@ -138,6 +163,7 @@ fn a_module_s_faults_are_its_failures_told_in_sentences() {
         "stuck in uninterruptible sleep in sleeper_write [kulink_sleeper] ← ",
     );
     assert_told_as_the_module_s_failure("warner", "true", "RIP: 0010:kulink_warner_init+0x");
+    assert_an_accepted_splat_is_reported();
 }
 
 fn debug_text_is_recognised() {

@@ -399,6 +399,8 @@ pub struct ModuleSetup {
     pub kconfig: Vec<String>,
     /// Files of known kernel bugs (see [`GuestBuilder::known_bugs`]).
     pub known_bugs: Vec<PathBuf>,
+    /// QEMU's gdb stub (see [`GuestBuilder::gdb`]).
+    pub gdb: bool,
     /// KVM, TCG, or KVM with TCG as the fallback.
     pub accel: AccelChoice,
 }
@@ -421,6 +423,9 @@ impl ModuleSetup {
         }
         for file in &self.known_bugs {
             guest = guest.known_bugs(file);
+        }
+        if self.gdb {
+            guest = guest.gdb();
         }
         guest
     }

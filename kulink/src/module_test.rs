@@ -14,6 +14,7 @@ use kulink_testbed::artifacts::KernelChoice;
 #[cfg(doc)]
 use kulink_testbed::frames::Wire;
 use kulink_testbed::genl::{Message, Spec};
+use kulink_testbed::known_bugs::Accepted;
 use kulink_testbed::splat::Splat;
 use kulink_testbed::usage_error;
 use kulink_testbed::vm::decode_deliveries;
@@ -113,6 +114,11 @@ pub struct ModuleTestReport {
     pub kernel_log_clean: bool,
     /// Each splat found.
     pub splats: Vec<Splat>,
+    /// The splats a known-bugs entry accepted (see
+    /// [`GuestBuilder::known_bugs`](crate::GuestBuilder::known_bugs)), with
+    /// its reason and last day: they fail nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub accepted: Vec<Accepted>,
     /// Where a failed run's console log and agent transcript were kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<PathBuf>,
@@ -159,6 +165,10 @@ impl ModuleTest {
         let guest = self.setup.builder(kernel.clone());
         let art = guest.prepare()?;
         let mut vm = guest.boot_prepared(&art)?;
+        if self.setup.gdb {
+            let gdb = kulink_testbed::vm::shell_words(&vm.gdb_command()?);
+            kulink_testbed::progress::note(format!("kernel {}: attach gdb with:\n{gdb}", art.kernel.id));
+        }
         if let Some(watch) = &self.genl {
             vm.genl_subscribe(&watch.family, &watch.group)?;
         }
@@ -209,6 +219,7 @@ impl ModuleTest {
             problems,
             kernel_log_clean,
             splats: finished.splats,
+            accepted: finished.accepted,
         })
     }
 
@@ -262,6 +273,7 @@ mod tests {
                 shell: false,
                 kconfig: Vec::new(),
                 known_bugs: Vec::new(),
+                gdb: false,
                 accel: AccelChoice::Auto,
             },
             command: command.iter().map(|s| s.to_string()).collect(),

@@ -97,6 +97,9 @@ pub fn module_test_table(report: &ModuleTestReport) -> String {
         let _ = writeln!(s, "problem {problem}");
     }
     kernel_log(&mut s, &report.splats);
+    for known in &report.accepted {
+        let _ = writeln!(s, "accepted until {} ({}): {}", known.until, known.reason, known.splat);
+    }
     let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
     s
 }

@@ -43,11 +43,9 @@ impl ShellArgs {
             return Err(usage_error("a shell runs on one kernel: name one with --kernel"));
         }
         let kernel = self.kernel.choices()?.remove(0);
-        let mut guest = self.guest.setup(self.accel.accel).builder(kernel).interactive();
-        if self.gdb {
-            guest = guest.gdb();
-        }
-        let mut vm = guest.boot()?;
+        let mut setup = self.guest.setup(self.accel.accel);
+        setup.gdb = self.gdb;
+        let mut vm = setup.builder(kernel).interactive().boot()?;
         if self.gdb {
             progress::note(format!("attach gdb with:\n{}", shell_words(&vm.gdb_command()?)));
         }

@@ -49,6 +49,11 @@ pub struct TestArgs {
     /// 192.0.2.1). Replayed frames still go to the guest's own address.
     #[arg(long)]
     netns: bool,
+    /// Start QEMU's gdb stub and print, once the module is loaded, the gdb
+    /// command line that attaches to it with the module's symbols (see
+    /// `kulink shell --gdb`); the command then runs.
+    #[arg(long)]
+    gdb: bool,
     /// Seconds COMMAND may run before it is killed.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -87,8 +92,10 @@ impl TestArgs {
     fn test(self) -> Result<ModuleTest> {
         let spec = self.spec.as_deref().map(Spec::load).transpose().map_err(|e| usage_error(format!("--spec: {e}")))?;
         let genl = self.genl.as_deref().map(|text| GenlWatch::new(text, spec)).transpose()?;
+        let mut setup = self.guest.setup(self.accel.accel);
+        setup.gdb = self.gdb;
         let test = ModuleTest {
-            setup: self.guest.setup(self.accel.accel),
+            setup,
             command: self.command,
             netns: self.netns,
             timeout: Duration::from_secs(self.timeout),

@@ -25,6 +25,7 @@ fn test_of(script: &str) -> ModuleTest {
             shell: true,
             kconfig: Vec::new(),
             known_bugs: Vec::new(),
+            gdb: false,
             accel: AccelChoice::Auto,
         },
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],

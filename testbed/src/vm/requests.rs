@@ -10,7 +10,7 @@ use kulink_protocol::{
 
 use super::Vm;
 use crate::agent_link::{KernelFailed, Refused};
-use crate::usage_error;
+use crate::{usage_error, KernelFailure, ModuleFailure};
 
 /// How long the agent may take to answer: its own patience with the
 /// request, and the way back.
@@ -167,7 +167,17 @@ impl<X: Extension> Vm<X> {
     /// carrying its errno.
     pub fn load_module(&mut self, params: &str) -> Result<()> {
         let path = self.module.clone().context("this guest was booted without a module")?;
-        self.request(AgentCommand::LoadModule { path, params: params.into() }).map(drop)
+        let file = path.rsplit('/').next().unwrap_or(&path).to_owned();
+        self.request(AgentCommand::LoadModule { path, params: params.into() }).map(drop).map_err(|e| {
+            // The kernel went down while the module loaded: its failure.
+            match super::evidence::panic_line(&self.console()) {
+                Some(panic) if e.is::<KernelFailure>() => anyhow::Error::new(ModuleFailure(format!(
+                    "the kernel panicked while loading {file}: {}\n{e:#}",
+                    panic.trim()
+                ))),
+                _ => e,
+            }
+        })
     }
 
     /// Unloads the module under test (`delete_module`, never waiting for
