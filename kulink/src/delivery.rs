@@ -17,7 +17,7 @@
 //! ```
 
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Display;
+use std::fmt::Debug;
 
 /// Whether arrival must follow the expected order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,10 +66,26 @@ impl Delivery {
 pub const MAX_PROBLEMS: usize = 8;
 
 /// Matches `received` against `expected` by `key`. An expected key may
-/// occur more than once: each occurrence wants its own copy.
+/// occur more than once: each occurrence wants its own copy. Problems name
+/// keys as Rust prints them (`(5000, 4)`); [`check_described`] names them
+/// in words of the test's own.
 pub fn check<K, T>(expected: &[K], received: &[T], key: impl Fn(&T) -> K, order: Order) -> Delivery
 where
-    K: Ord + Display,
+    K: Ord + Debug,
+{
+    check_described(expected, received, key, order, |k| format!("{k:?}"))
+}
+
+/// [`check`], with each key named in problems by `describe`.
+pub fn check_described<K, T>(
+    expected: &[K],
+    received: &[T],
+    key: impl Fn(&T) -> K,
+    order: Order,
+    describe: impl Fn(&K) -> String,
+) -> Delivery
+where
+    K: Ord,
 {
     let mut slots: BTreeMap<&K, VecDeque<usize>> = BTreeMap::new();
     for (i, k) in expected.iter().enumerate() {
@@ -92,13 +108,13 @@ where
         let slot = match slots.get_mut(&k) {
             None => {
                 d.unexpected += 1;
-                note(&mut d.problems, format!("unexpected: {k}"));
+                note(&mut d.problems, format!("unexpected: {}", describe(&k)));
                 None
             }
             Some(free) => match free.pop_front() {
                 None => {
                     d.duplicates += 1;
-                    note(&mut d.problems, format!("duplicate: {k}"));
+                    note(&mut d.problems, format!("duplicate: {}", describe(&k)));
                     None
                 }
                 Some(pos) => {
@@ -118,7 +134,7 @@ where
     lost.sort_unstable();
     d.lost = lost.len();
     for i in lost {
-        note(&mut d.problems, format!("lost: {}", expected[i]));
+        note(&mut d.problems, format!("lost: {}", describe(&expected[i])));
     }
     d
 }

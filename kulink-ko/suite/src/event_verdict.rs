@@ -65,7 +65,8 @@ pub fn check_ordered(
     order: Order,
 ) -> ChannelResult {
     let received = of_listener(events, listener);
-    let delivery = delivery::check(expected, &received, |r| Expected::of(&r.event), order);
+    let delivery =
+        delivery::check_described(expected, &received, |r| Expected::of(&r.event), order, Expected::to_string);
     let mut problems = delivery.problems.clone();
     let mut note = |p: String| {
         if problems.len() < delivery::MAX_PROBLEMS {
