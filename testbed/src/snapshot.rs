@@ -26,7 +26,7 @@ pub const ENV: &str = "KULINK_SNAPSHOTS";
 /// Files of a saved guest.
 const STATE: &str = "vm.state";
 const CONSOLE: &str = "console.log";
-const KERNEL_LOG: &str = crate::vm::KERNEL_LOG;
+const KERNEL_LOG: &str = "kernel.log";
 const READY: &str = "ready.json";
 /// Present instead of a saved guest when restoring one failed: guests of
 /// that kind boot, and none is saved again.
@@ -85,7 +85,7 @@ const MONITOR: &str = "qmp.sock";
 
 /// Looks up the kind of guest `args` start (see [`key`]): the saved guest
 /// to restore, with the QEMU arguments that load it, and the boot's
-/// console copied to `console`; or the slot to save into, with the
+/// console and kernel log copied to `logs`; or the slot to save into, with the
 /// arguments that let it be saved; or nothing, where restoring failed
 /// before. The slot stays locked while the value lives.
 pub fn open(
@@ -93,16 +93,16 @@ pub fn open(
     run_dir: &Path,
     initrd: &Path,
     kernel: &Path,
-    console: &Path,
+    logs: &Logs,
 ) -> Result<Option<(Use, Vec<OsString>)>> {
     let slot = Slot::lock(&key(args, run_dir, initrd, kernel)?)?;
     Ok(match slot.find() {
         Found::Saved(saved) => {
-            fs::copy(&saved.console, console).context("copy the saved guest's console")?;
+            fs::copy(&saved.console, &logs.console).context("copy the saved guest's console")?;
             // The agent's copy of the kernel log, up to the save.
             let kernel_log = saved.console.with_file_name(KERNEL_LOG);
             if kernel_log.exists() {
-                fs::copy(&kernel_log, run_dir.join(KERNEL_LOG)).context("copy the saved guest's kernel log")?;
+                fs::copy(&kernel_log, &logs.kernel_log).context("copy the saved guest's kernel log")?;
             }
             let extra = qmp::incoming_args(&saved.state)?;
             Some((Use::Restore(slot, saved), extra))
@@ -115,14 +115,14 @@ pub fn open(
 /// Saves the guest `run_dir`'s QEMU runs, booted with [`Use::Save`]'s
 /// arguments and now ready, unless its console has a splat; it runs on
 /// either way. A failure to save is noted and changes nothing else.
-pub fn save(slot: Slot, run_dir: &Path, console: &Path, ready: &str) {
-    if !splat::scan(&fs::read_to_string(console).unwrap_or_default()).is_empty() {
+pub fn save(slot: Slot, run_dir: &Path, logs: &Logs, ready: &str) {
+    if !splat::scan(&fs::read_to_string(&logs.console).unwrap_or_default()).is_empty() {
         return;
     }
     let saved = (|| {
         let state = slot.state_file()?;
         qmp::Monitor::connect(&run_dir.join(MONITOR))?.save(&state)?;
-        slot.save(console, &run_dir.join(KERNEL_LOG), ready)
+        slot.save(logs, ready)
     })();
     if let Err(e) = saved {
         slot.discard();
@@ -152,6 +152,14 @@ pub enum Found {
     Empty,
     /// Restoring failed once (the file beside says why).
     Unrestorable,
+}
+
+/// A guest's logs: its console, and the agent's copy of the kernel log.
+pub struct Logs {
+    /// The console.
+    pub console: PathBuf,
+    /// The kernel log at every level.
+    pub kernel_log: PathBuf,
 }
 
 /// A saved guest's files.
@@ -197,10 +205,10 @@ impl Slot {
     /// Completes a save whose stream is in [`Slot::state_file`]: the boot's
     /// console, the kernel log and the agent's Ready go beside it, then
     /// the stamp.
-    pub fn save(&self, console: &Path, kernel_log: &Path, ready: &str) -> Result<()> {
-        fs::copy(console, self.dir.join(CONSOLE)).context("keep the saved guest's console")?;
-        if kernel_log.exists() {
-            fs::copy(kernel_log, self.dir.join(KERNEL_LOG)).context("keep the saved guest's kernel log")?;
+    pub fn save(&self, logs: &Logs, ready: &str) -> Result<()> {
+        fs::copy(&logs.console, self.dir.join(CONSOLE)).context("keep the saved guest's console")?;
+        if logs.kernel_log.exists() {
+            fs::copy(&logs.kernel_log, self.dir.join(KERNEL_LOG)).context("keep the saved guest's kernel log")?;
         }
         fs::write(self.dir.join(READY), ready).context("keep the saved guest's Ready")?;
         Stamp::built(&self.dir).write("saved guest")?;

@@ -137,6 +137,7 @@ impl<X: Extension> Vm<X> {
             wire_peer: dir.join("peer.sock"),
             wire: opts.wire,
         };
+        let logs = snapshot::Logs { console: cfg.console_log.clone(), kernel_log: cfg.kernel_log.clone() };
         let listener = UnixListener::bind(&cfg.control_socket).context("bind the control socket").map_err(other)?;
         let shell_listener = match &cfg.shell_socket {
             Some(socket) => Some(UnixListener::bind(socket).context("bind the shell socket").map_err(other)?),
@@ -152,7 +153,7 @@ impl<X: Extension> Vm<X> {
                 // A gdb stub's port differs each time: such a guest is never saved.
                 if restore && opts.restore && !opts.gdb && snapshot::enabled() {
                     if let Some((s, extra)) =
-                        snapshot::open(&args, dir, &cfg.initrd, &cfg.kernel, &cfg.console_log).map_err(other)?
+                        snapshot::open(&args, dir, &cfg.initrd, &cfg.kernel, &logs).map_err(other)?
                     {
                         args.extend(extra);
                         slot = Some(s);
@@ -214,7 +215,7 @@ impl<X: Extension> Vm<X> {
                 let ready = wait_ready(&mut link, &mut child, &cfg, evidence, accel, &test_modules(art, opts))?;
                 if let Some(Use::Save(slot)) = cold {
                     let json = serde_json::to_string(&ready).map_err(|e| other(e.into()))?;
-                    snapshot::save(slot, dir, &cfg.console_log, &json);
+                    snapshot::save(slot, dir, &logs, &json);
                 }
                 (ready, false)
             }
