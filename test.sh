@@ -32,6 +32,19 @@ if [ "$selected" != "$every" ]; then
 fi
 profile=default
 [ "${CI:-}" = true ] && profile=ci
+# Every temporary file of the suite goes to a directory of its own, removed
+# at the end, so the suite leaves nothing in the temp dir; what kulink's own
+# code left there fails the suite.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/kulink-suite.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+export TMPDIR="$scratch"
 # The examples in the library's documentation (nextest runs no doctests).
 cargo test "${quiet[@]}" --doc --workspace --locked
-exec cargo nextest run --workspace --locked --profile "$profile" "${filter[@]}" "$@"
+status=0
+cargo nextest run --workspace --locked --profile "$profile" "${filter[@]}" "$@" || status=$?
+left=$(cd "$scratch" && ls -A)
+if [ -n "$left" ]; then
+	echo "kulink: the suite left in the temp dir:" $left >&2
+	if printf '%s\n' "$left" | grep -q '^kulink' && [ "$status" -eq 0 ]; then status=1; fi
+fi
+exit "$status"
