@@ -101,7 +101,11 @@ pub fn serve<P: Plugin>() -> ! {
     });
     if let Err(e) = &result {
         system::log(&format!("fatal: {e:#}"));
-        eprintln!("kulink-agent: fatal: {e:#}");
+        // PID 1's stderr is the console, where the kernel log shows it
+        // already: a second copy would interleave with the log's lines.
+        if !pid1 {
+            eprintln!("kulink-agent: fatal: {e:#}");
+        }
     }
     if pid1 {
         kernel_log::drain(Duration::from_secs(2));

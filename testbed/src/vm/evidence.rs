@@ -106,7 +106,9 @@ pub(super) fn module_at_boot(console: &str, modules: &[String]) -> Option<String
     let ours =
         |path: &str| modules.iter().find(|m| path.ends_with(&format!("/{m}")) || path.ends_with(&format!("-{m}")));
     for line in console.lines() {
-        let Some(rest) = line.split("kulink-agent: fatal: finit_module ").nth(1) else { continue };
+        // The kernel log's record (`[ 1.1] kulink-agent: ...`), not a copy a
+        // process wrote to the console, which other lines may cut into.
+        let Some(rest) = line.split("] kulink-agent: fatal: finit_module ").nth(1) else { continue };
         let Some((path, why)) = rest.split_once(": ") else { continue };
         if let Some(module) = ours(path) {
             let own = own_lines(console, module);
@@ -166,6 +168,12 @@ mod tests {
         );
         let preloaded =
             "[ 1.1] kulink-agent: fatal: finit_module /lib/modules/preload/01-provider.ko: ENOENT: No such file\n";
+        let cut_into = format!(
+            "kulink-agent: fatal: finit_module /lib/modules/test/busy.ko: EBUSY: Device or resource busy[ 1.2] \n{console}"
+        );
+        assert!(module_at_boot(&cut_into, &modules()).unwrap().starts_with(
+            "busy.ko failed to load: the kernel refused it with EBUSY: Device or resource busy; its log:"
+        ));
         assert!(module_at_boot(preloaded, &modules()).unwrap().starts_with("provider.ko failed to load"));
     }
 
