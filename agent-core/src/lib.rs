@@ -137,14 +137,16 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     system::log("plug-in listening");
     let mut core = Core { outbox: outbox.clone(), subscriptions: Vec::new(), started: BTreeMap::new() };
 
-    outbox.send(AgentMsg::Ready(Ready {
+    let ready = Ready {
         boot_ms: system::boottime_ms(),
         kernel: system::kernel_release(),
         eth0_ifindex: links.eth0,
         lo_ifindex: links.lo,
         ext: plugin.ready(),
-    }));
+    };
+    // Logged at the moment the figure names, before the message goes out.
     system::log("ready");
+    outbox.send(AgentMsg::Ready(ready));
 
     while let Some(req) = link.requests.recv().await {
         let Request { id, cmd } = match req {
