@@ -10,14 +10,12 @@
 use std::io::{BufWriter, Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
 
 use anyhow::{bail, Context, Result};
 use kulink_protocol::{DeviceAnswers, DeviceArg, DeviceBurst, DeviceCall, DEVICE_ARENA, NOBODY};
 use nix::fcntl::{open, OFlag};
 use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use nix::sys::stat::Mode;
-use tokio::io::AsyncWriteExt;
 
 /// The argument that makes the agent binary a burst helper.
 pub const HELPER_ARG: &str = "--kulink-device-burst";
@@ -32,22 +30,14 @@ const KERNEL_ADDRESS: u64 = 0xffff_8880_0000_0000;
 
 /// Runs `burst` in a helper process and gathers what each call returned.
 pub async fn burst(burst: DeviceBurst) -> Result<DeviceAnswers> {
-    let mut command = tokio::process::Command::new("/proc/self/exe");
-    command.arg(HELPER_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut command = crate::helper::command(HELPER_ARG);
     command.kill_on_drop(true);
     if burst.unprivileged {
         // Leaving uid 0 clears every capability (std also drops groups).
         command.uid(NOBODY).gid(NOBODY);
     }
-    let mut child = command.spawn().context("cannot start the device burst helper")?;
-    let input = serde_json::to_vec(&burst)?;
-    let mut stdin = child.stdin.take().context("the helper has no stdin")?;
-    let feed = async move {
-        let written = stdin.write_all(&input).await;
-        drop(stdin);
-        written
-    };
-    let (fed, output) = tokio::join!(feed, child.wait_with_output());
+    let child = command.spawn().context("cannot start the device burst helper")?;
+    let (fed, output) = crate::helper::feed_and_wait(child, serde_json::to_vec(&burst)?).await;
     let output = output.context("the device burst helper")?;
     let mut lines = std::str::from_utf8(&output.stdout)?.lines().map(str::parse::<i64>);
     let killed_by = output.status.signal();

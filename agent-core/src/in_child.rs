@@ -7,7 +7,6 @@
 
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
@@ -15,7 +14,6 @@ use kulink_protocol::{Extension, Failure, FailureKind, GenlBurst, GenlRequest, N
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
 
 use crate::{genl_bridge, stuck, system};
 
@@ -57,18 +55,9 @@ pub fn failure(error: &anyhow::Error) -> Failure {
 /// Does `job` in a child process and returns its answer; `patience` is how
 /// long the child may take before it is reported stuck.
 pub async fn serve<X: Extension>(job: Job, patience: Duration) -> Result<Reply<X>> {
-    let mut command = tokio::process::Command::new("/proc/self/exe");
-    command.arg(HELPER_ARG).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = command.spawn().context("cannot start a child process for the request")?;
+    let child = crate::helper::command(HELPER_ARG).spawn().context("cannot start a child process for the request")?;
     let pid = child.id().context("the request's child has no pid")?;
-    let input = serde_json::to_vec(&job)?;
-    let mut stdin = child.stdin.take().context("the request's child has no stdin")?;
-    let feed = async move {
-        let written = stdin.write_all(&input).await;
-        drop(stdin);
-        written
-    };
-    let finished = tokio::time::timeout(patience, async { tokio::join!(feed, child.wait_with_output()) }).await;
+    let finished = tokio::time::timeout(patience, crate::helper::feed_and_wait(child, serde_json::to_vec(&job)?)).await;
     let Ok((_, output)) = finished else {
         let where_it_waits = stuck::describe(pid);
         // A child in uninterruptible sleep ignores even this; the agent

@@ -9,6 +9,7 @@
 pub mod device_burst;
 pub mod genl;
 pub mod genl_bridge;
+pub mod helper;
 pub mod in_child;
 pub mod kernel_log;
 pub mod loopback;

@@ -166,7 +166,7 @@ impl ModuleTest {
         let art = guest.prepare()?;
         let mut vm = guest.boot_prepared(&art)?;
         if self.setup.gdb {
-            let gdb = kulink_testbed::vm::shell_words(&vm.gdb_command()?);
+            let gdb = vm.gdb_command()?;
             kulink_testbed::progress::note(format!("kernel {}: attach gdb with:\n{gdb}", art.kernel.id));
         }
         if let Some(watch) = &self.genl {

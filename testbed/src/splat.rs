@@ -140,7 +140,7 @@ pub fn scan(log: &str) -> Vec<Splat> {
     log.lines()
         .enumerate()
         .filter_map(|(i, line)| {
-            let body = strip_timestamp(line);
+            let body = crate::traces::untimed(line);
             MARKERS.iter().find(|(_, marker)| body.contains(marker)).map(|(kind, _)| Splat {
                 kind,
                 line: i + 1,
@@ -151,15 +151,6 @@ pub fn scan(log: &str) -> Vec<Splat> {
             })
         })
         .collect()
-}
-
-/// Drops a leading `[    1.234567]` so markers are matched in the message.
-fn strip_timestamp(line: &str) -> &str {
-    let t = line.trim_start();
-    match t.strip_prefix('[').and_then(|r| r.split_once(']')) {
-        Some((_, rest)) => rest,
-        None => t,
-    }
 }
 
 #[cfg(test)]

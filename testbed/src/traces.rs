@@ -66,8 +66,9 @@ fn is_register_line(line: &str) -> bool {
     })
 }
 
-/// A console line without its leading `[    1.234567]`.
-fn untimed(line: &str) -> &str {
+/// A console line without its leading `[    1.234567]`, so that what the
+/// kernel said is matched, not its timestamp.
+pub(crate) fn untimed(line: &str) -> &str {
     let t = line.trim_start();
     match t.strip_prefix('[').and_then(|r| r.split_once(']')) {
         Some((_, rest)) => rest,

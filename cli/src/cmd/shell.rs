@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use kulink::testbed::progress;
-use kulink::testbed::vm::shell_words;
 use kulink::usage_error;
 
 use crate::args::{AccelArgs, GuestArgs, KernelArgs};
@@ -47,7 +46,7 @@ impl ShellArgs {
         setup.gdb = self.gdb;
         let mut vm = setup.builder(kernel).interactive().boot()?;
         if self.gdb {
-            progress::note(format!("attach gdb with:\n{}", shell_words(&vm.gdb_command()?)));
+            progress::note(format!("attach gdb with:\n{}", vm.gdb_command()?));
         }
         let port = vm.shell_port()?;
         progress::note("the guest's shell: `exit` or Ctrl-D ends it");

@@ -57,15 +57,12 @@ impl<X: Extension> Vm<X> {
     pub(super) fn module_failed(&mut self, failed: KernelFailed) -> anyhow::Error {
         let mut message = failed.message;
         if failed.kind == FailureKind::Died {
+            // A plain scan while waiting; source lines (objdump) once.
             let deadline = Instant::now() + FAULT_GRACE;
-            let fault = loop {
-                let fault =
-                    splat::scan_with_sources(&self.console(), &self.module_files).into_iter().find(Splat::is_fault);
-                if fault.is_some() || Instant::now() >= deadline {
-                    break fault;
-                }
+            while !splat::scan(&self.console()).iter().any(Splat::is_fault) && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(50));
-            };
+            }
+            let fault = splat::scan_with_sources(&self.console(), &self.module_files).into_iter().find(Splat::is_fault);
             if let Some(fault) = fault {
                 message += &format!(", in the kernel: {fault}");
             }

@@ -32,11 +32,11 @@ impl<X: Extension> Vm<X> {
         self.request_within(AgentCommand::Shell, SHELL_LIFETIME).map(drop)
     }
 
-    /// The gdb command line that debugs this guest: the kernel's image,
-    /// the stub's port, and the module under test's symbols at the
-    /// addresses its sections were loaded at. Needs a guest booted with
-    /// [`BootOptions::gdb`](super::BootOptions::gdb).
-    pub fn gdb_command(&mut self) -> Result<Vec<String>> {
+    /// The gdb command line that debugs this guest, as a shell takes it:
+    /// the kernel's image, the stub's port, and the module under test's
+    /// symbols at the addresses its sections were loaded at. Needs a guest
+    /// booted with [`BootOptions::gdb`](super::BootOptions::gdb).
+    pub fn gdb_command(&mut self) -> Result<String> {
         let port = self.gdb_port.context("this guest was booted without gdb's stub")?;
         let mut command = vec!["gdb".to_owned()];
         if self.vmlinux.exists() {
@@ -53,7 +53,7 @@ impl<X: Extension> Vm<X> {
             }
             command.extend(["-ex".to_owned(), add]);
         }
-        Ok(command)
+        Ok(shell_words(&command))
     }
 
     /// Where the kernel loaded `section` of module `name`.
@@ -64,7 +64,7 @@ impl<X: Extension> Vm<X> {
 }
 
 /// A command line as a shell takes it: each word quoted when it needs to be.
-pub fn shell_words(words: &[String]) -> String {
+fn shell_words(words: &[String]) -> String {
     words
         .iter()
         .map(|w| {

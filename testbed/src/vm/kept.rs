@@ -112,24 +112,24 @@ impl Evidence {
 
 /// The newest failed run's evidence directory, if the cache keeps one.
 pub fn newest_evidence() -> Option<PathBuf> {
-    let entries = fs::read_dir(evidence_root()).ok()?;
-    entries
-        .filter_map(|e| e.ok())
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max_by_key(|(modified, _)| *modified)
-        .map(|(_, path)| path)
+    newest_first(&evidence_root()).into_iter().next()
 }
 
 /// Removes the oldest directories under `root` (by modification time)
 /// beyond the newest `keep`.
 fn evict(root: &Path, keep: usize) {
-    let Ok(entries) = fs::read_dir(root) else { return };
+    for old in newest_first(root).into_iter().skip(keep) {
+        let _ = fs::remove_dir_all(old);
+    }
+}
+
+/// What `root` holds, the most recently modified first.
+fn newest_first(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(root) else { return Vec::new() };
     let mut runs: Vec<(std::time::SystemTime, PathBuf)> =
         entries.filter_map(|e| e.ok()).filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path()))).collect();
     runs.sort_unstable_by_key(|run| std::cmp::Reverse(run.0));
-    for (_, old) in runs.into_iter().skip(keep) {
-        let _ = fs::remove_dir_all(old);
-    }
+    runs.into_iter().map(|(_, path)| path).collect()
 }
 
 /// Removes the run directories of kulink processes that are gone (killed
