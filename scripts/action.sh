@@ -24,13 +24,19 @@ install)
 	if [ -n "${GITHUB_PATH:-}" ]; then echo "$root/bin" >>"$GITHUB_PATH"; fi
 	;;
 test)
-	args=(test --module "$(input KULINK_INPUT_MODULE)")
+	args=(test)
+	while IFS= read -r module; do
+		[ -z "$module" ] || args+=(--module "$module")
+	done <<<"$(input KULINK_INPUT_MODULE)"
 	optional --kernel KULINK_INPUT_KERNELS
 	read -ra params <<<"$(input KULINK_INPUT_MODULE_PARAMS)"
 	for p in "${params[@]}"; do args+=(--module-param "$p"); done
 	while IFS= read -r file; do
 		[ -z "$file" ] || args+=(--file "$file")
 	done <<<"$(input KULINK_INPUT_FILES)"
+	while IFS= read -r program; do
+		[ -z "$program" ] || args+=(--host-program "$program")
+	done <<<"$(input KULINK_INPUT_HOST_PROGRAMS)"
 	case "$(input KULINK_INPUT_SHELL)" in
 	true) args+=(--shell) ;;
 	false | "") ;;
@@ -45,6 +51,10 @@ test)
 	while IFS= read -r file; do
 		[ -z "$file" ] || args+=(--known-bugs "$file")
 	done <<<"$(input KULINK_INPUT_KNOWN_BUGS)"
+	read -ra kernel_args <<<"$(input KULINK_INPUT_KERNEL_ARGS)"
+	for a in "${kernel_args[@]}"; do args+=(--kernel-arg "$a"); done
+	optional --memory KULINK_INPUT_MEMORY
+	optional --cpus KULINK_INPUT_CPUS
 	optional --genl KULINK_INPUT_GENL
 	optional --spec KULINK_INPUT_SPEC
 	optional --pcap KULINK_INPUT_PCAP

@@ -77,15 +77,23 @@ impl FormatArgs {
 #[derive(Args)]
 pub struct GuestArgs {
     /// The module's Kbuild directory (it must build exactly one .ko).
-    #[arg(long)]
-    pub module: PathBuf,
-    /// A parameter for the module at load, NAME=VALUE (repeatable).
+    /// Repeatable: the modules load in the order given, each with its
+    /// defaults, and the last is the module under test.
+    #[arg(long, required = true)]
+    pub module: Vec<PathBuf>,
+    /// A parameter of the module under test at load, NAME=VALUE (repeatable).
     #[arg(long = "module-param", value_name = "NAME=VALUE", value_parser = kulink::module_test::parse_param)]
     pub params: Vec<(String, String)>,
     /// A host file to put in the guest, HOST_PATH:GUEST_PATH (repeatable).
     #[arg(long = "file", value_name = "SRC:DST", value_parser = parse_file)]
     pub files: Vec<GuestFile>,
-    /// busybox as /bin/sh in the guest (from the host's busybox-static).
+    /// A host program (a name on PATH, or a path) with the shared libraries
+    /// and loader it needs, each at its host path in the guest (repeatable).
+    #[arg(long = "host-program", value_name = "NAME")]
+    pub programs: Vec<PathBuf>,
+    /// busybox in the guest with every applet (/bin/sh, /bin/true,
+    /// /usr/bin/awk...), from the host's busybox-static. A command that is
+    /// an applet, or a script for one, brings it anyway.
     #[arg(long)]
     pub shell: bool,
     /// A kernel option on top of the kernel's own, as .config writes it
@@ -99,20 +107,35 @@ pub struct GuestArgs {
     /// entry's date. A module's own kulink-known-bugs.toml is read too.
     #[arg(long = "known-bugs", value_name = "FILE")]
     pub known_bugs: Vec<PathBuf>,
+    /// An argument for the guest kernel's command line, after the kernel's
+    /// own (repeatable): `slub_debug=FZ`, `maxcpus=1`...
+    #[arg(long = "kernel-arg", value_name = "ARG")]
+    pub kernel_args: Vec<String>,
+    /// Guest memory in MiB (256 unless given).
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u32).range(64..=65536))]
+    pub memory: Option<u32>,
+    /// Virtual CPUs (1 unless given).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub cpus: Option<u32>,
 }
 
 impl GuestArgs {
     /// The module and its guest's contents, booted with `accel`.
-    pub fn setup(self, accel: AccelChoice) -> ModuleSetup {
+    pub fn setup(mut self, accel: AccelChoice) -> ModuleSetup {
+        let module = self.module.pop().expect("clap requires --module");
         ModuleSetup {
-            module: self.module,
+            loaded_before: self.module,
             params: self.params,
             files: self.files,
+            programs: self.programs,
             shell: self.shell,
             kconfig: self.kconfig,
             known_bugs: self.known_bugs,
-            gdb: false,
+            kernel_args: self.kernel_args,
+            memory_mb: self.memory,
+            cpus: self.cpus,
             accel,
+            ..ModuleSetup::new(module)
         }
     }
 }

@@ -202,7 +202,9 @@ impl<X: Extension> GuestBuilder<X> {
         self
     }
 
-    /// busybox as /bin/sh and /bin/busybox (the host's `busybox-static`).
+    /// busybox at /bin/busybox with a link for each of its applets
+    /// (`/bin/sh`, `/bin/true`, `/usr/bin/awk`...), from the host's
+    /// `busybox-static`; a file given at an applet's path takes its place.
     pub fn shell(mut self) -> Self {
         self.options.shell = true;
         self
@@ -387,18 +389,30 @@ impl<X: Extension> GuestBuilder<X> {
 /// `kulink fuzz` make of their flags, and a [`GuestBuilder`] on any kernel.
 #[derive(Debug, Clone)]
 pub struct ModuleSetup {
-    /// A Kbuild directory that builds one module.
+    /// A Kbuild directory that builds one module: the module under test.
     pub module: PathBuf,
+    /// Modules loaded before it, in this order, with their defaults (see
+    /// [`GuestBuilder::module`]).
+    pub loaded_before: Vec<PathBuf>,
     /// Its parameters at load, NAME=VALUE.
     pub params: Vec<(String, String)>,
     /// Host files copied into the image.
     pub files: Vec<GuestFile>,
-    /// busybox as /bin/sh.
+    /// Host programs brought with their libraries (see
+    /// [`GuestBuilder::host_program`]).
+    pub programs: Vec<PathBuf>,
+    /// busybox with its applets (see [`GuestBuilder::shell`]).
     pub shell: bool,
     /// Kernel options on top of the kernel's (see [`GuestBuilder::kconfig`]).
     pub kconfig: Vec<String>,
     /// Files of known kernel bugs (see [`GuestBuilder::known_bugs`]).
     pub known_bugs: Vec<PathBuf>,
+    /// Arguments for the kernel's command line (see [`GuestBuilder::kernel_arg`]).
+    pub kernel_args: Vec<String>,
+    /// Guest memory in MiB, when not the default.
+    pub memory_mb: Option<u32>,
+    /// Virtual CPUs, when not the default.
+    pub cpus: Option<u32>,
     /// QEMU's gdb stub (see [`GuestBuilder::gdb`]).
     pub gdb: bool,
     /// KVM, TCG, or KVM with TCG as the fallback.
@@ -406,14 +420,39 @@ pub struct ModuleSetup {
 }
 
 impl ModuleSetup {
+    /// The module in `dir` alone, in a guest of the defaults.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            module: dir.into(),
+            loaded_before: Vec::new(),
+            params: Vec::new(),
+            files: Vec::new(),
+            programs: Vec::new(),
+            shell: false,
+            kconfig: Vec::new(),
+            known_bugs: Vec::new(),
+            kernel_args: Vec::new(),
+            memory_mb: None,
+            cpus: None,
+            gdb: false,
+            accel: AccelChoice::Auto,
+        }
+    }
+
     /// The guest on `kernel`.
     pub fn builder(&self, kernel: KernelChoice) -> GuestBuilder {
-        let mut guest = GuestBuilder::new(kernel).module(&self.module).accel(self.accel);
+        let mut guest = GuestBuilder::new(kernel).accel(self.accel);
+        for dir in self.loaded_before.iter().chain([&self.module]) {
+            guest = guest.module(dir);
+        }
         for (name, value) in &self.params {
             guest = guest.param(name, value);
         }
         for file in &self.files {
             guest = guest.file(&file.host, &file.guest);
+        }
+        for program in &self.programs {
+            guest = guest.host_program(program);
         }
         if self.shell {
             guest = guest.shell();
@@ -424,10 +463,29 @@ impl ModuleSetup {
         for file in &self.known_bugs {
             guest = guest.known_bugs(file);
         }
+        for arg in &self.kernel_args {
+            guest = guest.kernel_arg(arg);
+        }
+        if let Some(memory_mb) = self.memory_mb {
+            guest = guest.memory_mb(memory_mb);
+        }
+        if let Some(cpus) = self.cpus {
+            guest = guest.cpus(cpus);
+        }
         if self.gdb {
             guest = guest.gdb();
         }
         guest
+    }
+
+    /// The files the image gets before any library: the test's own, and
+    /// each host program at its host path.
+    pub fn files_given(&self) -> Result<Vec<GuestFile>> {
+        let programs = self.programs.iter().map(|p| find_program(p)).map(|found| {
+            let path = found?;
+            Ok(GuestFile { guest: path.to_string_lossy().into_owned(), host: path })
+        });
+        self.files.iter().cloned().map(Ok).chain(programs).collect()
     }
 }
 

@@ -9,7 +9,8 @@
 //! [`ktap`] reads a guest program's KTAP; [`fuzz`], [`device_fuzz`] and
 //! [`lifecycle`] attack a module from its YNL spec, its device node and its
 //! load and unload. [`module_test`] is `kulink test`, the same from the
-//! command line; [`outcome`] and [`render`] are what every run ends in.
+//! command line, and [`guest_command`] says before the boot whether its
+//! command can start; [`outcome`] and [`render`] are what every run ends in.
 //! The testbed core under it is [`testbed`].
 
 #![deny(missing_docs)]
@@ -19,6 +20,7 @@ pub mod delivery;
 pub mod device_fuzz;
 pub mod expect;
 pub mod fuzz;
+pub mod guest_command;
 pub mod ktap;
 pub mod lifecycle;
 pub mod matrix;

@@ -16,12 +16,14 @@ use kulink_testbed::frames::Wire;
 use kulink_testbed::genl::{Message, Spec};
 use kulink_testbed::known_bugs::Accepted;
 use kulink_testbed::splat::Splat;
+use kulink_testbed::tools::Busybox;
 use kulink_testbed::usage_error;
 use kulink_testbed::vm::decode_deliveries;
 use serde::Serialize;
 
 use crate::builder::{ModuleGuest, ModuleSetup};
 use crate::expect::{self, ExpectedMessage};
+use crate::guest_command;
 use crate::ktap::Ktap;
 
 /// What `kulink test` was asked to do on each kernel.
@@ -148,13 +150,25 @@ impl ModuleTest {
         if self.expected.is_some() && self.genl.is_none() {
             return Err(usage_error("--expect needs --genl FAMILY:GROUP: the group whose messages it lists"));
         }
-        if self.command.first().is_none_or(|program| !program.starts_with('/')) {
-            return Err(usage_error(format!(
-                "the command {:?} must start with an absolute guest path (with --shell: /bin/sh -c '...')",
-                self.command
-            )));
-        }
+        self.needs_busybox()?;
         Ok(())
+    }
+
+    /// Whether the command needs busybox (asked for or not): it is an
+    /// applet, or a script for one. A command that cannot start in the
+    /// guest is a usage error.
+    fn needs_busybox(&self) -> Result<bool> {
+        let program = match self.command.first() {
+            Some(program) if program.starts_with('/') => program,
+            _ => {
+                return Err(usage_error(format!(
+                    "the command {:?} must start with an absolute guest path (/bin/sh -c '...' for a shell's)",
+                    self.command
+                )))
+            }
+        };
+        let needs = guest_command::needs_busybox(program, &self.setup.files_given()?, Busybox::host)?;
+        Ok(needs || self.setup.shell)
     }
 
     /// Runs the command on one kernel. Infrastructure problems are errors;
@@ -162,7 +176,10 @@ impl ModuleTest {
     /// `passed: false`.
     pub fn run(&self, kernel: &KernelChoice) -> Result<ModuleTestReport> {
         self.check()?;
-        let guest = self.setup.builder(kernel.clone());
+        let mut guest = self.setup.builder(kernel.clone());
+        if self.needs_busybox()? {
+            guest = guest.shell();
+        }
         let art = guest.prepare()?;
         let mut vm = guest.boot_prepared(&art)?;
         if self.setup.gdb {
@@ -252,7 +269,6 @@ const QUIET: Duration = Duration::from_millis(500);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use kulink_testbed::accel::AccelChoice;
 
     #[test]
     fn module_params_are_name_equals_one_word() {
@@ -266,16 +282,7 @@ mod tests {
     #[test]
     fn a_bad_module_dir_or_command_is_named_before_any_build() {
         let test = |module: &str, command: &[&str]| ModuleTest {
-            setup: ModuleSetup {
-                module: module.into(),
-                params: Vec::new(),
-                files: Vec::new(),
-                shell: false,
-                kconfig: Vec::new(),
-                known_bugs: Vec::new(),
-                gdb: false,
-                accel: AccelChoice::Auto,
-            },
+            setup: ModuleSetup::new(module),
             command: command.iter().map(|s| s.to_string()).collect(),
             netns: false,
             timeout: Duration::from_secs(1),
@@ -290,6 +297,8 @@ mod tests {
         assert_eq!(crate::exit_code(&err), 2);
         let err = test(module, &["true"]).check().unwrap_err();
         assert!(format!("{err:#}").contains("absolute guest path"), "{err:#}");
+        let err = test(module, &["/usr/bin/python3"]).check().unwrap_err();
+        assert!(format!("{err:#}").contains("/usr/bin/python3 is not in the guest image"), "{err:#}");
         let expecting = ModuleTest { expected: Some(Vec::new()), ..test(module, &["/bin/true"]) };
         assert!(format!("{:#}", expecting.check().unwrap_err()).contains("--expect needs --genl"));
     }

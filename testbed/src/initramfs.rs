@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use kulink_protocol::{preload_line, PRELOAD_LIST};
 
 use crate::cpio::{Entry, Writer};
+use crate::tools::Busybox;
 
 /// What goes into one image.
 pub struct Image<'a> {
@@ -25,8 +26,9 @@ pub struct Image<'a> {
     pub preload: &'a [(PathBuf, String)],
     /// The test's own files.
     pub files: &'a [GuestFile],
-    /// A static busybox, put at /bin/busybox with /bin/sh beside it.
-    pub busybox: Option<&'a Path>,
+    /// A static busybox, put at /bin/busybox with a link for each applet
+    /// (/bin/sh among them) that no file of the test's takes.
+    pub busybox: Option<&'a Busybox>,
 }
 
 /// A host file and where the guest finds it.
@@ -103,10 +105,18 @@ impl Image<'_> {
         }
         w.add(&Entry::File { path: PRELOAD_LIST.trim_start_matches('/'), mode: 0o644, data: list.as_bytes() })?;
         if let Some(busybox) = self.busybox {
-            let data = fs::read(busybox).with_context(|| format!("read {}", busybox.display()))?;
+            let data = fs::read(&busybox.path).with_context(|| format!("read {}", busybox.path.display()))?;
             dirs.make(&mut w, "bin")?;
             w.add(&Entry::File { path: "bin/busybox", mode: 0o755, data: &data })?;
             w.add(&Entry::Symlink { path: "bin/sh", target: "busybox" })?;
+            let taken = |applet: &str| applet == "/bin/sh" || self.files.iter().any(|f| f.guest == applet);
+            for applet in busybox.applets.iter().filter(|a| !taken(a)) {
+                let path = applet.trim_start_matches('/');
+                if let Some(parent) = Path::new(path).parent().and_then(Path::to_str).filter(|p| !p.is_empty()) {
+                    dirs.make(&mut w, parent)?;
+                }
+                w.add(&Entry::Symlink { path, target: "/bin/busybox" })?;
+            }
         }
         for file in self.files {
             file.check()?;
@@ -176,8 +186,13 @@ mod tests {
         fs::write(&agent, b"agent").unwrap();
         fs::write(&script, b"#!/bin/sh\n").unwrap();
         fs::set_permissions(&script, fs::Permissions::from_mode(0o750)).unwrap();
-        let files = [GuestFile { host: script, guest: "/opt/suite/run.sh".into() }];
-        let image = Image { agent: &agent, module: None, preload: &[], files: &files, busybox: Some(&agent) };
+        let files = [
+            GuestFile { host: script.clone(), guest: "/opt/suite/run.sh".into() },
+            GuestFile { host: script, guest: "/bin/true".into() },
+        ];
+        let applets = ["/bin/sh", "/bin/true", "/usr/sbin/ip"].map(String::from).to_vec();
+        let busybox = Busybox { path: agent.clone(), applets };
+        let image = Image { agent: &agent, module: None, preload: &[], files: &files, busybox: Some(&busybox) };
         let out = dir.join("image.cpio");
         image.write(&out).unwrap();
         let listing = std::process::Command::new("cpio").args(["-tv", "--quiet", "-F"]).arg(&out).output().unwrap();
@@ -188,6 +203,10 @@ mod tests {
         assert!(line("opt/suite/run.sh").unwrap().starts_with("-rwxr-x---"), "{listing}");
         assert!(line("bin/busybox").unwrap().starts_with("-rwxr-xr-x"), "{listing}");
         assert!(listing.contains("bin/sh -> busybox"), "{listing}");
+        assert!(listing.contains("usr/sbin/ip -> /bin/busybox"), "{listing}");
+        assert!(line("usr/sbin").unwrap().starts_with('d'), "{listing}");
+        assert!(line("bin/true").unwrap().starts_with("-rwxr-x---"), "a file of the test's wins: {listing}");
+        assert_eq!(listing.lines().filter(|l| l.contains(" bin/sh")).count(), 1, "{listing}");
         assert_eq!(listing.lines().filter(|l| l.ends_with(" lib")).count(), 1, "each directory once: {listing}");
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -117,33 +117,69 @@ fn first_in(dirs: impl Iterator<Item = PathBuf>, program: &str) -> Option<PathBu
     dirs.map(|d| d.join(program)).find(|p| p.is_file())
 }
 
-/// busybox for a guest shell: it must be a static binary, since the
-/// image has no C library.
-pub fn static_busybox() -> Result<PathBuf> {
-    let path = BUSYBOX.require()?;
-    let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
-    if has_interpreter(&bytes).with_context(|| format!("{} is not an x86-64 ELF program", path.display()))? {
-        bail!("{} is linked dynamically and the guest has no C library: run `{}`", path.display(), BUSYBOX.install);
-    }
-    Ok(path)
+/// The host's static busybox and the paths of its applets, as the guest
+/// gets them: `/bin/sh`, `/bin/true`, `/usr/bin/awk`, ...
+#[derive(Debug, Clone)]
+pub struct Busybox {
+    /// The program.
+    pub path: PathBuf,
+    /// Each applet's absolute guest path, a link to busybox.
+    pub applets: Vec<String>,
 }
 
-/// Whether a 64-bit little-endian ELF file names a program interpreter
-/// (PT_INTERP): a dynamically linked program. Hand-read: three header
-/// fields and the program headers are all it takes.
-fn has_interpreter(elf: &[u8]) -> Option<bool> {
+impl Busybox {
+    /// busybox for a guest shell: it must be a static binary, since the
+    /// image has no C library. Its applets are what it lists itself.
+    pub fn host() -> Result<Self> {
+        let path = BUSYBOX.require()?;
+        let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+        if elf_interpreter(&bytes)
+            .with_context(|| format!("{} is not an x86-64 ELF program", path.display()))?
+            .is_some()
+        {
+            bail!("{} is linked dynamically and the guest has no C library: run `{}`", path.display(), BUSYBOX.install);
+        }
+        let listed = run(Command::new(&path).arg("--list-full"))?;
+        Ok(Self { applets: applet_paths(&String::from_utf8_lossy(&listed.stdout)), path })
+    }
+
+    /// Whether `guest_path` is one of its applets.
+    pub fn has(&self, guest_path: &str) -> bool {
+        self.applets.iter().any(|a| a == guest_path)
+    }
+}
+
+/// `busybox --list-full` gives `bin/sh`, `usr/bin/awk`, ...: the absolute
+/// paths, without `linuxrc` (an initrd's old entry point, not a tool) and
+/// without busybox itself (a link to itself would loop).
+fn applet_paths(listing: &str) -> Vec<String> {
+    let paths = listing.lines().map(str::trim).filter(|l| l.contains('/'));
+    paths.map(|l| format!("/{}", l.trim_start_matches('/'))).filter(|p| p != "/bin/busybox").collect()
+}
+
+/// The program interpreter a 64-bit little-endian ELF file names
+/// (PT_INTERP): `Some` for a dynamically linked program, with the loader's
+/// path; `None` inside when it is static; `None` outside when it is no
+/// such ELF file. Hand-read: a few header fields and the program headers
+/// are all it takes.
+pub fn elf_interpreter(elf: &[u8]) -> Option<Option<String>> {
     const PT_INTERP: u32 = 3;
     if elf.get(..5)? != b"\x7fELF\x02" {
         return None;
     }
     let u16_at = |at: usize| elf.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize);
-    let phoff = u64::from_le_bytes(elf.get(0x20..0x28)?.try_into().ok()?) as usize;
+    let u64_at = |at: usize| elf.get(at..at + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize);
+    let phoff = u64_at(0x20)?;
     let (entry_size, count) = (u16_at(0x36)?, u16_at(0x38)?);
-    (0..count)
-        .map(|i| elf.get(phoff + i * entry_size..phoff + i * entry_size + 4))
-        .map(|t| t.map(|t| u32::from_le_bytes([t[0], t[1], t[2], t[3]]) == PT_INTERP))
-        .collect::<Option<Vec<bool>>>()
-        .map(|types| types.contains(&true))
+    for header in (0..count).map(|i| phoff + i * entry_size) {
+        let kind = u32::from_le_bytes(elf.get(header..header + 4)?.try_into().ok()?);
+        if kind == PT_INTERP {
+            let (offset, size) = (u64_at(header + 8)?, u64_at(header + 32)?);
+            let path = elf.get(offset..offset + size)?;
+            return Some(Some(String::from_utf8_lossy(path).trim_end_matches('\0').to_owned()));
+        }
+    }
+    Some(None)
 }
 
 /// A host program and what the dynamic loader needs to run it, each at
@@ -265,23 +301,33 @@ mod tests {
 
 #[cfg(test)]
 mod elf_tests {
-    use super::has_interpreter;
+    use super::{applet_paths, elf_interpreter};
 
     #[test]
     fn dynamic_and_static_programs_are_told_apart() {
         // This test binary is linked dynamically.
         let me = std::fs::read(std::env::current_exe().unwrap()).unwrap();
-        assert_eq!(has_interpreter(&me), Some(true));
-        assert_eq!(has_interpreter(b"#!/bin/sh\n"), None, "not ELF");
-        // An ELF header whose one program header is PT_LOAD.
-        let mut elf = vec![0u8; 0x40 + 56];
+        let loader = elf_interpreter(&me).unwrap().unwrap();
+        assert!(loader.starts_with('/') && loader.contains("ld-linux"), "{loader}");
+        assert_eq!(elf_interpreter(b"#!/bin/sh\n"), None, "not ELF");
+        // An ELF header whose one program header is PT_LOAD, then PT_INTERP.
+        let mut elf = vec![0u8; 0x40 + 56 + 8];
         elf[..5].copy_from_slice(b"\x7fELF\x02");
         elf[0x20..0x28].copy_from_slice(&0x40u64.to_le_bytes());
         elf[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
         elf[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
         elf[0x40..0x44].copy_from_slice(&1u32.to_le_bytes());
-        assert_eq!(has_interpreter(&elf), Some(false));
+        assert_eq!(elf_interpreter(&elf), Some(None));
         elf[0x40..0x44].copy_from_slice(&3u32.to_le_bytes());
-        assert_eq!(has_interpreter(&elf), Some(true));
+        elf[0x48..0x50].copy_from_slice(&0x78u64.to_le_bytes());
+        elf[0x60..0x68].copy_from_slice(&5u64.to_le_bytes());
+        elf[0x78..0x7d].copy_from_slice(b"/ld\0\0");
+        assert_eq!(elf_interpreter(&elf), Some(Some("/ld".into())));
+    }
+
+    #[test]
+    fn applets_are_absolute_guest_paths_without_linuxrc() {
+        let listing = "linuxrc\nbin/busybox\nbin/sh\nusr/bin/awk\nsbin/ip\n";
+        assert_eq!(applet_paths(listing), ["/bin/sh", "/usr/bin/awk", "/sbin/ip"]);
     }
 }

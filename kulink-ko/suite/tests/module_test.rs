@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use kulink::builder::ModuleSetup;
 use kulink::module_test::ModuleTest;
-use kulink::testbed::accel::AccelChoice;
 use kulink::testbed::artifacts::KernelChoice;
 use kulink::testbed::kernels;
 
@@ -19,14 +18,9 @@ fn first_kernel() -> KernelChoice {
 fn test_of(script: &str) -> ModuleTest {
     ModuleTest {
         setup: ModuleSetup {
-            module: concat!(env!("CARGO_MANIFEST_DIR"), "/../module").into(),
             params: vec![("umh_path".into(), "/from/the/command/line".into())],
-            files: Vec::new(),
             shell: true,
-            kconfig: Vec::new(),
-            known_bugs: Vec::new(),
-            gdb: false,
-            accel: AccelChoice::Auto,
+            ..ModuleSetup::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../module"))
         },
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
         netns: false,

@@ -58,14 +58,14 @@ impl<X: Extension> Vm<X> {
         if opts.backend == Backend::Vng && (opts.interactive || opts.gdb) {
             return Err(usage_error("an interactive shell and gdb need the qemu backend"));
         }
-        let busybox = if opts.shell { Some(tools::static_busybox()?) } else { None };
+        let busybox = if opts.shell { Some(tools::Busybox::host()?) } else { None };
         let mut accel = first_accel(opts.accel);
         let mut restore = true;
         kept::sweep_orphaned_run_dirs();
         loop {
             let dir = run_dir()?;
             let evidence = kept::evidence_dir(&art.kernel.id);
-            match Self::try_boot(art, opts, busybox.as_deref(), accel, restore, &dir, &evidence) {
+            match Self::try_boot(art, opts, busybox.as_ref(), accel, restore, &dir, &evidence) {
                 Ok(vm) => {
                     if accel == Accel::Kvm && opts.accel == AccelChoice::Auto {
                         record_kvm_verdict(true);
@@ -101,7 +101,7 @@ impl<X: Extension> Vm<X> {
     fn try_boot(
         art: &Artifacts,
         opts: &BootOptions,
-        busybox: Option<&Path>,
+        busybox: Option<&tools::Busybox>,
         accel: Accel,
         restore: bool,
         dir: &Path,

@@ -89,8 +89,8 @@ pub struct BootOptions {
     pub loaded_before_params: Vec<String>,
     /// The test's own files in the image (QEMU backend).
     pub files: Vec<GuestFile>,
-    /// busybox at /bin/busybox and /bin/sh (QEMU backend; the host's
-    /// `busybox-static`).
+    /// busybox at /bin/busybox with a link for each applet (QEMU backend;
+    /// the host's `busybox-static`).
     pub shell: bool,
     /// A port for a person's shell ([`Vm::run_shell`]; needs `shell`).
     pub interactive: bool,

@@ -1,0 +1,221 @@
+//! The guest a test's command meets: busybox's applets without asking, a
+//! command that cannot start refused before the boot, and several modules
+//! loaded in order. On the default kernel.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::Instant;
+
+use kulink::testbed::kernels;
+
+fn kulink() -> Command {
+    let mut kulink = Command::new(env!("CARGO_BIN_EXE_kulink"));
+    kulink.env("KULINK_KERNELS", kernels::default_spec().unwrap().id);
+    kulink
+}
+
+fn udpcount_module() -> String {
+    common::repo().join("examples/udpcount/module").canonicalize().unwrap().display().to_string()
+}
+
+/// `--json`'s array, one report per kernel.
+fn report_of(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out.stderr)))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A script whose interpreter the guest lacks, and one without its execute
+/// bit, are refused with exit 2 and the reason, before any kernel or
+/// module is built (so in well under a boot's time).
+#[test]
+fn a_command_that_cannot_start_is_refused_before_the_boot() {
+    let dir = common::scratch_dir("refused");
+    fs::create_dir_all(&dir).unwrap();
+    let write = |name: &str, body: &str, mode: u32| {
+        let path = dir.join(name);
+        fs::write(&path, body).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        path
+    };
+    let bash = write("bash-test", "#!/bin/bash\n[[ -d /proc ]]\n", 0o755);
+    let plain = write("plain-test", "#!/bin/sh\ntrue\n", 0o644);
+    let refused = |script: &Path, more: &[&str]| {
+        let started = Instant::now();
+        let Output { status, stderr, .. } = kulink()
+            .args(["test", "--module", &udpcount_module(), "--file"])
+            .arg(format!("{}:/opt/test", script.display()))
+            .args(more)
+            .args(["--", "/opt/test"])
+            .output()
+            .unwrap();
+        assert_eq!(status.code(), Some(2), "{}", text(&stderr));
+        assert!(started.elapsed().as_secs() < 10, "refused only after {:?}", started.elapsed());
+        text(&stderr)
+    };
+    let said = refused(&bash, &[]);
+    assert!(said.contains("/opt/test is a script for /bin/bash, which is not in the guest image"), "{said}");
+    assert!(said.contains("--host-program /bin/bash"), "{said}");
+    let said = refused(&plain, &["--shell"]);
+    assert!(said.contains("lacks the execute bit") && said.contains("chmod +x"), "{said}");
+    let Output { status, stderr, .. } =
+        kulink().args(["test", "--module", &udpcount_module(), "--", "/usr/bin/python3"]).output().unwrap();
+    assert_eq!(status.code(), Some(2));
+    assert!(text(&stderr).contains("/usr/bin/python3 is not in the guest image"), "{}", text(&stderr));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Without `--shell`, a command that is an applet brings busybox, and a
+/// `#!/bin/sh` script then finds every applet on its way.
+#[test]
+fn applets_run_without_asking_for_a_shell() {
+    let dir = common::scratch_dir("applets");
+    fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("count.sh");
+    fs::write(
+        &script,
+        "#!/bin/sh\nset -e\nseq 3 | awk '{ s += $1 } END { print s }'\ncat /sys/kernel/udpcount/every\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let out = kulink()
+        .args(["test", "--json", "--module", &udpcount_module(), "--file"])
+        .arg(format!("{}:/opt/count", script.display()))
+        .args(["--", "/opt/count"])
+        .output()
+        .unwrap();
+    let report = &report_of(&out)[0];
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["ran"]["stdout"], "6\n4\n", "{report:#}");
+    let out = kulink().args(["test", "--module", &udpcount_module(), "--", "/bin/false"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "an applet's own failure is the test's: {}", text(&out.stderr));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The kernel's connector sample: the connector core built as `cn.ko` from
+/// the kernel's own source, then `cn_test.ko`, which registers its two
+/// callbacks with it. `--module` twice loads them in that order; the
+/// core's /proc file shows the sample's callbacks, so the second linked to
+/// the first.
+#[test]
+fn the_connector_sample_loads_after_its_core() {
+    let kernel = kernels::ensure_built(&kernels::default_spec().unwrap()).unwrap();
+    let source = kernel.kdir.join("source");
+    let source = if source.is_dir() { source } else { kernel.kdir.clone() };
+    let dir = common::scratch_dir("connector");
+    let module = |name: &str, kbuild: &str, files: &[&str]| {
+        let at = dir.join(name);
+        fs::create_dir_all(&at).unwrap();
+        fs::write(at.join("Kbuild"), kbuild).unwrap();
+        for file in files {
+            fs::copy(source.join(file), at.join(Path::new(file).file_name().unwrap())).unwrap();
+        }
+        at.display().to_string()
+    };
+    let core = module(
+        "cn",
+        "obj-m += cn.o\ncn-y += cn_queue.o connector.o\n",
+        &["drivers/connector/connector.c", "drivers/connector/cn_queue.c"],
+    );
+    let sample = module("cn_test", "obj-m += cn_test.o\n", &["samples/connector/cn_test.c"]);
+    let script = "grep -o '^cn[a-z_]* ' /proc/modules | sort; grep cn_test /proc/net/connector";
+    let out = kulink()
+        .args(["test", "--json", "--module", &core, "--module", &sample, "--", "/bin/sh", "-c", script])
+        .output()
+        .unwrap();
+    let report = &report_of(&out)[0];
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let stdout = report["ran"]["stdout"].as_str().unwrap();
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[..2], ["cn ", "cn_test "], "{stdout}");
+    let callbacks: Vec<&str> = lines[2..].iter().filter_map(|l| l.split_whitespace().nth(1)).collect();
+    assert_eq!(callbacks.len(), 2, "{stdout}");
+    assert!(
+        callbacks[0].ends_with(":1110") && callbacks[1].ends_with(":1111"),
+        "ids {{idx:0x456}} and the next: {stdout}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Each `kulink test` command line of the README and docs, after the
+/// variable assignments of its code block, in the order they come.
+fn documented_test_lines() -> Vec<String> {
+    let repo = common::repo();
+    let docs = fs::read_dir(repo.join("docs")).unwrap().map(|e| e.unwrap().path());
+    let mut pages: Vec<_> = docs.filter(|p| p.extension().is_some_and(|e| e == "md")).collect();
+    pages.sort();
+    pages.insert(0, repo.join("README.md"));
+    let mut lines = Vec::new();
+    for page in pages {
+        let text = fs::read_to_string(&page).unwrap();
+        for block in text.split("```sh\n").skip(1).filter_map(|rest| rest.split_once("```").map(|(b, _)| b)) {
+            let mut assignments = String::new();
+            for line in block.replace("\\\n", " ").lines() {
+                let is_assignment = line.split_once('=').is_some_and(|(name, _)| {
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                });
+                if is_assignment {
+                    assignments += &format!("{line}\n");
+                } else if line.contains("kulink test ") || line.contains("kulink-cli -- test ") {
+                    let script = format!("{assignments}{line}\n");
+                    if !lines.contains(&script) {
+                        lines.push(script);
+                    }
+                }
+            }
+        }
+    }
+    lines
+}
+
+/// The lines run as a user runs them: from the checkout, with `kulink`
+/// on PATH (`cargo run -p kulink-cli --` is the same binary), and a home
+/// whose `~/src/mymod` is a module of its own (udpcount's). The cache and
+/// the Rust toolchain stay the user's. Each kernel the line names passes.
+#[test]
+fn every_documented_kulink_test_line_passes_as_written() {
+    let lines = documented_test_lines();
+    assert!(lines.len() >= 2, "the README's example and docs/test.md's installed line: {lines:?}");
+    let home = common::scratch_dir("home");
+    let bin = home.join("bin");
+    fs::create_dir_all(home.join("src/mymod")).unwrap();
+    fs::create_dir_all(&bin).unwrap();
+    for file in fs::read_dir(common::repo().join("examples/udpcount/module")).unwrap() {
+        let file = file.unwrap().path();
+        fs::copy(&file, home.join("src/mymod").join(file.file_name().unwrap())).unwrap();
+    }
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_kulink"), bin.join("kulink")).unwrap();
+    let real_home = std::env::var("HOME").unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let cargo_run =
+        "cargo() { local all=\"$*\"; [ \"${all#run -p kulink-cli -- }\" != \"$all\" ] || exit 90; shift 4; kulink \"$@\"; }\n";
+    for line in lines {
+        let out = Command::new("bash")
+            .args(["-euc", &format!("{cargo_run}{line}")])
+            .current_dir(common::repo())
+            .env("HOME", &home)
+            .env("PATH", &path)
+            .env("KULINK_CACHE", kulink::testbed::paths::cache_dir())
+            .env("CARGO_HOME", std::env::var("CARGO_HOME").unwrap_or(format!("{real_home}/.cargo")))
+            .env("RUSTUP_HOME", std::env::var("RUSTUP_HOME").unwrap_or(format!("{real_home}/.rustup")))
+            .env_remove("KULINK_KERNELS")
+            .env_remove("KULINK_KERNEL")
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{line}{stdout}{}", text(&out.stderr));
+        let default = kernels::default_spec().unwrap().id;
+        let kernels = line.split("--kernel ").nth(1).and_then(|k| k.split_whitespace().next()).unwrap_or(&default);
+        for kernel in kernels.split(',') {
+            assert!(stdout.contains(&format!("kernel  {kernel} (")), "{line}{stdout}");
+        }
+        assert_eq!(stdout.matches("\nPASSED\n").count(), kernels.split(',').count(), "{line}{stdout}");
+    }
+    fs::remove_dir_all(&home).unwrap();
+}
