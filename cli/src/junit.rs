@@ -1,6 +1,7 @@
 //! `kulink test --junit FILE`: the verdicts as JUnit XML, which CI systems
-//! show test by test. One suite per kernel; in it the command, each of its
-//! KTAP cases, the netlink messages and the kernel log are test cases.
+//! show test by test. One suite per kernel; in it each KUnit case, the
+//! command, each of its KTAP cases, the netlink messages and the kernel log
+//! are test cases.
 
 use kulink::testbed::splat::Splat;
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
@@ -31,19 +32,39 @@ pub fn render(runs: &[RunOutcome<ModuleTestReport>]) -> String {
 
 fn suite(r: &ModuleTestReport) -> TestSuite {
     let mut suite = TestSuite::new(format!("kernel {}", r.kernel));
-    let ran = &r.ran;
-    let command_failed = (!ran.success()).then(|| {
-        let how = match (ran.timed_out, ran.code, ran.signal) {
-            (true, ..) => "killed at its timeout".to_owned(),
-            (_, Some(code), _) => format!("exited with {code}"),
-            (_, None, Some(signal)) => format!("killed by signal {signal}"),
-            _ => "ended without a status".to_owned(),
-        };
-        (NonSuccessKind::Failure, format!("{} {how}", r.command.join(" ")))
-    });
-    let mut command = case("command", command_failed);
-    command.set_system_out(ran.stdout.clone()).set_system_err(ran.stderr.clone());
-    suite.add_test_case(command);
+    for kunit in &r.kunit {
+        for c in &kunit.cases {
+            let mut test = TestCase::new(format!("kunit {}.{}", kunit.name, c.name), status_of(c.result));
+            if let Some(message) = c.reason.clone().or_else(|| (!c.log.is_empty()).then(|| c.log.join("\n"))) {
+                test.status.set_message(message);
+            }
+            suite.add_test_case(test);
+        }
+    }
+    // A suite cut short, or a test module that ran none.
+    let kunit: Vec<&str> = r
+        .problems
+        .iter()
+        .filter(|p| p.contains("KUnit ") && !p.starts_with("KUnit case "))
+        .map(String::as_str)
+        .collect();
+    if !kunit.is_empty() {
+        suite.add_test_case(case("kunit", Some((NonSuccessKind::Failure, kunit.join("\n")))));
+    }
+    if let Some(ran) = &r.ran {
+        let command_failed = (!ran.success()).then(|| {
+            let how = match (ran.timed_out, ran.code, ran.signal) {
+                (true, ..) => "killed at its timeout".to_owned(),
+                (_, Some(code), _) => format!("exited with {code}"),
+                (_, None, Some(signal)) => format!("killed by signal {signal}"),
+                _ => "ended without a status".to_owned(),
+            };
+            (NonSuccessKind::Failure, format!("{} {how}", r.command.join(" ")))
+        });
+        let mut command = case("command", command_failed);
+        command.set_system_out(ran.stdout.clone()).set_system_err(ran.stderr.clone());
+        suite.add_test_case(command);
+    }
     for c in r.ktap.iter().flat_map(|k| &k.cases) {
         let mut test = TestCase::new(format!("ktap {} {}", c.number, c.name), status_of(c.result));
         if let Some(reason) = &c.reason {
@@ -51,7 +72,8 @@ fn suite(r: &ModuleTestReport) -> TestSuite {
         }
         suite.add_test_case(test);
     }
-    let netlink: Vec<&String> = r.problems.iter().filter(|p| !p.starts_with("KTAP ")).collect();
+    let netlink: Vec<&String> =
+        r.problems.iter().filter(|p| !p.starts_with("KTAP ") && !p.contains("KUnit ")).collect();
     let netlink_failed = (!netlink.is_empty())
         .then(|| (NonSuccessKind::Failure, netlink.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("\n")));
     suite.add_test_case(case("netlink messages", netlink_failed));

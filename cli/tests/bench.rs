@@ -42,8 +42,12 @@ fn boot_figures_are_the_boots_own(kernel: &str) {
     assert!(names.contains(&"network up") && names.contains(&"plug-in listening"), "{names:?}");
     let at: Vec<f64> = steps.iter().map(|s| s["at_ms"].as_f64().unwrap()).collect();
     assert!(at.windows(2).all(|w| w[0] <= w[1]), "steps in time order: {at:?}");
+    // The agent logs "ready" just after it takes the figure: the line comes
+    // at or after it. How long after depends on the host's load (142 ms was
+    // seen under TCG on a busy host), so the window only tells this figure
+    // from one taken at another moment of the start-up.
     let ready_logged = at[at.len() - 1];
-    assert!((ready[1] as f64..=ready[1] as f64 + 100.0).contains(&ready_logged), "{ready_logged} vs {}", ready[1]);
+    assert!((ready[1] as f64..=ready[1] as f64 + 1000.0).contains(&ready_logged), "{ready_logged} vs {}", ready[1]);
 
     // Then as many starts from the saved guest, each its own figure.
     if kulink::testbed::vm::snapshots_enabled() {

@@ -138,7 +138,78 @@ fn an_installed_kulink_passes_outside_the_checkout() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `kulink test --kunit` with no command: the example's KUnit suite, built
+/// against the module and loaded after it, each case in the table's
+/// count, the JSON and the JUnit file.
+fn the_kunit_suite_passes_case_by_case(kernel: &str) {
+    let dir = common::scratch_dir(&format!("kunit-{kernel}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let junit = dir.join("junit.xml");
+    let out = kulink_kunit(&example().join("kunit"), kernel, &junit);
+    let report = report_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    let suites = report["kunit"].as_array().expect("the suites");
+    let cases: Vec<(&str, &str)> = suites[0]["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["result"].as_str().unwrap()))
+        .collect();
+    let names = ["every_bounds", "due_on_multiples", "port_of_a_datagram", "what_is_not_counted"];
+    let want: Vec<(String, &str)> = names.iter().map(|n| (format!("udpcount_test_{n}"), "pass")).collect();
+    assert_eq!((suites.len(), suites[0]["name"].as_str()), (1, Some("udpcount")), "{report:#}");
+    assert_eq!(cases, want.iter().map(|(n, r)| (n.as_str(), *r)).collect::<Vec<_>>());
+    assert!(report.get("ran").is_none(), "no command was given: {report:#}");
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    for name in names {
+        assert!(junit.contains(&format!("name=\"kunit udpcount.udpcount_test_{name}\"")), "{junit}");
+    }
+    assert!(!junit.contains("<failure"), "{junit}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A KUnit case that fails fails the run (exit 1), named, with what KUnit
+/// said of it, in the JSON and in JUnit; the suite's passing case passes.
+fn a_failing_kunit_case_fails_the_run_naming_it() {
+    let kernel = kulink::testbed::kernels::default_spec().unwrap().id;
+    let dir = common::scratch_dir("kunit-failing");
+    std::fs::create_dir_all(&dir).unwrap();
+    let junit = dir.join("junit.xml");
+    let fixture = common::repo().join("kulink/tests/fixtures/modules/kunit_failing");
+    let out = kulink_kunit(&fixture, &kernel, &junit);
+    let report = report_of(&out);
+    assert_eq!(out.status.code(), Some(1), "{report:#}\n{}", String::from_utf8_lossy(&out.stderr));
+    let problems: Vec<&str> = report["problems"].as_array().unwrap().iter().map(|p| p.as_str().unwrap()).collect();
+    assert_eq!(problems.len(), 1, "{report:#}");
+    assert!(
+        problems[0].starts_with("KUnit case kulink_failing.kunit_failing_on_purpose failed: EXPECTATION FAILED at ")
+            && problems[0].contains("kulink_kunit_failing.c:16"),
+        "{report:#}"
+    );
+    let junit = std::fs::read_to_string(&junit).unwrap();
+    let failed = junit.split("<testcase").find(|c| c.contains("kunit_failing_on_purpose")).expect("the case");
+    assert!(failed.contains("<failure") && failed.contains("EXPECTATION FAILED"), "{junit}");
+    let passed = junit.split("<testcase").find(|c| c.contains("kunit_failing_passes")).expect("the case");
+    assert!(!passed.contains("<failure"), "{junit}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `kulink test --kunit DIR` on the example's module, with no command.
+fn kulink_kunit(kunit: &Path, kernel: &str, junit: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kulink"))
+        .args(["test", "--module"])
+        .arg(example().join("module"))
+        .arg("--kunit")
+        .arg(kunit)
+        .args(["--kernel", kernel, "--json", "--junit"])
+        .arg(junit)
+        .output()
+        .expect("run kulink")
+}
+
 kulink::kernel_tests!(
     the_example_passes_with_every_notification_field_by_field;
-    once: a_wrong_attribute_value_fails_naming_the_field, an_installed_kulink_passes_outside_the_checkout
+    source: the_kunit_suite_passes_case_by_case;
+    once: a_wrong_attribute_value_fails_naming_the_field, an_installed_kulink_passes_outside_the_checkout,
+        a_failing_kunit_case_fails_the_run_naming_it
 );

@@ -34,7 +34,6 @@ fn text(bytes: &[u8]) -> String {
 /// A script whose interpreter the guest lacks, and one without its execute
 /// bit, are refused with exit 2 and the reason, before any kernel or
 /// module is built (so in well under a boot's time).
-#[test]
 fn a_command_that_cannot_start_is_refused_before_the_boot() {
     let dir = common::scratch_dir("refused");
     fs::create_dir_all(&dir).unwrap();
@@ -73,7 +72,6 @@ fn a_command_that_cannot_start_is_refused_before_the_boot() {
 
 /// Without `--shell`, a command that is an applet brings busybox, and a
 /// `#!/bin/sh` script then finds every applet on its way.
-#[test]
 fn applets_run_without_asking_for_a_shell() {
     let dir = common::scratch_dir("applets");
     fs::create_dir_all(&dir).unwrap();
@@ -103,7 +101,6 @@ fn applets_run_without_asking_for_a_shell() {
 /// callbacks with it. `--module` twice loads them in that order; the
 /// core's /proc file shows the sample's callbacks, so the second linked to
 /// the first.
-#[test]
 fn the_connector_sample_loads_after_its_core() {
     let kernel = kernels::ensure_built(&kernels::default_spec().unwrap()).unwrap();
     let source = kernel.kdir.join("source");
@@ -178,7 +175,6 @@ fn documented_test_lines() -> Vec<String> {
 /// on PATH (`cargo run -p kulink-cli --` is the same binary), and a home
 /// whose `~/src/mymod` is a module of its own (udpcount's). The cache and
 /// the Rust toolchain stay the user's. Each kernel the line names passes.
-#[test]
 fn every_documented_kulink_test_line_passes_as_written() {
     let lines = documented_test_lines();
     assert!(lines.len() >= 2, "the README's example and docs/test.md's installed line: {lines:?}");
@@ -219,3 +215,10 @@ fn every_documented_kulink_test_line_passes_as_written() {
     }
     fs::remove_dir_all(&home).unwrap();
 }
+
+kulink::kernel_tests!(once:
+    a_command_that_cannot_start_is_refused_before_the_boot,
+    applets_run_without_asking_for_a_shell,
+    the_connector_sample_loads_after_its_core,
+    every_documented_kulink_test_line_passes_as_written
+);

@@ -59,6 +59,8 @@ pub struct GuestBuilder<X: Extension = NoExtension> {
     /// Kernel options on top of the kernel's own, as given: an option
     /// line or a fragment file.
     kconfig: Vec<String>,
+    /// Kernel options the guest needs, with what needs them.
+    needs: Vec<(String, String)>,
     known_bugs: Vec<PathBuf>,
     options: BootOptions,
     extension: PhantomData<X>,
@@ -74,6 +76,7 @@ impl GuestBuilder {
             agent: AgentSource::bare(),
             programs: Vec::new(),
             kconfig: Vec::new(),
+            needs: Vec::new(),
             known_bugs: Vec::new(),
             options: BootOptions::default(),
             extension: PhantomData,
@@ -108,6 +111,7 @@ impl<X: Extension> GuestBuilder<X> {
             agent: AgentSource { workspace: workspace.into(), package: package.to_owned() },
             programs: self.programs,
             kconfig: self.kconfig,
+            needs: self.needs,
             known_bugs: self.known_bugs,
             options: self.options,
             extension: PhantomData,
@@ -199,6 +203,14 @@ impl<X: Extension> GuestBuilder<X> {
     /// taken too.
     pub fn kconfig(mut self, option_or_file: &str) -> Self {
         self.kconfig.push(option_or_file.to_owned());
+        self
+    }
+
+    /// A kernel option the guest needs (`CONFIG_KUNIT`), and what needs it
+    /// (`KUnit suites`): a kernel without it is a usage error that says
+    /// so, before any module is built against it.
+    pub fn needs_option(mut self, option: &str, why: &str) -> Self {
+        self.needs.push((option.to_owned(), why.to_owned()));
         self
     }
 
@@ -319,6 +331,7 @@ impl<X: Extension> GuestBuilder<X> {
                 loaded_before: before,
                 agent: self.agent.clone(),
                 kconfig: self.overlay()?,
+                needs: self.needs.clone(),
             },
         )
     }

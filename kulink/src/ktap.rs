@@ -86,7 +86,7 @@ impl Ktap {
 }
 
 impl Case {
-    fn parse(line: &str) -> Option<Self> {
+    pub(crate) fn parse(line: &str) -> Option<Self> {
         let (passed, rest) = match line.strip_prefix("not ok ") {
             Some(rest) => (false, rest),
             None => (true, line.strip_prefix("ok ")?),

@@ -6,7 +6,8 @@
 //! programs, files, modules, generic netlink by YNL spec, frames, the
 //! kernel log); [`kernel_tests!`] makes one test per kernel of the catalog;
 //! [`delivery`] checks that items arrived exactly once and in order;
-//! [`ktap`] reads a guest program's KTAP; [`fuzz`], [`device_fuzz`] and
+//! [`ktap`] reads a guest program's KTAP and [`kunit`] a test module's
+//! suites; [`fuzz`], [`device_fuzz`] and
 //! [`lifecycle`] attack a module from its YNL spec, its device node and its
 //! load and unload. [`module_test`] is `kulink test`, the same from the
 //! command line, and [`guest_command`] says before the boot whether its
@@ -22,6 +23,7 @@ pub mod expect;
 pub mod fuzz;
 pub mod guest_command;
 pub mod ktap;
+pub mod kunit;
 pub mod lifecycle;
 pub mod matrix;
 pub mod module_test;

@@ -23,16 +23,21 @@ use serde::Serialize;
 
 use crate::builder::{ModuleGuest, ModuleSetup};
 use crate::expect::{self, ExpectedMessage};
-use crate::guest_command;
 use crate::ktap::Ktap;
+use crate::{guest_command, kunit, GuestBuilder};
 
 /// What `kulink test` was asked to do on each kernel.
 #[derive(Debug, Clone)]
 pub struct ModuleTest {
     /// The module and what its guest carries.
     pub setup: ModuleSetup,
-    /// The command to run in the guest: `argv[0]` is a guest path.
+    /// The command to run in the guest: `argv[0]` is a guest path. It may
+    /// be empty when there are KUnit suites to run.
     pub command: Vec<String>,
+    /// A directory whose Kbuild builds the module's KUnit test module:
+    /// built against the module's symbols, loaded once the guest is up,
+    /// its suites read case by case (see [`kunit`]).
+    pub kunit: Option<PathBuf>,
     /// Run the command in network and user namespaces of its own, linked
     /// to the wire at [`Wire::netns_ip`]`(0)` (see
     /// [`Netns`](kulink_protocol::Netns)).
@@ -100,8 +105,12 @@ pub struct ModuleTestReport {
     /// own.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub netns_address: Option<Ipv4Addr>,
-    /// How the command ended and what it wrote.
-    pub ran: Ran,
+    /// How the command ended and what it wrote, when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ran: Option<Ran>,
+    /// The KUnit suites the test module ran, each case.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kunit: Vec<kunit::Suite>,
     /// The command's KTAP results, when it printed KTAP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ktap: Option<Ktap>,
@@ -124,8 +133,8 @@ pub struct ModuleTestReport {
     /// Where a failed run's console log and agent transcript were kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<PathBuf>,
-    /// The command exited with 0 in time, nothing in `problems`, and the
-    /// kernel log is clean.
+    /// The command exited with 0 in time, nothing in `problems` (a failed
+    /// KUnit case among them), and the kernel log is clean.
     pub passed: bool,
 }
 
@@ -150,7 +159,15 @@ impl ModuleTest {
         if self.expected.is_some() && self.genl.is_none() {
             return Err(usage_error("--expect needs --genl FAMILY:GROUP: the group whose messages it lists"));
         }
-        self.needs_busybox()?;
+        if let Some(dir) = &self.kunit {
+            GuestBuilder::new(KernelChoice::Listed(None)).module(dir).check()?;
+        }
+        if self.command.is_empty() && self.kunit.is_none() {
+            return Err(usage_error("give a command to run in the guest, or --kunit DIR"));
+        }
+        if !self.command.is_empty() {
+            self.needs_busybox()?;
+        }
         Ok(())
     }
 
@@ -177,8 +194,11 @@ impl ModuleTest {
     pub fn run(&self, kernel: &KernelChoice) -> Result<ModuleTestReport> {
         self.check()?;
         let mut guest = self.setup.builder(kernel.clone());
-        if self.needs_busybox()? {
+        if !self.command.is_empty() && self.needs_busybox()? {
             guest = guest.shell();
+        }
+        if let Some(dir) = &self.kunit {
+            guest = guest.module(dir).load_at_boot(false).needs_option("CONFIG_KUNIT", "--kunit");
         }
         let art = guest.prepare()?;
         let mut vm = guest.boot_prepared(&art)?;
@@ -186,6 +206,18 @@ impl ModuleTest {
             let gdb = vm.gdb_command()?;
             kulink_testbed::progress::note(format!("kernel {}: attach gdb with:\n{gdb}", art.kernel.id));
         }
+        let mut problems = Vec::new();
+        let suites = match &self.kunit {
+            Some(source) => {
+                let mut suites = kunit::run(&mut vm)?;
+                if let Some(built) = art.module.as_deref().and_then(std::path::Path::parent) {
+                    kunit::point_at_source(&mut suites, built, source);
+                }
+                problems.extend(kunit::problems(&suites, &format!("{}.ko", vm.module_name().unwrap_or_default())));
+                suites
+            }
+            None => Vec::new(),
+        };
         if let Some(watch) = &self.genl {
             vm.genl_subscribe(&watch.family, &watch.group)?;
         }
@@ -195,10 +227,11 @@ impl ModuleTest {
         let argv: Vec<&str> = self.command.iter().map(String::as_str).collect();
         let netns = self.netns.then(|| vm.wire().netns(0));
         let ran = match netns {
-            Some(netns) => vm.run_in(netns, &argv, self.timeout)?,
-            None => vm.run(&argv, self.timeout)?,
+            _ if argv.is_empty() => None,
+            Some(netns) => Some(vm.run_in(netns, &argv, self.timeout)?),
+            None => Some(vm.run(&argv, self.timeout)?),
         };
-        let mut problems = Vec::new();
+        let command_passed = ran.as_ref().is_none_or(Ran::success);
         let messages = match &self.genl {
             Some(watch) => self.messages(&mut vm, watch).unwrap_or_else(|e| {
                 problems.push(format!("{e:#}"));
@@ -209,16 +242,16 @@ impl ModuleTest {
         if let Some(expected) = &self.expected {
             problems.extend(expect::differences(expected, &messages));
         }
-        let ktap = Ktap::parse(&ran.stdout);
+        let ktap = ran.as_ref().and_then(|ran| Ktap::parse(&ran.stdout));
         problems.extend(ktap.iter().flat_map(Ktap::problems));
         let (kernel_release, accel) = (vm.ready().kernel.clone(), vm.accel().name().to_owned());
-        if !ran.success() || !problems.is_empty() {
+        if !command_passed || !problems.is_empty() {
             vm.keep_evidence();
         }
         let evidence = vm.evidence_dir().to_owned();
         let finished = vm.shutdown()?;
         let kernel_log_clean = finished.splats.is_empty();
-        let passed = ran.success() && problems.is_empty() && kernel_log_clean;
+        let passed = command_passed && problems.is_empty() && kernel_log_clean;
         Ok(ModuleTestReport {
             schema_version: crate::outcome::SCHEMA_VERSION,
             kernel: art.kernel.id.clone(),
@@ -230,6 +263,7 @@ impl ModuleTest {
             passed,
             evidence: (!passed).then_some(evidence),
             ran,
+            kunit: suites,
             ktap,
             frames_replayed: self.traffic.len(),
             messages,
@@ -284,6 +318,7 @@ mod tests {
         let test = |module: &str, command: &[&str]| ModuleTest {
             setup: ModuleSetup::new(module),
             command: command.iter().map(|s| s.to_string()).collect(),
+            kunit: None,
             netns: false,
             timeout: Duration::from_secs(1),
             genl: None,

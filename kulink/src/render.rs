@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use kulink_protocol::Ran;
 use kulink_testbed::splat::Splat;
 use serde::Serialize;
 
@@ -57,27 +58,17 @@ pub fn pretty<T: Serialize + ?Sized>(value: &T) -> String {
 
 /// `kulink test`'s verdict on one kernel, for people.
 pub fn module_test_table(report: &ModuleTestReport) -> String {
-    let ran = &report.ran;
-    let ended = match (ran.code, ran.signal) {
-        _ if ran.timed_out => "killed at its timeout".to_owned(),
-        (Some(code), _) => format!("exit {code}"),
-        (None, Some(signal)) => format!("killed by signal {signal}"),
-        (None, None) => "ended without a status".to_owned(),
-    };
     let mut s = String::new();
     let _ = writeln!(s, "kernel  {} ({}), accelerator {}", report.kernel, report.kernel_release, report.accel);
     let _ = writeln!(s, "module  {}", report.module.display());
-    let _ = writeln!(s, "command {}: {ended}", report.command.join(" "));
-    if let Some(address) = report.netns_address {
-        let _ = writeln!(s, "netns   its own network and user namespaces, eth0 at {address}");
+    for suite in &report.kunit {
+        let count = |outcome| suite.cases.iter().filter(|c| c.result == outcome).count();
+        let (pass, fail, skip) = (count(Outcome::Pass), count(Outcome::Fail), count(Outcome::Skip));
+        let cut = if suite.finished { "" } else { ", cut short" };
+        let _ = writeln!(s, "kunit   suite {}: {pass} passed, {fail} failed, {skip} skipped{cut}", suite.name);
     }
-    for (name, text) in [("stdout", &ran.stdout), ("stderr", &ran.stderr)] {
-        if !text.is_empty() {
-            let _ = writeln!(s, "--- {name} ---\n{}", text.trim_end_matches('\n'));
-        }
-    }
-    if ran.truncated {
-        let _ = writeln!(s, "(output cut at {} bytes a stream)", kulink_protocol::OUTPUT_LIMIT);
+    if let Some(ran) = &report.ran {
+        command_lines(&mut s, report, ran);
     }
     if let Some(ktap) = &report.ktap {
         let count = |outcome| ktap.cases.iter().filter(|c| c.result == outcome).count();
@@ -102,6 +93,28 @@ pub fn module_test_table(report: &ModuleTestReport) -> String {
     }
     let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
     s
+}
+
+/// How the command ended, and what it wrote.
+fn command_lines(s: &mut String, report: &ModuleTestReport, ran: &Ran) {
+    let ended = match (ran.code, ran.signal) {
+        _ if ran.timed_out => "killed at its timeout".to_owned(),
+        (Some(code), _) => format!("exit {code}"),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "ended without a status".to_owned(),
+    };
+    let _ = writeln!(s, "command {}: {ended}", report.command.join(" "));
+    if let Some(address) = report.netns_address {
+        let _ = writeln!(s, "netns   its own network and user namespaces, eth0 at {address}");
+    }
+    for (name, text) in [("stdout", &ran.stdout), ("stderr", &ran.stderr)] {
+        if !text.is_empty() {
+            let _ = writeln!(s, "--- {name} ---\n{}", text.trim_end_matches('\n'));
+        }
+    }
+    if ran.truncated {
+        let _ = writeln!(s, "(output cut at {} bytes a stream)", kulink_protocol::OUTPUT_LIMIT);
+    }
 }
 
 /// What a fuzz run sent and how it was answered, for people.

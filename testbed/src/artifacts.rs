@@ -86,6 +86,9 @@ pub struct Recipe {
     /// Options on top of the kernel's own configuration: a catalog kernel
     /// built from source then boots as a variant of itself.
     pub kconfig: kconfig::Options,
+    /// Options the kernel must have (`y` or `m`), each with what needs it:
+    /// a kernel without one is a usage error before any module is built.
+    pub needs: Vec<(String, String)>,
 }
 
 /// The bare agent's package: the core with no plug-in.
@@ -142,6 +145,11 @@ impl Artifacts {
             KernelChoice::Source(path) => kernels::ensure_built(&kernels::spec_for_source(path)?)?,
             KernelChoice::Prebuilt { bzimage, kdir } => kernels::prebuilt(bzimage, kdir)?,
         };
+        let config = kconfig::parse(&kernel.config()?);
+        let has = |option: &str| config.get(option).is_some_and(|v| matches!(v.as_deref(), Some("y" | "m")));
+        if let Some((option, why)) = recipe.needs.iter().find(|(option, _)| !has(option)) {
+            return Err(usage_error(format!("kernel {} has no {option}, which {why} needs", kernel.id)));
+        }
         let mut loaded_before = Vec::new();
         for dir in &recipe.loaded_before {
             let ko = build_module(dir, &kernel, &loaded_before)?;

@@ -16,9 +16,10 @@ use crate::args::{AccelArgs, FormatArgs, GuestArgs, KernelArgs};
 use crate::each_kernel::{EachKernel, OnError, Shape};
 
 /// Test your own module: build it for each kernel, boot with it loaded,
-/// record a generic netlink group, replay a capture, run COMMAND in the
-/// guest; passes when COMMAND exits 0 in time (and its KTAP cases pass),
-/// the group carried what --expect lists, and the kernel log is clean.
+/// run its KUnit suites, record a generic netlink group, replay a capture,
+/// run COMMAND in the guest; passes when every KUnit case passes, COMMAND
+/// exits 0 in time (and its KTAP cases pass), the group carried what
+/// --expect lists, and the kernel log is clean.
 #[derive(Args)]
 pub struct TestArgs {
     #[command(flatten)]
@@ -54,6 +55,11 @@ pub struct TestArgs {
     /// `kulink shell --gdb`); the command then runs.
     #[arg(long)]
     gdb: bool,
+    /// The directory whose Kbuild builds the module's KUnit test module:
+    /// built against the module's symbols, loaded once the guest is up, and
+    /// each case of the suites it runs judged (COMMAND is then optional).
+    #[arg(long, value_name = "DIR")]
+    kunit: Option<PathBuf>,
     /// Seconds COMMAND may run before it is killed.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -62,7 +68,7 @@ pub struct TestArgs {
     #[command(flatten)]
     accel: AccelArgs,
     /// The program to run in the guest (an absolute guest path) and its arguments.
-    #[arg(last = true, required = true, value_name = "COMMAND")]
+    #[arg(last = true, required_unless_present = "kunit", value_name = "COMMAND")]
     command: Vec<String>,
 }
 
@@ -97,6 +103,7 @@ impl TestArgs {
         let test = ModuleTest {
             setup,
             command: self.command,
+            kunit: self.kunit,
             netns: self.netns,
             timeout: Duration::from_secs(self.timeout),
             genl,

@@ -24,9 +24,9 @@
 #include <net/net_namespace.h>
 
 #include "udpcount.h"
+#include "udpcount_logic.h"
 
 #define UDPCOUNT_PORTS		65536
-#define UDPCOUNT_EVERY_MAX	1000000
 
 static unsigned int every = 4;
 module_param(every, uint, 0444);
@@ -71,22 +71,14 @@ static void udpcount_notify(u16 port, u64 count)
 static unsigned int udpcount_hook(void *priv, struct sk_buff *skb,
 				  const struct nf_hook_state *state)
 {
-	const struct iphdr *iph = ip_hdr(skb);
-	struct udphdr _uh;
-	const struct udphdr *uh;
 	u16 port;
 	u64 count;
 
-	/* Only the first fragment carries the UDP header. */
-	if (iph->protocol != IPPROTO_UDP || (iph->frag_off & htons(IP_OFFSET)))
+	if (!udpcount_dest_port(skb, &port))
 		return NF_ACCEPT;
-	uh = skb_header_pointer(skb, ip_hdrlen(skb), sizeof(_uh), &_uh);
-	if (!uh)
-		return NF_ACCEPT;
-	port = ntohs(uh->dest);
 	count = atomic64_inc_return(&counts[port]);
 	atomic64_inc(&total);
-	if (count % READ_ONCE(every) == 0)
+	if (udpcount_is_due(count, READ_ONCE(every)))
 		udpcount_notify(port, count);
 	return NF_ACCEPT;
 }
@@ -191,7 +183,7 @@ static ssize_t every_store(struct kobject *kobj, struct kobj_attribute *attr,
 
 	if (err)
 		return err;
-	if (!value || value > UDPCOUNT_EVERY_MAX)
+	if (!udpcount_every_valid(value))
 		return -EINVAL;
 	WRITE_ONCE(every, value);
 	return len;
@@ -222,7 +214,7 @@ static int __init udpcount_init(void)
 {
 	int err;
 
-	if (!every || every > UDPCOUNT_EVERY_MAX) {
+	if (!udpcount_every_valid(every)) {
 		pr_err("every=%u is not in 1..%u\n", every, UDPCOUNT_EVERY_MAX);
 		return -EINVAL;
 	}

@@ -23,6 +23,7 @@ fn test_of(script: &str) -> ModuleTest {
             ..ModuleSetup::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../module"))
         },
         command: vec!["/bin/sh".into(), "-c".into(), script.into()],
+        kunit: None,
         netns: false,
         timeout: Duration::from_secs(30),
         genl: None,
@@ -37,13 +38,15 @@ fn a_users_module_is_loaded_with_its_parameters_and_the_command_decides() {
     let script = "grep -c '^kulink ' /proc/modules; cat /sys/module/kulink/parameters/umh_path; echo done >&2";
     let report = test_of(script).run(&kernel).unwrap();
     assert!(report.passed, "{report:#?}");
-    assert_eq!(report.ran.stdout, "1\n/from/the/command/line\n");
-    assert_eq!((report.ran.code, report.ran.stderr.as_str()), (Some(0), "done\n"));
+    let ran = report.ran.as_ref().expect("the command ran");
+    assert_eq!(ran.stdout, "1\n/from/the/command/line\n");
+    assert_eq!((ran.code, ran.stderr.as_str()), (Some(0), "done\n"));
     assert!(report.kernel_log_clean && report.splats.is_empty());
 
     let failed = test_of("echo half; exit 7").run(&kernel).unwrap();
     assert!(!failed.passed);
-    assert_eq!((failed.ran.code, failed.ran.stdout.as_str()), (Some(7), "half\n"));
+    let ran = failed.ran.as_ref().expect("the command ran");
+    assert_eq!((ran.code, ran.stdout.as_str()), (Some(7), "half\n"));
     let evidence = failed.evidence.as_deref().expect("a failed run keeps its evidence");
     assert!(evidence.join("console.log").is_file(), "{}", evidence.display());
     std::fs::remove_dir_all(evidence).unwrap();
@@ -64,7 +67,7 @@ fn a_command_in_namespaces_of_its_own_is_their_root_and_nobody_outside() {
     let report = test.run(&first_kernel()).unwrap();
     assert!(report.passed, "{report:#?}");
     let map = |line: &str| line.split_whitespace().collect::<Vec<_>>().join(" ");
-    let lines: Vec<String> = report.ran.stdout.lines().map(map).collect();
+    let lines: Vec<String> = report.ran.as_ref().expect("the command ran").stdout.lines().map(map).collect();
     let address = report.netns_address.expect("the report says where the command was");
     assert_eq!(address, kulink::testbed::frames::Wire::default().netns_ip(0));
     let want = [

@@ -180,6 +180,7 @@ impl Finished {
 ///     loaded_before: Vec::new(),
 ///     agent: AgentSource::bare(),
 ///     kconfig: Default::default(),
+///     needs: Vec::new(),
 /// };
 /// let artifacts = Artifacts::prepare(&KernelChoice::Listed(None), &recipe)?;
 /// let mut vm: Vm<NoExtension> = Vm::boot(&artifacts, &BootOptions { shell: true, ..Default::default() })?;

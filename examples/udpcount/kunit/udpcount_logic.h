@@ -1,0 +1,1 @@
+../module/udpcount_logic.h
