@@ -82,8 +82,9 @@ fn a_wrong_attribute_value_fails_naming_the_field() {
     let dir = common::scratch_dir("udpcount-bug");
     let module = dir.join("module");
     std::fs::create_dir_all(&module).unwrap();
-    for name in ["Kbuild", "udpcount.c", "udpcount.h"] {
-        std::fs::copy(example().join("module").join(name), module.join(name)).unwrap();
+    for entry in std::fs::read_dir(example().join("module")).unwrap() {
+        let from = entry.unwrap().path();
+        std::fs::copy(&from, module.join(from.file_name().unwrap())).unwrap();
     }
     let source = std::fs::read_to_string(module.join("udpcount.c")).unwrap();
     let right = "nla_put_u64_64bit(skb, UDPCOUNT_A_COUNT, count,";
