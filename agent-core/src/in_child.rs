@@ -10,7 +10,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use kulink_protocol::{Extension, Failure, FailureKind, GenlBurst, GenlRequest, NoExtension, Reply};
+use kulink_protocol::{Extension, Failure, FailureKind, FileBytes, GenlBurst, GenlRequest, NoExtension, Reply};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,7 @@ pub const HELPER_ARG: &str = "--kulink-request";
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Job {
     ReadFile { path: String },
+    ReadFiles { dir: String, suffix: String },
     WriteFile { path: String, data: String },
     LoadModule { path: String, params: String },
     UnloadModule { name: String },
@@ -85,6 +86,7 @@ fn widen<X: Extension>(reply: Reply<NoExtension>) -> Reply<X> {
     match reply {
         Reply::Done => Reply::Done,
         Reply::Text(text) => Reply::Text(text),
+        Reply::Files(files) => Reply::Files(files),
         Reply::Ran(ran) => Reply::Ran(ran),
         Reply::Started { pid, first_line } => Reply::Started { pid, first_line },
         Reply::Genl(messages) => Reply::Genl(messages),
@@ -119,6 +121,7 @@ fn read_job() -> Result<Job> {
 fn do_job(job: Job) -> Result<Reply<NoExtension>> {
     Ok(match job {
         Job::ReadFile { path } => Reply::Text(std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?),
+        Job::ReadFiles { dir, suffix } => Reply::Files(read_files(std::path::Path::new(&dir), &suffix)?),
         Job::WriteFile { path, data } => {
             use std::io::Write;
             // One write(), as `echo data > path` does.
@@ -141,4 +144,30 @@ fn do_job(job: Job) -> Result<Reply<NoExtension>> {
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().context("start the child's runtime")
+}
+
+/// The regular files under `dir` whose names end with `suffix`, by path
+/// under `dir`; a missing `dir` has none.
+fn read_files(dir: &std::path::Path, suffix: &str) -> Result<Vec<FileBytes>> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_owned()];
+    while let Some(sub) = dirs.pop() {
+        let entries = match std::fs::read_dir(&sub) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && sub == dir => break,
+            entries => entries.with_context(|| format!("list {}", sub.display()))?,
+        };
+        for entry in entries {
+            let entry = entry?;
+            let (path, kind) = (entry.path(), entry.file_type()?);
+            if kind.is_dir() {
+                dirs.push(path);
+            } else if kind.is_file() && path.to_string_lossy().ends_with(suffix) {
+                let bytes = std::fs::read(&path).with_context(|| format!("read {}", path.display()))?;
+                let under = path.strip_prefix(dir).expect("listed under dir").to_string_lossy().into_owned();
+                found.push(FileBytes { path: under, bytes });
+            }
+        }
+    }
+    found.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(found)
 }

@@ -196,6 +196,7 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             Reply::Done
         }
         Command::ReadFile { path } => in_child::serve(Job::ReadFile { path }, patience(0)).await?,
+        Command::ReadFiles { dir, suffix } => in_child::serve(Job::ReadFiles { dir, suffix }, patience(0)).await?,
         Command::WriteFile { path, data } => in_child::serve(Job::WriteFile { path, data }, patience(0)).await?,
         Command::Run { argv, timeout_ms, netns } => {
             Reply::Ran(run::run(&argv, Duration::from_millis(timeout_ms), netns).await?)

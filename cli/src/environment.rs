@@ -10,6 +10,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("KULINK_KERNEL", "one kernel id to test"),
     ("KULINK_SKIP_KERNELS", "kernel ids to leave out of the test matrix"),
     ("KULINK_SNAPSHOTS", "`off`: boot every guest instead of starting it from a saved one"),
+    ("KULINK_COVERAGE", "a directory: every guest's modules built for coverage, their counts added to DIR/lcov.info"),
     ("KULINK_KEEP", "keep each guest's directory (console log, image, sockets)"),
     ("KULINK_AGENT", "a prebuilt guest agent instead of building it"),
     ("KULINK_REPO", "the kulink source tree, when the binary runs from elsewhere"),

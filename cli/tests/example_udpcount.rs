@@ -19,7 +19,12 @@ fn kulink_test(module: &Path, kernel: &str, junit: &Path) -> Output {
 }
 
 /// [`kulink_test`] with this `kulink` (`kernels` may list several).
-fn kulink_test_with(mut kulink: Command, module: &Path, kernels: &str, junit: &Path) -> Output {
+fn kulink_test_with(kulink: Command, module: &Path, kernels: &str, junit: &Path) -> Output {
+    kulink_test_more(kulink, module, kernels, junit, &[])
+}
+
+/// [`kulink_test_with`] with `more` flags.
+fn kulink_test_more(mut kulink: Command, module: &Path, kernels: &str, junit: &Path, more: &[&str]) -> Output {
     let ex = example();
     let file = |name: &str| ex.join(name).display().to_string();
     kulink
@@ -30,6 +35,7 @@ fn kulink_test_with(mut kulink: Command, module: &Path, kernels: &str, junit: &P
         .args(["--genl", "udpcount:notify", "--spec", &file("udpcount.yaml")])
         .args(["--pcap", &file("traffic.pcap"), "--expect", &file("expected.yaml"), "--json", "--junit"])
         .arg(junit)
+        .args(more)
         .args(["--", "/opt/udpcount/test"])
         .output()
         .expect("run kulink")
@@ -115,11 +121,7 @@ fn a_wrong_attribute_value_fails_naming_the_field() {
 /// and the agent's sources in itself (unpacked into the cache), on two
 /// kernels in one run.
 fn an_installed_kulink_passes_outside_the_checkout() {
-    let selected: Vec<String> = kulink::testbed::kernels::selected().unwrap().into_iter().map(|k| k.id).collect();
-    let mut kernels: Vec<&str> = ["6.1", "6.12"].into_iter().filter(|id| selected.iter().any(|s| s == id)).collect();
-    if kernels.is_empty() {
-        kernels.push(&selected[0]);
-    }
+    let kernels = two_kernels();
     let dir = common::scratch_dir("installed");
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -136,6 +138,60 @@ fn an_installed_kulink_passes_outside_the_checkout() {
     }
     let unpacked = kulink::testbed::paths::CORE.unpack().unwrap();
     assert!(unpacked.join("agents/kulink-agent-core").is_file(), "the agent was not built from the unpacked sources");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Two source kernels (6.1 and 6.12 when selected), else the first selected.
+fn two_kernels() -> Vec<String> {
+    let selected: Vec<String> = kulink::testbed::kernels::selected().unwrap().into_iter().map(|k| k.id).collect();
+    let two: Vec<String> = selected.iter().filter(|id| ["6.1", "6.12"].contains(&id.as_str())).cloned().collect();
+    if two.is_empty() {
+        selected.into_iter().take(1).collect()
+    } else {
+        two
+    }
+}
+
+/// `kulink test --coverage` on two kernels: each run's counts, read from
+/// the guest's debugfs before power-off, are merged into one tracefile
+/// by the module's own source lines. The merged counts are what crossed
+/// the boundary: five notifications a kernel, one init a kernel, no exit
+/// (the module is never unloaded) and no `get` request.
+fn coverage_is_merged_across_kernels_by_source_line() {
+    let kernels = two_kernels();
+    let dir = common::scratch_dir("coverage");
+    std::fs::create_dir_all(&dir).unwrap();
+    let coverage = dir.join("coverage");
+    let out = kulink_test_more(
+        Command::new(env!("CARGO_BIN_EXE_kulink")),
+        &example().join("module"),
+        &kernels.join(","),
+        &dir.join("junit.xml"),
+        &["--coverage", coverage.to_str().unwrap()],
+    );
+    let reports = reports_of(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{reports:#?}\n{stderr}");
+    let source = example().join("module").canonicalize().unwrap();
+    for report in &reports {
+        let files = report["coverage"].as_array().expect("each run's figures");
+        let names: Vec<&str> = files.iter().map(|f| f["file"].as_str().unwrap()).collect();
+        let want = [source.join("udpcount.c"), source.join("udpcount_logic.h")];
+        assert_eq!(names, want.iter().map(|p| p.to_str().unwrap()).collect::<Vec<_>>(), "{report:#}");
+        assert!(files.iter().all(|f| f["lines_hit"].as_u64() > Some(0)), "{report:#}");
+    }
+    let tracefile = std::fs::read_to_string(coverage.join("lcov.info")).unwrap();
+    let calls = |function: &str| -> u64 {
+        let line = tracefile.lines().find(|l| l.starts_with("FNDA:") && l.ends_with(&format!(",{function}")));
+        line.and_then(|l| l[5..].split(',').next()?.parse().ok()).unwrap_or_else(|| panic!("{function}: {tracefile}"))
+    };
+    let runs = kernels.len() as u64;
+    assert_eq!(calls("udpcount_init"), runs, "{tracefile}");
+    assert_eq!(calls("udpcount_notify"), 5 * runs, "{tracefile}");
+    assert_eq!((calls("udpcount_exit"), calls("udpcount_get_doit")), (0, 0), "{tracefile}");
+    assert_eq!(tracefile.matches("SF:").count(), 2, "the module's sources alone: {tracefile}");
+    assert!(coverage.join("html/index.html").is_file());
+    assert!(stderr.contains("coverage, all kernels together") && stderr.contains("udpcount_logic.h"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -212,5 +268,5 @@ kulink::kernel_tests!(
     the_example_passes_with_every_notification_field_by_field;
     source: the_kunit_suite_passes_case_by_case;
     once: a_wrong_attribute_value_fails_naming_the_field, an_installed_kulink_passes_outside_the_checkout,
-        a_failing_kunit_case_fails_the_run_naming_it
+        a_failing_kunit_case_fails_the_run_naming_it, coverage_is_merged_across_kernels_by_source_line
 );

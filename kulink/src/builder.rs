@@ -26,11 +26,13 @@ use anyhow::Result;
 use kulink_protocol::{Extension, NoExtension, MODULE_PARAM_KEY};
 use kulink_testbed::accel::AccelChoice;
 use kulink_testbed::artifacts::{AgentSource, Artifacts, KernelChoice, Recipe};
+#[cfg(doc)]
+use kulink_testbed::coverage;
 use kulink_testbed::initramfs::GuestFile;
-use kulink_testbed::kconfig;
 use kulink_testbed::known_bugs::KnownBugs;
 use kulink_testbed::usage_error;
 use kulink_testbed::vm::{Backend, BootOptions, Vm};
+use kulink_testbed::{kconfig, tools};
 
 /// A running guest with a module under test and the core agent: files,
 /// programs, modules, generic netlink, frames, the kernel log (see
@@ -78,7 +80,7 @@ impl GuestBuilder {
             kconfig: Vec::new(),
             needs: Vec::new(),
             known_bugs: Vec::new(),
-            options: BootOptions::default(),
+            options: BootOptions { coverage: coverage_from_env(), ..BootOptions::default() },
             extension: PhantomData,
         }
     }
@@ -214,6 +216,16 @@ impl<X: Extension> GuestBuilder<X> {
         self
     }
 
+    /// The modules built with coverage counters, and each run's coverage
+    /// of their sources added, before the guest powers off, to the lcov
+    /// tracefile in `dir` ([`coverage::TRACEFILE`]; [`coverage::publish`]
+    /// renders it). The kernel must have [`coverage::KERNEL_OPTION`]. Set
+    /// for every guest by [`COVERAGE_ENV`].
+    pub fn coverage(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.options.coverage = Some(dir.into());
+        self
+    }
+
     /// busybox at /bin/busybox with a link for each of its applets
     /// (`/bin/sh`, `/bin/true`, `/usr/bin/awk`...), from the host's
     /// `busybox-static`; a file given at an applet's path takes its place.
@@ -312,6 +324,9 @@ impl<X: Extension> GuestBuilder<X> {
             )));
         }
         self.programs.iter().try_for_each(|p| find_program(p).map(drop))?;
+        if self.options.coverage.is_some() {
+            tools::require_all(&[tools::LCOV, tools::GENHTML])?;
+        }
         self.overlay()?;
         self.known_bug_entries()?;
         self.options.files.iter().try_for_each(GuestFile::check).map_err(|e| usage_error(format!("{e:#}")))
@@ -332,6 +347,7 @@ impl<X: Extension> GuestBuilder<X> {
                 agent: self.agent.clone(),
                 kconfig: self.overlay()?,
                 needs: self.needs.clone(),
+                coverage: self.options.coverage.is_some(),
             },
         )
     }
@@ -348,7 +364,7 @@ impl<X: Extension> GuestBuilder<X> {
         let mut options = self.boot_options();
         options.known_bugs = self.known_bug_entries()?;
         for program in &self.programs {
-            options.files.extend(kulink_testbed::tools::program_with_libraries(&find_program(program)?)?);
+            options.files.extend(tools::program_with_libraries(&find_program(program)?)?);
         }
         Vm::boot(artifacts, &options)
     }
@@ -398,6 +414,15 @@ impl<X: Extension> GuestBuilder<X> {
     }
 }
 
+/// The environment variable that gives every guest
+/// [`GuestBuilder::coverage`] in this directory: a whole suite's coverage
+/// of its modules.
+pub const COVERAGE_ENV: &str = "KULINK_COVERAGE";
+
+fn coverage_from_env() -> Option<PathBuf> {
+    std::env::var_os(COVERAGE_ENV).filter(|dir| !dir.is_empty()).map(PathBuf::from)
+}
+
 /// A module and what its guest carries, as data: what `kulink test` and
 /// `kulink fuzz` make of their flags, and a [`GuestBuilder`] on any kernel.
 #[derive(Debug, Clone)]
@@ -430,6 +455,8 @@ pub struct ModuleSetup {
     pub gdb: bool,
     /// KVM, TCG, or KVM with TCG as the fallback.
     pub accel: AccelChoice,
+    /// Where the module's coverage goes (see [`GuestBuilder::coverage`]).
+    pub coverage: Option<PathBuf>,
 }
 
 impl ModuleSetup {
@@ -449,6 +476,7 @@ impl ModuleSetup {
             cpus: None,
             gdb: false,
             accel: AccelChoice::Auto,
+            coverage: None,
         }
     }
 
@@ -487,6 +515,9 @@ impl ModuleSetup {
         }
         if self.gdb {
             guest = guest.gdb();
+        }
+        if let Some(dir) = &self.coverage {
+            guest = guest.coverage(dir);
         }
         guest
     }

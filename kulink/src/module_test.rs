@@ -11,6 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 use kulink_protocol::{GenlDelivery, Ran};
 use kulink_testbed::artifacts::KernelChoice;
+use kulink_testbed::coverage::FileCoverage;
 #[cfg(doc)]
 use kulink_testbed::frames::Wire;
 use kulink_testbed::genl::{Message, Spec};
@@ -130,6 +131,10 @@ pub struct ModuleTestReport {
     /// its reason and last day: they fail nothing.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub accepted: Vec<Accepted>,
+    /// This run's coverage of the module's sources, by file, when
+    /// [`ModuleSetup::coverage`] asked for it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub coverage: Vec<FileCoverage>,
     /// Where a failed run's console log and agent transcript were kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<PathBuf>,
@@ -271,6 +276,7 @@ impl ModuleTest {
             kernel_log_clean,
             splats: finished.splats,
             accepted: finished.accepted,
+            coverage: finished.coverage,
         })
     }
 

@@ -4,6 +4,7 @@
 use std::fmt::Write;
 
 use kulink_protocol::Ran;
+use kulink_testbed::coverage::{self, FileCoverage};
 use kulink_testbed::splat::Splat;
 use serde::Serialize;
 
@@ -87,11 +88,44 @@ pub fn module_test_table(report: &ModuleTestReport) -> String {
     for problem in &report.problems {
         let _ = writeln!(s, "problem {problem}");
     }
+    if !report.coverage.is_empty() {
+        let _ = writeln!(s, "coverage {}", coverage_line(&coverage::total(&report.coverage)));
+    }
     kernel_log(&mut s, &report.splats);
     for known in &report.accepted {
         let _ = writeln!(s, "accepted until {} ({}): {}", known.until, known.reason, known.splat);
     }
     let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
+    s
+}
+
+/// Lines and functions run, in figures and percent.
+fn coverage_line(figures: &FileCoverage) -> String {
+    format!(
+        "{}/{} lines ({:.1}%), {}/{} functions ({:.1}%)",
+        figures.lines_hit,
+        figures.lines,
+        figures.line_percent(),
+        figures.functions_hit,
+        figures.functions,
+        figures.function_percent()
+    )
+}
+
+/// Coverage merged across runs: a line per source file (under the current
+/// directory, by its path from there), then the total.
+pub fn coverage_table(files: &[FileCoverage]) -> String {
+    let here = std::env::current_dir().ok().and_then(|dir| dir.canonicalize().ok()).unwrap_or_default();
+    let rows: Vec<(String, String)> = files
+        .iter()
+        .chain([&coverage::total(files)])
+        .map(|f| (f.file.strip_prefix(&here).unwrap_or(&f.file).display().to_string(), coverage_line(f)))
+        .collect();
+    let width = rows.iter().map(|(file, _)| file.len()).max().unwrap_or(0);
+    let mut s = String::new();
+    for (file, figures) in rows {
+        let _ = writeln!(s, "{file:<width$}  {figures}");
+    }
     s
 }
 

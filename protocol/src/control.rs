@@ -122,6 +122,16 @@ pub enum Command<X: Extension> {
         /// Absolute guest path.
         path: String,
     },
+    /// Every regular file under `dir` and its subdirectories whose name
+    /// ends with `suffix`, as bytes (a module's coverage counters, the
+    /// `.gcda` files under debugfs' `gcov/`); the reply is
+    /// [`Reply::Files`]. A missing `dir` is no file.
+    ReadFiles {
+        /// Absolute guest path.
+        dir: String,
+        /// How the files' names end (`.gcda`).
+        suffix: String,
+    },
     /// One write() of `data`, as `echo data > path` does.
     WriteFile {
         /// Absolute guest path.
@@ -236,6 +246,7 @@ impl<X: Extension> Command<X> {
         match self {
             Self::PingLoopback { count, .. } => format!("ping 127.0.0.1 {count} times"),
             Self::ReadFile { path } => format!("read {path}"),
+            Self::ReadFiles { dir, suffix } => format!("read the {suffix} files under {dir}"),
             Self::WriteFile { path, .. } => format!("write to {path}"),
             Self::Run { argv, .. } => format!("run `{}`", argv.join(" ")),
             Self::Start { argv, .. } => format!("start `{}`", argv.join(" ")),
@@ -266,6 +277,7 @@ impl<X: Extension> Reply<X> {
         match self {
             Self::Done => "done",
             Self::Text(_) => "a text",
+            Self::Files(_) => "files",
             Self::Ran(_) => "a program's end",
             Self::Started { .. } => "a started program",
             Self::Genl(_) => "generic netlink messages",
@@ -319,6 +331,8 @@ pub enum Reply<X: Extension> {
     Done,
     /// A file's contents.
     Text(String),
+    /// The files a [`Command::ReadFiles`] found, in path order.
+    Files(Vec<FileBytes>),
     /// How a program ended and what it wrote.
     Ran(Ran),
     /// A program [`Command::Start`] began is running and said it is ready.
@@ -337,6 +351,16 @@ pub enum Reply<X: Extension> {
     DeviceBurst(DeviceAnswers),
     /// The plug-in's answer.
     Ext(X::Reply),
+}
+
+/// One file a [`Command::ReadFiles`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileBytes {
+    /// Its path under the directory asked for, without a leading `/`.
+    pub path: String,
+    /// What it holds.
+    #[serde(with = "hex")]
+    pub bytes: Vec<u8>,
 }
 
 /// A generic netlink request, sent to the family by name.

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use crate::cache::{self, Stamp};
 use crate::kernels::{self, BuiltKernel};
 use crate::traces::ModuleFile;
-use crate::{kconfig, paths, progress, symbols, tools, usage_error, ModuleFailure};
+use crate::{coverage, kconfig, paths, progress, symbols, tools, usage_error, ModuleFailure};
 
 /// Which kernel to boot.
 #[derive(Debug, Clone)]
@@ -89,6 +89,9 @@ pub struct Recipe {
     /// Options the kernel must have (`y` or `m`), each with what needs it:
     /// a kernel without one is a usage error before any module is built.
     pub needs: Vec<(String, String)>,
+    /// Build every module with coverage counters (see [`coverage`]); the
+    /// kernel must have [`coverage::KERNEL_OPTION`].
+    pub coverage: bool,
 }
 
 /// The bare agent's package: the core with no plug-in.
@@ -147,15 +150,20 @@ impl Artifacts {
         };
         let config = kconfig::parse(&kernel.config()?);
         let has = |option: &str| config.get(option).is_some_and(|v| matches!(v.as_deref(), Some("y" | "m")));
-        if let Some((option, why)) = recipe.needs.iter().find(|(option, _)| !has(option)) {
+        let coverage = recipe.coverage.then(|| (coverage::KERNEL_OPTION.to_owned(), "coverage".to_owned()));
+        if let Some((option, why)) = recipe.needs.iter().chain(&coverage).find(|(option, _)| !has(option)) {
             return Err(usage_error(format!("kernel {} has no {option}, which {why} needs", kernel.id)));
         }
         let mut loaded_before = Vec::new();
         for dir in &recipe.loaded_before {
-            let ko = build_module(dir, &kernel, &loaded_before)?;
+            let ko = build_module(dir, &kernel, &loaded_before, recipe.coverage)?;
             loaded_before.push(ko);
         }
-        let module = recipe.module_dir.as_deref().map(|dir| build_module(dir, &kernel, &loaded_before)).transpose()?;
+        let module = recipe
+            .module_dir
+            .as_deref()
+            .map(|dir| build_module(dir, &kernel, &loaded_before, recipe.coverage))
+            .transpose()?;
         // What the test's modules use of a distribution kernel's own modules
         // loads before them, as modprobe would load it.
         let mut kernel = kernel;
@@ -201,9 +209,10 @@ fn module_sources(dir: &Path) -> Result<Vec<PathBuf>> {
 const MODULE_KCFLAGS: &str = "-g";
 
 /// Builds the module in `src` against the kernel's build dir, out of the
-/// source tree, with the symbols the modules `uses` (built before) export.
-/// Any compiler warning fails the build.
-pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf]) -> Result<PathBuf> {
+/// source tree, with the symbols the modules `uses` (built before) export,
+/// and with coverage counters if asked. Any compiler warning fails the
+/// build.
+pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf], coverage: bool) -> Result<PathBuf> {
     let files = module_sources(src)?;
     let mut parts = Vec::new();
     for f in &files {
@@ -216,6 +225,8 @@ pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf]) -> Resul
         parts.push(fs::read(file).with_context(|| format!("read {}", file.display()))?);
     }
     parts.push(MODULE_KCFLAGS.as_bytes().to_vec());
+    let profile = coverage.then_some(coverage::MAKE_ARGUMENT);
+    parts.extend(profile.map(|p| p.as_bytes().to_vec()));
     let hash = cache::short_hash(&parts.iter().map(Vec::as_slice).collect::<Vec<_>>());
     let out = paths::cache_dir().join("modules").join(format!("{}-{hash}", kernel.key));
     let label = format!("the module in {}", src.display());
@@ -242,6 +253,7 @@ pub fn build_module(src: &Path, kernel: &BuiltKernel, uses: &[PathBuf]) -> Resul
         ))
         .args(&make_arguments)
         .arg(format!("KCFLAGS={MODULE_KCFLAGS}"))
+        .args(profile)
         .arg("modules")
         .output()
         .with_context(|| format!("run make for {label}"))?;

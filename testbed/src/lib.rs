@@ -17,6 +17,7 @@ mod apt;
 pub mod artifacts;
 mod cache;
 pub mod catalog;
+pub mod coverage;
 mod cpio;
 pub mod frames;
 pub mod initramfs;

@@ -61,6 +61,11 @@ pub const PAHOLE: Tool = Tool::system("pahole", "sudo apt-get install dwarves");
 pub const LDD: Tool = Tool::system("ldd", "sudo apt-get install libc-bin");
 /// nft, to give a guest nftables rules (`kulink bench`'s NFLOG path).
 pub const NFT: Tool = Tool::system("nft", "sudo apt-get install nftables");
+/// lcov, which turns a module's coverage counters into line and function
+/// counts per source file.
+pub const LCOV: Tool = Tool::system("lcov", "sudo apt-get install lcov");
+/// genhtml (lcov's), which renders coverage as HTML.
+pub const GENHTML: Tool = Tool::system("genhtml", "sudo apt-get install lcov");
 
 /// Tools a kernel build from source needs.
 pub const KERNEL_BUILD: &[Tool] = &[MAKE, GCC, FLEX, BISON, BC, TAR, XZ];

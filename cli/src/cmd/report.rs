@@ -7,7 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use kulink::render::{kernel_log, pretty};
+use kulink::render::{coverage_table, kernel_log, pretty};
+use kulink::testbed::coverage;
 use kulink::testbed::vm::{newest_evidence, Evidence};
 use kulink::usage_error;
 use kulink_ko_suite::output::Output;
@@ -15,14 +16,15 @@ use kulink_ko_suite::record::RunRecord;
 
 use crate::args::FormatArgs;
 
-/// Judge a recorded run again and print its verdict as `run` did; or read
+/// Judge a recorded run again and print its verdict as `run` did; read
 /// a failed run's evidence (its splats, with the module's source lines,
-/// and the end of its kernel log).
+/// and the end of its kernel log); or render coverage (a directory of
+/// `kulink test --coverage` or `KULINK_COVERAGE`) as HTML and per file.
 #[derive(Args)]
 pub struct ReportArgs {
     /// A run directory (`kulink run --out DIR`, or the one `run` named), or
-    /// a failed run's evidence (the directory `kulink test` named); none:
-    /// the newest evidence.
+    /// a failed run's evidence (the directory `kulink test` named), or a
+    /// coverage directory; none: the newest evidence.
     dir: Option<PathBuf>,
     #[command(flatten)]
     format: FormatArgs,
@@ -44,6 +46,14 @@ impl ReportArgs {
             let report = kulink_ko_suite::run::judge(&RunRecord::load(&dir)?)?;
             print!("{}", Output::Run(&report).render(self.format.format()));
             return Ok(super::verdict(report.passed));
+        }
+        if dir.join(coverage::TRACEFILE).exists() {
+            let files = coverage::publish(&dir)?;
+            match self.format.json {
+                true => print!("{}", pretty(&files)),
+                false => print!("{}", coverage_table(&files)),
+            }
+            return Ok(ExitCode::SUCCESS);
         }
         let evidence = Evidence::load(&dir).map_err(|e| usage_error(format!("{e:#}")))?;
         if self.format.json {

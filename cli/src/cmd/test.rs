@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use kulink::module_test::{GenlWatch, ModuleTest};
-use kulink::render::module_test_table;
+use kulink::outcome::Format;
+use kulink::render::{coverage_table, module_test_table};
+use kulink::testbed::coverage;
 use kulink::testbed::genl::Spec;
 use kulink::{expect, usage_error};
 
@@ -60,6 +62,12 @@ pub struct TestArgs {
     /// each case of the suites it runs judged (COMMAND is then optional).
     #[arg(long, value_name = "DIR")]
     kunit: Option<PathBuf>,
+    /// Measure which lines of the module the run reached: the module is
+    /// built with coverage counters (the kernel needs CONFIG_GCOV_KERNEL),
+    /// each kernel's counts are merged into DIR/lcov.info (made anew),
+    /// DIR/html is its report, and a line per source file is printed.
+    #[arg(long, value_name = "DIR")]
+    coverage: Option<PathBuf>,
     /// Seconds COMMAND may run before it is killed.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -77,8 +85,13 @@ impl TestArgs {
     /// failure does not stop the others.
     pub fn run(self) -> Result<ExitCode> {
         let kernels = self.kernels.choices()?;
-        let (format, junit) = (self.format.format(), self.junit.clone());
+        let (format, junit, coverage_dir) = (self.format.format(), self.junit.clone(), self.coverage.clone());
         let test = self.test()?;
+        if let Some(dir) = &coverage_dir {
+            // This command's runs alone: counts of an older build of the
+            // module would land on lines that have moved.
+            let _ = std::fs::remove_file(dir.join(coverage::TRACEFILE));
+        }
         let each = EachKernel {
             format,
             on_error: OnError::GoOn,
@@ -91,6 +104,14 @@ impl TestArgs {
             std::fs::write(&path, crate::junit::render(&outcomes))
                 .with_context(|| format!("write {}", path.display()))?;
         }
+        if let Some(dir) = coverage_dir.filter(|dir| dir.join(coverage::TRACEFILE).is_file()) {
+            let table = coverage_table(&coverage::publish(&dir)?);
+            let told = format!("coverage, all kernels together ({}):\n{table}", dir.join(coverage::HTML).display());
+            match format {
+                Format::Table => print!("\n{told}"),
+                Format::Json => eprint!("{told}"),
+            }
+        }
         Ok(code)
     }
 
@@ -100,6 +121,7 @@ impl TestArgs {
         let genl = self.genl.as_deref().map(|text| GenlWatch::new(text, spec)).transpose()?;
         let mut setup = self.guest.setup(self.accel.accel);
         setup.gdb = self.gdb;
+        setup.coverage = self.coverage;
         let test = ModuleTest {
             setup,
             command: self.command,

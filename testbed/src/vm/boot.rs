@@ -234,6 +234,7 @@ impl<X: Extension> Vm<X> {
             module_files: art.module_files.clone(),
             kernel_id: art.kernel.id.clone(),
             known_bugs: opts.known_bugs.clone(),
+            coverage: opts.coverage.clone(),
             keep: false,
             evidence: evidence.to_owned(),
             shell,

@@ -22,6 +22,7 @@ use kulink_protocol::{Command as AgentCommand, Extension, Ready};
 
 use crate::accel::{Accel, AccelChoice};
 use crate::agent_link::AgentLink;
+use crate::coverage::{self, FileCoverage};
 use crate::frames::Wire;
 use crate::initramfs::GuestFile;
 use crate::known_bugs::{today, Accepted, Judged, KnownBugs};
@@ -109,6 +110,10 @@ pub struct BootOptions {
     /// Kernel bugs known not to be the module's, accepted until their
     /// entries expire (see [`known_bugs`](crate::known_bugs)).
     pub known_bugs: KnownBugs,
+    /// A directory whose lcov tracefile the modules' coverage is added to
+    /// before the guest powers off (modules built for coverage: see
+    /// [`Recipe::coverage`](crate::artifacts::Recipe::coverage)).
+    pub coverage: Option<PathBuf>,
 }
 
 impl Default for BootOptions {
@@ -129,6 +134,7 @@ impl Default for BootOptions {
             kernel_args: Vec::new(),
             restore: true,
             known_bugs: KnownBugs::default(),
+            coverage: None,
         }
     }
 }
@@ -145,6 +151,9 @@ pub struct Finished {
     pub accepted: Vec<Accepted>,
     /// Known-bug entries that matched a splat after they expired.
     pub expired: Vec<String>,
+    /// This run's coverage of the modules' sources, by file, when
+    /// [`BootOptions::coverage`] asked for it.
+    pub coverage: Vec<FileCoverage>,
 }
 
 impl Finished {
@@ -181,6 +190,7 @@ impl Finished {
 ///     agent: AgentSource::bare(),
 ///     kconfig: Default::default(),
 ///     needs: Vec::new(),
+///     coverage: false,
 /// };
 /// let artifacts = Artifacts::prepare(&KernelChoice::Listed(None), &recipe)?;
 /// let mut vm: Vm<NoExtension> = Vm::boot(&artifacts, &BootOptions { shell: true, ..Default::default() })?;
@@ -215,6 +225,8 @@ pub struct Vm<X: Extension> {
     kernel_id: String,
     /// The known kernel bugs its splats are judged against.
     known_bugs: KnownBugs,
+    /// Where the modules' coverage goes before power-off.
+    coverage: Option<PathBuf>,
     /// Keep `dir`'s evidence when the guest goes: something failed.
     keep: bool,
     /// Where it is kept.
@@ -305,6 +317,12 @@ impl<X: Extension> Vm<X> {
         // After an Oops the agent may be stuck behind the task that died:
         // its console is the verdict, so it is not waited for long.
         let oopsed = splat::scan(&self.console()).iter().any(Splat::is_fault);
+        // Counters are read while the modules still run; after an Oops the
+        // run has failed and its figures would count for nothing.
+        let coverage = match &self.coverage {
+            Some(dir) if !oopsed => self.take_coverage(&dir.clone()),
+            _ => Ok(Vec::new()),
+        };
         let asked = if oopsed {
             self.request_within(AgentCommand::Shutdown, Duration::from_secs(3))
         } else {
@@ -335,7 +353,7 @@ impl<X: Extension> Vm<X> {
             ));
         }
         self.keep |= !splats.is_empty() || asked.is_err() || !exited;
-        let finished = Finished { console, splats, accepted, expired };
+        let finished = Finished { console, splats, accepted, expired, coverage: Vec::new() };
         // A guest that went down in a splat (the agent, PID 1, killed in an
         // Oops, say) is judged by its console: the splats are the verdict.
         if !finished.splats.is_empty() {
@@ -348,7 +366,24 @@ impl<X: Extension> Vm<X> {
         if !exited {
             bail!("the guest did not power off\n--- console tail ---\n{}", tools::tail(console, 30));
         }
-        Ok(finished)
+        Ok(Finished { coverage: coverage?, ..finished })
+    }
+
+    /// Reads the counters of every module of the test, adds them to the
+    /// tracefile in `dir`, and returns this run's figures.
+    fn take_coverage(&mut self, dir: &Path) -> Result<Vec<FileCoverage>> {
+        let mut run = lcov::Report::new();
+        for (n, module) in self.module_files.clone().iter().enumerate() {
+            let build_dir = module.ko.parent().expect("a module file has a directory");
+            // A module the test never loaded has no counters.
+            let counters = self.read_files(&coverage::guest_dir(build_dir), coverage::COUNTERS)?;
+            if !counters.is_empty() {
+                run.merge_lossy(coverage::capture(module, &counters, &self.dir.join(format!("coverage-{n}")))?);
+            }
+        }
+        let figures = coverage::summary(&run);
+        coverage::merge_into(dir, run)?;
+        Ok(figures)
     }
 }
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use kulink_protocol::{
-    patience, Command as AgentCommand, DeviceAnswers, DeviceBurst, Extension, Netns, Ran, Reply, ANSWER_MARGIN,
+    patience, Command as AgentCommand, DeviceAnswers, DeviceBurst, Extension, FileBytes, Netns, Ran, Reply,
+    ANSWER_MARGIN,
 };
 
 use super::Vm;
@@ -59,6 +60,15 @@ impl<X: Extension> Vm<X> {
         match self.request(AgentCommand::ReadFile { path: path.into() })? {
             Reply::Text(text) => Ok(text),
             other => bail!("read {path} was answered with {}", other.kind()),
+        }
+    }
+
+    /// The regular files under the guest's `dir` whose names end with
+    /// `suffix`, as bytes (see [`AgentCommand::ReadFiles`]).
+    pub fn read_files(&mut self, dir: &str, suffix: &str) -> Result<Vec<FileBytes>> {
+        match self.request(AgentCommand::ReadFiles { dir: dir.into(), suffix: suffix.into() })? {
+            Reply::Files(files) => Ok(files),
+            other => bail!("reading the {suffix} files under {dir} was answered with {}", other.kind()),
         }
     }
 
