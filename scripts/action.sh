@@ -12,6 +12,18 @@ optional() {
 	value="$(input "$2")"
 	[ -z "$value" ] || args+=("$1" "$value")
 }
+# `flag` when the input $1, read from $2, is true; anything but true,
+# false or empty is a mistake.
+switch() {
+	case "$(input "$2")" in
+	true) args+=("$3") ;;
+	false | "") ;;
+	*)
+		echo "kulink action: $1 is \"$(input "$2")\"; it takes true or false" >&2
+		exit 2
+		;;
+	esac
+}
 
 case "${1:-}" in
 setup)
@@ -37,14 +49,8 @@ test)
 	while IFS= read -r program; do
 		[ -z "$program" ] || args+=(--host-program "$program")
 	done <<<"$(input KULINK_INPUT_HOST_PROGRAMS)"
-	case "$(input KULINK_INPUT_SHELL)" in
-	true) args+=(--shell) ;;
-	false | "") ;;
-	*)
-		echo "kulink action: shell is \"$(input KULINK_INPUT_SHELL)\"; it takes true or false" >&2
-		exit 2
-		;;
-	esac
+	switch shell KULINK_INPUT_SHELL --shell
+	switch host-root KULINK_INPUT_HOST_ROOT --host-root
 	while IFS= read -r option; do
 		[ -z "$option" ] || args+=(--kconfig "$option")
 	done <<<"$(input KULINK_INPUT_KCONFIG)"

@@ -10,6 +10,7 @@ pub mod device_burst;
 pub mod genl;
 pub mod genl_bridge;
 pub mod helper;
+pub mod host_root;
 pub mod in_child;
 pub mod kernel_log;
 pub mod loopback;
@@ -236,6 +237,10 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             Reply::Done
         }
         Command::KernelLog => Reply::Text(system::kernel_log()?),
+        Command::MountHostRoot => {
+            host_root::mount()?;
+            Reply::Done
+        }
         Command::Shutdown => Reply::Done,
         Command::Restored { seed, realtime_ns } => {
             system::reseed(&seed)?;

@@ -96,6 +96,13 @@ pub struct GuestArgs {
     /// an applet, or a script for one, brings it anyway.
     #[arg(long)]
     pub shell: bool,
+    /// The host's root file system, read-only, at /host in the guest, with
+    /// the host's /usr over the image's and /bin, /sbin, /lib and /lib64
+    /// leading into it: the host's Python, iproute2, nftables or kselftest
+    /// binaries run at their paths. A kernel without 9p boots as a variant
+    /// with it (a distribution kernel loads its own 9p modules).
+    #[arg(long = "host-root")]
+    pub host_root: bool,
     /// A kernel option on top of the kernel's own, as .config writes it
     /// (CONFIG_CONNECTOR=y), or a fragment file (repeatable): the module
     /// then boots on a variant of each catalog kernel, built once from a
@@ -129,6 +136,7 @@ impl GuestArgs {
             files: self.files,
             programs: self.programs,
             shell: self.shell,
+            host_root: self.host_root,
             kconfig: self.kconfig,
             known_bugs: self.known_bugs,
             kernel_args: self.kernel_args,

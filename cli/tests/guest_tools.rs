@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Instant;
 
+use kulink::testbed::catalog::Kind;
 use kulink::testbed::kernels;
 
 fn kulink() -> Command {
@@ -140,6 +141,64 @@ fn the_connector_sample_loads_after_its_core() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `--host-root`: the host's own tools run in the guest at their host
+/// paths (a bash script, Python reading the module's sysfs, iproute2 on the
+/// guest's own interfaces), and the host's files are under /host, read-only.
+/// On the default kernel (9p built in) and, when selected, a source kernel
+/// without 9p, which boots as a variant with it; a distribution kernel
+/// without 9p is refused before the boot.
+fn the_hosts_root_brings_the_hosts_tools() {
+    let dir = common::scratch_dir("host-root");
+    fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("marker");
+    let token = format!("kulink-host-root-{}", std::process::id());
+    fs::write(&marker, format!("{token}\n")).unwrap();
+    let script = dir.join("check");
+    fs::write(
+        &script,
+        "#!/bin/bash\nset -euo pipefail\n\
+         python3 -c 'print(open(\"/sys/kernel/udpcount/every\").read().strip())'\n\
+         ip -o link show dev eth0 | cut -d' ' -f2\n\
+         cat \"/host$1\"\n\
+         if touch \"/host$1.new\" 2>/dev/null; then echo writable; else echo read-only; fi\n",
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let selected = kernels::selected().unwrap();
+    let default = kernels::default_spec().unwrap().id;
+    let source = |s: &&kulink::testbed::catalog::KernelSpec| s.kind() == Kind::Source && s.id != default;
+    let without_9p = selected.iter().filter(source).min_by_key(|s| s.id != "5.10").map(|s| s.id.clone());
+    let ids: Vec<String> = [Some(default), without_9p].into_iter().flatten().collect();
+    let test = |kernels: &str| {
+        kulink()
+            .args(["test", "--json", "--host-root", "--kernel", kernels, "--module", &udpcount_module(), "--file"])
+            .arg(format!("{}:/opt/check", script.display()))
+            .args(["--", "/opt/check"])
+            .arg(&marker)
+            .output()
+            .unwrap()
+    };
+    let out = test(&ids.join(","));
+    let reports = report_of(&out);
+    assert_eq!(out.status.code(), Some(0), "{reports:#}");
+    let expected = format!("4\neth0:\n{token}\nread-only\n");
+    for (report, id) in reports.as_array().unwrap().iter().zip(&ids) {
+        assert_eq!(report["ran"]["stdout"], expected, "{report:#}");
+        let kernel = report["kernel"].as_str().unwrap();
+        assert!(kernel == id || kernel.starts_with(&format!("{id}+")), "{kernel} is {id} or its variant");
+    }
+    assert_eq!(reports.as_array().unwrap().len(), ids.len());
+    if let Some(variant) = reports.as_array().unwrap().get(1) {
+        assert!(variant["kernel"].as_str().unwrap().contains("CONFIG_9P_FS=y"), "{variant:#}");
+    }
+    if let Some(distro) = selected.iter().find(|s| s.kind() == Kind::Distro) {
+        let out = test(&distro.id);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("has no 9p over virtio built in"), "{}", text(&out.stderr));
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Each `kulink test` command line of the README and docs, after the
 /// variable assignments of its code block, in the order they come.
 fn documented_test_lines() -> Vec<String> {
@@ -220,5 +279,6 @@ kulink::kernel_tests!(once:
     a_command_that_cannot_start_is_refused_before_the_boot,
     applets_run_without_asking_for_a_shell,
     the_connector_sample_loads_after_its_core,
+    the_hosts_root_brings_the_hosts_tools,
     every_documented_kulink_test_line_passes_as_written
 );

@@ -226,6 +226,19 @@ impl<X: Extension> GuestBuilder<X> {
         self
     }
 
+    /// The host's root file system, read-only, at
+    /// [`HOST_ROOT_DIR`](kulink_protocol::HOST_ROOT_DIR) (`/host`), its
+    /// `/usr` over the image's and `/bin`, `/sbin`, `/lib` and `/lib64`
+    /// completed from it: the host's Python, iproute2, nftables or
+    /// kselftest binaries run at their host paths. A kernel without 9p
+    /// gets it (a catalog kernel's variant; a distribution kernel's own
+    /// modules). Mounted once the guest is ready, so the guest is still
+    /// saved and restored.
+    pub fn host_root(mut self) -> Self {
+        self.options.host_root = true;
+        self
+    }
+
     /// busybox at /bin/busybox with a link for each of its applets
     /// (`/bin/sh`, `/bin/true`, `/usr/bin/awk`...), from the host's
     /// `busybox-static`; a file given at an applet's path takes its place.
@@ -327,6 +340,12 @@ impl<X: Extension> GuestBuilder<X> {
         if self.options.coverage.is_some() {
             tools::require_all(&[tools::LCOV, tools::GENHTML])?;
         }
+        if let Some(file) = self.options.files.iter().find(|f| self.options.host_root && f.guest.starts_with("/usr/")) {
+            return Err(usage_error(format!(
+                "{}: the host's /usr covers the image's when the host's root is mounted; give the file another path",
+                file.guest
+            )));
+        }
         self.overlay()?;
         self.known_bug_entries()?;
         self.options.files.iter().try_for_each(GuestFile::check).map_err(|e| usage_error(format!("{e:#}")))
@@ -348,6 +367,7 @@ impl<X: Extension> GuestBuilder<X> {
                 kconfig: self.overlay()?,
                 needs: self.needs.clone(),
                 coverage: self.options.coverage.is_some(),
+                host_root: self.options.host_root,
             },
         )
     }
@@ -457,6 +477,9 @@ pub struct ModuleSetup {
     pub accel: AccelChoice,
     /// Where the module's coverage goes (see [`GuestBuilder::coverage`]).
     pub coverage: Option<PathBuf>,
+    /// The host's root at `/host`, its tools at their paths (see
+    /// [`GuestBuilder::host_root`]).
+    pub host_root: bool,
 }
 
 impl ModuleSetup {
@@ -477,6 +500,7 @@ impl ModuleSetup {
             gdb: false,
             accel: AccelChoice::Auto,
             coverage: None,
+            host_root: false,
         }
     }
 
@@ -518,6 +542,9 @@ impl ModuleSetup {
         }
         if let Some(dir) = &self.coverage {
             guest = guest.coverage(dir);
+        }
+        if self.host_root {
+            guest = guest.host_root();
         }
         guest
     }

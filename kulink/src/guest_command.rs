@@ -7,8 +7,10 @@
 use std::fs;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use kulink_protocol::HOST_ROOT_DIR;
 use kulink_testbed::initramfs::GuestFile;
 use kulink_testbed::tools::{elf_interpreter, Busybox};
 use kulink_testbed::usage_error;
@@ -23,20 +25,31 @@ const SHEBANG_MAX: usize = 256;
 /// program's); `busybox` is asked for only when they do not settle it. A
 /// program or interpreter found nowhere, and a file that may not be
 /// executed, are usage errors that say what to give.
-pub fn needs_busybox(program: &str, files: &[GuestFile], busybox: impl FnOnce() -> Result<Busybox>) -> Result<bool> {
+pub fn needs_busybox(
+    program: &str,
+    files: &[GuestFile],
+    host_root: bool,
+    busybox: impl FnOnce() -> Result<Busybox>,
+) -> Result<bool> {
     let given = |path: &str| files.iter().find(|f| f.guest == path);
+    let on_host = |path: &str| host_root.then(|| seen_from_host_root(path)).flatten().filter(|p| p.is_file());
     let Some(file) = given(program) else {
+        if let Some(host) = on_host(program) {
+            // The host's own tool: its interpreter and loader are the host's too.
+            launcher(&GuestFile { host, guest: program.to_owned() })?;
+            return Ok(false);
+        }
         if busybox()?.has(program) {
             return Ok(true);
         }
         return Err(usage_error(format!(
             "{program} is not in the guest image: give it with --file HOST_PATH:{program} or --host-program, \
-             or run one of busybox's applets (/bin/true, /bin/sh -c '...')"
+             mount the host's root with --host-root, or run one of busybox's applets (/bin/true, /bin/sh -c '...')"
         )));
     };
     let launcher = launcher(file)?;
     let Some(launcher) = launcher else { return Ok(false) };
-    if given(launcher.path()).is_some() {
+    if given(launcher.path()).is_some() || on_host(launcher.path()).is_some() {
         return Ok(false);
     }
     match launcher {
@@ -51,6 +64,21 @@ pub fn needs_busybox(program: &str, files: &[GuestFile], busybox: impl FnOnce() 
             file.host.display()
         ))),
     }
+}
+
+/// The host file a guest path shows when the host's root is mounted: one
+/// under [`HOST_ROOT_DIR`], or one of the host's `/usr` at its path; the
+/// guest's `/bin`, `/sbin`, `/lib` and `/lib64` lead into `/usr` as a merged
+/// `/usr` does (see [`Command::MountHostRoot`](kulink_protocol::Command::MountHostRoot)).
+fn seen_from_host_root(guest: &str) -> Option<PathBuf> {
+    if let Some(rest) = guest.strip_prefix(HOST_ROOT_DIR).and_then(|rest| rest.strip_prefix('/')) {
+        return Some(Path::new("/").join(rest));
+    }
+    if guest.starts_with("/usr/") {
+        return Some(guest.into());
+    }
+    let merged = ["/bin/", "/sbin/", "/lib/", "/lib64/"].iter().any(|top| guest.starts_with(top));
+    merged.then(|| Path::new("/usr").join(&guest[1..]))
 }
 
 /// What the kernel runs to start a program that is not a static ELF file.
@@ -104,8 +132,6 @@ fn launcher(file: &GuestFile) -> Result<Option<Launcher>> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::{Path, PathBuf};
-
     use super::*;
 
     fn busybox() -> Result<Busybox> {
@@ -140,19 +166,19 @@ mod tests {
     }
 
     fn refusal(program: &str, files: &[GuestFile]) -> String {
-        let err = needs_busybox(program, files, busybox).unwrap_err();
+        let err = needs_busybox(program, files, false, busybox).unwrap_err();
         assert_eq!(crate::exit_code(&err), 2, "{err:#}");
         format!("{err:#}")
     }
 
     #[test]
     fn an_applet_brings_busybox_and_a_file_given_needs_nothing() {
-        assert!(needs_busybox("/bin/true", &[], busybox).unwrap());
+        assert!(needs_busybox("/bin/true", &[], false, busybox).unwrap());
         let me = std::env::current_exe().unwrap();
         let loader = elf_interpreter(&fs::read(&me).unwrap()).unwrap().unwrap();
         let files = [at(&me, "/opt/test"), at(Path::new(&loader), &loader)];
         let never = || -> Result<Busybox> { panic!("busybox is not asked about a program given with its loader") };
-        assert!(!needs_busybox("/opt/test", &files, never).unwrap());
+        assert!(!needs_busybox("/opt/test", &files, false, never).unwrap());
         assert!(refusal("/usr/bin/python3", &[]).contains("/usr/bin/python3 is not in the guest image"));
     }
 
@@ -160,12 +186,12 @@ mod tests {
     fn a_script_needs_its_interpreter_and_its_execute_bit() {
         let dir = Scratch::new("script");
         let sh = dir.file("sh-script", b"#!/bin/sh -e\necho hi\n", 0o755);
-        assert!(needs_busybox("/opt/t", &[at(&sh, "/opt/t")], busybox).unwrap());
+        assert!(needs_busybox("/opt/t", &[at(&sh, "/opt/t")], false, busybox).unwrap());
         let bash = dir.file("bash-script", b"#! /bin/bash\n", 0o755);
         let said = refusal("/opt/t", &[at(&bash, "/opt/t")]);
         assert!(said.contains("a script for /bin/bash, which is not in the guest image"), "{said}");
         assert!(said.contains("--host-program /bin/bash"), "{said}");
-        assert!(!needs_busybox("/opt/t", &[at(&bash, "/opt/t"), at(&bash, "/bin/bash")], busybox).unwrap());
+        assert!(!needs_busybox("/opt/t", &[at(&bash, "/opt/t"), at(&bash, "/bin/bash")], false, busybox).unwrap());
         let plain = dir.file("plain", b"#!/bin/sh\n", 0o644);
         let said = refusal("/opt/t", &[at(&plain, "/opt/t")]);
         assert!(said.contains("lacks the execute bit") && said.contains(&format!("chmod +x {}", plain.display())));
@@ -179,5 +205,22 @@ mod tests {
         let said = refusal("/opt/test", &[at(&me, "/opt/test")]);
         assert!(said.contains("is linked dynamically and its loader /"), "{said}");
         assert!(said.contains(&format!("--host-program {}", me.display())), "{said}");
+    }
+
+    #[test]
+    fn the_host_root_brings_the_hosts_programs_and_interpreters() {
+        let dir = Scratch::new("host-root");
+        let sh = std::fs::canonicalize("/bin/sh").unwrap();
+        let never = || -> Result<Busybox> { panic!("busybox is not asked about the host's own programs") };
+        assert!(!needs_busybox(&sh.display().to_string(), &[], true, never).unwrap());
+        assert!(!needs_busybox("/bin/sh", &[], true, never).unwrap(), "/bin leads into the host's /usr/bin");
+        let script = dir.file("script", b"#!/bin/sh\n", 0o755);
+        assert!(!needs_busybox("/opt/t", &[at(&script, "/opt/t")], true, never).unwrap());
+        let seen = format!("{HOST_ROOT_DIR}{}", script.display());
+        assert!(!needs_busybox(&seen, &[], true, never).unwrap(), "the host's files are under {HOST_ROOT_DIR}");
+        let absent = refusal("/usr/bin/kulink-nowhere", &[]);
+        assert!(absent.contains("--host-root"), "{absent}");
+        assert_eq!(seen_from_host_root("/opt/x"), None, "only /usr and its merged tops are at their host paths");
+        assert_eq!(seen_from_host_root("/lib64/ld.so"), Some(PathBuf::from("/usr/lib64/ld.so")));
     }
 }

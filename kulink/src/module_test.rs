@@ -189,7 +189,8 @@ impl ModuleTest {
                 )))
             }
         };
-        let needs = guest_command::needs_busybox(program, &self.setup.files_given()?, Busybox::host)?;
+        let needs =
+            guest_command::needs_busybox(program, &self.setup.files_given()?, self.setup.host_root, Busybox::host)?;
         Ok(needs || self.setup.shell)
     }
 

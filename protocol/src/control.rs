@@ -21,6 +21,13 @@ pub const SHELL_PORT: &str = "kulink.shell";
 /// every record at every level, whatever the console prints.
 pub const KERNEL_LOG_PORT: &str = "kulink.kmsg";
 
+/// The 9p mount tag the host's root file system is shared under (see
+/// [`Command::MountHostRoot`]).
+pub const HOST_ROOT_TAG: &str = "kulink.host";
+
+/// Where the agent mounts the host's root file system, read-only.
+pub const HOST_ROOT_DIR: &str = "/host";
+
 /// The bounds every part of the protocol has.
 pub trait Part: Debug + Clone + PartialEq + Serialize + DeserializeOwned + Send + 'static {}
 impl<T: Debug + Clone + PartialEq + Serialize + DeserializeOwned + Send + 'static> Part for T {}
@@ -220,6 +227,14 @@ pub enum Command<X: Extension> {
     /// `dmesg -r` prints it (`<level>[uptime] text`); the console shows
     /// only what passes its loglevel. The reply is [`Reply::Text`].
     KernelLog,
+    /// Mount the host's root file system, shared as [`HOST_ROOT_TAG`],
+    /// read-only at [`HOST_ROOT_DIR`], and lay its `/usr` over the
+    /// image's: each name of `/usr/bin`, `/usr/sbin`, `/usr/lib` and
+    /// `/usr/lib64` the image's `/bin`, `/sbin`, `/lib` and `/lib64` lack
+    /// becomes a link to it (a merged `/usr`, as Debian's), so the host's
+    /// tools run at their host paths. Sent after the guest is ready (or
+    /// restored): QEMU cannot save a guest while its 9p share is mounted.
+    MountHostRoot,
     /// Power the guest off.
     Shutdown,
     /// The guest was restored from a saved VM rather than booted: every
@@ -264,6 +279,7 @@ impl<X: Extension> Command<X> {
             Self::UnloadModule { name } => format!("unload {name}"),
             Self::Shell => "run a shell".into(),
             Self::KernelLog => "read the kernel log".into(),
+            Self::MountHostRoot => format!("mount the host's root at {HOST_ROOT_DIR}"),
             Self::Shutdown => "power off".into(),
             Self::Restored { .. } => "set the clock and random state of a restored guest".into(),
             Self::Ext { .. } => "the plug-in's request".into(),

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use crate::cache::{self, Stamp};
 use crate::kernels::{self, BuiltKernel};
 use crate::traces::ModuleFile;
-use crate::{coverage, kconfig, paths, progress, symbols, tools, usage_error, ModuleFailure};
+use crate::{coverage, host_root, kconfig, paths, progress, symbols, tools, usage_error, ModuleFailure};
 
 /// Which kernel to boot.
 #[derive(Debug, Clone)]
@@ -92,6 +92,10 @@ pub struct Recipe {
     /// Build every module with coverage counters (see [`coverage`]); the
     /// kernel must have [`coverage::KERNEL_OPTION`].
     pub coverage: bool,
+    /// The guest mounts the host's root (see
+    /// [`BootOptions::host_root`](crate::vm::BootOptions::host_root)): a
+    /// kernel without 9p gets it (see [`host_root::with_9p`]).
+    pub host_root: bool,
 }
 
 /// The bare agent's package: the core with no plug-in.
@@ -135,19 +139,17 @@ impl Artifacts {
     /// recipe's module against it and its agent. A missing host tool or a bad
     /// choice is a usage error, named before anything is built.
     pub fn prepare(choice: &KernelChoice, recipe: &Recipe) -> Result<Self> {
-        let overlay = &recipe.kconfig;
-        let kernel = match choice {
-            KernelChoice::Listed(None) => kernels::ensure_with(&kernels::default_spec()?, overlay)?,
-            KernelChoice::Listed(Some(id)) => kernels::ensure_with(&kernels::find(id)?, overlay)?,
-            _ if !overlay.is_empty() => {
-                return Err(usage_error(format!(
-                    "kernel {}: configuration overlays (--kconfig) apply to the catalog's kernels",
-                    choice.label()
-                )))
-            }
-            KernelChoice::Source(path) => kernels::ensure_built(&kernels::spec_for_source(path)?)?,
-            KernelChoice::Prebuilt { bzimage, kdir } => kernels::prebuilt(bzimage, kdir)?,
-        };
+        let mut kernel = kernel_with(choice, &recipe.kconfig)?;
+        if recipe.host_root {
+            kernel = host_root::with_9p(kernel, &recipe.kconfig, |with_9p| match choice {
+                KernelChoice::Listed(_) => kernel_with(choice, with_9p),
+                _ => Err(usage_error(format!(
+                    "kernel {} lacks 9p over virtio ({}), which the host's root needs",
+                    choice.label(),
+                    host_root::KERNEL_OPTIONS.join(", ")
+                ))),
+            })?;
+        }
         let config = kconfig::parse(&kernel.config()?);
         let has = |option: &str| config.get(option).is_some_and(|v| matches!(v.as_deref(), Some("y" | "m")));
         let coverage = recipe.coverage.then(|| (coverage::KERNEL_OPTION.to_owned(), "coverage".to_owned()));
@@ -166,7 +168,6 @@ impl Artifacts {
             .transpose()?;
         // What the test's modules use of a distribution kernel's own modules
         // loads before them, as modprobe would load it.
-        let mut kernel = kernel;
         let built: Vec<PathBuf> = loaded_before.iter().chain(&module).cloned().collect();
         for needed in kernels::module_dependencies(&kernel, &built)? {
             if !kernel.preload.contains(&needed) {
@@ -178,6 +179,21 @@ impl Artifacts {
         let module_files =
             built.into_iter().zip(dirs).map(|(ko, dir)| ModuleFile { ko, source_dir: dir.clone() }).collect();
         Ok(Self { kernel, module, loaded_before, agent, module_files })
+    }
+}
+
+/// The kernel of `choice` with `overlay` on top (a variant of a catalog
+/// kernel); an overlay on another kernel is a usage error.
+fn kernel_with(choice: &KernelChoice, overlay: &kconfig::Options) -> Result<BuiltKernel> {
+    match choice {
+        KernelChoice::Listed(None) => kernels::ensure_with(&kernels::default_spec()?, overlay),
+        KernelChoice::Listed(Some(id)) => kernels::ensure_with(&kernels::find(id)?, overlay),
+        _ if !overlay.is_empty() => Err(usage_error(format!(
+            "kernel {}: configuration overlays (--kconfig) apply to the catalog's kernels",
+            choice.label()
+        ))),
+        KernelChoice::Source(path) => kernels::ensure_built(&kernels::spec_for_source(path)?),
+        KernelChoice::Prebuilt { bzimage, kdir } => kernels::prebuilt(bzimage, kdir),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod catalog;
 pub mod coverage;
 mod cpio;
 pub mod frames;
+pub mod host_root;
 pub mod initramfs;
 pub mod kconfig;
 pub mod kernels;

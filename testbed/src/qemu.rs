@@ -4,7 +4,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use kulink_protocol::{BootConfig, KERNEL_LOG_PORT, PORT_NAME, SHELL_PORT};
+use kulink_protocol::{BootConfig, HOST_ROOT_TAG, KERNEL_LOG_PORT, PORT_NAME, SHELL_PORT};
 
 use crate::accel::Accel;
 use crate::frames::Wire;
@@ -28,6 +28,8 @@ pub struct QemuConfig {
     pub shell_socket: Option<PathBuf>,
     /// The loopback TCP port for QEMU's gdb stub, when wanted.
     pub gdb_port: Option<u16>,
+    /// Share the host's root file system, read-only, over 9p.
+    pub host_root: bool,
     pub control_socket: PathBuf,
     /// The guest NIC's socket (QEMU binds it) and the peer's (the harness binds it).
     pub wire_guest: PathBuf,
@@ -98,6 +100,19 @@ pub fn shell_args(socket: &Path) -> Vec<OsString> {
         "-device".into(),
         format!("virtserialport,bus=vser.0,chardev=shell,name={SHELL_PORT}").into(),
     ]
+}
+
+/// The host's root, read-only, as the 9p share [`HOST_ROOT_TAG`]. Other
+/// file systems mounted below it keep their inode numbers apart
+/// (`multidevs=remap`); the guest's files are its own (`security_model=none`:
+/// owners and modes as the host has them).
+pub fn host_root_args() -> Vec<OsString> {
+    os(&[
+        "-fsdev",
+        "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
+        "-device",
+        &format!("virtio-9p-pci,fsdev=hostroot,mount_tag={HOST_ROOT_TAG}"),
+    ])
 }
 
 /// One Ethernet frame per unix datagram: no TAP, no root.
@@ -191,6 +206,9 @@ pub fn all_args(cfg: &QemuConfig) -> Result<Vec<OsString>> {
     if let Some(port) = cfg.gdb_port {
         args.extend(os(&["-gdb", &format!("tcp:127.0.0.1:{port}")]));
     }
+    if cfg.host_root {
+        args.extend(host_root_args());
+    }
     Ok(args)
 }
 
@@ -263,6 +281,7 @@ mod tests {
             kernel_log: "/r/kernel.log".into(),
             shell_socket: None,
             gdb_port: None,
+            host_root: false,
             control_socket: "/r/ctl.sock".into(),
             wire_guest: "/r/g.sock".into(),
             wire_peer: "/r/p.sock".into(),

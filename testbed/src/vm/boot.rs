@@ -44,10 +44,10 @@ impl<X: Extension> Vm<X> {
         tools::QEMU.require()?;
         if opts.backend == Backend::Vng {
             tools::VNG.require()?;
-            if opts.shell || !opts.files.is_empty() || !art.loaded_before.is_empty() {
+            if opts.shell || !opts.files.is_empty() || !art.loaded_before.is_empty() || opts.host_root {
                 return Err(usage_error(
-                    "files, a shell and modules loaded before the one under test go into kulink's own image: \
-                     use the qemu backend (vng boots the host's root)",
+                    "files, a shell, the host's root at /host and modules loaded before the one under test \
+                     go into kulink's own image: use the qemu backend (vng boots the host's root as /)",
                 ));
             }
         }
@@ -66,7 +66,10 @@ impl<X: Extension> Vm<X> {
             let dir = run_dir()?;
             let evidence = kept::evidence_dir(&art.kernel.id);
             match Self::try_boot(art, opts, busybox.as_ref(), accel, restore, &dir, &evidence) {
-                Ok(vm) => {
+                Ok(mut vm) => {
+                    if opts.host_root {
+                        vm.request(AgentCommand::MountHostRoot)?;
+                    }
                     if accel == Accel::Kvm && opts.accel == AccelChoice::Auto {
                         record_kvm_verdict(true);
                     }
@@ -132,6 +135,7 @@ impl<X: Extension> Vm<X> {
             kernel_log: dir.join(KERNEL_LOG),
             shell_socket: opts.interactive.then(|| dir.join("shell.sock")),
             gdb_port: if opts.gdb { Some(free_loopback_port().map_err(other)?) } else { None },
+            host_root: opts.host_root,
             control_socket: dir.join("ctl.sock"),
             wire_guest: dir.join("guest.sock"),
             wire_peer: dir.join("peer.sock"),

@@ -114,6 +114,12 @@ pub struct BootOptions {
     /// before the guest powers off (modules built for coverage: see
     /// [`Recipe::coverage`](crate::artifacts::Recipe::coverage)).
     pub coverage: Option<PathBuf>,
+    /// The host's root file system, read-only, at
+    /// [`HOST_ROOT_DIR`](kulink_protocol::HOST_ROOT_DIR), its `/usr` over
+    /// the image's (QEMU backend; the kernel needs 9p: see
+    /// [`Recipe::host_root`](crate::artifacts::Recipe::host_root)). Mounted
+    /// once the guest is ready or restored, so such a guest is saved too.
+    pub host_root: bool,
 }
 
 impl Default for BootOptions {
@@ -135,6 +141,7 @@ impl Default for BootOptions {
             restore: true,
             known_bugs: KnownBugs::default(),
             coverage: None,
+            host_root: false,
         }
     }
 }
