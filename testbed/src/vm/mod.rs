@@ -198,6 +198,7 @@ impl Finished {
 ///     kconfig: Default::default(),
 ///     needs: Vec::new(),
 ///     coverage: false,
+///     host_root: false,
 /// };
 /// let artifacts = Artifacts::prepare(&KernelChoice::Listed(None), &recipe)?;
 /// let mut vm: Vm<NoExtension> = Vm::boot(&artifacts, &BootOptions { shell: true, ..Default::default() })?;
