@@ -1,13 +1,18 @@
 //! A generic netlink family as the kernel's YNL specs describe it
-//! (`Documentation/netlink/specs/*.yaml`, protocol `genetlink`): attribute
-//! sets, operations, multicast groups.
+//! (`Documentation/netlink/specs/*.yaml`, protocols `genetlink`,
+//! `genetlink-c` and `genetlink-legacy`): attribute sets, operations,
+//! multicast groups.
 //!
 //! kulink reads the part a module author needs to decode and send
 //! messages: integer (`u8`…`u64`, `s8`…`s64`, `uint`, `sint`, either byte
-//! order), `string`, `binary`, `flag`, `pad` and `nest` attributes,
-//! `multi-attr`, `subset-of` sets, and unified operation numbering. Values
-//! follow YNL's rules: the first attribute and the first operation are 1,
-//! each next one is one more unless it says its `value`.
+//! order), `string`, `binary`, `flag`, `pad`, `unused`, `nest`,
+//! `bitfield32`, `indexed-array` and `nest-type-value` attributes,
+//! `multi-attr`, `subset-of` sets, and both numberings of operations
+//! (`unified`, and `directional`, where requests and what the kernel sends
+//! are numbered apart). Values follow YNL's rules: the first attribute and
+//! the first operation are 1, each next one is one more unless it says its
+//! `value`. What a message carries beyond that (enums by name, fixed
+//! headers, struct members, `checks`) is not read yet.
 
 use std::fmt;
 use std::path::Path;
@@ -118,6 +123,23 @@ pub enum AttrKind {
     Pad,
     /// Attributes of the named set.
     Nest(String),
+    /// `bitfield32`: a `struct nla_bitfield32`, a value and the selector
+    /// of the bits it sets.
+    Bitfield32,
+    /// `indexed-array`: a nest of elements of one kind, each an attribute
+    /// whose type is its index (from 0), as a list.
+    IndexedArray(Box<AttrKind>),
+    /// `unused`: a number kept free (often 0, `unspec`), never a value.
+    Unused,
+    /// `nest-type-value`: nests inside nests, one level for each name of
+    /// `keys`, whose attribute type is that key's value, around attributes
+    /// of the named set (nlctrl's policies: policy id, then attribute id).
+    NestTypeValue {
+        /// The levels' names, outermost first.
+        keys: Vec<String>,
+        /// The set of the innermost attributes.
+        set: String,
+    },
 }
 
 /// One operation (a generic netlink command).
@@ -125,8 +147,13 @@ pub enum AttrKind {
 pub struct Operation {
     /// The operation's name.
     pub name: String,
-    /// The command number.
+    /// The command number its requests carry. In the `directional` model
+    /// an event, which nothing sends, has 0 (the `..._UNSPEC` number).
     pub value: u8,
+    /// The command number of what the kernel sends for it (replies and
+    /// notifications): `value` in the `unified` model; in the `directional`
+    /// one numbered apart, and 0 for an operation with no reply.
+    pub reply_value: u8,
     /// The set its attributes come from, if it has any.
     pub attribute_set: Option<String>,
     /// The multicast group its notifications go to.
@@ -180,9 +207,15 @@ impl Spec {
         self.operations.iter().find(|o| o.name == name)
     }
 
-    /// The operation with command number `value`.
+    /// The operation whose requests carry command number `value`.
+    pub fn operation_by_request(&self, value: u8) -> Option<&Operation> {
+        self.operations.iter().find(|o| o.value == value && value != 0)
+    }
+
+    /// The operation a message from the kernel with command number `value`
+    /// belongs to (see [`Operation::reply_value`]).
     pub fn operation_by_value(&self, value: u8) -> Option<&Operation> {
-        self.operations.iter().find(|o| o.value == value)
+        self.operations.iter().find(|o| o.reply_value == value)
     }
 }
 
@@ -231,6 +264,10 @@ struct RawAttr {
     nested_attributes: Option<String>,
     multi_attr: Option<bool>,
     byte_order: Option<String>,
+    /// An indexed array's element type.
+    sub_type: Option<String>,
+    /// A `nest-type-value`'s levels.
+    type_value: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -250,9 +287,27 @@ struct RawOperation {
     attribute_set: Option<String>,
     /// A notification that reuses another operation's attributes.
     notify: Option<String>,
+    /// An event: a message of the kernel's own, with these attributes.
+    event: Option<serde_yaml_ng::Value>,
+    #[serde(rename = "do")]
+    do_: Option<RawMode>,
+    dump: Option<RawMode>,
     mcgrp: Option<String>,
     #[serde(default)]
     flags: Vec<String>,
+}
+
+/// An operation's `do` or `dump`: the numbers of its request and reply,
+/// in the directional model, when they are given.
+#[derive(Deserialize)]
+struct RawMode {
+    request: Option<RawMessage>,
+    reply: Option<RawMessage>,
+}
+
+#[derive(Deserialize)]
+struct RawMessage {
+    value: Option<u8>,
 }
 
 #[derive(Deserialize)]
@@ -284,7 +339,11 @@ impl RawSpec {
         let spec = Spec { name: self.name, version, sets, operations, operation_prefix, mcast_groups };
         for set in &spec.sets {
             for attr in &set.attributes {
-                if let AttrKind::Nest(inner) = &attr.kind {
+                let nest = match &attr.kind {
+                    AttrKind::IndexedArray(element) => element.as_ref(),
+                    kind => kind,
+                };
+                if let AttrKind::Nest(inner) | AttrKind::NestTypeValue { set: inner, .. } = nest {
                     if spec.set(inner).is_none() {
                         return Err(error(format!(
                             "{}.{}: nested-attributes {inner} is not an attribute set",
@@ -334,6 +393,11 @@ impl RawSet {
                     }
                 }
             };
+            // A subset naming one of its parent's attributes twice (devlink's
+            // do) names it once.
+            if parent.is_some() && attributes.contains(&attr) {
+                continue;
+            }
             if let Some(twin) = attributes.iter().find(|a| a.value == attr.value || a.name == attr.name) {
                 return Err(error(format!("set {}: {} and {} share a name or value", self.name, twin.name, attr.name)));
             }
@@ -351,6 +415,14 @@ impl RawAttr {
             Some(other) => return Err(format!("byte-order {other} is not big-endian or little-endian")),
         };
         let kind = self.kind.as_deref().ok_or("no type")?;
+        if kind == "indexed-array" {
+            let element = self.sub_type.as_deref().ok_or("an indexed-array needs a sub-type")?;
+            if element == "indexed-array" {
+                return Err("an indexed-array of indexed-arrays is not YNL".into());
+            }
+            let element = RawAttr { kind: Some(element.to_owned()), ..self.clone() };
+            return Ok(AttrKind::IndexedArray(Box::new(element.kind()?)));
+        }
         Ok(match kind {
             "u8" | "u16" | "u32" | "u64" | "uint" => Unsigned { width: width(kind), big_endian },
             "s8" | "s16" | "s32" | "s64" | "sint" => Signed { width: width(kind), big_endian },
@@ -358,8 +430,19 @@ impl RawAttr {
             "binary" => AttrKind::Binary,
             "flag" => AttrKind::Flag,
             "pad" => AttrKind::Pad,
+            "unused" => AttrKind::Unused,
+            "bitfield32" => AttrKind::Bitfield32,
+            "nest-type-value" => AttrKind::NestTypeValue {
+                keys: self.type_value.clone().filter(|k| !k.is_empty()).ok_or("a nest-type-value needs type-value")?,
+                set: self.nested_attributes.clone().ok_or("a nest-type-value needs nested-attributes")?,
+            },
             "nest" => AttrKind::Nest(self.nested_attributes.clone().ok_or("a nest needs nested-attributes")?),
-            other => return Err(format!("type {other} is not supported (integers, string, binary, flag, pad, nest)")),
+            other => {
+                return Err(format!(
+                    "type {other} is not supported (integers, string, binary, flag, pad, unused, nest, bitfield32, \
+                     indexed-array, nest-type-value)"
+                ))
+            }
         })
     }
 }
@@ -372,14 +455,14 @@ fn width(kind: &str) -> u8 {
 }
 
 fn resolve_operations(ops: RawOperations, sets: &[AttrSet], groups: &[String]) -> Result<Vec<Operation>, SpecError> {
-    if let Some(model) = ops.enum_model.as_deref().filter(|m| *m != "unified") {
-        return Err(error(format!("enum-model {model} is not supported: operations must share one numbering")));
-    }
+    let directional = match ops.enum_model.as_deref() {
+        None | Some("unified") => false,
+        Some("directional") => true,
+        Some(model) => return Err(error(format!("enum-model {model} is not unified or directional"))),
+    };
+    let numbers = if directional { directional_numbers(&ops.list)? } else { unified_numbers(&ops.list) };
     let mut resolved: Vec<Operation> = Vec::new();
-    let mut next = 1u8;
-    for raw in &ops.list {
-        let value = raw.value.unwrap_or(next);
-        next = value.wrapping_add(1);
+    for (raw, (value, reply_value)) in ops.list.iter().zip(numbers) {
         let attribute_set = match (&raw.attribute_set, &raw.notify) {
             (Some(set), _) => Some(set.clone()),
             (None, Some(target)) => {
@@ -398,7 +481,9 @@ fn resolve_operations(ops: RawOperations, sets: &[AttrSet], groups: &[String]) -
         if let Some(group) = raw.mcgrp.as_ref().filter(|g| !groups.contains(g)) {
             return Err(error(format!("operation {}: mcgrp {group} is not a multicast group", raw.name)));
         }
-        if let Some(twin) = resolved.iter().find(|o| o.value == value || o.name == raw.name) {
+        // Replies may share a number (devlink's replies to several
+        // operations are all DEVLINK_CMD_NEW); requests may not.
+        if let Some(twin) = resolved.iter().find(|o| o.name == raw.name || (value != 0 && o.value == value)) {
             return Err(error(format!("operations {} and {} share a name or value", twin.name, raw.name)));
         }
         let permission = match raw.flags.iter().map(String::as_str).collect::<Vec<_>>()[..] {
@@ -412,13 +497,63 @@ fn resolve_operations(ops: RawOperations, sets: &[AttrSet], groups: &[String]) -
                 )))
             }
         };
-        resolved.push(Operation { name: raw.name.clone(), value, attribute_set, mcgrp: raw.mcgrp.clone(), permission });
+        resolved.push(Operation {
+            name: raw.name.clone(),
+            value,
+            reply_value,
+            attribute_set,
+            mcgrp: raw.mcgrp.clone(),
+            permission,
+        });
     }
     Ok(resolved)
 }
 
+/// One numbering for requests and replies: each operation one more than
+/// the last unless it says its `value`.
+fn unified_numbers(list: &[RawOperation]) -> Vec<(u8, u8)> {
+    let mut next = 1u8;
+    list.iter()
+        .map(|raw| {
+            let value = raw.value.unwrap_or(next);
+            next = value.wrapping_add(1);
+            (value, value)
+        })
+        .collect()
+}
+
+/// Requests and what the kernel sends numbered apart, as YNL's
+/// `directional` model has them: a request number for each `do` or `dump`,
+/// a reply number for each that replies and for each notification or
+/// event; a `value` given in the request, the reply or an event sets its
+/// count afresh. 0 stands for none.
+fn directional_numbers(list: &[RawOperation]) -> Result<Vec<(u8, u8)>, SpecError> {
+    let (mut request, mut reply) = (1u8, 1u8);
+    let mut numbers = Vec::new();
+    for raw in list {
+        if raw.notify.is_some() || raw.event.is_some() {
+            reply = raw.value.unwrap_or(reply);
+            numbers.push((0, reply));
+            reply = reply.wrapping_add(1);
+            continue;
+        }
+        let mode = raw.do_.as_ref().or(raw.dump.as_ref()).ok_or_else(|| {
+            error(format!("operation {}: a directional operation needs do, dump, notify or event", raw.name))
+        })?;
+        request = mode.request.as_ref().and_then(|m| m.value).unwrap_or(request);
+        reply = mode.reply.as_ref().and_then(|m| m.value).unwrap_or(reply);
+        let replies = mode.reply.is_some();
+        numbers.push((request, if replies { reply } else { 0 }));
+        request = request.wrapping_add(1);
+        if replies {
+            reply = reply.wrapping_add(1);
+        }
+    }
+    Ok(numbers)
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     const DEMO: &str = r#"
@@ -495,7 +630,7 @@ mcast-groups:
     #[test]
     fn a_bad_spec_names_what_is_wrong() {
         let bad = |from: &str, to: &str| Spec::parse(&DEMO.replace(from, to)).unwrap_err().0;
-        assert!(bad("type: string", "type: bitfield32").contains("main.label: type bitfield32 is not supported"));
+        assert!(bad("type: string", "type: bitfield64").contains("main.label: type bitfield64 is not supported"));
         assert!(bad("nested-attributes: item", "nested-attributes: nope").contains("nested-attributes nope"));
         assert!(bad("value: 9", "value: 2").contains("count and label share a name or value"));
         assert!(bad("mcgrp: events", "mcgrp: other").contains("mcgrp other is not a multicast group"));
@@ -505,5 +640,80 @@ mcast-groups:
         assert!(bad("[ uns-admin-perm ]", "[ admin-perm, uns-admin-perm ]").contains("operation get: flags"));
         assert!(bad("protocol: genetlink", "protocol: netlink-raw").contains("not generic netlink"));
         assert!(Spec::parse("- just\n- a list\n").unwrap_err().0.contains("not a YNL spec"));
+    }
+
+    /// What the kernel's own legacy families use: `unused`, `bitfield32`,
+    /// indexed arrays, nest-type-value, and requests and replies numbered
+    /// apart.
+    pub(crate) const LEGACY: &str = r#"
+name: legacy
+protocol: genetlink-legacy
+attribute-sets:
+  - name: main
+    attributes:
+      - { name: unspec, type: unused, value: 0 }
+      - { name: mask, type: bitfield32 }
+      - { name: ids, type: indexed-array, sub-type: u32 }
+      - { name: items, type: indexed-array, sub-type: nest, nested-attributes: item }
+      - { name: policy, type: nest-type-value, type-value: [ policy-id, attr-id ], nested-attributes: item }
+  - name: item
+    attributes:
+      - { name: id, type: u32 }
+operations:
+  enum-model: directional
+  list:
+    - name: get
+      attribute-set: main
+      do:
+        request: { value: 1 }
+        reply: { value: 3 }
+    - name: set
+      attribute-set: main
+      do:
+        request: { attributes: [ mask ] }
+    - name: list
+      attribute-set: main
+      dump:
+        request: { attributes: [] }
+        reply: { value: 3 }
+    - name: changed
+      notify: get
+      mcgrp: events
+    - name: gone
+      attribute-set: main
+      event: { attributes: [ ids ] }
+      mcgrp: events
+mcast-groups:
+  list:
+    - name: events
+"#;
+
+    #[test]
+    fn legacy_types_and_directional_numbers_are_read_as_ynl_reads_them() {
+        let spec = Spec::parse(LEGACY).unwrap();
+        let main = spec.set("main").unwrap();
+        let kinds: Vec<_> = main.attributes.iter().map(|a| (a.name.as_str(), a.value)).collect();
+        assert_eq!(kinds, [("unspec", 0), ("mask", 1), ("ids", 2), ("items", 3), ("policy", 4)]);
+        assert_eq!(main.attribute("unspec").unwrap().kind, AttrKind::Unused);
+        assert_eq!(
+            main.attribute("ids").unwrap().kind,
+            AttrKind::IndexedArray(Box::new(Unsigned { width: 4, big_endian: false }))
+        );
+        assert_eq!(
+            main.attribute("policy").unwrap().kind,
+            AttrKind::NestTypeValue { keys: vec!["policy-id".into(), "attr-id".into()], set: "item".into() }
+        );
+        // (request, reply) as YNL's directional model numbers them.
+        let numbers: Vec<_> = spec.operations.iter().map(|o| (o.name.as_str(), o.value, o.reply_value)).collect();
+        assert_eq!(numbers, [("get", 1, 3), ("set", 2, 0), ("list", 3, 3), ("changed", 0, 4), ("gone", 0, 5)]);
+        assert_eq!(spec.operation_by_request(2).unwrap().name, "set");
+        assert_eq!(spec.operation_by_value(3).unwrap().name, "get", "replies may share a number");
+        assert_eq!(spec.operation_by_value(5).unwrap().name, "gone");
+        assert!(spec.operation_by_request(0).is_none());
+        let bad = |from: &str, to: &str| Spec::parse(&LEGACY.replace(from, to)).unwrap_err().0;
+        assert!(bad("request: { attributes: [ mask ] }", "request: { value: 1 }").contains("get and set share"));
+        assert!(bad("sub-type: u32", "sub-type: indexed-array").contains("indexed-arrays"));
+        assert!(bad("type-value: [ policy-id, attr-id ], ", "").contains("needs type-value"));
+        assert!(bad("enum-model: directional", "enum-model: other").contains("not unified or directional"));
     }
 }

@@ -5,7 +5,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 
-use crate::codec::{AttrWriter, Attrs, DecodeError};
+use crate::codec::{Attr, AttrWriter, Attrs, DecodeError};
 use crate::spec::{AttrKind, AttrSet, Spec, SpecError};
 
 /// One attribute's value.
@@ -98,24 +98,7 @@ fn decode_set(spec: &Spec, set: &AttrSet, attrs: Attrs<'_>) -> Result<Fields, De
             fields.0.push((format!("attr-{}", attr.kind), Value::Binary(attr.payload.to_vec())));
             continue;
         };
-        let value = match &attr_spec.kind {
-            AttrKind::Pad => continue,
-            AttrKind::Unsigned { width, big_endian } => Value::Unsigned(integer(attr.payload, *width, *big_endian)?),
-            AttrKind::Signed { width, big_endian } => {
-                let raw = integer(attr.payload, *width, *big_endian)?;
-                let bits = 8 * attr.payload.len() as u32;
-                // Sign-extend from the payload's width.
-                Value::Signed(((raw << (64 - bits)) as i64) >> (64 - bits))
-            }
-            AttrKind::String => Value::String(attr.str()?.to_owned()),
-            AttrKind::Binary => Value::Binary(attr.payload.to_vec()),
-            AttrKind::Flag if attr.payload.is_empty() => Value::Flag,
-            AttrKind::Flag => return Err(DecodeError::BadLength { what: "flag attribute", len: attr.payload.len() }),
-            AttrKind::Nest(inner) => {
-                let inner = spec.set(inner).expect("a spec's nests name its sets");
-                Value::Nested(decode_set(spec, inner, attr.nested())?)
-            }
-        };
+        let Some(value) = decode_one(spec, &attr_spec.kind, attr)? else { continue };
         let existing = fields.0.iter_mut().find(|(name, _)| *name == attr_spec.name);
         match (existing, attr_spec.multi) {
             (None, false) => fields.0.push((attr_spec.name.clone(), value)),
@@ -125,6 +108,58 @@ fn decode_set(spec: &Spec, set: &AttrSet, attrs: Attrs<'_>) -> Result<Fields, De
         }
     }
     Ok(fields)
+}
+
+/// One attribute's value as its kind says; none for padding.
+fn decode_one(spec: &Spec, kind: &AttrKind, attr: Attr<'_>) -> Result<Option<Value>, DecodeError> {
+    Ok(Some(match kind {
+        AttrKind::Pad => return Ok(None),
+        AttrKind::Unsigned { width, big_endian } => Value::Unsigned(integer(attr.payload, *width, *big_endian)?),
+        AttrKind::Signed { width, big_endian } => {
+            let raw = integer(attr.payload, *width, *big_endian)?;
+            let bits = 8 * attr.payload.len() as u32;
+            // Sign-extend from the payload's width.
+            Value::Signed(((raw << (64 - bits)) as i64) >> (64 - bits))
+        }
+        AttrKind::String => Value::String(attr.str()?.to_owned()),
+        // A number the spec keeps free carries nothing it can name: its bytes.
+        AttrKind::Binary | AttrKind::Unused => Value::Binary(attr.payload.to_vec()),
+        AttrKind::Flag if attr.payload.is_empty() => Value::Flag,
+        AttrKind::Flag => return Err(DecodeError::BadLength { what: "flag attribute", len: attr.payload.len() }),
+        AttrKind::Nest(inner) => {
+            let inner = spec.set(inner).expect("a spec's nests name its sets");
+            Value::Nested(decode_set(spec, inner, attr.nested())?)
+        }
+        AttrKind::Bitfield32 => {
+            if attr.payload.len() != 8 {
+                return Err(DecodeError::BadLength { what: "bitfield32 attribute", len: attr.payload.len() });
+            }
+            let word = |at: usize| Value::Unsigned(integer(&attr.payload[at..at + 4], 4, false).unwrap_or_default());
+            Value::Nested(Fields(vec![("value".into(), word(0)), ("selector".into(), word(4))]))
+        }
+        AttrKind::NestTypeValue { keys, set } => {
+            let mut fields = Fields::default();
+            let mut level = attr;
+            for key in keys {
+                level = level
+                    .nested()
+                    .iter()
+                    .next()
+                    .ok_or(DecodeError::BadLength { what: "nest-type-value level", len: level.payload.len() })??;
+                fields.0.push((key.clone(), Value::Unsigned(level.kind.into())));
+            }
+            let set = spec.set(set).expect("a spec's nests name its sets");
+            fields.0.extend(decode_set(spec, set, level.nested())?.0);
+            Value::Nested(fields)
+        }
+        AttrKind::IndexedArray(element) => {
+            let mut list = Vec::new();
+            for item in attr.nested().iter() {
+                list.extend(decode_one(spec, element, item?)?);
+            }
+            Value::List(list)
+        }
+    }))
 }
 
 /// An integer payload of `width` bytes (0: 4 or 8, as `uint` has).
@@ -163,6 +198,9 @@ impl Spec {
     /// ```
     pub fn encode(&self, op: &str, attrs: &Json) -> Result<(u8, Vec<u8>), SpecError> {
         let operation = self.operation(op).ok_or_else(|| SpecError(format!("{}: no operation {op}", self.name)))?;
+        if operation.value == 0 {
+            return Err(SpecError(format!("{op} is the kernel's notification: it has no request")));
+        }
         let mut out = AttrWriter::new();
         match (&operation.attribute_set, attrs) {
             (_, Json::Object(map)) if map.is_empty() => {}
@@ -256,7 +294,30 @@ impl Spec {
                 Json::Bool(false) => {}
                 _ => return Err(bad("true or false")),
             },
-            AttrKind::Pad => return Err(SpecError(format!("{path}: a pad attribute carries no value"))),
+            AttrKind::Pad | AttrKind::Unused => {
+                return Err(SpecError(format!("{path}: a pad or unused attribute carries no value")))
+            }
+            // Only the kernel sends them (nlctrl's policy dumps), as YNL has it.
+            AttrKind::NestTypeValue { .. } => {
+                return Err(SpecError(format!("{path}: a nest-type-value is not sent in requests")))
+            }
+            AttrKind::Bitfield32 => {
+                let word = |name: &str| {
+                    let n = value.get(name).and_then(Json::as_u64).filter(|n| *n <= u64::from(u32::MAX));
+                    n.ok_or_else(|| bad("a bitfield32 ({\"value\": u32, \"selector\": u32})"))
+                };
+                let (bits, selector) = (word("value")?, word("selector")?);
+                out.put(kind_no, &[int_bytes(bits, 4, false), int_bytes(selector, 4, false)].concat());
+            }
+            AttrKind::IndexedArray(element) => {
+                let items = value.as_array().ok_or_else(|| bad("an array"))?;
+                out.begin_nest(kind_no);
+                for (index, item) in items.iter().enumerate() {
+                    let index = u16::try_from(index).map_err(|_| bad("an array of at most 65536 elements"))?;
+                    self.encode_one(element, index, item, out, &format!("{path}[{index}]"))?;
+                }
+                out.end_nest();
+            }
             AttrKind::Nest(inner) => {
                 out.begin_nest(kind_no);
                 self.encode_set(self.set(inner).expect("a spec's nests name its sets"), value, out, path)?;
@@ -400,5 +461,41 @@ operations:
         assert!(spec.encode("ping", &json!({"port": 1})).unwrap_err().0.contains("takes no attributes"));
         assert!(spec.encode("ping", &json!({})).is_ok());
         assert!(spec.encode("gone", &json!({})).unwrap_err().0.contains("no operation gone"));
+    }
+
+    #[test]
+    fn legacy_types_round_trip_and_replies_decode_by_their_own_numbers() {
+        let spec = Spec::parse(crate::spec::tests::LEGACY).unwrap();
+        let request = json!({
+            "mask": {"value": 5, "selector": 7},
+            "ids": [10, 20],
+            "items": [{"id": 1}, {"id": 2}],
+        });
+        let (cmd, bytes) = spec.encode("get", &request).unwrap();
+        assert_eq!(cmd, 1);
+        // The bitfield: value then selector, each a host-order u32.
+        assert_eq!(&bytes[4..12], [5u32.to_ne_bytes(), 7u32.to_ne_bytes()].concat());
+        // The array's elements are numbered from 0.
+        assert_eq!(u16::from_ne_bytes([bytes[18], bytes[19]]), 0);
+        let reply = Message::decode(Some(&spec), 3, &bytes).unwrap();
+        assert_eq!(reply.to_json(), json!({"op": "get", "attrs": request}));
+        let mut attrs = AttrWriter::new();
+        attrs.begin_nest(4);
+        attrs.begin_nest(7);
+        attrs.begin_nest(9);
+        attrs.put(1, &42u32.to_ne_bytes());
+        attrs.end_nest();
+        attrs.end_nest();
+        attrs.end_nest();
+        let event = Message::decode(Some(&spec), 4, &attrs.into_bytes()).unwrap();
+        assert_eq!(
+            event.to_json(),
+            json!({"op": "changed", "attrs": {"policy": {"policy-id": 7, "attr-id": 9, "id": 42}}})
+        );
+        let err = |op: &str, attrs: Json| spec.encode(op, &attrs).unwrap_err().0;
+        assert!(err("changed", json!({})).contains("has no request"));
+        assert!(err("get", json!({"mask": {"value": 1}})).contains("is not a bitfield32"));
+        assert!(err("get", json!({"ids": [1, -2]})).contains("get.ids[1]: -2 is not an unsigned integer"));
+        assert!(err("get", json!({"policy": {}})).contains("not sent in requests"));
     }
 }

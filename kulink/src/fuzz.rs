@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use kulink_protocol::{Extension, GenlAnswer, GenlBurst, RawGenl};
 use kulink_testbed::genl::codec::{AttrWriter, GENL_HDRLEN, NLA_F_NESTED, NLM_F_ACK, NLM_F_REQUEST};
-use kulink_testbed::genl::spec::{AttrKind, AttrSpec, Spec};
+use kulink_testbed::genl::spec::{AttrKind, AttrSpec, Operation, Spec};
 use kulink_testbed::splat::Splat;
 use kulink_testbed::vm::Vm;
 use serde::Serialize;
@@ -121,7 +121,7 @@ pub fn cases(spec: &Spec, count: usize, seed: u64) -> Vec<Case> {
             let mutation = MUTATIONS[i % MUTATIONS.len()];
             let message = mutate(spec, mutation, &mut rng);
             let needs_admin = message.body.len() >= GENL_HDRLEN
-                && spec.operation_by_value(message.body[0]).is_some_and(|o| o.permission.needs_admin());
+                && spec.operation_by_request(message.body[0]).is_some_and(|o| o.permission.needs_admin());
             Case { mutation, message, needs_admin }
         })
         .collect()
@@ -129,12 +129,14 @@ pub fn cases(spec: &Spec, count: usize, seed: u64) -> Vec<Case> {
 
 fn mutate(spec: &Spec, mutation: &'static str, rng: &mut fastrand::Rng) -> RawGenl {
     let ack = NLM_F_REQUEST | NLM_F_ACK;
-    let op = (!spec.operations.is_empty()).then(|| &spec.operations[rng.usize(..spec.operations.len())]);
+    // Events have no request number: nothing sends them.
+    let requests: Vec<&Operation> = spec.operations.iter().filter(|o| o.value != 0).collect();
+    let op = (!requests.is_empty()).then(|| requests[rng.usize(..requests.len())]);
     let command = op.map_or(1, |o| o.value);
     let set: Vec<&AttrSpec> = op
         .and_then(|o| o.attribute_set.as_deref())
         .and_then(|name| spec.set(name))
-        .map(|s| s.attributes.iter().filter(|a| a.kind != AttrKind::Pad).collect())
+        .map(|s| s.attributes.iter().filter(|a| !matches!(a.kind, AttrKind::Pad | AttrKind::Unused)).collect())
         .unwrap_or_default();
     let top = set.iter().map(|a| a.value).max().unwrap_or(0);
     let mut w = AttrWriter::new();
@@ -218,30 +220,60 @@ fn pick<'a>(set: &[&'a AttrSpec], rng: &mut fastrand::Rng) -> Option<&'a AttrSpe
 /// Each attribute of the set or not, with a value of its type.
 fn well_formed(spec: &Spec, set: &[&AttrSpec], w: &mut AttrWriter, rng: &mut fastrand::Rng, depth: u8) {
     for a in set {
-        if !rng.bool() {
-            continue;
+        if rng.bool() {
+            well_formed_value(spec, &a.kind, a.value, w, rng, depth);
         }
-        match &a.kind {
-            AttrKind::Unsigned { width, .. } | AttrKind::Signed { width, .. } => {
-                let width = if *width == 0 { 4 } else { usize::from(*width) };
-                w.put(a.value, &rng_bytes(rng, width..width + 1));
+    }
+}
+
+/// One attribute numbered `number` with a value of `kind`.
+fn well_formed_value(
+    spec: &Spec,
+    kind: &AttrKind,
+    number: u16,
+    w: &mut AttrWriter,
+    rng: &mut fastrand::Rng,
+    depth: u8,
+) {
+    match kind {
+        AttrKind::Unsigned { width, .. } | AttrKind::Signed { width, .. } => {
+            let width = if *width == 0 { 4 } else { usize::from(*width) };
+            w.put(number, &rng_bytes(rng, width..width + 1));
+        }
+        AttrKind::String => {
+            let mut text: Vec<u8> = (0..rng.usize(..32)).map(|_| rng.alphanumeric() as u8).collect();
+            text.push(0);
+            w.put(number, &text);
+        }
+        AttrKind::Binary => w.put(number, &rng_bytes(rng, 0..64)),
+        AttrKind::Bitfield32 => w.put(number, &rng_bytes(rng, 8..9)),
+        AttrKind::Flag => w.put(number, &[]),
+        AttrKind::Pad | AttrKind::Unused => {}
+        AttrKind::Nest(name) => {
+            w.begin_nest(number);
+            if let Some(inner) = spec.set(name).filter(|_| depth < 2) {
+                let inner: Vec<&AttrSpec> = inner.attributes.iter().collect();
+                well_formed(spec, &inner, w, rng, depth + 1);
             }
-            AttrKind::String => {
-                let mut text: Vec<u8> = (0..rng.usize(..32)).map(|_| rng.alphanumeric() as u8).collect();
-                text.push(0);
-                w.put(a.value, &text);
+            w.end_nest();
+        }
+        AttrKind::NestTypeValue { keys, set } => {
+            w.begin_nest(number);
+            for _ in 1..keys.len() {
+                w.begin_nest(rng.u16(..8));
             }
-            AttrKind::Binary => w.put(a.value, &rng_bytes(rng, 0..64)),
-            AttrKind::Flag => w.put(a.value, &[]),
-            AttrKind::Pad => {}
-            AttrKind::Nest(name) => {
-                w.begin_nest(a.value);
-                if let Some(inner) = spec.set(name).filter(|_| depth < 2) {
-                    let inner: Vec<&AttrSpec> = inner.attributes.iter().collect();
-                    well_formed(spec, &inner, w, rng, depth + 1);
-                }
+            well_formed_value(spec, &AttrKind::Nest(set.clone()), rng.u16(..8), w, rng, depth + 1);
+            for _ in 1..keys.len() {
                 w.end_nest();
             }
+            w.end_nest();
+        }
+        AttrKind::IndexedArray(element) => {
+            w.begin_nest(number);
+            for index in (0..rng.u16(..4)).filter(|_| depth < 2) {
+                well_formed_value(spec, element, index, w, rng, depth + 1);
+            }
+            w.end_nest();
         }
     }
 }

@@ -1,0 +1,43 @@
+//! Every generic netlink spec a kernel's own source ships
+//! (`Documentation/netlink/specs`, protocols `genetlink`, `genetlink-c`
+//! and `genetlink-legacy`) loads: kulink reads the whole YNL language
+//! those families use. Kernels before 6.1 ship no specs.
+
+use std::fs;
+
+use kulink::testbed::genl::Spec;
+use kulink::testbed::kernels;
+
+fn every_generic_netlink_spec_of_the_kernel_source_loads(kernel: &str) {
+    let spec = kernels::find(kernel).unwrap();
+    let built = kernels::ensure_built(&spec).unwrap();
+    let dir = built.kdir.join("source/Documentation/netlink/specs");
+    let version: Vec<u32> = spec.version.split('.').map(|n| n.parse().unwrap()).collect();
+    if version < vec![6, 1] {
+        assert!(!dir.exists(), "{kernel} is older than YNL, but has {}", dir.display());
+        return;
+    }
+    let mut files: Vec<_> = fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    let (mut loaded, mut refused) = (Vec::new(), Vec::new());
+    for file in files {
+        let text = fs::read_to_string(&file).unwrap();
+        // netlink-raw families (rtnetlink, nftables...) are not generic netlink.
+        if text.lines().any(|l| l.trim() == "protocol: netlink-raw") {
+            continue;
+        }
+        match Spec::load(&file) {
+            Ok(spec) => loaded.push(spec.name),
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    eprintln!("{kernel}: {} generic netlink specs load: {}", loaded.len(), loaded.join(", "));
+    assert!(refused.is_empty(), "{kernel}: {} refused:\n{}", refused.len(), refused.join("\n"));
+    assert!(!loaded.is_empty(), "{kernel} ships generic netlink specs in {}", dir.display());
+}
+
+kulink::kernel_tests!(source: every_generic_netlink_spec_of_the_kernel_source_loads);
