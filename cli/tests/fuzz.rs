@@ -152,7 +152,7 @@ fn a_bad_spec_is_a_usage_error() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("--spec Cargo.toml"), "{stderr}");
+    assert!(stderr.contains("spec Cargo.toml"), "{stderr}");
 }
 
 kulink::kernel_tests!(

@@ -199,6 +199,44 @@ fn the_hosts_root_brings_the_hosts_tools() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// A spec the kernel's YNL tools would refuse (a `version` in a
+/// `genetlink` spec) is refused with exit 2 and the rule it breaks, before
+/// anything is built; the example's own spec passes the same check.
+fn a_spec_that_breaks_the_kernel_s_schema_is_refused_before_the_boot() {
+    let schema = kernels::newest_source_file(Path::new("Documentation/netlink/genetlink.yaml"));
+    let Some((kernel, _)) = schema else {
+        panic!("the suite builds the catalog's kernels first: one of them (6.12 or newer) has YNL's schemas")
+    };
+    let dir = common::scratch_dir("schema");
+    fs::create_dir_all(&dir).unwrap();
+    let good = common::repo().join("examples/udpcount/udpcount.yaml");
+    let bad = dir.join("udpcount.yaml");
+    let spec = fs::read_to_string(&good).unwrap();
+    fs::write(&bad, spec.replace("protocol: genetlink\n", "protocol: genetlink\nversion: 1\n")).unwrap();
+    let test = |spec: &Path| {
+        let started = Instant::now();
+        let out = kulink()
+            .args(["test", "--module", &udpcount_module(), "--genl", "udpcount:notify", "--spec"])
+            .arg(spec)
+            .args(["--", "/bin/true"])
+            .output()
+            .unwrap();
+        (out, started.elapsed())
+    };
+    let (out, took) = test(&bad);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(took.as_secs() < 10, "refused only after {took:?}");
+    assert!(
+        said.contains(&format!("is not valid YNL: it breaks genetlink.yaml of kernel {kernel}'s source")),
+        "{said}"
+    );
+    assert!(said.contains("'version'"), "{said}");
+    let (out, _) = test(&good);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 /// Each `kulink test` command line of the README and docs, after the
 /// variable assignments of its code block, in the order they come.
 fn documented_test_lines() -> Vec<String> {
@@ -280,5 +318,6 @@ kulink::kernel_tests!(once:
     applets_run_without_asking_for_a_shell,
     the_connector_sample_loads_after_its_core,
     the_hosts_root_brings_the_hosts_tools,
+    a_spec_that_breaks_the_kernel_s_schema_is_refused_before_the_boot,
     every_documented_kulink_test_line_passes_as_written
 );

@@ -8,6 +8,8 @@
 
 pub mod codec;
 #[cfg(feature = "spec")]
+pub mod schema;
+#[cfg(feature = "spec")]
 pub mod spec;
 #[cfg(feature = "spec")]
 pub mod value;

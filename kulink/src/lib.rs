@@ -29,6 +29,7 @@ pub mod matrix;
 pub mod module_test;
 pub mod outcome;
 pub mod render;
+pub mod ynl;
 
 pub use builder::{GuestBuilder, ModuleGuest};
 pub use kulink_testbed as testbed;

@@ -1,11 +1,13 @@
 //! Every generic netlink spec a kernel's own source ships
 //! (`Documentation/netlink/specs`, protocols `genetlink`, `genetlink-c`
 //! and `genetlink-legacy`) loads: kulink reads the whole YNL language
-//! those families use. Kernels before 6.1 ship no specs.
+//! those families use. Kernels before 6.1 ship no specs. And the specs
+//! kulink ships keep to the kernel's schemas, where the source has them.
 
 use std::fs;
+use std::path::Path;
 
-use kulink::testbed::genl::Spec;
+use kulink::testbed::genl::{schema, Spec};
 use kulink::testbed::kernels;
 
 fn every_generic_netlink_spec_of_the_kernel_source_loads(kernel: &str) {
@@ -40,4 +42,26 @@ fn every_generic_netlink_spec_of_the_kernel_source_loads(kernel: &str) {
     assert!(!loaded.is_empty(), "{kernel} ships generic netlink specs in {}", dir.display());
 }
 
-kulink::kernel_tests!(source: every_generic_netlink_spec_of_the_kernel_source_loads);
+/// kulink.ko's and the example's specs pass the schema of their protocol
+/// in the newest kernel source in the cache, as `--spec` checks a user's
+/// (older schemas lack what newer kernels added: 6.12's knows no
+/// `uns-admin-perm`, which kulink.ko uses).
+fn the_project_s_specs_keep_to_the_newest_kernel_schemas() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for spec in ["kulink-ko/module/kulink.yaml", "examples/udpcount/udpcount.yaml"] {
+        let text = fs::read_to_string(repo.join(spec)).unwrap();
+        let file = schema::schema_file(&text).unwrap();
+        let Some((kernel, schema_path)) = kernels::newest_source_file(&Path::new("Documentation/netlink").join(&file))
+        else {
+            eprintln!("{spec} not checked: no kernel source in the cache has {file} (6.12 and newer do)");
+            continue;
+        };
+        let problems = schema::problems(&text, &fs::read_to_string(schema_path).unwrap()).unwrap();
+        assert!(problems.is_empty(), "{spec} breaks {kernel}'s {file}:\n{}", problems.join("\n"));
+    }
+}
+
+kulink::kernel_tests!(
+    source: every_generic_netlink_spec_of_the_kernel_source_loads;
+    once: the_project_s_specs_keep_to_the_newest_kernel_schemas
+);

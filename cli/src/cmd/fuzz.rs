@@ -8,8 +8,7 @@ use anyhow::Result;
 use clap::Args;
 use kulink::render::fuzz_table;
 use kulink::testbed::artifacts::KernelChoice;
-use kulink::testbed::genl::Spec;
-use kulink::{device_fuzz, fuzz, usage_error};
+use kulink::{device_fuzz, fuzz};
 
 use crate::args::{AccelArgs, FormatArgs, GuestArgs, KernelArgs};
 use crate::each_kernel::{EachKernel, OnError, Shape};
@@ -55,10 +54,7 @@ pub struct FuzzArgs {
 impl FuzzArgs {
     /// Fuzzes the module on each kernel asked for.
     pub fn run(self) -> Result<ExitCode> {
-        let spec = match &self.spec {
-            Some(path) => Some(Spec::load(path).map_err(|e| usage_error(format!("--spec {}: {e}", path.display())))?),
-            None => None,
-        };
+        let spec = self.spec.as_deref().map(kulink::ynl::load_spec).transpose()?;
         let kernels = self.kernels.choices()?;
         let setup = self.guest.setup(self.accel.accel);
         let guest = |kernel: &KernelChoice| setup.builder(kernel.clone());

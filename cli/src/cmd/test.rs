@@ -7,12 +7,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use kulink::expect;
 use kulink::module_test::{GenlWatch, ModuleTest};
 use kulink::outcome::Format;
 use kulink::render::{coverage_table, module_test_table};
 use kulink::testbed::coverage;
-use kulink::testbed::genl::Spec;
-use kulink::{expect, usage_error};
 
 use crate::args::{AccelArgs, FormatArgs, GuestArgs, KernelArgs};
 use crate::each_kernel::{EachKernel, OnError, Shape};
@@ -117,7 +116,7 @@ impl TestArgs {
 
     /// The test, with every file it names read and checked before any build.
     fn test(self) -> Result<ModuleTest> {
-        let spec = self.spec.as_deref().map(Spec::load).transpose().map_err(|e| usage_error(format!("--spec: {e}")))?;
+        let spec = self.spec.as_deref().map(kulink::ynl::load_spec).transpose()?;
         let genl = self.genl.as_deref().map(|text| GenlWatch::new(text, spec)).transpose()?;
         let mut setup = self.guest.setup(self.accel.accel);
         setup.gdb = self.gdb;

@@ -105,3 +105,21 @@ pub fn cached_build(spec: &KernelSpec) -> Option<PathBuf> {
     found.sort();
     found.pop()
 }
+
+/// The file at `relative` in the source of the newest catalog kernel
+/// whose build is cached and whose source has it (the kernel's YNL
+/// schemas, say), with that kernel's id. No fetching, no building.
+pub fn newest_source_file(relative: &std::path::Path) -> Option<(String, PathBuf)> {
+    let version = |spec: &KernelSpec| -> Vec<u32> { spec.version.split('.').filter_map(|n| n.parse().ok()).collect() };
+    let mut found: Vec<(Vec<u32>, String, PathBuf)> = list()
+        .ok()?
+        .into_iter()
+        .filter(|spec| spec.kind() == Kind::Source)
+        .filter_map(|spec| {
+            let file = cached_build(&spec)?.join("source").join(relative);
+            file.is_file().then(|| (version(&spec), spec.id.clone(), file))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, id, file)| (id, file))
+}
