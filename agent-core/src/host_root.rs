@@ -9,12 +9,8 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use kulink_protocol::{HOST_ROOT_DIR, HOST_ROOT_TAG};
+use kulink_protocol::{HOST_ROOT_DIR, HOST_ROOT_MERGED, HOST_ROOT_TAG};
 use nix::mount::MsFlags;
-
-/// The image's top directories and where a merged `/usr` keeps them.
-const MERGED: [(&str, &str); 4] =
-    [("/bin", "/usr/bin"), ("/sbin", "/usr/sbin"), ("/lib", "/usr/lib"), ("/lib64", "/usr/lib64")];
 
 /// 9p's options: the protocol every supported kernel speaks, 256 KiB
 /// messages (the largest the virtio transport of 5.10 takes) and, the
@@ -30,8 +26,8 @@ pub fn mount() -> Result<()> {
     fs::create_dir_all("/usr").context("mkdir /usr")?;
     nix::mount::mount(Some(&host.join("usr")), "/usr", None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .context("bind the host's /usr on /usr")?;
-    for (top, usr) in MERGED {
-        complete(Path::new(top), Path::new(usr))?;
+    for top in HOST_ROOT_MERGED {
+        complete(&Path::new("/").join(top), &Path::new("/usr").join(top))?;
     }
     Ok(())
 }

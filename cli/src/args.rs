@@ -100,7 +100,7 @@ pub struct GuestArgs {
     /// the host's /usr over the image's and /bin, /sbin, /lib and /lib64
     /// leading into it: the host's Python, iproute2, nftables or kselftest
     /// binaries run at their paths. A kernel without 9p boots as a variant
-    /// with it (a distribution kernel loads its own 9p modules).
+    /// with it; a distribution kernel without 9p built in is refused.
     #[arg(long = "host-root")]
     pub host_root: bool,
     /// A kernel option on top of the kernel's own, as .config writes it

@@ -230,10 +230,10 @@ impl<X: Extension> GuestBuilder<X> {
     /// [`HOST_ROOT_DIR`](kulink_protocol::HOST_ROOT_DIR) (`/host`), its
     /// `/usr` over the image's and `/bin`, `/sbin`, `/lib` and `/lib64`
     /// completed from it: the host's Python, iproute2, nftables or
-    /// kselftest binaries run at their host paths. A kernel without 9p
-    /// gets it (a catalog kernel's variant; a distribution kernel's own
-    /// modules). Mounted once the guest is ready, so the guest is still
-    /// saved and restored.
+    /// kselftest binaries run at their host paths. A catalog kernel built
+    /// from source without 9p boots as a variant with it; a distribution
+    /// kernel without it is a usage error. Mounted once the guest is
+    /// ready, so the guest is still saved and restored.
     pub fn host_root(mut self) -> Self {
         self.options.host_root = true;
         self

@@ -10,7 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use kulink_protocol::HOST_ROOT_DIR;
+use kulink_protocol::{HOST_ROOT_DIR, HOST_ROOT_MERGED};
 use kulink_testbed::initramfs::GuestFile;
 use kulink_testbed::tools::{elf_interpreter, Busybox};
 use kulink_testbed::usage_error;
@@ -77,8 +77,8 @@ fn seen_from_host_root(guest: &str) -> Option<PathBuf> {
     if guest.starts_with("/usr/") {
         return Some(guest.into());
     }
-    let merged = ["/bin/", "/sbin/", "/lib/", "/lib64/"].iter().any(|top| guest.starts_with(top));
-    merged.then(|| Path::new("/usr").join(&guest[1..]))
+    let (top, _) = guest.strip_prefix('/')?.split_once('/')?;
+    HOST_ROOT_MERGED.contains(&top).then(|| Path::new("/usr").join(&guest[1..]))
 }
 
 /// What the kernel runs to start a program that is not a static ELF file.

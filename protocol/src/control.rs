@@ -28,6 +28,11 @@ pub const HOST_ROOT_TAG: &str = "kulink.host";
 /// Where the agent mounts the host's root file system, read-only.
 pub const HOST_ROOT_DIR: &str = "/host";
 
+/// The guest's top directories that lead into the host's `/usr` once its
+/// root is mounted, as a merged `/usr` has them (`/bin` into `/usr/bin`):
+/// the host checks a command's path against them before the boot.
+pub const HOST_ROOT_MERGED: [&str; 4] = ["bin", "sbin", "lib", "lib64"];
+
 /// The bounds every part of the protocol has.
 pub trait Part: Debug + Clone + PartialEq + Serialize + DeserializeOwned + Send + 'static {}
 impl<T: Debug + Clone + PartialEq + Serialize + DeserializeOwned + Send + 'static> Part for T {}
