@@ -8,12 +8,18 @@
 
 pub mod codec;
 #[cfg(feature = "spec")]
+pub mod definitions;
+#[cfg(feature = "spec")]
 pub mod schema;
+#[cfg(feature = "spec")]
+mod shown;
 #[cfg(feature = "spec")]
 pub mod spec;
 #[cfg(feature = "spec")]
 pub mod value;
 
+#[cfg(feature = "spec")]
+pub use definitions::{DisplayHint, EnumSet, Member, MemberKind, Render, Struct};
 #[cfg(feature = "spec")]
 pub use spec::{AttrKind, AttrSet, AttrSpec, Operation, Permission, Spec, SpecError};
 #[cfg(feature = "spec")]

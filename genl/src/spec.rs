@@ -7,17 +7,19 @@
 //! messages: integer (`u8`…`u64`, `s8`…`s64`, `uint`, `sint`, either byte
 //! order), `string`, `binary`, `flag`, `pad`, `unused`, `nest`,
 //! `bitfield32`, `indexed-array` and `nest-type-value` attributes,
-//! `multi-attr`, `subset-of` sets, and both numberings of operations
-//! (`unified`, and `directional`, where requests and what the kernel sends
-//! are numbered apart). Values follow YNL's rules: the first attribute and
-//! the first operation are 1, each next one is one more unless it says its
-//! `value`. What a message carries beyond that (enums by name, fixed
-//! headers, struct members, `checks`) is not read yet.
+//! `multi-attr`, `subset-of` sets, binary attributes that hold a struct
+//! or a C array, fixed headers, enums and flags named by their entries,
+//! `display-hint`s, and both numberings of operations (`unified`, and
+//! `directional`, where requests and what the kernel sends are numbered
+//! apart). Values follow YNL's rules: the first attribute and the first
+//! operation are 1, each next one is one more unless it says its `value`.
 
 use std::fmt;
 use std::path::Path;
 
 use serde::Deserialize;
+
+use crate::definitions::{self, Definitions, EnumSet, RawDefinition, Render, Struct};
 
 /// A spec that cannot be read or used, with what is wrong in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +72,10 @@ pub struct Spec {
     pub operation_prefix: Option<String>,
     /// Multicast group names.
     pub mcast_groups: Vec<String>,
+    /// Its `enum` and `flags` definitions.
+    pub enums: Vec<EnumSet>,
+    /// Its `struct` definitions.
+    pub structs: Vec<Struct>,
 }
 
 /// A named set of attributes (the kernel's `enum` of attribute types).
@@ -94,6 +100,8 @@ pub struct AttrSpec {
     pub kind: AttrKind,
     /// It may appear more than once (`multi-attr`).
     pub multi: bool,
+    /// How its value is shown (`enum`, `display-hint`).
+    pub render: Render,
 }
 
 /// What an attribute's payload holds.
@@ -117,6 +125,16 @@ pub enum AttrKind {
     String,
     /// Bytes of any length.
     Binary,
+    /// A binary attribute that holds the named struct (`struct`).
+    Struct(String),
+    /// A binary attribute that holds a C array of integers (`sub-type`),
+    /// in host byte order.
+    Array {
+        /// Bytes of each element.
+        width: u8,
+        /// `s8`…`s64`.
+        signed: bool,
+    },
     /// Present or absent, no payload.
     Flag,
     /// Alignment padding, never a value.
@@ -160,6 +178,9 @@ pub struct Operation {
     pub mcgrp: Option<String>,
     /// Who may send it (the spec's `flags`).
     pub permission: Permission,
+    /// The struct every message of it starts with, before its attributes
+    /// (`fixed-header`, the operation's own or the family's).
+    pub fixed_header: Option<String>,
 }
 
 /// Who may send an operation: its `flags` in the spec, the kernel's
@@ -195,6 +216,21 @@ impl Spec {
     pub fn parse(text: &str) -> Result<Self, SpecError> {
         let raw: RawSpec = serde_yaml_ng::from_str(text).map_err(|e| error(format!("not a YNL spec: {e}")))?;
         raw.resolve()
+    }
+
+    /// The `enum` or `flags` definition called `name`.
+    pub fn enumeration(&self, name: &str) -> Option<&EnumSet> {
+        self.enums.iter().find(|e| e.name == name)
+    }
+
+    /// The `struct` definition called `name`.
+    pub fn structure(&self, name: &str) -> Option<&Struct> {
+        self.structs.iter().find(|s| s.name == name)
+    }
+
+    /// The bytes the struct `name` takes on the wire.
+    pub fn struct_size(&self, name: &str) -> usize {
+        definitions::struct_size(&self.structs, name)
     }
 
     /// The attribute set called `name`.
@@ -240,6 +276,8 @@ struct RawSpec {
     protocol: Option<String>,
     version: Option<u8>,
     #[serde(default)]
+    definitions: Vec<RawDefinition>,
+    #[serde(default)]
     attribute_sets: Vec<RawSet>,
     operations: Option<RawOperations>,
     mcast_groups: Option<RawGroups>,
@@ -268,6 +306,12 @@ struct RawAttr {
     sub_type: Option<String>,
     /// A `nest-type-value`'s levels.
     type_value: Option<Vec<String>>,
+    #[serde(rename = "enum")]
+    enum_: Option<String>,
+    enum_as_flags: Option<bool>,
+    display_hint: Option<String>,
+    #[serde(rename = "struct")]
+    struct_: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -275,6 +319,7 @@ struct RawAttr {
 struct RawOperations {
     name_prefix: Option<String>,
     enum_model: Option<String>,
+    fixed_header: Option<String>,
     #[serde(default)]
     list: Vec<RawOperation>,
 }
@@ -295,6 +340,7 @@ struct RawOperation {
     mcgrp: Option<String>,
     #[serde(default)]
     flags: Vec<String>,
+    fixed_header: Option<String>,
 }
 
 /// An operation's `do` or `dump`: the numbers of its request and reply,
@@ -326,23 +372,36 @@ impl RawSpec {
             None | Some("genetlink" | "genetlink-c" | "genetlink-legacy") => {}
             Some(other) => return Err(error(format!("protocol {other} is not generic netlink"))),
         }
-        let sets =
-            self.attribute_sets.iter().map(|set| set.resolve(&self.attribute_sets)).collect::<Result<Vec<_>, _>>()?;
+        let defs = Definitions::resolve(&self.definitions)?;
+        let sets = self
+            .attribute_sets
+            .iter()
+            .map(|set| set.resolve(&self.attribute_sets, &defs))
+            .collect::<Result<Vec<_>, _>>()?;
         let mcast_groups: Vec<String> =
             self.mcast_groups.map(|g| g.list.into_iter().map(|g| g.name).collect()).unwrap_or_default();
         let operation_prefix = self.operations.as_ref().and_then(|ops| ops.name_prefix.clone());
         let operations = match self.operations {
-            Some(ops) => resolve_operations(ops, &sets, &mcast_groups)?,
+            Some(ops) => resolve_operations(ops, &sets, &mcast_groups, &defs)?,
             None => Vec::new(),
         };
         let version = self.version.unwrap_or(1);
-        let spec = Spec { name: self.name, version, sets, operations, operation_prefix, mcast_groups };
+        let Definitions { enums, structs, .. } = defs;
+        let spec = Spec { name: self.name, version, sets, operations, operation_prefix, mcast_groups, enums, structs };
         for set in &spec.sets {
             for attr in &set.attributes {
                 let nest = match &attr.kind {
                     AttrKind::IndexedArray(element) => element.as_ref(),
                     kind => kind,
                 };
+                if let AttrKind::Struct(name) = nest {
+                    if spec.structure(name).is_none() {
+                        return Err(error(format!(
+                            "{}.{}: struct {name} is not a struct definition",
+                            set.name, attr.name
+                        )));
+                    }
+                }
                 if let AttrKind::Nest(inner) | AttrKind::NestTypeValue { set: inner, .. } = nest {
                     if spec.set(inner).is_none() {
                         return Err(error(format!(
@@ -358,13 +417,13 @@ impl RawSpec {
 }
 
 impl RawSet {
-    fn resolve(&self, all: &[RawSet]) -> Result<AttrSet, SpecError> {
+    fn resolve(&self, all: &[RawSet], defs: &Definitions) -> Result<AttrSet, SpecError> {
         let parent = match &self.subset_of {
             Some(name) => Some(
                 all.iter()
                     .find(|s| &s.name == name)
                     .ok_or_else(|| error(format!("set {}: subset-of {name} is not an attribute set", self.name)))?
-                    .resolve(all)?,
+                    .resolve(all, defs)?,
             ),
             None => None,
         };
@@ -385,11 +444,20 @@ impl RawSet {
                 None => {
                     let value = raw.value.unwrap_or(next);
                     next = value.wrapping_add(1);
+                    let in_attr = |e: String| error(format!("{}.{}: {e}", self.name, raw.name));
+                    let render = definitions::render(
+                        raw.enum_.clone(),
+                        raw.enum_as_flags.unwrap_or(false),
+                        raw.display_hint.as_deref(),
+                    )
+                    .map_err(in_attr)?;
+                    defs.check_render(&render).map_err(in_attr)?;
                     AttrSpec {
                         name: raw.name.clone(),
                         value,
-                        kind: raw.kind().map_err(|e| error(format!("{}.{}: {e}", self.name, raw.name)))?,
+                        kind: raw.kind().map_err(in_attr)?,
                         multi: raw.multi_attr.unwrap_or(false),
+                        render,
                     }
                 }
             };
@@ -409,25 +477,29 @@ impl RawSet {
 
 impl RawAttr {
     fn kind(&self) -> Result<AttrKind, String> {
-        let big_endian = match self.byte_order.as_deref() {
-            None | Some("little-endian") | Some("host") => false,
-            Some("big-endian") => true,
-            Some(other) => return Err(format!("byte-order {other} is not big-endian or little-endian")),
-        };
+        let big_endian = definitions::big_endian(self.byte_order.as_deref())?;
         let kind = self.kind.as_deref().ok_or("no type")?;
         if kind == "indexed-array" {
             let element = self.sub_type.as_deref().ok_or("an indexed-array needs a sub-type")?;
             if element == "indexed-array" {
                 return Err("an indexed-array of indexed-arrays is not YNL".into());
             }
-            let element = RawAttr { kind: Some(element.to_owned()), ..self.clone() };
+            let element = RawAttr { kind: Some(element.to_owned()), sub_type: None, ..self.clone() };
             return Ok(AttrKind::IndexedArray(Box::new(element.kind()?)));
         }
+        if let Some((width, signed)) = definitions::integer_type(kind) {
+            return Ok(if signed { Signed { width, big_endian } } else { Unsigned { width, big_endian } });
+        }
         Ok(match kind {
-            "u8" | "u16" | "u32" | "u64" | "uint" => Unsigned { width: width(kind), big_endian },
-            "s8" | "s16" | "s32" | "s64" | "sint" => Signed { width: width(kind), big_endian },
             "string" => AttrKind::String,
-            "binary" => AttrKind::Binary,
+            "binary" => match (&self.struct_, self.sub_type.as_deref()) {
+                (Some(name), _) => AttrKind::Struct(name.clone()),
+                (None, Some(element)) => match definitions::integer_type(element) {
+                    Some((width, signed)) if width > 0 => AttrKind::Array { width, signed },
+                    _ => return Err(format!("a binary's sub-type {element} is not a fixed-width integer")),
+                },
+                (None, None) => AttrKind::Binary,
+            },
             "flag" => AttrKind::Flag,
             "pad" => AttrKind::Pad,
             "unused" => AttrKind::Unused,
@@ -449,12 +521,12 @@ impl RawAttr {
 
 use AttrKind::{Signed, Unsigned};
 
-/// Bytes of a fixed-width integer type; 0 for `uint`/`sint`.
-fn width(kind: &str) -> u8 {
-    kind[1..].parse::<u8>().map_or(0, |bits| bits / 8)
-}
-
-fn resolve_operations(ops: RawOperations, sets: &[AttrSet], groups: &[String]) -> Result<Vec<Operation>, SpecError> {
+fn resolve_operations(
+    ops: RawOperations,
+    sets: &[AttrSet],
+    groups: &[String],
+    defs: &Definitions,
+) -> Result<Vec<Operation>, SpecError> {
     let directional = match ops.enum_model.as_deref() {
         None | Some("unified") => false,
         Some("directional") => true,
@@ -497,6 +569,10 @@ fn resolve_operations(ops: RawOperations, sets: &[AttrSet], groups: &[String]) -
                 )))
             }
         };
+        let fixed_header = raw.fixed_header.clone().or_else(|| ops.fixed_header.clone());
+        if let Some(header) = fixed_header.as_ref().filter(|h| defs.structure(h).is_none()) {
+            return Err(error(format!("operation {}: fixed-header {header} is not a struct definition", raw.name)));
+        }
         resolved.push(Operation {
             name: raw.name.clone(),
             value,
@@ -504,6 +580,7 @@ fn resolve_operations(ops: RawOperations, sets: &[AttrSet], groups: &[String]) -
             attribute_set,
             mcgrp: raw.mcgrp.clone(),
             permission,
+            fixed_header,
         });
     }
     Ok(resolved)

@@ -6,7 +6,9 @@ use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 
 use crate::codec::{Attr, AttrWriter, Attrs, DecodeError};
-use crate::spec::{AttrKind, AttrSet, Spec, SpecError};
+use crate::definitions::{MemberKind, Render};
+use crate::shown;
+use crate::spec::{AttrKind, AttrSet, Operation, Spec, SpecError};
 
 /// One attribute's value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,8 +25,15 @@ pub enum Value {
     Flag,
     /// The attributes of a nest, by name.
     Nested(Fields),
-    /// Every occurrence of a `multi-attr` attribute, in order.
+    /// Every occurrence of a `multi-attr` attribute, in order; the
+    /// elements of an array.
     List(Vec<Value>),
+    /// The name of the enum entry a number stands for.
+    Enum(String),
+    /// The names of the bits a flags number sets, lowest first.
+    Flags(Vec<String>),
+    /// A value as its `display-hint` shows it (an address, a MAC, hex).
+    Text(String),
 }
 
 /// Attributes by name, in the order they came.
@@ -60,18 +69,41 @@ pub struct Message {
 }
 
 impl Message {
-    /// Decodes the attributes (everything after the generic netlink header)
-    /// of a message with command `cmd`. Without a spec, or for an
-    /// operation without an attribute set, attributes are named by their
+    /// Decodes the body (everything after the generic netlink header: the
+    /// fixed header, if the operation has one, then the attributes) of a
+    /// message from the kernel with command `cmd`. Without a spec, or for
+    /// a command the spec does not know, attributes are named by their
     /// type number and kept as bytes.
-    pub fn decode(spec: Option<&Spec>, cmd: u8, attrs: &[u8]) -> Result<Self, DecodeError> {
-        let op = spec.and_then(|s| s.operation_by_value(cmd));
-        let set = op.and_then(|op| op.attribute_set.as_deref()).and_then(|name| spec?.set(name));
-        let attrs = match (spec, set) {
-            (Some(spec), Some(set)) => decode_set(spec, set, Attrs(attrs))?,
-            _ => decode_raw(Attrs(attrs))?,
-        };
-        Ok(Self { op: op.map_or_else(|| format!("cmd-{cmd}"), |op| op.name.clone()), attrs })
+    pub fn decode(spec: Option<&Spec>, cmd: u8, body: &[u8]) -> Result<Self, DecodeError> {
+        match spec.zip(spec.and_then(|s| s.operation_by_value(cmd))) {
+            Some((spec, op)) => Self::decode_as(spec, op, body),
+            None => Ok(Self { op: format!("cmd-{cmd}"), attrs: decode_raw(Attrs(body))? }),
+        }
+    }
+
+    /// Decodes the body of a message of operation `op`, whichever way it
+    /// went: a request as the kernel reads it, or what the kernel sent.
+    /// The fixed header's members come first, then the attributes.
+    pub fn decode_as(spec: &Spec, op: &Operation, body: &[u8]) -> Result<Self, DecodeError> {
+        let mut attrs = Fields::default();
+        let mut rest = body;
+        if let Some(header) = &op.fixed_header {
+            let size = spec.struct_size(header);
+            if body.len() < size {
+                return Err(DecodeError::BadLength { what: "fixed header", len: body.len() });
+            }
+            attrs = decode_struct(spec, header, &body[..size])?;
+            rest = &body[size..];
+        }
+        let set = op.attribute_set.as_deref().and_then(|name| spec.set(name));
+        attrs.0.extend(
+            match set {
+                Some(set) => decode_set(spec, set, Attrs(rest))?,
+                None => decode_raw(Attrs(rest))?,
+            }
+            .0,
+        );
+        Ok(Self { op: op.name.clone(), attrs })
     }
 
     /// As JSON: `{"op": ..., "attrs": {...}}`.
@@ -98,7 +130,7 @@ fn decode_set(spec: &Spec, set: &AttrSet, attrs: Attrs<'_>) -> Result<Fields, De
             fields.0.push((format!("attr-{}", attr.kind), Value::Binary(attr.payload.to_vec())));
             continue;
         };
-        let Some(value) = decode_one(spec, &attr_spec.kind, attr)? else { continue };
+        let Some(value) = decode_one(spec, &attr_spec.kind, &attr_spec.render, attr)? else { continue };
         let existing = fields.0.iter_mut().find(|(name, _)| *name == attr_spec.name);
         match (existing, attr_spec.multi) {
             (None, false) => fields.0.push((attr_spec.name.clone(), value)),
@@ -110,20 +142,35 @@ fn decode_set(spec: &Spec, set: &AttrSet, attrs: Attrs<'_>) -> Result<Fields, De
     Ok(fields)
 }
 
-/// One attribute's value as its kind says; none for padding.
-fn decode_one(spec: &Spec, kind: &AttrKind, attr: Attr<'_>) -> Result<Option<Value>, DecodeError> {
+/// One attribute's value as its kind says, shown as `render` has it; none
+/// for padding.
+fn decode_one(spec: &Spec, kind: &AttrKind, render: &Render, attr: Attr<'_>) -> Result<Option<Value>, DecodeError> {
     Ok(Some(match kind {
         AttrKind::Pad => return Ok(None),
-        AttrKind::Unsigned { width, big_endian } => Value::Unsigned(integer(attr.payload, *width, *big_endian)?),
+        AttrKind::Unsigned { width, big_endian } => {
+            shown::integer(spec, render, Value::Unsigned(integer(attr.payload, *width, *big_endian)?))
+        }
         AttrKind::Signed { width, big_endian } => {
-            let raw = integer(attr.payload, *width, *big_endian)?;
-            let bits = 8 * attr.payload.len() as u32;
-            // Sign-extend from the payload's width.
-            Value::Signed(((raw << (64 - bits)) as i64) >> (64 - bits))
+            shown::integer(spec, render, Value::Signed(signed(attr.payload, *width, *big_endian)?))
         }
         AttrKind::String => Value::String(attr.str()?.to_owned()),
+        AttrKind::Binary => shown::bytes(render, attr.payload),
         // A number the spec keeps free carries nothing it can name: its bytes.
-        AttrKind::Binary | AttrKind::Unused => Value::Binary(attr.payload.to_vec()),
+        AttrKind::Unused => Value::Binary(attr.payload.to_vec()),
+        AttrKind::Struct(name) => Value::Nested(decode_struct(spec, name, attr.payload)?),
+        AttrKind::Array { width, signed: is_signed } => {
+            if attr.payload.len() % usize::from(*width) != 0 {
+                return Err(DecodeError::BadLength { what: "array attribute", len: attr.payload.len() });
+            }
+            let element = |chunk: &[u8]| -> Result<Value, DecodeError> {
+                let value = match is_signed {
+                    true => Value::Signed(signed(chunk, *width, false)?),
+                    false => Value::Unsigned(integer(chunk, *width, false)?),
+                };
+                Ok(shown::integer(spec, render, value))
+            };
+            Value::List(attr.payload.chunks(usize::from(*width)).map(element).collect::<Result<_, _>>()?)
+        }
         AttrKind::Flag if attr.payload.is_empty() => Value::Flag,
         AttrKind::Flag => return Err(DecodeError::BadLength { what: "flag attribute", len: attr.payload.len() }),
         AttrKind::Nest(inner) => {
@@ -134,7 +181,10 @@ fn decode_one(spec: &Spec, kind: &AttrKind, attr: Attr<'_>) -> Result<Option<Val
             if attr.payload.len() != 8 {
                 return Err(DecodeError::BadLength { what: "bitfield32 attribute", len: attr.payload.len() });
             }
-            let word = |at: usize| Value::Unsigned(integer(&attr.payload[at..at + 4], 4, false).unwrap_or_default());
+            let word = |at: usize| {
+                let raw = integer(&attr.payload[at..at + 4], 4, false).unwrap_or_default();
+                shown::integer(spec, render, Value::Unsigned(raw))
+            };
             Value::Nested(Fields(vec![("value".into(), word(0)), ("selector".into(), word(4))]))
         }
         AttrKind::NestTypeValue { keys, set } => {
@@ -155,11 +205,50 @@ fn decode_one(spec: &Spec, kind: &AttrKind, attr: Attr<'_>) -> Result<Option<Val
         AttrKind::IndexedArray(element) => {
             let mut list = Vec::new();
             for item in attr.nested().iter() {
-                list.extend(decode_one(spec, element, item?)?);
+                list.extend(decode_one(spec, element, render, item?)?);
             }
             Value::List(list)
         }
     }))
+}
+
+/// The members of struct `name` from its bytes: integers, bytes, inner
+/// structs, shown as each member's `enum` or `display-hint` has it. Bytes
+/// past the struct's end (members a newer kernel added) are left.
+fn decode_struct(spec: &Spec, name: &str, bytes: &[u8]) -> Result<Fields, DecodeError> {
+    let short = || DecodeError::BadLength { what: "struct", len: bytes.len() };
+    let members = &spec.structure(name).expect("a spec's structs are defined").members;
+    let mut fields = Fields::default();
+    let mut at = 0;
+    for member in members {
+        let size = match &member.kind {
+            MemberKind::Integer { width, .. } => usize::from(*width),
+            MemberKind::Pad(len) | MemberKind::Binary(len) => *len,
+            MemberKind::Struct(inner) => spec.struct_size(inner),
+        };
+        let field = bytes.get(at..at + size).ok_or_else(short)?;
+        at += size;
+        let value = match &member.kind {
+            MemberKind::Pad(_) => continue,
+            MemberKind::Integer { width, signed: false, big_endian } => {
+                shown::integer(spec, &member.render, Value::Unsigned(integer(field, *width, *big_endian)?))
+            }
+            MemberKind::Integer { width, signed: true, big_endian } => {
+                shown::integer(spec, &member.render, Value::Signed(signed(field, *width, *big_endian)?))
+            }
+            MemberKind::Binary(_) => shown::bytes(&member.render, field),
+            MemberKind::Struct(inner) => Value::Nested(decode_struct(spec, inner, field)?),
+        };
+        fields.0.push((member.name.clone(), value));
+    }
+    Ok(fields)
+}
+
+/// A signed integer payload, sign-extended from its width.
+fn signed(payload: &[u8], width: u8, big_endian: bool) -> Result<i64, DecodeError> {
+    let raw = integer(payload, width, big_endian)?;
+    let bits = 8 * payload.len() as u32;
+    Ok(((raw << (64 - bits)) as i64) >> (64 - bits))
 }
 
 /// An integer payload of `width` bytes (0: 4 or 8, as `uint` has).
@@ -187,8 +276,11 @@ fn integer(payload: &[u8], width: u8, big_endian: bool) -> Result<u64, DecodeErr
 impl Spec {
     /// Encodes a request for operation `op` from a JSON object of its
     /// attributes by name: numbers for integers, strings for strings, hex
-    /// strings for binary, `true` for a flag, objects for nests, arrays for
-    /// `multi-attr`. Returns the command number and the attribute bytes.
+    /// strings for binary, `true` for a flag, objects for nests and
+    /// structs, arrays for `multi-attr` and arrays; an enum's entry or a
+    /// flags' names, and a `display-hint`'s text, as decoding shows them.
+    /// A fixed header's members are named in the same object. Returns the
+    /// command number and the body (fixed header and attributes).
     ///
     /// ```
     /// let spec = kulink_genl::Spec::parse("name: demo\nattribute-sets:\n  - name: main\n    attributes:\n      - { name: every, type: u32 }\noperations:\n  list:\n    - { name: set, attribute-set: main }\n").unwrap();
@@ -201,17 +293,109 @@ impl Spec {
         if operation.value == 0 {
             return Err(SpecError(format!("{op} is the kernel's notification: it has no request")));
         }
-        let mut out = AttrWriter::new();
-        match (&operation.attribute_set, attrs) {
-            (_, Json::Object(map)) if map.is_empty() => {}
-            (Some(set), Json::Object(_)) => {
-                let set = self.set(set).expect("a spec's operations name its sets");
-                self.encode_set(set, attrs, &mut out, op)?;
-            }
-            (None, _) => return Err(SpecError(format!("operation {op} takes no attributes"))),
-            (_, other) => return Err(SpecError(format!("{op}: attributes must be an object, not {other}"))),
+        Ok((operation.value, self.encode_body(operation, attrs)?))
+    }
+
+    /// The body of a message of `operation` (either way: what
+    /// [`Message::decode_as`] reads) from its fields, as [`Spec::encode`]
+    /// takes them.
+    pub fn encode_body(&self, operation: &Operation, fields: &Json) -> Result<Vec<u8>, SpecError> {
+        let op = operation.name.as_str();
+        let Json::Object(map) = fields else {
+            return Err(SpecError(format!("{op}: attributes must be an object, not {fields}")));
+        };
+        let mut attrs = map.clone();
+        let mut body = Vec::new();
+        if let Some(header) = &operation.fixed_header {
+            let members = &self.structure(header).expect("a spec's headers are defined").members;
+            let given: serde_json::Map<String, Json> =
+                members.iter().filter_map(|m| Some((m.name.clone(), attrs.remove(&m.name)?))).collect();
+            body = self.encode_struct(header, &Json::Object(given), op)?;
         }
-        Ok((operation.value, out.into_bytes()))
+        let mut out = AttrWriter::new();
+        match &operation.attribute_set {
+            _ if attrs.is_empty() => {}
+            Some(set) => {
+                let set = self.set(set).expect("a spec's operations name its sets");
+                self.encode_set(set, &Json::Object(attrs), &mut out, op)?;
+            }
+            None => return Err(SpecError(format!("operation {op} takes no attributes"))),
+        }
+        body.extend(out.into_bytes());
+        Ok(body)
+    }
+
+    /// Struct `name` from an object of its members; a member not given is
+    /// zero, as YNL has it.
+    fn encode_struct(&self, name: &str, value: &Json, path: &str) -> Result<Vec<u8>, SpecError> {
+        let Json::Object(map) = value else {
+            return Err(SpecError(format!("{path}: a struct must be an object, not {value}")));
+        };
+        let members = &self.structure(name).expect("a spec's structs are defined").members;
+        if let Some(key) = map.keys().find(|key| !members.iter().any(|m| &m.name == *key)) {
+            return Err(SpecError(format!("{path}.{key}: no such member in struct {name}")));
+        }
+        let mut bytes = Vec::new();
+        for member in members {
+            let path = format!("{path}.{}", member.name);
+            let given = map.get(&member.name);
+            let bad = |want: &str| SpecError(format!("{path}: {} is not {want}", given.unwrap_or(&Json::Null)));
+            match &member.kind {
+                MemberKind::Pad(len) => bytes.resize(bytes.len() + len, 0),
+                MemberKind::Integer { width, signed, big_endian } => {
+                    let n = match given {
+                        None => 0,
+                        Some(value) => {
+                            self.integer_of(&member.render, value, *width, *signed).map_err(|want| bad(&want))?
+                        }
+                    };
+                    bytes.extend(int_bytes(n, *width, *big_endian));
+                }
+                MemberKind::Binary(len) => match given {
+                    None => bytes.resize(bytes.len() + len, 0),
+                    Some(value) => {
+                        let field = value.as_str().and_then(|text| shown::parse_bytes(&member.render, text));
+                        let field = field.filter(|f| f.len() == *len).ok_or_else(|| bad(&format!("{len} bytes")))?;
+                        bytes.extend(field);
+                    }
+                },
+                MemberKind::Struct(inner) => bytes.extend(self.encode_struct(
+                    inner,
+                    given.unwrap_or(&Json::Object(Default::default())),
+                    &path,
+                )?),
+            }
+        }
+        Ok(bytes)
+    }
+
+    /// The bits of an integer of `width` bytes (0: `uint`/`sint`, up to 8)
+    /// from a number, an entry's name, flags' names or a hint's text; what
+    /// it is not otherwise.
+    fn integer_of(&self, render: &Render, value: &Json, width: u8, signed: bool) -> Result<u64, String> {
+        let bits = 8 * u32::from(if width == 0 { 8 } else { width });
+        let n = if signed {
+            let n = match value.as_i64() {
+                Some(n) => n,
+                None if value.is_number() => return Err("an integer".into()),
+                None => shown::parse_integer(self, render, value).ok_or("an integer")? as i64,
+            };
+            if bits < 64 && !(-(1i64 << (bits - 1))..(1i64 << (bits - 1))).contains(&n) {
+                return Err(format!("an s{bits}"));
+            }
+            n as u64
+        } else {
+            let n = match value.as_u64() {
+                Some(n) => n,
+                None if value.is_number() => return Err("an unsigned integer".into()),
+                None => shown::parse_integer(self, render, value).ok_or("an unsigned integer")?,
+            };
+            if bits < 64 && n >> bits != 0 {
+                return Err(format!("a u{bits}"));
+            }
+            n
+        };
+        Ok(n)
     }
 
     fn encode_set(&self, set: &AttrSet, attrs: &Json, out: &mut AttrWriter, path: &str) -> Result<(), SpecError> {
@@ -230,7 +414,7 @@ impl Spec {
                 _ => vec![value],
             };
             for value in values {
-                self.encode_one(&attr.kind, attr.value, value, out, &path)?;
+                self.encode_one(&attr.kind, &attr.render, attr.value, value, out, &path)?;
             }
         }
         Ok(())
@@ -239,6 +423,7 @@ impl Spec {
     fn encode_one(
         &self,
         kind: &AttrKind,
+        render: &Render,
         kind_no: u16,
         value: &Json,
         out: &mut AttrWriter,
@@ -247,37 +432,23 @@ impl Spec {
         let bad = |want: &str| SpecError(format!("{path}: {value} is not {want}"));
         match kind {
             AttrKind::Unsigned { width, big_endian } => {
-                let n = value.as_u64().ok_or_else(|| bad("an unsigned integer"))?;
-                let width = if *width == 0 {
-                    if n > u64::from(u32::MAX) {
-                        8
-                    } else {
-                        4
-                    }
-                } else {
-                    *width
+                let n = self.integer_of(render, value, *width, false).map_err(|want| bad(&want))?;
+                // uint: the narrowest of 4 or 8 bytes that holds it.
+                let width = match width {
+                    0 if n > u64::from(u32::MAX) => 8,
+                    0 => 4,
+                    w => *w,
                 };
-                if width < 8 && n >> (8 * u32::from(width)) != 0 {
-                    return Err(bad(&format!("a u{}", 8 * width)));
-                }
                 out.put(kind_no, &int_bytes(n, width, *big_endian));
             }
             AttrKind::Signed { width, big_endian } => {
-                let n = value.as_i64().ok_or_else(|| bad("an integer"))?;
-                let width = if *width == 0 {
-                    if i32::try_from(n).is_ok() {
-                        4
-                    } else {
-                        8
-                    }
-                } else {
-                    *width
+                let n = self.integer_of(render, value, *width, true).map_err(|want| bad(&want))?;
+                let width = match width {
+                    0 if i32::try_from(n as i64).is_err() => 8,
+                    0 => 4,
+                    w => *w,
                 };
-                let bits = 8 * u32::from(width);
-                if bits < 64 && !(-(1i64 << (bits - 1))..(1i64 << (bits - 1))).contains(&n) {
-                    return Err(bad(&format!("an s{bits}")));
-                }
-                out.put(kind_no, &int_bytes(n as u64, width, *big_endian));
+                out.put(kind_no, &int_bytes(n, width, *big_endian));
             }
             AttrKind::String => {
                 let text = value.as_str().ok_or_else(|| bad("a string"))?;
@@ -286,7 +457,22 @@ impl Spec {
                 out.put(kind_no, &bytes);
             }
             AttrKind::Binary => {
-                let bytes = value.as_str().and_then(|h| hex::decode(h).ok()).ok_or_else(|| bad("a hex string"))?;
+                let bytes = value
+                    .as_str()
+                    .and_then(|text| shown::parse_bytes(render, text))
+                    .ok_or_else(|| bad("a hex string"))?;
+                out.put(kind_no, &bytes);
+            }
+            AttrKind::Struct(name) => out.put(kind_no, &self.encode_struct(name, value, path)?),
+            AttrKind::Array { width, signed } => {
+                let items = value.as_array().ok_or_else(|| bad("an array"))?;
+                let mut bytes = Vec::new();
+                for (index, item) in items.iter().enumerate() {
+                    let n = self
+                        .integer_of(render, item, *width, *signed)
+                        .map_err(|want| SpecError(format!("{path}[{index}]: {item} is not {want}")))?;
+                    bytes.extend(int_bytes(n, *width, false));
+                }
                 out.put(kind_no, &bytes);
             }
             AttrKind::Flag => match value {
@@ -303,7 +489,7 @@ impl Spec {
             }
             AttrKind::Bitfield32 => {
                 let word = |name: &str| {
-                    let n = value.get(name).and_then(Json::as_u64).filter(|n| *n <= u64::from(u32::MAX));
+                    let n = value.get(name).and_then(|word| self.integer_of(render, word, 4, false).ok());
                     n.ok_or_else(|| bad("a bitfield32 ({\"value\": u32, \"selector\": u32})"))
                 };
                 let (bits, selector) = (word("value")?, word("selector")?);
@@ -314,7 +500,7 @@ impl Spec {
                 out.begin_nest(kind_no);
                 for (index, item) in items.iter().enumerate() {
                     let index = u16::try_from(index).map_err(|_| bad("an array of at most 65536 elements"))?;
-                    self.encode_one(element, index, item, out, &format!("{path}[{index}]"))?;
+                    self.encode_one(element, render, index, item, out, &format!("{path}[{index}]"))?;
                 }
                 out.end_nest();
             }
@@ -345,6 +531,8 @@ impl Serialize for Value {
             Value::String(text) => s.serialize_str(text),
             Value::Binary(bytes) => s.serialize_str(&hex::encode(bytes)),
             Value::Flag => s.serialize_bool(true),
+            Value::Enum(text) | Value::Text(text) => s.serialize_str(text),
+            Value::Flags(names) => names.serialize(s),
             Value::Nested(fields) => fields.serialize(s),
             Value::List(values) => {
                 let mut seq = s.serialize_seq(Some(values.len()))?;
@@ -497,5 +685,74 @@ operations:
         assert!(err("get", json!({"mask": {"value": 1}})).contains("is not a bitfield32"));
         assert!(err("get", json!({"ids": [1, -2]})).contains("get.ids[1]: -2 is not an unsigned integer"));
         assert!(err("get", json!({"policy": {}})).contains("not sent in requests"));
+    }
+
+    const TYPED: &str = r#"
+name: typed
+protocol: genetlink-legacy
+definitions:
+  - { name: state, type: enum, entries: [ down, up ] }
+  - { name: opts, type: flags, entries: [ fast, safe ] }
+  - name: header
+    type: struct
+    members:
+      - { name: ifindex, type: u32 }
+      - { name: pad, type: pad, len: 2 }
+      - { name: port, type: u16, byte-order: big-endian }
+  - name: link
+    type: struct
+    members:
+      - { name: state, type: u8, enum: state }
+      - { name: mac, type: binary, len: 6, display-hint: mac }
+      - { name: inner, type: binary, struct: header }
+attribute-sets:
+  - name: main
+    attributes:
+      - { name: addr, type: u32, byte-order: big-endian, display-hint: ipv4 }
+      - { name: state, type: u32, enum: state }
+      - { name: opts, type: u32, enum: opts }
+      - { name: link, type: binary, struct: link }
+      - { name: rates, type: binary, sub-type: u16 }
+      - { name: id, type: binary, display-hint: uuid }
+operations:
+  fixed-header: header
+  list:
+    - { name: get, attribute-set: main }
+"#;
+
+    #[test]
+    fn structs_fixed_headers_enums_and_hints_round_trip() {
+        let spec = Spec::parse(TYPED).unwrap();
+        let fields = json!({
+            "ifindex": 3, "port": 4789,
+            "addr": "10.0.2.15", "state": "up", "opts": ["fast", "safe"],
+            "link": {"state": "down", "mac": "52:54:00:12:34:56", "inner": {"ifindex": 7, "port": 80}},
+            "rates": [1, 65535], "id": "12345678-9abc-def0-1234-56789abcdef0",
+        });
+        let (cmd, body) = spec.encode("get", &fields).unwrap();
+        assert_eq!(spec.struct_size("header"), 8);
+        assert_eq!(&body[..8], [3u32.to_ne_bytes().as_slice(), &[0, 0], &4789u16.to_be_bytes()].concat());
+        // The address attribute: in network order on the wire.
+        assert_eq!(&body[12..16], [10, 0, 2, 15]);
+        let message = Message::decode(Some(&spec), cmd, &body).unwrap();
+        assert_eq!(message.to_json(), json!({"op": "get", "attrs": fields}));
+        assert_eq!(message.attrs.get("state"), Some(&Value::Enum("up".into())));
+        // Numbers are taken for names, and a number no entry names stays one.
+        let (_, body) = spec.encode("get", &json!({"state": 1, "opts": 4})).unwrap();
+        assert_eq!(
+            Message::decode(Some(&spec), cmd, &body).unwrap().to_json()["attrs"],
+            json!({"ifindex": 0, "port": 0, "state": "up", "opts": 4})
+        );
+        let err = |fields: Json| spec.encode("get", &fields).unwrap_err().0;
+        assert_eq!(err(json!({"state": "sideways"})), "get.state: \"sideways\" is not an unsigned integer");
+        assert_eq!(err(json!({"link": {"mac": "0102"}})), "get.link.mac: \"0102\" is not 6 bytes");
+        assert_eq!(err(json!({"link": {"speed": 1}})), "get.link.speed: no such member in struct link");
+        assert_eq!(err(json!({"rates": [70000]})), "get.rates[0]: 70000 is not a u16");
+        // A body shorter than its fixed header, or an array cut mid-element.
+        assert!(matches!(Message::decode(Some(&spec), cmd, &[0; 4]), Err(DecodeError::BadLength { .. })));
+        let mut attrs = AttrWriter::new();
+        attrs.put(5, &[1, 2, 3]);
+        let body = [vec![0; 8], attrs.into_bytes()].concat();
+        assert!(matches!(Message::decode(Some(&spec), cmd, &body), Err(DecodeError::BadLength { .. })));
     }
 }

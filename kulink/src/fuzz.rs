@@ -246,6 +246,14 @@ fn well_formed_value(
             w.put(number, &text);
         }
         AttrKind::Binary => w.put(number, &rng_bytes(rng, 0..64)),
+        AttrKind::Struct(name) => {
+            let size = spec.struct_size(name);
+            w.put(number, &rng_bytes(rng, size..size + 1));
+        }
+        AttrKind::Array { width, .. } => {
+            let len = usize::from(*width) * rng.usize(..8);
+            w.put(number, &rng_bytes(rng, len..len + 1));
+        }
         AttrKind::Bitfield32 => w.put(number, &rng_bytes(rng, 8..9)),
         AttrKind::Flag => w.put(number, &[]),
         AttrKind::Pad | AttrKind::Unused => {}

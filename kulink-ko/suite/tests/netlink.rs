@@ -182,7 +182,7 @@ fn the_core_subscription_decoded_by_the_spec_equals_the_plugin_s_events(kernel: 
             let e = &r.event;
             json!({
                 "seq": e.seq, "tstamp-ns": e.tstamp_ns, "ifindex": e.ifindex,
-                "saddr": u32::from(e.src), "daddr": u32::from(e.dst), "type": e.icmp_type, "code": e.code,
+                "saddr": e.src.to_string(), "daddr": e.dst.to_string(), "type": e.icmp_type, "code": e.code,
                 "echo-id": e.echo_id, "echo-seq": e.echo_seq, "len": e.len, "flags": e.flags,
             })
         })
