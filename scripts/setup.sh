@@ -1,7 +1,7 @@
 # Sourced by run.sh and test.sh: installs what kulink needs on a Debian or
 # Ubuntu host, once. Safe to run again; it only installs what is missing.
 
-kulink_packages="qemu-system-x86 build-essential bc flex bison libelf-dev libssl-dev xz-utils cpio kmod curl ca-certificates python3-venv nftables dwarves gdb lcov"
+kulink_packages="qemu-system-x86 build-essential bc flex bison libelf-dev libssl-dev xz-utils cpio kmod curl ca-certificates python3-venv python3-yaml nftables dwarves gdb lcov"
 
 kulink_as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -84,6 +84,23 @@ pub struct Render {
     pub hint: Option<DisplayHint>,
 }
 
+/// What the kernel's policy accepts (`checks`): value bounds for
+/// integers, length bounds for strings and bytes. The fuzzer's boundary
+/// values come from here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Checks {
+    /// The smallest value accepted.
+    pub min: Option<i128>,
+    /// The largest value accepted.
+    pub max: Option<i128>,
+    /// The shortest payload accepted.
+    pub min_len: Option<usize>,
+    /// The longest payload accepted.
+    pub max_len: Option<usize>,
+    /// The only payload length accepted.
+    pub exact_len: Option<usize>,
+}
+
 /// A `display-hint`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DisplayHint {
@@ -194,6 +211,47 @@ impl Definitions {
         })
     }
 
+    /// An attribute's `checks`. A bound the spec does not define (a
+    /// constant of the kernel's C headers, such as `page-size`) is left
+    /// open.
+    pub fn checks(&self, raw: Option<&RawChecks>) -> Checks {
+        let Some(raw) = raw else { return Checks::default() };
+        let bound = |v: &Option<Yaml>| v.as_ref().and_then(|v| self.bound(v));
+        let len = |v: &Option<Yaml>| bound(v).and_then(|n| usize::try_from(n).ok());
+        Checks {
+            min: bound(&raw.min),
+            max: bound(&raw.max),
+            min_len: len(&raw.min_len),
+            max_len: len(&raw.max_len),
+            exact_len: len(&raw.exact_len),
+        }
+    }
+
+    /// A bound: a number, `u32-max`/`s16-min` and the like, or a
+    /// constant's name.
+    fn bound(&self, value: &Yaml) -> Option<i128> {
+        match value {
+            Yaml::Number(n) => n.as_i64().map(i128::from).or_else(|| n.as_u64().map(i128::from)),
+            Yaml::String(text) => {
+                if let Some(n) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+                    return i128::from_str_radix(n, 16).ok();
+                }
+                let limit = |(kind, end): (&str, &str)| {
+                    let (width, signed) = integer_type(kind).filter(|(w, _)| *w > 0)?;
+                    let bits = 8 * u32::from(width);
+                    match (signed, end) {
+                        (false, "max") => Some((1i128 << bits) - 1),
+                        (true, "max") => Some((1i128 << (bits - 1)) - 1),
+                        (true, "min") => Some(-(1i128 << (bits - 1))),
+                        _ => None,
+                    }
+                };
+                text.rsplit_once('-').and_then(limit).or_else(|| self.number(value).ok().map(i128::from))
+            }
+            _ => None,
+        }
+    }
+
     /// The enum an attribute or member names is defined.
     pub fn check_render(&self, render: &Render) -> Result<(), String> {
         match &render.enumeration {
@@ -277,6 +335,16 @@ pub(crate) struct RawDefinition {
     members: Vec<RawMember>,
 }
 
+#[derive(Deserialize, Clone)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) struct RawChecks {
+    min: Option<Yaml>,
+    max: Option<Yaml>,
+    min_len: Option<Yaml>,
+    max_len: Option<Yaml>,
+    exact_len: Option<Yaml>,
+}
+
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RawEntry {
@@ -297,4 +365,53 @@ struct RawMember {
     display_hint: Option<String>,
     #[serde(rename = "struct")]
     struct_: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::spec::Spec;
+
+    const SPEC: &str = r#"
+name: defs
+definitions:
+  - { name: key-len, type: const, value: 32 }
+  - { name: mode, type: enum, entries: [ off, on ] }
+  - name: hdr
+    type: struct
+    members:
+      - { name: id, type: u32 }
+attribute-sets:
+  - name: main
+    attributes:
+      - { name: a, type: u32, checks: { max: u32-max } }
+      - { name: b, type: s16, checks: { min: s16-min, max: 0xFFF } }
+      - { name: key, type: binary, checks: { exact-len: key-len } }
+      - { name: page, type: u32, checks: { min: page-size } }
+      - { name: m, type: u8, enum: mode }
+operations:
+  fixed-header: hdr
+  list:
+    - { name: get, attribute-set: main }
+"#;
+
+    #[test]
+    fn checks_read_numbers_limits_and_constants() {
+        let spec = Spec::parse(SPEC).unwrap();
+        let checks = |name: &str| spec.set("main").unwrap().attribute(name).unwrap().checks;
+        assert_eq!(checks("a").max, Some(u32::MAX.into()));
+        assert_eq!((checks("b").min, checks("b").max), (Some(-32768), Some(0xfff)));
+        assert_eq!(checks("key").exact_len, Some(32));
+        // A constant of the kernel's headers the spec does not define: open.
+        assert_eq!(checks("page").min, None);
+        assert_eq!(spec.operation("get").unwrap().fixed_header.as_deref(), Some("hdr"));
+    }
+
+    #[test]
+    fn references_to_definitions_are_checked() {
+        let bad = |from: &str, to: &str| Spec::parse(&SPEC.replace(from, to)).unwrap_err().0;
+        assert!(bad("enum: mode }", "enum: gone }").contains("main.m: enum gone is not an enum definition"));
+        assert!(bad("fixed-header: hdr", "fixed-header: gone").contains("fixed-header gone is not a struct"));
+        assert!(bad("type: u32 }\nattribute", "type: u128 }\nattribute").contains("hdr: id: type u128"));
+        assert!(bad("type: const", "type: union").contains("type union is not const, enum, flags or struct"));
+    }
 }

@@ -10,6 +10,8 @@ pub mod codec;
 #[cfg(feature = "spec")]
 pub mod definitions;
 #[cfg(feature = "spec")]
+pub mod sample;
+#[cfg(feature = "spec")]
 pub mod schema;
 #[cfg(feature = "spec")]
 mod shown;
@@ -19,7 +21,7 @@ pub mod spec;
 pub mod value;
 
 #[cfg(feature = "spec")]
-pub use definitions::{DisplayHint, EnumSet, Member, MemberKind, Render, Struct};
+pub use definitions::{Checks, DisplayHint, EnumSet, Member, MemberKind, Render, Struct};
 #[cfg(feature = "spec")]
 pub use spec::{AttrKind, AttrSet, AttrSpec, Operation, Permission, Spec, SpecError};
 #[cfg(feature = "spec")]

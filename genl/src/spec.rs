@@ -19,7 +19,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::definitions::{self, Definitions, EnumSet, RawDefinition, Render, Struct};
+use crate::definitions::{self, Checks, Definitions, EnumSet, RawChecks, RawDefinition, Render, Struct};
 
 /// A spec that cannot be read or used, with what is wrong in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,6 +102,8 @@ pub struct AttrSpec {
     pub multi: bool,
     /// How its value is shown (`enum`, `display-hint`).
     pub render: Render,
+    /// What the kernel's policy accepts.
+    pub checks: Checks,
 }
 
 /// What an attribute's payload holds.
@@ -312,6 +314,7 @@ struct RawAttr {
     display_hint: Option<String>,
     #[serde(rename = "struct")]
     struct_: Option<String>,
+    checks: Option<RawChecks>,
 }
 
 #[derive(Deserialize)]
@@ -439,6 +442,11 @@ impl RawSet {
                     if let Some(multi) = raw.multi_attr {
                         attr.multi = multi;
                     }
+                    // It may narrow what a nest holds to a subset of its own (ovpn's
+                    // requests), as YNL's merge of the two entries has it.
+                    if let Some(narrower) = &raw.nested_attributes {
+                        attr.kind.renest(narrower);
+                    }
                     attr
                 }
                 None => {
@@ -458,6 +466,7 @@ impl RawSet {
                         kind: raw.kind().map_err(in_attr)?,
                         multi: raw.multi_attr.unwrap_or(false),
                         render,
+                        checks: defs.checks(raw.checks.as_ref()),
                     }
                 }
             };
@@ -472,6 +481,17 @@ impl RawSet {
             attributes.push(attr);
         }
         Ok(AttrSet { name: self.name.clone(), name_prefix: self.name_prefix.clone(), attributes })
+    }
+}
+
+impl AttrKind {
+    /// Points a nest (or an array of nests) at another set.
+    fn renest(&mut self, set: &str) {
+        match self {
+            AttrKind::Nest(inner) | AttrKind::NestTypeValue { set: inner, .. } => *inner = set.to_owned(),
+            AttrKind::IndexedArray(element) => element.renest(set),
+            _ => {}
+        }
     }
 }
 
@@ -663,6 +683,12 @@ attribute-sets:
     subset-of: main
     attributes:
       - name: port
+      - name: item
+        nested-attributes: item-id
+  - name: item-id
+    subset-of: item
+    attributes:
+      - name: id
 operations:
   list:
     - name: get
@@ -689,7 +715,11 @@ mcast-groups:
         assert_eq!(values, [("port", 1), ("count", 2), ("pad", 3), ("label", 9), ("item", 10)]);
         assert_eq!(main.attribute("port").unwrap().kind, Unsigned { width: 2, big_endian: true });
         assert_eq!(spec.set("item").unwrap().attribute("id").unwrap().kind, Signed { width: 0, big_endian: false });
-        assert_eq!(spec.set("only-port").unwrap().attributes, vec![main.attribute("port").unwrap().clone()]);
+        let only_port = spec.set("only-port").unwrap();
+        assert_eq!(only_port.attributes[0], main.attribute("port").unwrap().clone());
+        // A subset may narrow what a nest holds.
+        assert_eq!(only_port.attribute("item").unwrap().kind, AttrKind::Nest("item-id".into()));
+        assert_eq!(only_port.attribute("item").unwrap().value, 10);
         assert_eq!(spec.operation("get").unwrap().value, 3);
         let changed = spec.operation("changed").unwrap();
         assert_eq!(
@@ -712,8 +742,9 @@ mcast-groups:
         assert!(bad("value: 9", "value: 2").contains("count and label share a name or value"));
         assert!(bad("mcgrp: events", "mcgrp: other").contains("mcgrp other is not a multicast group"));
         assert!(bad("notify: get", "notify: gone").contains("notify gone is not an operation"));
-        assert!(bad("      - name: port\noperations", "      - name: nope\noperations")
+        assert!(bad("      - name: port\n      - name: item", "      - name: nope\n      - name: item")
             .contains("nope is not an attribute of main"));
+        assert!(bad("nested-attributes: item-id", "nested-attributes: gone").contains("nested-attributes gone"));
         assert!(bad("[ uns-admin-perm ]", "[ admin-perm, uns-admin-perm ]").contains("operation get: flags"));
         assert!(bad("protocol: genetlink", "protocol: netlink-raw").contains("not generic netlink"));
         assert!(Spec::parse("- just\n- a list\n").unwrap_err().0.contains("not a YNL spec"));

@@ -483,9 +483,19 @@ impl Spec {
             AttrKind::Pad | AttrKind::Unused => {
                 return Err(SpecError(format!("{path}: a pad or unused attribute carries no value")))
             }
-            // Only the kernel sends them (nlctrl's policy dumps), as YNL has it.
-            AttrKind::NestTypeValue { .. } => {
-                return Err(SpecError(format!("{path}: a nest-type-value is not sent in requests")))
+            AttrKind::NestTypeValue { keys, set } => {
+                let mut inner = value.as_object().cloned().ok_or_else(|| bad("an object"))?;
+                out.begin_nest(kind_no);
+                for key in keys {
+                    let level = inner.remove(key).and_then(|n| n.as_u64()).and_then(|n| u16::try_from(n).ok());
+                    let level =
+                        level.ok_or_else(|| SpecError(format!("{path}.{key}: want an attribute type number")))?;
+                    out.begin_nest(level);
+                }
+                self.encode_set(self.set(set).expect("a spec's nests name its sets"), &Json::Object(inner), out, path)?;
+                for _ in 0..=keys.len() {
+                    out.end_nest();
+                }
             }
             AttrKind::Bitfield32 => {
                 let word = |name: &str| {
@@ -684,7 +694,12 @@ operations:
         assert!(err("changed", json!({})).contains("has no request"));
         assert!(err("get", json!({"mask": {"value": 1}})).contains("is not a bitfield32"));
         assert!(err("get", json!({"ids": [1, -2]})).contains("get.ids[1]: -2 is not an unsigned integer"));
-        assert!(err("get", json!({"policy": {}})).contains("not sent in requests"));
+        assert_eq!(
+            err("get", json!({"policy": {"policy-id": 1}})),
+            "get.policy.attr-id: want an attribute type number"
+        );
+        let (cmd, bytes) = spec.encode("get", &json!({"policy": {"policy-id": 7, "attr-id": 9, "id": 42}})).unwrap();
+        assert_eq!((cmd, Message::decode(Some(&spec), 3, &bytes).unwrap().attrs), (1, event.attrs));
     }
 
     const TYPED: &str = r#"
