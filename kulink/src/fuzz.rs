@@ -1,7 +1,9 @@
 //! Generic netlink fuzzing driven by a family's YNL spec: well-formed
-//! messages for every operation, then the same mutated (unknown commands
-//! and attributes, duplicated, oversized and truncated attributes, lying
-//! lengths, bad nesting, cut headers, dumps of every command), sent by the
+//! messages for every operation (any attribute kind YNL has, values at and
+//! inside the spec's `checks`), then the same mutated (unknown commands and
+//! attributes, duplicated, oversized and truncated attributes, values just
+//! past the checks, lying lengths, bad nesting, cut headers, dumps of every
+//! command), sent by the
 //! guest agent as they are. Every message must be answered with an ACK or
 //! an error (a dump: ended by `NLMSG_DONE`), except those whose netlink
 //! header claims more bytes than were sent, which the netlink core drops
@@ -25,7 +27,9 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use kulink_protocol::{Extension, GenlAnswer, GenlBurst, RawGenl};
 use kulink_testbed::genl::codec::{AttrWriter, GENL_HDRLEN, NLA_F_NESTED, NLM_F_ACK, NLM_F_REQUEST};
+use kulink_testbed::genl::sample;
 use kulink_testbed::genl::spec::{AttrKind, AttrSpec, Operation, Spec};
+use kulink_testbed::genl::Checks;
 use kulink_testbed::splat::Splat;
 use kulink_testbed::vm::Vm;
 use serde::Serialize;
@@ -110,6 +114,7 @@ pub const MUTATIONS: &[&str] = &[
     "cut generic netlink header",
     "netlink length too long",
     "random body",
+    "beyond the checks",
 ];
 
 /// `count` messages for the family `spec` describes, from `seed`: the
@@ -143,9 +148,16 @@ fn mutate(spec: &Spec, mutation: &'static str, rng: &mut fastrand::Rng) -> RawGe
     let mut flags = ack;
     let mut len_delta = 0;
     let mut header_len = 4;
+    // Well-formed bodies, before what `w` gets.
+    let mut body = Vec::new();
+    let well_formed = |body: &mut Vec<u8>, rng: &mut fastrand::Rng| {
+        if let Some(op) = op {
+            body.extend(well_formed(spec, op, rng));
+        }
+    };
     match mutation {
         "well-formed" | "dump" => {
-            well_formed(spec, &set, &mut w, rng, 0);
+            well_formed(&mut body, rng);
             if mutation == "dump" {
                 flags |= NLM_F_DUMP;
             }
@@ -157,8 +169,8 @@ fn mutate(spec: &Spec, mutation: &'static str, rng: &mut fastrand::Rng) -> RawGe
         }
         "unknown attribute" => w.put(top + 1 + rng.u16(..64), &rng_bytes(rng, 8..9)),
         "duplicate attribute" => {
-            well_formed(spec, &set, &mut w, rng, 0);
-            well_formed(spec, &set, &mut w, rng, 0);
+            well_formed(&mut body, rng);
+            well_formed(&mut body, rng);
         }
         "oversized attribute" => {
             if let Some(a) = pick(&set, rng) {
@@ -194,12 +206,19 @@ fn mutate(spec: &Spec, mutation: &'static str, rng: &mut fastrand::Rng) -> RawGe
         }
         "cut generic netlink header" => header_len = rng.usize(..4),
         "netlink length too long" => {
-            well_formed(spec, &set, &mut w, rng, 0);
+            well_formed(&mut body, rng);
             len_delta = rng.i32(4..260);
+        }
+        "beyond the checks" => {
+            let checked: Vec<&AttrSpec> = set.iter().copied().filter(|a| a.checks != Checks::default()).collect();
+            if let Some(a) = pick(&checked, rng) {
+                w.put(a.value, &beyond_checks(a, rng));
+            }
         }
         _ => return raw(command, flags, rng_bytes(rng, 0..256), 0, 0),
     }
-    raw(command, flags, w.into_bytes(), len_delta, header_len)
+    body.extend(w.into_bytes());
+    raw(command, flags, body, len_delta, header_len)
 }
 
 /// A generic netlink header (its first `header_len` bytes) and attributes.
@@ -217,73 +236,53 @@ fn pick<'a>(set: &[&'a AttrSpec], rng: &mut fastrand::Rng) -> Option<&'a AttrSpe
     (!set.is_empty()).then(|| set[rng.usize(..set.len())])
 }
 
-/// Each attribute of the set or not, with a value of its type.
-fn well_formed(spec: &Spec, set: &[&AttrSpec], w: &mut AttrWriter, rng: &mut fastrand::Rng, depth: u8) {
-    for a in set {
-        if rng.bool() {
-            well_formed_value(spec, &a.kind, a.value, w, rng, depth);
-        }
-    }
+/// The body of a well-formed message of `op`: random fields as its spec
+/// has them, encoded. Fields the sampler makes always encode.
+fn well_formed(spec: &Spec, op: &Operation, rng: &mut fastrand::Rng) -> Vec<u8> {
+    spec.encode_body(op, &sample::fields(spec, op, rng)).expect("sampled fields encode")
 }
 
-/// One attribute numbered `number` with a value of `kind`.
-fn well_formed_value(
-    spec: &Spec,
-    kind: &AttrKind,
-    number: u16,
-    w: &mut AttrWriter,
-    rng: &mut fastrand::Rng,
-    depth: u8,
-) {
-    match kind {
-        AttrKind::Unsigned { width, .. } | AttrKind::Signed { width, .. } => {
-            let width = if *width == 0 { 4 } else { usize::from(*width) };
-            w.put(number, &rng_bytes(rng, width..width + 1));
+/// A payload just outside what `attr`'s checks accept: one past a bound
+/// for an integer, one byte off a length otherwise.
+fn beyond_checks(attr: &AttrSpec, rng: &mut fastrand::Rng) -> Vec<u8> {
+    let checks = attr.checks;
+    let (width, big_endian) = match attr.kind {
+        AttrKind::Unsigned { width, big_endian } | AttrKind::Signed { width, big_endian } => (width, big_endian),
+        _ => {
+            let len = match (checks.exact_len, checks.max_len, checks.min_len) {
+                (Some(exact), ..) => {
+                    if rng.bool() {
+                        exact + 1
+                    } else {
+                        exact.saturating_sub(1)
+                    }
+                }
+                (None, Some(max), _) => max + 1,
+                (None, None, Some(min)) => min.saturating_sub(1),
+                (None, None, None) => 0,
+            };
+            return rng_bytes(rng, len..len + 1);
         }
-        AttrKind::String => {
-            let mut text: Vec<u8> = (0..rng.usize(..32)).map(|_| rng.alphanumeric() as u8).collect();
-            text.push(0);
-            w.put(number, &text);
-        }
-        AttrKind::Binary => w.put(number, &rng_bytes(rng, 0..64)),
-        AttrKind::Struct(name) => {
-            let size = spec.struct_size(name);
-            w.put(number, &rng_bytes(rng, size..size + 1));
-        }
-        AttrKind::Array { width, .. } => {
-            let len = usize::from(*width) * rng.usize(..8);
-            w.put(number, &rng_bytes(rng, len..len + 1));
-        }
-        AttrKind::Bitfield32 => w.put(number, &rng_bytes(rng, 8..9)),
-        AttrKind::Flag => w.put(number, &[]),
-        AttrKind::Pad | AttrKind::Unused => {}
-        AttrKind::Nest(name) => {
-            w.begin_nest(number);
-            if let Some(inner) = spec.set(name).filter(|_| depth < 2) {
-                let inner: Vec<&AttrSpec> = inner.attributes.iter().collect();
-                well_formed(spec, &inner, w, rng, depth + 1);
+    };
+    let value = match (checks.min, checks.max) {
+        (Some(min), Some(max)) => {
+            if rng.bool() {
+                min - 1
+            } else {
+                max + 1
             }
-            w.end_nest();
         }
-        AttrKind::NestTypeValue { keys, set } => {
-            w.begin_nest(number);
-            for _ in 1..keys.len() {
-                w.begin_nest(rng.u16(..8));
-            }
-            well_formed_value(spec, &AttrKind::Nest(set.clone()), rng.u16(..8), w, rng, depth + 1);
-            for _ in 1..keys.len() {
-                w.end_nest();
-            }
-            w.end_nest();
-        }
-        AttrKind::IndexedArray(element) => {
-            w.begin_nest(number);
-            for index in (0..rng.u16(..4)).filter(|_| depth < 2) {
-                well_formed_value(spec, element, index, w, rng, depth + 1);
-            }
-            w.end_nest();
-        }
+        (Some(min), None) => min - 1,
+        (_, Some(max)) => max + 1,
+        (None, None) => 0,
+    };
+    let width = if width == 0 { 8 } else { usize::from(width) };
+    let bytes = (value as i64).to_le_bytes();
+    let mut payload = bytes[..width].to_vec();
+    if big_endian || cfg!(target_endian = "big") {
+        payload.reverse();
     }
+    payload
 }
 
 /// Random bytes, as many as `len` picks.
@@ -464,16 +463,16 @@ mod tests {
 
     fn spec() -> Spec {
         Spec::parse(
-            "name: demo\nattribute-sets:\n  - name: main\n    attributes:\n      - name: port\n        type: u16\n      - name: label\n        type: string\n      - name: inner\n        type: nest\n        nested-attributes: main\noperations:\n  list:\n    - name: get\n      value: 1\n      attribute-set: main\n    - name: set\n      value: 2\n      attribute-set: main\n      flags: [ admin-perm ]\n",
+            "name: demo\nattribute-sets:\n  - name: main\n    attributes:\n      - name: port\n        type: u16\n        checks:\n          min: 10\n          max: 1000\n      - name: label\n        type: string\n      - name: inner\n        type: nest\n        nested-attributes: main\noperations:\n  list:\n    - name: get\n      value: 1\n      attribute-set: main\n    - name: set\n      value: 2\n      attribute-set: main\n      flags: [ admin-perm ]\n",
         )
         .unwrap()
     }
 
     #[test]
     fn the_same_seed_gives_the_same_messages_and_every_mutation_comes() {
-        let a = cases(&spec(), 280, 1);
-        assert_eq!(a, cases(&spec(), 280, 1));
-        assert_ne!(a, cases(&spec(), 280, 2));
+        let a = cases(&spec(), 300, 1);
+        assert_eq!(a, cases(&spec(), 300, 1));
+        assert_ne!(a, cases(&spec(), 300, 2));
         for m in MUTATIONS {
             assert_eq!(a.iter().filter(|c| c.mutation == *m).count(), 20, "{m}");
         }
@@ -489,6 +488,16 @@ mod tests {
         assert!(of("netlink length too long").all(|m| m.len_delta > 0));
         assert!(all.iter().filter(|c| !c.expects_answer()).all(|c| c.mutation == "netlink length too long"));
         assert!(of("oversized attribute").all(|m| m.body.len() >= 4 + NLA_HDRLEN + 16));
+        // The port is the one attribute with checks: one past a bound.
+        let ports: Vec<u16> = of("beyond the checks").map(|m| u16::from_ne_bytes([m.body[8], m.body[9]])).collect();
+        assert!(ports.iter().all(|p| [9, 1001].contains(p)) && ports.contains(&9) && ports.contains(&1001), "{ports:?}");
+        // Well-formed ports keep to them.
+        let port_of = |m: &RawGenl| {
+            let attrs = kulink_testbed::genl::codec::Attrs(&m.body[4..]);
+            attrs.find(1).unwrap().map(|a| a.u16().unwrap())
+        };
+        let well_formed: Vec<u16> = of("well-formed").filter_map(port_of).collect();
+        assert!(!well_formed.is_empty() && well_formed.iter().all(|p| (10..=1000).contains(p)), "{well_formed:?}");
     }
 
     #[test]
