@@ -30,7 +30,8 @@ pub const NLMSG_DONE: u16 = 0x3;
 pub const NLMSG_OVERRUN: u16 = 0x4;
 /// `nla_type` flag: the payload is nested attributes.
 pub const NLA_F_NESTED: u16 = 1 << 15;
-const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | (1 << 14));
+/// The bits of `nla_type` that number the attribute; the two above are flags.
+pub const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | (1 << 14));
 
 /// The generic netlink controller's family id.
 pub const GENL_ID_CTRL: u16 = 0x10;

@@ -5,7 +5,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 
-use crate::codec::{Attr, AttrWriter, Attrs, DecodeError};
+use crate::codec::{Attr, AttrWriter, Attrs, DecodeError, NLA_TYPE_MASK};
 use crate::definitions::{MemberKind, Render};
 use crate::shown;
 use crate::spec::{AttrKind, AttrSet, Operation, Spec, SpecError};
@@ -509,7 +509,11 @@ impl Spec {
                 let items = value.as_array().ok_or_else(|| bad("an array"))?;
                 out.begin_nest(kind_no);
                 for (index, item) in items.iter().enumerate() {
-                    let index = u16::try_from(index).map_err(|_| bad("an array of at most 65536 elements"))?;
+                    // An element's index is its attribute type: 14 bits.
+                    let index = u16::try_from(index)
+                        .ok()
+                        .filter(|i| *i <= NLA_TYPE_MASK)
+                        .ok_or_else(|| bad("an array of at most 16384 elements"))?;
                     self.encode_one(element, render, index, item, out, &format!("{path}[{index}]"))?;
                 }
                 out.end_nest();
@@ -694,6 +698,7 @@ operations:
         assert!(err("changed", json!({})).contains("has no request"));
         assert!(err("get", json!({"mask": {"value": 1}})).contains("is not a bitfield32"));
         assert!(err("get", json!({"ids": [1, -2]})).contains("get.ids[1]: -2 is not an unsigned integer"));
+        assert!(err("get", json!({"ids": vec![0; 16385]})).contains("at most 16384 elements"));
         assert_eq!(
             err("get", json!({"policy": {"policy-id": 1}})),
             "get.policy.attr-id: want an attribute type number"

@@ -490,7 +490,10 @@ mod tests {
         assert!(of("oversized attribute").all(|m| m.body.len() >= 4 + NLA_HDRLEN + 16));
         // The port is the one attribute with checks: one past a bound.
         let ports: Vec<u16> = of("beyond the checks").map(|m| u16::from_ne_bytes([m.body[8], m.body[9]])).collect();
-        assert!(ports.iter().all(|p| [9, 1001].contains(p)) && ports.contains(&9) && ports.contains(&1001), "{ports:?}");
+        assert!(
+            ports.iter().all(|p| [9, 1001].contains(p)) && ports.contains(&9) && ports.contains(&1001),
+            "{ports:?}"
+        );
         // Well-formed ports keep to them.
         let port_of = |m: &RawGenl| {
             let attrs = kulink_testbed::genl::codec::Attrs(&m.body[4..]);
