@@ -62,6 +62,9 @@ test)
 	optional --memory KULINK_INPUT_MEMORY
 	optional --cpus KULINK_INPUT_CPUS
 	optional --genl KULINK_INPUT_GENL
+	while IFS= read -r watch; do
+		[ -z "$watch" ] || args+=(--netlink "$watch")
+	done <<<"$(input KULINK_INPUT_NETLINK)"
 	optional --spec KULINK_INPUT_SPEC
 	optional --pcap KULINK_INPUT_PCAP
 	optional --expect KULINK_INPUT_EXPECT

@@ -1,5 +1,6 @@
-//! An async generic netlink socket on top of netlink-sys and tokio's AsyncFd.
-//! The codec lives in kulink-genl; this file only moves datagrams.
+//! An async netlink socket on top of netlink-sys and tokio's AsyncFd:
+//! generic netlink's, or any protocol's. The codec lives in kulink-genl;
+//! this file only moves datagrams.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -26,8 +27,14 @@ pub struct GenlSocket {
 
 impl GenlSocket {
     pub fn open() -> Result<Self> {
-        let mut sock = Socket::new(NETLINK_GENERIC).context("generic netlink socket")?;
-        sock.bind_auto().context("bind generic netlink socket")?;
+        Self::open_protocol(NETLINK_GENERIC)
+    }
+
+    /// A socket of netlink protocol `protocol`. The kernel refuses one for
+    /// a protocol nothing registered (EPROTONOSUPPORT).
+    pub fn open_protocol(protocol: isize) -> Result<Self> {
+        let mut sock = Socket::new(protocol).with_context(|| format!("netlink socket of protocol {protocol}"))?;
+        sock.bind_auto().with_context(|| format!("bind netlink socket of protocol {protocol}"))?;
         sock.set_non_blocking(true)?;
         force_rcvbuf(&sock, RCVBUF);
         sock.set_ext_ack(true).ok();
@@ -80,6 +87,22 @@ impl GenlSocket {
             match guard.try_io(|fd| fd.get_ref().recv(buf, 0)) {
                 Ok(Ok(_)) => return Ok(Datagram::Data(&self.buf)),
                 Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(Datagram::Overrun),
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+
+    /// The next datagram, with the groups it was sent to (the sender's
+    /// address: a bit for each group up to 32).
+    pub async fn recv_from(&mut self) -> io::Result<(Datagram<'_>, u32)> {
+        loop {
+            let mut guard = self.fd.readable().await?;
+            self.buf.clear();
+            let buf = &mut self.buf;
+            match guard.try_io(|fd| fd.get_ref().recv_from(buf, 0)) {
+                Ok(Ok((_, from))) => return Ok((Datagram::Data(&self.buf), from.multicast_groups())),
+                Ok(Err(e)) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok((Datagram::Overrun, 0)),
                 Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
             }

@@ -5,7 +5,10 @@
 
 use anyhow::{Context, Result};
 use kulink_genl::codec::{self as genl, MsgBuilder, NLM_F_ACK, NLM_F_REQUEST};
-use kulink_protocol::{Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, NOBODY};
+use kulink_protocol::{
+    Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, NetlinkDelivery, NetlinkEvent,
+    NOBODY,
+};
 use tokio::task::JoinHandle;
 
 use crate::genl::{Datagram, GenlSocket};
@@ -44,6 +47,32 @@ pub async fn subscribe<X: Extension>(family: &str, group: &str, outbox: Outbox<X
                 }
                 Err(e) => {
                     outbox.warning(format!("{family}/{group}: the subscription ended: {e}"));
+                    return;
+                }
+            }
+        }
+    }))
+}
+
+/// Joins `groups` of netlink protocol `protocol` on a socket of its own,
+/// and forwards each datagram as an `AgentMsg::Netlink` until aborted: as
+/// it came, for the host to read (netlink messages, or a uevent's text).
+pub fn subscribe_protocol<X: Extension>(protocol: u32, groups: &[u32], outbox: Outbox<X>) -> Result<JoinHandle<()>> {
+    let number = isize::try_from(protocol).context("protocol number")?;
+    let mut sock = GenlSocket::open_protocol(number)?;
+    for group in groups {
+        sock.join(*group)?;
+    }
+    Ok(tokio::spawn(async move {
+        let deliver = |event| outbox.send(crate::AgentMsg::Netlink(NetlinkDelivery { protocol, event }));
+        loop {
+            match sock.recv_from().await {
+                Ok((Datagram::Overrun, _)) => deliver(NetlinkEvent::Lost),
+                Ok((Datagram::Data(bytes), groups)) => {
+                    deliver(NetlinkEvent::Datagram { groups, bytes: bytes.to_vec() })
+                }
+                Err(e) => {
+                    outbox.warning(format!("netlink protocol {protocol}: the subscription ended: {e}"));
                     return;
                 }
             }

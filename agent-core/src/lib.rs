@@ -224,6 +224,10 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             core.subscriptions.push(genl_bridge::subscribe(&family, &group, core.outbox.clone()).await?);
             Reply::Done
         }
+        Command::NetlinkSubscribe { protocol, groups } => {
+            core.subscriptions.push(genl_bridge::subscribe_protocol(protocol, &groups, core.outbox.clone())?);
+            Reply::Done
+        }
         Command::GenlRequest(request) => in_child::serve(Job::GenlRequest(request), patience(0)).await?,
         Command::GenlBurst(burst) => {
             let count = burst.messages.len();

@@ -101,7 +101,9 @@ fn applets_run_without_asking_for_a_shell() {
 /// the kernel's own source, then `cn_test.ko`, which registers its two
 /// callbacks with it. `--module` twice loads them in that order; the
 /// core's /proc file shows the sample's callbacks, so the second linked to
-/// the first.
+/// the first. `--netlink connector:14` records what the sample's timer
+/// sends each second to its callback's group (its idx): id, sequence and
+/// text, one after another.
 fn the_connector_sample_loads_after_its_core() {
     let kernel = kernels::ensure_built(&kernels::default_spec().unwrap()).unwrap();
     let source = kernel.kdir.join("source");
@@ -122,9 +124,10 @@ fn the_connector_sample_loads_after_its_core() {
         &["drivers/connector/connector.c", "drivers/connector/cn_queue.c"],
     );
     let sample = module("cn_test", "obj-m += cn_test.o\n", &["samples/connector/cn_test.c"]);
-    let script = "grep -o '^cn[a-z_]* ' /proc/modules | sort; grep cn_test /proc/net/connector";
+    let script = "grep -o '^cn[a-z_]* ' /proc/modules | sort; grep cn_test /proc/net/connector; sleep 3";
     let out = kulink()
-        .args(["test", "--json", "--module", &core, "--module", &sample, "--", "/bin/sh", "-c", script])
+        .args(["test", "--json", "--module", &core, "--module", &sample, "--netlink", "connector:14"])
+        .args(["--", "/bin/sh", "-c", script])
         .output()
         .unwrap();
     let report = &report_of(&out)[0];
@@ -138,7 +141,50 @@ fn the_connector_sample_loads_after_its_core() {
         callbacks[0].ends_with(":1110") && callbacks[1].ends_with(":1111"),
         "ids {{idx:0x456}} and the next: {stdout}"
     );
+    // The timer's messages go to the second callback's id; its group is the idx, 14.
+    let records = report["netlink"].as_array().unwrap();
+    assert!(records.len() >= 2, "three seconds of a timer that sends each second: {report:#}");
+    let first = records[0]["seq"].as_u64().unwrap();
+    for (n, record) in records.iter().enumerate() {
+        let seq = first + n as u64;
+        assert_eq!(
+            (record["protocol"].as_u64(), record["kind"].as_str(), record["idx"].as_u64(), record["val"].as_u64()),
+            (Some(11), Some("connector"), Some(14), Some(0x457)),
+            "{record}"
+        );
+        assert_eq!(
+            (record["seq"].as_u64(), record["text"].as_str()),
+            (Some(seq), Some(format!("counter = {seq}").as_str()))
+        );
+    }
     fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `--netlink uevent` records the kobject uevents of the module's own
+/// device: kulink.ko's misc device asked to announce itself again through
+/// its `uevent` file, then the module's kobject, in that order.
+fn a_module_s_device_uevents_are_recorded() {
+    let module = common::repo().join("kulink-ko/module");
+    let script = "echo change > /sys/class/misc/kulink/uevent; echo add > /sys/module/kulink/uevent";
+    let out = kulink()
+        .args(["test", "--json", "--module", module.to_str().unwrap(), "--netlink", "uevent"])
+        .args(["--", "/bin/sh", "-c", script])
+        .output()
+        .unwrap();
+    let report = &report_of(&out)[0];
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let uevents: Vec<(&str, &str)> = report["netlink"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), r["devpath"].as_str().unwrap()))
+        .collect();
+    assert_eq!(uevents, [("change", "/devices/virtual/misc/kulink"), ("add", "/module/kulink")], "{report:#}");
+    let device = &report["netlink"][0];
+    assert_eq!((device["protocol"].as_u64(), device["kind"].as_str()), (Some(15), Some("uevent")));
+    assert_eq!(device["vars"]["DEVNAME"], "kulink", "{device}");
+    assert_eq!(device["vars"]["SUBSYSTEM"], "misc", "{device}");
+    assert!(device["vars"]["MAJOR"].as_str().is_some_and(|m| m == "10"), "a misc device: {device}");
 }
 
 /// `--host-root`: the host's own tools run in the guest at their host
@@ -317,6 +363,7 @@ kulink::kernel_tests!(once:
     a_command_that_cannot_start_is_refused_before_the_boot,
     applets_run_without_asking_for_a_shell,
     the_connector_sample_loads_after_its_core,
+    a_module_s_device_uevents_are_recorded,
     the_hosts_root_brings_the_hosts_tools,
     a_spec_that_breaks_the_kernel_s_schema_is_refused_before_the_boot,
     every_documented_kulink_test_line_passes_as_written

@@ -6,6 +6,8 @@
 
 #![deny(missing_docs)]
 
+#[cfg(feature = "spec")]
+pub mod classic;
 pub mod codec;
 #[cfg(feature = "spec")]
 pub mod definitions;

@@ -1,6 +1,6 @@
 //! `kulink test`: any module, any command. Build the module for a kernel,
-//! boot with it loaded by the bare agent, record a generic netlink group,
-//! replay a capture, run the command in the guest, and judge its exit
+//! boot with it loaded by the bare agent, record a generic netlink group
+//! and the groups of classic netlink protocols, replay a capture, run the command in the guest, and judge its exit
 //! status (and KTAP results), the group's messages against what the test
 //! expects, and the kernel log.
 
@@ -14,12 +14,13 @@ use kulink_testbed::artifacts::KernelChoice;
 use kulink_testbed::coverage::FileCoverage;
 #[cfg(doc)]
 use kulink_testbed::frames::Wire;
+use kulink_testbed::genl::classic::{self, Record};
 use kulink_testbed::genl::{Message, Spec};
 use kulink_testbed::known_bugs::Accepted;
 use kulink_testbed::splat::Splat;
 use kulink_testbed::tools::Busybox;
 use kulink_testbed::usage_error;
-use kulink_testbed::vm::decode_deliveries;
+use kulink_testbed::vm::{decode_deliveries, netlink_records};
 use serde::Serialize;
 
 use crate::builder::{ModuleGuest, ModuleSetup};
@@ -47,6 +48,9 @@ pub struct ModuleTest {
     pub timeout: Duration,
     /// The generic netlink group to record from boot to the end.
     pub genl: Option<GenlWatch>,
+    /// Groups of classic netlink protocols to record, from the module's
+    /// load until the command ended.
+    pub netlink: Vec<NetlinkWatch>,
     /// Frames replayed to the guest once the group is recorded, before
     /// the command starts (see [`kulink_testbed::pcap::replay`]).
     pub traffic: Vec<Vec<u8>>,
@@ -87,6 +91,49 @@ impl GenlWatch {
     }
 }
 
+/// Groups of one classic netlink protocol to record: a module's own unit
+/// (`netlink_kernel_create`), the connector, kobject uevents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetlinkWatch {
+    /// The protocol number.
+    pub protocol: u32,
+    /// Its multicast groups, numbered from 1.
+    pub groups: Vec<u32>,
+}
+
+impl NetlinkWatch {
+    /// `PROTO[:GROUP,...]`: a protocol by number or name (`connector`,
+    /// `uevent`...), and its groups (group 1 when none is given).
+    ///
+    /// ```
+    /// use kulink::module_test::NetlinkWatch;
+    /// assert_eq!(NetlinkWatch::new("connector:14").unwrap(), NetlinkWatch { protocol: 11, groups: vec![14] });
+    /// assert_eq!(NetlinkWatch::new("31").unwrap().groups, [1]);
+    /// assert!(NetlinkWatch::new("uevent:0").is_err());
+    /// ```
+    pub fn new(text: &str) -> Result<Self> {
+        let bad = |why: String| usage_error(format!("--netlink {text}: {why}"));
+        let (protocol, groups) = text.split_once(':').unwrap_or((text, "1"));
+        let protocol = classic::protocol_number(protocol).map_err(bad)?;
+        let groups = groups
+            .split(',')
+            .map(|g| g.trim().parse::<u32>().ok().filter(|g| *g >= 1))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| bad(format!("{groups:?} is not a list of group numbers from 1")))?;
+        Ok(Self { protocol, groups })
+    }
+}
+
+/// One record of a classic netlink protocol, and its protocol.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetlinkRecord {
+    /// The protocol number.
+    pub protocol: u32,
+    /// What it carried.
+    #[serde(flatten)]
+    pub record: Record,
+}
+
 /// One kernel's verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct ModuleTestReport {
@@ -119,6 +166,10 @@ pub struct ModuleTestReport {
     pub frames_replayed: usize,
     /// What the recorded group carried, decoded.
     pub messages: Vec<Message>,
+    /// What the recorded classic netlink protocols carried, in order for
+    /// each protocol.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub netlink: Vec<NetlinkRecord>,
     /// How the messages differ from the expected ones, how KTAP cases
     /// failed, what was lost.
     pub problems: Vec<String>,
@@ -227,6 +278,9 @@ impl ModuleTest {
         if let Some(watch) = &self.genl {
             vm.genl_subscribe(&watch.family, &watch.group)?;
         }
+        for watch in &self.netlink {
+            vm.netlink_subscribe(watch.protocol, &watch.groups)?;
+        }
         if !self.traffic.is_empty() {
             vm.replay(&self.traffic, REPLAY_GAP)?;
         }
@@ -245,6 +299,10 @@ impl ModuleTest {
             }),
             None => Vec::new(),
         };
+        let netlink = self.netlink_records(&mut vm).unwrap_or_else(|e| {
+            problems.push(format!("{e:#}"));
+            Vec::new()
+        });
         if let Some(expected) = &self.expected {
             problems.extend(expect::differences(expected, &messages));
         }
@@ -273,6 +331,7 @@ impl ModuleTest {
             ktap,
             frames_replayed: self.traffic.len(),
             messages,
+            netlink,
             problems,
             kernel_log_clean,
             splats: finished.splats,
@@ -297,6 +356,27 @@ impl ModuleTest {
             }
         }
         decode_deliveries(&watch.family, watch.spec.as_ref(), vm.genl_deliveries())
+    }
+}
+
+impl ModuleTest {
+    /// What the protocols carried until the command ended, and for
+    /// [`QUIET`] after: a protocol may carry something all the time (the
+    /// connector sample's timer), so nothing waits for it to fall silent.
+    fn netlink_records(&self, vm: &mut ModuleGuest) -> Result<Vec<NetlinkRecord>> {
+        if self.netlink.is_empty() {
+            return Ok(Vec::new());
+        }
+        vm.collect_netlink_until(QUIET, |_| false)?;
+        let mut protocols: Vec<u32> = self.netlink.iter().map(|w| w.protocol).collect();
+        protocols.sort_unstable();
+        protocols.dedup();
+        let mut records = Vec::new();
+        for protocol in protocols {
+            let got = netlink_records(protocol, vm.netlink_deliveries())?;
+            records.extend(got.into_iter().map(|record| NetlinkRecord { protocol, record }));
+        }
+        Ok(records)
     }
 }
 
@@ -329,6 +409,7 @@ mod tests {
             netns: false,
             timeout: Duration::from_secs(1),
             genl: None,
+            netlink: Vec::new(),
             traffic: Vec::new(),
             expected: None,
         };

@@ -85,6 +85,12 @@ pub fn module_test_table(report: &ModuleTestReport) -> String {
             let _ = writeln!(s, "    {} {}", m.op, serde_json::to_string(&m.attrs).unwrap_or_default());
         }
     }
+    if !report.netlink.is_empty() {
+        let _ = writeln!(s, "netlink {} record(s) of classic protocols:", report.netlink.len());
+        for r in &report.netlink {
+            let _ = writeln!(s, "    {} {}", r.protocol, serde_json::to_string(&r.record).unwrap_or_default());
+        }
+    }
     for problem in &report.problems {
         let _ = writeln!(s, "problem {problem}");
     }

@@ -85,6 +85,8 @@ pub enum AgentMsg<X: Extension> {
     },
     /// What a group joined by [`Command::GenlSubscribe`] carried.
     Genl(GenlDelivery),
+    /// What the groups joined by [`Command::NetlinkSubscribe`] carried.
+    Netlink(NetlinkDelivery),
     /// The plug-in's own message.
     Ext {
         /// The message.
@@ -200,6 +202,16 @@ pub enum Command<X: Extension> {
         /// The multicast group's name.
         group: String,
     },
+    /// Join multicast groups `groups` (numbered from 1) of netlink
+    /// protocol `protocol` (a module's own unit, `NETLINK_CONNECTOR`,
+    /// `NETLINK_KOBJECT_UEVENT`...) on a socket of their own: from the reply
+    /// on, each datagram they carry comes as [`AgentMsg::Netlink`].
+    NetlinkSubscribe {
+        /// The protocol number (`socket(AF_NETLINK, SOCK_RAW, protocol)`).
+        protocol: u32,
+        /// The groups, each at least 1.
+        groups: Vec<u32>,
+    },
     /// Send one generic netlink request; the reply is [`Reply::Genl`].
     GenlRequest(GenlRequest),
     /// Send each message in turn on a socket of its own, as they are (to
@@ -273,6 +285,9 @@ impl<X: Extension> Command<X> {
             Self::Output { pid } => format!("read the output of program {pid}"),
             Self::Stop { pid, signal } => format!("stop program {pid} with signal {signal}"),
             Self::GenlSubscribe { family, group } => format!("join group {group} of generic netlink family {family}"),
+            Self::NetlinkSubscribe { protocol, groups } => {
+                format!("join groups {groups:?} of netlink protocol {protocol}")
+            }
             Self::GenlRequest(request) => {
                 format!("send command {} to generic netlink family {}", request.command, request.family)
             }
@@ -642,6 +657,33 @@ pub enum GenlEvent {
     Lost,
 }
 
+/// What the groups of one [`Command::NetlinkSubscribe`] carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetlinkDelivery {
+    /// The protocol number.
+    pub protocol: u32,
+    /// What came.
+    pub event: NetlinkEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+/// What one protocol subscription delivered.
+pub enum NetlinkEvent {
+    /// One datagram as it came (netlink messages, or a uevent's text), in
+    /// the order the groups carried them.
+    Datagram {
+        /// The groups it was sent to, as the sender's address has them (a
+        /// bit for each group, group 1 the lowest; 0 for groups above 32).
+        groups: u32,
+        /// Its bytes (hex in JSON).
+        #[serde(with = "hex")]
+        bytes: Vec<u8>,
+    },
+    /// The agent's socket overran: the kernel dropped datagrams here.
+    Lost,
+}
+
 /// The most of each of stdout and stderr a [`Ran`] keeps.
 pub const OUTPUT_LIMIT: usize = 1 << 20;
 
@@ -752,6 +794,14 @@ mod tests {
         };
         let line = round_trip(AgentMsg::<NoExtension>::Genl(delivery));
         assert!(line.contains(r#""attrs":"08000100ff000000""#), "{line}");
+        let datagram = NetlinkEvent::Datagram { groups: 1 << 13, bytes: b"add@/module/x\0".to_vec() };
+        let line = round_trip(AgentMsg::<NoExtension>::Netlink(NetlinkDelivery { protocol: 15, event: datagram }));
+        assert!(line.contains(r#""bytes":"616464402f6d6f64756c652f7800""#), "{line}");
+        let line = round_trip(Request::<NoExtension> {
+            id: 5,
+            cmd: Command::NetlinkSubscribe { protocol: 11, groups: vec![14] },
+        });
+        assert!(line.contains(r#""cmd":"netlink_subscribe","protocol":11,"groups":[14]"#), "{line}");
         let request = GenlRequest { family: "kulink".into(), command: 4, version: 1, dump: false, attrs: Vec::new() };
         let line = round_trip(Request::<NoExtension> { id: 4, cmd: Command::GenlRequest(request) });
         assert_eq!(

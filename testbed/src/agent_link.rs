@@ -6,7 +6,9 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
-use kulink_protocol::{AgentMsg, Command, Extension, Failure, FailureKind, GenlDelivery, Ready, Reply, Request};
+use kulink_protocol::{
+    AgentMsg, Command, Extension, Failure, FailureKind, GenlDelivery, NetlinkDelivery, Ready, Reply, Request,
+};
 
 use crate::transcript::{self, Line};
 
@@ -71,6 +73,7 @@ pub struct AgentLink<X: Extension> {
     messages: Vec<X::Message>,
     /// What the generic netlink subscriptions carried, in arrival order.
     genl: Vec<GenlDelivery>,
+    netlink: Vec<NetlinkDelivery>,
     warnings: Vec<String>,
 }
 
@@ -101,6 +104,7 @@ impl<X: Extension> AgentLink<X> {
             next_id: 1,
             messages: Vec::new(),
             genl: Vec::new(),
+            netlink: Vec::new(),
             warnings: Vec::new(),
         })
     }
@@ -118,6 +122,7 @@ impl<X: Extension> AgentLink<X> {
             match msg {
                 AgentMsg::Ext { ext } => self.messages.push(ext),
                 AgentMsg::Genl(delivery) => self.genl.push(delivery),
+                AgentMsg::Netlink(delivery) => self.netlink.push(delivery),
                 AgentMsg::Warning { message } => self.warnings.push(message),
                 other => return Ok(Some(other)),
             }
@@ -158,6 +163,16 @@ impl<X: Extension> AgentLink<X> {
         mut done: impl FnMut(&[GenlDelivery]) -> bool,
     ) -> Result<bool> {
         self.listen_until(timeout, |link| done(&link.genl))
+    }
+
+    /// Records what the protocol subscriptions carry until `done` holds
+    /// for it or the deadline passes; says whether it held.
+    pub fn collect_netlink_until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&[NetlinkDelivery]) -> bool,
+    ) -> Result<bool> {
+        self.listen_until(timeout, |link| done(&link.netlink))
     }
 
     fn listen_until(&mut self, timeout: Duration, mut done: impl FnMut(&Self) -> bool) -> Result<bool> {
@@ -217,6 +232,11 @@ impl<X: Extension> AgentLink<X> {
     /// What the generic netlink subscriptions carried so far.
     pub fn genl(&self) -> &[GenlDelivery] {
         &self.genl
+    }
+
+    /// What the protocol subscriptions carried so far.
+    pub fn netlink(&self) -> &[NetlinkDelivery] {
+        &self.netlink
     }
 
     /// Problems the agent survived, and messages nobody asked for.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use kulink::expect;
-use kulink::module_test::{GenlWatch, ModuleTest};
+use kulink::module_test::{GenlWatch, ModuleTest, NetlinkWatch};
 use kulink::outcome::Format;
 use kulink::render::{coverage_table, module_test_table};
 use kulink::testbed::coverage;
@@ -17,10 +17,11 @@ use crate::args::{AccelArgs, FormatArgs, GuestArgs, KernelArgs};
 use crate::each_kernel::{EachKernel, OnError, Shape};
 
 /// Test your own module: build it for each kernel, boot with it loaded,
-/// run its KUnit suites, record a generic netlink group, replay a capture,
-/// run COMMAND in the guest; passes when every KUnit case passes, COMMAND
-/// exits 0 in time (and its KTAP cases pass), the group carried what
-/// --expect lists, and the kernel log is clean.
+/// run its KUnit suites, record a generic netlink group and the groups of
+/// classic netlink protocols, replay a capture, run COMMAND in the guest;
+/// passes when every KUnit case passes, COMMAND exits 0 in time (and its
+/// KTAP cases pass), the group carried what --expect lists, and the kernel
+/// log is clean.
 #[derive(Args)]
 pub struct TestArgs {
     #[command(flatten)]
@@ -30,6 +31,13 @@ pub struct TestArgs {
     /// Record this generic netlink multicast group from boot on.
     #[arg(long, value_name = "FAMILY:GROUP")]
     genl: Option<String>,
+    /// Record these groups of a classic netlink protocol (a number, or
+    /// `connector`, `uevent`, `route`...; group 1 when none is given) from
+    /// the module's load until COMMAND ended: a module's own unit, the
+    /// connector's callbacks (group = the callback's idx), kobject uevents.
+    /// Repeatable.
+    #[arg(long, value_name = "PROTO[:GROUP,...]")]
+    netlink: Vec<String>,
     /// The family's YNL spec, to decode its messages into named fields
     /// (without it they come as raw attributes).
     #[arg(long, value_name = "FILE", requires = "genl")]
@@ -128,6 +136,7 @@ impl TestArgs {
             netns: self.netns,
             timeout: Duration::from_secs(self.timeout),
             genl,
+            netlink: self.netlink.iter().map(|text| NetlinkWatch::new(text)).collect::<Result<_>>()?,
             traffic: self.pcap.as_deref().map(kulink::testbed::pcap::read).transpose()?.unwrap_or_default(),
             expected: self.expect.as_deref().map(expect::load).transpose()?,
         };

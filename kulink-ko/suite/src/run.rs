@@ -184,7 +184,7 @@ impl Heard {
                 },
                 Line::Agent(AgentMsg::Warning { message }) => heard.warnings.push(message.clone()),
                 // The main job hears kulink's family through its plug-in.
-                Line::Agent(AgentMsg::Genl(_)) => {}
+                Line::Agent(AgentMsg::Genl(_) | AgentMsg::Netlink(_)) => {}
                 Line::AgentText(text) => heard.warnings.push(format!("not a message: {text}")),
                 Line::HostWarning(warning) => heard.warnings.push(warning.clone()),
             }

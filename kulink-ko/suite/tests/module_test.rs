@@ -27,6 +27,7 @@ fn test_of(script: &str) -> ModuleTest {
         netns: false,
         timeout: Duration::from_secs(30),
         genl: None,
+        netlink: Vec::new(),
         traffic: Vec::new(),
         expected: None,
     }

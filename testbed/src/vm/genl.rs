@@ -1,12 +1,16 @@
-//! Generic netlink through the agent: subscriptions, requests and bursts
-//! by family name, and what they carried decoded by a YNL spec.
+//! Netlink through the agent: generic netlink subscriptions, requests and
+//! bursts by family name, and what they carried decoded by a YNL spec; the
+//! groups of any other protocol by number, and what they carried read as
+//! that protocol has it (see [`kulink_genl::classic`]).
 
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use kulink_genl::classic::{self, Record};
 use kulink_genl::{Message, Spec};
 use kulink_protocol::{
-    Command as AgentCommand, Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, Reply,
+    Command as AgentCommand, Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest,
+    NetlinkDelivery, NetlinkEvent, Reply,
 };
 
 use super::requests::burst_timeout;
@@ -29,7 +33,56 @@ pub fn decode_deliveries(family: &str, spec: Option<&Spec>, deliveries: &[GenlDe
         .collect()
 }
 
+/// What subscriptions to netlink protocol `protocol` carried, in order,
+/// read as that protocol has it. A lost datagram is an error, as for
+/// generic netlink.
+pub fn netlink_records(protocol: u32, deliveries: &[NetlinkDelivery]) -> Result<Vec<Record>> {
+    let mut records = Vec::new();
+    for delivery in deliveries.iter().filter(|d| d.protocol == protocol) {
+        match &delivery.event {
+            NetlinkEvent::Datagram { bytes, .. } => {
+                records.extend(classic::records(protocol, bytes).with_context(|| {
+                    format!("netlink protocol {protocol}: undecodable datagram of {} bytes", bytes.len())
+                })?)
+            }
+            NetlinkEvent::Lost => {
+                bail!("netlink protocol {protocol}: the agent's socket overran and datagrams were lost")
+            }
+        }
+    }
+    Ok(records)
+}
+
 impl<X: Extension> Vm<X> {
+    /// Joins multicast groups `groups` (numbered from 1) of netlink
+    /// protocol `protocol` (see [`classic::protocol_number`]): what they
+    /// carry from now on is recorded (see [`Vm::netlink_deliveries`]). The
+    /// protocol must exist by then: a module's own unit once it is loaded.
+    pub fn netlink_subscribe(&mut self, protocol: u32, groups: &[u32]) -> Result<()> {
+        if protocol >= classic::MAX_LINKS || groups.is_empty() || groups.contains(&0) {
+            return Err(usage_error(format!(
+                "netlink protocol {protocol}, groups {groups:?}: want a protocol below {} and groups numbered from 1",
+                classic::MAX_LINKS
+            )));
+        }
+        self.request(AgentCommand::NetlinkSubscribe { protocol, groups: groups.to_vec() }).map(drop)
+    }
+
+    /// What the protocol subscriptions carried so far, in order.
+    pub fn netlink_deliveries(&self) -> &[NetlinkDelivery] {
+        self.link.netlink()
+    }
+
+    /// Records what the protocol subscriptions carry until `done` holds
+    /// for it or the timeout passes; says whether it held.
+    pub fn collect_netlink_until(
+        &mut self,
+        timeout: Duration,
+        done: impl FnMut(&[NetlinkDelivery]) -> bool,
+    ) -> Result<bool> {
+        self.link.collect_netlink_until(timeout, done)
+    }
+
     /// Joins multicast group `group` of generic netlink family `family`
     /// (by name, as the module registered them). What the group carries
     /// from now on is recorded: see [`Vm::genl_deliveries`].

@@ -32,7 +32,7 @@ use crate::splat::{self, Splat};
 use crate::traces::ModuleFile;
 use crate::{process_tree, progress, tools};
 
-pub use genl::decode_deliveries;
+pub use genl::{decode_deliveries, netlink_records};
 pub use kept::{evidence_root, newest_evidence, Evidence, KEPT_RUNS};
 
 /// Whether guests may start from saved ones here: not when
