@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use kulink_genl::codec::{self as genl, MsgBuilder, NLM_F_ACK, NLM_F_REQUEST};
 use kulink_protocol::{
     Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, NetlinkDelivery, NetlinkEvent,
-    NOBODY,
+    NetlinkRequest, NOBODY,
 };
 use tokio::task::JoinHandle;
 
@@ -78,6 +78,43 @@ pub fn subscribe_protocol<X: Extension>(protocol: u32, groups: &[u32], outbox: O
             }
         }
     }))
+}
+
+/// How long a module that answers without an ACK may stay silent before
+/// its answer is taken as whole.
+const ANSWER_QUIET: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Sends `request` to its protocol's kernel socket, on a socket of its own
+/// (which joined no group: all it hears answers it), and returns every
+/// datagram that came: up to the ACK or error of its sequence number or an
+/// `NLMSG_DONE`, or until nothing came for half a second.
+pub async fn protocol_request(request: &NetlinkRequest) -> Result<Vec<NetlinkDelivery>> {
+    let protocol = request.protocol;
+    let mut sock = GenlSocket::open_protocol(isize::try_from(protocol).context("protocol number")?)?;
+    let seq = sock.next_seq();
+    let len = u32::try_from(genl::NLMSG_HDRLEN + request.payload.len()).context("payload size")?;
+    let mut message = genl::nlmsg_header(len, request.nlmsg_type, NLM_F_REQUEST | request.flags, seq).to_vec();
+    message.extend_from_slice(&request.payload);
+    sock.send(&message).await?;
+    let mut answers = Vec::new();
+    loop {
+        let Ok(datagram) = tokio::time::timeout(ANSWER_QUIET, sock.recv()).await else {
+            return Ok(answers);
+        };
+        let Datagram::Data(bytes) = datagram? else {
+            anyhow::bail!("netlink protocol {protocol}: the socket overran while waiting for the answer");
+        };
+        // The connector's own messages are NLMSG_DONE: only an ACK or error ends its answer.
+        let ends = |m: &genl::Msg<'_>| {
+            m.seq == seq
+                && (m.kind == genl::NLMSG_ERROR || (m.kind == genl::NLMSG_DONE && protocol != genl::NETLINK_CONNECTOR))
+        };
+        let last = genl::messages(bytes).any(|m| m.is_ok_and(|m| ends(&m)));
+        answers.push(NetlinkDelivery { protocol, event: NetlinkEvent::Datagram { groups: 0, bytes: bytes.to_vec() } });
+        if last {
+            return Ok(answers);
+        }
+    }
 }
 
 /// Sends `request` on a socket of its own and returns what answered it.

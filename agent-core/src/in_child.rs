@@ -1,5 +1,6 @@
 //! Requests that enter the module under test (its files, its loading and
-//! unloading, its generic netlink family), each made by a child process:
+//! unloading, its generic netlink family, its netlink protocol), each made
+//! by a child process:
 //! this same binary started with [`HELPER_ARG`]. An Oops kills the child,
 //! not PID 1: the request is answered with how the child died and the
 //! agent goes on serving. A child that does not come back within the
@@ -10,7 +11,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use kulink_protocol::{Extension, Failure, FailureKind, FileBytes, GenlBurst, GenlRequest, NoExtension, Reply};
+use kulink_protocol::{
+    Extension, Failure, FailureKind, FileBytes, GenlBurst, GenlRequest, NetlinkRequest, NoExtension, Reply,
+};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
@@ -30,6 +33,7 @@ pub enum Job {
     UnloadModule { name: String },
     GenlRequest(GenlRequest),
     GenlBurst(GenlBurst),
+    NetlinkRequest(NetlinkRequest),
 }
 
 /// A request the kernel failed rather than refused: the answer's
@@ -90,6 +94,7 @@ fn widen<X: Extension>(reply: Reply<NoExtension>) -> Reply<X> {
         Reply::Ran(ran) => Reply::Ran(ran),
         Reply::Started { pid, first_line } => Reply::Started { pid, first_line },
         Reply::Genl(messages) => Reply::Genl(messages),
+        Reply::Netlink(datagrams) => Reply::Netlink(datagrams),
         Reply::GenlBurst(answers) => Reply::GenlBurst(answers),
         Reply::DeviceBurst(answers) => Reply::DeviceBurst(answers),
         Reply::Ext(nothing) => match nothing {},
@@ -139,6 +144,7 @@ fn do_job(job: Job) -> Result<Reply<NoExtension>> {
         }
         Job::GenlRequest(request) => Reply::Genl(runtime()?.block_on(genl_bridge::request(&request))?),
         Job::GenlBurst(burst) => Reply::GenlBurst(runtime()?.block_on(genl_bridge::burst(burst))?),
+        Job::NetlinkRequest(request) => Reply::Netlink(runtime()?.block_on(genl_bridge::protocol_request(&request))?),
     })
 }
 

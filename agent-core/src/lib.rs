@@ -229,6 +229,7 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             Reply::Done
         }
         Command::GenlRequest(request) => in_child::serve(Job::GenlRequest(request), patience(0)).await?,
+        Command::NetlinkRequest(request) => in_child::serve(Job::NetlinkRequest(request), patience(0)).await?,
         Command::GenlBurst(burst) => {
             let count = burst.messages.len();
             in_child::serve(Job::GenlBurst(burst), patience(count)).await?

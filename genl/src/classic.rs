@@ -7,12 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::codec::{messages, DecodeError};
-
-/// `NETLINK_CONNECTOR`.
-pub const NETLINK_CONNECTOR: u32 = 11;
-/// `NETLINK_KOBJECT_UEVENT`.
-pub const NETLINK_KOBJECT_UEVENT: u32 = 15;
+use crate::codec::{messages, DecodeError, NLMSG_DONE, NLMSG_ERROR};
+pub use crate::codec::{NETLINK_CONNECTOR, NETLINK_KOBJECT_UEVENT};
 
 /// The protocols `<linux/netlink.h>` names, by the name after `NETLINK_`
 /// in lower case (`uevent` is short for `kobject_uevent`).
@@ -100,6 +96,22 @@ pub enum Record {
         #[serde(skip_serializing_if = "Option::is_none")]
         text: Option<String>,
     },
+    /// `NLMSG_ERROR`: an ACK (0) or the errno a request was refused with.
+    Error {
+        /// The errno, positive; 0 for an ACK.
+        errno: i32,
+        /// The reason the kernel gave (`NL_SET_ERR_MSG`), if any.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+        /// The request's sequence number.
+        seq: u32,
+    },
+    /// `NLMSG_DONE`: the end of a dump (the connector's own messages use
+    /// the same type and are read as such).
+    Done {
+        /// The request's sequence number.
+        seq: u32,
+    },
     /// A message of any other protocol: its header and payload.
     Message {
         /// `nlmsg_type`.
@@ -128,8 +140,14 @@ pub fn records(protocol: u32, datagram: &[u8]) -> Result<Vec<Record>, DecodeErro
     messages(datagram)
         .map(|msg| {
             let msg = msg?;
-            if protocol == NETLINK_CONNECTOR {
-                return connector(msg.payload);
+            match msg.kind {
+                NLMSG_ERROR => {
+                    let message = msg.error_message().map(str::to_owned);
+                    return Ok(Record::Error { errno: -msg.error_code()?, message, seq: msg.seq });
+                }
+                NLMSG_DONE if protocol != NETLINK_CONNECTOR => return Ok(Record::Done { seq: msg.seq }),
+                _ if protocol == NETLINK_CONNECTOR => return connector(msg.payload),
+                _ => {}
             }
             let payload = msg.payload.to_vec();
             Ok(Record::Message { nlmsg_type: msg.kind, flags: msg.flags, seq: msg.seq, pid: msg.portid, payload })
@@ -214,11 +232,23 @@ mod tests {
         assert_eq!(records(NETLINK_CONNECTOR, &datagram).unwrap(), [want]);
         let json = serde_json::to_value(&records(NETLINK_CONNECTOR, &datagram).unwrap()[0]).unwrap();
         assert_eq!((json["kind"].as_str(), json["idx"].as_u64()), (Some("connector"), Some(14)));
-        // The same bytes on a module's own protocol: header and payload.
-        let [Record::Message { nlmsg_type: 3, seq: 3, payload, .. }] = &records(31, &datagram).unwrap()[..] else {
+        // The same payload on a module's own protocol: header and payload.
+        let mut own = nlmsg_header(16 + cn.len() as u32, 0x10, 0, 3).to_vec();
+        own.extend(&cn);
+        let [Record::Message { nlmsg_type: 0x10, seq: 3, payload, .. }] = &records(31, &own).unwrap()[..] else {
             panic!()
         };
         assert_eq!(payload, &cn);
+        // An ACK and the end of a dump, on any protocol but the connector.
+        let mut control = nlmsg_header(36, NLMSG_ERROR, 0, 9).to_vec();
+        control.extend((-22i32).to_ne_bytes());
+        control.extend(nlmsg_header(16, 0x10, 1, 9));
+        control.extend(nlmsg_header(20, NLMSG_DONE, 0, 9));
+        control.extend(0i32.to_ne_bytes());
+        assert_eq!(
+            records(31, &control).unwrap(),
+            [Record::Error { errno: 22, message: None, seq: 9 }, Record::Done { seq: 9 }]
+        );
         // A cn_msg whose len runs past the message.
         datagram.truncate(datagram.len() - 4);
         let len = datagram.len() as u32;

@@ -26,6 +26,10 @@ pub const NLMSG_NOOP: u16 = 0x1;
 pub const NLMSG_ERROR: u16 = 0x2;
 /// `nlmsg_type`: the end of a dump.
 pub const NLMSG_DONE: u16 = 0x3;
+/// `NETLINK_CONNECTOR`, whose own messages are `NLMSG_DONE`.
+pub const NETLINK_CONNECTOR: u32 = 11;
+/// `NETLINK_KOBJECT_UEVENT`, whose datagrams are text, not netlink messages.
+pub const NETLINK_KOBJECT_UEVENT: u32 = 15;
 /// `nlmsg_type`: data was lost.
 pub const NLMSG_OVERRUN: u16 = 0x4;
 /// `nla_type` flag: the payload is nested attributes.

@@ -212,6 +212,10 @@ pub enum Command<X: Extension> {
         /// The groups, each at least 1.
         groups: Vec<u32>,
     },
+    /// Send one message to the kernel's socket of a netlink protocol, on a
+    /// socket of its own, and gather what answered it; the reply is
+    /// [`Reply::Netlink`].
+    NetlinkRequest(NetlinkRequest),
     /// Send one generic netlink request; the reply is [`Reply::Genl`].
     GenlRequest(GenlRequest),
     /// Send each message in turn on a socket of its own, as they are (to
@@ -288,6 +292,9 @@ impl<X: Extension> Command<X> {
             Self::NetlinkSubscribe { protocol, groups } => {
                 format!("join groups {groups:?} of netlink protocol {protocol}")
             }
+            Self::NetlinkRequest(request) => {
+                format!("send a message of type {:#x} to netlink protocol {}", request.nlmsg_type, request.protocol)
+            }
             Self::GenlRequest(request) => {
                 format!("send command {} to generic netlink family {}", request.command, request.family)
             }
@@ -317,6 +324,7 @@ impl<X: Extension> Reply<X> {
             Self::Ran(_) => "a program's end",
             Self::Started { .. } => "a started program",
             Self::Genl(_) => "generic netlink messages",
+            Self::Netlink(_) => "netlink datagrams",
             Self::GenlBurst(_) => "a generic netlink burst's answers",
             Self::DeviceBurst(_) => "a device burst's answers",
             Self::Ext(_) => "the plug-in's answer",
@@ -381,6 +389,10 @@ pub enum Reply<X: Extension> {
     /// The messages that answered a [`Command::GenlRequest`]: one for a
     /// plain request (none if the kernel only acknowledged), all of a dump.
     Genl(Vec<GenlMessage>),
+    /// The datagrams that answered a [`Command::NetlinkRequest`], in order:
+    /// up to the ACK or error of its sequence number (or `NLMSG_DONE`), or,
+    /// from a module that answers without one, until it fell silent.
+    Netlink(Vec<NetlinkDelivery>),
     /// What answered each message of a [`Command::GenlBurst`].
     GenlBurst(Vec<GenlAnswer>),
     /// What each call of a [`Command::DeviceBurst`] returned.
@@ -655,6 +667,22 @@ pub enum GenlEvent {
     Message(GenlMessage),
     /// The agent's socket overran: the kernel dropped messages here.
     Lost,
+}
+
+/// One message for a netlink protocol's kernel socket: the agent puts the
+/// header (with `NLM_F_REQUEST` and a sequence number of its own) around
+/// the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetlinkRequest {
+    /// The protocol number.
+    pub protocol: u32,
+    /// `nlmsg_type`.
+    pub nlmsg_type: u16,
+    /// `nlmsg_flags` besides `NLM_F_REQUEST` (`NLM_F_ACK`, say).
+    pub flags: u16,
+    /// What follows the header (hex in JSON).
+    #[serde(with = "hex")]
+    pub payload: Vec<u8>,
 }
 
 /// What the groups of one [`Command::NetlinkSubscribe`] carried.

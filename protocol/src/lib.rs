@@ -12,6 +12,6 @@ pub use boot::{parse_preload_line, preload_line, BootConfig, BootError, MODULE_P
 pub use control::{
     patience, AgentMsg, Command, DeviceAnswers, DeviceArg, DeviceBurst, DeviceCall, Extension, Failure, FailureKind,
     FileBytes, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, NetlinkDelivery, NetlinkEvent,
-    Netns, NoExtension, Nothing, Ran, RawGenl, Ready, Reply, Request, ANSWER_MARGIN, DEVICE_ARENA, HOST_ROOT_DIR,
-    HOST_ROOT_MERGED, HOST_ROOT_TAG, KERNEL_LOG_PORT, NOBODY, OUTPUT_LIMIT, PORT_NAME, SHELL_PORT,
+    NetlinkRequest, Netns, NoExtension, Nothing, Ran, RawGenl, Ready, Reply, Request, ANSWER_MARGIN, DEVICE_ARENA,
+    HOST_ROOT_DIR, HOST_ROOT_MERGED, HOST_ROOT_TAG, KERNEL_LOG_PORT, NOBODY, OUTPUT_LIMIT, PORT_NAME, SHELL_PORT,
 };

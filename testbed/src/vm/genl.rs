@@ -10,7 +10,7 @@ use kulink_genl::classic::{self, Record};
 use kulink_genl::{Message, Spec};
 use kulink_protocol::{
     Command as AgentCommand, Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest,
-    NetlinkDelivery, NetlinkEvent, Reply,
+    NetlinkDelivery, NetlinkEvent, NetlinkRequest, Reply,
 };
 
 use super::requests::burst_timeout;
@@ -66,6 +66,25 @@ impl<X: Extension> Vm<X> {
             )));
         }
         self.request(AgentCommand::NetlinkSubscribe { protocol, groups: groups.to_vec() }).map(drop)
+    }
+
+    /// Sends one message of type `nlmsg_type` with `payload` to the kernel's
+    /// socket of netlink protocol `protocol` (the agent adds the header,
+    /// `NLM_F_REQUEST` and a sequence number; `flags` may ask for
+    /// `NLM_F_ACK`), and reads what answered it: the module's replies, then
+    /// the ACK or error ([`Record::Error`]) when there is one.
+    pub fn netlink_request(
+        &mut self,
+        protocol: u32,
+        nlmsg_type: u16,
+        flags: u16,
+        payload: &[u8],
+    ) -> Result<Vec<Record>> {
+        let request = NetlinkRequest { protocol, nlmsg_type, flags, payload: payload.to_vec() };
+        match self.request(AgentCommand::NetlinkRequest(request))? {
+            Reply::Netlink(datagrams) => netlink_records(protocol, &datagrams),
+            other => bail!("a netlink request was answered with {}", other.kind()),
+        }
     }
 
     /// What the protocol subscriptions carried so far, in order.
