@@ -247,7 +247,8 @@ fn the_hosts_root_brings_the_hosts_tools() {
 
 /// A spec the kernel's YNL tools would refuse (a `version` in a
 /// `genetlink` spec) is refused with exit 2 and the rule it breaks, before
-/// anything is built; the example's own spec passes the same check.
+/// anything is built, and so is a classic protocol's spec given to
+/// `--spec`; the example's own spec passes the same check.
 fn a_spec_that_breaks_the_kernel_s_schema_is_refused_before_the_boot() {
     let schema = kernels::newest_source_file(Path::new("Documentation/netlink/genetlink.yaml"));
     let Some((kernel, _)) = schema else {
@@ -278,6 +279,15 @@ fn a_spec_that_breaks_the_kernel_s_schema_is_refused_before_the_boot() {
         "{said}"
     );
     assert!(said.contains("'version'"), "{said}");
+    // rtnetlink's spec is valid YNL, but not a generic netlink family's.
+    let (_, rt_link) = ["rt-link.yaml", "rt_link.yaml"]
+        .iter()
+        .find_map(|name| kernels::newest_source_file(&Path::new("Documentation/netlink/specs").join(name)))
+        .expect("6.12 and newer ship rtnetlink's spec");
+    let (out, _) = test(&rt_link);
+    let said = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("a family of netlink protocol 0 (netlink-raw)") && said.contains("--netlink 0"), "{said}");
     let (out, _) = test(&good);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     fs::remove_dir_all(&dir).unwrap();

@@ -207,7 +207,7 @@ impl Definitions {
         Ok(Member {
             name: raw.name.clone(),
             kind,
-            render: render(raw.enum_.clone(), false, raw.display_hint.as_deref())?,
+            render: render(raw.enum_.clone(), raw.enum_as_flags.unwrap_or(false), raw.display_hint.as_deref())?,
         })
     }
 
@@ -362,6 +362,7 @@ struct RawMember {
     len: Option<Yaml>,
     #[serde(rename = "enum")]
     enum_: Option<String>,
+    enum_as_flags: Option<bool>,
     display_hint: Option<String>,
     #[serde(rename = "struct")]
     struct_: Option<String>,

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value as Json};
 
 use crate::definitions::{Checks, DisplayHint, MemberKind, Render};
-use crate::spec::{AttrKind, AttrSet, AttrSpec, Operation, Spec};
+use crate::spec::{AttrKind, AttrSet, AttrSpec, Operation, Spec, SubMessageFormat};
 
 /// How deep nests go: deeper ones are sent empty.
 const MAX_DEPTH: u8 = 3;
@@ -32,7 +32,12 @@ pub fn fields(spec: &Spec, op: &Operation, rng: &mut fastrand::Rng) -> Json {
         None => Map::new(),
     };
     if let Some(set) = op.attribute_set.as_deref().and_then(|name| spec.set(name)) {
-        fields.extend(sampler.set(set, 0));
+        // An attribute named as a header member (rtnetlink's ifa-flags, a u8
+        // in the header and a u32 attribute) cannot be told apart from it in
+        // one object: the header's is kept, as YNL keeps it.
+        for (name, value) in sampler.set(set, 0) {
+            fields.entry(name).or_insert(value);
+        }
     }
     Json::Object(fields)
 }
@@ -49,8 +54,26 @@ impl Sampler<'_, '_> {
         if depth >= MAX_DEPTH {
             return fields;
         }
+        // A sub-message and its selector first, so that they agree.
         for attr in &set.attributes {
-            if self.rng.bool() {
+            let AttrKind::SubMessage { name, selector } = &attr.kind else { continue };
+            let selector_is_text = set.attribute(selector).is_some_and(|s| s.kind == AttrKind::String);
+            if !selector_is_text || !self.rng.bool() {
+                continue;
+            }
+            let formats = &self.spec.sub_message(name).expect("a spec's sub-messages are defined").formats;
+            let format = match fields.get(selector) {
+                Some(chosen) => formats.iter().find(|f| Some(f.value.as_str()) == chosen.as_str()),
+                None => self.rng.choice(formats),
+            };
+            if let Some(format) = format {
+                fields.insert(selector.clone(), Json::String(format.value.clone()));
+                fields.insert(attr.name.clone(), Json::Object(self.sub_message(format, depth)));
+            }
+        }
+        for attr in &set.attributes {
+            let taken = fields.contains_key(&attr.name) || matches!(attr.kind, AttrKind::SubMessage { .. });
+            if !taken && self.rng.bool() {
                 if let Some(value) = self.attribute(attr, depth) {
                     fields.insert(attr.name.clone(), value);
                 }
@@ -72,7 +95,8 @@ impl Sampler<'_, '_> {
     /// A value of `kind`; none for what carries no value (pad, unused).
     fn value(&mut self, kind: &AttrKind, render: &Render, checks: &Checks, depth: u8) -> Option<Json> {
         Some(match kind {
-            AttrKind::Pad | AttrKind::Unused => return None,
+            // Sampled with its selector, by the set (see `set`).
+            AttrKind::Pad | AttrKind::Unused | AttrKind::SubMessage { .. } => return None,
             AttrKind::Unsigned { width, .. } => self.integer(*width, false, render, checks),
             AttrKind::Signed { width, .. } => self.integer(*width, true, render, checks),
             AttrKind::String => {
@@ -171,6 +195,21 @@ impl Sampler<'_, '_> {
     fn bytes(&mut self, len: usize) -> Json {
         let bytes: Vec<u8> = (0..len).map(|_| self.rng.u8(..)).collect();
         Json::String(hex::encode(bytes))
+    }
+
+    /// A sub-message in `format`: its header's members and its attributes.
+    fn sub_message(&mut self, format: &SubMessageFormat, depth: u8) -> Map<String, Json> {
+        let mut fields = match &format.fixed_header {
+            Some(header) => self.structure(header),
+            None => Map::new(),
+        };
+        if let Some(set) = format.attribute_set.as_deref().and_then(|s| self.spec.set(s)) {
+            // As for a message's fixed header (see `fields`): the header's name wins.
+            for (name, value) in self.set(set, depth + 1) {
+                fields.entry(name).or_insert(value);
+            }
+        }
+        fields
     }
 
     /// Every member of struct `name`.

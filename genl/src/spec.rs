@@ -1,18 +1,20 @@
-//! A generic netlink family as the kernel's YNL specs describe it
-//! (`Documentation/netlink/specs/*.yaml`, protocols `genetlink`,
-//! `genetlink-c` and `genetlink-legacy`): attribute sets, operations,
-//! multicast groups.
+//! A netlink family as the kernel's YNL specs describe it
+//! (`Documentation/netlink/specs/*.yaml`): generic netlink's (protocols
+//! `genetlink`, `genetlink-c` and `genetlink-legacy`) and the classic
+//! protocols' (`netlink-raw`: rtnetlink, nftables, conntrack...):
+//! attribute sets, operations, multicast groups.
 //!
-//! kulink reads the part a module author needs to decode and send
-//! messages: integer (`u8`…`u64`, `s8`…`s64`, `uint`, `sint`, either byte
-//! order), `string`, `binary`, `flag`, `pad`, `unused`, `nest`,
-//! `bitfield32`, `indexed-array` and `nest-type-value` attributes,
+//! kulink reads the whole language the kernel's own specs use: integer
+//! (`u8`…`u64`, `s8`…`s64`, `uint`, `sint`, either byte order), `string`,
+//! `binary`, `flag`, `pad`, `unused`, `nest`, `bitfield32`,
+//! `indexed-array`, `nest-type-value` and `sub-message` attributes,
 //! `multi-attr`, `subset-of` sets, binary attributes that hold a struct
 //! or a C array, fixed headers, enums and flags named by their entries,
-//! `display-hint`s, and both numberings of operations (`unified`, and
-//! `directional`, where requests and what the kernel sends are numbered
-//! apart). Values follow YNL's rules: the first attribute and the first
-//! operation are 1, each next one is one more unless it says its `value`.
+//! `display-hint`s, `checks`, and both numberings of operations
+//! (`unified`, and `directional`, where requests and what the kernel sends
+//! are numbered apart). Values follow YNL's rules: the first attribute and
+//! the first operation are 1, each next one is one more unless it says its
+//! `value`.
 
 use std::fmt;
 use std::path::Path;
@@ -62,6 +64,8 @@ fn error(message: impl Into<String>) -> SpecError {
 pub struct Spec {
     /// The family name the controller knows.
     pub name: String,
+    /// Generic netlink, or a classic protocol of its own (`netlink-raw`).
+    pub protocol: Protocol,
     /// The version put in requests' generic netlink header.
     pub version: u8,
     /// Its attribute sets.
@@ -76,6 +80,40 @@ pub struct Spec {
     pub enums: Vec<EnumSet>,
     /// Its `struct` definitions.
     pub structs: Vec<Struct>,
+    /// Its `sub-messages`: what an attribute holds, chosen by another's
+    /// value.
+    pub sub_messages: Vec<SubMessage>,
+}
+
+/// Which netlink a family speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// Generic netlink (`genetlink`, `genetlink-c`, `genetlink-legacy`):
+    /// operations are 8-bit commands after a generic netlink header.
+    Generic,
+    /// A classic protocol (`netlink-raw`: rtnetlink, nftables...), by its
+    /// number: operations are netlink message types.
+    Raw(u32),
+}
+
+/// A `sub-messages` entry: the formats an attribute may hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubMessage {
+    /// Its name, as attributes' `sub-message` refer to it.
+    pub name: String,
+    /// Its formats, by the selector's value.
+    pub formats: Vec<SubMessageFormat>,
+}
+
+/// One format of a sub-message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubMessageFormat {
+    /// The selector's value that chooses it (`bond`, `vlan`...).
+    pub value: String,
+    /// The struct it starts with.
+    pub fixed_header: Option<String>,
+    /// The set its attributes come from.
+    pub attribute_set: Option<String>,
 }
 
 /// A named set of attributes (the kernel's `enum` of attribute types).
@@ -151,6 +189,15 @@ pub enum AttrKind {
     IndexedArray(Box<AttrKind>),
     /// `unused`: a number kept free (often 0, `unspec`), never a value.
     Unused,
+    /// `sub-message`: what the attribute holds is the format of the
+    /// named sub-message that another attribute's value chooses.
+    SubMessage {
+        /// The sub-message's name.
+        name: String,
+        /// The attribute whose value chooses the format: a sibling, or an
+        /// attribute of an enclosing nest.
+        selector: String,
+    },
     /// `nest-type-value`: nests inside nests, one level for each name of
     /// `keys`, whose attribute type is that key's value, around attributes
     /// of the named set (nlctrl's policies: policy id, then attribute id).
@@ -169,11 +216,11 @@ pub struct Operation {
     pub name: String,
     /// The command number its requests carry. In the `directional` model
     /// an event, which nothing sends, has 0 (the `..._UNSPEC` number).
-    pub value: u8,
+    pub value: u16,
     /// The command number of what the kernel sends for it (replies and
     /// notifications): `value` in the `unified` model; in the `directional`
     /// one numbered apart, and 0 for an operation with no reply.
-    pub reply_value: u8,
+    pub reply_value: u16,
     /// The set its attributes come from, if it has any.
     pub attribute_set: Option<String>,
     /// The multicast group its notifications go to.
@@ -230,6 +277,11 @@ impl Spec {
         self.structs.iter().find(|s| s.name == name)
     }
 
+    /// The sub-message called `name`.
+    pub fn sub_message(&self, name: &str) -> Option<&SubMessage> {
+        self.sub_messages.iter().find(|s| s.name == name)
+    }
+
     /// The bytes the struct `name` takes on the wire.
     pub fn struct_size(&self, name: &str) -> usize {
         definitions::struct_size(&self.structs, name)
@@ -246,13 +298,13 @@ impl Spec {
     }
 
     /// The operation whose requests carry command number `value`.
-    pub fn operation_by_request(&self, value: u8) -> Option<&Operation> {
+    pub fn operation_by_request(&self, value: u16) -> Option<&Operation> {
         self.operations.iter().find(|o| o.value == value && value != 0)
     }
 
     /// The operation a message from the kernel with command number `value`
     /// belongs to (see [`Operation::reply_value`]).
-    pub fn operation_by_value(&self, value: u8) -> Option<&Operation> {
+    pub fn operation_by_value(&self, value: u16) -> Option<&Operation> {
         self.operations.iter().find(|o| o.reply_value == value)
     }
 }
@@ -276,7 +328,10 @@ impl AttrSet {
 struct RawSpec {
     name: String,
     protocol: Option<String>,
+    protonum: Option<u32>,
     version: Option<u8>,
+    #[serde(default)]
+    sub_messages: Vec<RawSubMessage>,
     #[serde(default)]
     definitions: Vec<RawDefinition>,
     #[serde(default)]
@@ -315,6 +370,22 @@ struct RawAttr {
     #[serde(rename = "struct")]
     struct_: Option<String>,
     checks: Option<RawChecks>,
+    sub_message: Option<String>,
+    selector: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawSubMessage {
+    name: String,
+    formats: Vec<RawFormat>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+struct RawFormat {
+    value: String,
+    fixed_header: Option<String>,
+    attribute_set: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -331,7 +402,7 @@ struct RawOperations {
 #[serde(rename_all = "kebab-case")]
 struct RawOperation {
     name: String,
-    value: Option<u8>,
+    value: Option<u16>,
     attribute_set: Option<String>,
     /// A notification that reuses another operation's attributes.
     notify: Option<String>,
@@ -356,7 +427,7 @@ struct RawMode {
 
 #[derive(Deserialize)]
 struct RawMessage {
-    value: Option<u8>,
+    value: Option<u16>,
 }
 
 #[derive(Deserialize)]
@@ -371,10 +442,13 @@ struct RawGroup {
 
 impl RawSpec {
     fn resolve(self) -> Result<Spec, SpecError> {
-        match self.protocol.as_deref() {
-            None | Some("genetlink" | "genetlink-c" | "genetlink-legacy") => {}
-            Some(other) => return Err(error(format!("protocol {other} is not generic netlink"))),
-        }
+        let protocol = match self.protocol.as_deref() {
+            None | Some("genetlink" | "genetlink-c" | "genetlink-legacy") => Protocol::Generic,
+            Some("netlink-raw") => {
+                Protocol::Raw(self.protonum.ok_or_else(|| error("a netlink-raw spec needs protonum"))?)
+            }
+            Some(other) => return Err(error(format!("protocol {other} is not one of YNL's"))),
+        };
         let defs = Definitions::resolve(&self.definitions)?;
         let sets = self
             .attribute_sets
@@ -390,13 +464,73 @@ impl RawSpec {
         };
         let version = self.version.unwrap_or(1);
         let Definitions { enums, structs, .. } = defs;
-        let spec = Spec { name: self.name, version, sets, operations, operation_prefix, mcast_groups, enums, structs };
+        let sub_messages = self
+            .sub_messages
+            .into_iter()
+            .map(|raw| SubMessage {
+                name: raw.name,
+                formats: raw
+                    .formats
+                    .into_iter()
+                    .map(|f| SubMessageFormat {
+                        value: f.value,
+                        fixed_header: f.fixed_header,
+                        attribute_set: f.attribute_set,
+                    })
+                    .collect(),
+            })
+            .collect();
+        let spec = Spec {
+            name: self.name,
+            protocol,
+            version,
+            sets,
+            operations,
+            operation_prefix,
+            mcast_groups,
+            enums,
+            structs,
+            sub_messages,
+        };
+        spec.check_references()?;
+        Ok(spec)
+    }
+}
+
+impl Spec {
+    /// Every set, struct and sub-message a spec names is defined; generic
+    /// netlink commands fit their 8 bits.
+    fn check_references(&self) -> Result<(), SpecError> {
+        let spec = self;
+        if spec.protocol == Protocol::Generic {
+            if let Some(op) = spec.operations.iter().find(|o| o.value > 255 || o.reply_value > 255) {
+                return Err(error(format!("operation {}: a generic netlink command is below 256", op.name)));
+            }
+        }
+        for sub in &spec.sub_messages {
+            for format in &sub.formats {
+                if let Some(set) = format.attribute_set.as_ref().filter(|s| spec.set(s).is_none()) {
+                    return Err(error(format!(
+                        "sub-message {} {}: {set} is not an attribute set",
+                        sub.name, format.value
+                    )));
+                }
+                if let Some(header) = format.fixed_header.as_ref().filter(|h| spec.structure(h).is_none()) {
+                    return Err(error(format!("sub-message {} {}: {header} is not a struct", sub.name, format.value)));
+                }
+            }
+        }
         for set in &spec.sets {
             for attr in &set.attributes {
                 let nest = match &attr.kind {
                     AttrKind::IndexedArray(element) => element.as_ref(),
                     kind => kind,
                 };
+                if let AttrKind::SubMessage { name, .. } = nest {
+                    if spec.sub_message(name).is_none() {
+                        return Err(error(format!("{}.{}: sub-message {name} is not defined", set.name, attr.name)));
+                    }
+                }
                 if let AttrKind::Struct(name) = nest {
                     if spec.structure(name).is_none() {
                         return Err(error(format!(
@@ -415,7 +549,7 @@ impl RawSpec {
                 }
             }
         }
-        Ok(spec)
+        Ok(())
     }
 }
 
@@ -529,6 +663,10 @@ impl RawAttr {
                 set: self.nested_attributes.clone().ok_or("a nest-type-value needs nested-attributes")?,
             },
             "nest" => AttrKind::Nest(self.nested_attributes.clone().ok_or("a nest needs nested-attributes")?),
+            "sub-message" => AttrKind::SubMessage {
+                name: self.sub_message.clone().ok_or("a sub-message attribute needs sub-message")?,
+                selector: self.selector.clone().ok_or("a sub-message attribute needs a selector")?,
+            },
             other => {
                 return Err(format!(
                     "type {other} is not supported (integers, string, binary, flag, pad, unused, nest, bitfield32, \
@@ -608,8 +746,8 @@ fn resolve_operations(
 
 /// One numbering for requests and replies: each operation one more than
 /// the last unless it says its `value`.
-fn unified_numbers(list: &[RawOperation]) -> Vec<(u8, u8)> {
-    let mut next = 1u8;
+fn unified_numbers(list: &[RawOperation]) -> Vec<(u16, u16)> {
+    let mut next = 1u16;
     list.iter()
         .map(|raw| {
             let value = raw.value.unwrap_or(next);
@@ -624,8 +762,8 @@ fn unified_numbers(list: &[RawOperation]) -> Vec<(u8, u8)> {
 /// a reply number for each that replies and for each notification or
 /// event; a `value` given in the request, the reply or an event sets its
 /// count afresh. 0 stands for none.
-fn directional_numbers(list: &[RawOperation]) -> Result<Vec<(u8, u8)>, SpecError> {
-    let (mut request, mut reply) = (1u8, 1u8);
+fn directional_numbers(list: &[RawOperation]) -> Result<Vec<(u16, u16)>, SpecError> {
+    let (mut request, mut reply) = (1u16, 1u16);
     let mut numbers = Vec::new();
     for raw in list {
         if raw.notify.is_some() || raw.event.is_some() {
@@ -746,7 +884,9 @@ mcast-groups:
             .contains("nope is not an attribute of main"));
         assert!(bad("nested-attributes: item-id", "nested-attributes: gone").contains("nested-attributes gone"));
         assert!(bad("[ uns-admin-perm ]", "[ admin-perm, uns-admin-perm ]").contains("operation get: flags"));
-        assert!(bad("protocol: genetlink", "protocol: netlink-raw").contains("not generic netlink"));
+        assert!(bad("protocol: genetlink", "protocol: netlink-raw").contains("needs protonum"));
+        assert!(bad("protocol: genetlink", "protocol: carrier-pigeon").contains("not one of YNL's"));
+        assert!(bad("value: 3\n", "value: 300\n").contains("a generic netlink command is below 256"));
         assert!(Spec::parse("- just\n- a list\n").unwrap_err().0.contains("not a YNL spec"));
     }
 

@@ -75,7 +75,7 @@ impl Message {
     /// a command the spec does not know, attributes are named by their
     /// type number and kept as bytes.
     pub fn decode(spec: Option<&Spec>, cmd: u8, body: &[u8]) -> Result<Self, DecodeError> {
-        match spec.zip(spec.and_then(|s| s.operation_by_value(cmd))) {
+        match spec.zip(spec.and_then(|s| s.operation_by_value(cmd.into()))) {
             Some((spec, op)) => Self::decode_as(spec, op, body),
             None => Ok(Self { op: format!("cmd-{cmd}"), attrs: decode_raw(Attrs(body))? }),
         }
@@ -98,7 +98,7 @@ impl Message {
         let set = op.attribute_set.as_deref().and_then(|name| spec.set(name));
         attrs.0.extend(
             match set {
-                Some(set) => decode_set(spec, set, Attrs(rest))?,
+                Some(set) => decode_set(spec, set, Attrs(rest), None)?,
                 None => decode_raw(Attrs(rest))?,
             }
             .0,
@@ -121,7 +121,31 @@ fn decode_raw(attrs: Attrs<'_>) -> Result<Fields, DecodeError> {
     Ok(fields)
 }
 
-fn decode_set(spec: &Spec, set: &AttrSet, attrs: Attrs<'_>) -> Result<Fields, DecodeError> {
+/// The sets being decoded around an attribute, innermost first, each with
+/// what it decoded so far: where a sub-message's selector is found.
+struct Scope<'a> {
+    set: &'a AttrSet,
+    fields: &'a Fields,
+    outer: Option<&'a Scope<'a>>,
+}
+
+impl Scope<'_> {
+    /// The selector's value, from the innermost set that has an attribute
+    /// of that name (as YNL looks it up); none if it has not come.
+    fn selector(&self, name: &str) -> Option<String> {
+        if self.set.attribute(name).is_none() {
+            return self.outer?.selector(name);
+        }
+        match self.fields.get(name)? {
+            Value::String(text) | Value::Enum(text) | Value::Text(text) => Some(text.clone()),
+            Value::Unsigned(n) => Some(n.to_string()),
+            Value::Signed(n) => Some(n.to_string()),
+            _ => None,
+        }
+    }
+}
+
+fn decode_set(spec: &Spec, set: &AttrSet, attrs: Attrs<'_>, outer: Option<&Scope<'_>>) -> Result<Fields, DecodeError> {
     let mut fields = Fields::default();
     for attr in attrs.iter() {
         let attr = attr?;
@@ -130,7 +154,8 @@ fn decode_set(spec: &Spec, set: &AttrSet, attrs: Attrs<'_>) -> Result<Fields, De
             fields.0.push((format!("attr-{}", attr.kind), Value::Binary(attr.payload.to_vec())));
             continue;
         };
-        let Some(value) = decode_one(spec, &attr_spec.kind, &attr_spec.render, attr)? else { continue };
+        let scope = Scope { set, fields: &fields, outer };
+        let Some(value) = decode_one(spec, &attr_spec.kind, &attr_spec.render, attr, &scope)? else { continue };
         let existing = fields.0.iter_mut().find(|(name, _)| *name == attr_spec.name);
         match (existing, attr_spec.multi) {
             (None, false) => fields.0.push((attr_spec.name.clone(), value)),
@@ -144,7 +169,13 @@ fn decode_set(spec: &Spec, set: &AttrSet, attrs: Attrs<'_>) -> Result<Fields, De
 
 /// One attribute's value as its kind says, shown as `render` has it; none
 /// for padding.
-fn decode_one(spec: &Spec, kind: &AttrKind, render: &Render, attr: Attr<'_>) -> Result<Option<Value>, DecodeError> {
+fn decode_one(
+    spec: &Spec,
+    kind: &AttrKind,
+    render: &Render,
+    attr: Attr<'_>,
+    scope: &Scope<'_>,
+) -> Result<Option<Value>, DecodeError> {
     Ok(Some(match kind {
         AttrKind::Pad => return Ok(None),
         AttrKind::Unsigned { width, big_endian } => {
@@ -158,6 +189,28 @@ fn decode_one(spec: &Spec, kind: &AttrKind, render: &Render, attr: Attr<'_>) -> 
         // A number the spec keeps free carries nothing it can name: its bytes.
         AttrKind::Unused => Value::Binary(attr.payload.to_vec()),
         AttrKind::Struct(name) => Value::Nested(decode_struct(spec, name, attr.payload)?),
+        AttrKind::SubMessage { name, selector } => {
+            let sub = spec.sub_message(name).expect("a spec's sub-messages are defined");
+            let chosen = scope.selector(selector);
+            // A format the spec does not know (a newer kernel's): its bytes.
+            let Some(format) = sub.formats.iter().find(|f| Some(&f.value) == chosen.as_ref()) else {
+                return Ok(Some(Value::Binary(attr.payload.to_vec())));
+            };
+            let mut fields = Fields::default();
+            let mut rest = attr.payload;
+            if let Some(header) = &format.fixed_header {
+                let size = spec.struct_size(header);
+                let bytes =
+                    rest.get(..size).ok_or(DecodeError::BadLength { what: "sub-message header", len: rest.len() })?;
+                fields = decode_struct(spec, header, bytes)?;
+                rest = &rest[size..];
+            }
+            if let Some(set) = format.attribute_set.as_deref().and_then(|s| spec.set(s)) {
+                // YNL looks no further than the sub-message's own attributes.
+                fields.0.extend(decode_set(spec, set, Attrs(rest), None)?.0);
+            }
+            Value::Nested(fields)
+        }
         AttrKind::Array { width, signed: is_signed } => {
             if attr.payload.len() % usize::from(*width) != 0 {
                 return Err(DecodeError::BadLength { what: "array attribute", len: attr.payload.len() });
@@ -175,7 +228,7 @@ fn decode_one(spec: &Spec, kind: &AttrKind, render: &Render, attr: Attr<'_>) -> 
         AttrKind::Flag => return Err(DecodeError::BadLength { what: "flag attribute", len: attr.payload.len() }),
         AttrKind::Nest(inner) => {
             let inner = spec.set(inner).expect("a spec's nests name its sets");
-            Value::Nested(decode_set(spec, inner, attr.nested())?)
+            Value::Nested(decode_set(spec, inner, attr.nested(), Some(scope))?)
         }
         AttrKind::Bitfield32 => {
             if attr.payload.len() != 8 {
@@ -199,13 +252,13 @@ fn decode_one(spec: &Spec, kind: &AttrKind, render: &Render, attr: Attr<'_>) -> 
                 fields.0.push((key.clone(), Value::Unsigned(level.kind.into())));
             }
             let set = spec.set(set).expect("a spec's nests name its sets");
-            fields.0.extend(decode_set(spec, set, level.nested())?.0);
+            fields.0.extend(decode_set(spec, set, level.nested(), None)?.0);
             Value::Nested(fields)
         }
         AttrKind::IndexedArray(element) => {
             let mut list = Vec::new();
             for item in attr.nested().iter() {
-                list.extend(decode_one(spec, element, render, item?)?);
+                list.extend(decode_one(spec, element, render, item?, scope)?);
             }
             Value::List(list)
         }
@@ -293,7 +346,9 @@ impl Spec {
         if operation.value == 0 {
             return Err(SpecError(format!("{op} is the kernel's notification: it has no request")));
         }
-        Ok((operation.value, self.encode_body(operation, attrs)?))
+        let command = u8::try_from(operation.value)
+            .map_err(|_| SpecError(format!("{op}: message type {} is no generic netlink command", operation.value)))?;
+        Ok((command, self.encode_body(operation, attrs)?))
     }
 
     /// The body of a message of `operation` (either way: what
@@ -317,7 +372,7 @@ impl Spec {
             _ if attrs.is_empty() => {}
             Some(set) => {
                 let set = self.set(set).expect("a spec's operations name its sets");
-                self.encode_set(set, &Json::Object(attrs), &mut out, op)?;
+                self.encode_set(set, &Json::Object(attrs), &mut out, op, None)?;
             }
             None => return Err(SpecError(format!("operation {op} takes no attributes"))),
         }
@@ -398,10 +453,18 @@ impl Spec {
         Ok(n)
     }
 
-    fn encode_set(&self, set: &AttrSet, attrs: &Json, out: &mut AttrWriter, path: &str) -> Result<(), SpecError> {
+    fn encode_set(
+        &self,
+        set: &AttrSet,
+        attrs: &Json,
+        out: &mut AttrWriter,
+        path: &str,
+        outer: Option<&JsonScope<'_>>,
+    ) -> Result<(), SpecError> {
         let Json::Object(map) = attrs else {
             return Err(SpecError(format!("{path}: a nest must be an object, not {attrs}")));
         };
+        let scope = JsonScope { set, map, outer };
         if let Some(name) = map.keys().find(|name| set.attribute(name).is_none()) {
             return Err(SpecError(format!("{path}.{name}: no such attribute in {}", set.name)));
         }
@@ -414,12 +477,13 @@ impl Spec {
                 _ => vec![value],
             };
             for value in values {
-                self.encode_one(&attr.kind, &attr.render, attr.value, value, out, &path)?;
+                self.encode_one(&attr.kind, &attr.render, attr.value, value, out, &path, &scope)?;
             }
         }
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)] // one attribute and where it is
     fn encode_one(
         &self,
         kind: &AttrKind,
@@ -428,6 +492,7 @@ impl Spec {
         value: &Json,
         out: &mut AttrWriter,
         path: &str,
+        scope: &JsonScope<'_>,
     ) -> Result<(), SpecError> {
         let bad = |want: &str| SpecError(format!("{path}: {value} is not {want}"));
         match kind {
@@ -464,6 +529,31 @@ impl Spec {
                 out.put(kind_no, &bytes);
             }
             AttrKind::Struct(name) => out.put(kind_no, &self.encode_struct(name, value, path)?),
+            AttrKind::SubMessage { name, selector } => {
+                let sub = self.sub_message(name).expect("a spec's sub-messages are defined");
+                let chosen = scope.selector(selector);
+                let format = sub.formats.iter().find(|f| Some(&f.value) == chosen.as_ref()).ok_or_else(|| {
+                    SpecError(format!("{path}: its selector {selector} ({chosen:?}) names no format of {name}"))
+                })?;
+                let mut fields = value.as_object().cloned().ok_or_else(|| bad("an object"))?;
+                let mut payload = Vec::new();
+                if let Some(header) = &format.fixed_header {
+                    let members = &self.structure(header).expect("a spec's structs are defined").members;
+                    let given: serde_json::Map<String, Json> =
+                        members.iter().filter_map(|m| Some((m.name.clone(), fields.remove(&m.name)?))).collect();
+                    payload = self.encode_struct(header, &Json::Object(given), path)?;
+                }
+                let mut attrs = AttrWriter::new();
+                match format.attribute_set.as_deref().and_then(|s| self.set(s)) {
+                    Some(set) => self.encode_set(set, &Json::Object(fields), &mut attrs, path, None)?,
+                    None if fields.is_empty() => {}
+                    None => {
+                        return Err(SpecError(format!("{path}: format {} of {name} has no attributes", format.value)))
+                    }
+                }
+                payload.extend(attrs.into_bytes());
+                out.put(kind_no, &payload);
+            }
             AttrKind::Array { width, signed } => {
                 let items = value.as_array().ok_or_else(|| bad("an array"))?;
                 let mut bytes = Vec::new();
@@ -492,7 +582,8 @@ impl Spec {
                         level.ok_or_else(|| SpecError(format!("{path}.{key}: want an attribute type number")))?;
                     out.begin_nest(level);
                 }
-                self.encode_set(self.set(set).expect("a spec's nests name its sets"), &Json::Object(inner), out, path)?;
+                let set = self.set(set).expect("a spec's nests name its sets");
+                self.encode_set(set, &Json::Object(inner), out, path, None)?;
                 for _ in 0..=keys.len() {
                     out.end_nest();
                 }
@@ -514,17 +605,38 @@ impl Spec {
                         .ok()
                         .filter(|i| *i <= NLA_TYPE_MASK)
                         .ok_or_else(|| bad("an array of at most 16384 elements"))?;
-                    self.encode_one(element, render, index, item, out, &format!("{path}[{index}]"))?;
+                    self.encode_one(element, render, index, item, out, &format!("{path}[{index}]"), scope)?;
                 }
                 out.end_nest();
             }
             AttrKind::Nest(inner) => {
                 out.begin_nest(kind_no);
-                self.encode_set(self.set(inner).expect("a spec's nests name its sets"), value, out, path)?;
+                self.encode_set(self.set(inner).expect("a spec's nests name its sets"), value, out, path, Some(scope))?;
                 out.end_nest();
             }
         }
         Ok(())
+    }
+}
+
+/// The objects being encoded around an attribute, innermost first: where a
+/// sub-message's selector is found, as decoding finds it.
+struct JsonScope<'a> {
+    set: &'a AttrSet,
+    map: &'a serde_json::Map<String, Json>,
+    outer: Option<&'a JsonScope<'a>>,
+}
+
+impl JsonScope<'_> {
+    fn selector(&self, name: &str) -> Option<String> {
+        if self.set.attribute(name).is_none() {
+            return self.outer?.selector(name);
+        }
+        match self.map.get(name)? {
+            Json::String(text) => Some(text.clone()),
+            Json::Number(n) => Some(n.to_string()),
+            _ => None,
+        }
     }
 }
 
@@ -774,5 +886,75 @@ operations:
         attrs.put(5, &[1, 2, 3]);
         let body = [vec![0; 8], attrs.into_bytes()].concat();
         assert!(matches!(Message::decode(Some(&spec), cmd, &body), Err(DecodeError::BadLength { .. })));
+    }
+
+    const RAW: &str = r#"
+name: links
+protocol: netlink-raw
+protonum: 0
+definitions:
+  - name: ifinfomsg
+    type: struct
+    members:
+      - { name: ifi-family, type: u8 }
+      - { name: pad, type: pad, len: 3 }
+      - { name: ifi-index, type: s32 }
+attribute-sets:
+  - name: link-attrs
+    attributes:
+      - { name: ifname, type: string, value: 3 }
+      - { name: linkinfo, type: nest, nested-attributes: linkinfo-attrs, value: 18 }
+  - name: linkinfo-attrs
+    attributes:
+      - { name: kind, type: string }
+      - { name: data, type: sub-message, sub-message: linkinfo-data-msg, selector: kind }
+  - name: vlan-attrs
+    attributes:
+      - { name: id, type: u16 }
+sub-messages:
+  - name: linkinfo-data-msg
+    formats:
+      - { value: vlan, attribute-set: vlan-attrs }
+      - { value: dummy }
+operations:
+  enum-model: directional
+  fixed-header: ifinfomsg
+  list:
+    - name: newlink
+      attribute-set: link-attrs
+      do:
+        request: { value: 16 }
+        reply: { value: 16 }
+"#;
+
+    #[test]
+    fn netlink_raw_messages_and_sub_messages_round_trip() {
+        let spec = Spec::parse(RAW).unwrap();
+        assert_eq!(spec.protocol, crate::spec::Protocol::Raw(0));
+        let op = spec.operation("newlink").unwrap();
+        assert_eq!((op.value, op.reply_value), (16, 16));
+        let fields = json!({
+            "ifi-family": 0, "ifi-index": 5, "ifname": "eth0.7",
+            "linkinfo": {"kind": "vlan", "data": {"id": 7}},
+        });
+        let body = spec.encode_body(op, &fields).unwrap();
+        assert_eq!(Message::decode_as(&spec, op, &body).unwrap().to_json()["attrs"], fields);
+        // The selector chooses the format; one the spec lacks keeps its bytes.
+        let unknown = json!({"linkinfo": {"kind": "veth", "data": {}}});
+        assert!(spec.encode_body(op, &unknown).unwrap_err().0.contains("names no format"));
+        let mut attrs = AttrWriter::new();
+        attrs.begin_nest(18);
+        attrs.put(1, b"veth\0");
+        attrs.put(2, &[1, 2]);
+        attrs.end_nest();
+        let body = [vec![0; 8], attrs.into_bytes()].concat();
+        let decoded = Message::decode_as(&spec, op, &body).unwrap().to_json();
+        assert_eq!(decoded["attrs"]["linkinfo"], json!({"kind": "veth", "data": "0102"}));
+        // Message types are 16 bits: no generic netlink command.
+        assert!(spec.encode("newlink", &json!({})).is_ok(), "16 fits a command");
+        let bad = |from: &str, to: &str| Spec::parse(&RAW.replace(from, to)).unwrap_err().0;
+        assert!(bad("protonum: 0\n", "").contains("needs protonum"));
+        assert!(bad("sub-message: linkinfo-data-msg", "sub-message: gone").contains("sub-message gone"));
+        assert!(bad("attribute-set: vlan-attrs }", "attribute-set: gone }").contains("gone is not an attribute set"));
     }
 }

@@ -28,7 +28,7 @@ use anyhow::Result;
 use kulink_protocol::{Extension, GenlAnswer, GenlBurst, RawGenl};
 use kulink_testbed::genl::codec::{AttrWriter, GENL_HDRLEN, NLA_F_NESTED, NLM_F_ACK, NLM_F_REQUEST};
 use kulink_testbed::genl::sample;
-use kulink_testbed::genl::spec::{AttrKind, AttrSpec, Operation, Spec};
+use kulink_testbed::genl::spec::{AttrKind, AttrSpec, Operation, Protocol, Spec};
 use kulink_testbed::genl::Checks;
 use kulink_testbed::splat::Splat;
 use kulink_testbed::vm::Vm;
@@ -126,7 +126,7 @@ pub fn cases(spec: &Spec, count: usize, seed: u64) -> Vec<Case> {
             let mutation = MUTATIONS[i % MUTATIONS.len()];
             let message = mutate(spec, mutation, &mut rng);
             let needs_admin = message.body.len() >= GENL_HDRLEN
-                && spec.operation_by_request(message.body[0]).is_some_and(|o| o.permission.needs_admin());
+                && spec.operation_by_request(message.body[0].into()).is_some_and(|o| o.permission.needs_admin());
             Case { mutation, message, needs_admin }
         })
         .collect()
@@ -137,7 +137,8 @@ fn mutate(spec: &Spec, mutation: &'static str, rng: &mut fastrand::Rng) -> RawGe
     // Events have no request number: nothing sends them.
     let requests: Vec<&Operation> = spec.operations.iter().filter(|o| o.value != 0).collect();
     let op = (!requests.is_empty()).then(|| requests[rng.usize(..requests.len())]);
-    let command = op.map_or(1, |o| o.value);
+    // A generic netlink spec's commands are 8 bits (Spec checks it).
+    let command = op.map_or(1, |o| u8::try_from(o.value).unwrap_or(u8::MAX));
     let set: Vec<&AttrSpec> = op
         .and_then(|o| o.attribute_set.as_deref())
         .and_then(|name| spec.set(name))
@@ -163,8 +164,8 @@ fn mutate(spec: &Spec, mutation: &'static str, rng: &mut fastrand::Rng) -> RawGe
             }
         }
         "unknown command" => {
-            let known: Vec<u8> = spec.operations.iter().map(|o| o.value).collect();
-            let unknown = (0..=255u8).filter(|c| !known.contains(c)).collect::<Vec<_>>();
+            let known: Vec<u16> = spec.operations.iter().map(|o| o.value).collect();
+            let unknown = (0..=255u8).filter(|c| !known.contains(&u16::from(*c))).collect::<Vec<_>>();
             return raw(unknown[rng.usize(..unknown.len())], flags, Vec::new(), 0, 4);
         }
         "unknown attribute" => w.put(top + 1 + rng.u16(..64), &rng_bytes(rng, 8..9)),
@@ -408,6 +409,9 @@ pub enum Target {
 /// Boots `guest`, has `sender` send `count` messages made from `spec` and
 /// `seed` to its family, and judges the answers and the kernel log.
 pub fn run(guest: &GuestBuilder, spec: &Spec, count: usize, seed: u64, sender: Sender) -> Result<FuzzReport> {
+    if spec.protocol != Protocol::Generic {
+        return Err(kulink_testbed::usage_error(format!("{}: only generic netlink families are fuzzed", spec.name)));
+    }
     let cases = cases(spec, count, seed);
     let mut vm = guest.boot()?;
     let tally = send(&mut vm, &spec.name, &cases, sender)?;
