@@ -279,18 +279,49 @@ fn a_spec_that_breaks_the_kernel_s_schema_is_refused_before_the_boot() {
         "{said}"
     );
     assert!(said.contains("'version'"), "{said}");
-    // rtnetlink's spec is valid YNL, but not a generic netlink family's.
-    let (_, rt_link) = ["rt-link.yaml", "rt_link.yaml"]
-        .iter()
-        .find_map(|name| kernels::newest_source_file(&Path::new("Documentation/netlink/specs").join(name)))
-        .expect("6.12 and newer ship rtnetlink's spec");
-    let (out, _) = test(&rt_link);
+    // rtnetlink's spec is valid YNL, but it decodes protocol 0's records, not a family's group.
+    let (out, _) = test(&rt_link_spec());
     let said = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{said}");
-    assert!(said.contains("a family of netlink protocol 0 (netlink-raw)") && said.contains("--netlink 0"), "{said}");
+    assert!(said.contains("is a family of netlink protocol 0: record it with --netlink 0"), "{said}");
     let (out, _) = test(&good);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     fs::remove_dir_all(&dir).unwrap();
+}
+
+/// rtnetlink's spec from the newest kernel source in the cache.
+fn rt_link_spec() -> std::path::PathBuf {
+    let (_, spec) = ["rt-link.yaml", "rt_link.yaml"]
+        .iter()
+        .find_map(|name| kernels::newest_source_file(&Path::new("Documentation/netlink/specs").join(name)))
+        .expect("6.12 and newer ship rtnetlink's spec");
+    spec
+}
+
+/// `--netlink route:1 --spec rt-link.yaml`: rtnetlink's link group, decoded
+/// by the kernel's own netlink-raw spec: taking `lo` down is announced as
+/// `newlink-ntf` with its fixed header (`ifinfomsg`) and attributes.
+fn rtnetlink_events_decode_with_the_kernel_s_own_spec() {
+    let spec = rt_link_spec();
+    let out = kulink()
+        .args(["test", "--json", "--module", &udpcount_module(), "--netlink", "route:1", "--spec"])
+        .arg(&spec)
+        .args(["--", "/bin/sh", "-c", "ip link set lo down"])
+        .output()
+        .unwrap();
+    let report = &report_of(&out)[0];
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    let records = report["netlink"].as_array().unwrap();
+    let lo: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["protocol"] == 0 && r["nlmsg_type"] == 16 && r["message"]["attrs"]["ifname"] == "lo")
+        .collect();
+    assert!(!lo.is_empty(), "RTM_NEWLINK of lo: {report:#}");
+    let message = &lo[0]["message"];
+    assert_eq!(message["op"], "newlink-ntf", "{message:#}");
+    assert_eq!(message["attrs"]["ifi-index"], 1, "the header's index: {message:#}");
+    let flags = message["attrs"]["ifi-flags"].as_array().expect("flags by name");
+    assert!(flags.contains(&"loopback".into()) && !flags.contains(&"up".into()), "down: {message:#}");
 }
 
 /// Each `kulink test` command line of the README and docs, after the
@@ -374,6 +405,7 @@ kulink::kernel_tests!(once:
     applets_run_without_asking_for_a_shell,
     the_connector_sample_loads_after_its_core,
     a_module_s_device_uevents_are_recorded,
+    rtnetlink_events_decode_with_the_kernel_s_own_spec,
     the_hosts_root_brings_the_hosts_tools,
     a_spec_that_breaks_the_kernel_s_schema_is_refused_before_the_boot,
     every_documented_kulink_test_line_passes_as_written

@@ -15,6 +15,7 @@ use kulink_testbed::coverage::FileCoverage;
 #[cfg(doc)]
 use kulink_testbed::frames::Wire;
 use kulink_testbed::genl::classic::{self, Record};
+use kulink_testbed::genl::spec::Protocol;
 use kulink_testbed::genl::{Message, Spec};
 use kulink_testbed::known_bugs::Accepted;
 use kulink_testbed::splat::Splat;
@@ -77,6 +78,13 @@ impl GenlWatch {
             .filter(|(f, g)| !f.is_empty() && !g.is_empty())
             .ok_or_else(|| usage_error(format!("--genl {text:?} is not FAMILY:GROUP")))?;
         if let Some(spec) = &spec {
+            if let Protocol::Raw(number) = spec.protocol {
+                return Err(usage_error(format!(
+                    "--genl {text}: the spec describes {}, a family of netlink protocol {number} (netlink-raw), not \
+                     generic netlink: record it with --netlink {number}",
+                    spec.name
+                )));
+            }
             if spec.name != family {
                 return Err(usage_error(format!("--genl {text}: the spec describes family {}", spec.name)));
             }
@@ -99,6 +107,9 @@ pub struct NetlinkWatch {
     pub protocol: u32,
     /// Its multicast groups, numbered from 1.
     pub groups: Vec<u32>,
+    /// A `netlink-raw` spec of the protocol (rtnetlink's `rt-link.yaml`,
+    /// say), to decode its messages into operations and named fields.
+    pub spec: Option<Spec>,
 }
 
 impl NetlinkWatch {
@@ -107,7 +118,7 @@ impl NetlinkWatch {
     ///
     /// ```
     /// use kulink::module_test::NetlinkWatch;
-    /// assert_eq!(NetlinkWatch::new("connector:14").unwrap(), NetlinkWatch { protocol: 11, groups: vec![14] });
+    /// assert_eq!(NetlinkWatch::new("connector:14").unwrap(), NetlinkWatch { protocol: 11, groups: vec![14], spec: None });
     /// assert_eq!(NetlinkWatch::new("31").unwrap().groups, [1]);
     /// assert!(NetlinkWatch::new("uevent:0").is_err());
     /// ```
@@ -120,7 +131,20 @@ impl NetlinkWatch {
             .map(|g| g.trim().parse::<u32>().ok().filter(|g| *g >= 1))
             .collect::<Option<Vec<_>>>()
             .ok_or_else(|| bad(format!("{groups:?} is not a list of group numbers from 1")))?;
-        Ok(Self { protocol, groups })
+        Ok(Self { protocol, groups, spec: None })
+    }
+
+    /// Decodes the protocol's messages by `spec`, which must be a
+    /// `netlink-raw` spec of this protocol.
+    pub fn with_spec(mut self, spec: Spec) -> Result<Self> {
+        if spec.protocol != Protocol::Raw(self.protocol) {
+            return Err(usage_error(format!(
+                "--netlink {}: the spec describes {}, which is not a netlink-raw family of protocol {}",
+                self.protocol, spec.name, self.protocol
+            )));
+        }
+        self.spec = Some(spec);
+        Ok(self)
     }
 }
 
@@ -132,6 +156,10 @@ pub struct NetlinkRecord {
     /// What it carried.
     #[serde(flatten)]
     pub record: Record,
+    /// The message decoded by the protocol's spec, when one was given and
+    /// names its type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<Message>,
 }
 
 /// One kernel's verdict.
@@ -373,8 +401,21 @@ impl ModuleTest {
         protocols.dedup();
         let mut records = Vec::new();
         for protocol in protocols {
-            let got = netlink_records(protocol, vm.netlink_deliveries())?;
-            records.extend(got.into_iter().map(|record| NetlinkRecord { protocol, record }));
+            let spec = self.netlink.iter().find_map(|w| w.spec.as_ref().filter(|_| w.protocol == protocol));
+            for record in netlink_records(protocol, vm.netlink_deliveries())? {
+                let message = match (&record, spec) {
+                    (Record::Message { nlmsg_type, payload, .. }, Some(spec)) => {
+                        match spec.operation_by_value(*nlmsg_type) {
+                            Some(op) => Some(Message::decode_as(spec, op, payload).map_err(|e| {
+                                anyhow::anyhow!("netlink protocol {protocol}: message type {nlmsg_type}: {e}")
+                            })?),
+                            None => None,
+                        }
+                    }
+                    _ => None,
+                };
+                records.push(NetlinkRecord { protocol, record, message });
+            }
         }
         Ok(records)
     }
@@ -390,6 +431,18 @@ const QUIET: Duration = Duration::from_millis(500);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_netlink_raw_spec_decodes_its_own_protocol_only() {
+        let raw = Spec::parse("name: links\nprotocol: netlink-raw\nprotonum: 0\n").unwrap();
+        let route = NetlinkWatch::new("route").unwrap();
+        assert_eq!(route.clone().with_spec(raw.clone()).unwrap().spec, Some(raw.clone()));
+        let err = format!("{:#}", NetlinkWatch::new("31").unwrap().with_spec(raw.clone()).unwrap_err());
+        assert!(err.contains("not a netlink-raw family of protocol 31"), "{err}");
+        let err = format!("{:#}", GenlWatch::new("links:rtnlgrp-link", Some(raw)).unwrap_err());
+        assert!(err.contains("record it with --netlink 0"), "{err}");
+        assert!(NetlinkWatch::new("route:x").is_err() && NetlinkWatch::new("carrier-pigeon").is_err());
+    }
 
     #[test]
     fn module_params_are_name_equals_one_word() {

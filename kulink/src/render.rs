@@ -88,7 +88,11 @@ pub fn module_test_table(report: &ModuleTestReport) -> String {
     if !report.netlink.is_empty() {
         let _ = writeln!(s, "netlink {} record(s) of classic protocols:", report.netlink.len());
         for r in &report.netlink {
-            let _ = writeln!(s, "    {} {}", r.protocol, serde_json::to_string(&r.record).unwrap_or_default());
+            let shown = match &r.message {
+                Some(m) => format!("{} {}", m.op, serde_json::to_string(&m.attrs).unwrap_or_default()),
+                None => serde_json::to_string(&r.record).unwrap_or_default(),
+            };
+            let _ = writeln!(s, "    {} {shown}", r.protocol);
         }
     }
     for problem in &report.problems {

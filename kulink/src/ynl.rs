@@ -6,15 +6,13 @@
 use std::path::Path;
 
 use anyhow::Result;
-use kulink_testbed::genl::spec::Protocol;
 use kulink_testbed::genl::{schema, Spec};
 use kulink_testbed::{kernels, progress, usage_error};
 
 /// Where a kernel source keeps YNL's schemas.
 const SCHEMAS: &str = "Documentation/netlink";
 
-/// Reads the spec at `path` and checks it against its protocol's schema;
-/// it must describe a generic netlink family (what `--spec` decodes).
+/// Reads the spec at `path` and checks it against its protocol's schema.
 /// With no kernel source that has the schema in the cache yet (6.12 and
 /// newer ship them), the spec is read unchecked, and a note says so.
 pub fn load_spec(path: &Path) -> Result<Spec> {
@@ -36,13 +34,5 @@ pub fn load_spec(path: &Path) -> Result<Spec> {
             "spec {shown} is not checked against YNL's {file}: no kernel source in the cache has it yet (6.12 and newer do)"
         )),
     }
-    let spec = Spec::parse(&text).map_err(|e| usage_error(format!("spec {shown}: {e}")))?;
-    if let Protocol::Raw(number) = spec.protocol {
-        return Err(usage_error(format!(
-            "spec {shown} describes {}, a family of netlink protocol {number} (netlink-raw): --spec takes a generic \
-             netlink family's; record the protocol with --netlink {number}",
-            spec.name
-        )));
-    }
-    Ok(spec)
+    Spec::parse(&text).map_err(|e| usage_error(format!("spec {shown}: {e}")))
 }

@@ -12,6 +12,8 @@ use kulink::module_test::{GenlWatch, ModuleTest, NetlinkWatch};
 use kulink::outcome::Format;
 use kulink::render::{coverage_table, module_test_table};
 use kulink::testbed::coverage;
+use kulink::testbed::genl::spec::Protocol;
+use kulink::testbed::usage_error;
 
 use crate::args::{AccelArgs, FormatArgs, GuestArgs, KernelArgs};
 use crate::each_kernel::{EachKernel, OnError, Shape};
@@ -39,8 +41,10 @@ pub struct TestArgs {
     #[arg(long, value_name = "PROTO[:GROUP,...]")]
     netlink: Vec<String>,
     /// The family's YNL spec, to decode its messages into named fields
-    /// (without it they come as raw attributes).
-    #[arg(long, value_name = "FILE", requires = "genl")]
+    /// (without it they come as raw attributes): a generic netlink
+    /// family's for --genl, or a classic protocol's (netlink-raw, such as
+    /// the kernel's rt-link.yaml) for the --netlink of that protocol.
+    #[arg(long, value_name = "FILE")]
     spec: Option<PathBuf>,
     /// Ethernet frames to replay to the guest before COMMAND starts (it
     /// sees their effects; MAC addresses are rewritten to the wire's).
@@ -125,7 +129,25 @@ impl TestArgs {
     /// The test, with every file it names read and checked before any build.
     fn test(self) -> Result<ModuleTest> {
         let spec = self.spec.as_deref().map(kulink::ynl::load_spec).transpose()?;
-        let genl = self.genl.as_deref().map(|text| GenlWatch::new(text, spec)).transpose()?;
+        let mut netlink = self.netlink.iter().map(|text| NetlinkWatch::new(text)).collect::<Result<Vec<_>>>()?;
+        let (genl_spec, raw_spec) = match spec {
+            Some(spec) if matches!(spec.protocol, Protocol::Raw(_)) => (None, Some(spec)),
+            spec => (spec, None),
+        };
+        if let Some(spec) = raw_spec {
+            let Protocol::Raw(number) = spec.protocol else { unreachable!("a raw spec") };
+            let Some(at) = netlink.iter().position(|w| w.protocol == number) else {
+                return Err(usage_error(format!(
+                    "--spec: {} is a family of netlink protocol {number}: record it with --netlink {number}",
+                    spec.name
+                )));
+            };
+            netlink[at] = netlink[at].clone().with_spec(spec)?;
+        }
+        if genl_spec.is_some() && self.genl.is_none() {
+            return Err(usage_error("--spec with a generic netlink family's spec needs --genl FAMILY:GROUP"));
+        }
+        let genl = self.genl.as_deref().map(|text| GenlWatch::new(text, genl_spec)).transpose()?;
         let mut setup = self.guest.setup(self.accel.accel);
         setup.gdb = self.gdb;
         setup.coverage = self.coverage;
@@ -136,7 +158,7 @@ impl TestArgs {
             netns: self.netns,
             timeout: Duration::from_secs(self.timeout),
             genl,
-            netlink: self.netlink.iter().map(|text| NetlinkWatch::new(text)).collect::<Result<_>>()?,
+            netlink,
             traffic: self.pcap.as_deref().map(kulink::testbed::pcap::read).transpose()?.unwrap_or_default(),
             expected: self.expect.as_deref().map(expect::load).transpose()?,
         };
