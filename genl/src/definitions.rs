@@ -5,8 +5,6 @@
 use serde::Deserialize;
 use serde_yaml_ng::Value as Yaml;
 
-use crate::spec::SpecError;
-
 /// An `enum` or `flags` definition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnumSet {
@@ -127,10 +125,11 @@ pub(crate) struct Definitions {
 }
 
 impl Definitions {
-    pub fn resolve(raw: &[RawDefinition]) -> Result<Self, SpecError> {
+    /// The definitions, or what is wrong with one of them.
+    pub fn resolve(raw: &[RawDefinition]) -> Result<Self, String> {
         let mut defs = Definitions::default();
         for def in raw {
-            let fail = |what: String| SpecError(format!("definition {}: {what}", def.name));
+            let fail = |what: String| format!("definition {}: {what}", def.name);
             match def.kind.as_str() {
                 "const" => {
                     let value = def.value.as_ref().and_then(Yaml::as_u64);
@@ -163,10 +162,10 @@ impl Definitions {
             for m in &s.members {
                 if let MemberKind::Struct(inner) = &m.kind {
                     if defs.structs.iter().all(|d| &d.name != inner) {
-                        return Err(SpecError(format!("struct {}.{}: {inner} is not a struct", s.name, m.name)));
+                        return Err(format!("struct {}.{}: {inner} is not a struct", s.name, m.name));
                     }
                 }
-                defs.check_render(&m.render).map_err(|e| SpecError(format!("struct {}.{}: {e}", s.name, m.name)))?;
+                defs.check_render(&m.render).map_err(|e| format!("struct {}.{}: {e}", s.name, m.name))?;
             }
         }
         Ok(defs)
@@ -366,53 +365,4 @@ struct RawMember {
     display_hint: Option<String>,
     #[serde(rename = "struct")]
     struct_: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use crate::spec::Spec;
-
-    const SPEC: &str = r#"
-name: defs
-definitions:
-  - { name: key-len, type: const, value: 32 }
-  - { name: mode, type: enum, entries: [ off, on ] }
-  - name: hdr
-    type: struct
-    members:
-      - { name: id, type: u32 }
-attribute-sets:
-  - name: main
-    attributes:
-      - { name: a, type: u32, checks: { max: u32-max } }
-      - { name: b, type: s16, checks: { min: s16-min, max: 0xFFF } }
-      - { name: key, type: binary, checks: { exact-len: key-len } }
-      - { name: page, type: u32, checks: { min: page-size } }
-      - { name: m, type: u8, enum: mode }
-operations:
-  fixed-header: hdr
-  list:
-    - { name: get, attribute-set: main }
-"#;
-
-    #[test]
-    fn checks_read_numbers_limits_and_constants() {
-        let spec = Spec::parse(SPEC).unwrap();
-        let checks = |name: &str| spec.set("main").unwrap().attribute(name).unwrap().checks;
-        assert_eq!(checks("a").max, Some(u32::MAX.into()));
-        assert_eq!((checks("b").min, checks("b").max), (Some(-32768), Some(0xfff)));
-        assert_eq!(checks("key").exact_len, Some(32));
-        // A constant of the kernel's headers the spec does not define: open.
-        assert_eq!(checks("page").min, None);
-        assert_eq!(spec.operation("get").unwrap().fixed_header.as_deref(), Some("hdr"));
-    }
-
-    #[test]
-    fn references_to_definitions_are_checked() {
-        let bad = |from: &str, to: &str| Spec::parse(&SPEC.replace(from, to)).unwrap_err().0;
-        assert!(bad("enum: mode }", "enum: gone }").contains("main.m: enum gone is not an enum definition"));
-        assert!(bad("fixed-header: hdr", "fixed-header: gone").contains("fixed-header gone is not a struct"));
-        assert!(bad("type: u32 }\nattribute", "type: u128 }\nattribute").contains("hdr: id: type u128"));
-        assert!(bad("type: const", "type: union").contains("type union is not const, enum, flags or struct"));
-    }
 }

@@ -12,6 +12,8 @@ pub mod codec;
 #[cfg(feature = "spec")]
 pub mod definitions;
 #[cfg(feature = "spec")]
+mod encode;
+#[cfg(feature = "spec")]
 pub mod sample;
 #[cfg(feature = "spec")]
 pub mod schema;

@@ -8,57 +8,63 @@ use serde_json::Value as Json;
 
 use crate::definitions::{DisplayHint, Render};
 use crate::spec::Spec;
-use crate::value::Value;
 
-/// An integer as `render` shows it: its entry's name, its flags' names,
-/// or its hint's text. A number no entry names stays a number.
-pub(crate) fn integer(spec: &Spec, render: &Render, value: Value) -> Value {
-    let raw = match value {
-        Value::Unsigned(n) => n,
-        Value::Signed(n) => n as u64,
-        _ => return value,
-    };
+/// What a number or bytes are shown as, instead of themselves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Shown {
+    /// An enum's entry.
+    Enum(String),
+    /// The names of the bits a flags number sets, lowest first.
+    Flags(Vec<String>),
+    /// A hint's text.
+    Text(String),
+}
+
+/// An integer (signed or not) as `render` shows it: its entry's name, its
+/// flags' names, or its hint's text; none when it stays a number (no
+/// entry names it, or nothing to show).
+pub(crate) fn integer(spec: &Spec, render: &Render, n: i128) -> Option<Shown> {
+    // The bits as the wire has them: a negative number's two's complement.
+    let raw = n as u64;
     if let Some(set) = render.enumeration.as_deref().and_then(|name| spec.enumeration(name)) {
         if set.flags || render.as_flags {
             let bits = (0..64).filter(|bit| raw & (1 << bit) != 0);
             let names: Option<Vec<String>> = bits.map(|bit| set.name_of(bit).map(str::to_owned)).collect();
-            return names.map_or(value, Value::Flags);
+            return names.map(Shown::Flags);
         }
-        return set.name_of(raw).map_or(value, |name| Value::Enum(name.to_owned()));
+        return set.name_of(raw).map(|name| Shown::Enum(name.to_owned()));
     }
-    let text = match (render.hint, &value) {
-        (Some(DisplayHint::Hex), Value::Signed(n)) if *n < 0 => format!("-{:#x}", n.unsigned_abs()),
-        (Some(DisplayHint::Hex), _) => format!("{raw:#x}"),
+    let text = match render.hint? {
+        DisplayHint::Hex if n < 0 => format!("-{:#x}", n.unsigned_abs()),
+        DisplayHint::Hex => format!("{raw:#x}"),
         // A number too wide for IPv4 is an IPv6 address, as Python's ipaddress has it.
-        (Some(DisplayHint::Ipv4 | DisplayHint::Ipv6 | DisplayHint::Ipv4OrV6), Value::Unsigned(n)) => {
-            match u32::try_from(*n) {
-                Ok(v4) => Ipv4Addr::from(v4).to_string(),
-                Err(_) => Ipv6Addr::from(u128::from(*n)).to_string(),
-            }
-        }
-        _ => return value,
+        DisplayHint::Ipv4 | DisplayHint::Ipv6 | DisplayHint::Ipv4OrV6 if n >= 0 => match u32::try_from(raw) {
+            Ok(v4) => Ipv4Addr::from(v4).to_string(),
+            Err(_) => Ipv6Addr::from(u128::from(raw)).to_string(),
+        },
+        _ => return None,
     };
-    Value::Text(text)
+    Some(Shown::Text(text))
 }
 
-/// Bytes as `render`'s hint shows them; bytes of a length the hint does
-/// not fit stay bytes.
-pub(crate) fn bytes(render: &Render, payload: &[u8]) -> Value {
+/// Bytes as `render`'s hint shows them; none for bytes of a length the
+/// hint does not fit (they stay bytes).
+pub(crate) fn bytes(render: &Render, payload: &[u8]) -> Option<Shown> {
     let text = match render.hint {
         Some(DisplayHint::Mac) => payload.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":"),
         Some(DisplayHint::Hex) => payload.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" "),
         Some(DisplayHint::Ipv4 | DisplayHint::Ipv6 | DisplayHint::Ipv4OrV6) => match payload.len() {
             4 => Ipv4Addr::from(<[u8; 4]>::try_from(payload).expect("4 bytes")).to_string(),
             16 => Ipv6Addr::from(<[u8; 16]>::try_from(payload).expect("16 bytes")).to_string(),
-            _ => return Value::Binary(payload.to_vec()),
+            _ => return None,
         },
         Some(DisplayHint::Uuid) if payload.len() == 16 => {
             let hex = hex::encode(payload);
             format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..])
         }
-        _ => return Value::Binary(payload.to_vec()),
+        _ => return None,
     };
-    Value::Text(text)
+    Some(Shown::Text(text))
 }
 
 /// The number a JSON value other than a number stands for: an entry's
@@ -124,15 +130,15 @@ mod tests {
             (DisplayHint::Uuid, &[0x12; 16], "12121212-1212-1212-1212-121212121212"),
         ];
         for (h, payload, text) in cases {
-            assert_eq!(bytes(&hint(h), payload), Value::Text(text.into()), "{h:?}");
+            assert_eq!(bytes(&hint(h), payload), Some(Shown::Text(text.into())), "{h:?}");
             assert_eq!(parse_bytes(&hint(h), text).as_deref(), Some(payload), "{h:?}");
         }
-        assert_eq!(bytes(&hint(DisplayHint::Ipv4), &[1, 2, 3]), Value::Binary(vec![1, 2, 3]));
+        assert_eq!(bytes(&hint(DisplayHint::Ipv4), &[1, 2, 3]), None);
         let spec = Spec::parse("name: x\n").unwrap();
         let shown = |h, v| integer(&spec, &hint(h), v);
-        assert_eq!(shown(DisplayHint::Hex, Value::Unsigned(31)), Value::Text("0x1f".into()));
-        assert_eq!(shown(DisplayHint::Hex, Value::Signed(-5)), Value::Text("-0x5".into()));
-        assert_eq!(shown(DisplayHint::Ipv4, Value::Unsigned(0x0a00020f)), Value::Text("10.0.2.15".into()));
+        assert_eq!(shown(DisplayHint::Hex, 31), Some(Shown::Text("0x1f".into())));
+        assert_eq!(shown(DisplayHint::Hex, -5), Some(Shown::Text("-0x5".into())));
+        assert_eq!(shown(DisplayHint::Ipv4, 0x0a00020f), Some(Shown::Text("10.0.2.15".into())));
         assert_eq!(parse_integer(&spec, &hint(DisplayHint::Ipv4), &json!("10.0.2.15")), Some(0x0a00020f));
         assert_eq!(parse_integer(&spec, &hint(DisplayHint::Hex), &json!("-0x5")), Some(-5i64 as u64));
     }
@@ -145,21 +151,11 @@ mod tests {
         )
         .unwrap();
         let named = |set: &str, as_flags| Render { enumeration: Some(set.into()), as_flags, hint: None };
-        assert_eq!(integer(&spec, &named("state", false), Value::Unsigned(2)), Value::Enum("down".into()));
-        assert_eq!(integer(&spec, &named("state", false), Value::Unsigned(9)), Value::Unsigned(9));
-        assert_eq!(
-            integer(&spec, &named("opts", false), Value::Unsigned(0b1001)),
-            Value::Flags(vec!["a".into(), "d".into()])
-        );
-        assert_eq!(
-            integer(&spec, &named("opts", false), Value::Unsigned(0b100)),
-            Value::Unsigned(4),
-            "no entry for bit 2"
-        );
-        assert_eq!(
-            integer(&spec, &named("state", true), Value::Unsigned(0b110)),
-            Value::Flags(vec!["up".into(), "down".into()])
-        );
+        assert_eq!(integer(&spec, &named("state", false), 2), Some(Shown::Enum("down".into())));
+        assert_eq!(integer(&spec, &named("state", false), 9), None);
+        assert_eq!(integer(&spec, &named("opts", false), 0b1001), Some(Shown::Flags(vec!["a".into(), "d".into()])));
+        assert_eq!(integer(&spec, &named("opts", false), 0b100), None, "no entry for bit 2");
+        assert_eq!(integer(&spec, &named("state", true), 0b110), Some(Shown::Flags(vec!["up".into(), "down".into()])));
         assert_eq!(parse_integer(&spec, &named("opts", false), &json!(["a", "d"])), Some(0b1001));
         assert_eq!(parse_integer(&spec, &named("state", false), &json!("down")), Some(2));
         assert_eq!(parse_integer(&spec, &named("state", false), &json!("sideways")), None);

@@ -449,7 +449,7 @@ impl RawSpec {
             }
             Some(other) => return Err(error(format!("protocol {other} is not one of YNL's"))),
         };
-        let defs = Definitions::resolve(&self.definitions)?;
+        let defs = Definitions::resolve(&self.definitions).map_err(SpecError)?;
         let sets = self
             .attribute_sets
             .iter()
@@ -963,5 +963,49 @@ mcast-groups:
         assert!(bad("sub-type: u32", "sub-type: indexed-array").contains("indexed-arrays"));
         assert!(bad("type-value: [ policy-id, attr-id ], ", "").contains("needs type-value"));
         assert!(bad("enum-model: directional", "enum-model: other").contains("not unified or directional"));
+    }
+
+    const DEFS: &str = r#"
+name: defs
+definitions:
+  - { name: key-len, type: const, value: 32 }
+  - { name: mode, type: enum, entries: [ off, on ] }
+  - name: hdr
+    type: struct
+    members:
+      - { name: id, type: u32 }
+attribute-sets:
+  - name: main
+    attributes:
+      - { name: a, type: u32, checks: { max: u32-max } }
+      - { name: b, type: s16, checks: { min: s16-min, max: 0xFFF } }
+      - { name: key, type: binary, checks: { exact-len: key-len } }
+      - { name: page, type: u32, checks: { min: page-size } }
+      - { name: m, type: u8, enum: mode }
+operations:
+  fixed-header: hdr
+  list:
+    - { name: get, attribute-set: main }
+"#;
+
+    #[test]
+    fn checks_read_numbers_limits_and_constants() {
+        let spec = Spec::parse(DEFS).unwrap();
+        let checks = |name: &str| spec.set("main").unwrap().attribute(name).unwrap().checks;
+        assert_eq!(checks("a").max, Some(u32::MAX.into()));
+        assert_eq!((checks("b").min, checks("b").max), (Some(-32768), Some(0xfff)));
+        assert_eq!(checks("key").exact_len, Some(32));
+        // A constant of the kernel's headers the spec does not define: open.
+        assert_eq!(checks("page").min, None);
+        assert_eq!(spec.operation("get").unwrap().fixed_header.as_deref(), Some("hdr"));
+    }
+
+    #[test]
+    fn references_to_definitions_are_checked() {
+        let bad = |from: &str, to: &str| Spec::parse(&DEFS.replace(from, to)).unwrap_err().0;
+        assert!(bad("enum: mode }", "enum: gone }").contains("main.m: enum gone is not an enum definition"));
+        assert!(bad("fixed-header: hdr", "fixed-header: gone").contains("fixed-header gone is not a struct"));
+        assert!(bad("type: u32 }\nattribute", "type: u128 }\nattribute").contains("hdr: id: type u128"));
+        assert!(bad("type: const", "type: union").contains("type union is not const, enum, flags or struct"));
     }
 }
