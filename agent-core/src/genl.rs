@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use anyhow::{Context, Result};
 use kulink_genl::codec::{self as genl, Family, Msg, MsgBuilder, NLMSG_ERROR, NLM_F_ACK, NLM_F_REQUEST};
+use kulink_protocol::NO_NETLINK_PROTOCOL;
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket};
 use tokio::io::unix::AsyncFd;
 
@@ -33,7 +34,10 @@ impl GenlSocket {
     /// A socket of netlink protocol `protocol`. The kernel refuses one for
     /// a protocol nothing registered (EPROTONOSUPPORT).
     pub fn open_protocol(protocol: isize) -> Result<Self> {
-        let mut sock = Socket::new(protocol).with_context(|| format!("netlink socket of protocol {protocol}"))?;
+        let mut sock = Socket::new(protocol).map_err(|e| match e.raw_os_error() {
+            Some(libc::EPROTONOSUPPORT) => anyhow::anyhow!("{NO_NETLINK_PROTOCOL} {protocol}"),
+            _ => anyhow::Error::new(e).context(format!("netlink socket of protocol {protocol}")),
+        })?;
         sock.bind_auto().with_context(|| format!("bind netlink socket of protocol {protocol}"))?;
         sock.set_non_blocking(true)?;
         force_rcvbuf(&sock, RCVBUF);

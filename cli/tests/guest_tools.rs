@@ -289,6 +289,23 @@ fn a_spec_that_breaks_the_kernel_s_schema_is_refused_before_the_boot() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// `--netlink` of a protocol nothing in the guest serves (udpcount creates
+/// no unit 31) fails the test, exit 1, saying what would serve it.
+fn a_protocol_nothing_serves_fails_the_test() {
+    let out = kulink()
+        .args(["test", "--json", "--module", &udpcount_module(), "--netlink", "31", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    let report = &report_of(&out)[0];
+    assert_eq!(out.status.code(), Some(1), "{report:#}");
+    assert_eq!(report["ran"]["code"], 0, "the command itself passed: {report:#}");
+    let problems = report["problems"].as_array().unwrap();
+    assert!(
+        problems.iter().any(|p| p.as_str().unwrap().starts_with("netlink protocol 31: nothing in the guest serves it")),
+        "{report:#}"
+    );
+}
+
 /// rtnetlink's spec from the newest kernel source in the cache.
 fn rt_link_spec() -> std::path::PathBuf {
     let (_, spec) = ["rt-link.yaml", "rt_link.yaml"]
@@ -406,6 +423,7 @@ kulink::kernel_tests!(once:
     the_connector_sample_loads_after_its_core,
     a_module_s_device_uevents_are_recorded,
     rtnetlink_events_decode_with_the_kernel_s_own_spec,
+    a_protocol_nothing_serves_fails_the_test,
     the_hosts_root_brings_the_hosts_tools,
     a_spec_that_breaks_the_kernel_s_schema_is_refused_before_the_boot,
     every_documented_kulink_test_line_passes_as_written

@@ -292,7 +292,9 @@ fn shown_bytes(render: &Render, payload: &[u8]) -> Value {
 
 /// The members of struct `name` from its bytes: integers, bytes, inner
 /// structs, shown as each member's `enum` or `display-hint` has it. Bytes
-/// past the struct's end (members a newer kernel added) are left.
+/// past the struct's end (members a newer kernel added) are left; a
+/// struct that ends after a whole member (an older kernel's) gives the
+/// members it holds, and one cut inside a member is an error.
 fn decode_struct(spec: &Spec, name: &str, bytes: &[u8]) -> Result<Fields, DecodeError> {
     let short = || DecodeError::BadLength { what: "struct", len: bytes.len() };
     let members = &spec.structure(name).expect("a spec's structs are defined").members;
@@ -304,6 +306,11 @@ fn decode_struct(spec: &Spec, name: &str, bytes: &[u8]) -> Result<Fields, Decode
             MemberKind::Pad(len) | MemberKind::Binary(len) => *len,
             MemberKind::Struct(inner) => spec.struct_size(inner),
         };
+        // An older kernel's struct ends after a member the spec's goes on
+        // from (rtnl_link_stats64 grew in 5.19): the members it holds.
+        if at == bytes.len() && at > 0 {
+            break;
+        }
         let field = bytes.get(at..at + size).ok_or_else(short)?;
         at += size;
         let value = match &member.kind {
@@ -583,6 +590,14 @@ operations:
         assert_eq!(err(json!({"link": {"mac": "0102"}})), "get.link.mac: \"0102\" is not 6 bytes");
         assert_eq!(err(json!({"link": {"speed": 1}})), "get.link.speed: no such member in struct link");
         assert_eq!(err(json!({"rates": [70000]})), "get.rates[0]: 70000 is not a u16");
+        // An older kernel's shorter struct gives its members; one cut mid-member does not decode.
+        let link = |payload: &[u8]| {
+            let mut attrs = AttrWriter::new();
+            attrs.put(4, payload);
+            Message::decode(Some(&spec), cmd, &[vec![0; 8], attrs.into_bytes()].concat())
+        };
+        assert_eq!(link(&[1]).unwrap().to_json()["attrs"]["link"], json!({"state": "up"}));
+        assert!(matches!(link(&[1, 2]), Err(DecodeError::BadLength { .. })));
         // A body shorter than its fixed header, or an array cut mid-element.
         assert!(matches!(Message::decode(Some(&spec), cmd, &[0; 4]), Err(DecodeError::BadLength { .. })));
         let mut attrs = AttrWriter::new();

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use kulink_protocol::{GenlDelivery, Ran};
+use kulink_protocol::{GenlDelivery, Ran, NO_NETLINK_PROTOCOL};
 use kulink_testbed::artifacts::KernelChoice;
 use kulink_testbed::coverage::FileCoverage;
 #[cfg(doc)]
@@ -307,7 +307,14 @@ impl ModuleTest {
             vm.genl_subscribe(&watch.family, &watch.group)?;
         }
         for watch in &self.netlink {
-            vm.netlink_subscribe(watch.protocol, &watch.groups)?;
+            match vm.netlink_subscribe(watch.protocol, &watch.groups) {
+                Err(e) if format!("{e:#}").contains(NO_NETLINK_PROTOCOL) => problems.push(format!(
+                    "netlink protocol {}: nothing in the guest serves it once the module is loaded (a module creates its \
+                     own with netlink_kernel_create; the connector needs CONFIG_CONNECTOR, --kconfig adds it)",
+                    watch.protocol
+                )),
+                other => other?,
+            }
         }
         if !self.traffic.is_empty() {
             vm.replay(&self.traffic, REPLAY_GAP)?;

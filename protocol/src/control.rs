@@ -21,6 +21,12 @@ pub const SHELL_PORT: &str = "kulink.shell";
 /// every record at every level, whatever the console prints.
 pub const KERNEL_LOG_PORT: &str = "kulink.kmsg";
 
+/// How a refused [`Command::NetlinkSubscribe`] or
+/// [`Command::NetlinkRequest`] begins when the guest has no kernel socket
+/// for the protocol (`EPROTONOSUPPORT`): what the module under test did or
+/// did not create, not a fault of the guest.
+pub const NO_NETLINK_PROTOCOL: &str = "no kernel socket serves netlink protocol";
+
 /// The 9p mount tag the host's root file system is shared under (see
 /// [`Command::MountHostRoot`]).
 pub const HOST_ROOT_TAG: &str = "kulink.host";

@@ -13,5 +13,6 @@ pub use control::{
     patience, AgentMsg, Command, DeviceAnswers, DeviceArg, DeviceBurst, DeviceCall, Extension, Failure, FailureKind,
     FileBytes, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, NetlinkDelivery, NetlinkEvent,
     NetlinkRequest, Netns, NoExtension, Nothing, Ran, RawGenl, Ready, Reply, Request, ANSWER_MARGIN, DEVICE_ARENA,
-    HOST_ROOT_DIR, HOST_ROOT_MERGED, HOST_ROOT_TAG, KERNEL_LOG_PORT, NOBODY, OUTPUT_LIMIT, PORT_NAME, SHELL_PORT,
+    HOST_ROOT_DIR, HOST_ROOT_MERGED, HOST_ROOT_TAG, KERNEL_LOG_PORT, NOBODY, NO_NETLINK_PROTOCOL, OUTPUT_LIMIT,
+    PORT_NAME, SHELL_PORT,
 };

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use kulink_genl::classic::{self, Record};
+use kulink_genl::spec::Protocol;
 use kulink_genl::{Message, Spec};
 use kulink_protocol::{
     Command as AgentCommand, Extension, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest,
@@ -85,6 +86,54 @@ impl<X: Extension> Vm<X> {
             Reply::Netlink(datagrams) => netlink_records(protocol, &datagrams),
             other => bail!("a netlink request was answered with {}", other.kind()),
         }
+    }
+
+    /// Sends operation `op` of a `netlink-raw` spec (rtnetlink's
+    /// `rt-link.yaml`, say) to the kernel's socket of its protocol, with
+    /// these fields (a JSON object: the fixed header's members and the
+    /// attributes, see [`Spec::encode_body`]) and `flags` (`NLM_F_DUMP`,
+    /// say), and decodes the replies; the ACK, `NLMSG_DONE` and an error
+    /// (with the kernel's errno and reason) are read, not returned.
+    pub fn netlink_call(
+        &mut self,
+        spec: &Spec,
+        op: &str,
+        fields: &serde_json::Value,
+        flags: u16,
+    ) -> Result<Vec<Message>> {
+        let Protocol::Raw(protocol) = spec.protocol else {
+            return Err(usage_error(format!("{} is a generic netlink family: use genl_call", spec.name)));
+        };
+        let operation = spec
+            .operation(op)
+            .filter(|o| o.value != 0)
+            .ok_or_else(|| usage_error(format!("{}: no operation {op} that user space sends", spec.name)))?;
+        let body = spec.encode_body(operation, fields).map_err(|e| usage_error(e.to_string()))?;
+        let mut messages = Vec::new();
+        for record in self.netlink_request(protocol, operation.value, flags, &body)? {
+            match record {
+                Record::Message { nlmsg_type, payload, .. } => {
+                    // Replies are read as the operation's own when their type is its reply's.
+                    let replied = Some(operation).filter(|o| o.reply_value == nlmsg_type);
+                    let reply_op = replied.or_else(|| spec.operation_by_value(nlmsg_type)).with_context(|| {
+                        format!("{} {op}: a reply of type {nlmsg_type}, which the spec does not name", spec.name)
+                    })?;
+                    messages.push(
+                        Message::decode_as(spec, reply_op, &payload)
+                            .with_context(|| format!("{} {op}: reply of type {nlmsg_type}", spec.name))?,
+                    );
+                }
+                Record::Error { errno: 0, .. } | Record::Done { .. } => {}
+                Record::Error { errno, message, .. } => bail!(
+                    "{} {op} was refused with errno {errno} ({}){}",
+                    spec.name,
+                    std::io::Error::from_raw_os_error(errno),
+                    message.map(|m| format!(": {m}")).unwrap_or_default()
+                ),
+                other => bail!("{} {op}: answered with {other:?}", spec.name),
+            }
+        }
+        Ok(messages)
     }
 
     /// What the protocol subscriptions carried so far, in order.
