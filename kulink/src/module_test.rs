@@ -1,8 +1,8 @@
 //! `kulink test`: any module, any command. Build the module for a kernel,
 //! boot with it loaded by the bare agent, record a generic netlink group
-//! and the groups of classic netlink protocols, replay a capture, run the command in the guest, and judge its exit
-//! status (and KTAP results), the group's messages against what the test
-//! expects, and the kernel log.
+//! and the groups of classic netlink protocols, replay a capture, run the
+//! command in the guest, and judge its exit status (and KTAP results), the
+//! group's messages against what the test expects, and the kernel log.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
