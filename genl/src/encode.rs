@@ -43,13 +43,7 @@ impl Spec {
             return Err(SpecError(format!("{op}: attributes must be an object, not {fields}")));
         };
         let mut attrs = map.clone();
-        let mut body = Vec::new();
-        if let Some(header) = &operation.fixed_header {
-            let members = &self.structure(header).expect("a spec's headers are defined").members;
-            let given: serde_json::Map<String, Json> =
-                members.iter().filter_map(|m| Some((m.name.clone(), attrs.remove(&m.name)?))).collect();
-            body = self.encode_struct(header, &Json::Object(given), op)?;
-        }
+        let mut body = self.take_header(operation.fixed_header.as_deref(), &mut attrs, op)?;
         let mut out = AttrWriter::new();
         match &operation.attribute_set {
             _ if attrs.is_empty() => {}
@@ -61,6 +55,22 @@ impl Spec {
         }
         body.extend(out.into_bytes());
         Ok(body)
+    }
+
+    /// The fixed header `header` (a message's or a sub-message's, if it has
+    /// one) from its members, taken out of `fields`, which keeps the
+    /// attributes.
+    fn take_header(
+        &self,
+        header: Option<&str>,
+        fields: &mut serde_json::Map<String, Json>,
+        path: &str,
+    ) -> Result<Vec<u8>, SpecError> {
+        let Some(header) = header else { return Ok(Vec::new()) };
+        let members = &self.structure(header).expect("a spec's headers are defined").members;
+        let given: serde_json::Map<String, Json> =
+            members.iter().filter_map(|m| Some((m.name.clone(), fields.remove(&m.name)?))).collect();
+        self.encode_struct(header, &Json::Object(given), path)
     }
 
     /// Struct `name` from an object of its members; a member not given is
@@ -219,13 +229,7 @@ impl Spec {
                     SpecError(format!("{path}: its selector {selector} ({chosen:?}) names no format of {name}"))
                 })?;
                 let mut fields = value.as_object().cloned().ok_or_else(|| bad("an object"))?;
-                let mut payload = Vec::new();
-                if let Some(header) = &format.fixed_header {
-                    let members = &self.structure(header).expect("a spec's structs are defined").members;
-                    let given: serde_json::Map<String, Json> =
-                        members.iter().filter_map(|m| Some((m.name.clone(), fields.remove(&m.name)?))).collect();
-                    payload = self.encode_struct(header, &Json::Object(given), path)?;
-                }
+                let mut payload = self.take_header(format.fixed_header.as_deref(), &mut fields, path)?;
                 let mut attrs = AttrWriter::new();
                 match format.attribute_set.as_deref().and_then(|s| self.set(s)) {
                     Some(set) => self.encode_set(set, &Json::Object(fields), &mut attrs, path, None)?,

@@ -27,19 +27,7 @@ const MAX_DEPTH: u8 = 3;
 /// ```
 pub fn fields(spec: &Spec, op: &Operation, rng: &mut fastrand::Rng) -> Json {
     let mut sampler = Sampler { spec, rng };
-    let mut fields = match &op.fixed_header {
-        Some(header) => sampler.structure(header),
-        None => Map::new(),
-    };
-    if let Some(set) = op.attribute_set.as_deref().and_then(|name| spec.set(name)) {
-        // An attribute named as a header member (rtnetlink's ifa-flags, a u8
-        // in the header and a u32 attribute) cannot be told apart from it in
-        // one object: the header's is kept, as YNL keeps it.
-        for (name, value) in sampler.set(set, 0) {
-            fields.entry(name).or_insert(value);
-        }
-    }
-    Json::Object(fields)
+    Json::Object(sampler.message(op.fixed_header.as_deref(), op.attribute_set.as_deref(), 0))
 }
 
 struct Sampler<'a, 'r> {
@@ -199,13 +187,18 @@ impl Sampler<'_, '_> {
 
     /// A sub-message in `format`: its header's members and its attributes.
     fn sub_message(&mut self, format: &SubMessageFormat, depth: u8) -> Map<String, Json> {
-        let mut fields = match &format.fixed_header {
-            Some(header) => self.structure(header),
-            None => Map::new(),
-        };
-        if let Some(set) = format.attribute_set.as_deref().and_then(|s| self.spec.set(s)) {
-            // As for a message's fixed header (see `fields`): the header's name wins.
-            for (name, value) in self.set(set, depth + 1) {
+        self.message(format.fixed_header.as_deref(), format.attribute_set.as_deref(), depth + 1)
+    }
+
+    /// A message's or a sub-message's fields: every member of its fixed
+    /// header, if it has one, and a random choice of its set's attributes.
+    fn message(&mut self, header: Option<&str>, set: Option<&str>, depth: u8) -> Map<String, Json> {
+        let mut fields = header.map(|header| self.structure(header)).unwrap_or_default();
+        if let Some(set) = set.and_then(|name| self.spec.set(name)) {
+            // An attribute named as a header member (rtnetlink's ifa-flags, a
+            // u8 in the header and a u32 attribute) cannot be told apart from
+            // it in one object: the header's is kept, as YNL keeps it.
+            for (name, value) in self.set(set, depth) {
                 fields.entry(name).or_insert(value);
             }
         }

@@ -85,16 +85,7 @@ impl Message {
     /// went: a request as the kernel reads it, or what the kernel sent.
     /// The fixed header's members come first, then the attributes.
     pub fn decode_as(spec: &Spec, op: &Operation, body: &[u8]) -> Result<Self, DecodeError> {
-        let mut attrs = Fields::default();
-        let mut rest = body;
-        if let Some(header) = &op.fixed_header {
-            let size = spec.struct_size(header);
-            if body.len() < size {
-                return Err(DecodeError::BadLength { what: "fixed header", len: body.len() });
-            }
-            attrs = decode_struct(spec, header, &body[..size])?;
-            rest = &body[size..];
-        }
+        let (mut attrs, rest) = decode_header(spec, op.fixed_header.as_deref(), body, "fixed header")?;
         let set = op.attribute_set.as_deref().and_then(|name| spec.set(name));
         attrs.0.extend(
             match set {
@@ -196,15 +187,8 @@ fn decode_one(
             let Some(format) = sub.formats.iter().find(|f| Some(&f.value) == chosen.as_ref()) else {
                 return Ok(Some(Value::Binary(attr.payload.to_vec())));
             };
-            let mut fields = Fields::default();
-            let mut rest = attr.payload;
-            if let Some(header) = &format.fixed_header {
-                let size = spec.struct_size(header);
-                let bytes =
-                    rest.get(..size).ok_or(DecodeError::BadLength { what: "sub-message header", len: rest.len() })?;
-                fields = decode_struct(spec, header, bytes)?;
-                rest = &rest[size..];
-            }
+            let (mut fields, rest) =
+                decode_header(spec, format.fixed_header.as_deref(), attr.payload, "sub-message header")?;
             if let Some(set) = format.attribute_set.as_deref().and_then(|s| spec.set(s)) {
                 // YNL looks no further than the sub-message's own attributes.
                 fields.0.extend(decode_set(spec, set, Attrs(rest), None)?.0);
@@ -288,6 +272,20 @@ fn shown_integer(spec: &Spec, render: &Render, value: Value) -> Value {
 /// Bytes as `render` shows them, or as bytes.
 fn shown_bytes(render: &Render, payload: &[u8]) -> Value {
     shown::bytes(render, payload).map_or_else(|| Value::Binary(payload.to_vec()), Value::from)
+}
+
+/// The fixed header `header` (a message's or a sub-message's, if it has
+/// one) at the start of `body`, whole, and the bytes after it.
+fn decode_header<'a>(
+    spec: &Spec,
+    header: Option<&str>,
+    body: &'a [u8],
+    what: &'static str,
+) -> Result<(Fields, &'a [u8]), DecodeError> {
+    let Some(header) = header else { return Ok((Fields::default(), body)) };
+    let size = spec.struct_size(header);
+    let bytes = body.get(..size).ok_or(DecodeError::BadLength { what, len: body.len() })?;
+    Ok((decode_struct(spec, header, bytes)?, &body[size..]))
 }
 
 /// The members of struct `name` from its bytes: integers, bytes, inner
