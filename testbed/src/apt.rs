@@ -34,13 +34,26 @@ impl Apt {
     /// `KULINK_DEBIAN_MIRROR`, else the one the host's apt uses. With no
     /// suites, the host's apt as it is.
     pub fn for_suites(suites: &[String]) -> Result<Self> {
+        Self::for_suites_and_architectures(suites, &[])
+    }
+
+    /// As [`Apt::for_suites`], knowing the packages of `foreign`
+    /// architectures (Debian's names: `arm64`) besides the host's, for
+    /// `apt-get download` only: the host's dpkg is not told of them.
+    pub fn for_suites_and_architectures(suites: &[String], foreign: &[&str]) -> Result<Self> {
         if suites.is_empty() {
             return Ok(Self::host());
         }
-        let dir = lists_dir(suites);
+        let dir = lists_dir(suites, foreign);
         let what = format!("the package lists of {}", suites.join(", "));
         let _lock = cache::lock(&paths::sibling(&dir, "lock"), &what)?;
-        let (apt, changed) = Self::configure(&dir, &debian_mirror()?, suites)?;
+        let (mut apt, changed) = Self::configure(&dir, &debian_mirror()?, suites)?;
+        if !foreign.is_empty() {
+            let host = String::from_utf8(tools::run(Command::new("dpkg").arg("--print-architecture"))?.stdout)?;
+            for arch in std::iter::once(host.trim()).chain(foreign.iter().copied()) {
+                apt.options.push(format!("APT::Architectures::={arch}"));
+            }
+        }
         let stamp = dir.join("updated");
         let stale = fs::metadata(&stamp)
             .and_then(|m| m.modified())
@@ -66,7 +79,7 @@ impl Apt {
         if suites.is_empty() {
             return PathBuf::from("/var/lib/apt/lists");
         }
-        lists_dir(suites).join("updated")
+        lists_dir(suites, &[]).join("updated")
     }
 
     /// Writes a private apt configuration for `suites` of `mirror` in `dir`;
@@ -160,7 +173,8 @@ impl Apt {
         };
         task.watching_size(dir, apt_get).context("is the archive reachable (`sudo apt-get update`)?")?;
         task.finish("done");
-        let prefix = format!("{package}_");
+        // `apt-get download NAME:ARCH` names its file NAME_VERSION_ARCH.deb.
+        let prefix = format!("{}_", package.split(':').next().unwrap_or(package));
         fs::read_dir(dir)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&prefix)))
@@ -176,8 +190,9 @@ impl Apt {
 }
 
 /// Where the private configuration and package lists of `suites` live.
-fn lists_dir(suites: &[String]) -> PathBuf {
-    paths::cache_dir().join("apt").join(suites.join("+"))
+fn lists_dir(suites: &[String], foreign: &[&str]) -> PathBuf {
+    let names: Vec<&str> = suites.iter().map(String::as_str).chain(foreign.iter().copied()).collect();
+    paths::cache_dir().join("apt").join(names.join("+"))
 }
 
 /// Unpacks a .deb's files under `root` (no install, no scripts).

@@ -8,7 +8,9 @@ use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 
+use crate::arch::Arch;
 use crate::cache::{self, Stamp};
+use crate::cross_rust::CrossRust;
 use crate::kernels::{self, BuiltKernel};
 use crate::traces::ModuleFile;
 use crate::{coverage, host_root, kconfig, paths, progress, symbols, tools, usage_error, ModuleFailure};
@@ -174,7 +176,7 @@ impl Artifacts {
                 kernel.preload.push(needed);
             }
         }
-        let agent = build_agent(&recipe.agent)?;
+        let agent = build_agent(&recipe.agent, kernel.arch)?;
         let dirs = recipe.loaded_before.iter().chain(&recipe.module_dir);
         let module_files =
             built.into_iter().zip(dirs).map(|(ko, dir)| ModuleFile { ko, source_dir: dir.clone() }).collect();
@@ -327,34 +329,38 @@ fn only_module(out: &Path) -> Result<PathBuf> {
     }
 }
 
-/// The agent's target: the host's, statically linked with glibc.
-pub const AGENT_TARGET: &str = "x86_64-unknown-linux-gnu";
-
-/// Builds the agent package as a static glibc binary (`KULINK_AGENT` names
-/// a prebuilt one). In a workspace of one's own (kulink's checkout, a
-/// user's crate with its plug-in) it builds under that workspace's
-/// target directory (`CARGO_TARGET_DIR`, else `target/`), in `agent/`; from sources unpacked into the cache (an installed
-/// kulink) every version shares one target directory there, and takes its
-/// binary out under a lock, so versions neither rebuild everything nor pile
-/// up builds.
-pub fn build_agent(source: &AgentSource) -> Result<PathBuf> {
-    if let Some(p) = std::env::var_os("KULINK_AGENT") {
+/// Builds the agent package for `arch` as a static glibc binary
+/// (`KULINK_AGENT` names a prebuilt one for the host's architecture). In a
+/// workspace of one's own (kulink's checkout, a user's crate with its
+/// plug-in) it builds under that workspace's target directory
+/// (`CARGO_TARGET_DIR`, else `target/`), in `agent/` (`agent-cross/` for
+/// other architectures, built by Debian's Rust); from sources unpacked into
+/// the cache (an installed kulink) every version shares one target
+/// directory there, and takes its binary out under a lock, so versions
+/// neither rebuild everything nor pile up builds.
+pub fn build_agent(source: &AgentSource, arch: Arch) -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("KULINK_AGENT").filter(|_| arch.is_host()) {
         return Ok(PathBuf::from(p));
     }
+    let cross = if arch.is_host() { None } else { Some(CrossRust::for_arch(arch)?) };
+    // Another compiler's build scripts and libraries go to a directory of
+    // their own: sharing one, each would rebuild the other's.
+    let subdir = if cross.is_some() { "agent-cross" } else { "agent" };
     let package = &source.package;
+    let build = AgentBuild { package, arch, cross: cross.as_ref() };
     if !paths::is_unpacked(&source.workspace) {
         let root = workspace_root(&source.workspace)?;
         // kulink's own checkout builds from its lock file as CI does; a
         // user's workspace resolves as its own builds do.
         let locked = root.canonicalize().ok() == paths::repo_root().canonicalize().ok();
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
-        return cargo_build_agent(&source.workspace, &target.join("agent"), package, locked);
+        return build.run(&source.workspace, &target.join(subdir), locked);
     }
-    let shared = paths::checked_cache_dir()?.join("agent-target");
+    let shared = paths::checked_cache_dir()?.join(format!("{subdir}-target"));
     let _lock = cache::lock(&paths::sibling(&shared, "lock"), "the guest agent's build")?;
     // An unpacked tree holds a part of kulink's workspace: cargo trims its lock file.
-    let built = cargo_build_agent(&source.workspace, &shared, package, false)?;
-    let kept = source.workspace.join("agents").join(package);
+    let built = build.run(&source.workspace, &shared, false)?;
+    let kept = source.workspace.join("agents").join(arch.name()).join(package);
     fs::create_dir_all(kept.parent().expect("has a parent"))?;
     let partial = paths::sibling(&kept, "partial");
     fs::copy(&built, &partial).with_context(|| format!("copy {}", built.display()))?;
@@ -383,19 +389,40 @@ fn workspace_root(dir: &Path) -> Result<PathBuf> {
     Ok(manifest.parent().expect("a manifest is in a directory").to_owned())
 }
 
-fn cargo_build_agent(dir: &Path, target_dir: &Path, package: &str, locked: bool) -> Result<PathBuf> {
-    let agent = target_dir.join(AGENT_TARGET).join("release").join(package);
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(&cargo);
-    command.current_dir(dir).args(["build", "--release", "-p", package, "--target", AGENT_TARGET]);
-    if locked {
-        command.arg("--locked");
+/// One agent package to build for one architecture.
+struct AgentBuild<'a> {
+    package: &'a str,
+    arch: Arch,
+    /// Debian's Rust, for another architecture than the host's.
+    cross: Option<&'a CrossRust>,
+}
+
+impl AgentBuild<'_> {
+    fn run(&self, dir: &Path, target_dir: &Path, locked: bool) -> Result<PathBuf> {
+        let (package, target) = (self.package, self.arch.rust_target());
+        let agent = target_dir.join(target).join("release").join(package);
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut command = Command::new(&cargo);
+        command.current_dir(dir).args(["build", "--release", "-p", package, "--target", target]);
+        if locked {
+            command.arg("--locked");
+        }
+        command.arg("--target-dir").arg(target_dir);
+        match self.cross {
+            Some(cross) => command.envs(cross.cargo_env(self.arch)),
+            // Only the agent is static: target rustflags skip build scripts and proc macros.
+            None => command.env(
+                format!("CARGO_TARGET_{}_RUSTFLAGS", target.to_uppercase().replace('-', "_")),
+                "-C target-feature=+crt-static",
+            ),
+        };
+        cargo_build(command, &cargo, package, &agent)
     }
-    command
-        .arg("--target-dir")
-        .arg(target_dir)
-        // Only the agent is static: target rustflags skip build scripts and proc macros.
-        .env("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS", "-C target-feature=+crt-static");
+}
+
+/// Runs the agent's cargo build: its progress shown the first time (a
+/// minute or more), quiet after.
+fn cargo_build(mut command: Command, cargo: &std::ffi::OsStr, package: &str, agent: &Path) -> Result<PathBuf> {
     let not_found = |e: std::io::Error| {
         anyhow::anyhow!("cannot run {cargo:?} ({e}): kulink builds its guest agent with cargo; put cargo on PATH")
     };
@@ -406,11 +433,11 @@ fn cargo_build_agent(dir: &Path, target_dir: &Path, package: &str, locked: bool)
         if !status.success() {
             bail!("building {package} failed: cargo's messages are above");
         }
-        return Ok(agent);
+        return Ok(agent.to_owned());
     }
     let output = command.arg("--quiet").output().map_err(not_found)?;
     if !output.status.success() {
         bail!("building {package} failed:\n{}", tools::tail(&String::from_utf8_lossy(&output.stderr), 40));
     }
-    Ok(agent)
+    Ok(agent.to_owned())
 }

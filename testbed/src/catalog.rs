@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
+pub use crate::arch::Arch;
+
 /// Where a kernel comes from; a spec lists several, tried in order.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(try_from = "RawSource", untagged)]
@@ -74,10 +76,14 @@ impl TryFrom<RawSource> for Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
-    /// Built here from source with kulink's fragments.
+    /// Built here from source with kulink's fragments, for this host's
+    /// architecture.
     Source,
     /// An unmodified distribution kernel package with its headers.
     Distro,
+    /// Built here from source with kulink's fragments, for another
+    /// architecture than this host's (arm64 on an x86_64 host, say).
+    Cross,
 }
 
 impl Kind {
@@ -86,6 +92,7 @@ impl Kind {
         match self {
             Self::Source => "source",
             Self::Distro => "distro",
+            Self::Cross => "cross",
         }
     }
 }
@@ -101,6 +108,9 @@ pub struct KernelSpec {
     #[serde(default)]
     /// The kernel used when none is named; exactly one has it.
     pub default: bool,
+    /// The guest's architecture; x86_64 unless named.
+    #[serde(default)]
+    pub arch: Arch,
     #[serde(default)]
     /// Config fragments applied on top of the base one, in order.
     pub fragments: Vec<String>,
@@ -126,12 +136,15 @@ pub struct KernelSpec {
 }
 
 impl KernelSpec {
-    /// Built from source, or a distribution's own image.
+    /// Built from source (for this host's architecture or another), or a
+    /// distribution's own image.
     pub fn kind(&self) -> Kind {
         if self.distro.is_some() {
             Kind::Distro
-        } else {
+        } else if self.arch.is_host() {
             Kind::Source
+        } else {
+            Kind::Cross
         }
     }
 }
@@ -158,14 +171,17 @@ pub fn parse_list(text: &str) -> Result<Vec<KernelSpec>> {
     }
     for k in &list.kernel {
         match k.kind() {
-            Kind::Source if k.sources.is_empty() || k.fragments.is_empty() => {
+            Kind::Source | Kind::Cross if k.sources.is_empty() || k.fragments.is_empty() => {
                 bail!("kernel {} needs sources and fragments", k.id)
             }
-            Kind::Source if !k.suites.is_empty() => {
+            Kind::Source | Kind::Cross if !k.suites.is_empty() => {
                 bail!("kernel {}: suites go in a source, {{ debian = \"PACKAGE\", suites = [...] }}", k.id)
             }
             Kind::Distro if !k.sources.is_empty() || !k.fragments.is_empty() => {
                 bail!("distribution kernel {} takes no sources or fragments", k.id)
+            }
+            Kind::Distro if k.arch != Arch::X86_64 => {
+                bail!("distribution kernel {}: only x86_64 ones are known; build {} from source", k.id, k.arch)
             }
             _ => {}
         }

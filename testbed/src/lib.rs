@@ -14,11 +14,13 @@
 pub mod accel;
 mod agent_link;
 mod apt;
+pub mod arch;
 pub mod artifacts;
 mod cache;
 pub mod catalog;
 pub mod coverage;
 mod cpio;
+mod cross_rust;
 pub mod frames;
 pub mod host_root;
 pub mod initramfs;

@@ -7,11 +7,13 @@ use anyhow::Result;
 use kulink_protocol::{BootConfig, HOST_ROOT_TAG, KERNEL_LOG_PORT, PORT_NAME, SHELL_PORT};
 
 use crate::accel::Accel;
+use crate::arch::{Arch, VirtioBus};
 use crate::frames::Wire;
 
 /// Everything one QEMU process needs.
 #[derive(Debug, Clone)]
 pub struct QemuConfig {
+    pub arch: Arch,
     pub accel: Accel,
     pub kernel: PathBuf,
     pub initrd: PathBuf,
@@ -41,16 +43,25 @@ fn os(items: &[&str]) -> Vec<OsString> {
     items.iter().map(OsString::from).collect()
 }
 
-pub fn machine_args(accel: Accel, memory_mb: u32, cpus: u32) -> Vec<OsString> {
+pub fn machine_args(arch: Arch, accel: Accel, memory_mb: u32, cpus: u32) -> Vec<OsString> {
     let (memory, cpus) = (memory_mb.to_string(), cpus.to_string());
-    let mut args = os(&["-M", "pc", "-accel", accel.name(), "-m", &memory, "-smp", &cpus]);
-    match accel {
-        Accel::Kvm => args.extend(os(&["-cpu", "host"])),
+    let machine = match arch {
+        Arch::X86_64 => "pc",
+        Arch::Arm64 => "virt",
+        Arch::S390x => "s390-ccw-virtio",
+    };
+    let mut args = os(&["-M", machine, "-accel", accel.name(), "-m", &memory, "-smp", &cpus]);
+    match (accel, arch) {
+        (Accel::Kvm, _) => args.extend(os(&["-cpu", "host"])),
         // QEMU 7.2's emulation of `cmpxchg16b %gs:(...)` leaves EFLAGS
         // garbled (the trap flag set among them): kernels whose SLUB takes
         // its lock-free path through it (Debian's 6.12) die in a debug trap
         // or double fault while probing virtio. Without CX16 SLUB locks.
-        Accel::Tcg => args.extend(os(&["-cpu", "qemu64,-cx16"])),
+        (Accel::Tcg, Arch::X86_64) => args.extend(os(&["-cpu", "qemu64,-cx16"])),
+        // Every feature, with QEMU's own pointer authentication: the
+        // architected one (QARMA) costs TCG more than the rest of the CPU.
+        (Accel::Tcg, Arch::Arm64) => args.extend(os(&["-cpu", "max,pauth-impdef=on"])),
+        (Accel::Tcg, Arch::S390x) => {}
     }
     args.extend(os(&["-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"]));
     args
@@ -71,14 +82,14 @@ pub fn console_args(log: &Path) -> Vec<OsString> {
 /// The control port on `socket`, and the port the agent copies the
 /// kernel's log to, appended to `kernel_log` (a restored guest continues
 /// the log of the boot it was saved from).
-pub fn control_args(socket: &Path, kernel_log: &Path) -> Vec<OsString> {
+pub fn control_args(bus: VirtioBus, socket: &Path, kernel_log: &Path) -> Vec<OsString> {
     let mut chardev = OsString::from("socket,id=ctl,path=");
     chardev.push(socket);
     let mut log = OsString::from("file,id=kmsg,append=on,path=");
     log.push(kernel_log);
     vec![
         "-device".into(),
-        "virtio-serial-pci,id=vser".into(),
+        format!("{},id=vser", bus.device("virtio-serial")).into(),
         "-chardev".into(),
         chardev,
         "-device".into(),
@@ -106,17 +117,17 @@ pub fn shell_args(socket: &Path) -> Vec<OsString> {
 /// file systems mounted below it keep their inode numbers apart
 /// (`multidevs=remap`); the guest's files are its own (`security_model=none`:
 /// owners and modes as the host has them).
-pub fn host_root_args() -> Vec<OsString> {
+pub fn host_root_args(bus: VirtioBus) -> Vec<OsString> {
     os(&[
         "-fsdev",
         "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
         "-device",
-        &format!("virtio-9p-pci,fsdev=hostroot,mount_tag={HOST_ROOT_TAG}"),
+        &format!("{},fsdev=hostroot,mount_tag={HOST_ROOT_TAG}", bus.device("virtio-9p")),
     ])
 }
 
 /// One Ethernet frame per unix datagram: no TAP, no root.
-pub fn wire_args(guest: &Path, peer: &Path, wire: &Wire) -> Vec<OsString> {
+pub fn wire_args(bus: VirtioBus, guest: &Path, peer: &Path, wire: &Wire) -> Vec<OsString> {
     let netdev = format!(
         "dgram,id=wire,local.type=unix,local.path={},remote.type=unix,remote.path={}",
         guest.display(),
@@ -126,15 +137,17 @@ pub fn wire_args(guest: &Path, peer: &Path, wire: &Wire) -> Vec<OsString> {
         "-netdev".into(),
         netdev.into(),
         "-device".into(),
-        format!("virtio-net-pci,netdev=wire,mac={}", wire.guest_mac).into(),
+        format!("{},netdev=wire,mac={}", bus.device("virtio-net"), wire.guest_mac).into(),
     ]
 }
 
 /// The kernel command line: console for the splat scan (loglevel 5 keeps
 /// warnings and worse), panic ends QEMU, the agent's settings, then the
 /// kernel's own arguments.
-pub fn kernel_cmdline(boot: &BootConfig, kernel_args: &str) -> Result<String> {
-    let c = format!("console=ttyS0 loglevel=5 panic=-1 8250.nr_uarts=1 {} {kernel_args}", boot.render()?);
+pub fn kernel_cmdline(arch: Arch, boot: &BootConfig, kernel_args: &str) -> Result<String> {
+    // x86's 8250 driver probes four ports unless told the machine has one.
+    let uarts = if arch == Arch::X86_64 { " 8250.nr_uarts=1" } else { "" };
+    let c = format!("console={} loglevel=5 panic=-1{uarts} {} {kernel_args}", arch.console(), boot.render()?);
     Ok(c.trim_end().to_owned())
 }
 
@@ -145,7 +158,10 @@ pub fn kernel_cmdline(boot: &BootConfig, kernel_args: &str) -> Result<String> {
 /// the TSC against jiffies, which a busy emulator delays, mark it unstable
 /// a second into the boot and fall back to jiffies, and with them lose
 /// high-resolution timers.
-pub fn tcg_clock_args() -> String {
+pub fn tcg_clock_args(arch: Arch) -> String {
+    if arch != Arch::X86_64 || !arch.is_host() {
+        return String::new();
+    }
     static KHZ: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
     match KHZ.get_or_init(host_tsc_khz) {
         Some(khz) => format!("tsc_early_khz={khz} tsc=reliable"),
@@ -175,8 +191,9 @@ fn host_tsc_khz() -> Option<u64> {
 /// agent runs with --exec on the host's root, so the module (in `cfg.boot`)
 /// and the agent are host paths. vng picks its own console.
 pub fn vng_args(cfg: &QemuConfig, agent: &Path) -> Result<Vec<OsString>> {
-    let mut devices = control_args(&cfg.control_socket, &cfg.kernel_log);
-    devices.extend(wire_args(&cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
+    let bus = cfg.arch.virtio_bus();
+    let mut devices = control_args(bus, &cfg.control_socket, &cfg.kernel_log);
+    devices.extend(wire_args(bus, &cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
     let devices: Vec<String> = devices.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let append = format!("{} {}", cfg.boot.render()?, cfg.kernel_args);
     let mut args = os(&["--run"]);
@@ -195,11 +212,12 @@ pub fn vng_args(cfg: &QemuConfig, agent: &Path) -> Result<Vec<OsString>> {
 }
 
 pub fn all_args(cfg: &QemuConfig) -> Result<Vec<OsString>> {
-    let mut args = machine_args(cfg.accel, cfg.memory_mb, cfg.cpus);
-    args.extend(boot_args(&cfg.kernel, &cfg.initrd, &kernel_cmdline(&cfg.boot, &cfg.kernel_args)?));
+    let bus = cfg.arch.virtio_bus();
+    let mut args = machine_args(cfg.arch, cfg.accel, cfg.memory_mb, cfg.cpus);
+    args.extend(boot_args(&cfg.kernel, &cfg.initrd, &kernel_cmdline(cfg.arch, &cfg.boot, &cfg.kernel_args)?));
     args.extend(console_args(&cfg.console_log));
-    args.extend(control_args(&cfg.control_socket, &cfg.kernel_log));
-    args.extend(wire_args(&cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
+    args.extend(control_args(bus, &cfg.control_socket, &cfg.kernel_log));
+    args.extend(wire_args(bus, &cfg.wire_guest, &cfg.wire_peer, &cfg.wire));
     if let Some(socket) = &cfg.shell_socket {
         args.extend(shell_args(socket));
     }
@@ -207,7 +225,7 @@ pub fn all_args(cfg: &QemuConfig) -> Result<Vec<OsString>> {
         args.extend(os(&["-gdb", &format!("tcp:127.0.0.1:{port}")]));
     }
     if cfg.host_root {
-        args.extend(host_root_args());
+        args.extend(host_root_args(bus));
     }
     Ok(args)
 }
@@ -222,28 +240,46 @@ mod tests {
 
     #[test]
     fn tcg_machine_has_no_host_cpu_and_never_reboots() {
-        let a = strings(machine_args(Accel::Tcg, 256, 1));
+        let a = strings(machine_args(Arch::X86_64, Accel::Tcg, 256, 1));
         assert_eq!(&a[..4], ["-M", "pc", "-accel", "tcg"]);
         assert!(!a.contains(&"host".to_string()));
         assert!(a.contains(&"-no-reboot".to_string()));
         assert!(a.windows(2).any(|w| w == ["-m", "256"]));
         assert!(a.windows(2).any(|w| w == ["-smp", "1"]));
         assert!(a.windows(2).any(|w| w == ["-cpu", "qemu64,-cx16"]), "{a:?}");
-        let k = strings(machine_args(Accel::Kvm, 256, 2));
+        let k = strings(machine_args(Arch::X86_64, Accel::Kvm, 256, 2));
         assert!(k.windows(2).any(|w| w == ["-cpu", "host"]));
         assert!(k.windows(2).any(|w| w == ["-smp", "2"]));
     }
 
     #[test]
+    fn other_architectures_get_their_own_machine_and_transport() {
+        let arm = strings(machine_args(Arch::Arm64, Accel::Tcg, 256, 1));
+        assert_eq!(&arm[..4], ["-M", "virt", "-accel", "tcg"]);
+        assert!(arm.windows(2).any(|w| w == ["-cpu", "max,pauth-impdef=on"]), "{arm:?}");
+        let z = strings(machine_args(Arch::S390x, Accel::Tcg, 256, 1));
+        assert_eq!(&z[..2], ["-M", "s390-ccw-virtio"]);
+        assert!(!z.contains(&"-cpu".to_string()), "QEMU's own model: {z:?}");
+        let wire = strings(wire_args(VirtioBus::Ccw, Path::new("/g"), Path::new("/p"), &Wire::default()));
+        assert_eq!(wire[3], "virtio-net-ccw,netdev=wire,mac=52:54:00:6b:75:02");
+        let control = strings(control_args(VirtioBus::Ccw, Path::new("/c"), Path::new("/k")));
+        assert_eq!(control[1], "virtio-serial-ccw,id=vser");
+        let c = kernel_cmdline(Arch::S390x, &boot_config(), "").unwrap();
+        assert!(c.starts_with("console=ttysclp0 loglevel=5 panic=-1 kulink."), "{c}");
+        assert!(kernel_cmdline(Arch::Arm64, &boot_config(), "").unwrap().starts_with("console=ttyAMA0 "));
+        assert_eq!(tcg_clock_args(Arch::Arm64), "", "no TSC to tell an arm64 guest about");
+    }
+
+    #[test]
     fn wire_is_a_unix_dgram_netdev_with_the_guest_mac() {
-        let a = strings(wire_args(Path::new("/r/g.sock"), Path::new("/r/p.sock"), &Wire::default()));
+        let a = strings(wire_args(VirtioBus::Pci, Path::new("/r/g.sock"), Path::new("/r/p.sock"), &Wire::default()));
         assert_eq!(a[1], "dgram,id=wire,local.type=unix,local.path=/r/g.sock,remote.type=unix,remote.path=/r/p.sock");
         assert_eq!(a[3], "virtio-net-pci,netdev=wire,mac=52:54:00:6b:75:02");
     }
 
     #[test]
     fn control_port_carries_the_agreed_name() {
-        let a = strings(control_args(Path::new("/r/ctl.sock"), Path::new("/r/kernel.log")));
+        let a = strings(control_args(VirtioBus::Pci, Path::new("/r/ctl.sock"), Path::new("/r/kernel.log")));
         assert_eq!(a[3], "socket,id=ctl,path=/r/ctl.sock");
         assert_eq!(a[5], "virtserialport,bus=vser.0,chardev=ctl,name=kulink.ctl");
         assert_eq!(a[7], "file,id=kmsg,append=on,path=/r/kernel.log");
@@ -252,7 +288,7 @@ mod tests {
 
     #[test]
     fn host_tsc_rate_is_plausible() {
-        let arg = tcg_clock_args();
+        let arg = tcg_clock_args(Arch::X86_64);
         if let Some(khz) = arg.strip_prefix("tsc_early_khz=").and_then(|a| a.strip_suffix(" tsc=reliable")) {
             let khz: u64 = khz.parse().unwrap();
             assert!((100_000..20_000_000).contains(&khz), "{khz} kHz");
@@ -270,6 +306,7 @@ mod tests {
     #[test]
     fn vng_gets_our_devices_and_host_paths() {
         let cfg = QemuConfig {
+            arch: Arch::X86_64,
             accel: Accel::Tcg,
             kernel: "/k/bzImage".into(),
             initrd: "/r/unused".into(),
@@ -302,11 +339,11 @@ mod tests {
 
     #[test]
     fn cmdline_has_the_console_then_the_agents_settings_then_the_kernels() {
-        let c = kernel_cmdline(&boot_config(), "slub_debug=FZ").unwrap();
+        let c = kernel_cmdline(Arch::X86_64, &boot_config(), "slub_debug=FZ").unwrap();
         assert!(c.starts_with("console=ttyS0 "));
         assert!(c.contains(" panic=-1 "));
         assert_eq!(BootConfig::parse(&c).unwrap(), boot_config());
         assert!(c.ends_with(" kulink.greeting=hello slub_debug=FZ"));
-        assert!(!kernel_cmdline(&boot_config(), "").unwrap().ends_with(' '));
+        assert!(!kernel_cmdline(Arch::X86_64, &boot_config(), "").unwrap().ends_with(' '));
     }
 }

@@ -5,6 +5,7 @@ use std::process::{Command, Output};
 
 use anyhow::{bail, Context, Result};
 
+use crate::arch::Arch;
 use crate::initramfs::GuestFile;
 use crate::paths;
 
@@ -69,6 +70,43 @@ pub const GENHTML: Tool = Tool::system("genhtml", "sudo apt-get install lcov");
 
 /// Tools a kernel build from source needs.
 pub const KERNEL_BUILD: &[Tool] = &[MAKE, GCC, FLEX, BISON, BC, TAR, XZ];
+
+/// QEMU for `arch`'s guests.
+pub fn qemu_for(arch: Arch) -> Tool {
+    match arch {
+        Arch::X86_64 => QEMU,
+        Arch::Arm64 => Tool::system("qemu-system-aarch64", "sudo apt-get install qemu-system-arm"),
+        Arch::S390x => Tool::system("qemu-system-s390x", "sudo apt-get install qemu-system-misc"),
+    }
+}
+
+/// The C compiler that builds `arch`'s kernels, modules and (with its C
+/// library) static agents: the host's own gcc, or Debian's cross compiler.
+pub fn gcc_for(arch: Arch) -> Tool {
+    if arch.is_host() {
+        return GCC;
+    }
+    match arch {
+        Arch::X86_64 => {
+            Tool::system("x86_64-linux-gnu-gcc", "sudo apt-get install gcc-x86-64-linux-gnu libc6-dev-amd64-cross")
+        }
+        Arch::Arm64 => {
+            Tool::system("aarch64-linux-gnu-gcc", "sudo apt-get install gcc-aarch64-linux-gnu libc6-dev-arm64-cross")
+        }
+        Arch::S390x => {
+            Tool::system("s390x-linux-gnu-gcc", "sudo apt-get install gcc-s390x-linux-gnu libc6-dev-s390x-cross")
+        }
+    }
+}
+
+/// What `make` is told to build a kernel or module for `arch`: nothing
+/// for the host's own, else `ARCH=` and the cross compiler's prefix.
+pub fn make_arch_arguments(arch: Arch) -> Vec<String> {
+    if arch.is_host() {
+        return Vec::new();
+    }
+    vec![format!("ARCH={}", arch.kernel_arch()), format!("CROSS_COMPILE={}-", arch.gnu_triplet())]
+}
 
 impl Tool {
     const fn system(program: &'static str, install: &'static str) -> Self {

@@ -8,7 +8,7 @@ use anyhow::Result;
 use clap::{Args, Subcommand};
 use kulink::outcome::{Format, SCHEMA_VERSION};
 use kulink::render::pretty;
-use kulink::testbed::catalog::Kind;
+use kulink::testbed::catalog::{Arch, Kind};
 use kulink::testbed::{kconfig, kernels};
 use kulink::usage_error;
 use serde::Serialize;
@@ -64,8 +64,11 @@ struct KernelRow {
     id: String,
     /// The upstream version it builds.
     version: String,
-    /// Built from source, or a distribution's image.
+    /// Built from source (for this host's architecture or another), or a
+    /// distribution's image.
     kind: Kind,
+    /// The guest's architecture.
+    arch: Arch,
     /// The kernel used when none is named.
     default: bool,
     /// Config fragments on top of the base one.
@@ -108,7 +111,7 @@ fn rows() -> Result<Vec<KernelRow>> {
         let variants = kernels::cached_variants(&k);
         let cache_dir = kernels::cached_build(&k);
         let out_of_reach = match k.kind() {
-            Kind::Source => None,
+            Kind::Source | Kind::Cross => None,
             Kind::Distro => kernels::why_out_of_reach(&k).unwrap_or_else(|e| {
                 eprintln!("kulink: whether this host can use kernel {} could not be checked: {e:#}", k.id);
                 None
@@ -118,6 +121,7 @@ fn rows() -> Result<Vec<KernelRow>> {
             out_of_reach,
             schema_version: SCHEMA_VERSION,
             kind: k.kind(),
+            arch: k.arch,
             cached: cache_dir.is_some(),
             cache_dir,
             id: k.id,
@@ -149,14 +153,15 @@ fn list(rows: &[KernelRow], format: Format) -> String {
     }
     // Variants' ids are longer than the catalog's twelve columns.
     let width = rows.iter().map(|r| r.id.len()).max().unwrap_or(0).max(12);
-    let mut s = format!("{:<width$} {:<8} {:<8} {:<7} default\n", "id", "version", "kind", "cached");
+    let mut s = format!("{:<width$} {:<8} {:<8} {:<7} {:<7} default\n", "id", "version", "kind", "arch", "cached");
     for r in rows {
         let _ = writeln!(
             s,
-            "{:<width$} {:<8} {:<8} {:<7} {}",
+            "{:<width$} {:<8} {:<8} {:<7} {:<7} {}",
             r.id,
             r.version,
             r.kind.name(),
+            r.arch.name(),
             if r.cached { "yes" } else { "no" },
             if r.default { "yes" } else { "" },
         );
@@ -214,7 +219,7 @@ mod tests {
 
     #[test]
     fn a_kernel_row_shows_its_kind_as_json_names_it() {
-        for kind in [Kind::Source, Kind::Distro] {
+        for kind in [Kind::Source, Kind::Distro, Kind::Cross] {
             assert_eq!(serde_json::to_value(kind).unwrap(), kind.name());
         }
         let row = KernelRow {
@@ -222,6 +227,7 @@ mod tests {
             id: "6.1".into(),
             version: "6.1".into(),
             kind: Kind::Source,
+            arch: Arch::X86_64,
             default: true,
             fragments: vec!["base.config".into()],
             distro: None,
@@ -230,7 +236,7 @@ mod tests {
             out_of_reach: None,
         };
         let table = list(std::slice::from_ref(&row), Format::Table);
-        assert_eq!(table.lines().nth(1), Some("6.1          6.1      source   no      yes"));
+        assert_eq!(table.lines().nth(1), Some("6.1          6.1      source   x86_64  no      yes"));
         let json: serde_json::Value = serde_json::from_str(&list(&[row], Format::Json)).unwrap();
         assert_eq!(json[0]["kind"], "source");
     }

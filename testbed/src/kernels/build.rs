@@ -13,7 +13,7 @@ use super::built::BuiltKernel;
 use super::fetch;
 use super::listing::fragment_path;
 use crate::cache::{self, Stamp};
-use crate::catalog::{KernelSpec, Source};
+use crate::catalog::{Arch, KernelSpec, Source};
 use crate::{kconfig, paths, progress, tools};
 
 /// Bump when the build recipe changes in a way the hash cannot see.
@@ -32,8 +32,8 @@ fn fragments(spec: &KernelSpec) -> Result<Vec<(PathBuf, String)>> {
         .collect()
 }
 
-fn compiler_identity() -> String {
-    Command::new("gcc")
+fn compiler_identity(spec: &KernelSpec) -> String {
+    Command::new(tools::gcc_for(spec.arch).program)
         .arg("--version")
         .output()
         .ok()
@@ -46,7 +46,7 @@ fn compiler_identity() -> String {
 pub fn build_key(spec: &KernelSpec, source_version: &str) -> Result<String> {
     let frags = fragments(spec)?;
     let mut parts: Vec<Vec<u8>> = vec![RECIPE.into(), spec.id.clone().into(), source_version.into()];
-    parts.push(compiler_identity().into());
+    parts.push(compiler_identity(spec).into());
     for (path, text) in &frags {
         parts.push(path.file_name().unwrap_or_default().to_string_lossy().into_owned().into());
         parts.push(text.clone().into());
@@ -58,6 +58,7 @@ pub fn build_key(spec: &KernelSpec, source_version: &str) -> Result<String> {
 /// Builds (or finds in the cache) a kernel from source.
 pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
     tools::require_all(tools::KERNEL_BUILD)?;
+    tools::gcc_for(spec.arch).require()?;
     let (tree, source_version) = fetch::resolve_source(spec)?;
     let key = build_key(spec, &source_version)?;
     let build = paths::cache_dir().join("kernels").join(&key);
@@ -72,7 +73,8 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
     Ok(BuiltKernel {
         id: spec.id.clone(),
         release,
-        bzimage: build.join("arch/x86/boot/bzImage"),
+        bzimage: build.join(spec.arch.image()),
+        arch: spec.arch,
         kdir: build,
         key,
         cmdline: spec.cmdline.clone(),
@@ -94,14 +96,15 @@ fn build_kernel(spec: &KernelSpec, tree: &Path, build: &Path) -> Result<()> {
     let frags = fragments(spec)?;
     let make = |args: &[&str]| {
         let mut c = Command::new("make");
-        c.arg("-C").arg(tree).arg(format!("O={}", build.display())).args(args);
+        c.arg("-C").arg(tree).arg(format!("O={}", build.display())).args(tools::make_arch_arguments(spec.arch));
+        c.args(args);
         c
     };
     progress::note(format!("configuring kernel {} in {}", spec.id, build.display()));
     tools::run(&mut make(&["tinyconfig"]))?;
     let paths: Vec<&Path> = frags.iter().map(|(path, _)| path.as_path()).collect();
     let requested: kconfig::Options = frags.iter().flat_map(|(_, text)| kconfig::parse(text)).collect();
-    let unmet = merge_config(tree, build, &paths, &requested)?;
+    let unmet = merge_config(tree, build, spec.arch, &paths, &requested)?;
     if !unmet.is_empty() {
         bail!(
             "kernel {}: olddefconfig dropped or changed requested options (missing dependency or option renamed?):\n  {}",
@@ -128,13 +131,21 @@ fn build_kernel(spec: &KernelSpec, tree: &Path, build: &Path) -> Result<()> {
 pub(super) fn merge_config(
     tree: &Path,
     build: &Path,
+    arch: Arch,
     fragments: &[&Path],
     requested: &kconfig::Options,
 ) -> Result<Vec<String>> {
     let mut merge = Command::new(tree.join("scripts/kconfig/merge_config.sh"));
     merge.current_dir(tree).arg("-m").arg("-O").arg(build).arg(build.join(".config")).args(fragments);
+    // merge_config.sh reads ARCH and CROSS_COMPILE from its environment.
+    for argument in tools::make_arch_arguments(arch) {
+        let (name, value) = argument.split_once('=').expect("NAME=VALUE");
+        merge.env(name, value);
+    }
     tools::run(&mut merge)?;
-    tools::run(Command::new("make").arg("-C").arg(tree).arg(format!("O={}", build.display())).arg("olddefconfig"))?;
+    let mut olddefconfig = Command::new("make");
+    olddefconfig.arg("-C").arg(tree).arg(format!("O={}", build.display())).args(tools::make_arch_arguments(arch));
+    tools::run(olddefconfig.arg("olddefconfig"))?;
     Ok(kconfig::unmet(requested, &fs::read_to_string(build.join(".config"))?))
 }
 

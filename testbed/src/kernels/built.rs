@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use serde::Serialize;
 
+use crate::arch::Arch;
 use crate::cache;
 
 /// A bootable kernel and the build directory modules are built against.
@@ -17,6 +18,8 @@ pub struct BuiltKernel {
     pub release: String,
     /// The bootable image (`arch/x86/boot/bzImage`).
     pub bzimage: PathBuf,
+    /// The architecture it runs on.
+    pub arch: Arch,
     /// The build directory out-of-tree modules are built against.
     pub kdir: PathBuf,
     /// Identifies this exact build in the module cache.
@@ -61,6 +64,7 @@ pub fn prebuilt(bzimage: &Path, kdir: &Path) -> Result<BuiltKernel> {
         id: format!("prebuilt-{release}"),
         release,
         bzimage: bzimage.canonicalize()?,
+        arch: Arch::X86_64,
         kdir: kdir.canonicalize()?,
         key,
         cmdline: String::new(),

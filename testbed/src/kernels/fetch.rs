@@ -138,8 +138,12 @@ pub(super) fn resolve_source(spec: &KernelSpec) -> Result<(PathBuf, String)> {
 /// that exists) and that the build tools are there. Names every kernel
 /// that has none, with the fix, so a long build never starts in vain.
 pub fn preflight(specs: &[KernelSpec]) -> Result<()> {
-    if specs.iter().any(|s| s.kind() == Kind::Source) {
+    if specs.iter().any(|s| s.kind() != Kind::Distro) {
         tools::require_all(tools::KERNEL_BUILD)?;
+    }
+    for spec in specs.iter().filter(|s| s.kind() == Kind::Cross) {
+        tools::gcc_for(spec.arch).require()?;
+        tools::qemu_for(spec.arch).require()?;
     }
     let problems: Vec<String> = specs.iter().filter_map(|spec| source_version(spec).err()).collect();
     if !problems.is_empty() {
@@ -219,6 +223,7 @@ mod tests {
             id: "fallback".into(),
             version: "9.9".into(),
             default: false,
+            arch: Default::default(),
             fragments: vec!["base.config".into()],
             sources: vec![
                 Source::Debian { debian: "kulink-no-such-package".into(), suites: vec![] },

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::catalog::{self, KernelSpec, Kind, Source, GROUPS};
+use crate::catalog::{self, Arch, KernelSpec, Kind, Source, GROUPS};
 use crate::{paths, usage_error};
 
 /// kulink's own kernel configuration: the built-in catalog and fragments.
@@ -59,7 +59,7 @@ pub fn list() -> Result<Vec<KernelSpec>> {
 /// be reached counts as yes, so the kernel's own error is what the user
 /// sees).
 pub fn usable(spec: &KernelSpec) -> bool {
-    spec.kind() == Kind::Source || !matches!(super::why_out_of_reach(spec), Ok(Some(_)))
+    spec.kind() != Kind::Distro || !matches!(super::why_out_of_reach(spec), Ok(Some(_)))
 }
 
 /// The kernels a run of the whole matrix covers: `KULINK_KERNELS` (ids or
@@ -163,6 +163,7 @@ pub fn spec_for_source(path: &Path) -> Result<KernelSpec> {
         suites: Vec::new(),
         cmdline: String::new(),
         image_cmdline: String::new(),
+        arch: Arch::default(),
     })
 }
 

@@ -30,7 +30,7 @@ pub use listing::{
 /// Builds, fetches or finds in the cache the kernel a spec describes.
 pub fn ensure_built(spec: &KernelSpec) -> Result<BuiltKernel> {
     match spec.kind() {
-        Kind::Source => build::ensure(spec),
+        Kind::Source | Kind::Cross => build::ensure(spec),
         Kind::Distro => distro::ensure(spec),
     }
 }
@@ -46,11 +46,12 @@ pub fn module_dependencies(kernel: &BuiltKernel, built: &[PathBuf]) -> Result<Ve
 /// (the compiler, for a distribution's headers), after checking the tools
 /// its build needs.
 pub fn module_make_arguments(kernel: &BuiltKernel) -> Result<Vec<String>> {
+    crate::tools::gcc_for(kernel.arch).require()?;
+    let mut arguments = crate::tools::make_arch_arguments(kernel.arch);
     if kernel.modules.is_some() {
-        distro::make_arguments(&kernel.kdir)
-    } else {
-        Ok(Vec::new())
+        arguments.extend(distro::make_arguments(&kernel.kdir)?);
     }
+    Ok(arguments)
 }
 
 /// Builds (or finds in the cache) `spec`'s kernel with `overlay` on top: a
@@ -97,7 +98,7 @@ pub fn cached_build(spec: &KernelSpec) -> Option<PathBuf> {
             let Some(version) = Stamp::built(p).read() else { return false };
             let name = p.file_name().unwrap_or_default().to_string_lossy().into_owned();
             match spec.kind() {
-                Kind::Source => build_key(spec, &version).is_ok_and(|key| key == name),
+                Kind::Source | Kind::Cross => build_key(spec, &version).is_ok_and(|key| key == name),
                 Kind::Distro => distro::is_key_of(&name, &version),
             }
         })

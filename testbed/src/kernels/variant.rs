@@ -55,7 +55,7 @@ pub fn ensure(spec: &KernelSpec, base: &BuiltKernel, overlay: &kconfig::Options)
     Ok(BuiltKernel {
         id: name(&base.id, &text),
         release,
-        bzimage: dir.join("arch/x86/boot/bzImage"),
+        bzimage: dir.join(base.arch.image()),
         kdir: dir,
         key,
         ..base.clone()
@@ -133,7 +133,7 @@ fn build(spec: &KernelSpec, base: &BuiltKernel, dir: &Path, text: &str, overlay:
     fs::rename(&partial, dir)?;
     let overlay_file = dir.join("kulink-overlay.config");
     fs::write(&overlay_file, text)?;
-    let unmet = merge_config(&tree, dir, &[&overlay_file], overlay)?;
+    let unmet = merge_config(&tree, dir, base.arch, &[&overlay_file], overlay)?;
     if !unmet.is_empty() {
         return Err(usage_error(format!(
             "kernel {} cannot take the configuration asked for: olddefconfig dropped or changed (a missing dependency, or an option this kernel does not have?):\n  {}",
@@ -144,7 +144,8 @@ fn build(spec: &KernelSpec, base: &BuiltKernel, dir: &Path, text: &str, overlay:
     let jobs = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let label = format!("{} with {options}", spec.id);
     let mut make = Command::new("make");
-    make.arg("-C").arg(&tree).arg(format!("O={}", dir.display())).arg(format!("-j{jobs}"));
+    make.arg("-C").arg(&tree).arg(format!("O={}", dir.display())).args(tools::make_arch_arguments(base.arch));
+    make.arg(format!("-j{jobs}"));
     make_with_progress(make, &label, Some(50), &dir.join("build.log"))?;
     Ok(())
 }

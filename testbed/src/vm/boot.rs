@@ -41,7 +41,11 @@ impl<X: Extension> Vm<X> {
     /// Boots a guest from `art` and waits until its agent reports ready (or
     /// fails with the console's tail).
     pub fn boot(art: &Artifacts, opts: &BootOptions) -> Result<Self> {
-        tools::QEMU.require()?;
+        let arch = art.kernel.arch;
+        tools::qemu_for(arch).require()?;
+        if !arch.is_host() {
+            check_foreign(arch, opts)?;
+        }
         if opts.backend == Backend::Vng {
             tools::VNG.require()?;
             if opts.shell || !opts.files.is_empty() || !art.loaded_before.is_empty() || opts.host_root {
@@ -59,7 +63,8 @@ impl<X: Extension> Vm<X> {
             return Err(usage_error("an interactive shell and gdb need the qemu backend"));
         }
         let busybox = if opts.shell { Some(tools::Busybox::host()?) } else { None };
-        let mut accel = first_accel(opts.accel);
+        // Another architecture's guest is emulated, whatever the host has.
+        let mut accel = if arch.is_host() { first_accel(opts.accel) } else { Accel::Tcg };
         let mut restore = true;
         kept::sweep_orphaned_run_dirs();
         loop {
@@ -111,7 +116,8 @@ impl<X: Extension> Vm<X> {
         evidence: &Path,
     ) -> Result<Self, BootError> {
         let other = BootError::Other;
-        let clock = if accel == Accel::Tcg { qemu::tcg_clock_args() } else { String::new() };
+        let arch = art.kernel.arch;
+        let clock = if accel == Accel::Tcg { qemu::tcg_clock_args(arch) } else { String::new() };
         let preload = preload_list(art, opts);
         let image =
             Image { agent: &art.agent, module: art.module.as_deref(), preload: &preload, files: &opts.files, busybox };
@@ -124,6 +130,7 @@ impl<X: Extension> Vm<X> {
         };
         boot.module = module_path.clone().filter(|_| opts.load_module);
         let cfg = QemuConfig {
+            arch,
             accel,
             kernel: art.kernel.bzimage.clone(),
             initrd: dir.join("initramfs.cpio"),
@@ -165,7 +172,7 @@ impl<X: Extension> Vm<X> {
                 }
                 let line: Vec<String> = args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
                 let _ = fs::write(dir.join("qemu.args"), line.join("\n"));
-                let mut c = Command::new("qemu-system-x86_64");
+                let mut c = Command::new(tools::qemu_for(arch).program);
                 c.args(args).stdout(log.try_clone().map_err(|e| other(e.into()))?).stderr(log);
                 c
             }
@@ -245,6 +252,26 @@ impl<X: Extension> Vm<X> {
             gdb_port: cfg.gdb_port,
             vmlinux: art.kernel.kdir.join("vmlinux"),
         })
+    }
+}
+
+/// What a guest of another architecture than the host's cannot have, named
+/// before anything is built: the host's programs (vng's root, a shell from
+/// the host's busybox) do not run on it, and KVM cannot run it.
+fn check_foreign(arch: crate::arch::Arch, opts: &BootOptions) -> Result<()> {
+    let host = crate::arch::Arch::host().map_or(std::env::consts::ARCH, |a| a.name());
+    let refused = if opts.backend == Backend::Vng {
+        Some("the vng backend boots the host's own programs")
+    } else if opts.shell {
+        Some("a shell comes from the host's busybox")
+    } else if opts.accel == AccelChoice::Kvm {
+        Some("KVM runs only the host's own architecture (TCG emulates the others)")
+    } else {
+        None
+    };
+    match refused {
+        Some(why) => Err(usage_error(format!("an {arch} guest on this {host} host cannot have that: {why}"))),
+        None => Ok(()),
     }
 }
 

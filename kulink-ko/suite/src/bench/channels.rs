@@ -171,7 +171,9 @@ pub struct ChannelBench {
 /// kulink.ko and the benchmark program beside the core agent, which
 /// consumes nothing.
 fn builder(kernel: KernelChoice, accel: AccelChoice, nft: Option<&str>) -> Result<GuestBuilder> {
-    let program = artifacts::build_agent(&crate::guest::agent_source()).context("build the benchmark program")?;
+    // The benchmark boots guests of the host's own architecture.
+    let arch = kulink::testbed::arch::Arch::host().unwrap_or_default();
+    let program = artifacts::build_agent(&crate::guest::agent_source(), arch).context("build the benchmark program")?;
     let builder = GuestBuilder::new(kernel)
         .module(crate::project_dir().join("module"))
         .param("umh_path", HELPER_PATH)

@@ -101,6 +101,7 @@ pub fn ensure(spec: &KernelSpec) -> Result<BuiltKernel> {
         id: spec.id.clone(),
         release: flavour.clone(),
         bzimage,
+        arch: spec.arch,
         kdir,
         key,
         cmdline: spec.cmdline.clone(),
