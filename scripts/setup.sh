@@ -2,6 +2,10 @@
 # Ubuntu host, once. Safe to run again; it only installs what is missing.
 
 kulink_packages="qemu-system-x86 build-essential bc flex bison libelf-dev libssl-dev xz-utils cpio kmod curl ca-certificates python3-venv python3-yaml nftables dwarves gdb lcov"
+# The arm64 and s390x guests: their QEMUs and Debian's cross compilers with
+# their C libraries (the agent links statically against them). Their Rust
+# standard libraries kulink fetches into its cache itself.
+kulink_packages="$kulink_packages qemu-system-arm qemu-system-misc gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-s390x-linux-gnu libc6-dev-s390x-cross"
 
 kulink_as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -7,6 +7,8 @@
 #![deny(missing_docs)]
 
 #[cfg(feature = "spec")]
+pub mod byte_order;
+#[cfg(feature = "spec")]
 pub mod classic;
 pub mod codec;
 #[cfg(feature = "spec")]

@@ -5,6 +5,7 @@ use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::Value as Json;
 
+use crate::byte_order::{self, Order};
 use crate::codec::{Attr, Attrs, DecodeError};
 use crate::definitions::{MemberKind, Render};
 use crate::shown::{self, Shown};
@@ -95,6 +96,30 @@ impl Message {
             .0,
         );
         Ok(Self { op: op.name.clone(), attrs })
+    }
+
+    /// [`Message::decode`] of a body a machine of byte order `order` wrote
+    /// (a big-endian guest's, read on a little-endian host).
+    pub fn decode_from(spec: Option<&Spec>, cmd: u8, body: &[u8], order: Order) -> Result<Self, DecodeError> {
+        if order.is_native() {
+            return Self::decode(spec, cmd, body);
+        }
+        let mut body = body.to_vec();
+        match spec.zip(spec.and_then(|s| s.operation_by_value(cmd.into()))) {
+            Some((spec, op)) => byte_order::turn_body(spec, op, &mut body, order)?,
+            None => byte_order::turn_attributes(&mut body, order)?,
+        }
+        Self::decode(spec, cmd, &body)
+    }
+
+    /// [`Message::decode_as`] of a body a machine of byte order `order` wrote.
+    pub fn decode_as_from(spec: &Spec, op: &Operation, body: &[u8], order: Order) -> Result<Self, DecodeError> {
+        if order.is_native() {
+            return Self::decode_as(spec, op, body);
+        }
+        let mut body = body.to_vec();
+        byte_order::turn_body(spec, op, &mut body, order)?;
+        Self::decode_as(spec, op, &body)
     }
 
     /// As JSON: `{"op": ..., "attrs": {...}}`.

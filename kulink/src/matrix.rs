@@ -7,8 +7,11 @@
 //! The kernels are those of `kulink kernels list`: the catalog in use
 //! (kulink's or `KULINK_CATALOG`), narrowed by `KULINK_KERNELS` and
 //! `KULINK_SKIP_KERNELS`. Functions after `source:` run only on kernels
-//! built from source, those after `distro:` only on distributions'
-//! kernels: on the others they are not listed at all. Tests that need no
+//! built from source for the host's architecture, those after `cross:`
+//! only on kernels built for another architecture (arm64 or s390x on an
+//! x86_64 host), those after `distro:` only on distributions' kernels: on
+//! the others they are not listed at all. A function may be named in
+//! several sections. Tests that need no
 //! kernel of their own (one that drives the `kulink` binary over several
 //! kernels, say) follow `once:` and run once, under their own name.
 //!
@@ -33,8 +36,8 @@
 //! ```
 //!
 //! Sections may come in any order, each at most once:
-//! `kernel_tests!(on_every_kernel; source: on_source_kernels; distro:
-//! on_distribution_kernels; once: on_the_host)`.
+//! `kernel_tests!(on_every_kernel; source: on_source_kernels, kunit; cross:
+//! kunit; distro: on_distribution_kernels; once: on_the_host)`.
 
 use std::process::ExitCode;
 
@@ -131,39 +134,45 @@ fn restate_panics_last() {
 
 /// Writes the `main` of a `harness = false` test target that runs each
 /// named function `fn(kernel_id: &str)` once per kernel (those after
-/// `source:` or `distro:` on kernels of that kind only), and each function
-/// `fn()` after `once:` once: see [`matrix`](crate::matrix).
+/// `source:`, `distro:` or `cross:` on kernels of that kind only), and each
+/// function `fn()` after `once:` once: see [`matrix`](crate::matrix).
 #[macro_export]
 macro_rules! kernel_tests {
     // Sections switch where the names that follow go.
-    (@sort $at:ident $e:tt $s:tt $d:tt $o:tt (source: $($rest:tt)*)) => {
-        $crate::kernel_tests!(@sort source $e $s $d $o ($($rest)*));
+    (@sort $at:ident $e:tt $s:tt $d:tt $c:tt $o:tt (source: $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort source $e $s $d $c $o ($($rest)*));
     };
-    (@sort $at:ident $e:tt $s:tt $d:tt $o:tt (distro: $($rest:tt)*)) => {
-        $crate::kernel_tests!(@sort distro $e $s $d $o ($($rest)*));
+    (@sort $at:ident $e:tt $s:tt $d:tt $c:tt $o:tt (distro: $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort distro $e $s $d $c $o ($($rest)*));
     };
-    (@sort $at:ident $e:tt $s:tt $d:tt $o:tt (once: $($rest:tt)*)) => {
-        $crate::kernel_tests!(@sort once $e $s $d $o ($($rest)*));
+    (@sort $at:ident $e:tt $s:tt $d:tt $c:tt $o:tt (cross: $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort cross $e $s $d $c $o ($($rest)*));
     };
-    (@sort $at:ident $e:tt $s:tt $d:tt $o:tt (; $($rest:tt)*)) => {
-        $crate::kernel_tests!(@sort $at $e $s $d $o ($($rest)*));
+    (@sort $at:ident $e:tt $s:tt $d:tt $c:tt $o:tt (once: $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort once $e $s $d $c $o ($($rest)*));
     };
-    (@sort $at:ident $e:tt $s:tt $d:tt $o:tt (, $($rest:tt)*)) => {
-        $crate::kernel_tests!(@sort $at $e $s $d $o ($($rest)*));
+    (@sort $at:ident $e:tt $s:tt $d:tt $c:tt $o:tt (; $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort $at $e $s $d $c $o ($($rest)*));
     };
-    (@sort every [$($e:ident)*] $s:tt $d:tt $o:tt ($name:ident $($rest:tt)*)) => {
-        $crate::kernel_tests!(@sort every [$($e)* $name] $s $d $o ($($rest)*));
+    (@sort $at:ident $e:tt $s:tt $d:tt $c:tt $o:tt (, $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort $at $e $s $d $c $o ($($rest)*));
     };
-    (@sort source $e:tt [$($s:ident)*] $d:tt $o:tt ($name:ident $($rest:tt)*)) => {
-        $crate::kernel_tests!(@sort source $e [$($s)* $name] $d $o ($($rest)*));
+    (@sort every [$($e:ident)*] $s:tt $d:tt $c:tt $o:tt ($name:ident $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort every [$($e)* $name] $s $d $c $o ($($rest)*));
     };
-    (@sort distro $e:tt $s:tt [$($d:ident)*] $o:tt ($name:ident $($rest:tt)*)) => {
-        $crate::kernel_tests!(@sort distro $e $s [$($d)* $name] $o ($($rest)*));
+    (@sort source $e:tt [$($s:ident)*] $d:tt $c:tt $o:tt ($name:ident $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort source $e [$($s)* $name] $d $c $o ($($rest)*));
     };
-    (@sort once $e:tt $s:tt $d:tt [$($o:ident)*] ($name:ident $($rest:tt)*)) => {
-        $crate::kernel_tests!(@sort once $e $s $d [$($o)* $name] ($($rest)*));
+    (@sort distro $e:tt $s:tt [$($d:ident)*] $c:tt $o:tt ($name:ident $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort distro $e $s [$($d)* $name] $c $o ($($rest)*));
     };
-    (@sort $at:ident [$($e:ident)*] [$($s:ident)*] [$($d:ident)*] [$($o:ident)*] ()) => {
+    (@sort cross $e:tt $s:tt $d:tt [$($c:ident)*] $o:tt ($name:ident $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort cross $e $s $d [$($c)* $name] $o ($($rest)*));
+    };
+    (@sort once $e:tt $s:tt $d:tt $c:tt [$($o:ident)*] ($name:ident $($rest:tt)*)) => {
+        $crate::kernel_tests!(@sort once $e $s $d $c [$($o)* $name] ($($rest)*));
+    };
+    (@sort $at:ident [$($e:ident)*] [$($s:ident)*] [$($d:ident)*] [$($c:ident)*] [$($o:ident)*] ()) => {
         fn main() -> ::std::process::ExitCode {
             use $crate::matrix::{HostTest, KernelTest};
             use $crate::testbed::catalog::Kind;
@@ -172,6 +181,7 @@ macro_rules! kernel_tests {
                     $(KernelTest { name: stringify!($e), run: $e, only_on: None },)*
                     $(KernelTest { name: stringify!($s), run: $s, only_on: Some(Kind::Source) },)*
                     $(KernelTest { name: stringify!($d), run: $d, only_on: Some(Kind::Distro) },)*
+                    $(KernelTest { name: stringify!($c), run: $c, only_on: Some(Kind::Cross) },)*
                 ],
                 &[$(HostTest { name: stringify!($o), run: $o }),*],
             )
@@ -179,7 +189,7 @@ macro_rules! kernel_tests {
     };
     // The entry, last: the arms above take the sorting calls.
     ($($input:tt)+) => {
-        $crate::kernel_tests!(@sort every [] [] [] [] ($($input)+));
+        $crate::kernel_tests!(@sort every [] [] [] [] [] ($($input)+));
     };
 }
 
@@ -196,10 +206,15 @@ mod tests {
             KernelTest { name: "first", run: noop, only_on: None },
             KernelTest { name: "second", run: noop, only_on: Some(Kind::Source) },
             KernelTest { name: "third", run: noop, only_on: Some(Kind::Distro) },
+            KernelTest { name: "second", run: noop, only_on: Some(Kind::Cross) },
         ];
         let once = [HostTest { name: "on_the_host", run: host }];
-        let kernels =
-            [("6.1".into(), Kind::Source), ("debug-6.12".into(), Kind::Source), ("cloud".into(), Kind::Distro)];
+        let kernels = [
+            ("6.1".into(), Kind::Source),
+            ("debug-6.12".into(), Kind::Source),
+            ("cloud".into(), Kind::Distro),
+            ("6.1-arm64".into(), Kind::Cross),
+        ];
         let names: Vec<String> = trials(&tests, &once, &kernels).iter().map(|t| t.name().to_owned()).collect();
         assert_eq!(
             names,
@@ -210,6 +225,8 @@ mod tests {
                 "kernel_debug_6_12::second",
                 "kernel_cloud::first",
                 "kernel_cloud::third",
+                "kernel_6_1_arm64::first",
+                "kernel_6_1_arm64::second",
                 "on_the_host"
             ]
         );

@@ -390,7 +390,7 @@ impl ModuleTest {
                 break;
             }
         }
-        decode_deliveries(&watch.family, watch.spec.as_ref(), vm.genl_deliveries())
+        decode_deliveries(&watch.family, watch.spec.as_ref(), vm.byte_order(), vm.genl_deliveries())
     }
 }
 
@@ -409,13 +409,15 @@ impl ModuleTest {
         let mut records = Vec::new();
         for protocol in protocols {
             let spec = self.netlink.iter().find_map(|w| w.spec.as_ref().filter(|_| w.protocol == protocol));
-            for record in netlink_records(protocol, vm.netlink_deliveries())? {
+            for record in netlink_records(protocol, vm.byte_order(), vm.netlink_deliveries())? {
                 let message = match (&record, spec) {
                     (Record::Message { nlmsg_type, payload, .. }, Some(spec)) => {
                         match spec.operation_by_value(*nlmsg_type) {
-                            Some(op) => Some(Message::decode_as(spec, op, payload).map_err(|e| {
-                                anyhow::anyhow!("netlink protocol {protocol}: message type {nlmsg_type}: {e}")
-                            })?),
+                            Some(op) => {
+                                Some(Message::decode_as_from(spec, op, payload, vm.byte_order()).map_err(|e| {
+                                    anyhow::anyhow!("netlink protocol {protocol}: message type {nlmsg_type}: {e}")
+                                })?)
+                            }
                             None => None,
                         }
                     }

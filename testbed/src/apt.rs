@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use anyhow::{bail, Context, Result};
 
+use crate::arch::Arch;
 use crate::{cache, paths, progress, tools};
 
 /// Refresh a private package list once it is older than this.
@@ -71,6 +72,15 @@ impl Apt {
             fs::write(&stamp, "")?;
         }
         Ok(apt)
+    }
+
+    /// The Debian release other architectures' packages come from (Rust's
+    /// standard libraries, busybox), with every architecture kulink boots
+    /// known: its `rustc-web` is kulink's `rust-version`, the oldest Rust
+    /// its crates build with.
+    pub fn for_other_architectures() -> Result<Self> {
+        let foreign: Vec<&str> = Arch::ALL.iter().filter(|a| !a.is_host()).map(|a| a.debian()).collect();
+        Self::for_suites_and_architectures(&["bookworm".to_owned()], &foreign)
     }
 
     /// A file whose modification time says when the package lists of

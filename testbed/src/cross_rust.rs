@@ -16,9 +16,6 @@ use crate::arch::Arch;
 use crate::cache::{self, Stamp};
 use crate::{paths, progress, tools};
 
-/// The Debian release whose `rustc-web` is kulink's `rust-version`, the
-/// oldest Rust its crates build with.
-const SUITE: &str = "bookworm";
 /// The compiler; its dependencies that start with [`FOLLOWED`] come too.
 const COMPILER: &str = "rustc-web";
 /// The standard library for a target, by Debian architecture.
@@ -41,8 +38,7 @@ impl CrossRust {
     /// the first time.
     pub fn for_arch(arch: Arch) -> Result<Self> {
         tools::gcc_for(arch).require()?;
-        let foreign: Vec<&str> = Arch::ALL.iter().filter(|a| !a.is_host()).map(|a| a.debian()).collect();
-        let apt = Apt::for_suites_and_architectures(&[SUITE.to_owned()], &foreign)?;
+        let apt = Apt::for_other_architectures()?;
         let version = apt.candidate(COMPILER)?;
         let root = paths::checked_cache_dir()?.join("rust").join(cache::name_part(&version));
         let _lock = cache::lock(&paths::sibling(&root, "lock"), "Debian's Rust toolchain")?;

@@ -20,6 +20,7 @@ mod cache;
 pub mod catalog;
 pub mod coverage;
 mod cpio;
+mod cross_busybox;
 mod cross_rust;
 pub mod frames;
 pub mod host_root;

@@ -71,8 +71,9 @@ fn kulink_ko_cycles_under_traffic_and_leaks_nothing(kernel: &str) {
     for seq in 1..=8 {
         vm.send_frame(&frames::echo_request(vm.wire(), 0x1c1d, seq, 32)).unwrap();
     }
+    let order = vm.byte_order();
     let burst = |got: &[GenlDelivery]| {
-        let messages = decode_deliveries(&spec.name, Some(&spec), got).unwrap_or_default();
+        let messages = decode_deliveries(&spec.name, Some(&spec), order, got).unwrap_or_default();
         echoes(&messages).into_iter().filter(|(id, _)| *id == 0x1c1d).collect::<Vec<_>>()
     };
     vm.collect_genl_until(Duration::from_secs(20), |got| burst(got).len() >= 8).unwrap();

@@ -170,8 +170,9 @@ fn the_core_subscription_decoded_by_the_spec_equals_the_plugin_s_events(kernel: 
     let plan = Plan::echoes(vm.wire(), 0x5000, 6, 1);
     let events = inject::inject(&mut vm, &plan, &[multicast()], false).unwrap().events;
     let want = plan.expected().len();
+    let order = vm.byte_order();
     let count =
-        |got: &[_]| decode_deliveries(&spec.name, Some(&spec), got).map_or(0, |m| common::spec_events(&m).len());
+        |got: &[_]| decode_deliveries(&spec.name, Some(&spec), order, got).map_or(0, |m| common::spec_events(&m).len());
     vm.collect_genl_until(Duration::from_secs(20), |got| count(got) >= want).unwrap();
     assert_eq!(count(vm.genl_deliveries()), want, "{:#?}", vm.genl_deliveries());
 

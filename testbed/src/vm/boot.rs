@@ -62,7 +62,7 @@ impl<X: Extension> Vm<X> {
         if opts.backend == Backend::Vng && (opts.interactive || opts.gdb) {
             return Err(usage_error("an interactive shell and gdb need the qemu backend"));
         }
-        let busybox = if opts.shell { Some(tools::Busybox::host()?) } else { None };
+        let busybox = if opts.shell { Some(tools::Busybox::for_arch(arch)?) } else { None };
         // Another architecture's guest is emulated, whatever the host has.
         let mut accel = if arch.is_host() { first_accel(opts.accel) } else { Accel::Tcg };
         let mut restore = true;
@@ -238,6 +238,7 @@ impl<X: Extension> Vm<X> {
             peer,
             ready,
             accel,
+            arch,
             wall_boot: started.elapsed(),
             restored,
             wire: opts.wire,
@@ -262,8 +263,6 @@ fn check_foreign(arch: crate::arch::Arch, opts: &BootOptions) -> Result<()> {
     let host = crate::arch::Arch::host().map_or(std::env::consts::ARCH, |a| a.name());
     let refused = if opts.backend == Backend::Vng {
         Some("the vng backend boots the host's own programs")
-    } else if opts.shell {
-        Some("a shell comes from the host's busybox")
     } else if opts.accel == AccelChoice::Kvm {
         Some("KVM runs only the host's own architecture (TCG emulates the others)")
     } else {

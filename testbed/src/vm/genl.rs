@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use kulink_genl::byte_order::{self, Order};
 use kulink_genl::classic::{self, Record};
 use kulink_genl::spec::Protocol;
 use kulink_genl::{Message, Spec};
@@ -19,15 +20,20 @@ use super::Vm;
 use crate::usage_error;
 
 /// Decodes what subscriptions to `family` carried, in order: by `spec`
-/// when there is one, as raw attributes otherwise. A lost message (the
-/// agent's socket overran) is an error: a test cannot judge what it did
-/// not see.
-pub fn decode_deliveries(family: &str, spec: Option<&Spec>, deliveries: &[GenlDelivery]) -> Result<Vec<Message>> {
+/// when there is one, as raw attributes otherwise; `order` is the guest's
+/// ([`Vm::byte_order`]). A lost message (the agent's socket overran) is an
+/// error: a test cannot judge what it did not see.
+pub fn decode_deliveries(
+    family: &str,
+    spec: Option<&Spec>,
+    order: Order,
+    deliveries: &[GenlDelivery],
+) -> Result<Vec<Message>> {
     deliveries
         .iter()
         .filter(|d| d.family == family)
         .map(|d| match &d.event {
-            GenlEvent::Message(m) => Message::decode(spec, m.command, &m.attrs)
+            GenlEvent::Message(m) => Message::decode_from(spec, m.command, &m.attrs, order)
                 .with_context(|| format!("{}/{}: undecodable message", d.family, d.group)),
             GenlEvent::Lost => bail!("{}/{}: the agent's socket overran and messages were lost", d.family, d.group),
         })
@@ -35,16 +41,22 @@ pub fn decode_deliveries(family: &str, spec: Option<&Spec>, deliveries: &[GenlDe
 }
 
 /// What subscriptions to netlink protocol `protocol` carried, in order,
-/// read as that protocol has it. A lost datagram is an error, as for
+/// read as that protocol has it; `order` is the guest's
+/// ([`Vm::byte_order`]), and a family's own payloads stay in it (see
+/// [`Message::decode_as_from`]). A lost datagram is an error, as for
 /// generic netlink.
-pub fn netlink_records(protocol: u32, deliveries: &[NetlinkDelivery]) -> Result<Vec<Record>> {
+pub fn netlink_records(protocol: u32, order: Order, deliveries: &[NetlinkDelivery]) -> Result<Vec<Record>> {
     let mut records = Vec::new();
     for delivery in deliveries.iter().filter(|d| d.protocol == protocol) {
         match &delivery.event {
             NetlinkEvent::Datagram { bytes, .. } => {
-                records.extend(classic::records(protocol, bytes).with_context(|| {
-                    format!("netlink protocol {protocol}: undecodable datagram of {} bytes", bytes.len())
-                })?)
+                let undecodable =
+                    || format!("netlink protocol {protocol}: undecodable datagram of {} bytes", bytes.len());
+                let mut bytes = bytes.clone();
+                if !order.is_native() {
+                    byte_order::turn_datagram(protocol, &mut bytes, order).with_context(undecodable)?;
+                }
+                records.extend(classic::records(protocol, &bytes).with_context(undecodable)?)
             }
             NetlinkEvent::Lost => {
                 bail!("netlink protocol {protocol}: the agent's socket overran and datagrams were lost")
@@ -83,7 +95,7 @@ impl<X: Extension> Vm<X> {
     ) -> Result<Vec<Record>> {
         let request = NetlinkRequest { protocol, nlmsg_type, flags, payload: payload.to_vec() };
         match self.request(AgentCommand::NetlinkRequest(request))? {
-            Reply::Netlink(datagrams) => netlink_records(protocol, &datagrams),
+            Reply::Netlink(datagrams) => netlink_records(protocol, self.byte_order(), &datagrams),
             other => bail!("a netlink request was answered with {}", other.kind()),
         }
     }
@@ -108,7 +120,11 @@ impl<X: Extension> Vm<X> {
             .operation(op)
             .filter(|o| o.value != 0)
             .ok_or_else(|| usage_error(format!("{}: no operation {op} that user space sends", spec.name)))?;
-        let body = spec.encode_body(operation, fields).map_err(|e| usage_error(e.to_string()))?;
+        let mut body = spec.encode_body(operation, fields).map_err(|e| usage_error(e.to_string()))?;
+        let order = self.byte_order();
+        if !order.is_native() {
+            byte_order::turn_body(spec, operation, &mut body, Order::NATIVE)?;
+        }
         let mut messages = Vec::new();
         for record in self.netlink_request(protocol, operation.value, flags, &body)? {
             match record {
@@ -119,7 +135,7 @@ impl<X: Extension> Vm<X> {
                         format!("{} {op}: a reply of type {nlmsg_type}, which the spec does not name", spec.name)
                     })?;
                     messages.push(
-                        Message::decode_as(spec, reply_op, &payload)
+                        Message::decode_as_from(spec, reply_op, &payload, order)
                             .with_context(|| format!("{} {op}: reply of type {nlmsg_type}", spec.name))?,
                     );
                 }
@@ -192,18 +208,23 @@ impl<X: Extension> Vm<X> {
     /// The messages the subscriptions to `spec`'s family carried so far,
     /// decoded by it (see [`decode_deliveries`]).
     pub fn genl_messages(&self, spec: &Spec) -> Result<Vec<Message>> {
-        decode_deliveries(&spec.name, Some(spec), self.genl_deliveries())
+        decode_deliveries(&spec.name, Some(spec), self.byte_order(), self.genl_deliveries())
     }
 
     /// Sends operation `op` of `spec`'s family with these attributes (a
     /// JSON object, see [`Spec::encode`]) and decodes the answer.
     pub fn genl_call(&mut self, spec: &Spec, op: &str, attrs: &serde_json::Value, dump: bool) -> Result<Vec<Message>> {
-        let (command, attrs) = spec.encode(op, attrs).map_err(|e| usage_error(e.to_string()))?;
+        let (command, mut attrs) = spec.encode(op, attrs).map_err(|e| usage_error(e.to_string()))?;
+        let order = self.byte_order();
+        if let Some(operation) = spec.operation(op).filter(|_| !order.is_native()) {
+            byte_order::turn_body(spec, operation, &mut attrs, Order::NATIVE)?;
+        }
         let request = GenlRequest { family: spec.name.clone(), command, version: spec.version, dump, attrs };
         self.genl_request(request)?
             .iter()
             .map(|m| {
-                Message::decode(Some(spec), m.command, &m.attrs).with_context(|| format!("{} {op} reply", spec.name))
+                Message::decode_from(Some(spec), m.command, &m.attrs, order)
+                    .with_context(|| format!("{} {op} reply", spec.name))
             })
             .collect()
     }

@@ -12,6 +12,8 @@ mod interactive;
 mod kept;
 mod requests;
 
+use crate::arch::Arch;
+use kulink_genl::byte_order::Order;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -218,6 +220,8 @@ pub struct Vm<X: Extension> {
     peer: Peer,
     ready: Ready<X>,
     accel: Accel,
+    /// The guest's architecture: the byte order of what it sends.
+    arch: Arch,
     /// Host wall time from QEMU start to the agent's Ready (restored: to
     /// its answer to [`AgentCommand::Restored`]).
     wall_boot: Duration,
@@ -248,6 +252,21 @@ pub struct Vm<X: Extension> {
 }
 
 impl<X: Extension> Vm<X> {
+    /// The guest's architecture.
+    pub fn arch(&self) -> Arch {
+        self.arch
+    }
+
+    /// The byte order of the guest's netlink: its headers and host-order
+    /// values (see [`kulink_genl::byte_order`]).
+    pub fn byte_order(&self) -> Order {
+        if self.arch.is_big_endian() {
+            Order::Big
+        } else {
+            Order::Little
+        }
+    }
+
     /// This guest's directory: sockets, image, console log, transcript, plan.
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub use kulink::testbed::genl::byte_order::Order;
+
 /// The module's Kbuild directory.
 pub fn module_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../module")
@@ -48,17 +50,24 @@ impl Protocol {
     }
 }
 
-/// `struct nlsum_add`: one `__u32`, in the guest's byte order.
-pub fn add_payload(value: u32) -> Vec<u8> {
-    value.to_ne_bytes().to_vec()
+/// `struct nlsum_add`: one `__u32`, in the guest's byte order `order`
+/// (`ModuleGuest::byte_order`: s390x's is not the host's).
+pub fn add_payload(value: u32, order: Order) -> Vec<u8> {
+    match order {
+        Order::Little => value.to_le_bytes().to_vec(),
+        Order::Big => value.to_be_bytes().to_vec(),
+    }
 }
 
-/// `struct nlsum_total` read back: (total, count).
-pub fn total_of(payload: &[u8]) -> (u64, u32) {
+/// `struct nlsum_total` read back from a guest of byte order `order`:
+/// (total, count).
+pub fn total_of(payload: &[u8], order: Order) -> (u64, u32) {
     assert_eq!(payload.len(), 16, "struct nlsum_total is 16 bytes: {payload:02x?}");
-    let total = u64::from_ne_bytes(payload[..8].try_into().unwrap());
-    let count = u32::from_ne_bytes(payload[8..12].try_into().unwrap());
-    (total, count)
+    let (total, count) = (payload[..8].try_into().unwrap(), payload[8..12].try_into().unwrap());
+    match order {
+        Order::Little => (u64::from_le_bytes(total), u32::from_le_bytes(count)),
+        Order::Big => (u64::from_be_bytes(total), u32::from_be_bytes(count)),
+    }
 }
 
 #[cfg(test)]
@@ -69,9 +78,10 @@ mod tests {
     fn the_header_defines_the_protocol() {
         let protocol = Protocol::from_header();
         assert_eq!(protocol, Protocol { unit: 31, add: 0x10, total: 0x11, group: 1 });
-        let mut total = 42u64.to_ne_bytes().to_vec();
-        total.extend(3u32.to_ne_bytes());
+        let mut total = 42u64.to_be_bytes().to_vec();
+        total.extend(3u32.to_be_bytes());
         total.extend([0; 4]);
-        assert_eq!(total_of(&total), (42, 3));
+        assert_eq!(total_of(&total, Order::Big), (42, 3));
+        assert_eq!(add_payload(0x0102_0304, Order::Little), [4, 3, 2, 1]);
     }
 }
