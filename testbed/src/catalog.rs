@@ -261,6 +261,28 @@ mod tests {
     }
 
     #[test]
+    fn an_architecture_other_than_the_host_s_is_a_cross_kernel() {
+        let other = if Arch::host() == Some(Arch::Arm64) { "s390x" } else { "arm64" };
+        let list = parse_list(&LIST.replace(
+            "version = \"6.1\"\n        default",
+            &format!("version = \"6.1\"\n        arch = \"{other}\"\n        default"),
+        ))
+        .unwrap();
+        assert_eq!((list[0].arch.name(), list[0].kind()), (other, Kind::Cross));
+        assert_eq!(list[1].arch, Arch::X86_64, "x86_64 unless named");
+        let msg = error(&LIST.replace(
+            "distro = \"linux-image-cloud-amd64\"",
+            "distro = \"linux-image-cloud-arm64\"\n        arch = \"arm64\"",
+        ));
+        assert!(msg.contains("distribution kernel cloud: only x86_64 ones are known"), "{msg}");
+        let msg = error(&LIST.replace(
+            "version = \"6.1\"\n        default",
+            "version = \"6.1\"\n        arch = \"aarch64\"\n        default",
+        ));
+        assert!(msg.contains("unknown variant `aarch64`, expected one of `x86_64`, `arm64`, `s390x`"), "{msg}");
+    }
+
+    #[test]
     fn a_misspelt_key_is_named() {
         let msg = error(&LIST.replace("cmdline =", "cmdlin ="));
         assert!(msg.contains("unknown field `cmdlin`"), "{msg}");
