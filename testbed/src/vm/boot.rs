@@ -162,7 +162,7 @@ impl<X: Extension> Vm<X> {
                 image.write(&cfg.initrd).map_err(other)?;
                 let mut args = qemu::all_args(&cfg).map_err(other)?;
                 // A gdb stub's port differs each time: such a guest is never saved.
-                if restore && opts.restore && !opts.gdb && snapshot::enabled() {
+                if restore && opts.restore && !opts.gdb && arch.restores() && snapshot::enabled() {
                     if let Some((s, extra)) =
                         snapshot::open(&args, dir, &cfg.initrd, &cfg.kernel, &logs).map_err(other)?
                     {
