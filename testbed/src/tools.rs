@@ -187,7 +187,7 @@ impl Busybox {
     }
 
     /// busybox for a guest of `arch`: the host's own, or Debian's build
-    /// for that architecture (see [`crate::cross_busybox`]).
+    /// for that architecture, fetched into the cache with kulink's private apt.
     pub fn for_arch(arch: Arch) -> Result<Self> {
         if arch.is_host() {
             Self::host()
