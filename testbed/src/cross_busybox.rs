@@ -14,9 +14,14 @@ use crate::{paths, progress};
 
 const PACKAGE: &str = "busybox-static";
 
-/// The static busybox for `arch`, fetched the first time.
-pub fn for_arch(arch: Arch) -> Result<Busybox> {
-    let applets = Busybox::host()?.applets;
+/// busybox for a guest of `arch`: the host's own, or Debian's build for
+/// that architecture, fetched the first time.
+pub fn for_guest(arch: Arch) -> Result<Busybox> {
+    let host = Busybox::host()?;
+    if arch.is_host() {
+        return Ok(host);
+    }
+    let applets = host.applets;
     let apt = Apt::for_other_architectures()?;
     let wanted = format!("{PACKAGE}:{}", arch.debian());
     let version = apt.candidate(&wanted)?;

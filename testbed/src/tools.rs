@@ -186,16 +186,6 @@ impl Busybox {
         Ok(Self { applets: applet_paths(&String::from_utf8_lossy(&listed.stdout)), path })
     }
 
-    /// busybox for a guest of `arch`: the host's own, or Debian's build
-    /// for that architecture, fetched into the cache with kulink's private apt.
-    pub fn for_arch(arch: Arch) -> Result<Self> {
-        if arch.is_host() {
-            Self::host()
-        } else {
-            crate::cross_busybox::for_arch(arch)
-        }
-    }
-
     /// Whether `guest_path` is one of its applets.
     pub fn has(&self, guest_path: &str) -> bool {
         self.applets.iter().any(|a| a == guest_path)

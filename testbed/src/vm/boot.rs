@@ -62,7 +62,7 @@ impl<X: Extension> Vm<X> {
         if opts.backend == Backend::Vng && (opts.interactive || opts.gdb) {
             return Err(usage_error("an interactive shell and gdb need the qemu backend"));
         }
-        let busybox = if opts.shell { Some(tools::Busybox::for_arch(arch)?) } else { None };
+        let busybox = if opts.shell { Some(crate::cross_busybox::for_guest(arch)?) } else { None };
         // Another architecture's guest is emulated, whatever the host has.
         let mut accel = if arch.is_host() { first_accel(opts.accel) } else { Accel::Tcg };
         let mut restore = true;
