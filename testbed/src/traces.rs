@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::arch::Arch;
+
 /// How far below its first line a report prints its `RIP:` line.
 const RIP_WITHIN: usize = 40;
 
@@ -21,14 +23,20 @@ pub struct ModuleFile {
     pub source_dir: PathBuf,
 }
 
-/// The `RIP:` line of the report starting at `line` (1-based) of `console`,
-/// without its timestamp.
+/// How each architecture's register dump names where the fault was:
+/// x86_64's `RIP: 0010:f+0x5/0xb [m]`, arm64's `pc : f+0x5/0xb [m]`, and
+/// s390x's `Krnl PSW : MASK ADDRESS (f+0x5/0xb [m])`.
+const FAULT_PREFIXES: [&str; 3] = ["RIP: ", "pc : ", "Krnl PSW : "];
+
+/// The line of the report starting at `line` (1-based) of `console` that
+/// says where the fault was (x86_64's `RIP:` line, or another
+/// architecture's, see [`FAULT_PREFIXES`]), without its timestamp.
 pub fn rip_after(console: &str, line: usize) -> Option<String> {
-    console
-        .lines()
-        .skip(line.saturating_sub(1))
-        .take(RIP_WITHIN)
-        .find_map(|l| l.split_once("RIP: ").map(|(_, rip)| format!("RIP: {}", rip.trim_end())))
+    console.lines().skip(line.saturating_sub(1)).take(RIP_WITHIN).find_map(|l| {
+        FAULT_PREFIXES
+            .iter()
+            .find_map(|prefix| l.split_once(prefix).map(|(_, at)| format!("{prefix}{}", at.trim_end())))
+    })
 }
 
 /// How far below a report's first line its `Call Trace:` may start.
@@ -40,7 +48,8 @@ const TRACE_WITHIN: usize = 60;
 /// when it was sure of others; a kernel that only guesses keeps them.
 pub fn call_trace_after(console: &str, line: usize) -> Vec<String> {
     let mut lines = console.lines().skip(line.saturating_sub(1)).take(TRACE_WITHIN).map(untimed);
-    if !lines.any(|l| l.trim_start().starts_with("Call Trace:")) {
+    // arm64 writes `Call trace:`.
+    if !lines.any(|l| l.trim_start().to_ascii_lowercase().starts_with("call trace:")) {
         return Vec::new();
     }
     // An exception's registers may come within the trace (5.10 prints
@@ -87,10 +96,18 @@ pub struct Frame<'a> {
     pub module: Option<&'a str>,
 }
 
-/// Reads `RIP: 0010:nw_write+0x5/0xb [nullwrite]` (or the bare
-/// `nw_write+0x5/0xb`).
+/// Reads `RIP: 0010:nw_write+0x5/0xb [nullwrite]` (or another
+/// architecture's, see [`FAULT_PREFIXES`]; or a trace's bare
+/// `nw_write+0x5/0xb`, with s390x's `[<ADDRESS>] ` before it).
 pub fn frame(rip: &str) -> Option<Frame<'_>> {
-    let location = rip.strip_prefix("RIP: ").unwrap_or(rip);
+    let location = match rip.strip_prefix("Krnl PSW : ") {
+        Some(psw) => psw.split_once('(')?.1.strip_suffix(')')?,
+        None => rip.strip_prefix("RIP: ").or_else(|| rip.strip_prefix("pc : ")).unwrap_or(rip),
+    };
+    let location = match location.strip_prefix("[<").and_then(|l| l.split_once(">] ")) {
+        Some((_, after_address)) => after_address,
+        None => location,
+    };
     // The code segment, `0010:`, when there is one; user space's (`0033:`)
     // has no kernel symbol.
     let location = match location.split_once(':') {
@@ -110,12 +127,18 @@ pub fn frame(rip: &str) -> Option<Frame<'_>> {
 /// The source line (`/src/mymod/mymod.c:23`) of `function + offset` in a
 /// module built with debug information, through binutils' objdump (which
 /// section the function is in, at what address) and addr2line.
+/// Another architecture's module is read by its cross binutils
+/// (`aarch64-linux-gnu-objdump`), which come with its cross compiler.
 pub fn source_line(module: &ModuleFile, function: &str, offset: u64) -> Option<String> {
     let ko = &module.ko;
-    let symbols = Command::new("objdump").arg("-t").arg(ko).output().ok()?;
+    let prefixes = Arch::ALL.iter().map(|a| if a.is_host() { String::new() } else { format!("{}-", a.gnu_triplet()) });
+    let (prefix, symbols) = prefixes
+        .filter_map(|p| Some((p.clone(), Command::new(format!("{p}objdump")).arg("-t").arg(ko).output().ok()?)))
+        .find(|(_, out)| out.status.success())?;
     let (section, start) = String::from_utf8_lossy(&symbols.stdout).lines().find_map(|l| function_in(l, function))?;
     let address = format!("{:#x}", start + offset);
-    let out = Command::new("addr2line").arg("-e").arg(ko).args(["-j", &section, &address]).output().ok()?;
+    let out =
+        Command::new(format!("{prefix}addr2line")).arg("-e").arg(ko).args(["-j", &section, &address]).output().ok()?;
     let line = String::from_utf8_lossy(&out.stdout).lines().next()?.trim().to_owned();
     if line.starts_with("??") {
         return None;
@@ -189,6 +212,26 @@ mod tests {
         let guessed = "[ 1.0] BUG: x\n[ 1.0] Call Trace:\n[ 1.0]  <TASK>\n[ 1.0]  ? proc_reg_write+0x61/0x73\n\
                        [ 1.0]  ? vfs_write+0x9e/0x186\n[ 1.0]  </TASK>\n";
         assert_eq!(call_trace_after(guessed, 1), ["? proc_reg_write+0x61/0x73", "? vfs_write+0x9e/0x186"]);
+    }
+
+    #[test]
+    fn arm64_and_s390x_reports_name_their_fault_and_frames() {
+        let arm = "[    2.1] Internal error: Oops: 96000045 [#1] SMP\n[    2.1] pc : nw_write+0x14/0x30 [nullwrite]\n\
+                   [    2.1] lr : vfs_write+0xc8/0x2a0\n[    2.1] Call trace:\n[    2.1]  nw_write+0x14/0x30 [nullwrite]\n\
+                   [    2.1]  vfs_write+0xc8/0x2a0\n[    2.1] Code: b9400000 (b900001f)\n";
+        let pc = rip_after(arm, 1).unwrap();
+        assert_eq!(pc, "pc : nw_write+0x14/0x30 [nullwrite]");
+        assert_eq!(frame(&pc), Some(Frame { function: "nw_write", offset: 0x14, module: Some("nullwrite") }));
+        assert_eq!(call_trace_after(arm, 1), ["nw_write+0x14/0x30 [nullwrite]", "vfs_write+0xc8/0x2a0"]);
+        let z = "[    2.1] Oops: 0004 ilc:3 [#1] SMP\n\
+                 [    2.1] Krnl PSW : 0704c00180000000 000003ff80012345 (nw_write+0x14/0x30 [nullwrite])\n\
+                 [    2.1] Call Trace:\n[    2.1]  [<000003ff80012345>] nw_write+0x14/0x30 [nullwrite] \n\
+                 [    2.1]  [<0000000000412345>] vfs_write+0xc8/0x2a0 \n[    2.1] Last Breaking-Event-Address:\n";
+        let psw = rip_after(z, 1).unwrap();
+        assert_eq!(frame(&psw), Some(Frame { function: "nw_write", offset: 0x14, module: Some("nullwrite") }));
+        let frames = call_trace_after(z, 1);
+        assert_eq!(frames.len(), 2, "{frames:?}");
+        assert_eq!(frame(&frames[0]).map(|f| f.function), Some("nw_write"));
     }
 
     #[test]
