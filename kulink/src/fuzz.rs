@@ -414,6 +414,13 @@ pub fn run(guest: &GuestBuilder, spec: &Spec, count: usize, seed: u64, sender: S
     }
     let cases = cases(spec, count, seed);
     let mut vm = guest.boot()?;
+    if !vm.byte_order().is_native() {
+        // Mutated bytes cannot all be turned by the spec: many no longer follow it.
+        return Err(kulink_testbed::usage_error(format!(
+            "an {} guest is not fuzzed: its byte order is not this host's, in which the messages are made",
+            vm.arch()
+        )));
+    }
     let tally = send(&mut vm, &spec.name, &cases, sender)?;
     judge(guest, vm, Target::Family(spec.name.clone()), tally, seed)
 }
