@@ -35,10 +35,12 @@ impl<X: Extension> Vm<X> {
     /// The gdb command line that debugs this guest, as a shell takes it:
     /// the kernel's image, the stub's port, and the module under test's
     /// symbols at the addresses its sections were loaded at. Needs a guest
-    /// booted with [`BootOptions::gdb`](super::BootOptions::gdb).
+    /// booted with [`BootOptions::gdb`](super::BootOptions::gdb). Another
+    /// architecture's guest is debugged by `gdb-multiarch`.
     pub fn gdb_command(&mut self) -> Result<String> {
         let port = self.gdb_port.context("this guest was booted without gdb's stub")?;
-        let mut command = vec!["gdb".to_owned()];
+        let gdb = if self.arch.is_host() { "gdb" } else { "gdb-multiarch" };
+        let mut command = vec![gdb.to_owned()];
         if self.vmlinux.exists() {
             command.push(self.vmlinux.display().to_string());
         }
