@@ -185,7 +185,9 @@ fn an_installed_kulink_passes_outside_the_checkout() {
         assert_eq!(report["messages"].as_array().unwrap().len(), 5, "{report:#}");
     }
     let unpacked = kulink::testbed::paths::CORE.unpack().unwrap();
-    assert!(unpacked.join("agents/kulink-agent-core").is_file(), "the agent was not built from the unpacked sources");
+    let arch = kulink::testbed::arch::Arch::host().unwrap_or_default();
+    let agent = unpacked.join("agents").join(arch.name()).join("kulink-agent-core");
+    assert!(agent.is_file(), "the agent was not built from the unpacked sources");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
