@@ -29,8 +29,8 @@ pub struct ModuleFile {
 const FAULT_PREFIXES: [&str; 3] = ["RIP: ", "pc : ", "Krnl PSW : "];
 
 /// The line of the report starting at `line` (1-based) of `console` that
-/// says where the fault was (x86_64's `RIP:` line, or another
-/// architecture's, see [`FAULT_PREFIXES`]), without its timestamp.
+/// says where the fault was (x86_64's `RIP:` line, arm64's `pc :` or
+/// s390x's `Krnl PSW :`), without its timestamp.
 pub fn rip_after(console: &str, line: usize) -> Option<String> {
     console.lines().skip(line.saturating_sub(1)).take(RIP_WITHIN).find_map(|l| {
         FAULT_PREFIXES
@@ -96,8 +96,8 @@ pub struct Frame<'a> {
     pub module: Option<&'a str>,
 }
 
-/// Reads `RIP: 0010:nw_write+0x5/0xb [nullwrite]` (or another
-/// architecture's, see [`FAULT_PREFIXES`]; or a trace's bare
+/// Reads `RIP: 0010:nw_write+0x5/0xb [nullwrite]` (or arm64's `pc :`
+/// and s390x's `Krnl PSW :` lines; or a trace's bare
 /// `nw_write+0x5/0xb`, with s390x's `[<ADDRESS>] ` before it).
 pub fn frame(rip: &str) -> Option<Frame<'_>> {
     let location = match rip.strip_prefix("Krnl PSW : ") {
