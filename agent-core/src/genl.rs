@@ -221,7 +221,6 @@ fn ack_result(msg: &Msg<'_>) -> Result<()> {
     Ok(())
 }
 
-/// Raises the receive buffer past rmem_max (we are root); falls back to SO_RCVBUF.
 /// A duplicate of a socket's descriptor: the same kernel socket.
 pub struct SocketHandle(OwnedFd);
 
@@ -253,8 +252,15 @@ impl SocketHandle {
     }
 }
 
+/// Raises the receive buffer past rmem_max where it may (root in the
+/// first user namespace); else to what SO_RCVBUF allows.
 fn force_rcvbuf(sock: &Socket, bytes: usize) {
-    if nix::sys::socket::setsockopt(sock, nix::sys::socket::sockopt::RcvBufForce, &bytes).is_err() {
-        let _ = sock.set_rx_buf_sz(bytes);
+    use nix::sys::socket::{setsockopt, sockopt};
+    // Both through nix, which hands the kernel the C int it reads:
+    // netlink-sys's `set_rx_buf_sz` passes its argument's own bytes, and a
+    // usize's first four on a big-endian guest are its high half (0), so
+    // a process without CAP_NET_ADMIN got the smallest buffer there.
+    if setsockopt(sock, sockopt::RcvBufForce, &bytes).is_err() {
+        let _ = setsockopt(sock, sockopt::RcvBuf, &bytes);
     }
 }
