@@ -10,7 +10,7 @@ use serde::Serialize;
 
 /// Version of the JSON kulink prints: raised when a key changes meaning or
 /// goes away (new keys may come without it).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// How a guest ended: the verdict with its kernel log's, and where a
 /// failed run's console log and agent transcript were kept.

@@ -89,6 +89,11 @@ impl Stamp {
         self.0.exists()
     }
 
+    /// When the stamp was written or last touched.
+    pub fn modified(&self) -> Option<std::time::SystemTime> {
+        fs::metadata(&self.0).and_then(|m| m.modified()).ok()
+    }
+
     /// What the directory was made from, if it is complete.
     pub fn read(&self) -> Option<String> {
         fs::read_to_string(&self.0).ok()

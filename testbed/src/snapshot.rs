@@ -170,6 +170,8 @@ pub struct Saved {
     pub console: PathBuf,
     /// The agent's Ready message, as JSON.
     pub ready: String,
+    /// When it was saved.
+    pub saved_at: SystemTime,
 }
 
 impl Slot {
@@ -186,13 +188,14 @@ impl Slot {
         if self.dir.join(UNRESTORABLE).exists() {
             return Found::Unrestorable;
         }
-        let ready = match (Stamp::built(&self.dir).exists(), fs::read_to_string(self.dir.join(READY))) {
-            (true, Ok(ready)) => ready,
+        // The stamp is written once, by the save: its time is the save's.
+        let (saved_at, ready) = match (Stamp::built(&self.dir).modified(), fs::read_to_string(self.dir.join(READY))) {
+            (Some(saved_at), Ok(ready)) => (saved_at, ready),
             _ => return Found::Empty,
         };
         // Its age says what was used last, for eviction.
         let _ = filetime_now(&self.dir.join(READY));
-        Found::Saved(Saved { state: self.dir.join(STATE), console: self.dir.join(CONSOLE), ready })
+        Found::Saved(Saved { state: self.dir.join(STATE), console: self.dir.join(CONSOLE), ready, saved_at })
     }
 
     /// Where [`Slot::save`] wants the migration stream written.

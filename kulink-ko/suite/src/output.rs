@@ -9,7 +9,7 @@ use kulink::render::{judged, kernel_log, pretty};
 
 use crate::bench::{BootBench, ChannelBench, Summary};
 use crate::flood::FloodRun;
-use crate::report::{ChannelReport, RunReport};
+use crate::report::{ChannelReport, RunReport, Started};
 
 /// Everything a command of kulink.ko's suite prints on stdout.
 #[derive(Debug, Clone, Copy)]
@@ -234,12 +234,28 @@ fn flood_table(run: &FloodRun) -> String {
     s
 }
 
+/// How the guest started, with this run's figures, and the saved boot's
+/// only as that.
+fn start_line(report: &RunReport) -> String {
+    match (report.started, report.boot_ms, &report.saved_at, report.saved_boot_ms) {
+        (Started::Restored, _, Some(at), Some(saved)) => format!(
+            "start   restored in {} ms wall from a guest saved {at} (that boot: agent ready at {saved} ms guest uptime)",
+            report.wall_boot_ms
+        ),
+        (_, boot, ..) => format!(
+            "boot    agent ready at {} ms guest uptime, {} ms wall",
+            boot.unwrap_or_default(),
+            report.wall_boot_ms
+        ),
+    }
+}
+
 /// A run's verdict for people: the table `run` prints and saves as
 /// `report.txt`.
 pub fn table(report: &RunReport) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "kernel  {} ({}), accelerator {}", report.kernel, report.kernel_release, report.accel);
-    let _ = writeln!(s, "boot    agent ready at {} ms guest uptime, {} ms wall", report.boot_ms, report.wall_boot_ms);
+    let _ = writeln!(s, "{}", start_line(report));
     let _ = writeln!(
         s,
         "sent    {} frames: {} ICMP that must be reported, {} that must not",

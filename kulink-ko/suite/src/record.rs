@@ -38,6 +38,10 @@ pub struct HostRecord {
     pub accel: String,
     /// Host wall time from QEMU's start to the agent's ready.
     pub wall_boot_ms: u64,
+    /// When the saved guest the run started from was saved (RFC 3339,
+    /// UTC); absent if the guest booted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub saved_at: Option<String>,
     /// Unicast subscriber the job registered.
     pub subscriber: String,
     /// What each channel must report, in the order sent.

@@ -91,6 +91,16 @@ pub struct FateCount {
     pub frames: usize,
 }
 
+/// How a run's guest started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Started {
+    /// It booted: its figures are this run's.
+    Booted,
+    /// It came from a saved guest.
+    Restored,
+}
+
 #[derive(Debug, Clone, Serialize)]
 /// One run's verdict: every channel, the module's counters, the kernel log.
 pub struct RunReport {
@@ -102,9 +112,19 @@ pub struct RunReport {
     pub kernel_release: String,
     /// `kvm` or `tcg`.
     pub accel: String,
-    /// Guest uptime when the agent was ready.
-    pub boot_ms: u64,
-    /// Host wall time from QEMU start to ready.
+    /// How the guest started.
+    pub started: Started,
+    /// Guest uptime when the agent was ready, if this run booted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub boot_ms: Option<u64>,
+    /// When the saved guest this run started from was saved (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_at: Option<String>,
+    /// Guest uptime when the agent was ready in the boot that was saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved_boot_ms: Option<u64>,
+    /// Host wall time from QEMU start to ready (restored: to the saved
+    /// guest's first answer).
     pub wall_boot_ms: u64,
     /// ICMP frames that must each produce one event per channel.
     pub injected: usize,

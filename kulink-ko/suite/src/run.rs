@@ -25,7 +25,7 @@ use crate::inject::{self, listener};
 use crate::plan::Plan;
 use crate::receive_rules::Fate;
 use crate::record::{self, HostRecord, RunRecord, RECORD_VERSION};
-use crate::report::{ChannelReport, Check, CheckChannel, EchoReplies, FateCount, RunReport};
+use crate::report::{ChannelReport, Check, CheckChannel, EchoReplies, FateCount, RunReport, Started};
 
 #[derive(Debug, Clone)]
 /// What `kulink run` and `kulink inject` do: which kernel, how it boots,
@@ -128,6 +128,7 @@ pub fn run(opts: &RunOptions, out: &Path) -> Result<RunReport> {
         kernel: art.kernel.id.clone(),
         accel: vm.accel().name().to_owned(),
         wall_boot_ms: vm.wall_boot().as_millis() as u64,
+        saved_at: vm.saved_at().map(|at| humantime::format_rfc3339_seconds(at).to_string()),
         subscriber: SUBSCRIBER.into(),
         expected: plan.expected(),
         frames_sent: plan.injections.len(),
@@ -238,7 +239,12 @@ pub fn judge(record: &RunRecord) -> Result<RunReport> {
         kernel: host.kernel.clone(),
         kernel_release: ready.kernel,
         accel: host.accel.clone(),
-        boot_ms: ready.boot_ms,
+        started: if host.saved_at.is_some() { Started::Restored } else { Started::Booted },
+        // A restored guest's Ready is its saved boot's: that figure is told
+        // as the saved boot's, never as this run's.
+        boot_ms: host.saved_at.is_none().then_some(ready.boot_ms),
+        saved_at: host.saved_at.clone(),
+        saved_boot_ms: host.saved_at.is_some().then_some(ready.boot_ms),
         wall_boot_ms: host.wall_boot_ms,
         injected: expected.len(),
         frames_sent: host.frames_sent,

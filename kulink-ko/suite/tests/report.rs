@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use kulink_ko_suite::output;
 use kulink_ko_suite::record::RunRecord;
-use kulink_ko_suite::report::{ChannelReport, RunReport};
+use kulink_ko_suite::report::{ChannelReport, RunReport, Started};
 use kulink_ko_suite::run;
 
 fn fixture(name: &str) -> PathBuf {
@@ -55,6 +55,32 @@ fn a_lost_event_and_a_splat_fail_the_run_and_are_named() {
     let (table, json) = saved("lost-event-and-splat");
     assert_eq!(output::table(&report), table);
     assert_eq!(serde_json::to_string_pretty(&report).unwrap() + "\n", json);
+}
+
+/// A run that started from a saved guest: its Ready is the saved boot's,
+/// so the boot figure is told as that boot's, with when it was saved, and
+/// the wall time as this run's.
+#[test]
+fn a_restored_run_tells_the_saved_boot_as_that() {
+    let mut record = RunRecord::load(&fixture("passing")).unwrap();
+    record.host.saved_at = Some("2026-12-05T03:40:00Z".into());
+    let report = run::judge(&record).unwrap();
+    assert_eq!(report.started, Started::Restored);
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["started"], "restored");
+    assert_eq!((json.get("boot_ms"), &json["saved_boot_ms"]), (None, &serde_json::json!(1668)));
+    assert_eq!(
+        (&json["saved_at"], &json["wall_boot_ms"]),
+        (&serde_json::json!("2026-12-05T03:40:00Z"), &serde_json::json!(2498))
+    );
+    let table = output::table(&report);
+    let start = table.lines().nth(1).unwrap();
+    assert_eq!(
+        start,
+        "start   restored in 2498 ms wall from a guest saved 2026-12-05T03:40:00Z \
+         (that boot: agent ready at 1668 ms guest uptime)"
+    );
+    assert_eq!(judged("passing").started, Started::Booted, "a record without saved_at booted");
 }
 
 #[test]

@@ -213,9 +213,9 @@ impl<X: Extension> Vm<X> {
                 });
             }
         };
-        let (ready, restored) = match slot {
+        let (ready, saved_at) = match slot {
             Some(Use::Restore(slot, saved)) => match restored_ready(&mut link, &saved.ready) {
-                Ok(ready) => (ready, true),
+                Ok(ready) => (ready, Some(saved.saved_at)),
                 Err(e) => {
                     process_tree::kill(&mut child);
                     snapshot::restore_failed(slot, &e);
@@ -228,7 +228,7 @@ impl<X: Extension> Vm<X> {
                     let json = serde_json::to_string(&ready).map_err(|e| other(e.into()))?;
                     snapshot::save(slot, dir, &logs, &json);
                 }
-                (ready, false)
+                (ready, None)
             }
         };
         Ok(Self {
@@ -240,7 +240,7 @@ impl<X: Extension> Vm<X> {
             accel,
             arch,
             wall_boot: started.elapsed(),
-            restored,
+            saved_at,
             wire: opts.wire,
             module: module_path,
             module_files: art.module_files.clone(),

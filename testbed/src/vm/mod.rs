@@ -17,7 +17,7 @@ use kulink_genl::byte_order::Order;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Result};
 use kulink_protocol::{Command as AgentCommand, Extension, Ready};
@@ -225,8 +225,8 @@ pub struct Vm<X: Extension> {
     /// Host wall time from QEMU start to the agent's Ready (restored: to
     /// its answer to [`AgentCommand::Restored`]).
     wall_boot: Duration,
-    /// Started from a saved guest rather than booted.
-    restored: bool,
+    /// When the saved guest it started from was saved; `None` if it booted.
+    saved_at: Option<SystemTime>,
     wire: Wire,
     /// The module under test, as the guest sees its file.
     module: Option<String>,
@@ -324,7 +324,13 @@ impl<X: Extension> Vm<X> {
     /// Whether this guest started from a saved one (see
     /// [`BootOptions::restore`]) rather than booting.
     pub fn restored(&self) -> bool {
-        self.restored
+        self.saved_at.is_some()
+    }
+
+    /// When the saved guest this one started from was saved (the boot its
+    /// [`Vm::ready`] figures are from); `None` if this guest booted.
+    pub fn saved_at(&self) -> Option<SystemTime> {
+        self.saved_at
     }
 
     /// The kernel log so far: the guest's console, as QEMU wrote it.
