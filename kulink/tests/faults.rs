@@ -27,6 +27,19 @@ fn qemu_pid() -> i32 {
     qemu[0] as i32
 }
 
+/// Boots `kernel` with the fixture module `fixture` loaded at boot, which
+/// must fail the test (exit 1, `why`): the error's text.
+fn failed_boot(kernel: &str, fixture: &str, why: &str) -> String {
+    let error = GuestBuilder::kernel_id(kernel)
+        .module(common::fixture_module(fixture))
+        .boot()
+        .err()
+        .unwrap_or_else(|| panic!("{fixture} booted on {kernel}: {why} was owed"));
+    let text = format!("{error:#}");
+    assert_eq!(exit_code(&error), EXIT_FAILED, "{why}: {text}");
+    text
+}
+
 fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
     // When the test loads it. This boot also builds what a first guest of
     // the kernel needs (the module, an architecture's agent), which the
@@ -49,13 +62,7 @@ fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
 
     // At boot, loading the module under test.
     let started = Instant::now();
-    let error = GuestBuilder::kernel_id(kernel)
-        .module(common::fixture_module("panicker"))
-        .boot()
-        .err()
-        .expect("the guest went down");
-    let text = format!("{error:#}");
-    assert_eq!(exit_code(&error), EXIT_FAILED, "a crashed kernel is a failed test: {text}");
+    let text = failed_boot(kernel, "panicker", "a crashed kernel is a failed test");
     assert!(text.contains("the kernel panicked while loading kulink_panicker.ko: ["), "{text}");
     assert!(text.contains("] Kernel panic - not syncing: kulink_panicker: loaded, as asked"), "{text}");
     assert!(started.elapsed() < Duration::from_secs(60), "reported after {:?}", started.elapsed());
@@ -63,13 +70,7 @@ fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
 }
 
 fn a_module_that_does_not_load_fails_with_its_errno_and_its_lines(kernel: &str) {
-    let error = GuestBuilder::kernel_id(kernel)
-        .module(common::fixture_module("refuser"))
-        .boot()
-        .err()
-        .expect("the module does not load");
-    let text = format!("{error:#}");
-    assert_eq!(exit_code(&error), EXIT_FAILED, "the module's failure: {text}");
+    let text = failed_boot(kernel, "refuser", "the module's failure");
     let first = text.lines().next().unwrap_or_default();
     assert_eq!(
         first,

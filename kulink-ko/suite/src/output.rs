@@ -237,15 +237,12 @@ fn flood_table(run: &FloodRun) -> String {
 /// How the guest started, with this run's figures, and the saved boot's
 /// only as that.
 fn start_line(report: &RunReport) -> String {
-    match (report.started, report.boot_ms, &report.saved_at, report.saved_boot_ms) {
-        (Started::Restored, _, Some(at), Some(saved)) => format!(
-            "start   restored in {} ms wall from a guest saved {at} (that boot: agent ready at {saved} ms guest uptime)",
-            report.wall_boot_ms
-        ),
-        (_, boot, ..) => format!(
-            "boot    agent ready at {} ms guest uptime, {} ms wall",
-            boot.unwrap_or_default(),
-            report.wall_boot_ms
+    let wall = report.wall_boot_ms;
+    match &report.started {
+        Started::Booted { boot_ms } => format!("boot    agent ready at {boot_ms} ms guest uptime, {wall} ms wall"),
+        Started::Restored { saved_at, saved_boot_ms } => format!(
+            "start   restored in {wall} ms wall from a guest saved {saved_at} \
+             (that boot: agent ready at {saved_boot_ms} ms guest uptime)"
         ),
     }
 }

@@ -91,14 +91,24 @@ pub struct FateCount {
     pub frames: usize,
 }
 
-/// How a run's guest started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+/// How a run's guest started, with the boot figure that belongs to that
+/// start: `"started": "booted"` and `boot_ms`, or `"restored"` with
+/// `saved_at` and `saved_boot_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "started", rename_all = "lowercase")]
 pub enum Started {
-    /// It booted: its figures are this run's.
-    Booted,
-    /// It came from a saved guest.
-    Restored,
+    /// It booted: the figure is this run's.
+    Booted {
+        /// Guest uptime when the agent was ready.
+        boot_ms: u64,
+    },
+    /// It came from a saved guest: the figure is the saved boot's.
+    Restored {
+        /// When the saved guest was saved (RFC 3339, UTC).
+        saved_at: String,
+        /// Guest uptime when the agent was ready in the boot that was saved.
+        saved_boot_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -112,17 +122,9 @@ pub struct RunReport {
     pub kernel_release: String,
     /// `kvm` or `tcg`.
     pub accel: String,
-    /// How the guest started.
+    /// How the guest started, and its boot figure.
+    #[serde(flatten)]
     pub started: Started,
-    /// Guest uptime when the agent was ready, if this run booted.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub boot_ms: Option<u64>,
-    /// When the saved guest this run started from was saved (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub saved_at: Option<String>,
-    /// Guest uptime when the agent was ready in the boot that was saved.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub saved_boot_ms: Option<u64>,
     /// Host wall time from QEMU start to ready (restored: to the saved
     /// guest's first answer).
     pub wall_boot_ms: u64,

@@ -239,12 +239,12 @@ pub fn judge(record: &RunRecord) -> Result<RunReport> {
         kernel: host.kernel.clone(),
         kernel_release: ready.kernel,
         accel: host.accel.clone(),
-        started: if host.saved_at.is_some() { Started::Restored } else { Started::Booted },
         // A restored guest's Ready is its saved boot's: that figure is told
         // as the saved boot's, never as this run's.
-        boot_ms: host.saved_at.is_none().then_some(ready.boot_ms),
-        saved_at: host.saved_at.clone(),
-        saved_boot_ms: host.saved_at.is_some().then_some(ready.boot_ms),
+        started: match host.saved_at.clone() {
+            Some(saved_at) => Started::Restored { saved_at, saved_boot_ms: ready.boot_ms },
+            None => Started::Booted { boot_ms: ready.boot_ms },
+        },
         wall_boot_ms: host.wall_boot_ms,
         injected: expected.len(),
         frames_sent: host.frames_sent,

@@ -65,7 +65,8 @@ fn a_restored_run_tells_the_saved_boot_as_that() {
     let mut record = RunRecord::load(&fixture("passing")).unwrap();
     record.host.saved_at = Some("2026-12-05T03:40:00Z".into());
     let report = run::judge(&record).unwrap();
-    assert_eq!(report.started, Started::Restored);
+    let saved_at = "2026-12-05T03:40:00Z".to_owned();
+    assert_eq!(report.started, Started::Restored { saved_at, saved_boot_ms: 1668 });
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["started"], "restored");
     assert_eq!((json.get("boot_ms"), &json["saved_boot_ms"]), (None, &serde_json::json!(1668)));
@@ -80,7 +81,7 @@ fn a_restored_run_tells_the_saved_boot_as_that() {
         "start   restored in 2498 ms wall from a guest saved 2026-12-05T03:40:00Z \
          (that boot: agent ready at 1668 ms guest uptime)"
     );
-    assert_eq!(judged("passing").started, Started::Booted, "a record without saved_at booted");
+    assert_eq!(judged("passing").started, Started::Booted { boot_ms: 1668 }, "a record without saved_at booted");
 }
 
 #[test]
