@@ -6,6 +6,7 @@
 //!
 //! The boot recipe, top to bottom, is [`serve`].
 
+pub mod deferred;
 pub mod device_burst;
 pub mod genl;
 pub mod genl_bridge;
@@ -28,7 +29,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use in_child::Job;
-use kulink_protocol::{patience, AgentMsg, BootConfig, Command, Extension, Ready, Reply, Request, PRELOAD_LIST};
+use kulink_protocol::{
+    parse_preload_line, patience, AgentMsg, BootConfig, Booted, Command, Extension, Ready, Reply, Request, PRELOAD_LIST,
+};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
@@ -125,16 +128,29 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     // shows where the time to ready goes (`kulink bench boot`).
     system::log("started");
     let cmdline = std::fs::read_to_string("/proc/cmdline").context("read /proc/cmdline")?;
-    let boot = BootConfig::parse(&cmdline)?;
+    let mut boot = BootConfig::parse(&cmdline)?;
     system::load_listed_modules(PRELOAD_LIST)?;
-    if let Some(module) = &boot.module {
-        system::load_module(module, &P::module_params(&boot)?)?;
-        system::log("module loaded");
+    if !boot.deferred {
+        load_module_under_test::<P>(&boot)?;
     }
     let links = net::configure(boot.addr, boot.prefix).await?;
     system::log("network up");
     let mut link = port::open::<P::Ext>()?;
     let outbox = Outbox(link.outbox.clone());
+    if boot.deferred {
+        outbox.send(AgentMsg::Booted(Booted { boot_ms: system::boottime_ms(), kernel: system::kernel_release() }));
+        system::log("booted, waiting for the test");
+        let Some(test) = deferred::await_test(&mut link.requests, &outbox).await? else {
+            return finish(link, outbox).await;
+        };
+        // The same steps, and the same fatal end, as at boot.
+        for (path, params) in test.preload.iter().map(|line| parse_preload_line(line)) {
+            system::load_module(path, params)?;
+        }
+        boot.module = test.module;
+        boot.extension = test.extension;
+        load_module_under_test::<P>(&boot)?;
+    }
     let mut plugin = P::start(&boot, outbox.clone()).await?;
     system::log("plug-in listening");
     let mut core = Core { outbox: outbox.clone(), subscriptions: Vec::new(), started: BTreeMap::new() };
@@ -170,6 +186,21 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     plugin.stop();
     core.subscriptions.iter().for_each(JoinHandle::abort);
     drop(core);
+    finish(link, outbox).await
+}
+
+/// Loads the module under test, if there is one, with the plug-in's
+/// parameters.
+fn load_module_under_test<P: Plugin>(boot: &BootConfig) -> Result<()> {
+    if let Some(module) = &boot.module {
+        system::load_module(module, &P::module_params(boot)?)?;
+        system::log("module loaded");
+    }
+    Ok(())
+}
+
+/// Lets the writer send what is queued before the VM goes away.
+async fn finish<X: Extension>(link: port::Link<X>, outbox: Outbox<X>) -> Result<()> {
     drop(outbox);
     drop(link.outbox);
     let writer = link.writer;
@@ -247,6 +278,7 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
             Reply::Done
         }
         Command::Shutdown => Reply::Done,
+        Command::Resume(_) => anyhow::bail!("the test's modules are loaded already"),
         Command::Restored { seed, realtime_ns } => {
             system::reseed(&seed)?;
             system::set_realtime(realtime_ns)?;

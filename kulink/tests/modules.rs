@@ -2,7 +2,8 @@
 //! built against the symbols of those before it and loaded in order with
 //! its own parameters, and the last is the module under test. On a
 //! distribution's kernel, what a module uses of the kernel's own loadable
-//! modules is loaded before it, unasked.
+//! modules is loaded before it, unasked. An edited module starts from the
+//! guest saved before the edit.
 
 mod common;
 
@@ -39,6 +40,40 @@ fn a_module_uses_what_an_earlier_one_exports(kernel: &str) {
     guest.shutdown().unwrap().check().unwrap();
 }
 
+fn a_module_edit_keeps_the_saved_guest(kernel: &str) {
+    // A copy of the provider, with its parameter given, then edited.
+    let dir = std::env::temp_dir().join(format!("kulink-edited-provider-{kernel}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for entry in std::fs::read_dir(fixture_module("provider")).unwrap() {
+        let from = entry.unwrap().path();
+        std::fs::copy(&from, dir.join(from.file_name().unwrap())).unwrap();
+    }
+    let boot = |params: &[(&str, &str)]| {
+        let builder = params.iter().fold(GuestBuilder::kernel_id(kernel).module(&dir), |b, (k, v)| b.param(k, v));
+        builder.boot().unwrap_or_else(|e| panic!("boot on {kernel}: {e:#}"))
+    };
+    let mut first = boot(&[("base", "40")]);
+    assert_eq!(read(&mut first, "/sys/module/kulink_provider/parameters/base"), "40");
+    let (first_saved_at, restores) = (first.saved_at(), first.arch().restores());
+    first.shutdown().unwrap().check().unwrap();
+
+    let source = dir.join("kulink_provider.c");
+    let text = std::fs::read_to_string(&source).unwrap();
+    std::fs::write(&source, text.replace("static int base;", "static int base = 7;")).unwrap();
+    let mut edited = boot(&[]);
+    // The guest runs the edited module, without the parameter of before...
+    assert_eq!(read(&mut edited, "/sys/module/kulink_provider/parameters/base"), "7");
+    // ...and still started from the guest saved before the edit.
+    if kulink::testbed::vm::snapshots_enabled() && restores {
+        assert!(edited.restored(), "the edit made a new kind of guest: it booted");
+        if first_saved_at.is_some() {
+            assert_eq!(edited.saved_at(), first_saved_at, "both start from the one saved guest");
+        }
+    }
+    edited.shutdown().unwrap().check().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// CRC-16 with polynomial 0x1021, most significant bit first, from 0: what
 /// the kernel's crc_itu_t() computes, written here from its definition.
 fn crc_itu_t(data: &[u8]) -> u16 {
@@ -66,6 +101,7 @@ fn the_reference_crc_is_the_published_check_value() {
 
 kulink::kernel_tests!(
     a_module_uses_what_an_earlier_one_exports;
+    source: a_module_edit_keeps_the_saved_guest;
     distro: a_module_gets_the_kernel_modules_it_uses_loaded_first;
     once: the_reference_crc_is_the_published_check_value
 );

@@ -24,6 +24,9 @@ pub fn parse_preload_line(line: &str) -> (&str, &str) {
 
 const PREFIX: &str = "kulink.";
 
+/// The key of [`BootConfig::deferred`].
+const DEFERRED_KEY: &str = "deferred";
+
 /// Extension keys of the bare agent (`kulink-agent-core`): each
 /// `kulink.param.NAME=VALUE` is a parameter of the module under test.
 pub const MODULE_PARAM_KEY: &str = "param.";
@@ -40,6 +43,11 @@ pub struct BootConfig {
     pub module: Option<String>,
     /// Settings of the suite's extension, each `kulink.<key>=<value>`.
     pub extension: BTreeMap<String, String>,
+    /// The test's modules and settings come later, over the control port
+    /// ([`crate::Command::Resume`]): the agent says it has booted
+    /// ([`crate::AgentMsg::Booted`]) and waits for them, so the guest can
+    /// be saved before any of them is loaded and serve every module.
+    pub deferred: bool,
 }
 
 /// A command line the agent cannot start from, or settings that cannot be
@@ -58,7 +66,7 @@ impl std::error::Error for BootError {}
 impl BootConfig {
     /// The address and nothing else: no module, no plug-in settings.
     pub fn new(addr: Ipv4Addr, prefix: u8) -> Self {
-        Self { addr, prefix, module: None, extension: BTreeMap::new() }
+        Self { addr, prefix, module: None, extension: BTreeMap::new(), deferred: false }
     }
 
     /// The `kulink.*` words, space-separated. Values are single words: the
@@ -68,8 +76,11 @@ impl BootConfig {
         if let Some(module) = &self.module {
             words.push(format!("{PREFIX}module={module}"));
         }
+        if self.deferred {
+            words.push(format!("{PREFIX}{DEFERRED_KEY}=1"));
+        }
         for (key, value) in &self.extension {
-            if matches!(key.as_str(), "addr" | "module") || key.is_empty() || key.contains(['=', ' ']) {
+            if matches!(key.as_str(), "addr" | "module" | DEFERRED_KEY) || key.is_empty() || key.contains(['=', ' ']) {
                 return Err(BootError(format!("`{key}` cannot be an extension's boot key")));
             }
             words.push(format!("{PREFIX}{key}={value}"));
@@ -99,7 +110,8 @@ impl BootConfig {
         }
         let addr = ip.parse().map_err(|_| BootError(format!("kulink.addr `{ip}` is not an IPv4 address")))?;
         let module = keys.remove("module");
-        Ok(Self { addr, prefix, module, extension: keys })
+        let deferred = keys.remove(DEFERRED_KEY).is_some_and(|v| v == "1");
+        Ok(Self { addr, prefix, module, extension: keys, deferred })
     }
 }
 
@@ -132,6 +144,9 @@ mod tests {
         assert_eq!(BootConfig::parse(&format!("console=ttyS0 {words} quiet")).unwrap(), c);
         let bare = BootConfig::new(Ipv4Addr::new(10, 0, 0, 1), 8);
         assert_eq!(BootConfig::parse(&bare.render().unwrap()).unwrap(), bare);
+        let deferred = BootConfig { deferred: true, ..bare };
+        assert_eq!(deferred.render().unwrap(), "kulink.addr=10.0.0.1/8 kulink.deferred=1");
+        assert_eq!(BootConfig::parse(&deferred.render().unwrap()).unwrap(), deferred);
     }
 
     #[test]
@@ -151,5 +166,8 @@ mod tests {
         let mut c = sample();
         c.extension.insert("addr".into(), "1.2.3.4/5".into());
         assert!(c.render().is_err(), "an extension cannot shadow a core key");
+        let mut c = sample();
+        c.extension.insert("deferred".into(), "1".into());
+        assert!(c.render().is_err(), "nor the deferral's");
     }
 }

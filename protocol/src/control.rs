@@ -77,6 +77,10 @@ pub enum Nothing {}
 pub enum AgentMsg<X: Extension> {
     /// Sent once, when the agent and its plug-in are listening.
     Ready(Ready<X>),
+    /// Sent by an agent booted with [`crate::BootConfig::deferred`] once
+    /// its network and port are up: it waits for [`Command::Resume`], and
+    /// sends [`AgentMsg::Ready`] after it.
+    Booted(Booted),
     /// The answer to the request with this id.
     Reply {
         /// The request's id.
@@ -114,6 +118,42 @@ pub struct Ready<X: Extension> {
     pub lo_ifindex: u32,
     /// What the plug-in reports.
     pub ext: X::Ready,
+}
+
+/// What a guest is once it has booted, before the test's modules: the
+/// part of [`Ready`] that no module or plug-in changes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booted {
+    /// Guest CLOCK_BOOTTIME when the agent had booted.
+    pub boot_ms: u64,
+    /// `uname -r` in the guest.
+    pub kernel: String,
+}
+
+/// The test's part of a guest booted with [`crate::BootConfig::deferred`]:
+/// what its image and command line would otherwise have carried.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestSetup {
+    /// Files written before anything loads: the test's modules.
+    pub files: Vec<GuestFileBytes>,
+    /// Loaded in this order, before the module under test: one
+    /// [`crate::preload_line`] each.
+    pub preload: Vec<String>,
+    /// The module under test's guest path, loaded last, as
+    /// [`crate::BootConfig::module`].
+    pub module: Option<String>,
+    /// The suite's settings, as [`crate::BootConfig::extension`].
+    pub extension: std::collections::BTreeMap<String, String>,
+}
+
+/// A file the host gives the guest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestFileBytes {
+    /// Its absolute guest path; missing directories are made.
+    pub path: String,
+    /// What it holds.
+    #[serde(with = "hex")]
+    pub bytes: Vec<u8>,
 }
 
 /// Host -> agent: a numbered request answered by one `AgentMsg::Reply`.
@@ -264,6 +304,12 @@ pub enum Command<X: Extension> {
     MountHostRoot,
     /// Power the guest off.
     Shutdown,
+    /// The test's modules and settings, for an agent that sent
+    /// [`AgentMsg::Booted`]: it writes the files and replies, then loads the
+    /// modules and starts its plug-in as a boot would, and sends
+    /// [`AgentMsg::Ready`]. A module that fails to load ends the guest, as
+    /// at boot.
+    Resume(TestSetup),
     /// The guest was restored from a saved VM rather than booted: every
     /// guest restored from one file would otherwise share its random
     /// state and its wall clock. Mixes `seed` into the kernel's entropy
@@ -314,6 +360,7 @@ impl<X: Extension> Command<X> {
             Self::KernelLog => "read the kernel log".into(),
             Self::MountHostRoot => format!("mount the host's root at {HOST_ROOT_DIR}"),
             Self::Shutdown => "power off".into(),
+            Self::Resume(setup) => format!("take the test's {} files and load its modules", setup.files.len()),
             Self::Restored { .. } => "set the clock and random state of a restored guest".into(),
             Self::Ext { .. } => "the plug-in's request".into(),
         }

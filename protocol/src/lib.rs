@@ -10,9 +10,9 @@ pub mod control;
 
 pub use boot::{parse_preload_line, preload_line, BootConfig, BootError, MODULE_PARAM_KEY, PRELOAD_LIST};
 pub use control::{
-    patience, AgentMsg, Command, DeviceAnswers, DeviceArg, DeviceBurst, DeviceCall, Extension, Failure, FailureKind,
-    FileBytes, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, NetlinkDelivery, NetlinkEvent,
-    NetlinkRequest, Netns, NoExtension, Nothing, Ran, RawGenl, Ready, Reply, Request, ANSWER_MARGIN, DEVICE_ARENA,
-    HOST_ROOT_DIR, HOST_ROOT_MERGED, HOST_ROOT_TAG, KERNEL_LOG_PORT, NOBODY, NO_NETLINK_PROTOCOL, OUTPUT_LIMIT,
-    PORT_NAME, SHELL_PORT,
+    patience, AgentMsg, Booted, Command, DeviceAnswers, DeviceArg, DeviceBurst, DeviceCall, Extension, Failure,
+    FailureKind, FileBytes, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, GuestFileBytes,
+    NetlinkDelivery, NetlinkEvent, NetlinkRequest, Netns, NoExtension, Nothing, Ran, RawGenl, Ready, Reply, Request,
+    TestSetup, ANSWER_MARGIN, DEVICE_ARENA, HOST_ROOT_DIR, HOST_ROOT_MERGED, HOST_ROOT_TAG, KERNEL_LOG_PORT, NOBODY,
+    NO_NETLINK_PROTOCOL, OUTPUT_LIMIT, PORT_NAME, SHELL_PORT,
 };

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use kulink_protocol::{
-    AgentMsg, Command, Extension, Failure, FailureKind, GenlDelivery, NetlinkDelivery, Ready, Reply, Request,
+    AgentMsg, Booted, Command, Extension, Failure, FailureKind, GenlDelivery, NetlinkDelivery, Ready, Reply, Request,
 };
 
 use crate::transcript::{self, Line};
@@ -141,10 +141,23 @@ impl<X: Extension> AgentLink<X> {
         }
     }
 
-    /// Writes a Ready the agent sent before this link existed (a restored
-    /// guest's) to the transcript, where a booted guest's would be.
-    pub fn note_ready(&self, ready: &Ready<X>) {
-        if let Ok(line) = serde_json::to_string(&AgentMsg::<X>::Ready(ready.clone())) {
+    /// Waits for a deferred agent's word that it has booted.
+    pub fn booted(&mut self, timeout: Duration) -> Result<Option<Booted>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.next_other(deadline)? {
+                Some(AgentMsg::Booted(b)) => return Ok(Some(b)),
+                Some(other) => self.warn(format!("unexpected before the boot's end: {other:?}")),
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Writes what the agent sent before this link existed (a restored
+    /// guest's word that it had booted) to the transcript, where a booted
+    /// guest's would be.
+    pub fn note_booted(&self, booted: &Booted) {
+        if let Ok(line) = serde_json::to_string(&AgentMsg::<X>::Booted(booted.clone())) {
             self.transcript.note_agent_message(&line);
         }
     }

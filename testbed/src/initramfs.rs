@@ -70,12 +70,12 @@ impl GuestFile {
     }
 }
 
-impl Image<'_> {
-    /// Where the image keeps the module under test, as the guest sees it.
-    pub fn module_path(&self) -> Option<String> {
-        self.module.map(|m| format!("/lib/modules/{}", m.file_name().unwrap_or_default().to_string_lossy()))
-    }
+/// Where a guest keeps the module under test.
+pub fn module_guest_path(module: &Path) -> String {
+    format!("/lib/modules/{}", module.file_name().unwrap_or_default().to_string_lossy())
+}
 
+impl Image<'_> {
     /// Writes the image as a newc cpio archive to `out`.
     pub fn write(&self, out: &Path) -> Result<()> {
         let agent_bin = fs::read(self.agent).with_context(|| format!("read agent {}", self.agent.display()))?;
@@ -88,8 +88,9 @@ impl Image<'_> {
         // The kernel opens /dev/console for PID 1 before devtmpfs is mounted.
         w.add(&Entry::CharDev { path: "dev/console", mode: 0o600, major: 5, minor: 1 })?;
         w.add(&Entry::File { path: "init", mode: 0o755, data: &agent_bin })?;
-        if let (Some(module), Some(path)) = (self.module, self.module_path()) {
+        if let Some(module) = self.module {
             let data = fs::read(module).with_context(|| format!("read module {}", module.display()))?;
+            let path = module_guest_path(module);
             w.add(&Entry::File { path: path.trim_start_matches('/'), mode: 0o644, data: &data })?;
         }
         let mut list = String::new();

@@ -1,13 +1,14 @@
-//! Saved guests. The first guest of a kind boots, and once its agent is
-//! ready QEMU saves it (its migration stream, to a file in the cache);
-//! every later guest of that kind starts from the file instead of
-//! booting. Each still gets a QEMU, sockets, console and wire of its own:
+//! Saved guests. The first guest of a kind boots, and once its agent has
+//! booted, before any of the test's modules is loaded, QEMU saves it (its
+//! migration stream, to a file in the cache); every later guest of that
+//! kind starts from the file instead of booting, and is then given its
+//! test's modules. Each still gets a QEMU, sockets, console and wire of its own:
 //! only the guest's memory and devices come from the file.
 //!
 //! "Of a kind" means the same QEMU command line (but for the run
 //! directory and the TSC rate's last digits), the same kernel file and the
-//! same image bytes: a different module, agent, parameter or file makes
-//! another kind.
+//! same image bytes: a different agent, kernel argument or file makes
+//! another kind, but not a different module under test or its parameters.
 
 use std::ffi::OsString;
 use std::fs;
@@ -27,7 +28,7 @@ pub const ENV: &str = "KULINK_SNAPSHOTS";
 const STATE: &str = "vm.state";
 const CONSOLE: &str = "console.log";
 const KERNEL_LOG: &str = "kernel.log";
-const READY: &str = "ready.json";
+const BOOTED: &str = "booted.json";
 /// Present instead of a saved guest when restoring one failed: guests of
 /// that kind boot, and none is saved again.
 const UNRESTORABLE: &str = "unrestorable.txt";
@@ -113,16 +114,16 @@ pub fn open(
 }
 
 /// Saves the guest `run_dir`'s QEMU runs, booted with [`Use::Save`]'s
-/// arguments and now ready, unless its console has a splat; it runs on
+/// arguments and now booted (`booted` is the agent's word, as JSON), unless its console has a splat; it runs on
 /// either way. A failure to save is noted and changes nothing else.
-pub fn save(slot: Slot, run_dir: &Path, logs: &Logs, ready: &str) {
+pub fn save(slot: Slot, run_dir: &Path, logs: &Logs, booted: &str) {
     if !splat::scan(&fs::read_to_string(&logs.console).unwrap_or_default()).is_empty() {
         return;
     }
     let saved = (|| {
         let state = slot.state_file()?;
         qmp::Monitor::connect(&run_dir.join(MONITOR))?.save(&state)?;
-        slot.save(logs, ready)
+        slot.save(logs, booted)
     })();
     if let Err(e) = saved {
         slot.discard();
@@ -168,8 +169,8 @@ pub struct Saved {
     pub state: PathBuf,
     /// The console of its boot, up to the save.
     pub console: PathBuf,
-    /// The agent's Ready message, as JSON.
-    pub ready: String,
+    /// The agent's word that it had booted, as JSON.
+    pub booted: String,
     /// When it was saved.
     pub saved_at: SystemTime,
 }
@@ -189,13 +190,13 @@ impl Slot {
             return Found::Unrestorable;
         }
         // The stamp is written once, by the save: its time is the save's.
-        let (saved_at, ready) = match (Stamp::built(&self.dir).modified(), fs::read_to_string(self.dir.join(READY))) {
-            (Some(saved_at), Ok(ready)) => (saved_at, ready),
+        let (saved_at, booted) = match (Stamp::built(&self.dir).modified(), fs::read_to_string(self.dir.join(BOOTED))) {
+            (Some(saved_at), Ok(booted)) => (saved_at, booted),
             _ => return Found::Empty,
         };
         // Its age says what was used last, for eviction.
-        let _ = filetime_now(&self.dir.join(READY));
-        Found::Saved(Saved { state: self.dir.join(STATE), console: self.dir.join(CONSOLE), ready, saved_at })
+        let _ = filetime_now(&self.dir.join(BOOTED));
+        Found::Saved(Saved { state: self.dir.join(STATE), console: self.dir.join(CONSOLE), booted, saved_at })
     }
 
     /// Where [`Slot::save`] wants the migration stream written.
@@ -206,14 +207,14 @@ impl Slot {
     }
 
     /// Completes a save whose stream is in [`Slot::state_file`]: the boot's
-    /// console, the kernel log and the agent's Ready go beside it, then
-    /// the stamp.
-    pub fn save(&self, logs: &Logs, ready: &str) -> Result<()> {
+    /// console, the kernel log and the agent's word that it had booted go
+    /// beside it, then the stamp.
+    pub fn save(&self, logs: &Logs, booted: &str) -> Result<()> {
         fs::copy(&logs.console, self.dir.join(CONSOLE)).context("keep the saved guest's console")?;
         if logs.kernel_log.exists() {
             fs::copy(&logs.kernel_log, self.dir.join(KERNEL_LOG)).context("keep the saved guest's kernel log")?;
         }
-        fs::write(self.dir.join(READY), ready).context("keep the saved guest's Ready")?;
+        fs::write(self.dir.join(BOOTED), booted).context("keep the saved guest's word that it had booted")?;
         Stamp::built(&self.dir).write("saved guest")?;
         evict(self.dir.parent().expect("slots live in a directory"), KEEP);
         Ok(())
@@ -246,7 +247,7 @@ fn evict(root: &Path, keep: usize) {
         .map(|e| e.path())
         .filter(|p| p.is_dir())
         .map(|p| {
-            let used = fs::metadata(p.join(READY)).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
+            let used = fs::metadata(p.join(BOOTED)).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH);
             (used, p)
         })
         .collect();
@@ -298,7 +299,7 @@ mod tests {
         for (n, age) in [("a", 30), ("b", 10), ("c", 20)] {
             let dir = root.join(n);
             fs::create_dir_all(&dir).unwrap();
-            let file = fs::File::create(dir.join(READY)).unwrap();
+            let file = fs::File::create(dir.join(BOOTED)).unwrap();
             file.set_modified(SystemTime::now() - std::time::Duration::from_secs(age)).unwrap();
         }
         evict(&root, 2);

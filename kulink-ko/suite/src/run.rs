@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use kulink::testbed::frames::Wire;
+use kulink::testbed::protocol::Booted;
 use kulink::testbed::transcript::Line;
 use kulink::testbed::{pcap, splat};
 use kulink_ko_contract::channel::Kind;
@@ -151,6 +152,9 @@ pub fn run(opts: &RunOptions, out: &Path) -> Result<RunReport> {
 #[derive(Default)]
 struct Heard {
     ready: Option<CoreReady>,
+    /// A deferred guest's word that it had booted (a restored guest's is
+    /// its saved boot's).
+    booted: Option<Booted>,
     events: Vec<Received>,
     notified: Vec<Notified>,
     observed: Vec<(Channel, Observed)>,
@@ -169,6 +173,7 @@ impl Heard {
                     asked.insert(request.id, request.cmd.clone());
                 }
                 Line::Agent(AgentMsg::Ready(ready)) => heard.ready = Some(ready.clone()),
+                Line::Agent(AgentMsg::Booted(booted)) => heard.booted = Some(booted.clone()),
                 Line::Agent(AgentMsg::Ext { ext }) => {
                     heard.events.extend(Received::of(ext));
                     heard.notified.extend(Notified::of(ext));
@@ -239,10 +244,14 @@ pub fn judge(record: &RunRecord) -> Result<RunReport> {
         kernel: host.kernel.clone(),
         kernel_release: ready.kernel,
         accel: host.accel.clone(),
-        // A restored guest's Ready is its saved boot's: that figure is told
-        // as the saved boot's, never as this run's.
+        // A restored guest's clock runs on from its saved boot's: that
+        // boot's figure is told as the saved boot's, never as this run's.
+        // (Records from before deferred guests have only the saved Ready.)
         started: match host.saved_at.clone() {
-            Some(saved_at) => Started::Restored { saved_at, saved_boot_ms: ready.boot_ms },
+            Some(saved_at) => Started::Restored {
+                saved_at,
+                saved_boot_ms: heard.booted.as_ref().map_or(ready.boot_ms, |b| b.boot_ms),
+            },
             None => Started::Booted { boot_ms: ready.boot_ms },
         },
         wall_boot_ms: host.wall_boot_ms,

@@ -9,15 +9,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use kulink_protocol::{BootConfig, Command as AgentCommand, Extension, Ready};
+use kulink_protocol::{BootConfig, Booted, Command as AgentCommand, Extension, Ready, TestSetup};
 
 use super::evidence::{console_tail, exit_within, module_at_boot, panic_line, PANIC_GRACE};
-use super::kept;
+use super::{kept, test_setup};
 use super::{Backend, BootOptions, Vm, CONSOLE, KERNEL_LOG, TRANSCRIPT};
 use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
 use crate::agent_link::AgentLink;
 use crate::artifacts::Artifacts;
-use crate::initramfs::{GuestFile, Image};
+use crate::initramfs::{module_guest_path, GuestFile, Image};
 use crate::peer::{self, Peer};
 use crate::qemu::{self, QemuConfig};
 use crate::snapshot::{self, Use};
@@ -118,17 +118,31 @@ impl<X: Extension> Vm<X> {
         let other = BootError::Other;
         let arch = art.kernel.arch;
         let clock = if accel == Accel::Tcg { qemu::tcg_clock_args(arch) } else { String::new() };
-        let preload = preload_list(art, opts);
-        let image =
-            Image { agent: &art.agent, module: art.module.as_deref(), preload: &preload, files: &opts.files, busybox };
-        let mut boot = BootConfig::new(opts.wire.guest_ip, opts.wire.prefix);
-        boot.extension = opts.extension.clone();
+        // A gdb stub's port differs each time: such a guest is never saved.
+        let may_save = opts.backend == Backend::Qemu
+            && restore
+            && opts.restore
+            && !opts.gdb
+            && arch.restores()
+            && snapshot::enabled();
         // vng boots the host's root: the module is where the host has it.
         let module_path = match opts.backend {
-            Backend::Qemu => image.module_path(),
+            Backend::Qemu => art.module.as_deref().map(module_guest_path),
             Backend::Vng => art.module.as_ref().map(|m| m.display().to_string()),
         };
-        boot.module = module_path.clone().filter(|_| opts.load_module);
+        let mut boot = BootConfig::new(opts.wire.guest_ip, opts.wire.prefix);
+        // A guest that may be saved gets the test's part once it has booted.
+        let (preload, deferred) = if may_save {
+            let setup = test_setup::deferred(art, opts, module_path.as_deref(), dir).map_err(other)?;
+            boot.deferred = true;
+            (test_setup::drivers(art), Some(setup))
+        } else {
+            boot.extension = opts.extension.clone();
+            boot.module = module_path.clone().filter(|_| opts.load_module);
+            (test_setup::preload_at_boot(art, opts), None)
+        };
+        let module = art.module.as_deref().filter(|_| deferred.is_none());
+        let image = Image { agent: &art.agent, module, preload: &preload, files: &opts.files, busybox };
         let cfg = QemuConfig {
             arch,
             accel,
@@ -161,8 +175,7 @@ impl<X: Extension> Vm<X> {
             Backend::Qemu => {
                 image.write(&cfg.initrd).map_err(other)?;
                 let mut args = qemu::all_args(&cfg).map_err(other)?;
-                // A gdb stub's port differs each time: such a guest is never saved.
-                if restore && opts.restore && !opts.gdb && arch.restores() && snapshot::enabled() {
+                if may_save {
                     if let Some((s, extra)) =
                         snapshot::open(&args, dir, &cfg.initrd, &cfg.kernel, &logs).map_err(other)?
                     {
@@ -213,22 +226,29 @@ impl<X: Extension> Vm<X> {
                 });
             }
         };
-        let (ready, saved_at) = match slot {
-            Some(Use::Restore(slot, saved)) => match restored_ready(&mut link, &saved.ready) {
-                Ok(ready) => (ready, Some(saved.saved_at)),
-                Err(e) => {
-                    process_tree::kill(&mut child);
-                    snapshot::restore_failed(slot, &e);
-                    return Err(BootError::NotRestored);
-                }
-            },
-            cold => {
-                let ready = wait_ready(&mut link, &mut child, &cfg, evidence, accel, &test_modules(art, opts))?;
-                if let Some(Use::Save(slot)) = cold {
-                    let json = serde_json::to_string(&ready).map_err(|e| other(e.into()))?;
-                    snapshot::save(slot, dir, &logs, &json);
-                }
-                (ready, None)
+        let modules = test_modules(art, opts);
+        let (ready, saved_at) = match (deferred, slot) {
+            (None, _) => (wait_ready(&mut link, &mut child, &cfg, evidence, accel, &modules)?, None),
+            (Some(setup), slot) => {
+                let saved_at = match slot {
+                    Some(Use::Restore(slot, saved)) => match restored(&mut link, &saved.booted) {
+                        Ok(()) => Some(saved.saved_at),
+                        Err(e) => {
+                            process_tree::kill(&mut child);
+                            snapshot::restore_failed(slot, &e);
+                            return Err(BootError::NotRestored);
+                        }
+                    },
+                    slot => {
+                        let booted = wait_booted(&mut link, &mut child, &cfg, evidence, accel)?;
+                        if let Some(Use::Save(slot)) = slot {
+                            let json = serde_json::to_string(&booted).map_err(|e| other(e.into()))?;
+                            snapshot::save(slot, dir, &logs, &json);
+                        }
+                        None
+                    }
+                };
+                (resume(&mut link, &mut child, &cfg, evidence, accel, &modules, setup)?, saved_at)
             }
         };
         Ok(Self {
@@ -274,14 +294,6 @@ fn check_foreign(arch: crate::arch::Arch, opts: &BootOptions) -> Result<()> {
     }
 }
 
-/// What the agent loads before the module under test: the kernel's own
-/// drivers, then the test's modules with their parameters.
-fn preload_list(art: &Artifacts, opts: &BootOptions) -> Vec<(PathBuf, String)> {
-    let drivers = art.kernel.preload.iter().map(|ko| (ko.clone(), String::new()));
-    let params = opts.loaded_before_params.iter().cloned().chain(std::iter::repeat(String::new()));
-    drivers.chain(art.loaded_before.iter().cloned().zip(params)).collect()
-}
-
 /// The file names of the test's modules the boot loads, the one under test
 /// last: what [`module_at_boot`] may blame.
 fn test_modules(art: &Artifacts, opts: &BootOptions) -> Vec<String> {
@@ -304,37 +316,50 @@ fn wait_ready<X: Extension>(
     accel: Accel,
     modules: &[String],
 ) -> Result<Ready<X>, BootError> {
-    let kept_console = evidence.join(CONSOLE);
     let timeout = if accel == Accel::Kvm { KVM_WATCHDOG } else { TCG_BOOT_TIMEOUT };
-    let result = link.ready(timeout);
-    if let Ok(Some(ready)) = result {
-        return Ok(ready);
+    match link.ready(timeout) {
+        Ok(Some(ready)) => Ok(ready),
+        result => Err(not_ready(result.map(|_| ()), timeout, child, cfg, evidence, accel, modules)),
     }
+}
+
+/// Why a guest did not get where it was waited for (`waited` is how the
+/// wait ended: an error, or `Ok` at the `timeout`), from its console.
+fn not_ready(
+    waited: Result<()>,
+    timeout: Duration,
+    child: &mut Child,
+    cfg: &QemuConfig,
+    evidence: &Path,
+    accel: Accel,
+    modules: &[String],
+) -> BootError {
+    let kept_console = evidence.join(CONSOLE);
     // A kernel that panics on the way up (the module under test at load,
     // say) lets QEMU go by itself: give it a moment.
-    if result.is_err() {
+    if waited.is_err() {
         exit_within(child, PANIC_GRACE);
     }
     process_tree::kill(child);
     let console = fs::read_to_string(&cfg.console_log).unwrap_or_default();
     if let Some(sentence) = module_at_boot(&console, modules) {
-        return Err(BootError::Other(anyhow::Error::new(ModuleFailure(format!(
+        return BootError::Other(anyhow::Error::new(ModuleFailure(format!(
             "{sentence}\n--- console tail ({}) ---\n{}",
             kept_console.display(),
             tools::tail(&console, 30)
-        )))));
+        ))));
     }
     if let Some(panic) = panic_line(&console) {
-        return Err(BootError::Other(anyhow::Error::new(KernelFailure(format!(
+        return BootError::Other(anyhow::Error::new(KernelFailure(format!(
             "guest ({}) did not come up: the kernel panicked: {panic}\n--- console tail ({}) ---\n{}",
             accel.name(),
             kept_console.display(),
             tools::tail(&console, 30)
-        )))));
+        ))));
     }
-    let why = match result {
+    let why = match waited {
         Err(e) => format!("{e:#}"),
-        _ => format!("not ready within {}s", timeout.as_secs()),
+        Ok(()) => format!("not ready within {}s", timeout.as_secs()),
     };
     let error = anyhow::anyhow!(
         "guest ({}) did not come up: {why}\n--- console tail ({}) ---\n{}",
@@ -342,7 +367,43 @@ fn wait_ready<X: Extension>(
         kept_console.display(),
         console_tail(cfg.console_log.parent().unwrap_or(Path::new(".")), 30)
     );
-    Err(BootError::NotReady(error))
+    BootError::NotReady(error)
+}
+
+/// Waits for a deferred guest's word that it has booted; a guest that
+/// never gets there is explained as [`wait_ready`] explains it.
+fn wait_booted<X: Extension>(
+    link: &mut AgentLink<X>,
+    child: &mut Child,
+    cfg: &QemuConfig,
+    evidence: &Path,
+    accel: Accel,
+) -> Result<Booted, BootError> {
+    let timeout = if accel == Accel::Kvm { KVM_WATCHDOG } else { TCG_BOOT_TIMEOUT };
+    match link.booted(timeout) {
+        Ok(Some(booted)) => Ok(booted),
+        result => Err(not_ready(result.map(|_| ()), timeout, child, cfg, evidence, accel, &[])),
+    }
+}
+
+/// How long a booted guest may take to take the test's files.
+const RESUME_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Hands a deferred guest its test, then waits for its Ready as a boot
+/// would: a module that fails to load ends the guest, and is told so.
+fn resume<X: Extension>(
+    link: &mut AgentLink<X>,
+    child: &mut Child,
+    cfg: &QemuConfig,
+    evidence: &Path,
+    accel: Accel,
+    modules: &[String],
+    setup: TestSetup,
+) -> Result<Ready<X>, BootError> {
+    if let Err(e) = link.request(AgentCommand::Resume(setup), RESUME_TIMEOUT) {
+        return Err(not_ready(Err(e), RESUME_TIMEOUT, child, cfg, evidence, accel, modules));
+    }
+    wait_ready(link, child, cfg, evidence, accel, modules)
 }
 
 /// How long a restored guest may take to answer: loading the saved file
@@ -350,16 +411,17 @@ fn wait_ready<X: Extension>(
 const RESTORE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Tells a restored guest's agent so (fresh randomness, the wall clock);
-/// its answer is the guest's word that it is back. Its Ready is the saved
-/// one, written to the transcript as the agent sent it then.
-fn restored_ready<X: Extension>(link: &mut AgentLink<X>, saved: &str) -> Result<Ready<X>> {
-    let ready: Ready<X> = serde_json::from_str(saved).context("the saved guest's Ready")?;
-    link.note_ready(&ready);
+/// its answer is the guest's word that it is back. Its word that it had
+/// booted is the saved one, written to the transcript as the agent sent it
+/// then.
+fn restored<X: Extension>(link: &mut AgentLink<X>, saved: &str) -> Result<()> {
+    let booted: Booted = serde_json::from_str(saved).context("the saved guest's word that it had booted")?;
+    link.note_booted(&booted);
     let mut seed = vec![0u8; 32];
     std::io::Read::read_exact(&mut fs::File::open("/dev/urandom")?, &mut seed).context("read /dev/urandom")?;
     let realtime_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
     link.request(AgentCommand::Restored { seed, realtime_ns }, RESTORE_TIMEOUT)?;
-    Ok(ready)
+    Ok(())
 }
 
 /// The kernel's arguments after the agent's: the TSC's rate, the kernel's

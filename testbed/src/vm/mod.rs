@@ -11,6 +11,7 @@ mod genl;
 mod interactive;
 mod kept;
 mod requests;
+mod test_setup;
 
 use crate::arch::Arch;
 use kulink_genl::byte_order::Order;

@@ -1,0 +1,88 @@
+//! What of a guest is its test's: the test's modules, their parameters and
+//! the suite's settings. A guest that may be saved boots without them and
+//! is handed them after ([`TestSetup`]), so that one saved guest serves
+//! every build of the module; any other guest carries them in its image
+//! and on its command line, as the agent loads them at boot.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use kulink_protocol::{preload_line, GuestFileBytes, TestSetup};
+
+use super::BootOptions;
+use crate::arch::Arch;
+use crate::artifacts::Artifacts;
+
+/// Where a deferred guest keeps the test's modules loaded before the one
+/// under test.
+const BEFORE_DIR: &str = "/lib/modules/before";
+
+/// The kernel's own drivers: what every guest loads at boot.
+pub(super) fn drivers(art: &Artifacts) -> Vec<(PathBuf, String)> {
+    art.kernel.preload.iter().map(|ko| (ko.clone(), String::new())).collect()
+}
+
+/// What the agent loads at boot before the module under test: the kernel's
+/// own drivers, then the test's modules with their parameters.
+pub(super) fn preload_at_boot(art: &Artifacts, opts: &BootOptions) -> Vec<(PathBuf, String)> {
+    drivers(art).into_iter().chain(loaded_before(art, opts)).collect()
+}
+
+/// The test's modules loaded before the one under test, each with its
+/// parameters.
+fn loaded_before(art: &Artifacts, opts: &BootOptions) -> Vec<(PathBuf, String)> {
+    let params = opts.loaded_before_params.iter().cloned().chain(std::iter::repeat(String::new()));
+    art.loaded_before.iter().cloned().zip(params).collect()
+}
+
+/// What a deferred guest is handed once it has booted: the files of the
+/// test's modules, which to load and how, and the suite's settings.
+/// `module_path` is where the module under test goes; `scratch` a
+/// directory of the guest's own.
+pub(super) fn deferred(
+    art: &Artifacts,
+    opts: &BootOptions,
+    module_path: Option<&str>,
+    scratch: &Path,
+) -> Result<TestSetup> {
+    let read = |ko: &Path| without_debug_sections(ko, art.kernel.arch, scratch);
+    let mut files = Vec::new();
+    let mut preload = Vec::new();
+    for (i, (ko, params)) in loaded_before(art, opts).iter().enumerate() {
+        let name = ko.file_name().unwrap_or_default().to_string_lossy();
+        let path = format!("{BEFORE_DIR}/{i:02}-{name}");
+        preload.push(preload_line(&path, params));
+        files.push(GuestFileBytes { path, bytes: read(ko)? });
+    }
+    if let (Some(ko), Some(path)) = (&art.module, module_path) {
+        files.push(GuestFileBytes { path: path.to_owned(), bytes: read(ko)? });
+    }
+    Ok(TestSetup {
+        files,
+        preload,
+        module: module_path.filter(|_| opts.load_module).map(str::to_owned),
+        extension: opts.extension.clone(),
+    })
+}
+
+/// A module's bytes without its debug sections, which the kernel never
+/// loads: kulink.ko's 3 MB are 80 KB without them, and they cross the
+/// control port as hex. The host keeps the whole file, for symbolizing.
+/// Where objcopy cannot strip it the whole file goes.
+fn without_debug_sections(ko: &Path, arch: Arch, scratch: &Path) -> Result<Vec<u8>> {
+    let prefix = if arch.is_host() { String::new() } else { format!("{}-", arch.gnu_triplet()) };
+    let out = scratch.join(format!("stripped-{}", ko.file_name().unwrap_or_default().to_string_lossy()));
+    let stripped = Command::new(format!("{prefix}objcopy"))
+        .arg("--strip-debug")
+        .arg(ko)
+        .arg(&out)
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    let from = if stripped { out.as_path() } else { ko };
+    let bytes = fs::read(from).with_context(|| format!("read module {}", from.display()));
+    let _ = fs::remove_file(&out);
+    bytes
+}
