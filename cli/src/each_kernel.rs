@@ -2,7 +2,10 @@
 //! verdict in turn, tables printed as each finishes, the exit code of the
 //! worst.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use anyhow::Result;
 use kulink::outcome::{Format, RunError, RunOutcome};
@@ -55,37 +58,94 @@ impl<R: Serialize> EachKernel<'_, R> {
         kernels: &[KernelChoice],
         mut judge: impl FnMut(&KernelChoice) -> Result<R>,
     ) -> Result<(Vec<RunOutcome<R>>, ExitCode)> {
-        let mut outcomes = Vec::new();
-        let mut code = ExitCode::SUCCESS;
+        let mut verdicts = Verdicts::new();
         for kernel in kernels {
-            match judge(kernel) {
-                Ok(report) => {
-                    if self.format == Format::Table {
-                        print!("{}", (self.table)(&report));
+            self.take(kernel, judge(kernel), &mut verdicts)?;
+        }
+        Ok(self.finish(verdicts))
+    }
+
+    /// As [`EachKernel::run`], with up to `jobs` kernels judged at once;
+    /// the verdicts still come in the kernels' order, each as soon as it and
+    /// those before it are in.
+    pub fn run_parallel(
+        &self,
+        kernels: &[KernelChoice],
+        jobs: usize,
+        judge: impl Fn(&KernelChoice) -> Result<R> + Sync,
+    ) -> Result<(Vec<RunOutcome<R>>, ExitCode)>
+    where
+        R: Send,
+    {
+        let jobs = jobs.clamp(1, kernels.len().max(1));
+        if jobs == 1 {
+            return self.run(kernels, judge);
+        }
+        let next = AtomicUsize::new(0);
+        let mut verdicts = Verdicts::new();
+        std::thread::scope(|scope| {
+            let (done, judged) = mpsc::channel();
+            for _ in 0..jobs {
+                let (done, next, judge) = (done.clone(), &next, &judge);
+                scope.spawn(move || loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(kernel) = kernels.get(n) else { return };
+                    if done.send((n, judge(kernel))).is_err() {
+                        return;
                     }
-                    if !(self.passed)(&report) && code == ExitCode::SUCCESS {
-                        code = ExitCode::from(EXIT_FAILED as u8);
-                    }
-                    outcomes.push(RunOutcome::Report(report));
-                }
-                Err(e) => {
-                    let error = RunError::new(&kernel.label(), &e);
-                    if self.on_error == OnError::Stop {
-                        if self.format == Format::Json {
-                            print!("{}", pretty(&error));
-                        }
+                });
+            }
+            drop(done);
+            let mut waiting = BTreeMap::new();
+            for (n, result) in judged {
+                waiting.insert(n, result);
+                while let Some(result) = waiting.remove(&verdicts.outcomes.len()) {
+                    let kernel = &kernels[verdicts.outcomes.len()];
+                    if let Err(e) = self.take(kernel, result, &mut verdicts) {
+                        // The kernels being judged finish first; the rest are not begun.
+                        next.store(kernels.len(), Ordering::Relaxed);
                         return Err(e);
                     }
-                    eprintln!("kulink: kernel {}: error: {e:#}", error.kernel);
-                    code = ExitCode::from(error.exit_code as u8);
-                    outcomes.push(RunOutcome::Error(error));
                 }
             }
+            Ok(())
+        })?;
+        Ok(self.finish(verdicts))
+    }
+
+    /// One kernel's verdict, or why there is none: printed, counted, kept.
+    fn take(&self, kernel: &KernelChoice, result: Result<R>, verdicts: &mut Verdicts<R>) -> Result<()> {
+        match result {
+            Ok(report) => {
+                if self.format == Format::Table {
+                    print!("{}", (self.table)(&report));
+                }
+                if !(self.passed)(&report) && verdicts.code == ExitCode::SUCCESS {
+                    verdicts.code = ExitCode::from(EXIT_FAILED as u8);
+                }
+                verdicts.outcomes.push(RunOutcome::Report(report));
+            }
+            Err(e) => {
+                let error = RunError::new(&kernel.label(), &e);
+                if self.on_error == OnError::Stop {
+                    if self.format == Format::Json {
+                        print!("{}", pretty(&error));
+                    }
+                    return Err(e);
+                }
+                eprintln!("kulink: kernel {}: error: {e:#}", error.kernel);
+                verdicts.code = ExitCode::from(error.exit_code as u8);
+                verdicts.outcomes.push(RunOutcome::Error(error));
+            }
         }
+        Ok(())
+    }
+
+    fn finish(&self, verdicts: Verdicts<R>) -> (Vec<RunOutcome<R>>, ExitCode) {
         if self.format == Format::Json {
-            print!("{}", self.json(&outcomes));
+            print!("{}", self.json(&verdicts.outcomes));
         }
-        Ok((outcomes, code))
+        (verdicts.outcomes, verdicts.code)
     }
 
     fn json(&self, outcomes: &[RunOutcome<R>]) -> String {
@@ -93,5 +153,59 @@ impl<R: Serialize> EachKernel<'_, R> {
             (Shape::OneOrArray { several: false }, [RunOutcome::Report(report)]) => pretty(report),
             _ => pretty(outcomes),
         }
+    }
+}
+
+/// The verdicts so far, in the kernels' order, and the exit code they make.
+struct Verdicts<R> {
+    outcomes: Vec<RunOutcome<R>>,
+    code: ExitCode,
+}
+
+impl<R> Verdicts<R> {
+    fn new() -> Self {
+        Self { outcomes: Vec::new(), code: ExitCode::SUCCESS }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn kernels_judged_at_once_come_out_in_their_order() {
+        let kernels: Vec<KernelChoice> = ["a", "b", "c", "d"].map(|id| KernelChoice::Listed(Some(id.into()))).into();
+        let each = EachKernel {
+            format: Format::Json,
+            on_error: OnError::GoOn,
+            shape: Shape::Array,
+            table: &|_: &String| String::new(),
+            passed: &|report: &String| report != "c",
+        };
+        let finished = Mutex::new(Vec::new());
+        // The first kernel takes longest: the others finish before it.
+        let judge = |kernel: &KernelChoice| {
+            let id = kernel.label();
+            std::thread::sleep(Duration::from_millis(if id == "a" { 300 } else { 10 }));
+            finished.lock().unwrap().push(id.clone());
+            if id == "b" {
+                anyhow::bail!("no kernel b");
+            }
+            Ok(id)
+        };
+        let (outcomes, code) = each.run_parallel(&kernels, 2, judge).unwrap();
+        assert_ne!(finished.lock().unwrap().first().map(String::as_str), Some("a"), "judged at once");
+        let order: Vec<String> = outcomes
+            .iter()
+            .map(|o| match o {
+                RunOutcome::Report(id) => id.clone(),
+                RunOutcome::Error(e) => format!("error {}", e.kernel),
+            })
+            .collect();
+        assert_eq!(order, ["a", "error b", "c", "d"]);
+        assert_eq!(code, ExitCode::from(RunError::new("b", &anyhow::anyhow!("no kernel b")).exit_code as u8));
     }
 }

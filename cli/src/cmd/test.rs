@@ -82,6 +82,11 @@ pub struct TestArgs {
     /// Seconds COMMAND may run before it is killed.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// How many kernels are tested at once, each in a guest of its own (as
+    /// many as the host has cores unless set; one with --gdb). The
+    /// verdicts still come in the kernels' order.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    jobs: Option<u16>,
     #[command(flatten)]
     format: FormatArgs,
     #[command(flatten)]
@@ -97,6 +102,12 @@ impl TestArgs {
     pub fn run(self) -> Result<ExitCode> {
         let kernels = self.kernels.choices()?;
         let (format, junit, coverage_dir) = (self.format.format(), self.junit.clone(), self.coverage.clone());
+        let jobs = match (self.gdb, self.jobs) {
+            // gdb's command line is for one guest at a time.
+            (true, _) => 1,
+            (false, Some(jobs)) => usize::from(jobs),
+            (false, None) => std::thread::available_parallelism().map_or(1, usize::from),
+        };
         let test = self.test()?;
         if let Some(dir) = &coverage_dir {
             // This command's runs alone: counts of an older build of the
@@ -110,7 +121,7 @@ impl TestArgs {
             table: &|report| module_test_table(report) + "\n",
             passed: &|report: &kulink::module_test::ModuleTestReport| report.passed,
         };
-        let (outcomes, code) = each.run(&kernels, |kernel| test.run(kernel))?;
+        let (outcomes, code) = each.run_parallel(&kernels, jobs, |kernel| test.run(kernel))?;
         if let Some(path) = junit {
             std::fs::write(&path, crate::junit::render(&outcomes))
                 .with_context(|| format!("write {}", path.display()))?;
