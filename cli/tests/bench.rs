@@ -1,7 +1,8 @@
 //! `kulink bench`: the boot figures it prints are those of the boots it
 //! made, in the order the guest logged them; the channel figures add up,
 //! every lost event counted by the module; the whole benchmark names every
-//! figure and draws them; bad input is refused before any boot.
+//! figure and draws them; the edit loop is timed each way; bad input is
+//! refused before any boot.
 
 use std::process::Command;
 
@@ -179,6 +180,40 @@ fn the_whole_benchmark_names_every_figure_and_draws_it() {
     assert!(svg.starts_with("<svg") && svg.contains("mmap-ring") && svg.contains("guest start"), "{svg}");
 }
 
+/// `kulink bench edit` on the first selected source kernel: one timed
+/// run each way, on a copy of the module (the original is left as it
+/// was), the medians its runs' own.
+fn the_edit_loop_is_timed_each_way() {
+    let selected = kulink::testbed::kernels::selected().unwrap();
+    let Some(kernel) = selected.iter().find(|k| k.kind() == kulink::testbed::catalog::Kind::Source) else {
+        eprintln!("no source kernel is selected: skipped");
+        return;
+    };
+    let module = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/udpcount/module");
+    let source = std::fs::read(module.join("udpcount.c")).unwrap();
+    let module_arg = module.to_str().unwrap();
+    let test_args = ["--module", module_arg, "--kernel", &kernel.id, "--shell", "--", "/bin/true"];
+    let out = Command::new(env!("CARGO_BIN_EXE_kulink"))
+        .args(["bench", "edit", "--runs", "1", "--json", "--"])
+        .args(test_args)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let bench: Json = serde_json::from_str(&text).unwrap();
+    for way in ["saved", "booted"] {
+        let runs = bench[format!("{way}_ms")].as_array().unwrap();
+        assert_eq!(runs.len(), 1, "{way}: {text}");
+        assert!(runs[0].as_u64().unwrap() > 0, "{text}");
+        assert_eq!(bench[format!("{way}_ms_median")], runs[0], "{text}");
+    }
+    let args: Vec<&str> = bench["test_args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert_eq!(args.len(), test_args.len(), "{text}");
+    assert_ne!(args[1], module_arg, "the copy is tested: {text}");
+    assert_eq!(std::fs::read(module.join("udpcount.c")).unwrap(), source, "the module itself is not edited");
+    assert!(!std::path::Path::new(args[1]).exists(), "the copy is removed");
+}
+
 fn bad_input_is_refused_before_any_boot() {
     let channels = |args: &'static [&'static str]| ("channels", args);
     let all = |args: &'static [&'static str]| ("--boots", args);
@@ -189,6 +224,8 @@ fn bad_input_is_refused_before_any_boot() {
         (channels(&["--kernel", "no-such-kernel"]), "no-such-kernel"),
         (all(&["0"]), "--boots"),
         (all(&["1", "--plot", "/no/such/dir/chart.svg"]), "/no/such/dir"),
+        (("edit", &["--", "--kernel", "6.1"][..]), "--module DIR"),
+        (("edit", &["--", "--module", "/no/such/module"][..]), "not a directory"),
     ] {
         let out = bench(what, args);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -201,5 +238,6 @@ kulink::kernel_tests!(
     source: boot_figures_are_the_boots_own,
     channel_figures_add_up;
     once: bad_input_is_refused_before_any_boot,
+    the_edit_loop_is_timed_each_way,
     the_whole_benchmark_names_every_figure_and_draws_it
 );

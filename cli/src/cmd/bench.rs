@@ -61,6 +61,19 @@ enum BenchCmd {
         #[command(flatten)]
         accel: AccelArgs,
     },
+    /// Edit your module by one line and run `kulink test` with these
+    /// arguments to its last verdict (on a copy of the module): the median
+    /// wall time with saved guests, and with every guest booted.
+    Edit {
+        /// Timed runs each way (1 to 20), after one untimed run.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u8).range(1..=20))]
+        runs: u8,
+        #[command(flatten)]
+        format: FormatArgs,
+        /// `kulink test`'s arguments, `--module DIR` among them.
+        #[arg(last = true, required = true, value_name = "TEST_ARGS")]
+        test_args: Vec<String>,
+    },
 }
 
 /// What the channel runs measure.
@@ -133,6 +146,14 @@ impl BenchArgs {
                     bench::boot(kernel.clone(), accel.accel, boots.into(), &kernel_args)
                 })?;
                 Ok(code)
+            }
+            Some(BenchCmd::Edit { runs, format, test_args }) => {
+                let bench = super::bench_edit::measure(&test_args, runs.into())?;
+                match format.format() {
+                    Format::Table => print!("{}", super::bench_edit::table(&bench)),
+                    Format::Json => print!("{}", kulink::render::pretty(&bench)),
+                }
+                Ok(ExitCode::SUCCESS)
             }
             Some(BenchCmd::Channels { kernels, plan, format, accel }) => {
                 let plan = plan.plan()?;

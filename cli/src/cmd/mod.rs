@@ -1,6 +1,7 @@
 //! One file per command: its flags and what it does.
 
 pub mod bench;
+pub mod bench_edit;
 pub mod flood;
 pub mod fuzz;
 pub mod inject;

@@ -44,6 +44,9 @@ pub fn snapshots_enabled() -> bool {
     snapshot::enabled()
 }
 
+/// The variable that turns saved guests off (`KULINK_SNAPSHOTS=off`).
+pub const SNAPSHOTS_ENV: &str = snapshot::ENV;
+
 /// Files a guest's directory keeps: what evidence a failed run leaves.
 pub const CONSOLE: &str = "console.log";
 /// The kernel's log at every level, as the agent copied it.
