@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The steps of the GitHub Action (action.yml): `setup` installs the host
-# tools, `install` builds and installs kulink, `test` runs `kulink test`
-# with the action's inputs, which arrive as KULINK_INPUT_* variables.
+# tools, `kvm` lets the runner's user open /dev/kvm, `install` builds and
+# installs kulink, `test` runs `kulink test` with the action's inputs,
+# which arrive as KULINK_INPUT_* variables.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
 
@@ -29,6 +30,24 @@ case "${1:-}" in
 setup)
 	. "$here/scripts/setup.sh"
 	kulink_setup
+	;;
+kvm)
+	# GitHub's hosted runners have /dev/kvm, but only root and the kvm
+	# group may open it: without this rule every guest quietly runs
+	# under TCG. A udev rule opens it to all, as GitHub documents.
+	if [ -e /dev/kvm ] && ! { [ -r /dev/kvm ] && [ -w /dev/kvm ]; }; then
+		as_root=()
+		[ "$(id -u)" -eq 0 ] || as_root=(sudo)
+		echo 'KERNEL=="kvm", GROUP="kvm", MODE="0666", OPTIONS+="static_node=kvm"' |
+			"${as_root[@]}" tee /etc/udev/rules.d/99-kulink-kvm.rules >/dev/null
+		"${as_root[@]}" udevadm control --reload-rules
+		"${as_root[@]}" udevadm trigger --name-match=kvm
+	fi
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		echo "kulink: /dev/kvm is usable: guests run under KVM"
+	else
+		echo "kulink: no usable /dev/kvm on this runner: guests run under TCG, slower"
+	fi
 	;;
 install)
 	root="${RUNNER_TEMP:-/tmp}/kulink"
@@ -69,6 +88,9 @@ test)
 	optional --pcap KULINK_INPUT_PCAP
 	optional --expect KULINK_INPUT_EXPECT
 	optional --junit KULINK_INPUT_JUNIT
+	optional --jobs KULINK_INPUT_JOBS
+	# GitHub shows this file on the job's page: a row per kernel.
+	if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then args+=(--summary "$GITHUB_STEP_SUMMARY"); fi
 	read -ra command <<<"$(input KULINK_INPUT_COMMAND)"
 	if [ ${#command[@]} -eq 0 ]; then
 		echo "kulink action: the command input is empty: give the guest program to run" >&2
@@ -77,7 +99,7 @@ test)
 	exec kulink "${args[@]}" -- "${command[@]}"
 	;;
 *)
-	echo "usage: $0 setup|install|test" >&2
+	echo "usage: $0 setup|kvm|install|test" >&2
 	exit 2
 	;;
 esac

@@ -8,6 +8,7 @@ mod cmd;
 mod each_kernel;
 mod environment;
 mod junit;
+mod summary;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

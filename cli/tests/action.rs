@@ -106,8 +106,10 @@ fn the_workflow_s_use_of_the_action_passes() {
     std::fs::create_dir_all(&dir).unwrap();
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_kulink"));
     let path = format!("{}:{}", bin.parent().unwrap().display(), std::env::var("PATH").unwrap_or_default());
+    let summary = dir.join("summary.md");
     let mut run = Command::new("bash");
     run.arg(repo().join("scripts/action.sh")).arg("test").current_dir(repo()).env("PATH", path);
+    run.env("GITHUB_STEP_SUMMARY", &summary);
     for (input, _) in inputs() {
         let value = match input.as_str() {
             "kernels" => kernel.clone(),
@@ -122,5 +124,16 @@ fn the_workflow_s_use_of_the_action_passes() {
     assert!(stdout.contains("netlink 5 message(s)") && stdout.contains("PASSED"), "{stdout}");
     let xml = std::fs::read_to_string(dir.join("junit.xml")).unwrap();
     assert!(xml.contains("ktap 1 total_counts_every_datagram"), "{xml}");
+    // The job summary: a row for the kernel, with its verdict, accelerator,
+    // start and what was tested.
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    let rows: Vec<&str> = summary.lines().filter(|l| l.starts_with(&format!("| {kernel} ("))).collect();
+    let [row] = rows.as_slice() else { panic!("one row for kernel {kernel}: {summary}") };
+    let cells: Vec<&str> = row.trim_matches('|').split(" | ").map(str::trim).collect();
+    assert_eq!(cells[1], "passed", "{row}");
+    assert!(["kvm", "tcg"].contains(&cells[2]), "{row}");
+    assert!(cells[3].starts_with("booted: ready at ") || cells[3].starts_with("restored: ready in "), "{row}");
+    assert!(cells[4].contains("KTAP 4/4 passed") && cells[4].contains("5 generic netlink messages"), "{row}");
+    assert!(cells[4].ends_with("kernel log clean"), "{row}");
     let _ = std::fs::remove_dir_all(&dir);
 }

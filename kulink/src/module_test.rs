@@ -21,7 +21,7 @@ use kulink_testbed::known_bugs::Accepted;
 use kulink_testbed::splat::Splat;
 use kulink_testbed::tools::Busybox;
 use kulink_testbed::usage_error;
-use kulink_testbed::vm::{decode_deliveries, netlink_records};
+use kulink_testbed::vm::{decode_deliveries, netlink_records, Started};
 use serde::Serialize;
 
 use crate::builder::{ModuleGuest, ModuleSetup};
@@ -173,6 +173,12 @@ pub struct ModuleTestReport {
     pub kernel_release: String,
     /// `kvm` or `tcg`.
     pub accel: String,
+    /// How the guest started, and its boot figure.
+    #[serde(flatten)]
+    pub started: Started,
+    /// Host wall time from QEMU's start until the guest was ready, the
+    /// module loaded (restored or not).
+    pub wall_boot_ms: u64,
     /// The module's directory.
     pub module: PathBuf,
     /// The command run in the guest.
@@ -344,6 +350,7 @@ impl ModuleTest {
         let ktap = ran.as_ref().and_then(|ran| Ktap::parse(&ran.stdout));
         problems.extend(ktap.iter().flat_map(Ktap::problems));
         let (kernel_release, accel) = (vm.ready().kernel.clone(), vm.accel().name().to_owned());
+        let (started, wall_boot_ms) = (vm.started().clone(), vm.wall_boot().as_millis() as u64);
         if !command_passed || !problems.is_empty() {
             vm.keep_evidence();
         }
@@ -356,6 +363,8 @@ impl ModuleTest {
             kernel: art.kernel.id.clone(),
             kernel_release,
             accel,
+            started,
+            wall_boot_ms,
             module: self.setup.module.clone(),
             command: self.command.clone(),
             netns_address: netns.map(|n| n.address),

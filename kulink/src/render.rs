@@ -139,15 +139,19 @@ pub fn coverage_table(files: &[FileCoverage]) -> String {
     s
 }
 
-/// How the command ended, and what it wrote.
-fn command_lines(s: &mut String, report: &ModuleTestReport, ran: &Ran) {
-    let ended = match (ran.code, ran.signal) {
+/// How a command ended, in words: `exit 0`, `killed at its timeout`...
+pub fn how_it_ended(ran: &Ran) -> String {
+    match (ran.code, ran.signal) {
         _ if ran.timed_out => "killed at its timeout".to_owned(),
         (Some(code), _) => format!("exit {code}"),
         (None, Some(signal)) => format!("killed by signal {signal}"),
         (None, None) => "ended without a status".to_owned(),
-    };
-    let _ = writeln!(s, "command {}: {ended}", report.command.join(" "));
+    }
+}
+
+/// How the command ended, and what it wrote.
+fn command_lines(s: &mut String, report: &ModuleTestReport, ran: &Ran) {
+    let _ = writeln!(s, "command {}: {}", report.command.join(" "), how_it_ended(ran));
     if let Some(address) = report.netns_address {
         let _ = writeln!(s, "netns   its own network and user namespaces, eth0 at {address}");
     }

@@ -57,6 +57,11 @@ pub struct TestArgs {
     /// Also write the verdicts as JUnit XML to FILE.
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
+    /// Also append the verdicts as a Markdown table to FILE, a row per
+    /// kernel: verdict, accelerator, how the guest started, what was
+    /// tested (GitHub's job summary is $GITHUB_STEP_SUMMARY).
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
     /// Run COMMAND in network and user namespaces of its own: root there,
     /// nobody (65534) outside, with `lo` and an `eth0` at 192.0.2.100/24
     /// whose veth pair the guest forwards to and from the wire (the peer is
@@ -102,6 +107,17 @@ impl TestArgs {
     pub fn run(self) -> Result<ExitCode> {
         let kernels = self.kernels.choices()?;
         let (format, junit, coverage_dir) = (self.format.format(), self.junit.clone(), self.coverage.clone());
+        // Opened now: a file that cannot be written is named before any build.
+        let summary = match &self.summary {
+            Some(path) => Some(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| usage_error(format!("--summary {}: {e}", path.display())))?,
+            ),
+            None => None,
+        };
         let jobs = match (self.gdb, self.jobs) {
             // gdb's command line is for one guest at a time.
             (true, _) => 1,
@@ -125,6 +141,10 @@ impl TestArgs {
         if let Some(path) = junit {
             std::fs::write(&path, crate::junit::render(&outcomes))
                 .with_context(|| format!("write {}", path.display()))?;
+        }
+        if let Some(mut file) = summary {
+            std::io::Write::write_all(&mut file, crate::summary::markdown(&outcomes).as_bytes())
+                .context("write the --summary file")?;
         }
         if let Some(dir) = coverage_dir.filter(|dir| dir.join(coverage::TRACEFILE).is_file()) {
             let table = coverage_table(&coverage::publish(&dir)?);

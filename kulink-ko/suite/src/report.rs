@@ -91,25 +91,7 @@ pub struct FateCount {
     pub frames: usize,
 }
 
-/// How a run's guest started, with the boot figure that belongs to that
-/// start: `"started": "booted"` and `boot_ms`, or `"restored"` with
-/// `saved_at` and `saved_boot_ms`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "started", rename_all = "lowercase")]
-pub enum Started {
-    /// It booted: the figure is this run's.
-    Booted {
-        /// Guest uptime when the agent was ready.
-        boot_ms: u64,
-    },
-    /// It came from a saved guest: the figure is the saved boot's.
-    Restored {
-        /// When the saved guest was saved (RFC 3339, UTC).
-        saved_at: String,
-        /// Guest uptime when the agent was ready in the boot that was saved.
-        saved_boot_ms: u64,
-    },
-}
+pub use kulink::testbed::vm::Started;
 
 #[derive(Debug, Clone, Serialize)]
 /// One run's verdict: every channel, the module's counters, the kernel log.

@@ -13,7 +13,7 @@ use kulink_protocol::{BootConfig, Booted, Command as AgentCommand, Extension, Re
 
 use super::evidence::{console_tail, exit_within, module_at_boot, panic_line, PANIC_GRACE};
 use super::{kept, test_setup};
-use super::{Backend, BootOptions, Vm, CONSOLE, KERNEL_LOG, TRANSCRIPT};
+use super::{Backend, BootOptions, Started, Vm, CONSOLE, KERNEL_LOG, TRANSCRIPT};
 use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
 use crate::agent_link::AgentLink;
 use crate::artifacts::Artifacts;
@@ -200,7 +200,7 @@ impl<X: Extension> Vm<X> {
             }
         };
 
-        let started = Instant::now();
+        let start = Instant::now();
         let mut child =
             command.stdin(Stdio::null()).spawn().context("start the guest's virtual machine").map_err(other)?;
 
@@ -227,12 +227,12 @@ impl<X: Extension> Vm<X> {
             }
         };
         let modules = test_modules(art, opts);
-        let (ready, saved_at) = match (deferred, slot) {
+        let (ready, saved) = match (deferred, slot) {
             (None, _) => (wait_ready(&mut link, &mut child, &cfg, evidence, accel, &modules)?, None),
             (Some(setup), slot) => {
-                let saved_at = match slot {
+                let saved = match slot {
                     Some(Use::Restore(slot, saved)) => match restored(&mut link, &saved.booted) {
-                        Ok(()) => Some(saved.saved_at),
+                        Ok(booted) => Some((saved.saved_at, booted)),
                         Err(e) => {
                             process_tree::kill(&mut child);
                             snapshot::restore_failed(slot, &e);
@@ -248,8 +248,12 @@ impl<X: Extension> Vm<X> {
                         None
                     }
                 };
-                (resume(&mut link, &mut child, &cfg, evidence, accel, &modules, setup)?, saved_at)
+                (resume(&mut link, &mut child, &cfg, evidence, accel, &modules, setup)?, saved)
             }
+        };
+        let started = match &saved {
+            Some((at, booted)) => Started::restored(*at, booted.boot_ms),
+            None => Started::Booted { boot_ms: ready.boot_ms },
         };
         Ok(Self {
             child,
@@ -259,8 +263,9 @@ impl<X: Extension> Vm<X> {
             ready,
             accel,
             arch,
-            wall_boot: started.elapsed(),
-            saved_at,
+            wall_boot: start.elapsed(),
+            saved_at: saved.map(|(at, _)| at),
+            started,
             wire: opts.wire,
             module: module_path,
             module_files: art.module_files.clone(),
@@ -414,14 +419,14 @@ const RESTORE_TIMEOUT: Duration = Duration::from_secs(30);
 /// its answer is the guest's word that it is back. Its word that it had
 /// booted is the saved one, written to the transcript as the agent sent it
 /// then.
-fn restored<X: Extension>(link: &mut AgentLink<X>, saved: &str) -> Result<()> {
+fn restored<X: Extension>(link: &mut AgentLink<X>, saved: &str) -> Result<Booted> {
     let booted: Booted = serde_json::from_str(saved).context("the saved guest's word that it had booted")?;
     link.note_booted(&booted);
     let mut seed = vec![0u8; 32];
     std::io::Read::read_exact(&mut fs::File::open("/dev/urandom")?, &mut seed).context("read /dev/urandom")?;
     let realtime_ns = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
     link.request(AgentCommand::Restored { seed, realtime_ns }, RESTORE_TIMEOUT)?;
-    Ok(())
+    Ok(booted)
 }
 
 /// The kernel's arguments after the agent's: the TSC's rate, the kernel's

@@ -47,6 +47,35 @@ pub fn snapshots_enabled() -> bool {
 /// The variable that turns saved guests off (`KULINK_SNAPSHOTS=off`).
 pub const SNAPSHOTS_ENV: &str = snapshot::ENV;
 
+/// How a guest started, with the boot figure that belongs to that start:
+/// `"started": "booted"` and `boot_ms`, or `"restored"` with `saved_at`
+/// and `saved_boot_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "started", rename_all = "lowercase")]
+pub enum Started {
+    /// It booted: the figure is this run's.
+    Booted {
+        /// Guest uptime when the agent was ready.
+        boot_ms: u64,
+    },
+    /// It came from a saved guest: the figure is the saved boot's.
+    Restored {
+        /// When the saved guest was saved (RFC 3339, UTC).
+        saved_at: String,
+        /// Guest uptime when the agent had booted, in the boot that was
+        /// saved.
+        saved_boot_ms: u64,
+    },
+}
+
+impl Started {
+    /// A restored guest's, saved at `saved_at` from a boot whose agent
+    /// had booted at `boot_ms` guest uptime.
+    pub fn restored(saved_at: SystemTime, boot_ms: u64) -> Self {
+        Self::Restored { saved_at: humantime::format_rfc3339_seconds(saved_at).to_string(), saved_boot_ms: boot_ms }
+    }
+}
+
 /// Files a guest's directory keeps: what evidence a failed run leaves.
 pub const CONSOLE: &str = "console.log";
 /// The kernel's log at every level, as the agent copied it.
@@ -226,11 +255,13 @@ pub struct Vm<X: Extension> {
     accel: Accel,
     /// The guest's architecture: the byte order of what it sends.
     arch: Arch,
-    /// Host wall time from QEMU start to the agent's Ready (restored: to
-    /// its answer to [`AgentCommand::Restored`]).
+    /// Host wall time from QEMU start to the agent's Ready, restored or
+    /// not (a restored guest loads the test's modules after the restore).
     wall_boot: Duration,
     /// When the saved guest it started from was saved; `None` if it booted.
     saved_at: Option<SystemTime>,
+    /// How it started, with the boot figure of that start.
+    started: Started,
     wire: Wire,
     /// The module under test, as the guest sees its file.
     module: Option<String>,
@@ -319,10 +350,16 @@ impl<X: Extension> Vm<X> {
         self.accel
     }
 
-    /// Host wall time from QEMU start to the agent's Ready, or for a
-    /// restored guest to its first answer.
+    /// Host wall time from QEMU start to the agent's Ready, restored or
+    /// not.
     pub fn wall_boot(&self) -> Duration {
         self.wall_boot
+    }
+
+    /// How this guest started: booted, with its figure, or restored, with
+    /// the figure of the boot that was saved.
+    pub fn started(&self) -> &Started {
+        &self.started
     }
 
     /// Whether this guest started from a saved one (see
@@ -331,8 +368,8 @@ impl<X: Extension> Vm<X> {
         self.saved_at.is_some()
     }
 
-    /// When the saved guest this one started from was saved (the boot its
-    /// [`Vm::ready`] figures are from); `None` if this guest booted.
+    /// When the saved guest this one started from was saved; `None` if
+    /// this guest booted.
     pub fn saved_at(&self) -> Option<SystemTime> {
         self.saved_at
     }
