@@ -180,6 +180,36 @@ fn the_whole_benchmark_names_every_figure_and_draws_it() {
     assert!(svg.starts_with("<svg") && svg.contains("mmap-ring") && svg.contains("guest start"), "{svg}");
 }
 
+/// `kulink bench boot --steps` on the first selected source kernel: each
+/// step of the boot tuning measured by boots of its own without it, and
+/// what it saves is those boots' median against the tuned ones'.
+fn each_tuning_step_is_measured_without_it() {
+    let selected = kulink::testbed::kernels::selected().unwrap();
+    let Some(kernel) = selected.iter().find(|k| k.kind() == kulink::testbed::catalog::Kind::Source) else {
+        eprintln!("no source kernel is selected: skipped");
+        return;
+    };
+    let out = bench_boot(&["--json", "--boots", "1", "--steps", "--kernel", &kernel.id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let benches: Vec<Json> = serde_json::from_str(&text).unwrap();
+    let bench = &benches[0];
+    let tuned = bench["boot_ms_median"].as_i64().unwrap();
+    let tuning = bench["tuning"].as_array().unwrap();
+    let names: Vec<&str> = tuning.iter().map(|t| t["step"].as_str().unwrap()).collect();
+    let all: Vec<&str> = kulink::testbed::boot_steps::BootStep::ALL.iter().map(|s| s.name()).collect();
+    assert_eq!(names, all, "{text}");
+    for effect in tuning {
+        let without = effect["ready_ms_without"].as_array().unwrap();
+        assert_eq!(without.len(), 1, "{effect}");
+        assert!(without[0].as_u64().unwrap() > 0, "{effect}");
+        assert_eq!(effect["ready_ms_median_without"], without[0], "{effect}");
+        let median = effect["ready_ms_median_without"].as_i64().unwrap();
+        assert_eq!(effect["saves_ms"].as_i64().unwrap(), median - tuned, "{effect}");
+    }
+    assert_eq!(bench["kernel_log_clean"], true, "every boot's log, tuned or not: {text}");
+}
+
 /// `kulink bench edit` on the first selected source kernel: one timed
 /// run each way, on a copy of the module (the original is left as it
 /// was), the medians its runs' own.
@@ -239,5 +269,6 @@ kulink::kernel_tests!(
     channel_figures_add_up;
     once: bad_input_is_refused_before_any_boot,
     the_edit_loop_is_timed_each_way,
+    each_tuning_step_is_measured_without_it,
     the_whole_benchmark_names_every_figure_and_draws_it
 );

@@ -294,6 +294,13 @@ impl<X: Extension> GuestBuilder<X> {
         self
     }
 
+    /// Leaves one step of kulink's boot tuning out, to measure what it
+    /// saves (see [`BootStep`](kulink_testbed::boot_steps::BootStep)).
+    pub fn without_step(mut self, step: kulink_testbed::boot_steps::BootStep) -> Self {
+        self.options.without_step = Some(step);
+        self
+    }
+
     /// The kernel this guest boots.
     pub fn kernel(&self) -> &KernelChoice {
         &self.kernel

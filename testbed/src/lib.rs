@@ -16,6 +16,7 @@ mod agent_link;
 mod apt;
 pub mod arch;
 pub mod artifacts;
+pub mod boot_steps;
 mod cache;
 pub mod catalog;
 pub mod coverage;

@@ -8,6 +8,7 @@ use kulink_protocol::{BootConfig, HOST_ROOT_TAG, KERNEL_LOG_PORT, PORT_NAME, SHE
 
 use crate::accel::Accel;
 use crate::arch::{Arch, VirtioBus};
+use crate::boot_steps::BootStep;
 use crate::frames::Wire;
 
 /// Everything one QEMU process needs.
@@ -151,22 +152,26 @@ pub fn kernel_cmdline(arch: Arch, boot: &BootConfig, kernel_args: &str) -> Resul
     Ok(c.trim_end().to_owned())
 }
 
+/// The clocks an x86_64 guest under TCG is told about rather than left to
+/// calibrate (`without` leaves one step out).
 /// TCG hands the guest the host's own TSC. Telling the kernel its rate
 /// (`tsc_early_khz=`) replaces PIT calibration, which is slow under TCG and
 /// fails on a busy host, leaving a jiffies clock with 4 ms resolution.
 /// `tsc=reliable` keeps that clock: the clocksource watchdog would judge
 /// the TSC against jiffies, which a busy emulator delays, mark it unstable
 /// a second into the boot and fall back to jiffies, and with them lose
-/// high-resolution timers.
-pub fn tcg_clock_args(arch: Arch) -> String {
+/// high-resolution timers. `noapictimer` leaves the local APIC timer off,
+/// and its calibration against the PIT (100 ms of ticks, then 100 ms more
+/// to check the result) with it: the PIT is the clock event device.
+pub fn tcg_clock_args(arch: Arch, without: Option<BootStep>) -> String {
     if arch != Arch::X86_64 || !arch.is_host() {
         return String::new();
     }
     static KHZ: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    match KHZ.get_or_init(host_tsc_khz) {
-        Some(khz) => format!("tsc_early_khz={khz} tsc=reliable"),
-        None => String::new(),
-    }
+    let tsc = KHZ.get_or_init(host_tsc_khz).filter(|_| without != Some(BootStep::TscRate));
+    let tsc = tsc.map(|khz| format!("tsc_early_khz={khz} tsc=reliable"));
+    let apic = (without != Some(BootStep::NoApicTimer)).then(|| "noapictimer".to_owned());
+    tsc.into_iter().chain(apic).collect::<Vec<_>>().join(" ")
 }
 
 /// The host TSC rate, measured against the monotonic clock over 50 ms.
@@ -267,7 +272,7 @@ mod tests {
         let c = kernel_cmdline(Arch::S390x, &boot_config(), "").unwrap();
         assert!(c.starts_with("console=ttysclp0 loglevel=5 panic=-1 kulink."), "{c}");
         assert!(kernel_cmdline(Arch::Arm64, &boot_config(), "").unwrap().starts_with("console=ttyAMA0 "));
-        assert_eq!(tcg_clock_args(Arch::Arm64), "", "no TSC to tell an arm64 guest about");
+        assert_eq!(tcg_clock_args(Arch::Arm64, None), "", "no TSC or APIC timer in an arm64 guest");
     }
 
     #[test]
@@ -287,12 +292,19 @@ mod tests {
     }
 
     #[test]
-    fn host_tsc_rate_is_plausible() {
-        let arg = tcg_clock_args(Arch::X86_64);
-        if let Some(khz) = arg.strip_prefix("tsc_early_khz=").and_then(|a| a.strip_suffix(" tsc=reliable")) {
+    fn host_tsc_rate_is_plausible_and_the_apic_timer_is_left_off() {
+        let args = tcg_clock_args(Arch::X86_64, None);
+        let words: Vec<&str> = args.split(' ').collect();
+        assert_eq!(words.last(), Some(&"noapictimer"), "{args}");
+        if let Some(khz) = words.first().and_then(|w| w.strip_prefix("tsc_early_khz=")) {
             let khz: u64 = khz.parse().unwrap();
             assert!((100_000..20_000_000).contains(&khz), "{khz} kHz");
+            assert_eq!(words[1], "tsc=reliable");
         }
+        let untuned = |step| tcg_clock_args(Arch::X86_64, Some(step));
+        assert!(!untuned(BootStep::NoApicTimer).contains("noapictimer"));
+        assert!(!untuned(BootStep::TscRate).contains("tsc_early_khz"));
+        assert!(untuned(BootStep::TscRate).contains("noapictimer"));
     }
 
     fn boot_config() -> BootConfig {

@@ -43,6 +43,10 @@ enum BenchCmd {
         /// `initcall_debug` (repeatable).
         #[arg(long = "kernel-arg", value_name = "ARG")]
         kernel_args: Vec<String>,
+        /// Also boot as many times without each step of kulink's boot
+        /// tuning, one at a time: what each step saves.
+        #[arg(long)]
+        steps: bool,
         #[command(flatten)]
         format: FormatArgs,
         #[command(flatten)]
@@ -141,9 +145,9 @@ impl BenchArgs {
     pub fn run(self) -> Result<ExitCode> {
         match self.command {
             None => self.all.run(),
-            Some(BenchCmd::Boot { kernels, boots, kernel_args, format, accel }) => {
+            Some(BenchCmd::Boot { kernels, boots, kernel_args, steps, format, accel }) => {
                 let (_, code) = measure(&kernels, &format, |kernel| {
-                    bench::boot(kernel.clone(), accel.accel, boots.into(), &kernel_args)
+                    bench::boot(kernel.clone(), accel.accel, boots.into(), &kernel_args, steps)
                 })?;
                 Ok(code)
             }

@@ -116,6 +116,13 @@ fn boot_bench_table(bench: &BootBench) -> String {
         let _ = writeln!(s, "silent  {:.0} ms from {:.0} ms", silence.lasted_ms, silence.from_ms);
         let _ = writeln!(s, "          after: {}\n          until: {}", silence.after, silence.ended_by);
     }
+    for effect in &bench.tuning {
+        let _ = writeln!(
+            s,
+            "tuning  {:<18} saves {:>4} ms: ready at {} ms without it ({})",
+            effect.step, effect.saves_ms, effect.ready_ms_median_without, effect.what
+        );
+    }
     let _ = writeln!(s, "kernel log: {}\n", if bench.kernel_log_clean { "clean" } else { "SPLATS" });
     s
 }

@@ -17,6 +17,7 @@ use super::{Backend, BootOptions, Started, Vm, CONSOLE, KERNEL_LOG, TRANSCRIPT};
 use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
 use crate::agent_link::AgentLink;
 use crate::artifacts::Artifacts;
+use crate::boot_steps::BootStep;
 use crate::initramfs::{module_guest_path, GuestFile, Image};
 use crate::peer::{self, Peer};
 use crate::qemu::{self, QemuConfig};
@@ -117,7 +118,10 @@ impl<X: Extension> Vm<X> {
     ) -> Result<Self, BootError> {
         let other = BootError::Other;
         let arch = art.kernel.arch;
-        let clock = if accel == Accel::Tcg { qemu::tcg_clock_args(arch) } else { String::new() };
+        let clock = match accel {
+            Accel::Tcg => qemu::tcg_clock_args(arch, opts.without_step),
+            Accel::Kvm => String::new(),
+        };
         // A gdb stub's port differs each time: such a guest is never saved.
         let may_save = opts.backend == Backend::Qemu
             && restore
@@ -130,10 +134,11 @@ impl<X: Extension> Vm<X> {
             Backend::Qemu => art.module.as_deref().map(module_guest_path),
             Backend::Vng => art.module.as_ref().map(|m| m.display().to_string()),
         };
+        let strip = opts.without_step != Some(BootStep::StrippedModules);
         let mut boot = BootConfig::new(opts.wire.guest_ip, opts.wire.prefix);
         // A guest that may be saved gets the test's part once it has booted.
         let (preload, deferred) = if may_save {
-            let setup = test_setup::deferred(art, opts, module_path.as_deref(), dir).map_err(other)?;
+            let setup = test_setup::deferred(art, opts, module_path.as_deref(), dir, strip).map_err(other)?;
             boot.deferred = true;
             (test_setup::drivers(art), Some(setup))
         } else {
@@ -141,8 +146,13 @@ impl<X: Extension> Vm<X> {
             boot.module = module_path.clone().filter(|_| opts.load_module);
             (test_setup::preload_at_boot(art, opts), None)
         };
-        let module = art.module.as_deref().filter(|_| deferred.is_none());
-        let image = Image { agent: &art.agent, module, preload: &preload, files: &opts.files, busybox };
+        let (module, preload) = match &deferred {
+            Some(_) => (None, preload),
+            None if strip => test_setup::stripped_for_image(art, preload, dir).map_err(other)?,
+            None => (art.module.clone(), preload),
+        };
+        let image =
+            Image { agent: &art.agent, module: module.as_deref(), preload: &preload, files: &opts.files, busybox };
         let cfg = QemuConfig {
             arch,
             accel,

@@ -25,6 +25,7 @@ use kulink_protocol::{Command as AgentCommand, Extension, Ready};
 
 use crate::accel::{Accel, AccelChoice};
 use crate::agent_link::AgentLink;
+use crate::boot_steps::BootStep;
 use crate::coverage::{self, FileCoverage};
 use crate::frames::Wire;
 use crate::initramfs::GuestFile;
@@ -155,6 +156,9 @@ pub struct BootOptions {
     /// [`Recipe::host_root`](crate::artifacts::Recipe::host_root)). Mounted
     /// once the guest is ready or restored, so such a guest is saved too.
     pub host_root: bool,
+    /// One step of kulink's boot tuning left out, to measure what it saves
+    /// (`kulink bench boot --steps`).
+    pub without_step: Option<BootStep>,
 }
 
 impl Default for BootOptions {
@@ -177,6 +181,7 @@ impl Default for BootOptions {
             known_bugs: KnownBugs::default(),
             coverage: None,
             host_root: false,
+            without_step: None,
         }
     }
 }

@@ -15,24 +15,28 @@ use super::BootOptions;
 use crate::arch::Arch;
 use crate::artifacts::Artifacts;
 
+/// Modules loaded before the one under test, in order, each with its
+/// parameters (`name=value`, space-separated).
+pub(super) type Preload = Vec<(PathBuf, String)>;
+
 /// Where a deferred guest keeps the test's modules loaded before the one
 /// under test.
 const BEFORE_DIR: &str = "/lib/modules/before";
 
 /// The kernel's own drivers: what every guest loads at boot.
-pub(super) fn drivers(art: &Artifacts) -> Vec<(PathBuf, String)> {
+pub(super) fn drivers(art: &Artifacts) -> Preload {
     art.kernel.preload.iter().map(|ko| (ko.clone(), String::new())).collect()
 }
 
 /// What the agent loads at boot before the module under test: the kernel's
 /// own drivers, then the test's modules with their parameters.
-pub(super) fn preload_at_boot(art: &Artifacts, opts: &BootOptions) -> Vec<(PathBuf, String)> {
+pub(super) fn preload_at_boot(art: &Artifacts, opts: &BootOptions) -> Preload {
     drivers(art).into_iter().chain(loaded_before(art, opts)).collect()
 }
 
 /// The test's modules loaded before the one under test, each with its
 /// parameters.
-fn loaded_before(art: &Artifacts, opts: &BootOptions) -> Vec<(PathBuf, String)> {
+fn loaded_before(art: &Artifacts, opts: &BootOptions) -> Preload {
     let params = opts.loaded_before_params.iter().cloned().chain(std::iter::repeat(String::new()));
     art.loaded_before.iter().cloned().zip(params).collect()
 }
@@ -46,8 +50,12 @@ pub(super) fn deferred(
     opts: &BootOptions,
     module_path: Option<&str>,
     scratch: &Path,
+    strip: bool,
 ) -> Result<TestSetup> {
-    let read = |ko: &Path| without_debug_sections(ko, art.kernel.arch, scratch);
+    let read = |ko: &Path| match strip {
+        true => without_debug_sections(ko, art.kernel.arch, scratch),
+        false => fs::read(ko).with_context(|| format!("read module {}", ko.display())),
+    };
     let mut files = Vec::new();
     let mut preload = Vec::new();
     for (i, (ko, params)) in loaded_before(art, opts).iter().enumerate() {
@@ -65,6 +73,36 @@ pub(super) fn deferred(
         module: module_path.filter(|_| opts.load_module).map(str::to_owned),
         extension: opts.extension.clone(),
     })
+}
+
+/// The image's copies of the test's modules, without their debug sections,
+/// in `scratch`: the module under test, and `preload` with the test's own
+/// modules among it replaced (the kernel's drivers stay as they are).
+pub(super) fn stripped_for_image(
+    art: &Artifacts,
+    preload: Preload,
+    scratch: &Path,
+) -> Result<(Option<PathBuf>, Preload)> {
+    let dir = scratch.join("stripped");
+    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    // The module's own file name ends each copy's: the guest's path and
+    // the evidence name it by that.
+    let copy = |ko: &Path, prefix: &str| -> Result<PathBuf> {
+        let to = dir.join(format!("{prefix}{}", ko.file_name().unwrap_or_default().to_string_lossy()));
+        fs::write(&to, without_debug_sections(ko, art.kernel.arch, scratch)?)
+            .with_context(|| format!("write {}", to.display()))?;
+        Ok(to)
+    };
+    let module = art.module.as_deref().map(|ko| copy(ko, "")).transpose()?;
+    let preload = preload
+        .into_iter()
+        .enumerate()
+        .map(|(n, (ko, params))| match art.loaded_before.contains(&ko) {
+            true => Ok((copy(&ko, &format!("{n:02}-"))?, params)),
+            false => Ok((ko, params)),
+        })
+        .collect::<Result<_>>()?;
+    Ok((module, preload))
 }
 
 /// A module's bytes without its debug sections, which the kernel never

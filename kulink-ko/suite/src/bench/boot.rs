@@ -5,6 +5,7 @@
 use anyhow::{bail, Context, Result};
 use kulink::testbed::accel::AccelChoice;
 use kulink::testbed::artifacts::{Artifacts, KernelChoice};
+use kulink::testbed::boot_steps::BootStep;
 use kulink::testbed::vm::snapshots_enabled;
 use serde::Serialize;
 
@@ -45,8 +46,28 @@ pub struct BootBench {
     pub restores_ms: Vec<u64>,
     /// Their median; none where guests are not saved (`KULINK_SNAPSHOTS=off`).
     pub restore_ms_median: Option<u64>,
+    /// What each step of kulink's boot tuning saves, when asked for
+    /// (`--steps`): the same boots with that step alone left out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tuning: Vec<StepEffect>,
     /// No boot's or restored guest's kernel log had a splat.
     pub kernel_log_clean: bool,
+}
+
+/// One step of the boot tuning, measured by leaving it out.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct StepEffect {
+    /// Its name (`apic-timer-period`).
+    pub step: String,
+    /// What it does.
+    pub what: String,
+    /// Each boot without it: guest uptime when the agent was ready.
+    pub ready_ms_without: Vec<u64>,
+    /// Their median.
+    pub ready_ms_median_without: u64,
+    /// That median less the boots' with every step (`boot_ms_median`):
+    /// what the step saves, in guest uptime.
+    pub saves_ms: i64,
 }
 
 /// One boot to "agent ready".
@@ -84,19 +105,34 @@ pub struct Silence {
 /// with `kernel_args` added to its command line (`initcall_debug`, say, to
 /// see what fills a silence); then starts it `boots` times from a saved
 /// guest.
-pub fn boot(kernel: KernelChoice, accel: AccelChoice, boots: usize, kernel_args: &[String]) -> Result<BootBench> {
+/// With `tuning_steps`, it boots as many times again without each step of the
+/// boot tuning, one step at a time.
+pub fn boot(
+    kernel: KernelChoice,
+    accel: AccelChoice,
+    boots: usize,
+    kernel_args: &[String],
+    tuning_steps: bool,
+) -> Result<BootBench> {
     let builder = kernel_args.iter().fold(guest::builder(kernel).accel(accel), |b, arg| b.kernel_arg(arg));
     let art = builder.prepare()?;
-    let mut measured = Vec::with_capacity(boots);
-    let (mut logs, mut clean, mut release, mut accel_name) = (Vec::new(), true, String::new(), String::new());
     let cold = builder.clone().restore(false);
-    for n in 1..=boots {
-        let mut vm = cold.boot_prepared(&art).with_context(|| format!("boot {n} of {boots}"))?;
-        measured.push(Boot { ready_ms: vm.ready().boot_ms, wall_ms: vm.wall_boot().as_millis() as u64 });
-        (release, accel_name) = (vm.ready().kernel.clone(), vm.accel().name().to_owned());
-        // The whole log: the console only shows what passes its loglevel.
-        logs.push(vm.kernel_log()?);
-        clean &= vm.shutdown()?.splats.is_empty();
+    let (measured, logs, mut clean, release, accel_name) = cold_boots(&cold, &art, boots, "")?;
+    let median_boot = median_index(&measured, |b| b.ready_ms).context("no boots")?;
+    let ready_ms = measured[median_boot].ready_ms;
+    let mut tuning = Vec::new();
+    for step in BootStep::ALL.into_iter().filter(|_| tuning_steps) {
+        let without = cold.clone().without_step(step);
+        let (boots_without, _, step_clean, _, _) = cold_boots(&without, &art, boots, &format!(" without {step}"))?;
+        clean &= step_clean;
+        let median_without = median(boots_without.iter().map(|b| b.ready_ms));
+        tuning.push(StepEffect {
+            step: step.name().into(),
+            what: step.what().into(),
+            ready_ms_without: boots_without.iter().map(|b| b.ready_ms).collect(),
+            ready_ms_median_without: median_without,
+            saves_ms: median_without as i64 - ready_ms as i64,
+        });
     }
     // An architecture whose saved guests do not come back whole (s390x) has no restore figure.
     let (restores_ms, restores_clean) = if snapshots_enabled() && art.kernel.arch.restores() {
@@ -104,8 +140,6 @@ pub fn boot(kernel: KernelChoice, accel: AccelChoice, boots: usize, kernel_args:
     } else {
         (Vec::new(), true)
     };
-    let median_boot = median_index(&measured, |b| b.ready_ms).context("no boots")?;
-    let ready_ms = measured[median_boot].ready_ms;
     Ok(BootBench {
         schema_version: kulink::outcome::SCHEMA_VERSION,
         kernel: art.kernel.id.clone(),
@@ -118,8 +152,28 @@ pub fn boot(kernel: KernelChoice, accel: AccelChoice, boots: usize, kernel_args:
         boots: measured,
         restore_ms_median: (!restores_ms.is_empty()).then(|| median(restores_ms.iter().copied())),
         restores_ms,
+        tuning,
         kernel_log_clean: clean && restores_clean,
     })
+}
+
+/// What `boots` cold boots measured, with each one's whole kernel log,
+/// whether every log was clean, and the guest's release and accelerator.
+type ColdBoots = (Vec<Boot>, Vec<String>, bool, String, String);
+
+/// Boots `boots` times, one after another (`what` names them in errors).
+fn cold_boots(cold: &GuestBuilder<KulinkKo>, art: &Artifacts, boots: usize, what: &str) -> Result<ColdBoots> {
+    let mut measured = Vec::with_capacity(boots);
+    let (mut logs, mut clean, mut release, mut accel_name) = (Vec::new(), true, String::new(), String::new());
+    for n in 1..=boots {
+        let mut vm = cold.boot_prepared(art).with_context(|| format!("boot {n} of {boots}{what}"))?;
+        measured.push(Boot { ready_ms: vm.ready().boot_ms, wall_ms: vm.wall_boot().as_millis() as u64 });
+        (release, accel_name) = (vm.ready().kernel.clone(), vm.accel().name().to_owned());
+        // The whole log: the console only shows what passes its loglevel.
+        logs.push(vm.kernel_log()?);
+        clean &= vm.shutdown()?.splats.is_empty();
+    }
+    Ok((measured, logs, clean, release, accel_name))
 }
 
 /// Starts the guest `count` times from a saved one (the first start saves

@@ -78,7 +78,7 @@ pub struct SummaryPlan {
 
 /// Measures everything on one kernel.
 pub fn summary(kernel: KernelChoice, accel: AccelChoice, plan: &SummaryPlan) -> Result<Summary> {
-    let boot = super::boot(kernel.clone(), accel, plan.boots, &[])?;
+    let boot = super::boot(kernel.clone(), accel, plan.boots, &[], false)?;
     let channels = super::channels(kernel.clone(), accel, &plan.channels)?;
     let command_start = if has_vng_config(&boot.kernel) && tools::VNG.find().is_some() && plan.command_runs > 0 {
         Some(super::vng::command_start(&kernel, accel, plan.command_runs)?)
@@ -178,6 +178,7 @@ pub(crate) mod tests {
             silences: Vec::new(),
             restores_ms: restore_ms.into_iter().collect(),
             restore_ms_median: restore_ms,
+            tuning: Vec::new(),
             kernel_log_clean: true,
         };
         let channels = ChannelBench {
