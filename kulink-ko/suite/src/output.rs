@@ -97,7 +97,7 @@ fn boot_bench_table(bench: &BootBench) -> String {
         let walls: Vec<String> = bench.restores_ms.iter().map(u64::to_string).collect();
         let _ = writeln!(
             s,
-            "restore {restore} ms wall to the first answer (median of {} starts from a saved guest; {})",
+            "restore {restore} ms wall until ready, the module loaded (median of {} starts from a saved guest; {})",
             walls.len(),
             walls.join(", ")
         );

@@ -41,8 +41,8 @@ pub struct BootBench {
     /// the boot whose uptime was the median, longest first (from its log
     /// buffer: every level).
     pub silences: Vec<Silence>,
-    /// Wall times from starting QEMU to the first answer of guests
-    /// restored from a saved one, in milliseconds, in order.
+    /// Wall times from starting QEMU until guests restored from a saved
+    /// one were ready, their module loaded, in milliseconds, in order.
     pub restores_ms: Vec<u64>,
     /// Their median; none where guests are not saved (`KULINK_SNAPSHOTS=off`).
     pub restore_ms_median: Option<u64>,

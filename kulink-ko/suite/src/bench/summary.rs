@@ -26,8 +26,8 @@ pub struct Summary {
     pub boot_ms_median: u64,
     /// Median wall time from starting QEMU to that moment.
     pub wall_ms_median: u64,
-    /// Median wall time from starting QEMU to the first answer of a guest
-    /// started from a saved one.
+    /// Median wall time from starting QEMU until a guest started from a
+    /// saved one was ready, its module loaded.
     pub restore_ms_median: Option<u64>,
     /// `vng --exec true` against kulink's guest running `true`; none where
     /// the kernel lacks vng.config or vng is not installed.
