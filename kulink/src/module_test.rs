@@ -323,7 +323,11 @@ impl ModuleTest {
             }
         }
         if !self.traffic.is_empty() {
-            vm.replay(&self.traffic, REPLAY_GAP)?;
+            if let Err(e) = vm.replay(&self.traffic, REPLAY_GAP) {
+                // The console and transcript tell whether the guest took the frames in.
+                vm.keep_evidence();
+                return Err(e);
+            }
         }
         let argv: Vec<&str> = self.command.iter().map(String::as_str).collect();
         let netns = self.netns.then(|| vm.wire().netns(0));
