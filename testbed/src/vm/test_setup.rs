@@ -106,7 +106,7 @@ pub(super) fn stripped_for_image(
 }
 
 /// A module's bytes without its debug sections, which the kernel never
-/// loads: kulink.ko's 3 MB are 80 KB without them, and they cross the
+/// loads: a 3 MB module can be 80 KB without them, and they cross the
 /// control port as hex. The host keeps the whole file, for symbolizing.
 /// Where objcopy cannot strip it the whole file goes.
 fn without_debug_sections(ko: &Path, arch: Arch, scratch: &Path) -> Result<Vec<u8>> {
