@@ -131,23 +131,33 @@ impl<X: Extension> AgentLink<X> {
 
     /// Waits for the agent's Ready.
     pub fn ready(&mut self, timeout: Duration) -> Result<Option<Ready<X>>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            match self.next_other(deadline)? {
-                Some(AgentMsg::Ready(r)) => return Ok(Some(r)),
-                Some(other) => self.warn(format!("unexpected before ready: {other:?}")),
-                None => return Ok(None),
-            }
-        }
+        self.wait_for(timeout, "ready", |msg| match msg {
+            AgentMsg::Ready(ready) => Ok(ready),
+            other => Err(other),
+        })
     }
 
     /// Waits for a deferred agent's word that it has booted.
     pub fn booted(&mut self, timeout: Duration) -> Result<Option<Booted>> {
+        self.wait_for(timeout, "the boot's end", |msg| match msg {
+            AgentMsg::Booted(booted) => Ok(booted),
+            other => Err(other),
+        })
+    }
+
+    /// Waits for the message `pick` takes (it gives back any other, which is
+    /// a warning), or `None` at the timeout; `what` names it in warnings.
+    fn wait_for<T>(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        pick: impl Fn(AgentMsg<X>) -> Result<T, AgentMsg<X>>,
+    ) -> Result<Option<T>> {
         let deadline = Instant::now() + timeout;
         loop {
-            match self.next_other(deadline)? {
-                Some(AgentMsg::Booted(b)) => return Ok(Some(b)),
-                Some(other) => self.warn(format!("unexpected before the boot's end: {other:?}")),
+            match self.next_other(deadline)?.map(&pick) {
+                Some(Ok(wanted)) => return Ok(Some(wanted)),
+                Some(Err(other)) => self.warn(format!("unexpected before {what}: {other:?}")),
                 None => return Ok(None),
             }
         }

@@ -331,9 +331,35 @@ fn wait_ready<X: Extension>(
     accel: Accel,
     modules: &[String],
 ) -> Result<Ready<X>, BootError> {
+    wait_boot_message(|link, timeout| link.ready(timeout), link, child, cfg, evidence, accel, modules)
+}
+
+/// Waits for a deferred guest's word that it has booted (no module of
+/// the test's is loaded by then); explained as [`wait_ready`] explains it.
+fn wait_booted<X: Extension>(
+    link: &mut AgentLink<X>,
+    child: &mut Child,
+    cfg: &QemuConfig,
+    evidence: &Path,
+    accel: Accel,
+) -> Result<Booted, BootError> {
+    wait_boot_message(|link, timeout| link.booted(timeout), link, child, cfg, evidence, accel, &[])
+}
+
+/// Waits with `wait` for one of a boot's messages, within the boot's time
+/// for the accelerator; a guest that never sends it is told by its console.
+fn wait_boot_message<X: Extension, T>(
+    wait: impl FnOnce(&mut AgentLink<X>, Duration) -> Result<Option<T>>,
+    link: &mut AgentLink<X>,
+    child: &mut Child,
+    cfg: &QemuConfig,
+    evidence: &Path,
+    accel: Accel,
+    modules: &[String],
+) -> Result<T, BootError> {
     let timeout = if accel == Accel::Kvm { KVM_WATCHDOG } else { TCG_BOOT_TIMEOUT };
-    match link.ready(timeout) {
-        Ok(Some(ready)) => Ok(ready),
+    match wait(link, timeout) {
+        Ok(Some(message)) => Ok(message),
         result => Err(not_ready(result.map(|_| ()), timeout, child, cfg, evidence, accel, modules)),
     }
 }
@@ -383,22 +409,6 @@ fn not_ready(
         console_tail(cfg.console_log.parent().unwrap_or(Path::new(".")), 30)
     );
     BootError::NotReady(error)
-}
-
-/// Waits for a deferred guest's word that it has booted; a guest that
-/// never gets there is explained as [`wait_ready`] explains it.
-fn wait_booted<X: Extension>(
-    link: &mut AgentLink<X>,
-    child: &mut Child,
-    cfg: &QemuConfig,
-    evidence: &Path,
-    accel: Accel,
-) -> Result<Booted, BootError> {
-    let timeout = if accel == Accel::Kvm { KVM_WATCHDOG } else { TCG_BOOT_TIMEOUT };
-    match link.booted(timeout) {
-        Ok(Some(booted)) => Ok(booted),
-        result => Err(not_ready(result.map(|_| ()), timeout, child, cfg, evidence, accel, &[])),
-    }
 }
 
 /// How long a booted guest may take to take the test's files.
