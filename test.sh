@@ -3,7 +3,9 @@
 # kernel-config/kernels.toml, in QEMU. Installs what it needs first.
 # KULINK_KERNELS=ID[,ID...] limits the end-to-end tests to those kernels
 # (KULINK_KERNEL=ID to one), KULINK_SKIP_KERNELS=ID[,ID...] leaves kernels
-# out. Extra arguments go to `cargo nextest run`.
+# out. Extra arguments go to each `cargo nextest run` (one per kernel, as
+# each is ready, then one of the tests of no one kernel); a test name given
+# narrows every run.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/setup.sh
@@ -18,31 +20,63 @@ quiet=(--quiet)
 kulink() { cargo run "${quiet[@]}" --locked -p kulink-cli -- "$@"; }
 ids_of() { tr -d '[]"' | tr ',' ' '; }
 selected=$(kulink kernels list --ids | ids_of)
-every=$(KULINK_KERNELS='' KULINK_KERNEL='' KULINK_SKIP_KERNELS='' kulink kernels list --ids | ids_of)
-# Build the kernels up front, with progress, so tests only boot them.
-kulink kernels build "$(printf '%s' "$selected" | tr ' ' ',')"
-filter=()
-if [ "$selected" != "$every" ]; then
-	# The vng test finds its kernel among those selected itself.
-	expr="not test(/^kernel_/)"
-	for id in $selected; do
-		expr="$expr | test(/^kernel_$(printf '%s' "$id" | tr -c '[:alnum:]' '_')::/)"
-	done
-	filter=(-E "$expr")
-fi
 profile=default
 [ "${CI:-}" = true ] && profile=ci
 # Every temporary file of the suite goes to a directory of its own, removed
 # at the end, so the suite leaves nothing in the temp dir; what kulink's own
 # code left there fails the suite.
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/kulink-suite.XXXXXX")
-trap 'rm -rf "$scratch"' EXIT
+builder=
+# The kernel builder runs in a process group of its own, ended with the suite.
+trap '[ -z "$builder" ] || kill -- "-$builder" 2>/dev/null; rm -rf "$scratch"' EXIT
 export TMPDIR="$scratch"
+
+status=0
+runs=0
+# One `cargo nextest run` of the tests a filterset picks; the first failure
+# is the suite's status. Each run's JUnit report is kept for the merge.
+run_tests() {
+	local filterset=$1 s=0
+	shift
+	cargo nextest run --workspace --locked --profile "$profile" --no-tests=warn -E "$filterset" "$@" || s=$?
+	[ "$status" -ne 0 ] || status=$s
+	runs=$((runs + 1))
+	if [ -f "target/nextest/$profile/junit.xml" ]; then
+		mv "target/nextest/$profile/junit.xml" "$scratch/junit-$(printf %02d "$runs").xml"
+	fi
+}
+
+# The kernels are made ready in the background, the cached ones first, then
+# the distributions' (a download), then those to compile, one at a time
+# with its source fetched ahead; `kulink kernels build` prints a line as
+# each one is ready, and that kernel's tests start at once while the next
+# one builds. The builds run niced, so the tests' guests keep their pace.
+exec 3< <(exec setsid -w nice -n 10 cargo run --quiet --locked -p kulink-cli -- kernels build "$(printf '%s' "$selected" | tr ' ' ',')")
+builder=$!
 # The examples in the library's documentation (nextest runs no doctests).
 cargo test "${quiet[@]}" --doc --workspace --locked
-status=0
-cargo nextest run --workspace --locked --profile "$profile" "${filter[@]}" "$@" || status=$?
-left=$(cd "$scratch" && ls -A)
+ready=0
+while read -r id release image <&3; do
+	echo "kulink: kernel $id ($release, $image) is ready: its tests start" >&2
+	ready=$((ready + 1))
+	run_tests "test(/^kernel_$(printf '%s' "$id" | tr -c '[:alnum:]' '_')::/)" "$@"
+done
+exec 3<&-
+built=0
+wait "$builder" || built=$?
+builder=
+if [ "$built" -ne 0 ]; then
+	echo "kulink: kernels failed to build (see above); their tests did not run" >&2
+	[ "$ready" -gt 0 ] || exit "$built"
+	[ "$status" -ne 0 ] || status=$built
+fi
+# The tests of no one kernel (the command line, the Action, an installed
+# binary, those that pick kernels of their own) need every kernel: last.
+run_tests "not test(/^kernel_/)" "$@"
+if ls "$scratch"/junit-*.xml >/dev/null 2>&1; then
+	python3 scripts/merge-junit.py "target/nextest/$profile/junit.xml" "$scratch"/junit-*.xml
+fi
+left=$(cd "$scratch" && ls -A | grep -v '^junit-[0-9]*\.xml$' || true)
 if [ -n "$left" ]; then
 	echo "kulink: the suite left in the temp dir:" $left >&2
 	if printf '%s\n' "$left" | grep -q '^kulink' && [ "$status" -eq 0 ]; then status=1; fi

@@ -34,7 +34,10 @@ enum KernelsCmd {
         ids: bool,
     },
     /// Fetch and build kernels into the cache: ids (comma-separated) or
-    /// `all`. Goes on past a failure and reports every one at the end.
+    /// `all`. Those in the cache come first, then the distributions' (a
+    /// download), then those to compile; a line `ID RELEASE IMAGE` says
+    /// each one is ready. Goes on past a failure and reports every one at
+    /// the end.
     Build { ids: String },
     /// The effective configuration of a kernel (built or fetched first if
     /// it is not in the cache), or only the options named, as `.config`
@@ -189,10 +192,13 @@ fn config(id: &str, options: &[String], overlay: &[String]) -> Result<String> {
     Ok(kconfig::lines_of(&config, &names).iter().map(|l| format!("{l}\n")).collect())
 }
 
-/// Builds each kernel, going on past a failure, and names every failure.
+/// Builds each kernel, the readiest first, and prints each as soon as it
+/// is ready (a line a script can start its tests on), going on past a
+/// failure and naming every failure. Sources are fetched one build ahead.
 fn build(ids: &str) -> Result<()> {
-    let specs = kernels::expand(ids)?;
+    let specs = kernels::readiest_first(kernels::expand(ids)?);
     kernels::preflight(&specs)?;
+    let fetching = kernels::fetch_sources_ahead(&specs);
     let mut failed = Vec::new();
     for spec in specs {
         match kernels::ensure_built(&spec) {
@@ -203,6 +209,8 @@ fn build(ids: &str) -> Result<()> {
             }
         }
     }
+    // Every build has waited for its source by now, so this is at once.
+    let _ = fetching.join();
     if !failed.is_empty() {
         anyhow::bail!(
             "{} kernel(s) failed to build; leave them out with KULINK_SKIP_KERNELS=ID[,ID...]:\n{}",

@@ -35,6 +35,40 @@ pub fn ensure_built(spec: &KernelSpec) -> Result<BuiltKernel> {
     }
 }
 
+/// The order to make `specs` ready in when each one's tests start as soon
+/// as it is (`kulink kernels build`, the suite): those already in the cache
+/// first, then the distributions' (a download each), then those to
+/// compile, each group in the order given.
+pub fn readiest_first(specs: Vec<KernelSpec>) -> Vec<KernelSpec> {
+    readiest_order(specs, |spec| cached_build(spec).is_some())
+}
+
+fn readiest_order(mut specs: Vec<KernelSpec>, cached: impl Fn(&KernelSpec) -> bool) -> Vec<KernelSpec> {
+    // A stable sort keeps the given order within each group.
+    specs.sort_by_cached_key(|spec| match (cached(spec), spec.kind()) {
+        (true, _) => 0,
+        (false, Kind::Distro) => 1,
+        (false, Kind::Source | Kind::Cross) => 2,
+    });
+    specs
+}
+
+/// Fetches and unpacks the sources of the kernels in `specs` that are
+/// built from source, in order, on a thread of its own, so that each build
+/// finds its source ready instead of waiting for a download and a
+/// single-threaded unpack. The cache's locks keep a build and this thread
+/// from fetching one source twice; a failure is left for the build to meet
+/// and report.
+pub fn fetch_sources_ahead(specs: &[KernelSpec]) -> std::thread::JoinHandle<()> {
+    let to_fetch: Vec<KernelSpec> =
+        specs.iter().filter(|spec| spec.kind() != Kind::Distro && cached_build(spec).is_none()).cloned().collect();
+    std::thread::spawn(move || {
+        for spec in &to_fetch {
+            let _ = fetch::resolve_source(spec);
+        }
+    })
+}
+
 /// The modules of a distribution kernel that modules built against it use
 /// (see their `depends`), each after what it needs, to load before them.
 /// None for a kernel built from source: what it has is built in.
@@ -123,4 +157,25 @@ pub fn newest_source_file(relative: &std::path::Path) -> Option<(String, PathBuf
         .collect();
     found.sort();
     found.pop().map(|(_, id, file)| (id, file))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cached_come_first_then_downloads_then_builds_each_in_catalog_order() {
+        let catalog = list().unwrap();
+        let ids = |specs: &[KernelSpec]| specs.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        let ordered = readiest_order(catalog.clone(), |spec| spec.id == "7.3");
+        let (cached, rest) = ordered.split_at(1);
+        assert_eq!(ids(cached), ["7.3"]);
+        let distro_end = rest.iter().position(|s| s.kind() != Kind::Distro).unwrap();
+        let in_catalog = |wanted: &dyn Fn(&KernelSpec) -> bool| {
+            ids(&catalog.iter().filter(|s| s.id != "7.3" && wanted(s)).cloned().collect::<Vec<_>>())
+        };
+        assert_eq!(ids(&rest[..distro_end]), in_catalog(&|s| s.kind() == Kind::Distro));
+        assert_eq!(ids(&rest[distro_end..]), in_catalog(&|s| s.kind() != Kind::Distro));
+        assert!(distro_end > 0 && distro_end < rest.len(), "the catalog has kernels of both kinds");
+    }
 }

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Merges the JUnit reports of the suite's nextest runs (one per kernel as
+it is ready, then one of the tests of no one kernel) into one report, a
+test binary's cases under one <testsuite>, and prints the totals.
+
+Usage: merge-junit.py OUT IN...
+"""
+import sys
+import xml.etree.ElementTree as ET
+
+COUNTS = ("tests", "skipped", "failures", "errors")
+
+
+def main(out, inputs):
+    root = ET.Element("testsuites", name="nextest-run")
+    totals = dict.fromkeys(COUNTS, 0)
+    seconds = 0.0
+    suites = {}
+    for path in inputs:
+        run = ET.parse(path).getroot()
+        root.attrib.setdefault("timestamp", run.get("timestamp", ""))
+        seconds += float(run.get("time", "0"))
+        for key in COUNTS:
+            totals[key] += int(run.get(key, "0"))
+        for suite in run.findall("testsuite"):
+            kept = suites.get(suite.get("name"))
+            if kept is None:
+                suites[suite.get("name")] = suite
+                root.append(suite)
+                continue
+            for key in COUNTS:
+                kept.set(key, str(int(kept.get(key, "0")) + int(suite.get(key, "0"))))
+            kept.extend(list(suite))
+    for key in COUNTS:
+        root.set(key, str(totals[key]))
+    root.set("time", f"{seconds:.3f}")
+    ET.indent(root)
+    ET.ElementTree(root).write(out, encoding="UTF-8", xml_declaration=True)
+    failed = totals["failures"] + totals["errors"]
+    passed = totals["tests"] - failed - totals["skipped"]
+    print(
+        f"kulink: {totals['tests']} tests in {len(inputs)} runs ({seconds:.0f} s of testing):"
+        f" {passed} passed, {failed} failed, {totals['skipped']} skipped",
+        file=sys.stderr,
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    main(sys.argv[1], sys.argv[2:])
