@@ -3,9 +3,8 @@
 # kernel-config/kernels.toml, in QEMU. Installs what it needs first.
 # KULINK_KERNELS=ID[,ID...] limits the end-to-end tests to those kernels
 # (KULINK_KERNEL=ID to one), KULINK_SKIP_KERNELS=ID[,ID...] leaves kernels
-# out. Extra arguments go to each `cargo nextest run` (one per kernel, as
-# each is ready, then one of the tests of no one kernel); a test name given
-# narrows every run.
+# out. Extra arguments go to each `cargo nextest run` (one for the kernels
+# ready at its start, the next when more are); a test name narrows every run.
 set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/setup.sh
@@ -49,17 +48,32 @@ run_tests() {
 # The kernels are made ready in the background, the cached ones first, then
 # the distributions' (a download), then those to compile, one at a time
 # with its source fetched ahead; `kulink kernels build` prints a line as
-# each one is ready, and that kernel's tests start at once while the next
-# one builds. The builds run niced, so the tests' guests keep their pace.
+# each one is ready. The builds run niced, so the tests' guests keep their
+# pace.
 exec 3< <(exec setsid -w nice -n 10 cargo run --quiet --locked -p kulink-cli -- kernels build "$(printf '%s' "$selected" | tr ' ' ',')")
 builder=$!
 # The examples in the library's documentation (nextest runs no doctests).
 cargo test "${quiet[@]}" --doc --workspace --locked
+# One run tests the kernels ready by then (all of them, when they were in
+# the cache) while the next one builds, and so on. The tests of no one
+# kernel (the command line, the Action, an installed binary, those that
+# pick kernels of their own) need every kernel: they join the last run.
+total=$(printf '%s\n' $selected | wc -l)
 ready=0
+host_tested=
 while read -r id release image <&3; do
-	echo "kulink: kernel $id ($release, $image) is ready: its tests start" >&2
-	ready=$((ready + 1))
-	run_tests "test(/^kernel_$(printf '%s' "$id" | tr -c '[:alnum:]' '_')::/)" "$@"
+	filterset=
+	while :; do
+		echo "kulink: kernel $id ($release, $image) is ready" >&2
+		ready=$((ready + 1))
+		filterset="${filterset:+$filterset | }test(/^kernel_$(printf '%s' "$id" | tr -c '[:alnum:]' '_')::/)"
+		read -r -t 0 <&3 && read -r id release image <&3 || break
+	done
+	if [ "$ready" -eq "$total" ]; then
+		filterset="$filterset | not test(/^kernel_/)"
+		host_tested=1
+	fi
+	run_tests "$filterset" "$@"
 done
 exec 3<&-
 built=0
@@ -70,9 +84,7 @@ if [ "$built" -ne 0 ]; then
 	[ "$ready" -gt 0 ] || exit "$built"
 	[ "$status" -ne 0 ] || status=$built
 fi
-# The tests of no one kernel (the command line, the Action, an installed
-# binary, those that pick kernels of their own) need every kernel: last.
-run_tests "not test(/^kernel_/)" "$@"
+[ -n "$host_tested" ] || run_tests "not test(/^kernel_/)" "$@"
 if ls "$scratch"/junit-*.xml >/dev/null 2>&1; then
 	python3 scripts/merge-junit.py "target/nextest/$profile/junit.xml" "$scratch"/junit-*.xml
 fi

@@ -38,8 +38,9 @@ def main(out, inputs):
     ET.ElementTree(root).write(out, encoding="UTF-8", xml_declaration=True)
     failed = totals["failures"] + totals["errors"]
     passed = totals["tests"] - failed - totals["skipped"]
+    runs = f"{len(inputs)} run" + ("s" if len(inputs) > 1 else "")
     print(
-        f"kulink: {totals['tests']} tests in {len(inputs)} runs ({seconds:.0f} s of testing):"
+        f"kulink: {totals['tests']} tests in {runs} ({seconds:.0f} s of testing):"
         f" {passed} passed, {failed} failed, {totals['skipped']} skipped",
         file=sys.stderr,
     )

@@ -194,7 +194,7 @@ fn config(id: &str, options: &[String], overlay: &[String]) -> Result<String> {
 
 /// Builds each kernel, the readiest first, and prints each as soon as it
 /// is ready (a line a script can start its tests on), going on past a
-/// failure and naming every failure. Sources are fetched one build ahead.
+/// failure and naming every failure. Sources are fetched ahead of builds.
 fn build(ids: &str) -> Result<()> {
     let specs = kernels::readiest_first(kernels::expand(ids)?);
     kernels::preflight(&specs)?;
