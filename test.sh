@@ -58,6 +58,11 @@ cargo test "${quiet[@]}" --doc --workspace --locked
 # the cache) while the next one builds, and so on. The tests of no one
 # kernel (the command line, the Action, an installed binary, those that
 # pick kernels of their own) need every kernel: they join the last run.
+tests_of() { printf 'test(/^kernel_%s::/)' "$(printf '%s' "$1" | tr -c '[:alnum:]' '_')"; }
+every_kernel=
+for id in $selected; do every_kernel="${every_kernel:+$every_kernel | }$(tests_of "$id")"; done
+# (Not `not test(/^kernel_/)`: a unit test module may be named kernel_log.)
+no_kernel="not ($every_kernel)"
 total=$(printf '%s\n' $selected | wc -l)
 ready=0
 host_tested=
@@ -66,11 +71,11 @@ while read -r id release image <&3; do
 	while :; do
 		echo "kulink: kernel $id ($release, $image) is ready" >&2
 		ready=$((ready + 1))
-		filterset="${filterset:+$filterset | }test(/^kernel_$(printf '%s' "$id" | tr -c '[:alnum:]' '_')::/)"
+		filterset="${filterset:+$filterset | }$(tests_of "$id")"
 		read -r -t 0 <&3 && read -r id release image <&3 || break
 	done
 	if [ "$ready" -eq "$total" ]; then
-		filterset="$filterset | not test(/^kernel_/)"
+		filterset="$filterset | $no_kernel"
 		host_tested=1
 	fi
 	run_tests "$filterset" "$@"
@@ -84,7 +89,7 @@ if [ "$built" -ne 0 ]; then
 	[ "$ready" -gt 0 ] || exit "$built"
 	[ "$status" -ne 0 ] || status=$built
 fi
-[ -n "$host_tested" ] || run_tests "not test(/^kernel_/)" "$@"
+[ -n "$host_tested" ] || run_tests "$no_kernel" "$@"
 if ls "$scratch"/junit-*.xml >/dev/null 2>&1; then
 	python3 scripts/merge-junit.py "target/nextest/$profile/junit.xml" "$scratch"/junit-*.xml
 fi

@@ -252,7 +252,7 @@ fn the_hosts_root_brings_the_hosts_tools() {
 fn a_spec_that_breaks_the_kernel_s_schema_is_refused_before_the_boot() {
     let schema = kernels::newest_source_file(Path::new("Documentation/netlink/genetlink.yaml"));
     let Some((kernel, _)) = schema else {
-        panic!("the suite builds the catalog's kernels first: one of them (6.12 or newer) has YNL's schemas")
+        panic!("the suite fetches the catalog's kernel sources first: one of them (6.12 or newer) has YNL's schemas")
     };
     let dir = common::scratch_dir("schema");
     fs::create_dir_all(&dir).unwrap();

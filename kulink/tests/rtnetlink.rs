@@ -1,12 +1,10 @@
 //! A classic protocol through its own YNL spec and the library alone:
 //! rtnetlink asked for its links with the kernel's `rt-link.yaml` (from
-//! the newest kernel source in the cache; its messages are the same on
+//! the catalog's newest kernel source; its messages are the same on
 //! every kernel), the replies decoded by name, a refusal read with its
 //! errno.
 
 mod common;
-
-use std::path::Path;
 
 use common::fixture_module;
 use kulink::testbed::genl::Spec;
@@ -18,9 +16,11 @@ use serde_json::json;
 const DUMP: u16 = 0x300;
 
 fn rt_link() -> Spec {
-    let (_, path) = ["rt-link.yaml", "rt_link.yaml"]
-        .iter()
-        .find_map(|name| kernels::newest_source_file(&Path::new("Documentation/netlink/specs").join(name)))
+    let specs = kernels::newest_source().unwrap().join("Documentation/netlink/specs");
+    let path = ["rt-link.yaml", "rt_link.yaml"]
+        .map(|name| specs.join(name))
+        .into_iter()
+        .find(|path| path.is_file())
         .expect("the catalog's 6.12 and newer ship rtnetlink's spec");
     Spec::load(&path).unwrap()
 }

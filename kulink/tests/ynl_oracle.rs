@@ -103,19 +103,13 @@ fn version(spec: &kernels::KernelSpec) -> Vec<u32> {
 /// older specs too, and the older libraries miss parts of the language
 /// (6.12's shows no enum of a `uint` by name).
 fn newest_ynl_library() -> PathBuf {
-    let newest = kernels::list()
-        .unwrap()
-        .into_iter()
-        .filter(|k| k.kind() == kernels::Kind::Source)
-        .max_by_key(version)
-        .expect("the catalog has source kernels");
-    let source = kernels::ensure_built(&newest).unwrap().kdir.join("source");
+    let source = kernels::newest_source().unwrap();
     // The library moved to pyynl/ after 6.12.
     ["tools/net/ynl/pyynl", "tools/net/ynl"]
         .map(|d| source.join(d))
         .into_iter()
         .find(|d| d.join("lib/ynl.py").is_file())
-        .unwrap_or_else(|| panic!("{} ships no YNL library in tools/net/ynl", newest.id))
+        .unwrap_or_else(|| panic!("{} ships no YNL library in tools/net/ynl", source.display()))
 }
 
 /// The spec files: generic netlink's and the classic protocols'.

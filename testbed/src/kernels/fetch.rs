@@ -133,6 +133,29 @@ pub(super) fn resolve_source(spec: &KernelSpec) -> Result<(PathBuf, String)> {
     bail!("no source for kernel {} worked:\n  {}", spec.id, errors.join("\n  "))
 }
 
+/// The kernel trees unpacked in the cache, each with its version as its
+/// Makefile gives it (`7.3.4`). No fetching.
+pub(super) fn unpacked_trees() -> Vec<(String, PathBuf)> {
+    let Ok(entries) = fs::read_dir(paths::cache_dir().join("src")) else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|dir| dir.is_dir() && Stamp::unpacked(dir).exists())
+        .filter_map(|dir| kernel_tree_in(&dir).ok())
+        .filter_map(|tree| Some((tree_version(&fs::read_to_string(tree.join("Makefile")).ok()?)?, tree)))
+        .collect()
+}
+
+/// `VERSION.PATCHLEVEL.SUBLEVEL` from a kernel's top-level Makefile.
+fn tree_version(makefile: &str) -> Option<String> {
+    let field = |name: &str| {
+        makefile.lines().find_map(|line| {
+            let (key, value) = line.split_once('=')?;
+            (key.trim() == name).then(|| value.trim().to_owned())
+        })
+    };
+    Some(format!("{}.{}.{}", field("VERSION")?, field("PATCHLEVEL")?, field("SUBLEVEL")?))
+}
+
 /// Checks, without downloading or building, that each kernel has a source
 /// that answers (an apt candidate, a reachable or cached tarball, a path
 /// that exists) and that the build tools are there. Names every kernel
@@ -204,6 +227,14 @@ mod tests {
 
     /// Sources are tried in order: a Debian package apt does not know, a
     /// tarball URL that does not exist, then a tarball that does.
+    #[test]
+    fn a_tree_s_version_is_read_from_its_makefile() {
+        let makefile =
+            "# SPDX-License-Identifier: GPL-2.0\nVERSION = 7\nPATCHLEVEL = 3\nSUBLEVEL = 4\nEXTRAVERSION =\n";
+        assert_eq!(tree_version(makefile).as_deref(), Some("7.3.4"));
+        assert_eq!(tree_version("VERSION = 7\n"), None);
+    }
+
     #[test]
     fn sources_fall_back_in_order() {
         if tools::CURL.find().is_none() || tools::TAR.find().is_none() {

@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::cache::Stamp;
 use crate::paths;
@@ -54,14 +54,20 @@ fn readiest_order(mut specs: Vec<KernelSpec>, cached: impl Fn(&KernelSpec) -> bo
 }
 
 /// Fetches and unpacks the sources of the kernels in `specs` that are
-/// built from source, in order, on a thread of its own, so that each build
-/// finds its source ready instead of waiting for a download and a
-/// single-threaded unpack. The cache's locks keep a build and this thread
-/// from fetching one source twice; a failure is left for the build to meet
-/// and report.
+/// built from source on a thread of its own, so that each build finds its
+/// source ready instead of waiting for a download and a single-threaded
+/// unpack. The newest comes first, then the others in the order given:
+/// while the sources arrive, the newest in the cache (YNL's schemas,
+/// [`newest_source_file`]) is never an older one a newer would replace. The cache's locks keep a build and this
+/// thread from fetching one source twice; a failure is left for the build
+/// to meet and report.
 pub fn fetch_sources_ahead(specs: &[KernelSpec]) -> std::thread::JoinHandle<()> {
-    let to_fetch: Vec<KernelSpec> =
+    let mut to_fetch: Vec<KernelSpec> =
         specs.iter().filter(|spec| spec.kind() != Kind::Distro && cached_build(spec).is_none()).cloned().collect();
+    if let Some(at) = newest(&to_fetch).and_then(|n| to_fetch.iter().position(|spec| spec.id == n.id)) {
+        let newest = to_fetch.remove(at);
+        to_fetch.insert(0, newest);
+    }
     std::thread::spawn(move || {
         for spec in &to_fetch {
             let _ = fetch::resolve_source(spec);
@@ -141,22 +147,36 @@ pub fn cached_build(spec: &KernelSpec) -> Option<PathBuf> {
     found.pop()
 }
 
-/// The file at `relative` in the source of the newest catalog kernel
-/// whose build is cached and whose source has it (the kernel's YNL
-/// schemas, say), with that kernel's id. No fetching, no building.
+/// The file at `relative` in the newest kernel source unpacked in the
+/// cache that has it (the kernel's YNL schemas, say), with that source's
+/// version (`7.3.4`). No fetching, no building.
 pub fn newest_source_file(relative: &std::path::Path) -> Option<(String, PathBuf)> {
-    let version = |spec: &KernelSpec| -> Vec<u32> { spec.version.split('.').filter_map(|n| n.parse().ok()).collect() };
-    let mut found: Vec<(Vec<u32>, String, PathBuf)> = list()
-        .ok()?
+    let mut found: Vec<(Vec<u32>, String, PathBuf)> = fetch::unpacked_trees()
         .into_iter()
-        .filter(|spec| spec.kind() == Kind::Source)
-        .filter_map(|spec| {
-            let file = cached_build(&spec)?.join("source").join(relative);
-            file.is_file().then(|| (version(&spec), spec.id.clone(), file))
-        })
+        .map(|(version, tree)| (numeric(&version), version, tree.join(relative)))
+        .filter(|(_, _, file)| file.is_file())
         .collect();
     found.sort();
-    found.pop().map(|(_, id, file)| (id, file))
+    found.pop().map(|(_, version, file)| (version, file))
+}
+
+/// The source tree of the catalog's newest kernel built from source
+/// (the newest YNL schemas, specs and library), fetched and unpacked into
+/// the cache if it is not there yet; not built.
+pub fn newest_source() -> Result<PathBuf> {
+    let sources: Vec<KernelSpec> = list()?.into_iter().filter(|spec| spec.kind() == Kind::Source).collect();
+    let spec = newest(&sources).context("the kernel catalog has no kernel built from source")?;
+    Ok(fetch::resolve_source(spec)?.0)
+}
+
+/// `7.3.4` as `[7, 3, 4]`, to compare versions.
+fn numeric(version: &str) -> Vec<u32> {
+    version.split('.').filter_map(|n| n.parse().ok()).collect()
+}
+
+/// The kernel of the newest version, the first of them if several.
+fn newest(specs: &[KernelSpec]) -> Option<&KernelSpec> {
+    specs.iter().min_by_key(|spec| std::cmp::Reverse(numeric(&spec.version)))
 }
 
 #[cfg(test)]
@@ -177,5 +197,15 @@ mod tests {
         assert_eq!(ids(&rest[..distro_end]), in_catalog(&|s| s.kind() == Kind::Distro));
         assert_eq!(ids(&rest[distro_end..]), in_catalog(&|s| s.kind() != Kind::Distro));
         assert!(distro_end > 0 && distro_end < rest.len(), "the catalog has kernels of both kinds");
+    }
+
+    #[test]
+    fn the_newest_is_the_first_of_the_highest_version() {
+        let mut specs: Vec<KernelSpec> = list().unwrap().into_iter().take(3).collect();
+        for (spec, version) in specs.iter_mut().zip(["6.9", "6.12", "6.12"]) {
+            spec.version = version.to_owned();
+        }
+        assert_eq!(newest(&specs).unwrap().id, specs[1].id, "6.12 is newer than 6.9, and the first 6.12 wins");
+        assert_eq!(numeric("6.12.58"), [6, 12, 58]);
     }
 }
