@@ -225,8 +225,6 @@ fn tarball_answers(url: &str) -> Result<()> {
 mod tests {
     use super::*;
 
-    /// Sources are tried in order: a Debian package apt does not know, a
-    /// tarball URL that does not exist, then a tarball that does.
     #[test]
     fn a_tree_s_version_is_read_from_its_makefile() {
         let makefile =
@@ -235,6 +233,8 @@ mod tests {
         assert_eq!(tree_version("VERSION = 7\n"), None);
     }
 
+    /// Sources are tried in order: a Debian package apt does not know, a
+    /// tarball URL that does not exist, then a tarball that does.
     #[test]
     fn sources_fall_back_in_order() {
         if tools::CURL.find().is_none() || tools::TAR.find().is_none() {

@@ -58,9 +58,9 @@ fn readiest_order(mut specs: Vec<KernelSpec>, cached: impl Fn(&KernelSpec) -> bo
 /// source ready instead of waiting for a download and a single-threaded
 /// unpack. The newest comes first, then the others in the order given:
 /// while the sources arrive, the newest in the cache (YNL's schemas,
-/// [`newest_source_file`]) is never an older one a newer would replace. The cache's locks keep a build and this
-/// thread from fetching one source twice; a failure is left for the build
-/// to meet and report.
+/// [`newest_source_file`]) is never an older one a newer would replace.
+/// The cache's locks keep a build and this thread from fetching one source
+/// twice; a failure is left for the build to meet and report.
 pub fn fetch_sources_ahead(specs: &[KernelSpec]) -> std::thread::JoinHandle<()> {
     let mut to_fetch: Vec<KernelSpec> =
         specs.iter().filter(|spec| spec.kind() != Kind::Distro && cached_build(spec).is_none()).cloned().collect();
