@@ -71,6 +71,9 @@ enum Cmd {
     Shell(cmd::shell::ShellArgs),
     /// The kernels kulink knows.
     Kernels(cmd::kernels::KernelsArgs),
+    /// Judge a console log's kernel reports, or measure the judge on a
+    /// corpus of labelled logs (precision and recall per kind).
+    Splats(cmd::splats::SplatsArgs),
 }
 
 fn main() -> ExitCode {
@@ -102,5 +105,6 @@ fn run(command: Cmd) -> Result<ExitCode> {
         Cmd::Test(args) => args.run(),
         Cmd::Shell(args) => args.run(),
         Cmd::Kernels(args) => args.run(),
+        Cmd::Splats(args) => args.run(),
     }
 }

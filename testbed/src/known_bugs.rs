@@ -22,9 +22,6 @@ use serde::{Deserialize, Serialize};
 use crate::splat::Splat;
 use crate::usage_error;
 
-/// How far below an accepted report its own `Call Trace:` may come.
-const TRACE_WITHIN: usize = 40;
-
 /// One accepted known bug.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -106,24 +103,15 @@ impl KnownBugs {
     }
 
     /// Sorts `splats` of a run on `kernel` into failing and accepted, as of
-    /// `today` (`YYYY-MM-DD`). The `Call Trace:` line of an accepted report
-    /// is accepted with it.
+    /// `today` (`YYYY-MM-DD`).
     pub fn judge(&self, splats: Vec<Splat>, kernel: &str, today: &str) -> Judged {
         let base = kernel.split('+').next().unwrap_or(kernel);
         let applies = |e: &&Entry| e.kernels.is_empty() || e.kernels.iter().any(|k| k == base);
         let mut judged = Judged::default();
-        let mut last_accepted: Option<(usize, Entry)> = None;
         for splat in splats {
-            let entry = self.entries.iter().filter(applies).find(|e| splat.text.contains(&e.pattern));
-            let entry = match entry {
-                None if splat.kind == "Call Trace" => {
-                    last_accepted.clone().filter(|(line, _)| splat.line <= line + TRACE_WITHIN).map(|(_, e)| e)
-                }
-                found => found.cloned(),
-            };
+            let entry = self.entries.iter().filter(applies).find(|e| splat.text.contains(&e.pattern)).cloned();
             match entry {
                 Some(entry) if entry.until.as_str() >= today => {
-                    last_accepted = Some((splat.line, entry.clone()));
                     judged.accepted.push(Accepted { splat, reason: entry.reason, until: entry.until });
                 }
                 Some(entry) => {
@@ -133,10 +121,7 @@ impl KnownBugs {
                     ));
                     judged.failing.push(splat);
                 }
-                None => {
-                    last_accepted = None;
-                    judged.failing.push(splat);
-                }
+                None => judged.failing.push(splat),
             }
         }
         judged
@@ -193,11 +178,11 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_accepts_its_report_and_trace_until_its_date() {
+    fn an_entry_accepts_its_report_until_its_date() {
         let judged = bugs("2027-01-31", &[]).judge(scan(LOG), "6.1-debug", "2027-01-31");
         let accepted: Vec<usize> = judged.accepted.iter().map(|a| a.splat.line).collect();
         let failing: Vec<usize> = judged.failing.iter().map(|s| s.line).collect();
-        assert_eq!((accepted, failing), (vec![1, 2], vec![3, 4]), "the BUG and its own trace still fail");
+        assert_eq!((accepted, failing), (vec![1], vec![3]), "the BUG still fails");
         assert_eq!(judged.accepted[0].reason, "QEMU's timer");
         assert!(judged.expired.is_empty());
     }
@@ -206,7 +191,7 @@ mod tests {
     fn an_expired_entry_fails_the_run_again_and_says_so() {
         let judged = bugs("2027-01-31", &[]).judge(scan(LOG), "6.1-debug", "2027-02-01");
         assert!(judged.accepted.is_empty());
-        assert_eq!(judged.failing.len(), 4);
+        assert_eq!(judged.failing.len(), 2);
         assert_eq!(
             judged.expired,
             ["the known bug \"io_apic.c:2100\" was accepted until 2027-01-31 (QEMU's timer): it fails the run again"]
@@ -217,7 +202,7 @@ mod tests {
     fn an_entry_for_other_kernels_accepts_nothing_here() {
         let only_debug = bugs("2099-01-01", &["6.1-debug"]);
         assert_eq!(only_debug.judge(scan(LOG), "6.12", "2027-01-01").accepted.len(), 0);
-        assert_eq!(only_debug.judge(scan(LOG), "6.1-debug+CONFIG_KFENCE=y", "2027-01-01").accepted.len(), 2);
+        assert_eq!(only_debug.judge(scan(LOG), "6.1-debug+CONFIG_KFENCE=y", "2027-01-01").accepted.len(), 1);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod kernels;
 pub mod report;
 pub mod run;
 pub mod shell;
+pub mod splats;
 pub mod test;
 
 use std::process::ExitCode;

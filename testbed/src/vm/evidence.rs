@@ -91,7 +91,7 @@ pub(super) fn exit_within(child: &mut Child, grace: Duration) -> Option<std::pro
 
 /// The console line of a kernel panic, if the guest had one.
 pub(super) fn panic_line(console: &str) -> Option<String> {
-    splat::scan(console).into_iter().find(|s| s.kind == "panic").map(|s| s.text)
+    splat::panic_line(console)
 }
 
 /// Why the test's own modules kept a guest from coming up, if they did:
