@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use kulink_protocol::{
-    Extension, Failure, FailureKind, FileBytes, GenlBurst, GenlRequest, NetlinkRequest, NoExtension, Reply,
+    Extension, Failure, FailureKind, FileBytes, GenlBurst, GenlRequest, NetlinkRequest, NoExtension, Reply, CHILD_DIED,
+    CHILD_STUCK,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -68,12 +69,12 @@ pub async fn serve<X: Extension>(job: Job, patience: Duration) -> Result<Reply<X
         // A child in uninterruptible sleep ignores even this; the agent
         // goes on without it.
         let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        return Err(failed(FailureKind::Stuck, format!("not done within {patience:?}: {where_it_waits}")));
+        return Err(failed(FailureKind::Stuck, format!("{CHILD_STUCK}{patience:?}: {where_it_waits}")));
     };
     let output = output.context("the request's child")?;
     if let Some(signal) = output.status.signal() {
         let name = Signal::try_from(signal).map_or_else(|_| format!("signal {signal}"), |s| s.as_str().to_owned());
-        return Err(failed(FailureKind::Died, format!("the process making the request was killed by {name}")));
+        return Err(failed(FailureKind::Died, format!("{CHILD_DIED}{name}")));
     }
     let answer: Result<Reply<NoExtension>, String> = serde_json::from_slice(&output.stdout).with_context(|| {
         format!("the request's child answered nothing usable: {}", String::from_utf8_lossy(&output.stderr).trim())

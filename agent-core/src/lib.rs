@@ -131,7 +131,7 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     let mut boot = BootConfig::parse(&cmdline)?;
     system::load_listed_modules(PRELOAD_LIST)?;
     if !boot.deferred {
-        load_module_under_test::<P>(&boot)?;
+        load_module_under_test::<P>(&boot).await?;
     }
     let links = net::configure(boot.addr, boot.prefix).await?;
     system::log("network up");
@@ -149,7 +149,7 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
         }
         boot.module = test.module;
         boot.extension = test.extension;
-        load_module_under_test::<P>(&boot)?;
+        load_module_under_test::<P>(&boot).await?;
     }
     let mut plugin = P::start(&boot, outbox.clone()).await?;
     system::log("plug-in listening");
@@ -190,11 +190,18 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
 }
 
 /// Loads the module under test, if there is one, with the plug-in's
-/// parameters.
-fn load_module_under_test<P: Plugin>(boot: &BootConfig) -> Result<()> {
+/// parameters, in a child process as a request's: an Oops in its init
+/// kills the child, not PID 1, which says so (the fatal line the host
+/// reads) and powers the guest off in order.
+async fn load_module_under_test<P: Plugin>(boot: &BootConfig) -> Result<()> {
     if let Some(module) = &boot.module {
-        system::load_module(module, &P::module_params(boot)?)?;
-        system::log("module loaded");
+        let job = Job::LoadModule { path: module.clone(), params: P::module_params(boot)? };
+        match in_child::serve::<P::Ext>(job, patience(0)).await {
+            Ok(_) => system::log("module loaded"),
+            // The child's own refusal already names finit_module and the path.
+            Err(e) if e.is::<in_child::KernelFailed>() => return Err(e.context(format!("finit_module {module}"))),
+            Err(e) => return Err(e),
+        }
     }
     Ok(())
 }

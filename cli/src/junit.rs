@@ -72,6 +72,12 @@ fn suite(r: &ModuleTestReport) -> TestSuite {
         }
         suite.add_test_case(test);
     }
+    if let Some(stuck) = &r.stuck {
+        suite.add_test_case(case(
+            "command",
+            Some((NonSuccessKind::Failure, format!("{}: {stuck}", r.command.join(" ")))),
+        ));
+    }
     let netlink: Vec<&String> =
         r.problems.iter().filter(|p| !p.starts_with("KTAP ") && !p.contains("KUnit ")).collect();
     let netlink_failed = (!netlink.is_empty())

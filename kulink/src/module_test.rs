@@ -190,6 +190,10 @@ pub struct ModuleTestReport {
     /// How the command ended and what it wrote, when there was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ran: Option<Ran>,
+    /// Why the command never ended, when the module left it stuck in the
+    /// kernel (where it waits, killed or not).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stuck: Option<String>,
     /// The KUnit suites the test module ran, each case.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub kunit: Vec<kunit::Suite>,
@@ -332,11 +336,19 @@ impl ModuleTest {
         let argv: Vec<&str> = self.command.iter().map(String::as_str).collect();
         let netns = self.netns.then(|| vm.wire().netns(0));
         let ran = match netns {
-            _ if argv.is_empty() => None,
-            Some(netns) => Some(vm.run_in(netns, &argv, self.timeout)?),
-            None => Some(vm.run(&argv, self.timeout)?),
+            _ if argv.is_empty() => Ok(None),
+            Some(netns) => vm.run_in(netns, &argv, self.timeout).map(Some),
+            None => vm.run(&argv, self.timeout).map(Some),
         };
-        let command_passed = ran.as_ref().is_none_or(Ran::success);
+        // A command the module left stuck in the kernel is the module's
+        // failure: told as a problem, with everything else the run saw
+        // (a WARN before the hang, say), not instead of it.
+        let (ran, stuck) = match ran {
+            Ok(ran) => (ran, None),
+            Err(e) if e.is::<kulink_testbed::ModuleFailure>() => (None, Some(format!("{e:#}"))),
+            Err(e) => return Err(e),
+        };
+        let command_passed = stuck.is_none() && ran.as_ref().is_none_or(Ran::success);
         let messages = match &self.genl {
             Some(watch) => self.messages(&mut vm, watch).unwrap_or_else(|e| {
                 problems.push(format!("{e:#}"));
@@ -375,6 +387,7 @@ impl ModuleTest {
             passed,
             evidence: (!passed).then_some(evidence),
             ran,
+            stuck,
             kunit: suites,
             ktap,
             frames_replayed: self.traffic.len(),

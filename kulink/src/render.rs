@@ -71,6 +71,9 @@ pub fn module_test_table(report: &ModuleTestReport) -> String {
     if let Some(ran) = &report.ran {
         command_lines(&mut s, report, ran);
     }
+    if let Some(stuck) = &report.stuck {
+        let _ = writeln!(s, "command {}: {stuck}", report.command.join(" "));
+    }
     if let Some(ktap) = &report.ktap {
         let count = |outcome| ktap.cases.iter().filter(|c| c.result == outcome).count();
         let (pass, fail, skip) = (count(Outcome::Pass), count(Outcome::Fail), count(Outcome::Skip));

@@ -416,6 +416,14 @@ pub const fn patience(count: usize) -> Duration {
     Duration::from_secs(15).saturating_add(Duration::from_millis(10 * count as u64))
 }
 
+/// How a [`Failure`]'s message begins when the agent's child making the
+/// request died in the kernel (`... was killed by SIGKILL`), and when it
+/// was stuck there (`... within 15s: stuck in ...`): the host tells a
+/// module's failed load by them.
+pub const CHILD_DIED: &str = "the process making the request was killed by ";
+/// See [`CHILD_DIED`].
+pub const CHILD_STUCK: &str = "not done within ";
+
 /// How much longer than [`patience`] the host waits for an answer: the
 /// agent's reply has to cross the port of a guest under emulation.
 pub const ANSWER_MARGIN: Duration = Duration::from_secs(10);

@@ -13,6 +13,6 @@ pub use control::{
     patience, AgentMsg, Booted, Command, DeviceAnswers, DeviceArg, DeviceBurst, DeviceCall, Extension, Failure,
     FailureKind, FileBytes, GenlAnswer, GenlBurst, GenlDelivery, GenlEvent, GenlMessage, GenlRequest, GuestFileBytes,
     NetlinkDelivery, NetlinkEvent, NetlinkRequest, Netns, NoExtension, Nothing, Ran, RawGenl, Ready, Reply, Request,
-    TestSetup, ANSWER_MARGIN, DEVICE_ARENA, HOST_ROOT_DIR, HOST_ROOT_MERGED, HOST_ROOT_TAG, KERNEL_LOG_PORT, NOBODY,
-    NO_NETLINK_PROTOCOL, OUTPUT_LIMIT, PORT_NAME, SHELL_PORT,
+    TestSetup, ANSWER_MARGIN, CHILD_DIED, CHILD_STUCK, DEVICE_ARENA, HOST_ROOT_DIR, HOST_ROOT_MERGED, HOST_ROOT_TAG,
+    KERNEL_LOG_PORT, NOBODY, NO_NETLINK_PROTOCOL, OUTPUT_LIMIT, PORT_NAME, SHELL_PORT,
 };

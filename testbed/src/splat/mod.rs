@@ -103,6 +103,13 @@ fn headline_location(text: &str) -> Option<&str> {
 pub fn scan_with_sources(log: &str, modules: &[crate::traces::ModuleFile]) -> Vec<Splat> {
     let mut splats = scan(log);
     for splat in &mut splats {
+        // A WARN names the module's file as it was built, in the cache.
+        for module in modules {
+            if let Some(build) = module.ko.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+                let (build, source) = (build.display().to_string(), module.source_dir.display().to_string());
+                splat.text = splat.text.replace(&format!("{build}/"), &format!("{source}/"));
+            }
+        }
         splat.trace = std::mem::take(&mut splat.trace)
             .into_iter()
             .map(|caller| match caller_source(&caller, modules) {
@@ -473,6 +480,14 @@ mod tests {
             let s = scan(log);
             assert_eq!(s.iter().map(|s| s.kind).collect::<Vec<_>>(), ["refcount"], "{log}");
         }
+    }
+
+    #[test]
+    fn a_warning_names_the_user_s_file_not_the_build_s() {
+        let log = "[ 1.0] WARNING: CPU: 0 PID: 1 at /cache/build/m/warner.c:12 warner_init+0x1/0x2 [m]\n";
+        let module = crate::traces::ModuleFile { ko: "/cache/build/m/m.ko".into(), source_dir: "/home/me/m".into() };
+        let splats = scan_with_sources(log, &[module]);
+        assert_eq!(splats[0].text, "[ 1.0] WARNING: CPU: 0 PID: 1 at /home/me/m/warner.c:12 warner_init+0x1/0x2 [m]");
     }
 
     #[test]

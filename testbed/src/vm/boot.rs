@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use kulink_protocol::{BootConfig, Booted, Command as AgentCommand, Extension, Ready, TestSetup};
 
-use super::evidence::{console_tail, exit_within, module_at_boot, panic_line, PANIC_GRACE};
+use super::evidence::{console_tail, exit_within, module_at_boot, panic_line, TestModules, PANIC_GRACE};
 use super::{kept, test_setup};
 use super::{Backend, BootOptions, Started, Vm, CONSOLE, KERNEL_LOG, TRANSCRIPT};
 use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
@@ -309,15 +309,17 @@ fn check_foreign(arch: crate::arch::Arch, opts: &BootOptions) -> Result<()> {
     }
 }
 
-/// The file names of the test's modules the boot loads, the one under test
-/// last: what [`module_at_boot`] may blame.
-fn test_modules(art: &Artifacts, opts: &BootOptions) -> Vec<String> {
+/// The test's modules the boot loads, the one under test last: what
+/// [`module_at_boot`] may blame.
+fn test_modules(art: &Artifacts, opts: &BootOptions) -> TestModules {
     let under_test = art.module.as_ref().filter(|_| opts.load_module);
-    art.loaded_before
+    let names = art
+        .loaded_before
         .iter()
         .chain(under_test)
         .filter_map(|ko| ko.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .collect()
+        .collect();
+    TestModules { names, files: art.module_files.clone() }
 }
 
 /// Waits for a booting guest's Ready; a guest that never gets there is
@@ -329,7 +331,7 @@ fn wait_ready<X: Extension>(
     cfg: &QemuConfig,
     evidence: &Path,
     accel: Accel,
-    modules: &[String],
+    modules: &TestModules,
 ) -> Result<Ready<X>, BootError> {
     wait_boot_message(|link, timeout| link.ready(timeout), link, child, cfg, evidence, accel, modules)
 }
@@ -343,7 +345,7 @@ fn wait_booted<X: Extension>(
     evidence: &Path,
     accel: Accel,
 ) -> Result<Booted, BootError> {
-    wait_boot_message(|link, timeout| link.booted(timeout), link, child, cfg, evidence, accel, &[])
+    wait_boot_message(|link, timeout| link.booted(timeout), link, child, cfg, evidence, accel, &TestModules::default())
 }
 
 /// Waits with `wait` for one of a boot's messages, within the boot's time
@@ -355,7 +357,7 @@ fn wait_boot_message<X: Extension, T>(
     cfg: &QemuConfig,
     evidence: &Path,
     accel: Accel,
-    modules: &[String],
+    modules: &TestModules,
 ) -> Result<T, BootError> {
     let timeout = if accel == Accel::Kvm { KVM_WATCHDOG } else { TCG_BOOT_TIMEOUT };
     match wait(link, timeout) {
@@ -373,7 +375,7 @@ fn not_ready(
     cfg: &QemuConfig,
     evidence: &Path,
     accel: Accel,
-    modules: &[String],
+    modules: &TestModules,
 ) -> BootError {
     let kept_console = evidence.join(CONSOLE);
     // A kernel that panics on the way up (the module under test at load,
@@ -422,7 +424,7 @@ fn resume<X: Extension>(
     cfg: &QemuConfig,
     evidence: &Path,
     accel: Accel,
-    modules: &[String],
+    modules: &TestModules,
     setup: TestSetup,
 ) -> Result<Ready<X>, BootError> {
     if let Err(e) = link.request(AgentCommand::Resume(setup), RESUME_TIMEOUT) {

@@ -6,11 +6,12 @@ use std::path::Path;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
-use kulink_protocol::{Extension, FailureKind};
+use kulink_protocol::{Extension, FailureKind, CHILD_DIED, CHILD_STUCK};
 
 use super::{Vm, CONSOLE};
 use crate::agent_link::{KernelFailed, NoAnswer};
 use crate::splat::{self, Splat};
+use crate::traces::ModuleFile;
 use crate::{tools, KernelFailure, ModuleFailure};
 
 impl<X: Extension> Vm<X> {
@@ -94,14 +95,31 @@ pub(super) fn panic_line(console: &str) -> Option<String> {
     splat::panic_line(console)
 }
 
+/// The test's modules a boot loads: their file names, the one under test
+/// last (what [`module_at_boot`] may blame), and their built files (for
+/// the source lines of a fault in one).
+#[derive(Debug, Default)]
+pub(super) struct TestModules {
+    pub names: Vec<String>,
+    pub files: Vec<ModuleFile>,
+}
+
 /// Why the test's own modules kept a guest from coming up, if they did:
 /// one of them refused to load (the agent's fatal `finit_module` line,
-/// with the module's own lines), or the kernel panicked while loading one.
-/// `modules` are the file names of the test's modules, the one under test
-/// last.
-pub(super) fn module_at_boot(console: &str, modules: &[String]) -> Option<String> {
-    let ours =
-        |path: &str| modules.iter().find(|m| path.ends_with(&format!("/{m}")) || path.ends_with(&format!("-{m}")));
+/// with the module's own lines), its init faulted or hung in the agent's
+/// child that loaded it, or the kernel panicked while loading one; a
+/// fault is told with its place in the module's source.
+pub(super) fn module_at_boot(console: &str, modules: &TestModules) -> Option<String> {
+    let ours = |path: &str| {
+        modules.names.iter().find(|m| path.ends_with(&format!("/{m}")) || path.ends_with(&format!("-{m}")))
+    };
+    let fault = || {
+        splat::scan_with_sources(console, &modules.files)
+            .into_iter()
+            .find(Splat::is_fault)
+            .map(|fault| format!(", in the kernel: {fault}"))
+            .unwrap_or_default()
+    };
     for line in console.lines() {
         // The kernel log's record (`[ 1.1] kulink-agent: ...`), not a copy a
         // process wrote to the console, which other lines may cut into.
@@ -109,13 +127,23 @@ pub(super) fn module_at_boot(console: &str, modules: &[String]) -> Option<String
         let Some((path, why)) = rest.split_once(": ") else { continue };
         if let Some(module) = ours(path) {
             let own = own_lines(console, module);
+            // The agent's child that loaded it died or hung in its init.
+            if let Some(signal) = why.strip_prefix(CHILD_DIED) {
+                return Some(format!(
+                    "{module} failed to load: the process loading it was killed by {signal}{}{own}",
+                    fault()
+                ));
+            }
+            if why.starts_with(CHILD_STUCK) {
+                return Some(format!("{module} failed to load: its init was {why}{own}"));
+            }
             return Some(format!("{module} failed to load: the kernel refused it with {why}{own}"));
         }
     }
     let panic = panic_line(console)?;
     let loading = console.contains("kulink-agent: started") && !console.contains("kulink-agent: module loaded");
-    let module = modules.last().filter(|_| loading)?;
-    Some(format!("the kernel panicked while loading {module}: {}", panic.trim()))
+    let module = modules.names.last().filter(|_| loading)?;
+    Some(format!("the kernel panicked while loading {module}: {}{}", panic.trim(), fault()))
 }
 
 /// The console lines a module printed (`name: ...`, as `pr_fmt` writes
@@ -149,8 +177,8 @@ mod tests {
 
     const MODULES: &[&str] = &["provider.ko", "busy.ko"];
 
-    fn modules() -> Vec<String> {
-        MODULES.iter().map(|m| (*m).to_owned()).collect()
+    fn modules() -> TestModules {
+        TestModules { names: MODULES.iter().map(|m| (*m).to_owned()).collect(), files: Vec::new() }
     }
 
     #[test]
@@ -175,6 +203,26 @@ mod tests {
     }
 
     #[test]
+    fn an_init_that_faults_in_the_agent_s_child_is_told_with_the_fault() {
+        let console = "[    0.9] kulink-agent: started\n\
+                       [    1.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n\
+                       [    1.0] RIP: 0010:busy_init+0x5/0x20 [busy]\n\
+                       [    1.2] kulink-agent: fatal: finit_module /lib/modules/test/busy.ko: the process making the request was killed by SIGKILL\n";
+        let told = module_at_boot(console, &modules()).unwrap();
+        assert_eq!(
+            told,
+            "busy.ko failed to load: the process loading it was killed by SIGKILL, in the kernel: BUG at console \
+             line 2: [    1.0] BUG: kernel NULL pointer dereference, address: 0000000000000000; \
+             RIP: 0010:busy_init+0x5/0x20 [busy]; its log:\n[    1.0] RIP: 0010:busy_init+0x5/0x20 [busy]"
+        );
+        let stuck = "[ 1.2] kulink-agent: fatal: finit_module /lib/modules/test/busy.ko: not done within 60s: stuck in uninterruptible sleep in busy_init [busy]\n";
+        assert_eq!(
+            module_at_boot(stuck, &modules()).unwrap(),
+            "busy.ko failed to load: its init was not done within 60s: stuck in uninterruptible sleep in busy_init [busy]"
+        );
+    }
+
+    #[test]
     fn a_driver_of_the_kernel_s_own_is_not_the_test_s() {
         let console = "[ 1.1] kulink-agent: fatal: finit_module /lib/modules/preload/00-virtio_pci.ko: ENOEXEC: Exec format error\n";
         assert_eq!(module_at_boot(console, &modules()), None);
@@ -190,6 +238,6 @@ mod tests {
         );
         let after = format!("[    0.9] kulink-agent: started\n[    1.0] kulink-agent: module loaded\n{panic}");
         assert_eq!(module_at_boot(&after, &modules()), None);
-        assert_eq!(module_at_boot(&loading, &[]), None, "no module of the test's");
+        assert_eq!(module_at_boot(&loading, &TestModules::default()), None, "no module of the test's");
     }
 }
