@@ -323,8 +323,16 @@ fn only_module(out: &Path) -> Result<PathBuf> {
     }
     match <[PathBuf; 1]>::try_from(kos) {
         Ok([ko]) => Ok(ko),
+        Err(kos) if kos.is_empty() => bail!("the build in {} made no module (.ko file)", out.display()),
         Err(kos) => {
-            bail!("the build in {} made {} modules ({kos:?}); the testbed loads exactly one", out.display(), kos.len())
+            let names: Vec<String> =
+                kos.iter().filter_map(|k| k.file_name()).map(|n| n.to_string_lossy().into()).collect();
+            bail!(
+                "the build in {} made {} modules ({}); the testbed loads exactly one",
+                out.display(),
+                kos.len(),
+                names.join(", ")
+            )
         }
     }
 }
@@ -376,7 +384,10 @@ fn workspace_root(dir: &Path) -> Result<PathBuf> {
         .args(["locate-project", "--workspace", "--message-format", "plain"])
         .output()
         .map_err(|e| {
-            anyhow::anyhow!("cannot run {cargo:?} ({e}): kulink builds guest agents with cargo; put cargo on PATH")
+            anyhow::anyhow!(
+                "cannot run {} ({e}): kulink builds guest agents with cargo; put cargo on PATH",
+                cargo.display()
+            )
         })?;
     if !output.status.success() {
         bail!(
@@ -424,7 +435,10 @@ impl AgentBuild<'_> {
 /// minute or more), quiet after.
 fn cargo_build(mut command: Command, cargo: &std::ffi::OsStr, package: &str, agent: &Path) -> Result<PathBuf> {
     let not_found = |e: std::io::Error| {
-        anyhow::anyhow!("cannot run {cargo:?} ({e}): kulink builds its guest agent with cargo; put cargo on PATH")
+        anyhow::anyhow!(
+            "cannot run {} ({e}): kulink builds its guest agent with cargo; put cargo on PATH",
+            cargo.display()
+        )
     };
     if !agent.exists() {
         // The first build takes a minute or more: let cargo show its progress.

@@ -262,12 +262,30 @@ pub fn require_all(tools: &[Tool]) -> Result<()> {
 
 /// Runs a command to completion; a failure shows its stderr.
 pub fn run(cmd: &mut Command) -> Result<Output> {
-    let shown = format!("{cmd:?}");
+    let shown = command_line(cmd);
     let out = cmd.output().with_context(|| format!("cannot start {shown}"))?;
     if !out.status.success() {
         bail!("{shown} failed ({}):\n{}", out.status, tail(&String::from_utf8_lossy(&out.stderr), 30));
     }
     Ok(out)
+}
+
+/// A command as a person would type it: the program and its arguments,
+/// each quoted where a shell would need it.
+pub fn command_line(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|word| {
+            let word = word.to_string_lossy();
+            let plain = !word.is_empty() && word.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c));
+            if plain {
+                word.into_owned()
+            } else {
+                format!("'{}'", word.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The last `n` lines of a text.
@@ -278,6 +296,13 @@ pub fn tail(text: &str, n: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_command_reads_as_typed_not_as_rust() {
+        let mut cmd = Command::new("make");
+        cmd.args(["-C", "/src/my module", "M=/b", "it's"]);
+        assert_eq!(command_line(&cmd), "make -C '/src/my module' M=/b 'it'\\''s'");
+    }
+
     use super::*;
 
     #[test]

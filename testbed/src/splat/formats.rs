@@ -232,7 +232,7 @@ static HEADLINES: LazyLock<Vec<(Kind, Regex)>> = LazyLock::new(|| {
         // `WARNING: FILE:LINE at FUNC, CPU#0: comm/1`, and either's form for
         // a WARN without a file, `WARNING: (CPU: N PID: N )at FUNC`.
         (Kind::Warn, r"^WARNING: CPU: \d+ PID: \d+ at \S"),
-        (Kind::Warn, r"^WARNING: \S+:\d+ at \S+, CPU#\d+: "),
+        (Kind::Warn, r"^WARNING: \S+:\d+ at \S+( \[\S+\])?, CPU#\d+: "),
         (Kind::Warn, r"^WARNING: at (\S+\+0x[0-9a-f]+/0x[0-9a-f]+|\S+:\d+( |$))"),
         (Kind::Bug, r"^[Kk]ernel BUG at \S+:\d+!"),
         (Kind::Bug, r"^BUG: \S"),
@@ -409,6 +409,7 @@ mod tests {
             ("[ 1.0] WARNING: CPU: 0 PID: 1 at net/core/dev.c:1 f+0x1/0x2", "WARN"),
             ("[ 1.0] WARNING: net/core/dev.c:1 at f+0x1/0x2, CPU#0: swapper/0/1", "WARN"),
             ("[ 1.0] WARNING: at f+0x1/0x2, CPU#0: sh/80", "WARN"),
+            ("[ 1.0] WARNING: m.c:34 at splatter_warn+0x7/0xd [m], CPU#0: sh/26", "WARN"),
             ("[ 1.0] WARNING: at lib/dma-debug.c:448 check_unmap+0x203/0x490()", "WARN"),
             ("[ 1.0] BUG: kernel NULL pointer dereference, address: 0000000000000008", "BUG"),
             ("[ 1.0] kernel BUG at mm/slub.c:412!", "BUG"),
