@@ -93,6 +93,7 @@ fn kernels_out_of_reach_are_named_and_left_out() {
             Some(why) => {
                 assert!(!selected.iter().any(|s| s == id), "{id} is out of reach ({why}), yet selected");
                 assert!(why.contains("needs gcc") || why.contains("needs glibc"), "{id}: {why}");
+                // (A kernel whose packages cannot be reached never gets here on a host with a mirror.)
                 let out = kulink(&["kernels", "build", id]);
                 let stderr = String::from_utf8_lossy(&out.stderr);
                 assert!(stderr.contains(&format!("kernel {id} (Debian ")) && stderr.contains(why), "{stderr}");
@@ -102,10 +103,52 @@ fn kernels_out_of_reach_are_named_and_left_out() {
     }
 }
 
+/// On a host with no Debian mirror (a CI runner that is not Debian's), the
+/// listing names only the kernels built from source: the distributions'
+/// are out of reach, and say why.
+fn without_a_debian_mirror_only_source_kernels_are_listed() {
+    let cache = std::env::temp_dir().join(format!("kulink-no-mirror-{}", std::process::id()));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kulink"))
+            .args(args)
+            .env("KULINK_CACHE", &cache)
+            // Nothing listens on the discard port: every download fails at once.
+            .env("KULINK_DEBIAN_MIRROR", "http://127.0.0.1:9/debian")
+            .env_remove("KULINK_KERNELS")
+            .env_remove("KULINK_KERNEL")
+            .env_remove("KULINK_SKIP_KERNELS")
+            .output()
+            .unwrap()
+    };
+    let ids = run(&["kernels", "list", "--ids"]);
+    assert_eq!(ids.status.code(), Some(0), "{}", String::from_utf8_lossy(&ids.stderr));
+    let listed: Vec<String> = serde_json::from_slice(&ids.stdout).unwrap();
+    let rows: serde_json::Value = serde_json::from_slice(&run(&["kernels", "list", "--json"]).stdout).unwrap();
+    std::fs::remove_dir_all(&cache).unwrap();
+    let rows = rows.as_array().unwrap();
+    let of_kind = |kind: &str| -> Vec<String> {
+        let ids = rows.iter().filter(|r| r["kind"] == kind).map(|r| r["id"].as_str().unwrap().to_owned());
+        ids.collect()
+    };
+    let distro = of_kind("distro");
+    assert!(!distro.is_empty(), "the catalog has distributions' kernels");
+    let mut built: Vec<String> = of_kind("source");
+    built.extend(of_kind("cross"));
+    built.sort();
+    let mut listed_sorted = listed.clone();
+    listed_sorted.sort();
+    assert_eq!(listed_sorted, built, "only the kernels built from source");
+    for row in rows.iter().filter(|r| r["kind"] == "distro") {
+        let why = row["out_of_reach"].as_str().unwrap_or_else(|| panic!("{row:#}"));
+        assert!(why.contains("cannot be reached"), "{why}");
+    }
+}
+
 kulink::kernel_tests!(
     the_config_names_what_the_kernel_has;
     distro: a_distribution_kernel_takes_only_what_it_has;
     once: a_bad_option_name_is_a_usage_error,
     a_variant_shows_its_overlay_and_is_listed,
-    kernels_out_of_reach_are_named_and_left_out
+    kernels_out_of_reach_are_named_and_left_out,
+    without_a_debian_mirror_only_source_kernels_are_listed
 );

@@ -115,10 +115,9 @@ fn rows() -> Result<Vec<KernelRow>> {
         let cache_dir = kernels::cached_build(&k);
         let out_of_reach = match k.kind() {
             Kind::Source | Kind::Cross => None,
-            Kind::Distro => kernels::why_out_of_reach(&k).unwrap_or_else(|e| {
-                eprintln!("kulink: whether this host can use kernel {} could not be checked: {e:#}", k.id);
-                None
-            }),
+            // Packages that cannot be reached (no Debian mirror) are out of reach too.
+            Kind::Distro => kernels::why_out_of_reach(&k)
+                .unwrap_or_else(|e| Some(format!("its packages cannot be reached ({e:#})"))),
         };
         let row = KernelRow {
             out_of_reach,
