@@ -89,6 +89,8 @@ test)
 	optional --expect KULINK_INPUT_EXPECT
 	optional --junit KULINK_INPUT_JUNIT
 	optional --jobs KULINK_INPUT_JOBS
+	optional --retries KULINK_INPUT_RETRIES
+	switch accept-flaky KULINK_INPUT_ACCEPT_FLAKY --accept-flaky
 	# GitHub shows this file on the job's page: a row per kernel.
 	if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then args+=(--summary "$GITHUB_STEP_SUMMARY"); fi
 	read -ra command <<<"$(input KULINK_INPUT_COMMAND)"

@@ -237,11 +237,11 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
         Command::ReadFile { path } => in_child::serve(Job::ReadFile { path }, patience(0)).await?,
         Command::ReadFiles { dir, suffix } => in_child::serve(Job::ReadFiles { dir, suffix }, patience(0)).await?,
         Command::WriteFile { path, data } => in_child::serve(Job::WriteFile { path, data }, patience(0)).await?,
-        Command::Run { argv, timeout_ms, netns } => {
-            Reply::Ran(run::run(&argv, Duration::from_millis(timeout_ms), netns).await?)
+        Command::Run { argv, timeout_ms, netns, env } => {
+            Reply::Ran(run::run(&argv, &env, Duration::from_millis(timeout_ms), netns).await?)
         }
         Command::Start { argv, ready_timeout_ms, netns } => {
-            let mut running = run::Running::start(&argv, netns)?;
+            let mut running = run::Running::start(&argv, &[], netns)?;
             let first_line = running.first_line(Duration::from_millis(ready_timeout_ms)).await?;
             let pid = running.pid();
             core.started.insert(pid, running);

@@ -15,8 +15,8 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::process::{Child, Command};
 use tokio::task::JoinHandle;
 
-pub async fn run(argv: &[String], timeout: Duration, netns: Option<Netns>) -> Result<Ran> {
-    let mut running = Running::start(argv, netns)?;
+pub async fn run(argv: &[String], env: &[String], timeout: Duration, netns: Option<Netns>) -> Result<Ran> {
+    let mut running = Running::start(argv, env, netns)?;
     let timed_out = tokio::time::timeout(timeout, running.child.wait()).await.is_err();
     running.finish(timed_out).await
 }
@@ -33,11 +33,16 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `argv` (no shell), with stdin from /dev/null, in namespaces
-    /// of its own when `netns` says so.
-    pub fn start(argv: &[String], netns: Option<Netns>) -> Result<Self> {
+    /// Starts `argv` (no shell), with stdin from /dev/null and `env`
+    /// (`NAME=VALUE`) added to the agent's environment, in namespaces of
+    /// its own when `netns` says so.
+    pub fn start(argv: &[String], env: &[String], netns: Option<Netns>) -> Result<Self> {
         let (program, args) = argv.split_first().context("run: the command line is empty")?;
         let mut command = Command::new(program);
+        for variable in env {
+            let (name, value) = variable.split_once('=').context("run: an environment variable is NAME=VALUE")?;
+            command.env(name, value);
+        }
         // A group of its own: on timeout or exit, what it started goes too,
         // and with it every holder of the output pipes.
         command

@@ -4,7 +4,7 @@
 //! are test cases.
 
 use kulink::testbed::splat::Splat;
-use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
+use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestRerun, TestSuite};
 
 use kulink::ktap::Outcome;
 use kulink::module_test::ModuleTestReport;
@@ -85,7 +85,32 @@ fn suite(r: &ModuleTestReport) -> TestSuite {
     suite.add_test_case(case("netlink messages", netlink_failed));
     suite
         .add_test_case(case("kernel log", (!r.kernel_log_clean).then(|| (NonSuccessKind::Failure, splats(&r.splats)))));
+    if r.flaky {
+        suite.add_test_case(flaky(r));
+    }
     suite
+}
+
+/// A test that failed and then passed: a success with its failed runs as
+/// flaky reruns when flakes are accepted, else a failure that says so.
+fn flaky(r: &ModuleTestReport) -> TestCase {
+    let message = format!("flaky: failed {} of {} runs", r.failed_runs.len(), r.failed_runs.len() + 1);
+    let mut status = match r.passed {
+        true => TestCaseStatus::success(),
+        false => TestCaseStatus::non_success(NonSuccessKind::Failure),
+    };
+    for failed in &r.failed_runs {
+        let mut rerun = TestRerun::new(NonSuccessKind::Failure);
+        let why = failed.problems.iter().cloned().chain(failed.splats.iter().map(Splat::to_string)).next();
+        rerun.set_message(why.unwrap_or_else(|| "failed".into()));
+        status.add_rerun(rerun);
+    }
+    if !r.passed {
+        status.set_message(message.clone());
+    }
+    let mut case = TestCase::new("flaky", status);
+    case.set_system_out(message);
+    case
 }
 
 fn status_of(outcome: Outcome) -> TestCaseStatus {

@@ -34,8 +34,12 @@ pub fn markdown(runs: &[RunOutcome<ModuleTestReport>]) -> String {
 }
 
 fn verdict(r: &ModuleTestReport) -> String {
-    if r.passed {
-        return "passed".into();
+    let runs = r.failed_runs.len() + 1;
+    match (r.flaky, r.passed) {
+        (true, true) => return format!("flaky (accepted): failed {} of {runs} runs", runs - 1),
+        (true, false) => return format!("**flaky**: failed {} of {runs} runs", runs - 1),
+        (false, true) => return "passed".into(),
+        (false, false) => {}
     }
     let why = r
         .problems

@@ -166,6 +166,32 @@ fn a_module_s_faults_are_its_failures_told_in_sentences() {
     assert_an_accepted_splat_is_reported();
 }
 
+/// A test that fails and then passes when run again is flaky: reported
+/// so in the JSON and JUnit, with its failed run's evidence, and failed
+/// unless flakes are accepted.
+fn a_test_that_fails_once_is_reported_flaky() {
+    // Fails on the first run only: the command sees which run it is.
+    let script = "[ \"$KULINK_ATTEMPT\" -gt 1 ]";
+    for (accept, code) in [(false, 1), (true, 0)] {
+        let more: &[&str] = if accept { &["--retries", "2", "--accept-flaky"] } else { &["--retries", "2"] };
+        let told = kulink_test_with("nullwrite", script, more);
+        assert_eq!(told.code, Some(code), "accepted: {accept}:\n{}", told.stderr);
+        let report: serde_json::Value =
+            serde_json::from_str(&told.json).unwrap_or_else(|e| panic!("{e}: {}", told.json));
+        let report = &report[0];
+        assert_eq!((report["flaky"].as_bool(), report["passed"].as_bool()), (Some(true), Some(accept)), "{report:#}");
+        let failed = report["failed_runs"].as_array().unwrap_or_else(|| panic!("{report:#}"));
+        assert_eq!(failed.len(), 1, "one failed run, then a passing one: {report:#}");
+        assert_eq!(failed[0]["ran"]["code"], 1, "{report:#}");
+        let evidence = failed[0]["evidence"].as_str().expect("the failed run keeps its evidence");
+        std::fs::remove_dir_all(evidence).unwrap();
+        assert!(told.junit.contains("<testcase name=\"flaky\""), "{}", told.junit);
+        // An accepted flake is a success with a flaky rerun; else a failure with one.
+        let rerun = if accept { "<flakyFailure" } else { "<rerunFailure" };
+        assert!(told.junit.contains(rerun), "{}", told.junit);
+    }
+}
+
 fn debug_text_is_recognised() {
     assert_eq!(debug_text("Splat { kind: \"BUG\", line: 8 }").as_deref(), Some("Splat { kind:"));
     assert_eq!(debug_text("exited with Some(1)").as_deref(), Some("Some("));
@@ -173,4 +199,8 @@ fn debug_text_is_recognised() {
     assert_eq!(debug_text("stuck in sleeper_write [kulink_sleeper] ← vfs_write { the fault }"), None);
 }
 
-kulink::kernel_tests!(once: a_module_s_faults_are_its_failures_told_in_sentences, debug_text_is_recognised);
+kulink::kernel_tests!(
+    once: a_module_s_faults_are_its_failures_told_in_sentences,
+    a_test_that_fails_once_is_reported_flaky,
+    debug_text_is_recognised
+);

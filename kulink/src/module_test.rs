@@ -228,9 +228,30 @@ pub struct ModuleTestReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub evidence: Option<PathBuf>,
     /// The command exited with 0 in time, nothing in `problems` (a failed
-    /// KUnit case among them), and the kernel log is clean.
+    /// KUnit case among them), and the kernel log is clean; for a flaky
+    /// test, only when flakes are accepted.
     pub passed: bool,
+    /// The test failed and then passed when run again (see
+    /// [`ModuleTest::run_retrying`]): this report is the passing run's.
+    pub flaky: bool,
+    /// The runs that failed before this one, each with its own evidence,
+    /// when the test was run again.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failed_runs: Vec<ModuleTestReport>,
 }
+
+/// How a test that fails is run again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retries {
+    /// How many more runs a failed test gets, each in a fresh guest.
+    pub count: u32,
+    /// Whether a test that fails and then passes passes (as flaky).
+    pub accept_flaky: bool,
+}
+
+/// The environment variable that tells the command which run of the test
+/// it is part of: 1 for the first, 2 for the first retry, ...
+pub const ATTEMPT_VARIABLE: &str = "KULINK_ATTEMPT";
 
 /// Splits `NAME=VALUE`, as `--module-param` takes it.
 pub fn parse_param(text: &str) -> Result<(String, String), String> {
@@ -287,6 +308,33 @@ impl ModuleTest {
     /// a failing command, an unexpected message or a splat is a report with
     /// `passed: false`.
     pub fn run(&self, kernel: &KernelChoice) -> Result<ModuleTestReport> {
+        self.run_attempt(kernel, 1)
+    }
+
+    /// Runs the test on one kernel as [`ModuleTest::run`] does, and a run
+    /// that fails again, up to `retries.count` more times. A test that
+    /// fails and then passes is flaky: its report is the passing run's,
+    /// with `flaky` set and the failed runs' reports (and evidence); it
+    /// passes only when `retries.accept_flaky`. A test that fails every
+    /// time gives its last run's report with the earlier ones.
+    pub fn run_retrying(&self, kernel: &KernelChoice, retries: Retries) -> Result<ModuleTestReport> {
+        let mut failed_runs = Vec::new();
+        for attempt in 1..=retries.count + 1 {
+            let report = self.run_attempt(kernel, attempt)?;
+            if report.passed {
+                let flaky = !failed_runs.is_empty();
+                return Ok(ModuleTestReport { passed: !flaky || retries.accept_flaky, flaky, failed_runs, ..report });
+            }
+            failed_runs.push(report);
+        }
+        let mut last = failed_runs.pop().expect("at least one run");
+        last.failed_runs = failed_runs;
+        Ok(last)
+    }
+
+    /// One run of the test, the command told which (see
+    /// [`ATTEMPT_VARIABLE`]).
+    fn run_attempt(&self, kernel: &KernelChoice, attempt: u32) -> Result<ModuleTestReport> {
         self.check()?;
         let mut guest = self.setup.builder(kernel.clone());
         if !self.command.is_empty() && self.needs_busybox()? {
@@ -335,10 +383,10 @@ impl ModuleTest {
         }
         let argv: Vec<&str> = self.command.iter().map(String::as_str).collect();
         let netns = self.netns.then(|| vm.wire().netns(0));
-        let ran = match netns {
-            _ if argv.is_empty() => Ok(None),
-            Some(netns) => vm.run_in(netns, &argv, self.timeout).map(Some),
-            None => vm.run(&argv, self.timeout).map(Some),
+        let env = [format!("{ATTEMPT_VARIABLE}={attempt}")];
+        let ran = match argv.is_empty() {
+            true => Ok(None),
+            false => vm.run_with_env(netns, &argv, &env, self.timeout).map(Some),
         };
         // A command the module left stuck in the kernel is the module's
         // failure: told as a problem, with everything else the run saw
@@ -398,6 +446,8 @@ impl ModuleTest {
             splats: finished.splats,
             accepted: finished.accepted,
             coverage: finished.coverage,
+            flaky: false,
+            failed_runs: Vec::new(),
         })
     }
 

@@ -108,7 +108,25 @@ pub fn module_test_table(report: &ModuleTestReport) -> String {
     for known in &report.accepted {
         let _ = writeln!(s, "accepted until {} ({}): {}", known.until, known.reason, known.splat);
     }
-    let _ = writeln!(s, "\n{}", if report.passed { "PASSED" } else { "FAILED" });
+    if !report.failed_runs.is_empty() {
+        let runs = report.failed_runs.len() + 1;
+        let failed = report.failed_runs.len() + usize::from(!report.flaky);
+        let kept: Vec<String> =
+            report.failed_runs.iter().filter_map(|r| r.evidence.as_ref()).map(|e| e.display().to_string()).collect();
+        let _ = writeln!(s, "runs    {failed} of {runs} failed; the failed runs' evidence: {}", kept.join(", "));
+        for (n, run) in report.failed_runs.iter().enumerate() {
+            let why = run.problems.first().cloned().or_else(|| run.splats.first().map(|sp| sp.to_string()));
+            let why = why.or_else(|| run.ran.as_ref().map(|ran| format!("the command: {}", how_it_ended(ran))));
+            let _ = writeln!(s, "run {}   {}", n + 1, why.unwrap_or_else(|| "failed".into()));
+        }
+    }
+    let verdict = match (report.flaky, report.passed) {
+        (true, true) => "FLAKY (accepted)",
+        (true, false) => "FLAKY",
+        (false, true) => "PASSED",
+        (false, false) => "FAILED",
+    };
+    let _ = writeln!(s, "\n{verdict}");
     s
 }
 

@@ -210,6 +210,9 @@ pub enum Command<X: Extension> {
         /// Run it in network and user namespaces of its own.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         netns: Option<Netns>,
+        /// Variables added to its environment, `NAME=VALUE`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        env: Vec<String>,
     },
     /// Start a program as [`Command::Run`] does, but leave it running: the
     /// reply, [`Reply::Started`], comes once it has written its first line
@@ -852,7 +855,7 @@ mod tests {
         assert_eq!(round_trip(req), r#"{"id":2,"cmd":{"cmd":"read_file","path":"/proc/version"}}"#);
         let req = Request::<NoExtension> {
             id: 3,
-            cmd: Command::Run { argv: vec!["/bin/sh".into()], timeout_ms: 5, netns: None },
+            cmd: Command::Run { argv: vec!["/bin/sh".into()], timeout_ms: 5, netns: None, env: Vec::new() },
         };
         assert_eq!(round_trip(req), r#"{"id":3,"cmd":{"cmd":"run","argv":["/bin/sh"],"timeout_ms":5}}"#);
         let netns = Some(Netns { address: Ipv4Addr::new(192, 0, 2, 100), prefix: 24 });

@@ -386,7 +386,7 @@ fn workspace_root(dir: &Path) -> Result<PathBuf> {
         .map_err(|e| {
             anyhow::anyhow!(
                 "cannot run {} ({e}): kulink builds guest agents with cargo; put cargo on PATH",
-                cargo.display()
+                Path::new(&cargo).display()
             )
         })?;
     if !output.status.success() {
@@ -437,7 +437,7 @@ fn cargo_build(mut command: Command, cargo: &std::ffi::OsStr, package: &str, age
     let not_found = |e: std::io::Error| {
         anyhow::anyhow!(
             "cannot run {} ({e}): kulink builds its guest agent with cargo; put cargo on PATH",
-            cargo.display()
+            Path::new(&cargo).display()
         )
     };
     if !agent.exists() {

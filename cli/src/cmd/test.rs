@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use kulink::expect;
-use kulink::module_test::{GenlWatch, ModuleTest, NetlinkWatch};
+use kulink::module_test::{GenlWatch, ModuleTest, NetlinkWatch, Retries};
 use kulink::outcome::Format;
 use kulink::render::{coverage_table, module_test_table};
 use kulink::testbed::coverage;
@@ -92,6 +92,16 @@ pub struct TestArgs {
     /// verdicts still come in the kernels' order.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     jobs: Option<u16>,
+    /// Run a test that fails again, up to N more times on its kernel, each
+    /// in a fresh guest (the command sees which run it is part of in
+    /// $KULINK_ATTEMPT). One that fails and then passes is FLAKY: reported
+    /// so (`"flaky": true` in the JSON, with each failed run's report and
+    /// evidence) and failed (exit 1) unless --accept-flaky.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    retries: u32,
+    /// Let a flaky test pass (exit 0), still reported as flaky.
+    #[arg(long, requires = "retries")]
+    accept_flaky: bool,
     #[command(flatten)]
     format: FormatArgs,
     #[command(flatten)]
@@ -124,6 +134,7 @@ impl TestArgs {
             (false, Some(jobs)) => usize::from(jobs),
             (false, None) => std::thread::available_parallelism().map_or(1, usize::from),
         };
+        let retries = Retries { count: self.retries, accept_flaky: self.accept_flaky };
         let test = self.test()?;
         if let Some(dir) = &coverage_dir {
             // This command's runs alone: counts of an older build of the
@@ -137,7 +148,7 @@ impl TestArgs {
             table: &|report| module_test_table(report) + "\n",
             passed: &|report: &kulink::module_test::ModuleTestReport| report.passed,
         };
-        let (outcomes, code) = each.run_parallel(&kernels, jobs, |kernel| test.run(kernel))?;
+        let (outcomes, code) = each.run_parallel(&kernels, jobs, |kernel| test.run_retrying(kernel, retries))?;
         if let Some(path) = junit {
             std::fs::write(&path, crate::junit::render(&outcomes))
                 .with_context(|| format!("write {}", path.display()))?;

@@ -91,22 +91,32 @@ impl<X: Extension> Vm<X> {
     /// Runs a program in the guest (`argv[0]` is its path; no shell), killed
     /// once `timeout` passes; its exit status and output.
     pub fn run(&mut self, argv: &[&str], timeout: Duration) -> Result<Ran> {
-        self.run_maybe_in(None, argv, timeout)
+        self.run_with_env(None, argv, &[], timeout)
     }
 
     /// Runs a program as [`Vm::run`] does, in network and user namespaces
     /// of its own linked to the wire (see [`Netns`]; [`Wire::netns`](crate::frames::Wire::netns) makes
     /// one). Each run gets fresh namespaces.
     pub fn run_in(&mut self, netns: Netns, argv: &[&str], timeout: Duration) -> Result<Ran> {
-        self.run_maybe_in(Some(netns), argv, timeout)
+        self.run_with_env(Some(netns), argv, &[], timeout)
     }
 
-    fn run_maybe_in(&mut self, netns: Option<Netns>, argv: &[&str], timeout: Duration) -> Result<Ran> {
+    /// Runs a program as [`Vm::run`] does (in namespaces of its own when
+    /// `netns` is given, as [`Vm::run_in`]), with `env` (`NAME=VALUE`)
+    /// added to its environment.
+    pub fn run_with_env(
+        &mut self,
+        netns: Option<Netns>,
+        argv: &[&str],
+        env: &[String],
+        timeout: Duration,
+    ) -> Result<Ran> {
         self.check_netns(netns)?;
         let cmd = AgentCommand::Run {
             argv: argv.iter().map(|a| a.to_string()).collect(),
             timeout_ms: timeout.as_millis() as u64,
             netns,
+            env: env.to_vec(),
         };
         // The agent answers once the program is gone: allow for the kill.
         match self.request_within(cmd, timeout + REQUEST_TIMEOUT)? {
