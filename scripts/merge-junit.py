@@ -38,10 +38,12 @@ def main(out, inputs):
     ET.ElementTree(root).write(out, encoding="UTF-8", xml_declaration=True)
     failed = totals["failures"] + totals["errors"]
     passed = totals["tests"] - failed - totals["skipped"]
+    # A test that failed and passed when nextest ran it again.
+    flaky = sum(1 for case in root.iter("testcase") if case.find("flakyFailure") is not None or case.find("flakyError") is not None)
     runs = f"{len(inputs)} run" + ("s" if len(inputs) > 1 else "")
     print(
         f"kulink: {totals['tests']} tests in {runs} ({seconds:.0f} s of testing):"
-        f" {passed} passed, {failed} failed, {totals['skipped']} skipped",
+        f" {passed} passed ({flaky} of them flaky), {failed} failed, {totals['skipped']} skipped",
         file=sys.stderr,
     )
 
