@@ -8,6 +8,7 @@
 
 pub mod deferred;
 pub mod device_burst;
+pub mod forked_load;
 pub mod genl;
 pub mod genl_bridge;
 pub mod helper;
@@ -155,12 +156,14 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
     system::log("plug-in listening");
     let mut core = Core { outbox: outbox.clone(), subscriptions: Vec::new(), started: BTreeMap::new() };
 
+    // The plug-in's part first: the figure is the moment the line below says.
+    let ext = plugin.ready();
     let ready = Ready {
         boot_ms: system::boottime_ms(),
         kernel: system::kernel_release(),
         eth0_ifindex: links.eth0,
         lo_ifindex: links.lo,
-        ext: plugin.ready(),
+        ext,
     };
     // Logged at the moment the figure names, before the message goes out.
     system::log("ready");
@@ -190,15 +193,14 @@ async fn run<P: Plugin>(pid1: bool) -> Result<()> {
 }
 
 /// Loads the module under test, if there is one, with the plug-in's
-/// parameters, in a child process as a request's: an Oops in its init
-/// kills the child, not PID 1, which says so (the fatal line the host
-/// reads) and powers the guest off in order.
+/// parameters, in a child (see [`forked_load`]): an Oops in its init kills
+/// the child, not PID 1, which says so (the fatal line the host reads) and
+/// powers the guest off in order.
 async fn load_module_under_test<P: Plugin>(boot: &BootConfig) -> Result<()> {
     if let Some(module) = &boot.module {
-        let job = Job::LoadModule { path: module.clone(), params: P::module_params(boot)? };
-        match in_child::serve::<P::Ext>(job, patience(0)).await {
-            Ok(_) => system::log("module loaded"),
-            // The child's own refusal already names finit_module and the path.
+        match forked_load::load(module, &P::module_params(boot)?, patience(0)).await {
+            Ok(()) => system::log("module loaded"),
+            // A refusal names finit_module and the path already.
             Err(e) if e.is::<in_child::KernelFailed>() => return Err(e.context(format!("finit_module {module}"))),
             Err(e) => return Err(e),
         }

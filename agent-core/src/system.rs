@@ -83,7 +83,7 @@ pub fn insert_module(path: &str, params: &str) -> Result<()> {
 /// A compressed module (Debian's `.ko.xz` since 6.12) is handed to the
 /// kernel as it is, to decompress itself (`MODULE_INIT_COMPRESSED_FILE`,
 /// which nix does not name), as modprobe does.
-fn init_flags(path: &str) -> ModuleInitFlags {
+pub(crate) fn init_flags(path: &str) -> ModuleInitFlags {
     const MODULE_INIT_COMPRESSED_FILE: libc::c_uint = 4;
     if [".ko.xz", ".ko.zst", ".ko.gz"].iter().any(|suffix| path.ends_with(suffix)) {
         ModuleInitFlags::from_bits_retain(MODULE_INIT_COMPRESSED_FILE)

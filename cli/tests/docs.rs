@@ -130,3 +130,45 @@ fn the_links_and_anchors_are_read_as_github_reads_them() {
     assert_eq!(anchor(" Namespaces of its own: `kulink test --netns`"), "namespaces-of-its-own-kulink-test---netns");
     assert_eq!(links("see [a](docs/x.md#y) and [b](#c)\n```\n[no](z)\n```"), ["docs/x.md#y", "#c"]);
 }
+
+/// The numbers of a line: `ready 496 ms ... (uptimes 528, 524)` gives 496,
+/// 528, 524; a minus sign is kept.
+fn numbers(line: &str) -> Vec<i64> {
+    line.split(|c: char| !(c.is_ascii_digit() || c == '-'))
+        .filter(|w| !w.is_empty() && *w != "-")
+        .filter_map(|w| w.parse().ok())
+        .collect()
+}
+
+fn median(values: &mut [i64]) -> i64 {
+    values.sort();
+    values[(values.len() - 1) / 2]
+}
+
+/// docs/bench.md's boot run is one run's own output: each median is its
+/// list's, each tuning step's saving is its figure less the ready figure,
+/// and the start-up steps add up to the agent's ready line, which is the
+/// ready figure by another clock.
+#[test]
+fn the_boot_figures_in_bench_md_are_one_run_s() {
+    let text = std::fs::read_to_string(repo().join("docs/bench.md")).unwrap();
+    let block = text.split("```\nkernel ").nth(1).expect("a `kulink bench boot` run in docs/bench.md");
+    let block = block.split("```").next().unwrap();
+    let line = |start: &str| block.lines().find(|l| l.starts_with(start)).unwrap_or_else(|| panic!("no {start} line"));
+    let ready = numbers(line("ready "));
+    let (ready_ms, uptimes) = (ready[0], &ready[3..]);
+    assert_eq!(ready[2] as usize, uptimes.len(), "the boots' count");
+    assert_eq!(median(&mut uptimes.to_vec()), ready_ms, "ready is the median of its boots");
+    let restore = numbers(line("restore "));
+    assert_eq!(median(&mut restore[2..].to_vec()), restore[0], "restore is the median of its starts");
+    let mut steps = numbers(line("steps "));
+    let by_log = steps.pop().expect("the steps' end by the kernel log's clock");
+    assert_eq!(steps.iter().sum::<i64>(), by_log, "the steps add up to their end");
+    // Two clocks: printk's for the log, CLOCK_BOOTTIME for the ready figure.
+    assert!((by_log - ready_ms).abs() <= 30, "the log's ready at {by_log} ms, the figure {ready_ms} ms");
+    for tuning in block.lines().filter(|l| l.starts_with("tuning ")) {
+        let figures = numbers(tuning.split(" (").next().unwrap());
+        let (saves, without) = (figures[0], figures[1]);
+        assert_eq!(saves, without - ready_ms, "{tuning}");
+    }
+}

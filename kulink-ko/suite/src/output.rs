@@ -104,13 +104,16 @@ fn boot_bench_table(bench: &BootBench) -> String {
     }
     let mut steps = bench.steps.iter();
     if let Some(first) = steps.next() {
-        let mut line = format!("steps   {} at {:.0} ms", first.step, first.at_ms);
-        let mut last = first.at_ms;
+        // Differences of the rounded times, so that the steps add up to the last.
+        let mut last = first.at_ms.round();
+        let mut line = format!("steps   {} at {last:.0} ms", first.step);
         for step in steps {
-            let _ = write!(line, ", {} +{:.0}", step.step, step.at_ms - last);
-            last = step.at_ms;
+            let _ = write!(line, ", {} +{:.0}", step.step, step.at_ms.round() - last);
+            last = step.at_ms.round();
         }
-        let _ = writeln!(s, "{line}");
+        // The kernel log's clock (printk's) is not the ready figure's
+        // (CLOCK_BOOTTIME, the agent's): they differ by some milliseconds.
+        let _ = writeln!(s, "{line} ({last:.0} ms by the kernel log's clock)");
     }
     for silence in &bench.silences {
         let _ = writeln!(s, "silent  {:.0} ms from {:.0} ms", silence.lasted_ms, silence.from_ms);
