@@ -4,10 +4,11 @@ use std::fmt::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use kulink::outcome::{Format, SCHEMA_VERSION};
 use kulink::render::pretty;
+use kulink::testbed::artifacts::{build_agent, AgentSource};
 use kulink::testbed::catalog::{Arch, Kind};
 use kulink::testbed::{kconfig, kernels};
 use kulink::usage_error;
@@ -192,15 +193,26 @@ fn config(id: &str, options: &[String], overlay: &[String]) -> Result<String> {
 }
 
 /// Builds each kernel, the readiest first, and prints each as soon as it
-/// is ready (a line a script can start its tests on), going on past a
-/// failure and naming every failure. Sources are fetched ahead of builds.
+/// is ready (a line a script can start its tests on: another
+/// architecture's with its agent built too), going on past a failure and
+/// naming every failure. Sources are fetched ahead of builds.
 fn build(ids: &str) -> Result<()> {
     let specs = kernels::readiest_first(kernels::expand(ids)?);
     kernels::preflight(&specs)?;
     let fetching = kernels::fetch_sources_ahead(&specs);
     let mut failed = Vec::new();
     for spec in specs {
-        match kernels::ensure_built(&spec) {
+        // Another architecture's kernel is ready with its agent: the first
+        // such build fetches Debian's Rust and takes minutes, which must not
+        // fall into the first test's time limit.
+        let ready = kernels::ensure_built(&spec).and_then(|built| {
+            if !spec.arch.is_host() {
+                build_agent(&AgentSource::bare(), spec.arch)
+                    .with_context(|| format!("the guest agent for {}", spec.arch.name()))?;
+            }
+            Ok(built)
+        });
+        match ready {
             Ok(built) => println!("{} {} {}", built.id, built.release, built.bzimage.display()),
             Err(e) => {
                 eprintln!("kulink: kernel {} failed: {e:#}", spec.id);
