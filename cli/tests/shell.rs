@@ -1,7 +1,8 @@
 //! `kulink shell` as a person uses it, on a terminal: a pseudo-terminal
 //! drives it (a command typed, its output read, Ctrl-D), and the gdb
-//! command line it prints attaches `gdb -batch` to the guest, which reads
-//! the module's symbol where the kernel loaded it.
+//! command line it (and `kulink test --gdb`) prints attaches `gdb -batch`
+//! to the live guest: it reads the value the module was loaded with, which
+//! its file does not hold, and the module's code where the kernel loaded it.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -42,11 +43,26 @@ impl Screen {
     }
 }
 
+/// Runs the gdb command line kulink printed, in batch mode, with `commands`
+/// after it prints the module's `mark` (set to 42 at load, 1 in the file):
+/// gdb must have attached to the live guest, and ended well.
+fn gdb_reads(gdb: &str, commands: &[&str]) -> std::process::Output {
+    let mut line = format!("{gdb} -batch -ex 'print mark'");
+    for command in commands {
+        line += &format!(" -ex '{command}'");
+    }
+    let read = Command::new("bash").arg("-c").arg(line).output().unwrap();
+    let (said, err) = (String::from_utf8_lossy(&read.stdout), String::from_utf8_lossy(&read.stderr));
+    assert!(read.status.success(), "gdb ended with {}:\n{said}\n{err}", read.status);
+    assert!(said.lines().any(|l| l.trim() == "$1 = 42"), "gdb read the live value, not the file's:\n{said}\n{err}");
+    read
+}
+
 fn a_person_s_shell_and_gdb_reach_the_module() {
     let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kulink/tests/fixtures/modules/nullwrite");
     let (controller, terminal) = pty();
     let mut kulink = Command::new(env!("CARGO_BIN_EXE_kulink"))
-        .args(["shell", "--gdb", "--module"])
+        .args(["shell", "--gdb", "--module-param", "mark=42", "--module"])
         .arg(&module)
         .stdin(Stdio::from(terminal.try_clone().unwrap()))
         .stdout(Stdio::from(terminal.try_clone().unwrap()))
@@ -82,11 +98,7 @@ fn a_person_s_shell_and_gdb_reach_the_module() {
     let text_start = u64::from_str_radix(&format!("ffff{text_start}"), 16).unwrap();
 
     // gdb stops the guest while it reads, and lets it go on when it ends.
-    let read = Command::new("bash")
-        .arg("-c")
-        .arg(format!("{gdb} -batch -ex 'info address nullwrite_write' -ex 'x/i nullwrite_write'"))
-        .output()
-        .unwrap();
+    let read = gdb_reads(&gdb, &["x/i nullwrite_write"]);
     let said = String::from_utf8_lossy(&read.stdout);
     let address = said
         .lines()
@@ -110,4 +122,33 @@ fn a_person_s_shell_and_gdb_reach_the_module() {
     assert_eq!(status.code(), Some(0), "a clean kernel log: {}", screen.0.lock().unwrap());
 }
 
-kulink::kernel_tests!(once: a_person_s_shell_and_gdb_reach_the_module);
+/// `kulink test --gdb` prints the line that attaches gdb once the module is
+/// loaded, and the command runs meanwhile.
+fn kulink_test_prints_a_gdb_line_that_attaches() {
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kulink/tests/fixtures/modules/nullwrite");
+    let mut kulink = Command::new(env!("CARGO_BIN_EXE_kulink"))
+        .args(["test", "--gdb", "--shell", "--module-param", "mark=42", "--module"])
+        .arg(&module)
+        .args(["--", "/bin/sh", "-c", "sleep 20"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(kulink.stderr.take().unwrap());
+    let mut told = String::new();
+    let gdb = loop {
+        let mut line = String::new();
+        let read = std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+        assert!(read > 0, "kulink test ended without a gdb line:\n{told}");
+        told += &line;
+        if told.contains("attach gdb with:") && line.trim_start().starts_with("gdb ") {
+            break line.trim().to_owned();
+        }
+    };
+    gdb_reads(&gdb, &[]);
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let status = kulink.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "the command ran and passed after gdb let the guest go");
+}
+
+kulink::kernel_tests!(once: a_person_s_shell_and_gdb_reach_the_module, kulink_test_prints_a_gdb_line_that_attaches);
