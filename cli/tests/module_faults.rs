@@ -151,6 +151,9 @@ fn a_module_s_faults_are_its_failures_told_in_sentences() {
         "kulink_refuser.ko failed to load: the kernel refused it with EBUSY: Device or resource busy",
     );
     assert_told_as_the_module_s_failure("panicker", "true", "the kernel panicked while loading kulink_panicker.ko");
+    // An Oops in its init: the agent's loading child dies, the guest does not.
+    let source = fixture("initoops").join("kulink_initoops.c");
+    assert_told_as_the_module_s_failure("initoops", "true", &format!("at {}:", source.display()));
     let evidence = assert_told_as_the_module_s_failure(
         "nullwrite",
         "echo 1 > /proc/kulink_nullwrite",
