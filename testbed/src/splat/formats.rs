@@ -160,20 +160,20 @@ impl Kind {
     /// A bad access or a broken invariant that kills the task meeting it
     /// (a die()), or that a sanitizer caught in the act.
     pub fn is_fault(self) -> bool {
+        self.is_die() || matches!(self, Kind::Bug | Kind::Kasan | Kind::Kfence | Kind::Kcsan | Kind::Kmsan)
+    }
+
+    /// A headline of die(): an Oops or an x86 trap's.
+    pub fn is_die(self) -> bool {
         matches!(
             self,
-            Kind::Bug
-                | Kind::Oops
+            Kind::Oops
                 | Kind::GeneralProtection
                 | Kind::DivideError
                 | Kind::InvalidOpcode
                 | Kind::StackSegment
                 | Kind::DoubleFault
                 | Kind::Trap
-                | Kind::Kasan
-                | Kind::Kfence
-                | Kind::Kcsan
-                | Kind::Kmsan
         )
     }
 

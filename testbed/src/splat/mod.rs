@@ -250,16 +250,7 @@ fn lockdep_after_rule(previous: &str, message: &str) -> Option<Kind> {
 fn belongs_to(kind: Kind, message: &str, i: usize, reports: &[Report], open: Option<usize>) -> Option<usize> {
     let near = |o: usize, within: usize| (i - reports[o].start <= within).then_some(o);
     let open_kind = open.and_then(|o| reports[o].splat.kind());
-    let dies = matches!(
-        kind,
-        Kind::Oops
-            | Kind::GeneralProtection
-            | Kind::DivideError
-            | Kind::InvalidOpcode
-            | Kind::StackSegment
-            | Kind::DoubleFault
-            | Kind::Trap
-    );
+    let dies = kind.is_die();
     match (kind, open_kind) {
         (_, Some(Kind::Bug | Kind::DoubleFault | Kind::ListCorruption | Kind::Ubsan)) if dies => {
             open.and_then(|o| near(o, DIE_WITHIN))
