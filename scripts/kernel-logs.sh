@@ -6,7 +6,9 @@
 # `exit 1`, so that a clean run keeps its console too), labelled with what
 # a kernel developer reads in it on that architecture.
 #   scripts/kernel-logs.sh KERNEL[,KERNEL...] [OUT_DIR]
-# WORDS="warn gpf" makes only those reports' logs.
+# WORDS="warn gpf" makes only those reports' logs. PANIC=1 boots with
+# panic_on_oops=1 (the faults' logs then end in the panic they cause), into
+# OUT_DIR/KERNEL-panic_on_oops.
 # Check each new log with `kulink splats OUT_DIR` before adding it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +19,27 @@ kulink=(cargo run --quiet --locked -p kulink-cli --)
 [ -z "${KULINK:-}" ] || kulink=("$KULINK")
 fixture=kulink/tests/fixtures/modules/splatter
 
-# The label of WORD's log on architecture ARCH; nothing for a report this
-# architecture does not make.
+# The label of WORD's log on architecture ARCH, with the kernel's CONFIG
+# (the lines `kulink kernels config` prints).
 label() {
-	local word=$1 arch=$2
+	local word=$1 arch=$2 config=$3
+	case "$word" in
+	hang)
+		# The detector reports a task stuck past its timeout, checked as often.
+		if grep -qx 'CONFIG_DETECT_HUNG_TASK=y' <<<"$config" &&
+			[ "$(sed -n 's/^CONFIG_DEFAULT_HUNG_TASK_TIMEOUT=//p' <<<"$config")" -le 12 ]; then
+			# Its call trace is printed below the console's level.
+			echo "hung task"
+		else
+			echo "clean"
+		fi
+		return
+		;;
+	lockorder)
+		if grep -qx 'CONFIG_PROVE_LOCKING=y' <<<"$config"; then echo "lockdep"; else echo "clean"; fi
+		return
+		;;
+	esac
 	case "$word/$arch" in
 	warn/*) echo "WARN at splatter_warn" ;;
 	bug/*) echo "BUG at splatter_bug" ;;
@@ -39,8 +58,16 @@ for kernel in ${kernels//,/ }; do
 	arch=$("${kulink[@]}" kernels list --json | python3 -c '
 import json, sys
 print(next(k.get("arch", "x86_64") for k in json.load(sys.stdin) if k["id"] == sys.argv[1]))' "$kernel")
-	mkdir -p "$out/$kernel"
-	for word in ${WORDS:-boot info warn refcount dump divide gpf bug netdev}; do
+	config=$("${kulink[@]}" kernels config "$kernel" CONFIG_DETECT_HUNG_TASK CONFIG_DEFAULT_HUNG_TASK_TIMEOUT \
+		CONFIG_PROVE_LOCKING)
+	dir=$out/$kernel
+	words="boot info warn refcount dump divide gpf bug netdev hang lockorder"
+	panic=()
+	if [ -n "${PANIC:-}" ]; then
+		dir=$out/$kernel-panic_on_oops words="divide gpf bug" panic=(--kernel-arg panic_on_oops=1)
+	fi
+	mkdir -p "$dir"
+	for word in ${WORDS:-$words}; do
 		write="echo $word > /proc/kulink_splatter"
 		wait=1
 		more=()
@@ -49,20 +76,25 @@ print(next(k.get("arch", "x86_64") for k in json.load(sys.stdin) if k["id"] == s
 		# unregister_netdevice tells of the leak after ten seconds.
 		[ "$word" = netdev ] && wait=13
 		json=$("${kulink[@]}" test --module "$fixture" --kernel "$kernel" --shell --json --timeout 40 \
-			"${more[@]}" -- /bin/sh -c "$write; sleep $wait; exit 1" 2>/dev/null || true)
-		evidence=$(printf '%s' "$json" | python3 -c 'import json, sys; print(json.load(sys.stdin)[0].get("evidence") or "")')
+			"${more[@]}" "${panic[@]}" -- /bin/sh -c "$write; sleep $wait; exit 1" 2>/dev/null || true)
+		# A failed run names its evidence; a guest that went down, in its error.
+		evidence=$(printf '%s' "$json" | python3 -c '
+import json, re, sys
+run = json.load(sys.stdin)[0]
+kept = re.search(r"console tail \((.*)/console\.log\)", run.get("error", ""))
+print(run.get("evidence") or (kept.group(1) if kept else ""))')
 		if [ -z "$evidence" ]; then
 			echo "kulink: $kernel $word: no evidence kept" >&2
 			continue
 		fi
 		{
-			echo "expect: $(label "$word" "$arch")"
-			echo "source: scripts/kernel-logs.sh on $kernel, the splatter fixture's \"$word\" ($(date -u +%F))"
+			echo "expect: $(label "$word" "$arch" "$config")"
+			echo "source: scripts/kernel-logs.sh on $kernel${PANIC:+ with panic_on_oops=1}, the splatter fixture's \"$word\" ($(date -u +%F))"
 			echo "licence: GPL-2.0-only"
 			echo "---"
 			cat "$evidence/console.log"
-		} >"$out/$kernel/$word.log"
+		} >"$dir/$word.log"
 		rm -rf "$evidence"
-		echo "kulink: $out/$kernel/$word.log" >&2
+		echo "kulink: $dir/$word.log" >&2
 	done
 done
