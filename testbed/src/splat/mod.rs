@@ -1,6 +1,6 @@
 //! Finds kernel reports in a console log: a clean log is part of every
 //! verdict. A report is found by its headline in the shape the kernel
-//! prints it ([`formats`]), and everything it prints after (its `RIP:`
+//! prints it (a [`Kind`] each), and everything it prints after (its `RIP:`
 //! line, its call trace, the Oops a page fault's BUG ends in, the panic
 //! it causes) belongs to it: one report, one splat.
 
