@@ -21,12 +21,12 @@ pub fn judged<R>(runs: &[RunOutcome<R>]) -> impl Iterator<Item = &R> {
     })
 }
 
-/// The kernel log's verdict, with each splat line.
+/// The kernel log's verdict, with each report in it.
 pub fn kernel_log(s: &mut String, splats: &[Splat]) {
     if splats.is_empty() {
         let _ = writeln!(s, "kernel log: clean");
     } else {
-        let _ = writeln!(s, "kernel log: {} splat line(s)", splats.len());
+        let _ = writeln!(s, "kernel log: {} report(s)", splats.len());
         for sp in splats {
             let _ = writeln!(s, "    {}: {}", sp.kind, sp.text);
             match (&sp.rip, &sp.source) {
