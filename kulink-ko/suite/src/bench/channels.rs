@@ -246,11 +246,20 @@ pub fn describe(run: &ChannelRun) -> String {
 
 fn measure<X: kulink::testbed::protocol::Extension>(vm: &mut Vm<X>, run: &ChannelRun) -> Result<ChannelFigures> {
     let json = serde_json::to_string(run)?;
-    // Far more than a run takes even at a few thousand events per second.
-    let timeout = Duration::from_secs(60) + Duration::from_millis(u64::from(run.count) / 2);
+    // Far more than a run takes even at a few thousand events per second,
+    // at the guest's own pace: a debug kernel on a busy host is several
+    // times slower than an idle 6.1 (forty boots' worth at least).
+    let timeout = (Duration::from_secs(60) + Duration::from_millis(u64::from(run.count) / 2)).max(vm.wall_boot() * 40);
     let ran = vm.run(&[PROGRAM, ARG, &json], timeout)?;
+    if ran.timed_out {
+        bail!("the benchmark program did not finish within {timeout:?}: {}", ran.stderr.trim());
+    }
     if ran.code != Some(0) {
-        bail!("the benchmark program failed ({:?}): {}", ran.code, ran.stderr.trim());
+        let how = ran.code.map_or_else(
+            || format!("was killed by signal {}", ran.signal.unwrap_or(0)),
+            |c| format!("exited with {c}"),
+        );
+        bail!("the benchmark program {how}: {}", ran.stderr.trim());
     }
     serde_json::from_str(ran.stdout.trim()).with_context(|| format!("its output: {}", ran.stdout.trim()))
 }
