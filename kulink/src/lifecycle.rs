@@ -167,11 +167,15 @@ pub fn scan_leaks<X: Extension>(vm: &mut Vm<X>) -> Result<Vec<Leak>> {
 }
 
 fn write_kmemleak<X: Extension>(vm: &mut Vm<X>, command: &str) -> Result<()> {
-    vm.write_file(KMEMLEAK, command).with_context(|| {
-        format!(
+    vm.write_file(KMEMLEAK, command).map_err(|e| {
+        // A scan still running when the agent gives up is slow, not off.
+        if format!("{e:#}").contains(kulink_testbed::protocol::CHILD_STUCK) {
+            return e.context(format!("kmemleak {command}: the scan outlasted the agent's patience for a request"));
+        }
+        e.context(format!(
             "kmemleak {command}: kmemleak is not on in this guest: it needs a kernel built with \
              CONFIG_DEBUG_KMEMLEAK (such as 6.1-debug), booted with kmemleak=on (GuestBuilder::kernel_arg)"
-        )
+        ))
     })
 }
 
