@@ -21,8 +21,8 @@ const RESULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub fn measure<X: Extension>(vm: &mut Vm<X>, program: &str, run: &FramesRun) -> Result<FramesFigures> {
     let json = serde_json::to_string(run)?;
     // The guest's own pace sets the wait (a debug kernel on a busy host
-    // takes several times an idle 6.1's): twenty boots' worth, 30 s at least.
-    let ready_within = Duration::from_secs(30).max(vm.wall_boot() * 20);
+    // takes several times an idle 6.1's): forty boots' worth, 30 s at least.
+    let ready_within = Duration::from_secs(30).max(vm.wall_boot() * 40);
     let (pid, first) = vm.start(&[program, FRAMES_ARG, &json], ready_within)?;
     if first != "ready" {
         bail!("the frames program said {first:?}, not ready");
