@@ -10,19 +10,18 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use kulink_protocol::{Failure, FailureKind, CHILD_DIED, CHILD_STUCK};
+use kulink_protocol::{FailureKind, CHILD_DIED};
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
-use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::{fork, pipe, ForkResult, Pid};
 
-use crate::in_child::KernelFailed;
-use crate::{stuck, system};
+use crate::in_child::{failed, gave_up_on};
+use crate::system;
 
 /// Loads the module at `path` with `params`; its init may take `patience`
 /// before it is told stuck. A refusal is `finit_module PATH: ERRNO`; a
-/// child that died or stuck is a [`KernelFailed`].
+/// child that died or stuck is a [`KernelFailed`](crate::in_child::KernelFailed).
 pub async fn load(path: &str, params: &str, patience: Duration) -> Result<()> {
     let file = File::open(path).with_context(|| format!("open module {path}"))?;
     let params = std::ffi::CString::new(params).context("module parameters")?;
@@ -56,14 +55,10 @@ pub async fn load(path: &str, params: &str, patience: Duration) -> Result<()> {
             WaitStatus::Signaled(_, signal, _) => {
                 Err(failed(FailureKind::Died, format!("{CHILD_DIED}{}", signal.as_str())))
             }
-            status => Err(anyhow!("the loading child ended without an answer ({status:?})")),
+            WaitStatus::Exited(_, code) => Err(anyhow!("the loading child exited with {code} without an answer")),
+            _ => Err(anyhow!("the loading child ended without an answer")),
         },
-        Answer::Late => {
-            let where_it_waits = stuck::describe(child.as_raw() as u32);
-            // A child in uninterruptible sleep ignores even this; the agent goes on.
-            let _ = kill(child, Signal::SIGKILL);
-            Err(failed(FailureKind::Stuck, format!("{CHILD_STUCK}{patience:?}: {where_it_waits}")))
-        }
+        Answer::Late => Err(gave_up_on(child.as_raw() as u32, patience)),
     }
 }
 
@@ -94,8 +89,4 @@ fn answer_within(read: OwnedFd, patience: Duration) -> Answer {
 
 fn reap(child: Pid) -> Result<WaitStatus> {
     waitpid(child, None).context("wait for the loading child")
-}
-
-fn failed(kind: FailureKind, message: String) -> anyhow::Error {
-    anyhow::Error::new(KernelFailed(Failure { kind, message }))
 }

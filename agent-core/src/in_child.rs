@@ -65,11 +65,7 @@ pub async fn serve<X: Extension>(job: Job, patience: Duration) -> Result<Reply<X
     let pid = child.id().context("the request's child has no pid")?;
     let finished = tokio::time::timeout(patience, crate::helper::feed_and_wait(child, serde_json::to_vec(&job)?)).await;
     let Ok((_, output)) = finished else {
-        let where_it_waits = stuck::describe(pid);
-        // A child in uninterruptible sleep ignores even this; the agent
-        // goes on without it.
-        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        return Err(failed(FailureKind::Stuck, format!("{CHILD_STUCK}{patience:?}: {where_it_waits}")));
+        return Err(gave_up_on(pid, patience));
     };
     let output = output.context("the request's child")?;
     if let Some(signal) = output.status.signal() {
@@ -82,8 +78,17 @@ pub async fn serve<X: Extension>(job: Job, patience: Duration) -> Result<Reply<X
     answer.map(widen).map_err(|message| anyhow!(message))
 }
 
-fn failed(kind: FailureKind, message: String) -> anyhow::Error {
+pub(crate) fn failed(kind: FailureKind, message: String) -> anyhow::Error {
     anyhow::Error::new(KernelFailed(Failure { kind, message }))
+}
+
+/// The failure of a child not done within `patience`: told with where it
+/// waits in the kernel, then killed (one in uninterruptible sleep ignores
+/// even that; the agent goes on without it).
+pub(crate) fn gave_up_on(pid: u32, patience: Duration) -> anyhow::Error {
+    let where_it_waits = stuck::describe(pid);
+    let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+    failed(FailureKind::Stuck, format!("{CHILD_STUCK}{patience:?}: {where_it_waits}"))
 }
 
 /// A child's answer as the agent's: a child makes no plug-in replies.
