@@ -238,7 +238,10 @@ async fn handle<P: Plugin>(core: &mut Core<P::Ext>, plugin: &mut P, cmd: Command
         }
         Command::ReadFile { path } => in_child::serve(Job::ReadFile { path }, patience(0)).await?,
         Command::ReadFiles { dir, suffix } => in_child::serve(Job::ReadFiles { dir, suffix }, patience(0)).await?,
-        Command::WriteFile { path, data } => in_child::serve(Job::WriteFile { path, data }, patience(0)).await?,
+        Command::WriteFile { path, data, patience_ms } => {
+            let patience = patience_ms.map_or(patience(0), Duration::from_millis);
+            in_child::serve(Job::WriteFile { path, data }, patience).await?
+        }
         Command::Run { argv, timeout_ms, netns, env } => {
             Reply::Ran(run::run(&argv, &env, Duration::from_millis(timeout_ms), netns).await?)
         }

@@ -166,11 +166,16 @@ pub fn scan_leaks<X: Extension>(vm: &mut Vm<X>) -> Result<Vec<Leak>> {
     Ok(parse_leaks(&vm.read_file(KMEMLEAK)?))
 }
 
+/// How long one kmemleak command may take. A scan walks all of the
+/// guest's memory and every task's stack; on a KASAN kernel under TCG, with
+/// another guest beside it on two cores, that has taken more than 15 s.
+const KMEMLEAK_PATIENCE: Duration = Duration::from_secs(180);
+
 fn write_kmemleak<X: Extension>(vm: &mut Vm<X>, command: &str) -> Result<()> {
-    vm.write_file(KMEMLEAK, command).map_err(|e| {
+    vm.write_file_within(KMEMLEAK, command, KMEMLEAK_PATIENCE).map_err(|e| {
         // A scan still running when the agent gives up is slow, not off.
         if format!("{e:#}").contains(kulink_testbed::protocol::CHILD_STUCK) {
-            return e.context(format!("kmemleak {command}: the scan outlasted the agent's patience for a request"));
+            return e.context(format!("kmemleak {command}: the scan took longer than {KMEMLEAK_PATIENCE:?}"));
         }
         e.context(format!(
             "kmemleak {command}: kmemleak is not on in this guest: it needs a kernel built with \

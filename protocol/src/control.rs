@@ -198,6 +198,10 @@ pub enum Command<X: Extension> {
         path: String,
         /// What to write.
         data: String,
+        /// How long the write may take, when longer than [`patience`]
+        /// allows (a kmemleak scan on a debug kernel).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        patience_ms: Option<u64>,
     },
     /// Run a program (no shell: `argv[0]` is its path) with stdin from
     /// /dev/null. Once `timeout_ms` pass it is killed with SIGKILL; when it

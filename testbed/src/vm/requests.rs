@@ -85,7 +85,15 @@ impl<X: Extension> Vm<X> {
 
     /// Writes a file in the guest (one write(), like `echo data > path`).
     pub fn write_file(&mut self, path: &str, data: &str) -> Result<()> {
-        self.request(AgentCommand::WriteFile { path: path.into(), data: data.into() }).map(drop)
+        self.request(AgentCommand::WriteFile { path: path.into(), data: data.into(), patience_ms: None }).map(drop)
+    }
+
+    /// [`Vm::write_file`] for a write the kernel may take up to `patience`
+    /// to answer (a kmemleak scan walks all of the guest's memory).
+    pub fn write_file_within(&mut self, path: &str, data: &str, patience: Duration) -> Result<()> {
+        let patience_ms = Some(u64::try_from(patience.as_millis()).unwrap_or(u64::MAX));
+        let cmd = AgentCommand::WriteFile { path: path.into(), data: data.into(), patience_ms };
+        self.request_within(cmd, patience.saturating_add(ANSWER_MARGIN)).map(drop)
     }
 
     /// Runs a program in the guest (`argv[0]` is its path; no shell), killed
