@@ -160,9 +160,48 @@ fn the_connector_sample_loads_after_its_core() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// The `action` and `devpath` of each uevent a report recorded, in order.
+fn uevents_of(report: &serde_json::Value) -> Vec<(&str, &str)> {
+    let records = report["netlink"].as_array().unwrap_or_else(|| panic!("{report:#}"));
+    records.iter().map(|r| (r["action"].as_str().unwrap(), r["devpath"].as_str().unwrap())).collect()
+}
+
+/// `--netlink uevent` records from before the module loads: the kernel's
+/// own sample kset-example (built from the default kernel's tree, as its
+/// author would) announces its kset's three kobjects from its init, then
+/// the kernel announces the module.
+fn a_sample_module_s_load_time_uevents_are_recorded() {
+    let kernel = kernels::ensure_built(&kernels::default_spec().unwrap()).unwrap();
+    let source = kernel.kdir.join("source");
+    let source = if source.is_dir() { source } else { kernel.kdir.clone() };
+    let dir = common::scratch_dir("kset-example");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("Kbuild"), "obj-m += kset-example.o\n").unwrap();
+    fs::copy(source.join("samples/kobject/kset-example.c"), dir.join("kset-example.c")).unwrap();
+    let out = kulink()
+        .args(["test", "--json", "--module", dir.to_str().unwrap(), "--netlink", "uevent"])
+        .args(["--", "/bin/sh", "-c", "cat /sys/kernel/kset_example/foo/foo"])
+        .output()
+        .unwrap();
+    let report = &report_of(&out)[0];
+    assert_eq!(out.status.code(), Some(0), "{report:#}");
+    assert_eq!(report["ran"]["stdout"], "0\n", "{report:#}");
+    let kset = "/kernel/kset_example";
+    let expected = [
+        ("add", format!("{kset}/foo")),
+        ("add", format!("{kset}/bar")),
+        ("add", format!("{kset}/baz")),
+        ("add", "/module/kset_example".to_owned()),
+    ];
+    let expected: Vec<(&str, &str)> = expected.iter().map(|(a, p)| (*a, p.as_str())).collect();
+    assert_eq!(uevents_of(report), expected, "{report:#}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `--netlink uevent` records the kobject uevents of the module's own
-/// device: kulink.ko's misc device asked to announce itself again through
-/// its `uevent` file, then the module's kobject, in that order.
+/// device: kulink.ko's misc device announced as it loads, then asked to
+/// announce itself again through its `uevent` file, then the module's
+/// kobject, in that order.
 fn a_module_s_device_uevents_are_recorded() {
     let module = common::repo().join("kulink-ko/module");
     let script = "echo change > /sys/class/misc/kulink/uevent; echo add > /sys/module/kulink/uevent";
@@ -173,14 +212,11 @@ fn a_module_s_device_uevents_are_recorded() {
         .unwrap();
     let report = &report_of(&out)[0];
     assert_eq!(out.status.code(), Some(0), "{report:#}");
-    let uevents: Vec<(&str, &str)> = report["netlink"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["action"].as_str().unwrap(), r["devpath"].as_str().unwrap()))
-        .collect();
-    assert_eq!(uevents, [("change", "/devices/virtual/misc/kulink"), ("add", "/module/kulink")], "{report:#}");
-    let device = &report["netlink"][0];
+    let (misc, module) = ("/devices/virtual/misc/kulink", "/module/kulink");
+    let loaded = [("add", misc), ("add", module)];
+    let asked = [("change", misc), ("add", module)];
+    assert_eq!(uevents_of(report), [loaded, asked].concat(), "{report:#}");
+    let device = &report["netlink"][2];
     assert_eq!((device["protocol"].as_u64(), device["kind"].as_str()), (Some(15), Some("uevent")));
     assert_eq!(device["vars"]["DEVNAME"], "kulink", "{device}");
     assert_eq!(device["vars"]["SUBSYSTEM"], "misc", "{device}");
@@ -422,6 +458,7 @@ kulink::kernel_tests!(once:
     applets_run_without_asking_for_a_shell,
     the_connector_sample_loads_after_its_core,
     a_module_s_device_uevents_are_recorded,
+    a_sample_module_s_load_time_uevents_are_recorded,
     rtnetlink_events_decode_with_the_kernel_s_own_spec,
     a_protocol_nothing_serves_fails_the_test,
     the_hosts_root_brings_the_hosts_tools,

@@ -343,6 +343,12 @@ impl ModuleTest {
         if let Some(dir) = &self.kunit {
             guest = guest.module(dir).load_at_boot(false).needs_option("CONFIG_KUNIT", "--kunit");
         }
+        // Recordings of classic netlink start before the module loads, so
+        // that what its init announces (a device's `add` uevent) is heard.
+        let load_after_watching = !self.netlink.is_empty() && self.kunit.is_none();
+        if load_after_watching {
+            guest = guest.load_at_boot(false);
+        }
         let art = guest.prepare()?;
         let mut vm = guest.boot_prepared(&art)?;
         if self.setup.gdb {
@@ -361,10 +367,20 @@ impl ModuleTest {
             }
             None => Vec::new(),
         };
-        if let Some(watch) = &self.genl {
-            vm.genl_subscribe(&watch.family, &watch.group)?;
+        let mut watches: Vec<&NetlinkWatch> = self.netlink.iter().collect();
+        if load_after_watching {
+            // A protocol the module creates itself is watched once it has.
+            let mut after_load = Vec::new();
+            for watch in watches {
+                match vm.netlink_subscribe(watch.protocol, &watch.groups) {
+                    Err(e) if format!("{e:#}").contains(NO_NETLINK_PROTOCOL) => after_load.push(watch),
+                    other => other?,
+                }
+            }
+            self.load_module(&mut vm)?;
+            watches = after_load;
         }
-        for watch in &self.netlink {
+        for watch in watches {
             match vm.netlink_subscribe(watch.protocol, &watch.groups) {
                 Err(e) if format!("{e:#}").contains(NO_NETLINK_PROTOCOL) => problems.push(format!(
                     "netlink protocol {}: nothing in the guest serves it once the module is loaded (a module creates its \
@@ -373,6 +389,11 @@ impl ModuleTest {
                 )),
                 other => other?,
             }
+        }
+        // A family exists once its module registered it: nobody can hear
+        // its groups before.
+        if let Some(watch) = &self.genl {
+            vm.genl_subscribe(&watch.family, &watch.group)?;
         }
         if !self.traffic.is_empty() {
             if let Err(e) = vm.replay(&self.traffic, REPLAY_GAP) {
@@ -448,6 +469,19 @@ impl ModuleTest {
             coverage: finished.coverage,
             flaky: false,
             failed_runs: Vec::new(),
+        })
+    }
+
+    /// Loads the module under test into a guest booted without it; a
+    /// refusal or a fault in its init is the module's failure.
+    fn load_module(&self, vm: &mut ModuleGuest) -> Result<()> {
+        let params: Vec<String> = self.setup.params.iter().map(|(name, value)| format!("{name}={value}")).collect();
+        let file = format!("{}.ko", vm.module_name().unwrap_or_default());
+        vm.load_module(&params.join(" ")).map_err(|e| match e.is::<kulink_testbed::Refused>() {
+            true => anyhow::Error::new(kulink_testbed::ModuleFailure(format!(
+                "{file} failed to load: the kernel refused it with {e:#}"
+            ))),
+            false => e,
         })
     }
 

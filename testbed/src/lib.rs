@@ -44,6 +44,7 @@ pub mod traces;
 pub mod transcript;
 pub mod vm;
 
+pub use agent_link::Refused;
 pub use kulink_genl as genl;
 pub use kulink_protocol as protocol;
 

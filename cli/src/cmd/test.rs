@@ -30,7 +30,8 @@ pub struct TestArgs {
     guest: GuestArgs,
     #[command(flatten)]
     kernels: KernelArgs,
-    /// Record this generic netlink multicast group from boot on.
+    /// Record this generic netlink multicast group, from the moment the
+    /// module has registered its family.
     #[arg(long, value_name = "FAMILY:GROUP")]
     genl: Option<String>,
     /// Record these groups of a classic netlink protocol (a number, or
