@@ -26,11 +26,17 @@ pub fn describe(pid: u32) -> String {
         };
     }
     let mut sentence = format!("{how} in {}", headline(&frames));
+    // With their offsets, for the host to find a module frame's source line.
     sentence += "; its kernel stack:";
-    for frame in &frames {
+    for frame in stack.lines().map(without_address).filter(|f| !f.is_empty()) {
         sentence += &format!("\n  {frame}");
     }
     sentence
+}
+
+/// `[<0>] nw_write+0x15/0x30 [nullwrite]` is `nw_write+0x15/0x30 [nullwrite]`.
+fn without_address(line: &str) -> &str {
+    line.trim().split_once("] ").map_or(line.trim(), |(_, rest)| rest)
 }
 
 /// A process of process group `group` that is in uninterruptible sleep,
@@ -64,7 +70,7 @@ fn frames(stack: &str) -> Vec<String> {
     stack
         .lines()
         .filter_map(|line| {
-            let frame = line.trim().split_once("] ").map_or(line.trim(), |(_, rest)| rest);
+            let frame = without_address(line);
             let (function, module) = match frame.split_once(' ') {
                 Some((function, module)) => (function, Some(module.trim())),
                 None => (frame, None),
@@ -112,6 +118,7 @@ mod tests {
     fn a_module_frame_heads_the_sentence() {
         let frames = frames(STACK);
         assert_eq!(frames[1], "sl_write [sleeper]");
+        assert_eq!(without_address("[<0>] sl_write+0x1d/0x30 [sleeper]"), "sl_write+0x1d/0x30 [sleeper]");
         assert_eq!(headline(&frames), "sl_write [sleeper] ← vfs_write ← ksys_write");
     }
 

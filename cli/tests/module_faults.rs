@@ -195,6 +195,25 @@ fn a_test_that_fails_once_is_reported_flaky() {
     }
 }
 
+/// A module that WARNs and then hangs its writer: the verdict names both,
+/// the WARN with its place in the source and the task stuck in the module.
+fn a_warn_before_a_hang_is_reported_with_it() {
+    let script = "echo warn > /proc/kulink_splatter; echo hang > /proc/kulink_splatter";
+    let told = kulink_test("splatter", script);
+    assert_eq!(told.code, Some(1), "{}", told.stderr);
+    let report: serde_json::Value = serde_json::from_str(&told.json).unwrap_or_else(|e| panic!("{e}: {}", told.json));
+    let report = &report[0];
+    let source = fixture("splatter").join("kulink_splatter.c");
+    let stuck = report["stuck"].as_str().unwrap_or_else(|| panic!("the hang is told: {report:#}"));
+    assert!(stuck.contains("in splatter_write [kulink_splatter] ← "), "{stuck}");
+    assert!(stuck.contains(&format!("[kulink_splatter] at {}:", source.display())), "{stuck}");
+    let splats = report["splats"].as_array().unwrap_or_else(|| panic!("{report:#}"));
+    let kinds: Vec<&str> = splats.iter().filter_map(|s| s["kind"].as_str()).collect();
+    assert_eq!(kinds, ["WARN"], "the WARN is kept beside the hang: {report:#}");
+    let warned_at = format!("at {}:", source.display());
+    assert!(splats[0]["text"].as_str().is_some_and(|t| t.contains(&warned_at)), "{report:#}");
+}
+
 fn debug_text_is_recognised() {
     assert_eq!(debug_text("Splat { kind: \"BUG\", line: 8 }").as_deref(), Some("Splat { kind:"));
     assert_eq!(debug_text("exited with Some(1)").as_deref(), Some("Some("));
@@ -205,5 +224,6 @@ fn debug_text_is_recognised() {
 kulink::kernel_tests!(
     once: a_module_s_faults_are_its_failures_told_in_sentences,
     a_test_that_fails_once_is_reported_flaky,
+    a_warn_before_a_hang_is_reported_with_it,
     debug_text_is_recognised
 );

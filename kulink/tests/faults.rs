@@ -56,7 +56,8 @@ fn a_kernel_panic_fails_the_test_with_its_console(kernel: &str) {
     assert_eq!(exit_code(&error), EXIT_FAILED, "a crashed kernel is a failed test: {text}");
     assert!(text.starts_with("the kernel panicked while loading kulink_panicker.ko: ["), "{text}");
     assert!(text.contains("] Kernel panic - not syncing: kulink_panicker: loaded, as asked"), "{text}");
-    assert!(text.contains("--- console tail ---"), "{text}");
+    let kept = guest.evidence_dir().join("console.log");
+    assert!(text.contains(&format!("--- console tail ({}) ---", kept.display())), "{text}");
     assert!(took < Duration::from_secs(30), "reported after {took:?}");
     drop_and_clear(guest);
 
@@ -162,8 +163,12 @@ fn a_task_stuck_in_the_module_is_named_with_its_kernel_stack(kernel: &str) {
     assert_eq!(exit_code(&error), EXIT_FAILED, "{text}");
     assert!(text.starts_with("the guest could not write to /proc/kulink_sleeper: not done within 15s: "), "{text}");
     assert!(text.contains(where_stuck), "{text}");
-    assert!(text.contains("; its kernel stack:\n  sleeper_write [kulink_sleeper]\n"), "{text}");
-    assert!(text.contains("\n  vfs_write\n"), "{text}");
+    // The module's frame with its place in the source.
+    let source = common::fixture_module("sleeper").join("kulink_sleeper.c");
+    assert!(text.contains("; its kernel stack:\n  sleeper_write+0x"), "{text}");
+    let frame_line = text.lines().find(|l| l.trim_start().starts_with("sleeper_write+0x")).unwrap_or_default();
+    assert!(frame_line.contains(&format!("[kulink_sleeper] at {}:16", source.display())), "{text}");
+    assert!(text.contains("\n  vfs_write+0x"), "{text}");
 
     // A program's write: the kill at its timeout does not end it.
     let error = guest.run(&["/bin/sh", "-c", "echo 1 > /proc/kulink_sleeper"], Duration::from_secs(2)).unwrap_err();

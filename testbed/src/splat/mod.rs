@@ -133,6 +133,20 @@ pub fn scan_with_sources(log: &str, modules: &[crate::traces::ModuleFile]) -> Ve
 
 /// The source line of a call trace's frame in one of `modules`: the call
 /// that returns there, one byte before the return address.
+/// `text` with the place in the source after each line that is a frame
+/// of one of `modules` (`  sl_write+0x1d/0x30 [sleeper]`, as a stuck
+/// task's kernel stack lists them).
+pub fn with_frame_sources(text: &str, modules: &[crate::traces::ModuleFile]) -> String {
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| match caller_source(line.trim(), modules) {
+            Some(source) => format!("{line} at {source}"),
+            None => line.to_owned(),
+        })
+        .collect();
+    lines.join("\n")
+}
+
 fn caller_source(caller: &str, modules: &[crate::traces::ModuleFile]) -> Option<String> {
     let frame = crate::traces::frame(caller.trim_start_matches("? "))?;
     let module = crate::traces::module_file(modules, frame.module?)?;

@@ -24,11 +24,14 @@ impl<X: Extension> Vm<X> {
         let grace = if error.is::<NoAnswer>() { Duration::ZERO } else { PANIC_GRACE };
         let ended = exit_within(&mut self.child, grace);
         let console = self.console();
-        let tail = tools::tail(&console, 40);
+        // Where the console is kept (request_within keeps the evidence).
+        let tail = format!(
+            "--- console tail ({}) ---\n{}",
+            self.evidence_dir().join(super::CONSOLE).display(),
+            tools::tail(&console, 40)
+        );
         if let Some(panic) = panic_line(&console) {
-            return anyhow::Error::new(KernelFailure(format!(
-                "{error:#}: the guest kernel panicked: {panic}\n--- console tail ---\n{tail}"
-            )));
+            return anyhow::Error::new(KernelFailure(format!("{error:#}: the guest kernel panicked: {panic}\n{tail}")));
         }
         let killed = ended.is_some_and(|s| std::os::unix::process::ExitStatusExt::signal(&s).is_some());
         let oops = splat::scan_with_sources(&console, &self.module_files).into_iter().find(Splat::is_fault);
@@ -36,7 +39,7 @@ impl<X: Extension> Vm<X> {
             // The task serving the request died in the kernel: an agent
             // thread, or PID 1 itself.
             return anyhow::Error::new(KernelFailure(format!(
-                "{error:#}: the kernel Oopsed serving it: {oops}\n--- console tail ---\n{tail}"
+                "{error:#}: the kernel Oopsed serving it: {oops}\n{tail}"
             )));
         }
         let why = match ended {
@@ -47,7 +50,7 @@ impl<X: Extension> Vm<X> {
             None if error.is::<NoAnswer>() => "the guest runs but its agent does not answer: it hangs".into(),
             None => "QEMU still runs".into(),
         };
-        anyhow::anyhow!("{error:#}: {why}\n--- console tail ---\n{tail}")
+        anyhow::anyhow!("{error:#}: {why}\n{tail}")
     }
 }
 
@@ -67,6 +70,8 @@ impl<X: Extension> Vm<X> {
             if let Some(fault) = fault {
                 message += &format!(", in the kernel: {fault}");
             }
+        } else {
+            message = splat::with_frame_sources(&message, &self.module_files);
         }
         anyhow::Error::new(ModuleFailure(message))
     }
