@@ -9,6 +9,30 @@ import sys
 import xml.etree.ElementTree as ET
 
 COUNTS = ("tests", "skipped", "failures", "errors")
+# How a test's stdout line begins when it could not run on what was
+# selected: kulink::matrix::SKIPPED, which a test of the suite holds to this.
+SKIPPED = "kulink-test-skipped: "
+
+
+def mark_skipped(suite):
+    """Turns each passing case that said it was skipped into a <skipped>
+    one, drops what the other passing cases printed (kept only to find the
+    skipped), and returns how many it turned."""
+    turned = 0
+    for case in suite.findall("testcase"):
+        if any(case.find(tag) is not None for tag in ("failure", "error", "skipped")):
+            continue
+        out = case.find("system-out")
+        said = [line for line in (out.text or "").splitlines() if line.startswith(SKIPPED)] if out is not None else []
+        if said:
+            ET.SubElement(case, "skipped", message=said[0][len(SKIPPED):])
+            turned += 1
+            continue
+        for tag in ("system-out", "system-err"):
+            for element in case.findall(tag):
+                case.remove(element)
+    suite.set("skipped", str(int(suite.get("skipped", "0")) + turned))
+    return turned
 
 
 def main(out, inputs):
@@ -23,6 +47,7 @@ def main(out, inputs):
         for key in COUNTS:
             totals[key] += int(run.get(key, "0"))
         for suite in run.findall("testsuite"):
+            totals["skipped"] += mark_skipped(suite)
             kept = suites.get(suite.get("name"))
             if kept is None:
                 suites[suite.get("name")] = suite

@@ -147,7 +147,7 @@ fn channel_figures_add_up(kernel: &str) {
 fn the_whole_benchmark_names_every_figure_and_draws_it() {
     let selected = kulink::testbed::kernels::selected().unwrap();
     let Some(kernel) = selected.iter().find(|k| k.fragments.iter().any(|f| f == "vng.config")) else {
-        eprintln!("no selected kernel has vng.config: skipped");
+        kulink::matrix::skipped("no selected kernel has vng.config");
         return;
     };
     let chart = std::env::temp_dir().join(format!("kulink-bench-chart-{}.svg", std::process::id()));
@@ -186,7 +186,7 @@ fn the_whole_benchmark_names_every_figure_and_draws_it() {
 fn each_tuning_step_is_measured_without_it() {
     let selected = kulink::testbed::kernels::selected().unwrap();
     let Some(kernel) = selected.iter().find(|k| k.kind() == kulink::testbed::catalog::Kind::Source) else {
-        eprintln!("no source kernel is selected: skipped");
+        kulink::matrix::skipped("no source kernel is selected");
         return;
     };
     let out = bench_boot(&["--json", "--boots", "1", "--steps", "--kernel", &kernel.id]);
@@ -216,7 +216,7 @@ fn each_tuning_step_is_measured_without_it() {
 fn the_edit_loop_is_timed_each_way() {
     let selected = kulink::testbed::kernels::selected().unwrap();
     let Some(kernel) = selected.iter().find(|k| k.kind() == kulink::testbed::catalog::Kind::Source) else {
-        eprintln!("no source kernel is selected: skipped");
+        kulink::matrix::skipped("no source kernel is selected");
         return;
     };
     let module = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/udpcount/module");

@@ -72,3 +72,39 @@ fn every_package_and_binary_a_filter_names_exists() {
         }
     }
 }
+
+/// A test that said it could not run (`kulink::matrix::skipped`) is a
+/// `<skipped>` case in test.sh's merged JUnit and counted skipped, not
+/// passed; what other passing tests printed is left out.
+#[test]
+fn a_test_that_says_it_skipped_is_skipped_in_the_merged_junit() {
+    let dir = std::env::temp_dir().join(format!("kulink-merge-junit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let said = format!("booting\n{}no source kernel is selected\n", kulink::matrix::SKIPPED);
+    let run = format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="nextest-run" tests="3" failures="1" errors="0" skipped="0" time="1.0">
+  <testsuite name="kulink-cli::bench" tests="3" failures="1" errors="0" skipped="0">
+    <testcase name="skips" classname="kulink-cli::bench"><system-out>{said}</system-out></testcase>
+    <testcase name="passes" classname="kulink-cli::bench"><system-out>fine</system-out></testcase>
+    <testcase name="fails" classname="kulink-cli::bench"><failure message="no">no</failure></testcase>
+  </testsuite>
+</testsuites>
+"#
+    );
+    std::fs::write(dir.join("in.xml"), run).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(repo().join("scripts/merge-junit.py"))
+        .arg(dir.join("out.xml"))
+        .arg(dir.join("in.xml"))
+        .output()
+        .unwrap();
+    let totals = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{totals}");
+    assert!(totals.contains(": 1 passed (0 of them flaky), 1 failed, 1 skipped"), "{totals}");
+    let merged = std::fs::read_to_string(dir.join("out.xml")).unwrap();
+    assert!(merged.contains(r#"<skipped message="no source kernel is selected" />"#), "{merged}");
+    assert!(merged.contains(r#"skipped="1""#), "{merged}");
+    assert!(!merged.contains("fine"), "a passing test's output is left out: {merged}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -44,6 +44,17 @@ use std::process::ExitCode;
 use kulink_testbed::catalog::Kind;
 use libtest_mimic::{Arguments, Trial};
 
+/// How the line begins that a test prints on stdout when it cannot run on
+/// what is selected (see [`skipped`]). `scripts/merge-junit.py` reads it.
+pub const SKIPPED: &str = "kulink-test-skipped: ";
+
+/// Tells that the calling test cannot run here, and why; the test then
+/// returns. nextest counts it passed, but kulink's suite report (the merged
+/// JUnit and `test.sh`'s total) counts it skipped.
+pub fn skipped(why: &str) {
+    println!("{SKIPPED}{why}");
+}
+
 /// A test function that takes the id of the kernel it runs on, and fails
 /// by panicking (as `assert!` does).
 #[derive(Debug, Clone, Copy)]

@@ -22,13 +22,13 @@ fn vng_backend_passes_the_main_job() {
     if tools::VNG.find().is_none() {
         // test.sh installs virtme-ng, so in CI its absence is a failure.
         assert!(std::env::var("CI").as_deref() != Ok("true"), "vng is not installed: {}", tools::VNG.install);
-        eprintln!("vng is not installed ({}): skipped", tools::VNG.install);
+        kulink::matrix::skipped(&format!("vng is not installed ({})", tools::VNG.install));
         return;
     }
     let Some(kernel) = vng_kernel() else {
         // Only a narrowed selection (KULINK_KERNELS, KULINK_SKIP_KERNELS) may leave it out.
         assert!(kernels::list().unwrap().len() != kernels::selected().unwrap().len(), "no kernel has vng.config");
-        eprintln!("no selected kernel has vng.config: skipped");
+        kulink::matrix::skipped("no selected kernel has vng.config");
         return;
     };
     common::artifacts(&kernel);
