@@ -189,6 +189,11 @@ fn a_task_stuck_in_the_module_is_named_with_its_kernel_stack(kernel: &str) {
     std::fs::remove_dir_all(&kept).unwrap_or_else(|e| panic!("the failed run's evidence in {}: {e}", kept.display()));
     let hung: Vec<_> = finished.splats.iter().filter(|s| s.kind == "hung task").collect();
     assert!(hung.iter().any(|s| s.text.contains("blocked for more than 10 seconds")), "{:#?}", finished.splats);
+    // Its call trace, printed below the console's loglevel, comes from the
+    // kernel's whole log, with the module's source line.
+    let frame = format!("[kulink_sleeper] at {}:16", source.display());
+    assert!(hung.iter().all(|s| s.trace.iter().any(|f| f.ends_with(&frame))), "{hung:#?}");
+    assert!(hung.iter().all(|s| s.culprit() == Some("sleeper_write")), "{hung:#?}");
     assert!(finished.check().is_err(), "a hung task fails the run");
 }
 

@@ -101,7 +101,34 @@ fn headline_location(text: &str) -> Option<&str> {
 /// where they are in one of `modules` (the test's module files), their
 /// source lines.
 pub fn scan_with_sources(log: &str, modules: &[crate::traces::ModuleFile]) -> Vec<Splat> {
-    let mut splats = scan(log);
+    with_sources(scan(log), modules)
+}
+
+/// [`scan_with_sources`] of the console, where a report whose call trace
+/// the console's loglevel hid (a hung task's, printed at `KERN_INFO`)
+/// takes it from the same report in `full_log`, the kernel's log at every
+/// level. The console stays the reference: it has what a kernel printed as
+/// it went down, which the log read from user space may lack.
+pub fn scan_console_and_log(console: &str, full_log: &str, modules: &[crate::traces::ModuleFile]) -> Vec<Splat> {
+    let mut splats = scan(console);
+    if splats.iter().any(|s| s.trace.is_empty()) {
+        let fuller = scan(full_log);
+        let (console_style, log_style) = (LogStyle::of(console), LogStyle::of(full_log));
+        for splat in splats.iter_mut().filter(|s| s.trace.is_empty()) {
+            let message = kernel_message(&splat.text, console_style);
+            let same = fuller.iter().find(|f| f.kind == splat.kind && kernel_message(&f.text, log_style) == message);
+            if let Some(same) = same {
+                splat.trace.clone_from(&same.trace);
+                if splat.rip.is_none() {
+                    splat.rip.clone_from(&same.rip);
+                }
+            }
+        }
+    }
+    with_sources(splats, modules)
+}
+
+fn with_sources(mut splats: Vec<Splat>, modules: &[crate::traces::ModuleFile]) -> Vec<Splat> {
     for splat in &mut splats {
         // A WARN names the module's file as it was built, in the cache.
         for module in modules {
@@ -229,7 +256,11 @@ pub fn scan(log: &str) -> Vec<Splat> {
     reports
         .into_iter()
         .map(|mut report| {
-            let body = lines[report.start..report.end].join("\n");
+            // The kernel's messages alone: no level, timestamp or syslog
+            // prefix, no line a program wrote between them.
+            let body: Vec<&str> =
+                lines[report.start..report.end].iter().filter_map(|l| kernel_message(l, style)).collect();
+            let body = body.join("\n");
             report.splat.trace = crate::traces::call_trace_after(&body, 1);
             if report.splat.kind().is_some_and(Kind::has_registers) {
                 report.splat.rip = crate::traces::rip_after(&body, 1).filter(|rip| crate::traces::frame(rip).is_some());
@@ -260,7 +291,8 @@ fn lockdep_after_rule(previous: &str, message: &str) -> Option<Kind> {
 /// continues one rather than beginning its own: a page fault's BUG ends in
 /// an Oops, a `kernel BUG at` in an `invalid opcode`; a WARN's message
 /// says it is a refcount or list corruption; a panic is an Oops's or a
-/// WARN's consequence; a leaked netdev is told again every ten seconds.
+/// WARN's consequence; a leaked netdev is told again every ten seconds, a
+/// soft lockup each time it outlasts the watchdog's threshold again.
 fn belongs_to(kind: Kind, message: &str, i: usize, reports: &[Report], open: Option<usize>) -> Option<usize> {
     let near = |o: usize, within: usize| (i - reports[o].start <= within).then_some(o);
     let open_kind = open.and_then(|o| reports[o].splat.kind());
@@ -284,6 +316,17 @@ fn belongs_to(kind: Kind, message: &str, i: usize, reports: &[Report], open: Opt
                 |text: &str| text.split("waiting for ").nth(1).and_then(|r| r.split(' ').next()).map(str::to_owned);
             let this = device(message);
             reports.iter().rposition(|r| r.splat.kind() == Some(Kind::NetdevLeak) && device(&r.splat.text) == this)
+        }
+        // The watchdog tells a lockup again each threshold it lasts.
+        (Kind::SoftLockup, _) => {
+            let stuck = |text: &str| {
+                let after = text.split("soft lockup - ").nth(1)?;
+                Some((after.split(' ').next()?.to_owned(), after.rsplit_once(" [")?.1.to_owned()))
+            };
+            let this = stuck(message)?;
+            reports
+                .iter()
+                .rposition(|r| r.splat.kind() == Some(Kind::SoftLockup) && stuck(&r.splat.text) == Some(this.clone()))
         }
         _ => None,
     }
@@ -464,6 +507,39 @@ mod tests {
         assert_eq!(s[0].trace, ["nw_write+0x9/0xc [nw]"]);
         assert_eq!(s[0].culprit(), Some("nw_store"));
         assert_eq!(panic_line(oops).as_deref(), Some("[ 2.1] Kernel panic - not syncing: Fatal exception"));
+    }
+
+    #[test]
+    fn a_trace_the_console_hid_comes_from_the_full_log() {
+        let console = "[   25.1] INFO: task sh:81 blocked for more than 10 seconds.\n\
+                       [   25.1]       Tainted: G           O       6.1.0 #1\n";
+        let log = "<3>[   25.1] INFO: task sh:81 blocked for more than 10 seconds.\n\
+                   <3>[   25.1]       Tainted: G           O       6.1.0 #1\n\
+                   <6>[   25.1] task:sh              state:D stack:0     pid:81    ppid:1      flags:0x00004000\n\
+                   <6>[   25.1] Call Trace:\n\
+                   <6>[   25.1]  <TASK>\n\
+                   <6>[   25.1]  __schedule+0x2a8/0x820\n\
+                   <6>[   25.1]  schedule+0x5a/0xc0\n\
+                   <6>[   25.1]  splatter_write+0x12f/0x23f [kulink_splatter]\n\
+                   <6>[   25.1]  vfs_write+0x9e/0x186\n\
+                   <6>[   25.1]  </TASK>\n";
+        assert!(scan(console)[0].trace.is_empty());
+        let splats = scan_console_and_log(console, log, &[]);
+        assert_eq!((splats.len(), splats[0].kind, splats[0].line), (1, "hung task", 1));
+        assert_eq!(splats[0].trace.len(), 4, "{:?}", splats[0].trace);
+        assert_eq!(splats[0].culprit(), Some("splatter_write"));
+        // Another report's trace is not taken.
+        let other = log.replace("task sh:81", "task sh:82");
+        assert!(scan_console_and_log(console, &other, &[])[0].trace.is_empty());
+    }
+
+    #[test]
+    fn a_soft_lockup_told_again_is_one_report() {
+        let lockup = "[ 8.8] watchdog: BUG: soft lockup - CPU#0 stuck for 4s! [sh:81]\n\
+                      [ 12.0] watchdog: BUG: soft lockup - CPU#0 stuck for 7s! [sh:81]\n\
+                      [ 13.0] watchdog: BUG: soft lockup - CPU#1 stuck for 4s! [sh:90]\n";
+        let kinds: Vec<_> = scan(lockup).iter().map(|s| (s.kind, s.line)).collect();
+        assert_eq!(kinds, [("soft lockup", 1), ("soft lockup", 3)]);
     }
 
     #[test]
