@@ -214,6 +214,19 @@ fn a_warn_before_a_hang_is_reported_with_it() {
     assert!(splats[0]["text"].as_str().is_some_and(|t| t.contains(&warned_at)), "{report:#}");
 }
 
+/// A healthy line that holds report words (`pr_warn("WARNING: this is
+/// informational, not a BUG: ...")`) is no report: the test passes, and
+/// the line was in the kernel's log.
+fn an_informational_warning_line_passes() {
+    let script = "echo info > /proc/kulink_splatter && dmesg | grep -c 'WARNING: this is informational'";
+    let told = kulink_test("splatter", script);
+    let report: serde_json::Value = serde_json::from_str(&told.json).unwrap_or_else(|e| panic!("{e}: {}", told.json));
+    assert_eq!(told.code, Some(0), "{report:#}\n{}", told.stderr);
+    let report = &report[0];
+    assert_eq!(report["ran"]["stdout"], "1\n", "{report:#}");
+    assert_eq!(report["splats"].as_array().map(Vec::len), Some(0), "{report:#}");
+}
+
 fn debug_text_is_recognised() {
     assert_eq!(debug_text("Splat { kind: \"BUG\", line: 8 }").as_deref(), Some("Splat { kind:"));
     assert_eq!(debug_text("exited with Some(1)").as_deref(), Some("Some("));
@@ -225,5 +238,6 @@ kulink::kernel_tests!(
     once: a_module_s_faults_are_its_failures_told_in_sentences,
     a_test_that_fails_once_is_reported_flaky,
     a_warn_before_a_hang_is_reported_with_it,
+    an_informational_warning_line_passes,
     debug_text_is_recognised
 );

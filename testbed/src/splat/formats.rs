@@ -72,7 +72,8 @@ pub enum Kind {
     NetdevLeak,
     /// `refcount_t: underflow; use-after-free.` and the other saturations.
     Refcount,
-    /// `list_add corruption.` / `list_del corruption.`
+    /// `list_add corruption.`, `list_add double add:`, `list_del
+    /// corruption.` or `list_del corruption,` (lib/list_debug.c).
     ListCorruption,
     /// SLUB's `BUG CACHE (TAINT): MESSAGE`: a freed object written, freed
     /// twice, or its redzone overwritten.
@@ -193,7 +194,8 @@ fn die_kind(trap: &str) -> Kind {
     match trap {
         "Oops" => Kind::Oops,
         t if t.starts_with("general protection fault") => Kind::GeneralProtection,
-        "divide error" => Kind::DivideError,
+        // s390's name for it: `fixpoint divide exception`.
+        "divide error" | "fixpoint divide exception" => Kind::DivideError,
         "invalid opcode" => Kind::InvalidOpcode,
         "stack segment" => Kind::StackSegment,
         "double fault" => Kind::DoubleFault,
@@ -218,7 +220,7 @@ static HEADLINES: LazyLock<Vec<(Kind, Regex)>> = LazyLock::new(|| {
         (Kind::HungTask, r"^INFO: task .+:\d+ blocked (in I/O wait )?for more than \d+ seconds"),
         (Kind::NetdevLeak, r"^unregister_netdevice: waiting for \S+ to become free\. Usage count = -?\d+"),
         (Kind::Refcount, r"^refcount_t: (underflow|overflow|saturated|addition on 0|decrement hit 0)"),
-        (Kind::ListCorruption, r"^list_(add|del)\S* corruption\."),
+        (Kind::ListCorruption, r"^list_(add|del)\S* (corruption[.,]|double add: )"),
         (Kind::SlabCorruption, r"^BUG \S+ \((Not tainted|Tainted: [^)]*)\): \S"),
         (Kind::Kmemleak, r"^kmemleak: \d+ new suspected memory leaks"),
         (Kind::Panic, r"^Kernel panic - not syncing: "),
@@ -429,6 +431,7 @@ mod tests {
             ("[ 1.0] general protection fault: 0000 [#1] SMP", "general protection fault"),
             ("[ 1.0] divide error: 0000 [#1] PREEMPT SMP NOPTI", "divide error"),
             ("[ 1.0] Oops: divide error: 0000 [#1] PREEMPT SMP NOPTI", "divide error"),
+            ("[ 1.6] fixpoint divide exception: 0009 ilc:2 [#1] SMP", "divide error"),
             ("[ 1.0] invalid opcode: 0000 [#1] SMP", "invalid opcode"),
             ("[ 1.0] stack segment: 0000 [#1] SMP KASAN", "stack segment"),
             ("[ 1.0] PANIC: double fault, error_code: 0x0", "double fault"),
@@ -449,6 +452,11 @@ mod tests {
             ("[ 1.0] unregister_netdevice: waiting for lo to become free. Usage count = 5", "netdev leak"),
             ("[ 1.0] refcount_t: underflow; use-after-free.", "refcount"),
             ("[ 1.0] list_del corruption. prev->next should be ffff8880, but was dead000000000100", "list corruption"),
+            ("[ 1.0] list_del corruption, ffff8880->next is LIST_POISON1 (dead000000000100)", "list corruption"),
+            (
+                "[ 1.0] list_add double add: new=ffffffffc0397450, prev=ffffffffc0397080, next=ffffffffc0397450.",
+                "list corruption",
+            ),
             ("[ 1.0] BUG kmalloc-128 (Not tainted): Object already free", "slab corruption"),
             ("[ 1.0] BUG kmalloc-64 (Tainted: G    B  O      ): Redzone overwritten", "slab corruption"),
             ("[ 1.0] kmemleak: 2 new suspected memory leaks (see /sys/kernel/debug/kmemleak)", "kmemleak"),
