@@ -227,6 +227,17 @@ fn an_informational_warning_line_passes() {
     assert_eq!(report["splats"].as_array().map(Vec::len), Some(0), "{report:#}");
 }
 
+/// A kernel argument the kernel does not know (`panic_on_oops` is a sysctl,
+/// not a parameter) is named, with what to write instead; the test runs.
+fn a_kernel_argument_the_kernel_ignores_is_named() {
+    let told = kulink_test_with("nullwrite", "true", &["--kernel-arg", "panic_on_oops=1"]);
+    assert_eq!(told.code, Some(0), "{}", told.stderr);
+    let kernel = kulink::testbed::kernels::default_spec().unwrap().id;
+    let said = format!("kernel {kernel}: it does not know the argument panic_on_oops=1 and handed it to user space");
+    assert!(told.stderr.contains(&said), "{}", told.stderr);
+    assert!(told.stderr.contains("oops=panic for kernel.panic_on_oops"), "{}", told.stderr);
+}
+
 fn debug_text_is_recognised() {
     assert_eq!(debug_text("Splat { kind: \"BUG\", line: 8 }").as_deref(), Some("Splat { kind:"));
     assert_eq!(debug_text("exited with Some(1)").as_deref(), Some("Some("));
@@ -239,5 +250,6 @@ kulink::kernel_tests!(
     a_test_that_fails_once_is_reported_flaky,
     a_warn_before_a_hang_is_reported_with_it,
     an_informational_warning_line_passes,
+    a_kernel_argument_the_kernel_ignores_is_named,
     debug_text_is_recognised
 );

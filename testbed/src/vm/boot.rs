@@ -265,7 +265,8 @@ impl<X: Extension> Vm<X> {
             Some((at, booted)) => Started::restored(*at, booted.boot_ms),
             None => Started::Booted { boot_ms: ready.boot_ms },
         };
-        Ok(Self {
+
+        let mut vm = Self {
             child,
             dir: dir.to_owned(),
             link,
@@ -287,8 +288,40 @@ impl<X: Extension> Vm<X> {
             shell,
             gdb_port: cfg.gdb_port,
             vmlinux: art.kernel.kdir.join("vmlinux"),
-        })
+        };
+        vm.tell_unknown_kernel_args(&opts.kernel_args);
+        Ok(vm)
     }
+
+    /// Says which of the test's kernel arguments the kernel ignored.
+    fn tell_unknown_kernel_args(&mut self, given: &[String]) {
+        if given.is_empty() {
+            return;
+        }
+        let log = self.kernel_log().unwrap_or_default();
+        for arg in unknown_kernel_args(&log, given) {
+            progress::note(format!(
+                "kernel {}: it does not know the argument {arg} and handed it to user space, so it has no effect \
+                 (a sysctl goes on the command line as sysctl.NAME=VALUE from Linux 5.8, or as its own parameter: \
+                 oops=panic for kernel.panic_on_oops)",
+                self.kernel_id
+            ));
+        }
+    }
+}
+
+/// The arguments of `given` that the kernel says it does not know
+/// (`Unknown kernel command line parameters "a=1 b", will be passed to user
+/// space.`, printed at boot since Linux 5.5).
+fn unknown_kernel_args<'a>(kernel_log: &str, given: &'a [String]) -> Vec<&'a str> {
+    let Some(unknown) = kernel_log
+        .lines()
+        .find_map(|line| line.split("Unknown kernel command line parameters \"").nth(1)?.split('"').next())
+    else {
+        return Vec::new();
+    };
+    let unknown: Vec<&str> = unknown.split_whitespace().collect();
+    given.iter().map(String::as_str).filter(|arg| unknown.contains(arg)).collect()
 }
 
 /// What a guest of another architecture than the host's cannot have, named
@@ -502,5 +535,19 @@ fn accept(
             bail!("QEMU did not connect to the control socket within {}s", timeout.as_secs());
         }
         std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_arguments_the_kernel_does_not_know_are_named() {
+        let log = "<6>[    0.0] Command line: console=ttyS0 panic_on_oops=1 oops=panic quiet\n\
+                   <5>[    0.06] Unknown kernel command line parameters \"quiet panic_on_oops=1\", will be passed to user space.\n";
+        let given = ["oops=panic".to_owned(), "panic_on_oops=1".to_owned()];
+        assert_eq!(unknown_kernel_args(log, &given), ["panic_on_oops=1"]);
+        assert!(unknown_kernel_args("<6>[ 0.0] Command line: oops=panic\n", &given).is_empty());
     }
 }
