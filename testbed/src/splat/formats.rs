@@ -286,7 +286,9 @@ pub(crate) fn is_end(message: &str) -> bool {
 /// panic switch.
 pub(crate) fn panic_follows(message: &str) -> bool {
     let reason = message.strip_prefix("Kernel panic - not syncing: ").unwrap_or_default();
-    reason.starts_with("Fatal exception")
+    // x86 `Fatal exception`, arm64 `Oops - BUG: Fatal exception`, s390
+    // `Fatal exception: panic_on_oops`.
+    reason.contains("Fatal exception")
         || reason.contains("panic_on_warn set")
         || reason.contains("system warned too often")
         || reason.starts_with("hung_task: blocked tasks")
@@ -511,6 +513,8 @@ mod tests {
     fn only_a_report_s_own_consequence_is_part_of_it() {
         assert!(panic_follows("Kernel panic - not syncing: Fatal exception in interrupt"));
         assert!(panic_follows("Kernel panic - not syncing: kernel: panic_on_warn set ..."));
+        assert!(panic_follows("Kernel panic - not syncing: Oops - BUG: Fatal exception"));
+        assert!(panic_follows("Kernel panic - not syncing: Fatal exception: panic_on_oops"));
         assert!(!panic_follows("Kernel panic - not syncing: VFS: Unable to mount root fs"));
         assert!(!panic_follows("Kernel panic - not syncing: kulink_panicker: loaded, as asked"));
     }
