@@ -158,8 +158,6 @@ fn with_sources(mut splats: Vec<Splat>, modules: &[crate::traces::ModuleFile]) -
     splats
 }
 
-/// The source line of a call trace's frame in one of `modules`: the call
-/// that returns there, one byte before the return address.
 /// `text` with the place in the source after each line that is a frame
 /// of one of `modules` (`  sl_write+0x1d/0x30 [sleeper]`, as a stuck
 /// task's kernel stack lists them).
@@ -174,6 +172,8 @@ pub fn with_frame_sources(text: &str, modules: &[crate::traces::ModuleFile]) -> 
     lines.join("\n")
 }
 
+/// The source line of a call trace's frame in one of `modules`: the call
+/// that returns there, one byte before the return address.
 fn caller_source(caller: &str, modules: &[crate::traces::ModuleFile]) -> Option<String> {
     let frame = crate::traces::frame(caller.trim_start_matches("? "))?;
     let module = crate::traces::module_file(modules, frame.module?)?;
