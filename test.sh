@@ -48,11 +48,12 @@ run_tests() {
 # The kernels are made ready in the background, the cached ones first, then
 # the distributions' (a download), then those to compile, one at a time
 # with its source fetched ahead; `kulink kernels build` prints a line as
-# each one is ready. The builds run niced, so the tests' guests keep their
-# pace, and show their progress in lines, not bars (through a pipe): the
-# tests' output shares the terminal.
+# each one is ready (another architecture's once its agents are built too:
+# the core's, and kulink.ko's with its plug-in). The builds run niced, so the
+# tests' guests keep their pace, and show their progress in lines, not bars
+# (through a pipe): the tests' output shares the terminal.
 exec 3< <(exec setsid -w nice -n 10 cargo run --quiet --locked -p kulink-cli -- kernels build \
-	"$(printf '%s' "$selected" | tr ' ' ',')" 2> >(cat >&2))
+	--agent kulink-ko-agent "$(printf '%s' "$selected" | tr ' ' ',')" 2> >(cat >&2))
 builder=$!
 # The examples in the library's documentation (nextest runs no doctests).
 cargo test "${quiet[@]}" --doc --workspace --locked

@@ -1,5 +1,6 @@
 //! `kulink kernels config`: what a catalog kernel was built with, whole or
-//! by option, as its `.config` says it.
+//! by option, as its `.config` says it; and `kulink kernels build`'s own
+//! usage errors.
 
 use std::process::Command;
 
@@ -29,6 +30,22 @@ fn a_bad_option_name_is_a_usage_error() {
     let out = kulink(&["kernels", "config", "6.1", "net"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("net is not a kernel option name"));
+}
+
+/// `kernels build --agent` names a package its workspace does not have
+/// before any kernel is fetched or built.
+fn an_agent_package_that_is_not_there_is_a_usage_error() {
+    let started = std::time::Instant::now();
+    let out = kulink(&["kernels", "build", "--agent", "kulink-no-such-agent", "all"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("--agent kulink-no-such-agent: no such package in the cargo workspace"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.stdout.is_empty(), "no kernel was said ready: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "told after {:?}", started.elapsed());
 }
 
 /// A variant's configuration is the kernel's with the overlay on top, and
@@ -148,6 +165,7 @@ kulink::kernel_tests!(
     the_config_names_what_the_kernel_has;
     distro: a_distribution_kernel_takes_only_what_it_has;
     once: a_bad_option_name_is_a_usage_error,
+    an_agent_package_that_is_not_there_is_a_usage_error,
     a_variant_shows_its_overlay_and_is_listed,
     kernels_out_of_reach_are_named_and_left_out,
     without_a_debian_mirror_only_source_kernels_are_listed

@@ -39,7 +39,16 @@ enum KernelsCmd {
     /// download), then those to compile; a line `ID RELEASE IMAGE` says
     /// each one is ready. Goes on past a failure and reports every one at
     /// the end.
-    Build { ids: String },
+    Build {
+        ids: String,
+        /// Also build this agent package of the current directory's cargo
+        /// workspace (a plug-in's, see GuestBuilder::plugin_in) before
+        /// another architecture's kernel is said ready, as the core agent
+        /// is (repeatable): its first build takes minutes, which must not
+        /// fall into a test's time limit.
+        #[arg(long = "agent", value_name = "PACKAGE")]
+        agents: Vec<String>,
+    },
     /// The effective configuration of a kernel (built or fetched first if
     /// it is not in the cache), or only the options named, as `.config`
     /// writes them.
@@ -101,7 +110,7 @@ impl KernelsArgs {
             KernelsCmd::Source { id } => {
                 println!("{}", kernels::source_version(&kernels::find(&id)?).map_err(anyhow::Error::msg)?);
             }
-            KernelsCmd::Build { ids } => build(&ids)?,
+            KernelsCmd::Build { ids, agents } => build(&ids, &agents)?,
             KernelsCmd::Config { id, options, kconfig } => print!("{}", config(&id, &options, &kconfig)?),
         }
         Ok(ExitCode::SUCCESS)
@@ -196,7 +205,27 @@ fn config(id: &str, options: &[String], overlay: &[String]) -> Result<String> {
 /// is ready (a line a script can start its tests on: another
 /// architecture's with its agent built too), going on past a failure and
 /// naming every failure. Sources are fetched ahead of builds.
-fn build(ids: &str) -> Result<()> {
+fn build(ids: &str, agents: &[String]) -> Result<()> {
+    let workspace = std::env::current_dir().context("the current directory")?;
+    // A package that is not there is named now, not after a kernel's build.
+    for package in agents {
+        let found = std::process::Command::new("cargo")
+            .args(["pkgid", "--quiet", package])
+            .current_dir(&workspace)
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !found {
+            return Err(usage_error(format!(
+                "--agent {package}: no such package in the cargo workspace of {}",
+                workspace.display()
+            )));
+        }
+    }
+    let agents: Vec<AgentSource> = std::iter::once(AgentSource::bare())
+        .chain(agents.iter().map(|package| AgentSource { workspace: workspace.clone(), package: package.clone() }))
+        .collect();
     let specs = kernels::readiest_first(kernels::expand(ids)?);
     kernels::preflight(&specs)?;
     let fetching = kernels::fetch_sources_ahead(&specs);
@@ -207,8 +236,10 @@ fn build(ids: &str) -> Result<()> {
         // fall into the first test's time limit.
         let ready = kernels::ensure_built(&spec).and_then(|built| {
             if !spec.arch.is_host() {
-                build_agent(&AgentSource::bare(), spec.arch)
-                    .with_context(|| format!("the guest agent for {}", spec.arch.name()))?;
+                for agent in &agents {
+                    build_agent(agent, spec.arch)
+                        .with_context(|| format!("the guest agent {} for {}", agent.package, spec.arch.name()))?;
+                }
             }
             Ok(built)
         });
