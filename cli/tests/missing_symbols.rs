@@ -69,7 +69,11 @@ fn the_connector_sample_names_config_connector() {
 fn the_connector_sample_passes_on_a_variant_with_config_connector() {
     let selected = kernels::selected().unwrap();
     let source: Vec<&KernelSpec> = selected.iter().filter(|k| k.kind() == Kind::Source).collect();
-    let newest = source.iter().max_by_key(|k| version_of(k)).expect("a source kernel is selected");
+    let Some(newest) = source.iter().max_by_key(|k| version_of(k)) else {
+        // Only a narrowed selection (KULINK_KERNELS) leaves every one out.
+        assert!(kernels::list().unwrap().len() != selected.len(), "the catalog has no kernel built from source");
+        return kulink::matrix::skipped("no kernel built from source is selected");
+    };
     let mut picked: Vec<&KernelSpec> = source.iter().filter(|k| k.default).copied().collect();
     if !picked.iter().any(|k| k.id == newest.id) {
         picked.push(newest);
