@@ -98,14 +98,8 @@ fn an_oops_in_the_module_names_its_source_line(kernel: &str) {
     let write = ["/bin/sh", "-c", "echo 1 > /proc/kulink_nullwrite"];
     let source = module.join("kulink_nullwrite.c");
     let wanted = format!("{}:{}", source.display(), line_of(&source, "the fault under test"));
-    if kulink::testbed::kernels::find(kernel).unwrap().cmdline.contains("panic_on_warn=1") {
-        // A debug kernel panics on the report (KASAN's, there): the run is
-        // the module's failure, and the guest is gone.
-        let error = guest.run(&write, Duration::from_secs(20)).unwrap_err();
-        assert_eq!(exit_code(&error), EXIT_FAILED, "{error:#}");
-        assert!(format!("{error:#}").contains("nullwrite_store+0x"), "{error:#}");
-        drop_and_clear(guest);
-        return;
+    if panics_on_warnings(kernel) {
+        return assert_the_report_panics(guest, &write, "nullwrite_store");
     }
     // The writer dies in the Oops; the agent, which only started it, goes on.
     let ran = guest.run(&write, Duration::from_secs(20)).unwrap();
@@ -240,14 +234,8 @@ fn a_wild_pointer_and_a_leaked_netdev_are_told_with_their_place(kernel: &str) {
         .collect();
     assert_eq!(leaks.len(), 1, "the leak, told once however often the kernel says it:\n{}", guest.console());
     let gpf = ["/bin/sh", "-c", "echo gpf > /proc/kulink_splatter"];
-    if kulink::testbed::kernels::find(kernel).unwrap().cmdline.contains("panic_on_warn=1") {
-        // KASAN's word on the wild pointer panics a debug kernel: the run is
-        // the module's failure, naming the function, and the guest is gone.
-        let error = guest.run(&gpf, Duration::from_secs(20)).unwrap_err();
-        assert_eq!(exit_code(&error), EXIT_FAILED, "{error:#}");
-        assert!(format!("{error:#}").contains("splatter_gpf+0x"), "{error:#}");
-        drop_and_clear(guest);
-        return;
+    if panics_on_warnings(kernel) {
+        return assert_the_report_panics(guest, &gpf, "splatter_gpf");
     }
     let ran = guest.run(&gpf, Duration::from_secs(20)).unwrap();
     // die() ends the task with SIGSEGV for a trap, SIGKILL for a page fault.
@@ -310,6 +298,21 @@ fn a_known_kernel_bug_passes_until_its_entry_expires() {
 
 /// Removes the evidence a boot that failed on purpose kept, from the
 /// directory its error names.
+/// Whether `kernel` panics on warnings, as the debug kernel does: a
+/// fault's report (KASAN's, there) then takes the guest down.
+fn panics_on_warnings(kernel: &str) -> bool {
+    kulink::testbed::kernels::find(kernel).unwrap().cmdline.contains("panic_on_warn=1")
+}
+
+/// On a kernel that panics on warnings, `command`'s fault is the module's
+/// failure, naming `function`, and the guest is gone.
+fn assert_the_report_panics(mut guest: ModuleGuest, command: &[&str], function: &str) {
+    let error = guest.run(command, Duration::from_secs(20)).unwrap_err();
+    assert_eq!(exit_code(&error), EXIT_FAILED, "{error:#}");
+    assert!(format!("{error:#}").contains(&format!("{function}+0x")), "{error:#}");
+    drop_and_clear(guest);
+}
+
 fn clear_kept_console(error: &str) {
     let kept = error.split("console tail (").nth(1).and_then(|rest| rest.split("/console.log)").next());
     std::fs::remove_dir_all(kept.expect("the error names the kept console log")).unwrap();
