@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use kulink_protocol::{BootConfig, Booted, Command as AgentCommand, Extension, Ready, TestSetup};
 
-use super::evidence::{console_tail, exit_within, module_at_boot, panic_line, TestModules, PANIC_GRACE};
+use super::evidence::{console_tail, exit_within, kept_tail, module_at_boot, panic_line, TestModules, PANIC_GRACE};
 use super::{kept, test_setup};
 use super::{Backend, BootOptions, Started, Vm, CONSOLE, KERNEL_LOG, TRANSCRIPT};
 use crate::accel::{first_accel, record_kvm_verdict, Accel, AccelChoice};
@@ -419,30 +419,22 @@ fn not_ready(
     process_tree::kill(child);
     let console = fs::read_to_string(&cfg.console_log).unwrap_or_default();
     if let Some(sentence) = module_at_boot(&console, modules) {
-        return BootError::Other(anyhow::Error::new(ModuleFailure(format!(
-            "{sentence}\n--- console tail ({}) ---\n{}",
-            kept_console.display(),
-            tools::tail(&console, 30)
-        ))));
+        let tail = kept_tail(&kept_console, &tools::tail(&console, 30));
+        return BootError::Other(anyhow::Error::new(ModuleFailure(format!("{sentence}\n{tail}"))));
     }
     if let Some(panic) = panic_line(&console) {
+        let tail = kept_tail(&kept_console, &tools::tail(&console, 30));
         return BootError::Other(anyhow::Error::new(KernelFailure(format!(
-            "guest ({}) did not come up: the kernel panicked: {panic}\n--- console tail ({}) ---\n{}",
-            accel.name(),
-            kept_console.display(),
-            tools::tail(&console, 30)
+            "guest ({}) did not come up: the kernel panicked: {panic}\n{tail}",
+            accel.name()
         ))));
     }
     let why = match waited {
         Err(e) => format!("{e:#}"),
         Ok(()) => format!("not ready within {}s", timeout.as_secs()),
     };
-    let error = anyhow::anyhow!(
-        "guest ({}) did not come up: {why}\n--- console tail ({}) ---\n{}",
-        accel.name(),
-        kept_console.display(),
-        console_tail(cfg.console_log.parent().unwrap_or(Path::new(".")), 30)
-    );
+    let tail = kept_tail(&kept_console, &console_tail(cfg.console_log.parent().unwrap_or(Path::new(".")), 30));
+    let error = anyhow::anyhow!("guest ({}) did not come up: {why}\n{tail}", accel.name());
     BootError::NotReady(error)
 }
 

@@ -24,12 +24,8 @@ impl<X: Extension> Vm<X> {
         let grace = if error.is::<NoAnswer>() { Duration::ZERO } else { PANIC_GRACE };
         let ended = exit_within(&mut self.child, grace);
         let console = self.console();
-        // Where the console is kept (request_within keeps the evidence).
-        let tail = format!(
-            "--- console tail ({}) ---\n{}",
-            self.evidence_dir().join(super::CONSOLE).display(),
-            tools::tail(&console, 40)
-        );
+        // request_within keeps the evidence.
+        let tail = kept_tail(&self.evidence_dir().join(CONSOLE), &tools::tail(&console, 40));
         if let Some(panic) = panic_line(&console) {
             return anyhow::Error::new(KernelFailure(format!("{error:#}: the guest kernel panicked: {panic}\n{tail}")));
         }
@@ -164,6 +160,11 @@ fn own_lines(console: &str, file: &str) -> String {
         return String::new();
     }
     format!("; its log:\n{}", lines.join("\n"))
+}
+
+/// `tail` of a console under a line that says where the console is kept.
+pub(super) fn kept_tail(kept_console: &Path, tail: &str) -> String {
+    format!("--- console tail ({}) ---\n{tail}", kept_console.display())
 }
 
 pub(super) fn console_tail(dir: &Path, lines: usize) -> String {
