@@ -107,13 +107,19 @@ pub fn scan_with_sources(log: &str, modules: &[crate::traces::ModuleFile]) -> Ve
 /// [`scan_with_sources`] of the console, where a report whose call trace
 /// the console's loglevel hid (a hung task's, printed at `KERN_INFO`)
 /// takes it from the same report in `full_log`, the kernel's log at every
-/// level. The console stays the reference: it has what a kernel printed as
-/// it went down, which the log read from user space may lack.
-pub fn scan_console_and_log(console: &str, full_log: &str, modules: &[crate::traces::ModuleFile]) -> Vec<Splat> {
+/// level (read only then). The console stays the reference: it has what a
+/// kernel printed as it went down, which the log read from user space may
+/// lack.
+pub fn scan_console_and_log(
+    console: &str,
+    full_log: impl FnOnce() -> String,
+    modules: &[crate::traces::ModuleFile],
+) -> Vec<Splat> {
     let mut splats = scan(console);
     if splats.iter().any(|s| s.trace.is_empty()) {
-        let fuller = scan(full_log);
-        let (console_style, log_style) = (LogStyle::of(console), LogStyle::of(full_log));
+        let full_log = full_log();
+        let fuller = scan(&full_log);
+        let (console_style, log_style) = (LogStyle::of(console), LogStyle::of(&full_log));
         for splat in splats.iter_mut().filter(|s| s.trace.is_empty()) {
             let message = kernel_message(&splat.text, console_style);
             let same = fuller.iter().find(|f| f.kind == splat.kind && kernel_message(&f.text, log_style) == message);
@@ -524,13 +530,13 @@ mod tests {
                    <6>[   25.1]  vfs_write+0x9e/0x186\n\
                    <6>[   25.1]  </TASK>\n";
         assert!(scan(console)[0].trace.is_empty());
-        let splats = scan_console_and_log(console, log, &[]);
+        let splats = scan_console_and_log(console, || log.to_owned(), &[]);
         assert_eq!((splats.len(), splats[0].kind, splats[0].line), (1, "hung task", 1));
         assert_eq!(splats[0].trace.len(), 4, "{:?}", splats[0].trace);
         assert_eq!(splats[0].culprit(), Some("splatter_write"));
         // Another report's trace is not taken.
         let other = log.replace("task sh:81", "task sh:82");
-        assert!(scan_console_and_log(console, &other, &[])[0].trace.is_empty());
+        assert!(scan_console_and_log(console, || other, &[])[0].trace.is_empty());
     }
 
     #[test]

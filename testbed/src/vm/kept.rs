@@ -104,7 +104,7 @@ impl Evidence {
         Ok(Self {
             dir: dir.to_owned(),
             kernel,
-            splats: splat::scan_console_and_log(&console, &log, &modules),
+            splats: splat::scan_console_and_log(&console, || log.clone(), &modules),
             log_tail: tools::tail(&log, TAIL_LINES).lines().map(str::to_owned).collect(),
         })
     }

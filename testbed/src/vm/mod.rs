@@ -423,8 +423,8 @@ impl<X: Extension> Vm<X> {
             }
         };
         let console = self.console();
-        let full_log = fs::read_to_string(self.dir.join(KERNEL_LOG)).unwrap_or_default();
-        let splats = splat::scan_console_and_log(&console, &full_log, &self.module_files);
+        let full_log = || fs::read_to_string(self.dir.join(KERNEL_LOG)).unwrap_or_default();
+        let splats = splat::scan_console_and_log(&console, full_log, &self.module_files);
         let Judged { failing: splats, accepted, expired } = self.known_bugs.judge(splats, &self.kernel_id, &today());
         for known in &accepted {
             progress::note(format!(
