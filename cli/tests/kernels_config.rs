@@ -35,7 +35,6 @@ fn a_bad_option_name_is_a_usage_error() {
 /// `kernels build --agent` names a package its workspace does not have
 /// before any kernel is fetched or built.
 fn an_agent_package_that_is_not_there_is_a_usage_error() {
-    let started = std::time::Instant::now();
     let out = kulink(&["kernels", "build", "--agent", "kulink-no-such-agent", "all"]);
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(
@@ -44,8 +43,8 @@ fn an_agent_package_that_is_not_there_is_a_usage_error() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Before the first kernel: a cached one would be said ready at once.
     assert!(out.stdout.is_empty(), "no kernel was said ready: {}", String::from_utf8_lossy(&out.stdout));
-    assert!(started.elapsed() < std::time::Duration::from_secs(10), "told after {:?}", started.elapsed());
 }
 
 /// A variant's configuration is the kernel's with the overlay on top, and
